@@ -1,0 +1,1 @@
+"""Feature blueprints: each parses requests, calls the domain, and renders."""

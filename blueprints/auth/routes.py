@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from flask_wtf.csrf import generate_csrf
+
+from domain import accounts
+from domain.audit import record_event
+from domain.enums import Role
+from domain.errors import DomainError
+from extensions import db, limiter
+
+from ..access import public, signed_in
+from ..core.helpers import safe_next_url
+from . import api_bp, bp
+from .forms import ChangePasswordForm, LoginForm
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _username_key() -> str:
+    # A second limit per account name, so spreading guesses over many addresses does not help.
+    return "login-user:" + accounts.normalise_username(request.form.get("username", ""))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=_username_key)
+def login():
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(safe_next_url(request.args.get("next")) or url_for("core.index"))
+    form = LoginForm()
+    if request.method == "GET" and not form.is_submitted():
+        # Technicians work from their phone for weeks: remembered by default.
+        form.remember.data = True
+    if form.validate_on_submit():
+        try:
+            user = accounts.authenticate(form.username.data, form.password.data)
+        except DomainError as error:
+            form.password.errors.append(error.message)
+        else:
+            login_user(user, remember=bool(form.remember.data))
+            record_event("user.signed_in", actor=user, entity=user, remote_addr=request.remote_addr,
+                         remember=bool(form.remember.data))
+            db.session.commit()
+            if user.locale is None:
+                user.locale = request.cookies.get("lang") if request.cookies.get("lang") in \
+                    accounts.SUPPORTED_LOCALES else None
+                db.session.commit()
+            default = url_for("core.index")
+            if user.role == Role.TECHNICIAN and "field.app" in current_app.view_functions:
+                default = url_for("field.app")
+            return redirect(safe_next_url(request.args.get("next")) or default)
+    status = 400 if form.is_submitted() else 200
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+@public
+def logout():
+    if current_user.is_authenticated:
+        record_event("user.signed_out", actor=current_user, entity=current_user, remote_addr=request.remote_addr)
+        db.session.commit()
+    logout_user()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@api_bp.get("/session")
+@signed_in
+def api_session():
+    """The phone app asks who it is and gets a CSRF token for its sync requests."""
+    return jsonify(
+        username=current_user.username,
+        display_name=current_user.display_name,
+        role=current_user.role.value,
+        is_admin=current_user.is_admin,
+        locale=current_user.locale or "zh_CN",
+        csrf_token=generate_csrf(),
+    )
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@signed_in
+def account():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        if not current_user.check_password(form.current.data):
+            form.current.errors.append(_("Wrong password."))
+        else:
+            accounts.reset_password(current_user, form.new.data, actor=current_user)
+            db.session.commit()
+            # The reset rotated the login token: sign in again on this device with the new one.
+            login_user(current_user, remember=True)
+            flash(_("Your password has been changed. Other devices have been signed out."), "success")
+            return redirect(url_for("auth.account"))
+    return render_template("auth/account.html", form=form), 400 if form.errors else 200

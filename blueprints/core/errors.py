@@ -1,0 +1,67 @@
+"""Error pages for people and JSON errors for the API: never a bare 500 or a login redirect for the API."""
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from domain.errors import DomainError
+from extensions import db
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def json_error(status: int, code: str, message: str, **extra):
+    response = jsonify(error={"code": code, "message": str(message), **extra})
+    response.status_code = status
+    return response
+
+
+def _messages() -> dict[int, tuple[str, str]]:
+    return {
+        400: ("bad_request", _("The request could not be understood.")),
+        401: ("unauthorized", _("Please sign in.")),
+        403: ("forbidden", _("You do not have permission to open this page.")),
+        404: ("not_found", _("This page does not exist.")),
+        405: ("method_not_allowed", _("This action is not allowed here.")),
+        413: ("too_large", _("The upload is too large.")),
+        429: ("rate_limited", _("Too many attempts. Please wait a minute and try again.")),
+        500: ("server_error", _("Something went wrong on our side. Nothing you saved before was lost.")),
+    }
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        message = _("The form expired or was sent from elsewhere. Reload the page and try again.")
+        if wants_json():
+            return json_error(400, "csrf_failed", message)
+        return render_template("errors/error.html", code=400, title=message), 400
+
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError):
+        db.session.rollback()
+        if wants_json():
+            return json_error(error.status, error.code, error.message, **error.details)
+        return render_template("errors/error.html", code=error.status, title=error.message), error.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        code, message = _messages().get(error.code, ("error", error.description))
+        if wants_json():
+            return json_error(error.code, code, message)
+        return render_template("errors/error.html", code=error.code, title=message), error.code
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        if isinstance(error, HTTPException):  # pragma: no cover - handled above
+            return http_error(error)
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        db.session.rollback()
+        code, message = _messages()[500]
+        if wants_json():
+            return json_error(500, code, message)
+        return render_template("errors/error.html", code=500, title=message), 500

@@ -1,0 +1,95 @@
+"""Command-line commands: `flask users ...`, `flask seed-demo`, `flask doctor`."""
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from domain import accounts
+from domain.enums import Role
+from domain.errors import DomainError
+from domain.models import User
+from extensions import db
+
+users_cli = click.Group("users", help="Manage user accounts.")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--name", "display_name", default=None, help="Full name shown in the app.")
+@click.option("--admin", "is_admin", is_flag=True, help="Also allowed to manage user accounts.")
+def create_user_command(username, role, password, display_name, is_admin):
+    """Create a user account."""
+    try:
+        user = accounts.create_user(username, password, role, display_name=display_name, is_admin=is_admin,
+                                    via="cli")
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error.message)) from None
+    db.session.commit()
+    click.echo(f"created {user.username} ({user.role.value})")
+
+
+@users_cli.command("list")
+def list_users_command():
+    """List the user accounts."""
+    for user in db.session.execute(select(User).order_by(User.username)).scalars():
+        state = "active" if user.active else "deactivated"
+        click.echo(f"{user.username:20} {user.role.value:12} {state:12} {user.display_name}")
+
+
+@users_cli.command("reset-password")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def reset_password_command(username, password):
+    """Set a new password (signs the user out everywhere)."""
+    user = accounts.find_user(username)
+    if user is None:
+        raise click.ClickException(f"no user {username!r}")
+    try:
+        accounts.reset_password(user, password, actor=None, via="cli")
+    except DomainError as error:
+        raise click.ClickException(str(error.message)) from None
+    db.session.commit()
+    click.echo(f"new password set for {user.username}")
+
+
+@click.command("seed-demo")
+def seed_demo_command():
+    """Create demo users (one per role) and about twenty requests at every stage, then print the logins."""
+    from domain.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+
+    users, made = seed_demo(ZoneInfo(current_app.config["TIMEZONE"]))
+    db.session.commit()
+    click.echo(f"demo requests created: {made}" if made else "demo requests already present, nothing added")
+    click.echo("demo logins (username / password / role):")
+    for spec in DEMO_USERS:
+        click.echo(f"  {spec.username:12} {DEMO_PASSWORD}   {spec.role.value}  {users[spec.username].display_name}")
+
+
+@click.command("doctor")
+def doctor_command():
+    """Report the database and migration state and what PDF rendering needs."""
+    from alembic.script import ScriptDirectory
+
+    from domain.doctor import run_checks
+
+    script = ScriptDirectory.from_config(current_app.extensions["migrate"].migrate.get_config())
+    checks = run_checks(script)
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        click.echo(f"[{mark}] {check.name}: {check.detail}")
+        if not check.ok and check.fix:
+            click.echo(f"       fix: {check.fix}")
+    if not all(c.ok for c in checks):
+        raise SystemExit(1)
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(users_cli)
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(doctor_command)

@@ -1,0 +1,289 @@
+"""Demo data: one user per role and about twenty requests spread over every stage of the process."""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from PIL import Image, ImageDraw
+from sqlalchemy import select
+
+from . import accounts
+from .audit import record_event
+from .blobs import store_blob
+from .catalog import ensure_catalog
+from .db import db
+from .enums import (
+    Channel,
+    ContactMethod,
+    PrepKind,
+    RemoteOutcome,
+    Resolution,
+    ReviewDecision,
+    Role,
+    TicketStatus,
+    Urgency,
+)
+from .models import (
+    AcceptanceTest,
+    ContactAttempt,
+    Customer,
+    DeviceModel,
+    PrepItem,
+    Precaution,
+    ProgressNote,
+    RemoteSession,
+    Review,
+    Signature,
+    Ticket,
+    User,
+    Visit,
+)
+from .tickets import Intake, open_ticket
+from .types import utcnow
+
+DEMO_PASSWORD = "demo1234"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    display_name: str
+    role: Role
+    is_admin: bool = False
+
+
+DEMO_USERS = [
+    DemoUser("dispatcher", "王芳", Role.DISPATCHER),
+    DemoUser("tech", "李强", Role.TECHNICIAN),
+    DemoUser("tech2", "张伟", Role.TECHNICIAN),
+    DemoUser("expert", "陈静", Role.EXPERT),
+    DemoUser("supervisor", "刘洋", Role.SUPERVISOR),
+    DemoUser("admin", "系统管理员", Role.ADMIN),
+]
+
+CUSTOMERS = [
+    ("星河传媒直播间", "周敏", "13800138001", "上海市徐汇区漕溪北路88号 5楼 直播间A"),
+    ("鲸鱼电竞俱乐部", "黄磊", "13900139002", "上海市杨浦区政通路177号 B1 赛事中心"),
+    ("小满带货工作室", "林小满", "13700137003", "杭州市余杭区文一西路998号 3幢 201"),
+    ("远山音乐现场", "赵远", "13600136004", "上海市静安区万航渡路1188号 Livehouse"),
+    ("晨光教育", "孙老师", "13500135005", "苏州市工业园区星湖街328号 2号楼 演播室"),
+    ("青禾婚礼策划", "吴青", "13300133006", "上海市浦东新区世纪大道1号 宴会厅"),
+]
+
+# (status, urgency, customer index, brand, model, serial, problem, hours since the customer got in touch)
+SCENARIOS = [
+    (TicketStatus.NEW, Urgency.URGENT, 1, "Blackmagic", "ATEM Mini Pro ISO", "ATM-23-0412",
+     "比赛直播中切换台突然无法切换机位，PGM 画面卡住，直播已受影响。", 0.2),
+    (TicketStatus.NEW, Urgency.NORMAL, 4, "Rode", "RODECaster Pro II", "RCP-88120",
+     "调音台第3通道偶尔有轻微电流声，其他通道正常。", 0.5),
+    (TicketStatus.ASSIGNED, Urgency.URGENT, 0, "Magewell", "Ultra Encode HDMI", "MWE-5521",
+     "编码器推流到抖音频繁断开，每隔几分钟重连一次，直播间观众反映卡顿。", 0.4),
+    (TicketStatus.ASSIGNED, Urgency.NORMAL, 2, "Godox", "SL-60W", "GDX-60-771",
+     "补光灯亮度调节旋钮不灵敏，需要转很多圈才有变化。", 1.5),
+    (TicketStatus.CONTACTED, Urgency.URGENT, 3, "Behringer", "X32 Compact", "X32C-3390",
+     "演出前调音台主输出无声，耳返正常，晚上8点开播。", 2),
+    (TicketStatus.CONTACTED, Urgency.NORMAL, 5, "Canon", "XF605", "XF6-10233",
+     "摄像机自动对焦在暗光下来回拉风箱。", 5),
+    (TicketStatus.REMOTE_RESOLVED, Urgency.NORMAL, 2, "Elgato", "HD60 X", "EHX-2211",
+     "OBS 里采集卡画面黑屏，声音正常。", 26),
+    (TicketStatus.REMOTE_RESOLVED, Urgency.URGENT, 0, "Teradek", "Vidiu X", "TDX-0921",
+     "推流鉴权失败，提示密钥无效，直播即将开始。", 50),
+    (TicketStatus.REMOTE_RESOLVED, Urgency.NORMAL, 4, "Yamaha", "MG10XU", "YMG-7781",
+     "电脑无法识别调音台 USB 声卡。", 75),
+    (TicketStatus.VISIT_SCHEDULED, Urgency.URGENT, 1, "Blackmagic", "ATEM Television Studio HD8", "ATV-8812",
+     "导播台两路 SDI 输入丢失信号，远程排查线缆与设置均无效，需要上门。", 3),
+    (TicketStatus.VISIT_SCHEDULED, Urgency.NORMAL, 5, "Aputure", "LS 300d II", "APT-300-551",
+     "灯光在摄像机画面中有明显频闪，调整快门无改善。", 20),
+    (TicketStatus.ON_SITE, Urgency.URGENT, 3, "Roland", "V-8HD", "RLV-8HD-22",
+     "切换台开机后风扇狂转，十分钟后自动关机。", 6),
+    (TicketStatus.ON_SITE, Urgency.NORMAL, 0, "Sony", "PXW-Z190", "SNZ-190-667",
+     "摄像机 SDI 输出偶发花屏。", 28),
+    (TicketStatus.SIGNED, Urgency.URGENT, 1, "LiveU", "Solo Pro", "LUS-4410",
+     "户外赛事直播编码器码率大幅波动，丢帧严重。", 30),
+    (TicketStatus.SIGNED, Urgency.NORMAL, 2, "Panasonic", "AW-UE150", "PAU-150-09",
+     "PTZ 摄像机云台转动时有异响。", 52),
+    (TicketStatus.SUBMITTED, Urgency.NORMAL, 4, "Magewell", "USB Capture HDMI 4K Plus", "MUC-4K-332",
+     "教学直播采集卡间歇性掉线。", 80),
+    (TicketStatus.SUBMITTED, Urgency.URGENT, 3, "Behringer", "X32 Compact", "X32C-3391",
+     "现场演出调音台数字输出无信号。", 100),
+    (TicketStatus.APPROVED, Urgency.NORMAL, 5, "Sony", "PXW-Z190", "SNZ-190-668",
+     "婚礼跟拍机位无法开机。", 170),
+    (TicketStatus.APPROVED, Urgency.URGENT, 0, "Blackmagic", "ATEM Mini Pro ISO", "ATM-23-0413",
+     "直播中切换台推流失败，提示网络错误。", 200),
+    (TicketStatus.RETURNED, Urgency.NORMAL, 1, "Elgato", "HD60 X", "EHX-2212",
+     "采集卡画面延迟过高，影响解说同步。", 120),
+    (TicketStatus.CANCELLED, Urgency.NORMAL, 2, "Godox", "SL-60W", "GDX-60-772",
+     "客户反映灯不亮，后确认为插排未通电，已自行解决。", 48),
+]
+
+# Stages each scenario has passed, in order, for filling in the records.
+ORDER = [TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.CONTACTED, TicketStatus.VISIT_SCHEDULED,
+         TicketStatus.ON_SITE, TicketStatus.SIGNED, TicketStatus.SUBMITTED]
+
+
+def demo_signature_png() -> bytes:
+    """A hand-drawn looking signature, for the signed demo orders."""
+    image = Image.new("RGB", (480, 160), "white")
+    draw = ImageDraw.Draw(image)
+    points = [(40 + x * 4, 90 + 30 * math.sin(x / 6) * math.cos(x / 17)) for x in range(100)]
+    draw.line(points, fill="black", width=4, joint="curve")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _passed(status: TicketStatus, stage: TicketStatus) -> bool:
+    if status in (TicketStatus.APPROVED, TicketStatus.RETURNED):
+        return True
+    if status == TicketStatus.REMOTE_RESOLVED:
+        return stage in (TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.CONTACTED)
+    if status == TicketStatus.CANCELLED:
+        return stage == TicketStatus.NEW
+    return stage in ORDER and ORDER.index(stage) <= ORDER.index(status)
+
+
+def ensure_demo_users() -> dict[str, User]:
+    users = {}
+    for spec in DEMO_USERS:
+        user = accounts.find_user(spec.username)
+        if user is None:
+            user = accounts.create_user(spec.username, DEMO_PASSWORD, spec.role, display_name=spec.display_name,
+                                        is_admin=spec.is_admin, via="cli")
+        users[spec.username] = user
+    return users
+
+
+def seed_demo(tz: ZoneInfo, now: datetime | None = None) -> tuple[dict[str, User], int]:
+    """Create the demo users and, on an empty database, the demo requests. Returns (users, requests made)."""
+    now = now or utcnow()
+    categories = ensure_catalog()
+    users = ensure_demo_users()
+    if db.session.execute(select(Ticket.id).limit(1)).first() is not None:
+        return users, 0
+    customers = [Customer(name=n, contact_person=c, phone=p, address=a) for n, c, p, a in CUSTOMERS]
+    db.session.add_all(customers)
+    db.session.flush()
+    models = {(m.brand, m.model): m for m in db.session.execute(select(DeviceModel)).scalars()}
+    signature_blob = store_blob(demo_signature_png(), "image/png")
+    technicians = [users["tech"], users["tech2"]]
+    made = 0
+    for index, (status, urgency, cust, brand, model, serial, problem, hours) in enumerate(SCENARIOS):
+        customer = customers[cust]
+        device = models[(brand, model)]
+        reported = now - timedelta(hours=hours)
+        # Some intakes were slow, to show a missed intake clock.
+        created = reported + timedelta(minutes=5 if index % 4 else 22)
+        if created > now:
+            created = now
+        ticket = open_ticket(
+            Intake(customer=customer, contact_phone=customer.phone, contact_name=customer.contact_person,
+                   address=customer.address, device_model=device, device_model_text=device.label,
+                   serial_number=serial, problem=problem, urgency=urgency,
+                   channel=[Channel.PHONE, Channel.WEB, Channel.OTHER][index % 3], reported_at=reported),
+            actor=users["dispatcher"], tz=tz, created_at=created, via="cli",
+        )
+        _advance(ticket, status, urgency, users, technicians[index % 2], signature_blob.sha256, created, now,
+                 categories)
+        made += 1
+    db.session.flush()
+    return users, made
+
+
+def _advance(ticket: Ticket, status: TicketStatus, urgency: Urgency, users: dict[str, User], tech: User,
+             signature_sha: str, created: datetime, now: datetime, categories) -> None:
+    """Fill in the records a request at `status` would have, with plausible times."""
+    clock = created
+    if status == TicketStatus.CANCELLED:
+        ticket.status = status
+        ticket.cancelled_at = min(now, created + timedelta(minutes=20))
+        ticket.cancel_reason = "客户已自行解决"
+        record_event("ticket.cancelled", actor=users["supervisor"], ticket=ticket, from_state="new",
+                     to_state=status.value, via="cli")
+        return
+    if _passed(status, TicketStatus.ASSIGNED):
+        clock = min(now, clock + timedelta(minutes=6))
+        ticket.assignee, ticket.assigned_by, ticket.assigned_at = tech, users["supervisor"], clock
+        record_event("ticket.assigned", actor=users["supervisor"], ticket=ticket, from_state="new",
+                     to_state="assigned", via="cli", technician=tech.username)
+    if _passed(status, TicketStatus.CONTACTED):
+        # Most contacts are on time; one urgent request shows a missed contact clock.
+        late = urgency == Urgency.URGENT and ticket.device_model_text.startswith("Behringer")
+        clock = min(now, clock + timedelta(minutes=45 if late else 12))
+        ticket.first_contact_at = clock
+        ticket.contacts.append(ContactAttempt(user=tech, method=ContactMethod.PHONE, reached=True, at=clock,
+                                              note="已电话联系客户，了解现场情况"))
+        session = RemoteSession(technician=tech, method=ContactMethod.SCREEN_SHARE, started_at=clock,
+                                outcome=RemoteOutcome.IN_PROGRESS, steps="远程共享屏幕，检查设备设置与连接")
+        ticket.remote_sessions.append(session)
+    if status == TicketStatus.REMOTE_RESOLVED:
+        fixed = min(now, clock + timedelta(minutes=18))
+        session.ended_at, session.outcome = fixed, RemoteOutcome.RESOLVED
+        ticket.status, ticket.resolution, ticket.remote_resolved_at = status, Resolution.REMOTE, fixed
+        ticket.order_filled_at = min(now, fixed + timedelta(minutes=6))
+        ticket.service_ended_at = fixed
+        ticket.cause = "设置错误：输出格式与直播软件不匹配"
+        ticket.work_done = "远程指导客户将输出分辨率改为 1080p30 并重启软件，画面恢复正常。"
+        return
+    if _passed(status, TicketStatus.VISIT_SCHEDULED):
+        session.ended_at, session.outcome = min(now, clock + timedelta(minutes=25)), RemoteOutcome.NEEDS_VISIT
+        visit_at = (clock + timedelta(hours=3)) if status == TicketStatus.VISIT_SCHEDULED else \
+            min(now - timedelta(minutes=40), clock + timedelta(hours=2))
+        visit = Visit(technician=tech, scheduled_at=visit_at, address=ticket.address or "",
+                      agreed_with=ticket.contact_name)
+        ticket.visits.append(visit)
+        category = ticket.device_category or categories["other"]
+        items = [(PrepKind.ADDRESS, ticket.address or ""), (PrepKind.DEVICE_STATE, "设备已断电，保持现场原状")]
+        items += [(PrepKind.TOOL, t["zh"]) for t in category.suggested_tools]
+        items += [(PrepKind.SPARE, s["zh"]) for s in category.suggested_spares]
+        prepared = status != TicketStatus.VISIT_SCHEDULED
+        for position, (kind, label) in enumerate(items):
+            visit.prep_items.append(PrepItem(kind=kind, label=label, position=position, checked=prepared,
+                                             checked_at=visit_at - timedelta(minutes=75) if prepared else None))
+        if prepared:
+            visit.prep_confirmed_at = visit_at - timedelta(minutes=75)
+        ticket.resolution = Resolution.ON_SITE
+    if _passed(status, TicketStatus.ON_SITE):
+        visit.arrived_at = visit.scheduled_at - timedelta(minutes=5)
+        visit.problem_confirmed_at = visit.arrived_at + timedelta(minutes=8)
+        visit.confirmed_problem = ticket.problem
+        ticket.notes.append(ProgressNote(author=tech, text="已到达现场，与客户确认故障现象。", shown_to_customer=True,
+                                         written_at=visit.arrived_at + timedelta(minutes=9)))
+        ticket.notes.append(ProgressNote(author=tech, text="排查发现电源适配器接触不良，已更换备件测试。",
+                                         shown_to_customer=True,
+                                         written_at=min(now, visit.arrived_at + timedelta(minutes=30))))
+    if _passed(status, TicketStatus.SIGNED):
+        done = visit.arrived_at + timedelta(minutes=50)
+        category = ticket.device_category or categories["other"]
+        for position, item in enumerate(category.acceptance_tests):
+            ticket.tests.append(AcceptanceTest(item=item["zh"], passed=True, note="", position=position,
+                                               recorded_at=done, recorded_by_id=tech.id, visit_id=None))
+        visit.customer_confirmed_at = done + timedelta(minutes=2)
+        visit.customer_confirmation = "客户确认设备运行正常"
+        for position, text in enumerate(category.precaution_templates):
+            ticket.precautions.append(Precaution(text=text["zh"], position=position, told_at=done))
+        visit.precautions_told_at = done + timedelta(minutes=3)
+        ticket.cause = "电源适配器老化导致供电不稳"
+        ticket.work_done = "更换电源适配器，重新连接线缆，完成验收测试。"
+        signed_at = done + timedelta(minutes=5)
+        ticket.signature = Signature(signer_name=ticket.contact_name or "客户", rating=5 if urgency == "normal" else 4,
+                                     comment="响应很快，处理专业", png_sha256=signature_sha,
+                                     strokes=[[[10, 90, 0], [60, 60, 40], [120, 100, 90]]],
+                                     signed_at_client=signed_at, signed_at=signed_at, device_id="demo-phone",
+                                     technician_id=tech.id)
+        visit.departed_at = signed_at + timedelta(minutes=10)
+        ticket.service_ended_at = signed_at
+    if _passed(status, TicketStatus.SUBMITTED):
+        ticket.submitted_at = ticket.service_ended_at + timedelta(minutes=70)
+    if status in (TicketStatus.APPROVED, TicketStatus.RETURNED):
+        decision = ReviewDecision.APPROVED if status == TicketStatus.APPROVED else ReviewDecision.RETURNED
+        reviewed = ticket.submitted_at + timedelta(hours=3)
+        ticket.reviews.append(Review(reviewer=users["supervisor"], decision=decision, created_at=reviewed,
+                                     comment=None if decision == ReviewDecision.APPROVED
+                                     else "请补充故障分类和根本原因"))
+        if decision == ReviewDecision.APPROVED:
+            ticket.closed_at = reviewed
+    ticket.status = status
+    record_event("ticket.demo_stage", actor=tech, ticket=ticket, from_state="new", to_state=status.value, via="cli")

@@ -1,0 +1,89 @@
+"""The closed vocabularies of the domain. Values are stored as strings."""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    DISPATCHER = "dispatcher"
+    TECHNICIAN = "technician"
+    EXPERT = "expert"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class Urgency(StrEnum):
+    URGENT = "urgent"
+    NORMAL = "normal"
+
+
+class Channel(StrEnum):
+    PHONE = "phone"
+    WEB = "web"
+    OTHER = "other"
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    ASSIGNED = "assigned"
+    CONTACTED = "contacted"
+    REMOTE_RESOLVED = "remote_resolved"
+    VISIT_SCHEDULED = "visit_scheduled"
+    ON_SITE = "on_site"
+    SIGNED = "signed"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    RETURNED = "returned"
+    CANCELLED = "cancelled"
+
+
+class Resolution(StrEnum):
+    REMOTE = "remote"
+    ON_SITE = "on_site"
+
+
+class ContactMethod(StrEnum):
+    PHONE = "phone"
+    MESSAGE = "message"
+    SCREEN_SHARE = "screen_share"
+    OTHER = "other"
+
+
+class RemoteOutcome(StrEnum):
+    RESOLVED = "resolved"
+    NEEDS_VISIT = "needs_visit"
+    IN_PROGRESS = "in_progress"
+
+
+class PrepKind(StrEnum):
+    ADDRESS = "address"
+    DEVICE_STATE = "device_state"
+    TOOL = "tool"
+    SPARE = "spare"
+
+
+class RenderState(StrEnum):
+    PENDING = "pending"
+    RENDERED = "rendered"
+    FAILED = "failed"
+
+
+class ReviewDecision(StrEnum):
+    APPROVED = "approved"
+    RETURNED = "returned"
+
+
+class ArticleStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    ARCHIVED = "archived"
+
+
+class AnalysisTrigger(StrEnum):
+    FIRST_SEEN = "first_seen"
+    COMPLEX = "complex"
+
+
+class OpStatus(StrEnum):
+    APPLIED = "applied"
+    REJECTED = "rejected"

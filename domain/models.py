@@ -1,0 +1,659 @@
+"""The whole data model of the service process (SQLAlchemy 2.0 typed models).
+
+Binary content lives in `Blob`, addressed by SHA-256, so one database backup holds
+every photo, signature and PDF together with the records that point at them.
+Every datetime is stored in UTC (see `types.UTCDateTime`).
+"""
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Enum,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .db import Base
+from .enums import (
+    AnalysisTrigger,
+    ArticleStatus,
+    Channel,
+    ContactMethod,
+    OpStatus,
+    PrepKind,
+    RemoteOutcome,
+    RenderState,
+    Resolution,
+    ReviewDecision,
+    Role,
+    TicketStatus,
+    Urgency,
+)
+from .types import utcnow
+
+
+def enum_type(enum_cls: type[StrEnum]) -> Enum:
+    """A portable enum column: a VARCHAR holding the value, no database enum type to migrate."""
+    return Enum(
+        enum_cls,
+        native_enum=False,
+        length=24,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+def new_login_token() -> str:
+    return secrets.token_urlsafe(16)
+
+
+# --- people -------------------------------------------------------------------------------
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[Role] = mapped_column(enum_type(Role))
+    # A supervisor may also administer accounts without a second login.
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    locale: Mapped[str | None] = mapped_column(String(10))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    # Part of the Flask-Login id: rotating it signs the user out everywhere (reset, deactivation).
+    login_token: Mapped[str] = mapped_column(String(32), default=new_login_token)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+        self.login_token = new_login_token()
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def has_role(self, *roles: Role) -> bool:
+        if self.role in roles:
+            return True
+        return Role.ADMIN in roles and self.is_admin
+
+    # Flask-Login protocol
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.login_token}"
+
+    def __repr__(self) -> str:
+        return f"<User {self.username} {self.role}>"
+
+
+class ApiToken(Base):
+    """A bearer token for other systems (website form, phone system) that file requests."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+# --- customers and devices ----------------------------------------------------------------
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    contact_person: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(40), index=True)
+    address: Mapped[str | None] = mapped_column(String(500))
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeviceCategory(Base):
+    """Camera, audio mixer, video switcher...; carries the templates a visit starts from."""
+
+    __tablename__ = "device_categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(60))
+    name_en: Mapped[str] = mapped_column(String(60))
+    position: Mapped[int] = mapped_column(default=0)
+    # Lists of {"zh": ..., "en": ...}
+    acceptance_tests: Mapped[list[Any]] = mapped_column(default=list)
+    suggested_tools: Mapped[list[Any]] = mapped_column(default=list)
+    suggested_spares: Mapped[list[Any]] = mapped_column(default=list)
+    precaution_templates: Mapped[list[Any]] = mapped_column(default=list)
+
+    models: Mapped[list[DeviceModel]] = relationship(back_populates="category")
+
+
+class DeviceModel(Base):
+    __tablename__ = "device_models"
+    __table_args__ = (UniqueConstraint("brand", "model"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("device_categories.id"))
+    brand: Mapped[str] = mapped_column(String(80))
+    model: Mapped[str] = mapped_column(String(120))
+    active: Mapped[bool] = mapped_column(default=True)
+
+    category: Mapped[DeviceCategory] = relationship(back_populates="models")
+
+    @property
+    def label(self) -> str:
+        return f"{self.brand} {self.model}"
+
+
+class FaultCategory(Base):
+    """The managed list of fault types, per device category."""
+
+    __tablename__ = "fault_categories"
+    __table_args__ = (UniqueConstraint("device_category_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_category_id: Mapped[int] = mapped_column(ForeignKey("device_categories.id"))
+    code: Mapped[str] = mapped_column(String(60))
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    device_category: Mapped[DeviceCategory] = relationship()
+
+
+# --- the request (ticket) -----------------------------------------------------------------
+
+
+class TicketSequence(Base):
+    """The last number handed out per year; incremented by an atomic upsert (see numbering.py)."""
+
+    __tablename__ = "ticket_sequences"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_value: Mapped[int] = mapped_column(default=0)
+
+
+class Ticket(Base):
+    """One customer request and everything its handling records (the service order's subject)."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_status_urgency_created", "status", "urgency", "created_at"),
+        Index("ix_tickets_assignee_status", "assignee_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    status: Mapped[TicketStatus] = mapped_column(enum_type(TicketStatus), default=TicketStatus.NEW)
+    urgency: Mapped[Urgency] = mapped_column(enum_type(Urgency))
+    channel: Mapped[Channel] = mapped_column(enum_type(Channel))
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    # Snapshots taken at intake: the order shows what was true then, even if the customer record changes.
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    contact_phone: Mapped[str] = mapped_column(String(40))
+    address: Mapped[str | None] = mapped_column(String(500))
+    device_model_id: Mapped[int | None] = mapped_column(ForeignKey("device_models.id"))
+    device_category_id: Mapped[int | None] = mapped_column(ForeignKey("device_categories.id"))
+    device_model_text: Mapped[str] = mapped_column(String(200))
+    serial_number: Mapped[str | None] = mapped_column(String(100))
+    problem: Mapped[str] = mapped_column(Text)
+
+    reported_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    assigned_at: Mapped[datetime | None]
+    assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    expert_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    escalated_at: Mapped[datetime | None]
+    escalation_reason: Mapped[str | None] = mapped_column(Text)
+
+    first_contact_at: Mapped[datetime | None]
+    resolution: Mapped[Resolution | None] = mapped_column(enum_type(Resolution))
+    remote_resolved_at: Mapped[datetime | None]
+    order_filled_at: Mapped[datetime | None]
+    service_ended_at: Mapped[datetime | None]
+    submitted_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+
+    # The service order's own fields (what the technician writes up).
+    cause: Mapped[str | None] = mapped_column(Text)
+    work_done: Mapped[str | None] = mapped_column(Text)
+    # Internal fields, amendable after a review returns the order; never part of what the customer signed.
+    fault_category_id: Mapped[int | None] = mapped_column(ForeignKey("fault_categories.id"))
+    is_complex: Mapped[bool] = mapped_column(default=False)
+    root_cause: Mapped[str | None] = mapped_column(Text)
+    solution_summary: Mapped[str | None] = mapped_column(Text)
+    parts_used: Mapped[str | None] = mapped_column(Text)
+
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Optimistic locking: two supervisors assigning at once cannot both win silently.
+    version: Mapped[int] = mapped_column(default=1)
+    __mapper_args__ = {"version_id_col": version}
+
+    customer: Mapped[Customer] = relationship()
+    device_model: Mapped[DeviceModel | None] = relationship()
+    device_category: Mapped[DeviceCategory | None] = relationship()
+    fault_category: Mapped[FaultCategory | None] = relationship()
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    assigned_by: Mapped[User | None] = relationship(foreign_keys=[assigned_by_id])
+    expert: Mapped[User | None] = relationship(foreign_keys=[expert_id])
+    contacts: Mapped[list[ContactAttempt]] = relationship(
+        back_populates="ticket", order_by="ContactAttempt.at"
+    )
+    remote_sessions: Mapped[list[RemoteSession]] = relationship(
+        back_populates="ticket", order_by="RemoteSession.started_at"
+    )
+    visits: Mapped[list[Visit]] = relationship(back_populates="ticket", order_by="Visit.scheduled_at")
+    notes: Mapped[list[ProgressNote]] = relationship(
+        back_populates="ticket", order_by="ProgressNote.written_at"
+    )
+    photos: Mapped[list[Photo]] = relationship(back_populates="ticket", order_by="Photo.taken_at")
+    tests: Mapped[list[AcceptanceTest]] = relationship(
+        back_populates="ticket", order_by="AcceptanceTest.position"
+    )
+    precautions: Mapped[list[Precaution]] = relationship(
+        back_populates="ticket", order_by="Precaution.position"
+    )
+    signature: Mapped[Signature | None] = relationship(back_populates="ticket")
+    service_order: Mapped[ServiceOrder | None] = relationship(back_populates="ticket")
+    reviews: Mapped[list[Review]] = relationship(back_populates="ticket", order_by="Review.created_at")
+    case_analysis: Mapped[CaseAnalysis | None] = relationship(back_populates="ticket")
+
+    @property
+    def is_locked(self) -> bool:
+        """A signed order: what the customer signed can no longer change."""
+        return self.signature is not None
+
+
+class ContactAttempt(Base):
+    """The technician reaching (or trying to reach) the customer; the first success ends the contact clock."""
+
+    __tablename__ = "contact_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    method: Mapped[ContactMethod] = mapped_column(enum_type(ContactMethod))
+    reached: Mapped[bool] = mapped_column(default=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="contacts")
+    user: Mapped[User] = relationship()
+
+
+class RemoteSession(Base):
+    """Remote guidance: by phone or screen sharing, step by step."""
+
+    __tablename__ = "remote_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    technician_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    method: Mapped[ContactMethod] = mapped_column(enum_type(ContactMethod))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[RemoteOutcome] = mapped_column(enum_type(RemoteOutcome))
+    steps: Mapped[str | None] = mapped_column(Text)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="remote_sessions")
+    technician: Mapped[User] = relationship()
+
+
+class Visit(Base):
+    """An on-site visit agreed with the customer, from preparation to departure."""
+
+    __tablename__ = "visits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    technician_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    scheduled_at: Mapped[datetime]
+    address: Mapped[str] = mapped_column(String(500))
+    agreed_with: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    prep_confirmed_at: Mapped[datetime | None]
+    arrived_at: Mapped[datetime | None]
+    problem_confirmed_at: Mapped[datetime | None]
+    confirmed_problem: Mapped[str | None] = mapped_column(Text)
+    customer_confirmed_at: Mapped[datetime | None]
+    customer_confirmation: Mapped[str | None] = mapped_column(Text)
+    precautions_told_at: Mapped[datetime | None]
+    departed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+
+    ticket: Mapped[Ticket] = relationship(back_populates="visits")
+    technician: Mapped[User] = relationship()
+    prep_items: Mapped[list[PrepItem]] = relationship(
+        back_populates="visit", order_by="PrepItem.position", cascade="all, delete-orphan"
+    )
+
+
+class PrepItem(Base):
+    """One line of the preparation checklist: address, device state, a tool or a spare part."""
+
+    __tablename__ = "prep_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    kind: Mapped[PrepKind] = mapped_column(enum_type(PrepKind))
+    label: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(default=0)
+    checked: Mapped[bool] = mapped_column(default=False)
+    checked_at: Mapped[datetime | None]
+
+    visit: Mapped[Visit] = relationship(back_populates="prep_items")
+
+
+class ProgressNote(Base):
+    """A progress note; its id is the uuid the phone made, so a replay cannot create a second one."""
+
+    __tablename__ = "progress_notes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    shown_to_customer: Mapped[bool] = mapped_column(default=False)
+    written_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="notes")
+    author: Mapped[User] = relationship()
+
+
+class Blob(Base):
+    """Content-addressed binary content: photos, thumbnails, signatures, PDFs."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(60))
+    size: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Photo(Base):
+    __tablename__ = "photos"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    note_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("progress_notes.id"))
+    blob_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    thumb_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    width: Mapped[int]
+    height: Mapped[int]
+    caption: Mapped[str | None] = mapped_column(String(500))
+    taken_at: Mapped[datetime]
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="photos")
+
+
+class AcceptanceTest(Base):
+    """One item of the customer acceptance test, passed or failed."""
+
+    __tablename__ = "acceptance_tests"
+    __table_args__ = (UniqueConstraint("ticket_id", "item"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    item: Mapped[str] = mapped_column(String(200))
+    passed: Mapped[bool]
+    note: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(default=0)
+    recorded_at: Mapped[datetime]
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+    ticket: Mapped[Ticket] = relationship(back_populates="tests")
+
+
+class Precaution(Base):
+    """What the customer was told to watch out for from now on."""
+
+    __tablename__ = "precautions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(default=0)
+    told_at: Mapped[datetime]
+
+    ticket: Mapped[Ticket] = relationship(back_populates="precautions")
+
+
+class Signature(Base):
+    """The customer's sign-off; its existence locks the order."""
+
+    __tablename__ = "signatures"
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    signer_name: Mapped[str] = mapped_column(String(100))
+    rating: Mapped[int]
+    comment: Mapped[str | None] = mapped_column(Text)
+    png_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    strokes: Mapped[list[Any]] = mapped_column(default=list)
+    signed_at_client: Mapped[datetime]
+    signed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    device_id: Mapped[str] = mapped_column(String(64))
+    technician_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    op_id: Mapped[uuid.UUID | None]
+
+    ticket: Mapped[Ticket] = relationship(back_populates="signature")
+
+
+class ServiceOrder(Base):
+    """The rendered service order: its canonical content, the content hash and the PDF blob."""
+
+    __tablename__ = "service_orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    kind: Mapped[Resolution] = mapped_column(enum_type(Resolution))
+    locale: Mapped[str] = mapped_column(String(10))
+    content_json: Mapped[str] = mapped_column(Text)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    pdf_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
+    render_state: Mapped[RenderState] = mapped_column(enum_type(RenderState), default=RenderState.PENDING)
+    render_attempts: Mapped[int] = mapped_column(default=0)
+    render_error: Mapped[str | None] = mapped_column(Text)
+    rendered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="service_order")
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    decision: Mapped[ReviewDecision] = mapped_column(enum_type(ReviewDecision))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="reviews")
+    reviewer: Mapped[User] = relationship()
+
+
+# --- knowledge base ---------------------------------------------------------------------------
+
+article_sources = Table(
+    "kb_article_sources",
+    Base.metadata,
+    Column("article_id", ForeignKey("kb_articles.id"), primary_key=True),
+    Column("ticket_id", ForeignKey("tickets.id"), primary_key=True),
+)
+
+
+class KbArticle(Base):
+    """An article of the FAQ manual 《常见问题解决方案手册》."""
+
+    __tablename__ = "kb_articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    device_category_id: Mapped[int | None] = mapped_column(ForeignKey("device_categories.id"))
+    device_model_id: Mapped[int | None] = mapped_column(ForeignKey("device_models.id"))
+    fault_category_id: Mapped[int | None] = mapped_column(ForeignKey("fault_categories.id"))
+    symptoms: Mapped[str] = mapped_column(Text)
+    solution: Mapped[str] = mapped_column(Text)
+    precautions: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[ArticleStatus] = mapped_column(enum_type(ArticleStatus), default=ArticleStatus.DRAFT)
+    revision: Mapped[int] = mapped_column(default=1)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    published_at: Mapped[datetime | None]
+
+    device_category: Mapped[DeviceCategory | None] = relationship()
+    device_model: Mapped[DeviceModel | None] = relationship()
+    fault_category: Mapped[FaultCategory | None] = relationship()
+    sources: Mapped[list[Ticket]] = relationship(secondary=article_sources)
+
+
+class CaseAnalysis(Base):
+    """Due within 3 working days for a first-seen fault type or a complex problem."""
+
+    __tablename__ = "case_analyses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    fault_category_id: Mapped[int | None] = mapped_column(ForeignKey("fault_categories.id"))
+    trigger: Mapped[AnalysisTrigger] = mapped_column(enum_type(AnalysisTrigger))
+    opened_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    summary: Mapped[str | None] = mapped_column(Text)
+    root_cause: Mapped[str | None] = mapped_column(Text)
+    fix: Mapped[str | None] = mapped_column(Text)
+    prevention: Mapped[str | None] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    completed_at: Mapped[datetime | None]
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("kb_articles.id"))
+
+    ticket: Mapped[Ticket] = relationship(back_populates="case_analysis")
+    article: Mapped[KbArticle | None] = relationship()
+
+
+# --- sync, audit, policy --------------------------------------------------------------------
+
+
+class SyncOp(Base):
+    """Every op a phone sent, applied or rejected, with its raw body: nothing sent is ever dropped."""
+
+    __tablename__ = "sync_ops"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    op_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    ticket_number: Mapped[str | None] = mapped_column(String(40))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    client_at: Mapped[datetime | None]
+    client_at_raw: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    body: Mapped[str] = mapped_column(Text)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[OpStatus] = mapped_column(enum_type(OpStatus))
+    code: Mapped[str | None] = mapped_column(String(40))
+    message: Mapped[str | None] = mapped_column(Text)
+    replays: Mapped[int] = mapped_column(default=0)
+    last_replayed_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """Who did what, when, from where: every state change is attributable."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    action: Mapped[str] = mapped_column(String(60))
+    entity_type: Mapped[str | None] = mapped_column(String(40))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(24))
+    to_state: Mapped[str | None] = mapped_column(String(24))
+    via: Mapped[str] = mapped_column(String(16), default="web")
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    actor: Mapped[User | None] = relationship()
+
+
+class PolicySetting(Base):
+    """An override of one policy threshold; the defaults live in policy.py."""
+
+    __tablename__ = "policy_settings"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class CalendarOverride(Base):
+    """A date the holiday calendar does not know, marked as working day or holiday by an admin."""
+
+    __tablename__ = "calendar_overrides"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    is_workday: Mapped[bool]
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

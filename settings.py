@@ -1,0 +1,101 @@
+"""Settings read from the environment, with safe defaults for a first run.
+
+Every variable is documented in README.md ("Configuration").
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a whole number, got {value!r}") from None
+
+
+def instance_secret_key(instance_path: str) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in the instance folder."""
+    from_env = os.environ.get("SECRET_KEY")
+    if from_env:
+        return from_env
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Exclusive create: two workers starting at once keep the first key written.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def database_url(instance_path: str) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        # Hosting platforms often hand out postgres:// URLs; SQLAlchemy wants the driver named.
+        if url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url[len("postgres://"):]
+        elif url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        return url
+    return f"sqlite:///{Path(instance_path) / 'fieldservice.db'}"
+
+
+def load_settings(instance_path: str) -> dict:
+    timezone = os.environ.get("TIMEZONE", "Asia/Shanghai")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RuntimeError(f"TIMEZONE {timezone!r} is not a known IANA time zone") from None
+    secure_cookies = _flag("SECURE_COOKIES", _flag("FORCE_HTTPS"))
+    max_upload_mb = _int("MAX_UPLOAD_MB", 20)
+    return {
+        "SECRET_KEY": instance_secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url(instance_path),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "TIMEZONE": timezone,
+        "COMPANY_NAME": os.environ.get("COMPANY_NAME", "直播设备租赁技术支持部"),
+        "COMPANY_LOGO": os.environ.get("COMPANY_LOGO") or None,
+        # Uploads: the whole request, and one photo before it is downscaled.
+        "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
+        "PHOTO_MAX_BYTES": _int("PHOTO_MAX_MB", 15) * 1024 * 1024,
+        "PHOTO_MAX_PIXELS": _int("PHOTO_MAX_MEGAPIXELS", 50) * 1_000_000,
+        "SYNC_MAX_OPS": _int("SYNC_MAX_OPS", 200),
+        "SYNC_MAX_BYTES": _int("SYNC_MAX_KB", 2048) * 1024,
+        # Sign-in: technicians stay signed in on their phone for REMEMBER_DAYS.
+        "REMEMBER_COOKIE_DURATION": timedelta(days=_int("REMEMBER_DAYS", 30)),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": secure_cookies,
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int("SESSION_HOURS", 12)),
+        "FORCE_HTTPS": _flag("FORCE_HTTPS"),
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;60 per hour"),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # CSRF tokens are tied to the session, not a clock: a form left open on a phone still submits.
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": timezone,
+        "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
+        "LANGUAGES": ["zh_CN", "en"],
+    }

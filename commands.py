@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from domain import accounts
@@ -13,7 +14,7 @@ from domain.errors import DomainError
 from domain.models import User
 from extensions import db
 
-users_cli = click.Group("users", help="Manage user accounts.")
+users_cli = AppGroup("users", help="Manage user accounts.")
 
 
 @users_cli.command("create")
@@ -59,6 +60,7 @@ def reset_password_command(username, password):
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command():
     """Create demo users (one per role) and about twenty requests at every stage, then print the logins."""
     from domain.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
@@ -72,6 +74,7 @@ def seed_demo_command():
 
 
 @click.command("doctor")
+@with_appcontext
 def doctor_command():
     """Report the database and migration state and what PDF rendering needs."""
     from alembic.script import ScriptDirectory

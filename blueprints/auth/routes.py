@@ -92,10 +92,11 @@ def account():
         if not current_user.check_password(form.current.data):
             form.current.errors.append(_("Wrong password."))
         else:
-            accounts.reset_password(current_user, form.new.data, actor=current_user)
+            user = current_user._get_current_object()
+            accounts.reset_password(user, form.new.data, actor=user)
             db.session.commit()
             # The reset rotated the login token: sign in again on this device with the new one.
-            login_user(current_user, remember=True)
+            login_user(user, remember=True)
             flash(_("Your password has been changed. Other devices have been signed out."), "success")
             return redirect(url_for("auth.account"))
     return render_template("auth/account.html", form=form), 400 if form.errors else 200

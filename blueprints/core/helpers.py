@@ -74,11 +74,13 @@ def register(app: Flask) -> None:
     def inject_globals():
         from flask_login import current_user
 
-        locale = str(get_locale() or "zh_CN")
+        locale = get_locale()
+        # Babel calls zh_CN "zh_Hans_CN"; the app's own names are "zh_CN" and "en".
+        current = "en" if locale is not None and locale.language == "en" else "zh_CN"
         return {
             "nav": nav_items(current_user),
-            "current_locale": locale,
-            "html_lang": "zh-CN" if locale.startswith("zh") else "en",
+            "current_locale": current,
+            "html_lang": "en" if current == "en" else "zh-CN",
             "company_name": current_app.config["COMPANY_NAME"],
             "role_labels": ROLE_LABELS,
             "status_labels": STATUS_LABELS,

@@ -1,0 +1,40 @@
+# Two commands for a new user:  make run  (app on http://127.0.0.1:5000 with demo data)  and  make test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export FLASK_APP := app
+
+.PHONY: run test install system-deps system-deps-test translations lint bench
+
+run: system-deps install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed-demo
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+test: system-deps-test install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed translations
+
+system-deps:
+	sh scripts/system-deps.sh
+
+system-deps-test:
+	sh scripts/system-deps.sh --test
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+translations: $(VENV)/.installed
+	$(BIN)/pybabel compile -d translations --statistics 2>&1 | grep -v '^compiling' || true
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

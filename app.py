@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, request, session
+from flask import Flask, current_app, has_request_context, request
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -53,9 +53,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def select_locale() -> str:
     supported = ("zh_CN", "en")
+    if not has_request_context():  # CLI commands: the configured default
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     if current_user.is_authenticated and current_user.locale in supported:
         return current_user.locale
-    chosen = session.get("lang") or request.cookies.get("lang")
+    chosen = request.cookies.get("lang")
     if chosen in supported:
         return chosen
     # The team is Chinese-speaking: Chinese unless the browser asks for English first.

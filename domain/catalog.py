@@ -23,7 +23,8 @@ CATEGORIES = [
                                   ("镜头清洁套装", "Lens cleaning kit")),
         "suggested_spares": _pairs(("HDMI 线 2m", "HDMI cable 2 m"), ("12G-SDI 线", "12G-SDI cable"),
                                    ("电源适配器 12V", "12 V power adapter"), ("NP-F 电池", "NP-F battery")),
-        "precaution_templates": _pairs(("长时间直播请使用外接电源，勿仅靠电池", "Use mains power for long streams, not only the battery"),
+        "precaution_templates": _pairs(("长时间直播请使用外接电源，勿仅靠电池",
+                                        "Use mains power for long streams, not only the battery"),
                                        ("避免镜头直对强光源", "Do not point the lens at strong light")),
     },
     {
@@ -72,7 +73,7 @@ CATEGORIES = [
         "suggested_tools": _pairs(("照度计", "Light meter"), ("螺丝刀套装", "Screwdriver set")),
         "suggested_spares": _pairs(("电源适配器", "Power adapter"), ("DMX 线", "DMX cable"),
                                    ("柔光罩", "Softbox diffuser")),
-        "precaution_templates": _pairs(("使用后待灯体冷却再收纳", "Let the light cool down before packing"),), 
+        "precaution_templates": _pairs(("使用后待灯体冷却再收纳", "Let the light cool down before packing"),),
     },
     {
         "code": "capture_card", "name_zh": "采集卡", "name_en": "Capture card",

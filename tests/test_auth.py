@@ -132,7 +132,8 @@ def test_password_reset_ends_other_sessions(app, client, signed_in):
     user_id, name = signed_in(Role.TECHNICIAN)
     other = app.test_client()
     assert other.post("/auth/login", data={"username": name, "password": PASSWORD, "remember": "y"}).status_code == 302
-    response = client.post("/auth/account", data={"current": PASSWORD, "new": "brand-new-pass", "confirm": "brand-new-pass"})
+    response = client.post("/auth/account",
+                           data={"current": PASSWORD, "new": "brand-new-pass", "confirm": "brand-new-pass"})
     assert response.status_code == 302
     assert client.get("/").status_code == 200  # this device stays signed in
     assert other.get("/").status_code == 302  # the other one (remember cookie too) is out

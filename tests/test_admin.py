@@ -1,0 +1,123 @@
+"""The admin pages: create, edit, deactivate and reset user accounts."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from domain.db import db
+from domain.enums import Role
+from domain.models import AuditEvent, User
+
+from .conftest import PASSWORD
+
+EN = {"Accept-Language": "en"}
+
+
+@pytest.fixture
+def admin(signed_in):
+    return signed_in(Role.ADMIN)
+
+
+def _user(app, username):
+    with app.app_context():
+        return db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+
+
+def test_admin_creates_a_user_who_can_sign_in(app, client, admin):
+    response = client.post("/admin/users/new", data={
+        "username": "Li.Qiang", "display_name": "李强", "role": "technician", "phone": "13800000000",
+        "password": "first-pass-1"})
+    assert response.status_code == 302
+    user = _user(app, "li.qiang")
+    assert user.display_name == "李强" and user.role == Role.TECHNICIAN and user.active
+    assert user.password_hash != "first-pass-1"
+    fresh = app.test_client()
+    assert fresh.post("/auth/login", data={"username": "li.qiang", "password": "first-pass-1"}).status_code == 302
+    with app.app_context():
+        assert db.session.execute(select(AuditEvent).where(AuditEvent.action == "user.created",
+                                                           AuditEvent.actor_id == admin[0])).first()
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"username": "", "display_name": "X", "role": "technician", "password": "long-enough"}, "Enter a username"),
+    ({"username": "bad name!", "display_name": "X", "role": "technician", "password": "long-enough"},
+     "lower-case letters"),
+    ({"username": "ok", "display_name": "", "role": "technician", "password": "long-enough"}, "Enter the full name"),
+    ({"username": "ok", "display_name": "X", "role": "technician", "password": "short"}, "at least 8 characters"),
+    ({"username": "ok", "display_name": "X", "role": "wizard", "password": "long-enough"}, "Not a valid choice"),
+])
+def test_bad_new_user_input_is_explained(app, client, admin, data, message):
+    response = client.post("/admin/users/new", data=data, headers=EN)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert _user(app, "ok") is None
+
+
+def test_duplicate_username_is_refused(app, client, admin, make_user):
+    make_user(Role.EXPERT, "taken")
+    response = client.post("/admin/users/new", data={"username": "TAKEN", "display_name": "X",
+                                                      "role": "technician", "password": "long-enough"},
+                           headers={"Accept-Language": "zh-CN"})
+    assert response.status_code == 400
+    assert "用户名 taken 已被占用" in response.get_data(as_text=True)
+
+
+def test_admin_edits_role_and_name(app, client, admin, make_user):
+    user_id, name = make_user(Role.TECHNICIAN)
+    response = client.post(f"/admin/users/{user_id}", data={"display_name": "张伟", "role": "expert"})
+    assert response.status_code == 302
+    user = _user(app, name)
+    assert (user.display_name, user.role) == ("张伟", Role.EXPERT)
+
+
+def test_admin_cannot_drop_own_admin_rights(app, client, admin):
+    response = client.post(f"/admin/users/{admin[0]}", data={"display_name": "Me", "role": "technician"},
+                           headers=EN)
+    assert response.status_code == 400
+    assert "You cannot remove your own administrator rights" in response.get_data(as_text=True)
+    assert _user(app, admin[1]).role == Role.ADMIN
+
+
+def test_deactivate_and_reactivate(app, client, admin, make_user):
+    user_id, name = make_user(Role.TECHNICIAN)
+    client.post(f"/admin/users/{user_id}/active", data={"active": "0"})
+    assert _user(app, name).active is False
+    other = app.test_client()
+    assert other.post("/auth/login", data={"username": name, "password": PASSWORD}).status_code == 400
+    client.post(f"/admin/users/{user_id}/active", data={"active": "1"})
+    assert _user(app, name).active is True
+    assert other.post("/auth/login", data={"username": name, "password": PASSWORD}).status_code == 302
+
+
+def test_admin_cannot_deactivate_self(app, client, admin):
+    response = client.post(f"/admin/users/{admin[0]}/active", data={"active": "0"}, follow_redirects=True,
+                           headers=EN)
+    assert "You cannot deactivate your own account" in response.get_data(as_text=True)
+    assert _user(app, admin[1]).active is True
+
+
+def test_reset_password(app, client, admin, make_user):
+    user_id, name = make_user(Role.TECHNICIAN)
+    response = client.post(f"/admin/users/{user_id}/password", data={"password": "reset-pass-22"})
+    assert response.status_code == 302
+    other = app.test_client()
+    assert other.post("/auth/login", data={"username": name, "password": PASSWORD}).status_code == 400
+    assert other.post("/auth/login", data={"username": name, "password": "reset-pass-22"}).status_code == 302
+
+
+def test_reset_password_too_short_keeps_the_old_one(app, client, admin, make_user):
+    user_id, name = make_user(Role.TECHNICIAN)
+    response = client.post(f"/admin/users/{user_id}/password", data={"password": "short"}, headers=EN)
+    assert response.status_code == 400 and "at least 8 characters" in response.get_data(as_text=True)
+    assert app.test_client().post("/auth/login", data={"username": name, "password": PASSWORD}).status_code == 302
+
+
+def test_unknown_user_is_404(client, admin):
+    assert client.get("/admin/users/99999").status_code == 404
+
+
+def test_user_list_filters_by_role(client, admin, make_user):
+    make_user(Role.EXPERT, "the-expert")
+    make_user(Role.DISPATCHER, "the-dispatcher")
+    body = client.get("/admin/users?role=expert").get_data(as_text=True)
+    assert "the-expert" in body and "the-dispatcher" not in body

@@ -1,0 +1,78 @@
+"""flask users / seed-demo / doctor."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from domain.db import db
+from domain.enums import Role, TicketStatus
+from domain.models import AuditEvent, Signature, Ticket, User
+
+
+def test_users_create(app, runner):
+    result = runner.invoke(args=["users", "create", "wang", "--role", "dispatcher", "--password", "pass-word-1",
+                                 "--name", "王芳"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        user = db.session.execute(select(User).where(User.username == "wang")).scalar_one()
+        assert user.role == Role.DISPATCHER and user.display_name == "王芳" and user.check_password("pass-word-1")
+
+
+def test_users_create_refuses_bad_input(runner):
+    assert runner.invoke(args=["users", "create", "x1", "--role", "wizard", "--password", "pass-word-1"]).exit_code == 2
+    result = runner.invoke(args=["users", "create", "x2", "--role", "expert", "--password", "short"])
+    assert result.exit_code == 1 and "8" in result.output
+    runner.invoke(args=["users", "create", "dup", "--role", "expert", "--password", "pass-word-1"])
+    result = runner.invoke(args=["users", "create", "dup", "--role", "expert", "--password", "pass-word-1"])
+    assert result.exit_code == 1 and "dup" in result.output
+
+
+def test_users_reset_password_and_list(app, runner):
+    runner.invoke(args=["users", "create", "zhao", "--role", "technician", "--password", "pass-word-1"])
+    result = runner.invoke(args=["users", "reset-password", "zhao", "--password", "pass-word-2"])
+    assert result.exit_code == 0
+    with app.app_context():
+        assert db.session.execute(select(User).where(User.username == "zhao")).scalar_one().check_password(
+            "pass-word-2")
+    assert "zhao" in runner.invoke(args=["users", "list"]).output
+    assert runner.invoke(args=["users", "reset-password", "nobody", "--password", "pass-word-2"]).exit_code == 1
+
+
+def test_seed_demo_covers_every_stage_and_prints_logins(app, runner):
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    for role in Role:
+        assert role.value in result.output
+    assert "demo1234" in result.output
+    with app.app_context():
+        statuses = {s for s in db.session.execute(select(Ticket.status)).scalars()}
+        assert statuses == set(TicketStatus)
+        count = db.session.execute(select(func.count(Ticket.id))).scalar_one()
+        assert 18 <= count <= 25
+        numbers = db.session.execute(select(Ticket.number)).scalars().all()
+        assert len(set(numbers)) == count and all(n.startswith("FS-") for n in numbers)
+        problems = db.session.execute(select(Ticket.problem)).scalars().all()
+        assert all(any("\u4e00" <= ch <= "\u9fff" for ch in p) for p in problems)
+        signed = db.session.execute(select(func.count(Signature.id))).scalar_one()
+        assert signed == db.session.execute(select(func.count(Ticket.id)).where(Ticket.status.in_(
+            [TicketStatus.SIGNED, TicketStatus.SUBMITTED, TicketStatus.APPROVED, TicketStatus.RETURNED]))).scalar_one()
+        # Every demo request's history is attributable.
+        assert db.session.execute(select(func.count(AuditEvent.id))).scalar_one() >= count
+    # Running it again adds nothing and still prints the logins.
+    again = runner.invoke(args=["seed-demo"])
+    assert "already present" in again.output and "supervisor" in again.output
+    with app.app_context():
+        assert db.session.execute(select(func.count(Ticket.id))).scalar_one() == count
+
+
+def test_demo_users_can_sign_in(app, runner, client):
+    runner.invoke(args=["seed-demo"])
+    for name in ("dispatcher", "tech", "expert", "supervisor", "admin"):
+        assert client.post("/auth/login", data={"username": name, "password": "demo1234"}).status_code == 302
+        client.post("/auth/logout")
+
+
+def test_doctor_reports_every_check(runner):
+    result = runner.invoke(args=["doctor"])
+    for name in ("database", "migrations", "weasyprint", "font subsetting", "Chinese font"):
+        assert f"] {name}:" in result.output, result.output
+    assert "Pango" in result.output

@@ -10,17 +10,27 @@ from zoneinfo import ZoneInfo
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
-from . import accounts
-from .audit import record_event
+from . import accounts, workflow
 from .blobs import store_blob
 from .catalog import ensure_catalog
+from .clocks import start_clock, stop_clock
 from .db import db
+from .dispatch import (
+    Context,
+    assign,
+    cancel,
+    confirm_preparation,
+    create_request,
+    record_contact,
+    record_remote_session,
+    resolve_remotely,
+    schedule_visit,
+)
 from .enums import (
     Channel,
+    ClockName,
     ContactMethod,
-    PrepKind,
     RemoteOutcome,
-    Resolution,
     ReviewDecision,
     Role,
     TicketStatus,
@@ -28,20 +38,16 @@ from .enums import (
 )
 from .models import (
     AcceptanceTest,
-    ContactAttempt,
     Customer,
     DeviceModel,
     Precaution,
-    PrepItem,
     ProgressNote,
-    RemoteSession,
     Review,
     Signature,
     Ticket,
     User,
-    Visit,
 )
-from .tickets import Intake, open_ticket
+from .policy import DEFAULT_POLICY
 from .types import utcnow
 
 DEMO_PASSWORD = "demo1234"
@@ -119,11 +125,6 @@ SCENARIOS = [
      "客户反映灯不亮，后确认为插排未通电，已自行解决。", 48),
 ]
 
-# Stages each scenario has passed, in order, for filling in the records.
-ORDER = [TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.CONTACTED, TicketStatus.VISIT_SCHEDULED,
-         TicketStatus.ON_SITE, TicketStatus.SIGNED, TicketStatus.SUBMITTED]
-
-
 def demo_signature_png() -> bytes:
     """A hand-drawn looking signature, for the signed demo orders."""
     image = Image.new("RGB", (480, 160), "white")
@@ -133,16 +134,6 @@ def demo_signature_png() -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
-
-
-def _passed(status: TicketStatus, stage: TicketStatus) -> bool:
-    if status in (TicketStatus.APPROVED, TicketStatus.RETURNED):
-        return True
-    if status == TicketStatus.REMOTE_RESOLVED:
-        return stage in (TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.CONTACTED)
-    if status == TicketStatus.CANCELLED:
-        return stage == TicketStatus.NEW
-    return stage in ORDER and ORDER.index(stage) <= ORDER.index(status)
 
 
 def ensure_demo_users() -> dict[str, User]:
@@ -157,133 +148,136 @@ def ensure_demo_users() -> dict[str, User]:
 
 
 def seed_demo(tz: ZoneInfo, now: datetime | None = None) -> tuple[dict[str, User], int]:
-    """Create the demo users and, on an empty database, the demo requests. Returns (users, requests made)."""
+    """Create the demo users and, on an empty database, the demo requests. Returns (users, requests made).
+
+    Requests go through the same domain functions as the app (so their clocks are real), replayed at
+    plausible past times.
+    """
     now = now or utcnow()
-    categories = ensure_catalog()
+    ensure_catalog()
     users = ensure_demo_users()
     if db.session.execute(select(Ticket.id).limit(1)).first() is not None:
         return users, 0
+    policy = DEFAULT_POLICY
     customers = [Customer(name=n, contact_person=c, phone=p, address=a) for n, c, p, a in CUSTOMERS]
     db.session.add_all(customers)
     db.session.flush()
     models = {(m.brand, m.model): m for m in db.session.execute(select(DeviceModel)).scalars()}
     signature_blob = store_blob(demo_signature_png(), "image/png")
     technicians = [users["tech"], users["tech2"]]
-    made = 0
     for index, (status, urgency, cust, brand, model, serial, problem, hours) in enumerate(SCENARIOS):
-        customer = customers[cust]
-        device = models[(brand, model)]
+        customer, device = customers[cust], models[(brand, model)]
         reported = now - timedelta(hours=hours)
-        # Some intakes were slow, to show a missed intake clock.
-        created = reported + timedelta(minutes=5 if index % 4 else 22)
-        if created > now:
-            created = now
-        ticket = open_ticket(
-            Intake(customer=customer, contact_phone=customer.phone, contact_name=customer.contact_person,
-                   address=customer.address, device_model=device, device_model_text=device.label,
-                   serial_number=serial, problem=problem, urgency=urgency,
-                   channel=[Channel.PHONE, Channel.WEB, Channel.OTHER][index % 3], reported_at=reported),
-            actor=users["dispatcher"], tz=tz, created_at=created, via="cli",
-        )
-        _advance(ticket, status, urgency, users, technicians[index % 2], signature_blob.sha256, created, now,
-                 categories)
-        made += 1
+        # Every fourth intake was slow, to show a missed intake clock.
+        created = min(now, reported + timedelta(minutes=5 if index % 4 else 22))
+
+        def ctx(actor: User, at: datetime) -> Context:
+            return Context(actor=actor, tz=tz, now=min(at, now), via="cli", policy=policy)
+
+        ticket = create_request({
+            "customer_id": customer.id, "contact_phone": customer.phone, "contact_person": customer.contact_person,
+            "address": customer.address, "device_model_id": device.id, "serial_number": serial,
+            "problem": problem, "urgency": urgency.value,
+            "channel": [Channel.PHONE, Channel.WEB, Channel.OTHER][index % 3],
+            "reported_at": reported.isoformat()}, ctx(users["dispatcher"], created))
+        db.session.flush()
+        _advance(ticket, status, users, technicians[index % 2], signature_blob.sha256, created, now, ctx)
     db.session.flush()
-    return users, made
+    return users, len(SCENARIOS)
 
 
-def _advance(ticket: Ticket, status: TicketStatus, urgency: Urgency, users: dict[str, User], tech: User,
-             signature_sha: str, created: datetime, now: datetime, categories) -> None:
-    """Fill in the records a request at `status` would have, with plausible times."""
-    clock = created
+def _advance(ticket: Ticket, status: TicketStatus, users: dict[str, User], tech: User, signature_sha: str,
+             created: datetime, now: datetime, ctx) -> None:
+    """Take a request through the process up to `status`, each step at a plausible time."""
+    supervisor = users["supervisor"]
+    t = created
     if status == TicketStatus.CANCELLED:
-        ticket.status = status
-        ticket.cancelled_at = min(now, created + timedelta(minutes=20))
-        ticket.cancel_reason = "客户已自行解决"
-        record_event("ticket.cancelled", actor=users["supervisor"], ticket=ticket, from_state="new",
-                     to_state=status.value, via="cli")
+        cancel(ticket, "客户已自行解决", ctx(supervisor, t + timedelta(minutes=20)))
         return
-    if _passed(status, TicketStatus.ASSIGNED):
-        clock = min(now, clock + timedelta(minutes=6))
-        ticket.assignee, ticket.assigned_by, ticket.assigned_at = tech, users["supervisor"], clock
-        record_event("ticket.assigned", actor=users["supervisor"], ticket=ticket, from_state="new",
-                     to_state="assigned", via="cli", technician=tech.username)
-    if _passed(status, TicketStatus.CONTACTED):
-        # Most contacts are on time; one urgent request shows a missed contact clock.
-        late = urgency == Urgency.URGENT and ticket.device_model_text.startswith("Behringer")
-        clock = min(now, clock + timedelta(minutes=45 if late else 12))
-        ticket.first_contact_at = clock
-        ticket.contacts.append(ContactAttempt(user=tech, method=ContactMethod.PHONE, reached=True, at=clock,
-                                              note="已电话联系客户，了解现场情况"))
-        session = RemoteSession(technician=tech, method=ContactMethod.SCREEN_SHARE, started_at=clock,
-                                outcome=RemoteOutcome.IN_PROGRESS, steps="远程共享屏幕，检查设备设置与连接")
-        ticket.remote_sessions.append(session)
+    if status == TicketStatus.NEW:
+        return
+    t += timedelta(minutes=6)
+    assign(ticket, tech, ctx(supervisor, t))
+    if status == TicketStatus.ASSIGNED:
+        return
+    # Most contacts are on time; the urgent Behringer one shows a missed first-contact clock.
+    late = ticket.urgency == Urgency.URGENT and ticket.device_model_text.startswith("Behringer")
+    t += timedelta(minutes=45 if late else 12)
+    record_contact(ticket, ctx(tech, t), method=ContactMethod.PHONE, note="已电话联系客户，了解现场情况",
+                   at=min(t, now))
+    if status == TicketStatus.CONTACTED:
+        return
     if status == TicketStatus.REMOTE_RESOLVED:
-        fixed = min(now, clock + timedelta(minutes=18))
-        session.ended_at, session.outcome = fixed, RemoteOutcome.RESOLVED
-        ticket.status, ticket.resolution, ticket.remote_resolved_at = status, Resolution.REMOTE, fixed
-        ticket.order_filled_at = min(now, fixed + timedelta(minutes=6))
-        ticket.service_ended_at = fixed
-        ticket.cause = "设置错误：输出格式与直播软件不匹配"
-        ticket.work_done = "远程指导客户将输出分辨率改为 1080p30 并重启软件，画面恢复正常。"
+        record_remote_session(ticket, ctx(tech, t + timedelta(minutes=20)), method=ContactMethod.SCREEN_SHARE,
+                              steps="远程共享屏幕，检查设备输出设置", outcome=RemoteOutcome.RESOLVED,
+                              started_at=t + timedelta(minutes=1), ended_at=t + timedelta(minutes=18))
+        resolve_remotely(ticket, ctx(tech, t + timedelta(minutes=24)),
+                         cause="设置错误：输出格式与直播软件不匹配",
+                         work_done="远程指导客户将输出分辨率改为 1080p30 并重启软件，画面恢复正常。",
+                         resolved_at=t + timedelta(minutes=18))
         return
-    if _passed(status, TicketStatus.VISIT_SCHEDULED):
-        session.ended_at, session.outcome = min(now, clock + timedelta(minutes=25)), RemoteOutcome.NEEDS_VISIT
-        visit_at = (clock + timedelta(hours=3)) if status == TicketStatus.VISIT_SCHEDULED else \
-            min(now - timedelta(minutes=40), clock + timedelta(hours=2))
-        visit = Visit(technician=tech, scheduled_at=visit_at, address=ticket.address or "",
-                      agreed_with=ticket.contact_name)
-        ticket.visits.append(visit)
-        category = ticket.device_category or categories["other"]
-        items = [(PrepKind.ADDRESS, ticket.address or ""), (PrepKind.DEVICE_STATE, "设备已断电，保持现场原状")]
-        items += [(PrepKind.TOOL, t["zh"]) for t in category.suggested_tools]
-        items += [(PrepKind.SPARE, s["zh"]) for s in category.suggested_spares]
-        prepared = status != TicketStatus.VISIT_SCHEDULED
-        for position, (kind, label) in enumerate(items):
-            visit.prep_items.append(PrepItem(kind=kind, label=label, position=position, checked=prepared,
-                                             checked_at=visit_at - timedelta(minutes=75) if prepared else None))
-        if prepared:
-            visit.prep_confirmed_at = visit_at - timedelta(minutes=75)
-        ticket.resolution = Resolution.ON_SITE
-    if _passed(status, TicketStatus.ON_SITE):
-        visit.arrived_at = visit.scheduled_at - timedelta(minutes=5)
-        visit.problem_confirmed_at = visit.arrived_at + timedelta(minutes=8)
-        visit.confirmed_problem = ticket.problem
-        ticket.notes.append(ProgressNote(author=tech, text="已到达现场，与客户确认故障现象。", shown_to_customer=True,
-                                         written_at=visit.arrived_at + timedelta(minutes=9)))
-        ticket.notes.append(ProgressNote(author=tech, text="排查发现电源适配器接触不良，已更换备件测试。",
-                                         shown_to_customer=True,
-                                         written_at=min(now, visit.arrived_at + timedelta(minutes=30))))
-    if _passed(status, TicketStatus.SIGNED):
-        done = visit.arrived_at + timedelta(minutes=50)
-        category = ticket.device_category or categories["other"]
-        for position, item in enumerate(category.acceptance_tests):
-            ticket.tests.append(AcceptanceTest(item=item["zh"], passed=True, note="", position=position,
-                                               recorded_at=done, recorded_by_id=tech.id, visit_id=None))
-        visit.customer_confirmed_at = done + timedelta(minutes=2)
-        visit.customer_confirmation = "客户确认设备运行正常"
-        for position, text in enumerate(category.precaution_templates):
-            ticket.precautions.append(Precaution(text=text["zh"], position=position, told_at=done))
-        visit.precautions_told_at = done + timedelta(minutes=3)
-        ticket.cause = "电源适配器老化导致供电不稳"
-        ticket.work_done = "更换电源适配器，重新连接线缆，完成验收测试。"
-        signed_at = done + timedelta(minutes=5)
-        ticket.signature = Signature(signer_name=ticket.contact_name or "客户", rating=5 if urgency == "normal" else 4,
-                                     comment="响应很快，处理专业", png_sha256=signature_sha,
-                                     strokes=[[[10, 90, 0], [60, 60, 40], [120, 100, 90]]],
-                                     signed_at_client=signed_at, signed_at=signed_at, device_id="demo-phone",
-                                     technician_id=tech.id)
-        visit.departed_at = signed_at + timedelta(minutes=10)
-        ticket.service_ended_at = signed_at
-    if _passed(status, TicketStatus.SUBMITTED):
-        ticket.submitted_at = ticket.service_ended_at + timedelta(minutes=70)
-    if status in (TicketStatus.APPROVED, TicketStatus.RETURNED):
-        decision = ReviewDecision.APPROVED if status == TicketStatus.APPROVED else ReviewDecision.RETURNED
-        reviewed = ticket.submitted_at + timedelta(hours=3)
-        ticket.reviews.append(Review(reviewer=users["supervisor"], decision=decision, created_at=reviewed,
-                                     comment=None if decision == ReviewDecision.APPROVED
-                                     else "请补充故障分类和根本原因"))
-        if decision == ReviewDecision.APPROVED:
-            ticket.closed_at = reviewed
-    ticket.status = status
-    record_event("ticket.demo_stage", actor=tech, ticket=ticket, from_state="new", to_state=status.value, via="cli")
+    record_remote_session(ticket, ctx(tech, t + timedelta(minutes=25)), method=ContactMethod.PHONE,
+                          steps="电话指导检查线缆与电源，重启设备，故障依旧", outcome=RemoteOutcome.NEEDS_VISIT,
+                          started_at=t + timedelta(minutes=1), ended_at=t + timedelta(minutes=25))
+    t += timedelta(minutes=26)
+    if status == TicketStatus.VISIT_SCHEDULED:
+        visit_at = max(now + timedelta(hours=2), t + timedelta(hours=3))
+    else:
+        visit_at = min(now - timedelta(hours=1, minutes=10), t + timedelta(hours=2))
+        t = min(t, visit_at - timedelta(hours=1, minutes=30))
+    visit = schedule_visit(ticket, ctx(tech, t), scheduled_at=visit_at, address=ticket.address or "",
+                           agreed_with=ticket.contact_name or "")
+    db.session.flush()
+    if status == TicketStatus.VISIT_SCHEDULED:
+        return
+    prepared = visit_at - timedelta(minutes=75)
+    confirm_preparation(ticket, ctx(tech, prepared), checked_item_ids={i.id for i in visit.prep_items},
+                        at=prepared)
+    # Arrival and what follows belong to the offline app's sync ops; recorded directly here.
+    visit.arrived_at = visit_at - timedelta(minutes=5)
+    workflow.move(ticket, TicketStatus.ON_SITE, actor=tech, action="visit.arrived", via="cli")
+    visit.problem_confirmed_at = visit.arrived_at + timedelta(minutes=8)
+    visit.confirmed_problem = ticket.problem
+    ticket.notes.append(ProgressNote(author=tech, text="已到达现场，与客户确认故障现象。", shown_to_customer=True,
+                                     written_at=visit.arrived_at + timedelta(minutes=9)))
+    ticket.notes.append(ProgressNote(author=tech, text="排查发现电源适配器接触不良，已更换备件测试。",
+                                     shown_to_customer=True, written_at=visit.arrived_at + timedelta(minutes=30)))
+    if status == TicketStatus.ON_SITE:
+        return
+    done = visit.arrived_at + timedelta(minutes=50)
+    category = ticket.device_category
+    for position, item in enumerate(category.acceptance_tests):
+        ticket.tests.append(AcceptanceTest(item=item["zh"], passed=True, note="", position=position,
+                                           recorded_at=done, recorded_by_id=tech.id, visit_id=visit.id))
+    visit.customer_confirmed_at = done + timedelta(minutes=2)
+    visit.customer_confirmation = "客户确认设备运行正常"
+    for position, text in enumerate(category.precaution_templates):
+        ticket.precautions.append(Precaution(text=text["zh"], position=position, told_at=done))
+    visit.precautions_told_at = done + timedelta(minutes=3)
+    ticket.cause = "电源适配器老化导致供电不稳"
+    ticket.work_done = "更换电源适配器，重新连接线缆，完成验收测试。"
+    signed_at = done + timedelta(minutes=5)
+    rating = 4 if ticket.urgency == Urgency.URGENT else 5
+    ticket.signature = Signature(signer_name=ticket.contact_name or "客户", rating=rating,
+                                 comment="响应很快，处理专业", png_sha256=signature_sha,
+                                 strokes=[[[10, 90, 0], [60, 60, 40], [120, 100, 90]]],
+                                 signed_at_client=signed_at, signed_at=signed_at, device_id="demo-phone",
+                                 technician_id=tech.id)
+    workflow.move(ticket, TicketStatus.SIGNED, actor=tech, action="order.signed", via="cli")
+    visit.departed_at = signed_at + timedelta(minutes=10)
+    ticket.service_ended_at = signed_at
+    start_clock(ticket, ClockName.SUBMISSION, signed_at, signed_at + DEFAULT_POLICY.minutes("submission_minutes"))
+    if status == TicketStatus.SIGNED:
+        return
+    ticket.submitted_at = signed_at + timedelta(minutes=70)
+    stop_clock(ticket, ClockName.SUBMISSION, ticket.submitted_at)
+    workflow.move(ticket, TicketStatus.SUBMITTED, actor=tech, action="order.submitted", via="cli")
+    if status == TicketStatus.SUBMITTED:
+        return
+    decision = ReviewDecision.APPROVED if status == TicketStatus.APPROVED else ReviewDecision.RETURNED
+    reviewed = ticket.submitted_at + timedelta(hours=3)
+    ticket.reviews.append(Review(reviewer=supervisor, decision=decision, created_at=reviewed,
+                                 comment=None if decision == ReviewDecision.APPROVED else "请补充故障分类和根本原因"))
+    if decision == ReviewDecision.APPROVED:
+        ticket.closed_at = reviewed
+    workflow.move(ticket, status, actor=supervisor, action=f"order.{decision.value}", via="cli")

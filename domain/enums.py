@@ -87,3 +87,22 @@ class AnalysisTrigger(StrEnum):
 class OpStatus(StrEnum):
     APPLIED = "applied"
     REJECTED = "rejected"
+
+
+class ClockName(StrEnum):
+    """The policy's deadlines, in the order the process meets them."""
+
+    INTAKE = "intake"
+    FIRST_CONTACT = "first_contact"
+    REMOTE_FIX = "remote_fix"
+    ORDER_FILED = "order_filed"
+    PREPARATION = "preparation"
+    SUBMISSION = "submission"
+    CASE_ANALYSIS = "case_analysis"
+
+
+class ClockState(StrEnum):
+    PENDING = "pending"
+    MET = "met"
+    MISSED = "missed"
+    NOT_APPLICABLE = "not_applicable"

@@ -32,6 +32,7 @@ from .enums import (
     AnalysisTrigger,
     ArticleStatus,
     Channel,
+    ClockName,
     ContactMethod,
     OpStatus,
     PrepKind,
@@ -267,6 +268,9 @@ class Ticket(Base):
     solution_summary: Mapped[str | None] = mapped_column(Text)
     parts_used: Mapped[str | None] = mapped_column(Text)
 
+    # The earliest deadline of a running clock: boards sort and filter on it without a join.
+    next_due_at: Mapped[datetime | None] = mapped_column(index=True)
+
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # Optimistic locking: two supervisors assigning at once cannot both win silently.
     version: Mapped[int] = mapped_column(default=1)
@@ -301,11 +305,32 @@ class Ticket(Base):
     service_order: Mapped[ServiceOrder | None] = relationship(back_populates="ticket")
     reviews: Mapped[list[Review]] = relationship(back_populates="ticket", order_by="Review.created_at")
     case_analysis: Mapped[CaseAnalysis | None] = relationship(back_populates="ticket")
+    clocks: Mapped[list[TicketClock]] = relationship(back_populates="ticket", order_by="TicketClock.started_at")
 
     @property
     def is_locked(self) -> bool:
         """A signed order: what the customer signed can no longer change."""
         return self.signature is not None
+
+
+class TicketClock(Base):
+    """One deadline of the policy for one request: started, due, and done (or not applicable)."""
+
+    __tablename__ = "ticket_clocks"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "name"),
+        Index("ix_ticket_clocks_name_started", "name", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    name: Mapped[ClockName] = mapped_column(enum_type(ClockName))
+    started_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    not_applicable: Mapped[bool] = mapped_column(default=False)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="clocks")
 
 
 class ContactAttempt(Base):

@@ -1,8 +1,8 @@
 """initial schema: the whole domain model
 
-Revision ID: 5345fe52c406
+Revision ID: 5e7ea46e5096
 Revises: 
-Create Date: 2026-11-24 23:35:08.061061
+Create Date: 2026-11-24 23:49:24.238663
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import domain.types
 
 
 # revision identifiers, used by Alembic.
-revision = '5345fe52c406'
+revision = '5e7ea46e5096'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -105,7 +105,7 @@ def upgrade():
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['category_id'], ['device_categories.id'], name=op.f('fk_device_models_category_id_device_categories')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_device_models')),
-    sa.UniqueConstraint('brand', 'model', name=op.f('uq_device_models_brand'))
+    sa.UniqueConstraint('brand', 'model', name=op.f('uq_device_models_brand_model'))
     )
     op.create_table('fault_categories',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -117,7 +117,7 @@ def upgrade():
     sa.Column('created_at', domain.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['device_category_id'], ['device_categories.id'], name=op.f('fk_fault_categories_device_category_id_device_categories')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_fault_categories')),
-    sa.UniqueConstraint('device_category_id', 'code', name=op.f('uq_fault_categories_device_category_id'))
+    sa.UniqueConstraint('device_category_id', 'code', name=op.f('uq_fault_categories_device_category_id_code'))
     )
     op.create_table('policy_settings',
     sa.Column('key', sa.String(length=60), nullable=False),
@@ -190,6 +190,7 @@ def upgrade():
     sa.Column('root_cause', sa.Text(), nullable=True),
     sa.Column('solution_summary', sa.Text(), nullable=True),
     sa.Column('parts_used', sa.Text(), nullable=True),
+    sa.Column('next_due_at', domain.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('updated_at', domain.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['assigned_by_id'], ['users.id'], name=op.f('fk_tickets_assigned_by_id_users')),
@@ -207,6 +208,7 @@ def upgrade():
         batch_op.create_index('ix_tickets_assignee_status', ['assignee_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tickets_next_due_at'), ['next_due_at'], unique=False)
         batch_op.create_index('ix_tickets_status_urgency_created', ['status', 'urgency', 'created_at'], unique=False)
 
     op.create_table('audit_events',
@@ -381,6 +383,21 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_sync_ops_ticket_id'), ['ticket_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_sync_ops_user_id'), ['user_id'], unique=False)
 
+    op.create_table('ticket_clocks',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('ticket_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.Enum('intake', 'first_contact', 'remote_fix', 'order_filed', 'preparation', 'submission', 'case_analysis', name='clockname', native_enum=False, length=24), nullable=False),
+    sa.Column('started_at', domain.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', domain.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('done_at', domain.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('not_applicable', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_ticket_clocks_ticket_id_tickets')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_clocks')),
+    sa.UniqueConstraint('ticket_id', 'name', name=op.f('uq_ticket_clocks_ticket_id_name'))
+    )
+    with op.batch_alter_table('ticket_clocks', schema=None) as batch_op:
+        batch_op.create_index('ix_ticket_clocks_name_started', ['name', 'started_at'], unique=False)
+
     op.create_table('visits',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=False),
@@ -419,7 +436,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_acceptance_tests_ticket_id_tickets')),
     sa.ForeignKeyConstraint(['visit_id'], ['visits.id'], name=op.f('fk_acceptance_tests_visit_id_visits')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_acceptance_tests')),
-    sa.UniqueConstraint('ticket_id', 'item', name=op.f('uq_acceptance_tests_ticket_id'))
+    sa.UniqueConstraint('ticket_id', 'item', name=op.f('uq_acceptance_tests_ticket_id_item'))
     )
     op.create_table('prep_items',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -497,6 +514,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_visits_ticket_id'))
 
     op.drop_table('visits')
+    with op.batch_alter_table('ticket_clocks', schema=None) as batch_op:
+        batch_op.drop_index('ix_ticket_clocks_name_started')
+
+    op.drop_table('ticket_clocks')
     with op.batch_alter_table('sync_ops', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sync_ops_user_id'))
         batch_op.drop_index(batch_op.f('ix_sync_ops_ticket_id'))
@@ -529,6 +550,7 @@ def downgrade():
     op.drop_table('audit_events')
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_status_urgency_created')
+        batch_op.drop_index(batch_op.f('ix_tickets_next_due_at'))
         batch_op.drop_index(batch_op.f('ix_tickets_customer_id'))
         batch_op.drop_index(batch_op.f('ix_tickets_created_at'))
         batch_op.drop_index('ix_tickets_assignee_status')

@@ -1,0 +1,97 @@
+"""The policy's clocks for one request: started, due, done; and their state at a given moment.
+
+A clock row is written when its rule starts to apply (the intake clock at entry, first contact at entry,
+the remote-fix clock at first contact...), closed when the rule is met, and marked not applicable when
+the process takes another path. Boards and reports read these rows with plain SQL.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .enums import ClockName, ClockState
+from .models import Ticket, TicketClock
+
+
+@dataclass(frozen=True)
+class ClockView:
+    name: ClockName
+    due_at: datetime | None
+    done_at: datetime | None
+    state: ClockState
+    started_at: datetime | None = None
+
+    def remaining(self, now: datetime) -> timedelta | None:
+        """Time left (negative when overdue) while the clock runs; None once it stopped."""
+        if self.due_at is None or self.done_at is not None or self.state == ClockState.NOT_APPLICABLE:
+            return None
+        return self.due_at - now
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name.value,
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "done_at": self.done_at.isoformat() if self.done_at else None,
+            "state": self.state.value,
+        }
+
+
+def clock_state(clock: TicketClock, now: datetime) -> ClockState:
+    if clock.not_applicable:
+        return ClockState.NOT_APPLICABLE
+    if clock.done_at is not None:
+        return ClockState.MET if clock.done_at <= clock.due_at else ClockState.MISSED
+    # Past its deadline and still open: already missed, whatever happens next.
+    return ClockState.MISSED if now > clock.due_at else ClockState.PENDING
+
+
+def ticket_clocks(ticket: Ticket, now: datetime) -> list[ClockView]:
+    """Every clock of the policy for this request, in process order (absent ones not applicable)."""
+    by_name = {c.name: c for c in ticket.clocks}
+    views = []
+    for name in ClockName:
+        clock = by_name.get(name)
+        if clock is None:
+            views.append(ClockView(name, None, None, ClockState.NOT_APPLICABLE))
+        else:
+            views.append(ClockView(name, clock.due_at, clock.done_at, clock_state(clock, now), clock.started_at))
+    return views
+
+
+def _find(ticket: Ticket, name: ClockName) -> TicketClock | None:
+    return next((c for c in ticket.clocks if c.name == name), None)
+
+
+def start_clock(ticket: Ticket, name: ClockName, started_at: datetime, due_at: datetime) -> TicketClock:
+    """Start (or restart, e.g. a rescheduled visit) a clock."""
+    clock = _find(ticket, name)
+    if clock is None:
+        clock = TicketClock(name=name, started_at=started_at, due_at=due_at)
+        ticket.clocks.append(clock)
+    else:
+        clock.started_at, clock.due_at = started_at, due_at
+        clock.done_at, clock.not_applicable = None, False
+    refresh_next_due(ticket)
+    return clock
+
+
+def stop_clock(ticket: Ticket, name: ClockName, done_at: datetime) -> TicketClock | None:
+    """Record the moment the rule was met. The first stop counts; a later one changes nothing."""
+    clock = _find(ticket, name)
+    if clock is not None and clock.done_at is None and not clock.not_applicable:
+        clock.done_at = done_at
+    refresh_next_due(ticket)
+    return clock
+
+
+def drop_clock(ticket: Ticket, name: ClockName) -> None:
+    """The process took another path: this rule no longer applies (e.g. no remote fix when a visit is needed)."""
+    clock = _find(ticket, name)
+    if clock is not None and clock.done_at is None:
+        clock.not_applicable = True
+    refresh_next_due(ticket)
+
+
+def refresh_next_due(ticket: Ticket) -> None:
+    running = [c.due_at for c in ticket.clocks if c.done_at is None and not c.not_applicable]
+    ticket.next_due_at = min(running) if running else None

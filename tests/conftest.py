@@ -30,6 +30,19 @@ def _with_search_path(url: str, schema: str) -> str:
     return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch):
+    """Real hashing, fewer rounds: the suite creates hundreds of users."""
+    import functools
+
+    from werkzeug.security import generate_password_hash
+
+    import domain.models
+
+    monkeypatch.setattr(domain.models, "generate_password_hash",
+                        functools.partial(generate_password_hash, method="pbkdf2:sha256:1000"))
+
+
 @pytest.fixture(scope="session")
 def database(tmp_path_factory):
     """Where the tests' schema lives: ("sqlite", template file) or ("postgresql", url)."""

@@ -92,11 +92,15 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.auth import api_bp as auth_api_bp
     from blueprints.auth import bp as auth_bp
     from blueprints.core import bp as core_bp
+    from blueprints.dispatch import api_bp as dispatch_api_bp
+    from blueprints.dispatch import bp as dispatch_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(auth_api_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(dispatch_bp, url_prefix="/dispatch")
+    app.register_blueprint(dispatch_api_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

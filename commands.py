@@ -59,6 +59,24 @@ def reset_password_command(username, password):
     click.echo(f"new password set for {user.username}")
 
 
+tokens_cli = AppGroup("tokens", help="API tokens for other systems that file requests.")
+
+
+@tokens_cli.command("create")
+@click.argument("name")
+@click.option("--user", "username", required=True, help="The account the system acts as (dispatcher or supervisor).")
+def create_token_command(name, username):
+    """Create a bearer token; it is printed once and only its hash is stored."""
+    user = accounts.find_user(username)
+    if user is None or not user.active:
+        raise click.ClickException(f"no active user {username!r}")
+    if not user.has_role(Role.DISPATCHER, Role.SUPERVISOR):
+        raise click.ClickException("the token's user must be a dispatcher or a supervisor")
+    plain, _ = accounts.create_api_token(name, user, via="cli")
+    db.session.commit()
+    click.echo(plain)
+
+
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo_command():
@@ -94,5 +112,6 @@ def doctor_command():
 
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
+    app.cli.add_command(tokens_cli)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(doctor_command)

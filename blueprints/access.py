@@ -42,3 +42,14 @@ def public(view: Callable) -> Callable:
     """Open to everyone, signed in or not (sign-in page, health check)."""
     view.allowed_roles = PUBLIC
     return view
+
+
+def csrf_unless_api_token() -> None:
+    """For API views exempted from the global CSRF check: a browser session still needs the token;
+    a request authenticated by a bearer token carries no ambient credentials and needs none."""
+    from flask import current_app, g
+
+    from extensions import csrf
+
+    if not g.get("via_api_token") and current_app.config.get("WTF_CSRF_ENABLED", True):
+        csrf.protect()

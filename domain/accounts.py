@@ -128,3 +128,32 @@ def set_locale(user: User, locale: str) -> None:
     if locale not in SUPPORTED_LOCALES:
         raise DomainError("bad_locale", _l("Unsupported language."))
     user.locale = locale
+
+
+def create_api_token(name: str, user: User, *, actor: User | None = None, via: str = "cli") -> tuple[str, object]:
+    """A bearer token for another system acting as `user`; the plain token is shown once, only its hash is kept."""
+    import hashlib
+    import secrets
+
+    from .models import ApiToken
+
+    plain = "fs_" + secrets.token_urlsafe(32)
+    token = ApiToken(name=name.strip()[:100] or "token", user=user,
+                     token_sha256=hashlib.sha256(plain.encode()).hexdigest())
+    db.session.add(token)
+    record_event("api_token.created", actor=actor, entity=user, via=via, name=token.name)
+    return plain, token
+
+
+def user_for_api_token(plain: str) -> User | None:
+    import hashlib
+
+    from .models import ApiToken
+
+    digest = hashlib.sha256(plain.encode()).hexdigest()
+    token = db.session.execute(select(ApiToken).where(ApiToken.token_sha256 == digest,
+                                                      ApiToken.revoked_at.is_(None))).scalar_one_or_none()
+    if token is None or not token.user.active:
+        return None
+    token.last_used_at = utcnow()
+    return token.user

@@ -9,8 +9,14 @@ from domain.enums import Role
 ANON = "anonymous"
 EVERY_ROLE = set(Role)
 ADMIN_ONLY = {Role.ADMIN}
+SUPERVISOR = {Role.SUPERVISOR}
+TECHNICIAN = {Role.TECHNICIAN}
+INTAKE = {Role.DISPATCHER, Role.SUPERVISOR}
+# Who may see a request nobody has been assigned or escalated to: the rest get 403 from the object check.
+SEES_ANY_REQUEST = {Role.DISPATCHER, Role.SUPERVISOR}
 
-# (method, url, endpoint): who gets in. "public" means everyone, signed in or not.
+# (method, url, endpoint, declared roles[, who gets in when that differs: object-level checks]).
+# "public" means everyone, signed in or not. {n} is an unassigned request.
 ROUTES = [
     ("GET", "/auth/login", "auth.login", PUBLIC),
     ("POST", "/auth/logout", "auth.logout", PUBLIC),
@@ -24,12 +30,30 @@ ROUTES = [
     ("GET", "/admin/users/{user_id}", "admin.edit_user", ADMIN_ONLY),
     ("POST", "/admin/users/{user_id}/active", "admin.set_active", ADMIN_ONLY),
     ("POST", "/admin/users/{user_id}/password", "admin.reset_password", ADMIN_ONLY),
+    ("GET", "/dispatch/new", "dispatch.new_request", INTAKE),
+    ("GET", "/dispatch/board", "dispatch.board", SEES_ANY_REQUEST),
+    ("GET", "/dispatch/mine", "dispatch.mine", TECHNICIAN),
+    ("GET", "/dispatch/escalated", "dispatch.escalated", {Role.EXPERT}),
+    ("GET", "/dispatch/requests/{n}", "dispatch.detail", EVERY_ROLE, SEES_ANY_REQUEST),
+    ("POST", "/dispatch/requests/{n}/assign", "dispatch.assign", SUPERVISOR),
+    ("POST", "/dispatch/requests/{n}/escalate", "dispatch.escalate", SUPERVISOR),
+    ("POST", "/dispatch/requests/{n}/cancel", "dispatch.cancel", SUPERVISOR),
+    ("POST", "/dispatch/requests/{n}/notes", "dispatch.add_note", {Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR},
+     SUPERVISOR),
+    ("POST", "/dispatch/requests/{n}/contact", "dispatch.contact", TECHNICIAN, set()),
+    ("POST", "/dispatch/requests/{n}/remote", "dispatch.remote", TECHNICIAN, set()),
+    ("POST", "/dispatch/requests/{n}/resolve", "dispatch.resolve", TECHNICIAN, set()),
+    ("POST", "/dispatch/requests/{n}/visit", "dispatch.visit", TECHNICIAN, set()),
+    ("POST", "/dispatch/requests/{n}/prepare", "dispatch.prepare", TECHNICIAN, set()),
+    ("POST", "/api/v1/requests", "dispatch_api.create_request", INTAKE),
+    ("POST", "/api/v1/requests/{n}/assign", "dispatch_api.assign_request", SUPERVISOR),
+    ("GET", "/api/v1/requests/{n}", "dispatch_api.get_request", EVERY_ROLE, SEES_ANY_REQUEST),
 ]
 
 
 def test_every_route_is_in_the_table(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint != "static"}
-    assert endpoints == {endpoint for *_, endpoint, _ in ROUTES}
+    assert endpoints == {route[2] for route in ROUTES}
 
 
 def test_every_view_declares_who_may_use_it(app):
@@ -38,22 +62,39 @@ def test_every_view_declares_who_may_use_it(app):
             continue
         allowed = getattr(view, "allowed_roles", None)
         assert allowed is not None, f"{endpoint} has no role check"
-        table = next(who for *_, e, who in ROUTES if e == endpoint)
+        table = next(route[3] for route in ROUTES if route[2] == endpoint)
         assert allowed == (PUBLIC if table == PUBLIC else frozenset(table)), endpoint
 
 
-CASES = [(method, url, endpoint, allowed, who) for method, url, endpoint, allowed in ROUTES
-         for who in [ANON, *Role]]
+CASES = [(route[0], route[1], route[2], route[4] if len(route) > 4 else route[3], who)
+         for route in ROUTES for who in [ANON, *Role]]
+
+
+@pytest.fixture
+def request_number(app, make_user):
+    from zoneinfo import ZoneInfo
+
+    from domain import dispatch
+    from domain.db import db
+    from domain.models import User
+
+    dispatcher_id, _ = make_user(Role.DISPATCHER, "intake-desk")
+    with app.app_context():
+        ctx = dispatch.Context(actor=db.session.get(User, dispatcher_id), tz=ZoneInfo("Asia/Shanghai"))
+        ticket = dispatch.create_request({"customer_name": "客户", "contact_phone": "13800000000",
+                                          "device_model": "某设备", "problem": "无信号", "urgency": "normal"}, ctx)
+        db.session.commit()
+        return ticket.number
 
 
 @pytest.mark.parametrize("method,url,endpoint,allowed,who", CASES,
                          ids=[f"{c[0]} {c[1]} as {c[4]}" for c in CASES])
-def test_route_by_role(client, make_user, auth, method, url, endpoint, allowed, who):
+def test_route_by_role(client, make_user, auth, request_number, method, url, endpoint, allowed, who):
     target_id, _ = make_user(Role.TECHNICIAN, "target-user")
     if who != ANON:
         _, name = make_user(who)
         assert auth.login(name).status_code == 302
-    response = client.open(url.format(user_id=target_id), method=method,
+    response = client.open(url.format(user_id=target_id, n=request_number), method=method,
                            data={"active": "1", "lang": "en", "password": "long-enough-pw"})
     if allowed == PUBLIC or (who != ANON and who in allowed):
         assert response.status_code in (200, 302, 400), response.status_code

@@ -76,3 +76,15 @@ def test_doctor_reports_every_check(runner):
     for name in ("database", "migrations", "weasyprint", "font subsetting", "Chinese font"):
         assert f"] {name}:" in result.output, result.output
     assert "Pango" in result.output
+
+
+def test_tokens_create_prints_a_working_token(app, runner):
+    runner.invoke(args=["users", "create", "web", "--role", "dispatcher", "--password", "pass-word-1"])
+    result = runner.invoke(args=["tokens", "create", "website form", "--user", "web"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip()
+    response = app.test_client().get("/api/v1/session", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200 and response.get_json()["username"] == "web"
+    runner.invoke(args=["users", "create", "fixer", "--role", "technician", "--password", "pass-word-1"])
+    assert runner.invoke(args=["tokens", "create", "x", "--user", "fixer"]).exit_code == 1
+    assert runner.invoke(args=["tokens", "create", "x", "--user", "nobody"]).exit_code == 1

@@ -13,7 +13,7 @@ from domain.catalog import ensure_catalog
 from domain.clocks import ticket_clocks
 from domain.db import db
 from domain.dispatch import Context, ValidationError
-from domain.enums import ClockName, ClockState, ContactMethod, Role, TicketStatus, Urgency
+from domain.enums import ClockName, ClockState, ContactMethod, Role, TicketStatus
 from domain.errors import Conflict, DomainError, Forbidden
 from domain.models import AuditEvent, DeviceModel, Ticket, User
 

@@ -20,6 +20,22 @@ def load_user(user_id: str) -> User | None:
     return user
 
 
+def load_user_from_api_token(request) -> User | None:
+    """Other systems (website form, phone system) authenticate with `Authorization: Bearer <token>`."""
+    from flask import g
+
+    from domain.accounts import user_for_api_token
+
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer ") or not request.path.startswith("/api/"):
+        return None
+    user = user_for_api_token(header[len("Bearer "):].strip())
+    if user is not None:
+        g.via_api_token = True
+        db.session.commit()
+    return user
+
+
 def unauthorized():
     from blueprints.core.errors import json_error, wants_json
 
@@ -32,6 +48,7 @@ def unauthorized():
 def init_login_manager(app: Flask, manager: LoginManager) -> None:
     manager.init_app(app)
     manager.user_loader(load_user)
+    manager.request_loader(load_user_from_api_token)
     manager.unauthorized_handler(unauthorized)
     # "basic": a phone that changes network (new IP) must not be signed out.
     manager.session_protection = "basic"

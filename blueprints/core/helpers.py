@@ -12,7 +12,14 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 
 from domain.enums import Role
-from domain.labels import CHANNEL_LABELS, ROLE_LABELS, STATUS_LABELS, URGENCY_LABELS
+from domain.labels import (
+    CHANNEL_LABELS,
+    CLOCK_LABELS,
+    CLOCK_STATE_LABELS,
+    ROLE_LABELS,
+    STATUS_LABELS,
+    URGENCY_LABELS,
+)
 
 
 @dataclass(frozen=True)
@@ -27,9 +34,13 @@ class NavItem:
 NAV = [
     NavItem("field.app", _l("My jobs"), frozenset({Role.TECHNICIAN}),
             _l("Today's assigned requests, usable offline")),
+    NavItem("dispatch.mine", _l("My requests"), frozenset({Role.TECHNICIAN}),
+            _l("Contact, remote fixes and visits, with their deadlines")),
+    NavItem("dispatch.escalated", _l("Escalated to me"), frozenset({Role.EXPERT}),
+            _l("Requests the supervisor asked you to help with")),
     NavItem("dispatch.new_request", _l("New request"), frozenset({Role.DISPATCHER, Role.SUPERVISOR}),
             _l("Enter a customer's request")),
-    NavItem("dispatch.board", _l("Board"), frozenset({Role.SUPERVISOR, Role.DISPATCHER, Role.EXPERT}),
+    NavItem("dispatch.board", _l("Board"), frozenset({Role.SUPERVISOR, Role.DISPATCHER}),
             _l("Assign requests and watch the clocks")),
     NavItem("orders.review_queue", _l("Review"), frozenset({Role.SUPERVISOR}),
             _l("Service orders waiting for review")),
@@ -66,8 +77,23 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime(fmt)
 
 
+def duration(seconds: float) -> str:
+    """A span of time in words: "2 h 5 min", "40 min", "3 d 2 h"."""
+    from flask_babel import gettext as _
+
+    minutes = max(0, int(seconds // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return _("%(d)s d %(h)s h", d=days, h=hours)
+    if hours:
+        return _("%(h)s h %(m)s min", h=hours, m=mins)
+    return _("%(m)s min", m=mins)
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(duration, "duration")
     app.add_template_global(generate_csrf, "csrf_token")
 
     @app.context_processor
@@ -86,5 +112,44 @@ def register(app: Flask) -> None:
             "status_labels": STATUS_LABELS,
             "urgency_labels": URGENCY_LABELS,
             "channel_labels": CHANNEL_LABELS,
+            "clock_labels": CLOCK_LABELS,
+            "clock_state_labels": CLOCK_STATE_LABELS,
             "url_for": url_for,
         }
+
+
+def domain_context():
+    """Who acts, from where, in which time zone: the domain's view of this request."""
+    from flask import request
+    from flask_login import current_user
+
+    from domain.dispatch import Context
+
+    return Context(actor=current_user._get_current_object(), tz=ZoneInfo(current_app.config["TIMEZONE"]),
+                   remote_addr=request.remote_addr)
+
+
+def apply_field_errors(form, fields: dict) -> list[str]:
+    """Put the domain's per-field messages on the form; returns the ones that belong to no field."""
+    unplaced = []
+    for name, message in fields.items():
+        field = getattr(form, name, None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = list(field.errors) + [str(message)]
+        else:
+            unplaced.append(str(message))
+    return unplaced
+
+
+def local_naive(value: datetime | None) -> datetime | None:
+    """A stored UTC time as the naive local time a datetime-local input shows."""
+    if value is None:
+        return None
+    return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).replace(tzinfo=None, second=0,
+                                                                              microsecond=0)
+
+
+def from_local_naive(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))

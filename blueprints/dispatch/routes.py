@@ -1,0 +1,359 @@
+from __future__ import annotations
+
+from datetime import date
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from wtforms.fields.choices import SelectChoice
+
+from domain import dispatch
+from domain.board import BoardFilter, active_users, board_page, technician_load
+from domain.clocks import ticket_clocks
+from domain.db import db
+from domain.dispatch import ValidationError
+from domain.enums import ContactMethod, RemoteOutcome, Role, TicketStatus, Urgency
+from domain.errors import DomainError
+from domain.models import AuditEvent, Customer, DeviceCategory, Ticket
+from domain.policy import current_policy
+from domain.types import utcnow
+
+from ..access import roles_required, signed_in
+from ..core.helpers import apply_field_errors, domain_context, from_local_naive, local_naive, safe_next_url
+from . import bp
+from .forms import (
+    AssignForm,
+    CancelForm,
+    ContactForm,
+    EscalateForm,
+    IntakeForm,
+    NoteForm,
+    PrepareForm,
+    RemoteForm,
+    ResolveForm,
+    VisitForm,
+)
+
+BOARD_ROLES = (Role.SUPERVISOR, Role.DISPATCHER)
+
+
+def _locale_key() -> str:
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return "en" if locale is not None and locale.language == "en" else "zh"
+
+
+# --- intake -----------------------------------------------------------------------------------------------
+
+
+def _fill_intake_choices(form: IntakeForm) -> None:
+    key = _locale_key()
+    customers = db.session.execute(select(Customer).order_by(Customer.name).limit(500)).scalars()
+    form.customer_id.choices = [("", _("— New customer —"))] + [
+        (str(c.id), f"{c.name}" + (f" · {c.phone}" if c.phone else "")) for c in customers]
+    categories = db.session.execute(
+        select(DeviceCategory).options(selectinload(DeviceCategory.models)).order_by(DeviceCategory.position)
+    ).scalars().all()
+    models = [SelectChoice("", _("— Not in the list: type it below —"))]
+    for category in categories:
+        name = category.name_en if key == "en" else category.name_zh
+        models += [SelectChoice(str(m.id), m.label, optgroup=name) for m in category.models if m.active]
+    form.device_model_id.choices = models
+    form.device_category.choices = [("", _("— Category —"))] + [
+        (c.code, c.name_en if key == "en" else c.name_zh) for c in categories]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(Role.DISPATCHER, Role.SUPERVISOR)
+def new_request():
+    form = IntakeForm()
+    _fill_intake_choices(form)
+    if request.method == "GET":
+        form.reported_at.data = local_naive(utcnow())
+    if form.validate_on_submit():
+        data = {name: field.data for name, field in form._fields.items() if name != "csrf_token"}
+        data["reported_at"] = from_local_naive(form.reported_at.data)
+        try:
+            ticket = dispatch.create_request(data, domain_context())
+        except ValidationError as error:
+            db.session.rollback()
+            for message in apply_field_errors(form, error.fields):
+                flash(message, "error")
+        else:
+            db.session.commit()
+            flash(_("Request %(number)s entered.", number=ticket.number), "success")
+            return redirect(url_for("dispatch.detail", number=ticket.number))
+    return render_template("dispatch/new.html", form=form), 400 if form.errors else 200
+
+
+# --- board ------------------------------------------------------------------------------------------------
+
+
+def _parse_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _board_filter(args) -> BoardFilter:
+    def enum_or_none(enum, value):
+        try:
+            return enum(value) if value else None
+        except ValueError:
+            return None
+
+    technician = args.get("technician", "")
+    return BoardFilter(
+        status=enum_or_none(TicketStatus, args.get("status")),
+        urgency=enum_or_none(Urgency, args.get("urgency")),
+        technician_id=int(technician) if technician.isdigit() else None,
+        date_from=_parse_date(args.get("from")),
+        date_to=_parse_date(args.get("to")),
+        overdue_only=args.get("overdue") == "1",
+        open_only=args.get("open") == "1",
+        q=args.get("q", "")[:100],
+        page=int(args["page"]) if args.get("page", "").isdigit() else 1,
+    )
+
+
+@bp.get("/board")
+@roles_required(*BOARD_ROLES)
+def board():
+    ctx = domain_context()
+    board_filter = _board_filter(request.args)
+    result = board_page(board_filter, ctx.now, ctx.tz)
+    technicians = technician_load()
+    assign_form = AssignForm()
+    assign_form.technician.choices = [("", _("— Technician —"))] + [
+        (str(load.user.id), f"{load.user.display_name} ({load.open_count})") for load in technicians]
+    return render_template(
+        "dispatch/board.html", result=result, f=board_filter, loads=technicians, assign_form=assign_form,
+        now=ctx.now, due_soon=current_policy().due_soon_minutes, args=request.args,
+        can_assign=current_user.has_role(Role.SUPERVISOR))
+
+
+@bp.get("/mine")
+@roles_required(Role.TECHNICIAN)
+def mine():
+    ctx = domain_context()
+    show_all = request.args.get("all") == "1"
+    result = board_page(BoardFilter(technician_id=current_user.id, open_only=not show_all, per_page=100),
+                        ctx.now, ctx.tz)
+    return render_template("dispatch/mine.html", result=result, now=ctx.now, show_all=show_all,
+                           due_soon=current_policy().due_soon_minutes)
+
+
+@bp.get("/escalated")
+@roles_required(Role.EXPERT)
+def escalated():
+    ctx = domain_context()
+    result = board_page(BoardFilter(expert_id=current_user.id, per_page=100), ctx.now, ctx.tz)
+    return render_template("dispatch/escalated.html", result=result, now=ctx.now,
+                           due_soon=current_policy().due_soon_minutes)
+
+
+# --- one request ------------------------------------------------------------------------------------------
+
+
+def _visible_ticket(number: str) -> Ticket:
+    return dispatch.get_ticket(number, current_user)
+
+
+def _detail_forms(ticket: Ticket) -> dict:
+    forms = {
+        "assign": AssignForm(prefix="assign"), "escalate": EscalateForm(prefix="escalate"),
+        "cancel": CancelForm(prefix="cancel"), "note": NoteForm(prefix="note"),
+        "contact": ContactForm(prefix="contact"), "remote": RemoteForm(prefix="remote"),
+        "resolve": ResolveForm(prefix="resolve"), "visit": VisitForm(prefix="visit"),
+        "prepare": PrepareForm(prefix="prepare"),
+    }
+    forms["assign"].technician.choices = [("", _("— Technician —"))] + [
+        (str(u.id), u.display_name) for u in active_users(Role.TECHNICIAN) if not dispatch.is_assignee(u, ticket)]
+    forms["assign"].version.data = str(ticket.version)
+    forms["escalate"].expert.choices = [(str(u.id), u.display_name) for u in active_users(Role.EXPERT)]
+    if not forms["visit"].address.data:
+        forms["visit"].address.data = ticket.address
+        forms["visit"].agreed_with.data = ticket.contact_name
+    return forms
+
+
+def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200):
+    ctx = domain_context()
+    forms = forms or _detail_forms(ticket)
+    events = db.session.execute(
+        select(AuditEvent).options(selectinload(AuditEvent.actor))
+        .where(AuditEvent.ticket_id == ticket.id).order_by(AuditEvent.at, AuditEvent.id)
+    ).scalars().all()
+    user = current_user
+    return render_template(
+        "dispatch/detail.html", ticket=ticket, clocks=ticket_clocks(ticket, ctx.now), events=events,
+        forms=forms, now=ctx.now, due_soon=current_policy().due_soon_minutes,
+        is_assignee=dispatch.is_assignee(user, ticket), is_supervisor=user.has_role(Role.SUPERVISOR),
+        can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,
+        visit=ticket.visits[-1] if ticket.visits else None,
+    ), status
+
+
+@bp.get("/requests/<number>")
+@signed_in
+def detail(number: str):
+    return _render_detail(_visible_ticket(number))
+
+
+def _act(number: str, form_name: str, action):
+    """Run one action from the detail page: on success commit and go back; on bad input show the page with
+    the form's errors (nothing saved); a refused move is flashed."""
+    ticket = _visible_ticket(number)
+    forms = _detail_forms(ticket)
+    form = forms[form_name]
+    if not form.validate_on_submit():
+        return _render_detail(ticket, forms, 400)
+    try:
+        message = action(ticket, form)
+        dispatch.commit_or_conflict(ticket.number)
+    except ValidationError as error:
+        db.session.rollback()
+        ticket = _visible_ticket(number)
+        for text in apply_field_errors(form, error.fields):
+            flash(text, "error")
+        return _render_detail(ticket, forms, 400)
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("dispatch.detail", number=number))
+    if message:
+        flash(message, "success")
+    return redirect(safe_next_url(request.form.get("next")) or url_for("dispatch.detail", number=number))
+
+
+@bp.post("/requests/<number>/assign")
+@roles_required(Role.SUPERVISOR)
+def assign(number: str):
+    ticket = _visible_ticket(number)
+    form = AssignForm(prefix="assign") if "assign-technician" in request.form else AssignForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        technician = dispatch.active_user(form.technician.data or "", Role.TECHNICIAN, "technician")
+        version = int(form.version.data) if (form.version.data or "").isdigit() else None
+        dispatch.assign(ticket, technician, domain_context(), expected_version=version)
+        dispatch.commit_or_conflict(ticket.number)
+    except ValidationError as error:
+        db.session.rollback()
+        flash(str(next(iter(error.fields.values()))), "error")
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+    else:
+        flash(_("%(number)s assigned to %(name)s.", number=number, name=technician.display_name), "success")
+    return redirect(safe_next_url(request.form.get("next")) or url_for("dispatch.detail", number=number))
+
+
+@bp.post("/requests/<number>/escalate")
+@roles_required(Role.SUPERVISOR)
+def escalate(number: str):
+    def action(ticket, form):
+        expert = dispatch.active_user(form.expert.data or "", Role.EXPERT, "expert")
+        dispatch.escalate(ticket, expert, form.reason.data, domain_context())
+        return _("Escalated to %(name)s.", name=expert.display_name)
+
+    return _act(number, "escalate", action)
+
+
+@bp.post("/requests/<number>/cancel")
+@roles_required(Role.SUPERVISOR)
+def cancel(number: str):
+    def action(ticket, form):
+        dispatch.cancel(ticket, form.reason.data, domain_context())
+        return _("Request %(number)s cancelled.", number=number)
+
+    return _act(number, "cancel", action)
+
+
+@bp.post("/requests/<number>/notes")
+@roles_required(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR)
+def add_note(number: str):
+    def action(ticket, form):
+        dispatch.add_note(ticket, form.text.data, domain_context(), shown_to_customer=form.shown_to_customer.data)
+        return _("Note added.")
+
+    return _act(number, "note", action)
+
+
+@bp.post("/requests/<number>/contact")
+@roles_required(Role.TECHNICIAN)
+def contact(number: str):
+    def action(ticket, form):
+        dispatch.record_contact(ticket, domain_context(), method=ContactMethod(form.method.data or "phone"),
+                                reached=form.reached.data, note=form.note.data or "",
+                                at=from_local_naive(form.at.data))
+        return _("Contact logged.")
+
+    return _act(number, "contact", action)
+
+
+@bp.post("/requests/<number>/remote")
+@roles_required(Role.TECHNICIAN)
+def remote(number: str):
+    def action(ticket, form):
+        try:
+            method, outcome = ContactMethod(form.method.data), RemoteOutcome(form.outcome.data)
+        except ValueError:
+            raise ValidationError({"outcome": _("Choose how it went.")}) from None
+        dispatch.record_remote_session(ticket, domain_context(), method=method, steps=form.steps.data or "",
+                                       outcome=outcome)
+        return _("Remote guidance recorded.")
+
+    return _act(number, "remote", action)
+
+
+@bp.post("/requests/<number>/resolve")
+@roles_required(Role.TECHNICIAN)
+def resolve(number: str):
+    def action(ticket, form):
+        dispatch.resolve_remotely(ticket, domain_context(), cause=form.cause.data or "",
+                                  work_done=form.work_done.data or "",
+                                  resolved_at=from_local_naive(form.resolved_at.data))
+        return _("Solved remotely: the service order is filled in.")
+
+    return _act(number, "resolve", action)
+
+
+@bp.post("/requests/<number>/visit")
+@roles_required(Role.TECHNICIAN)
+def visit(number: str):
+    def action(ticket, form):
+        dispatch.schedule_visit(ticket, domain_context(), scheduled_at=from_local_naive(form.scheduled_at.data),
+                                address=form.address.data or "", agreed_with=form.agreed_with.data or "")
+        return _("Visit scheduled; the preparation checklist is ready.")
+
+    return _act(number, "visit", action)
+
+
+@bp.post("/requests/<number>/prepare")
+@roles_required(Role.TECHNICIAN)
+def prepare(number: str):
+    def action(ticket, form):
+        checked = {int(v) for v in request.form.getlist("item") if v.isdigit()}
+        dispatch.confirm_preparation(ticket, domain_context(), checked_item_ids=checked)
+        return _("Preparation confirmed.")
+
+    return _act(number, "prepare", action)
+
+
+def board_url(**changes) -> str:
+    """The board's URL with some query arguments changed (filters keep the others)."""
+    args = request.args.to_dict()
+    args.update({k: v for k, v in changes.items() if v is not None})
+    for key in [k for k, v in changes.items() if v is None]:
+        args.pop(key, None)
+    return url_for(request.endpoint, **args)
+
+
+@bp.app_template_global("board_url")
+def _board_url(**changes) -> str:
+    return board_url(**changes)

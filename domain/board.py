@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.orm import joinedload, selectinload
 
 from .db import db
@@ -63,41 +63,71 @@ def _conditions(f: BoardFilter, now: datetime, tz: ZoneInfo) -> list:
         conditions.append(Ticket.created_at < datetime.combine(f.date_to + timedelta(days=1), time.min, tzinfo=tz))
     if f.overdue_only:
         conditions.append(Ticket.next_due_at < now)
-    q = (f.q or "").strip().lower()
+    q = (f.q or "").strip()
     if q:
         pattern = f"%{q.replace('%', '').replace('_', '')}%"
         conditions.append(or_(
-            func.lower(Ticket.number).like(pattern),
-            func.lower(Customer.name).like(pattern),
-            func.lower(Ticket.device_model_text).like(pattern),
+            _contains(Ticket.number, pattern),
+            # Customers are few: match them first, then use the tickets' customer index.
+            Ticket.customer_id.in_(select(Customer.id).where(_contains(Customer.name, pattern))),
+            _contains(Ticket.device_model_text, pattern),
             Ticket.contact_phone.like(pattern),
-            func.lower(func.coalesce(Ticket.serial_number, "")).like(pattern),
+            _contains(Ticket.serial_number, pattern),
         ))
     return conditions
 
 
+def _contains(column, pattern: str):
+    """Case-insensitive substring match: SQLite's LIKE already ignores ASCII case; PostgreSQL needs ILIKE.
+    Chinese has no case, and a substring match finds it without word splitting."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column.ilike(pattern)
+    return column.like(pattern)
+
+
+BOARD_ORDER = (
+    case((Ticket.status == TicketStatus.NEW, 0), else_=1),
+    case((Ticket.urgency == Urgency.URGENT, 0), else_=1),
+    case((Ticket.next_due_at.is_(None), 1), else_=0),
+    Ticket.next_due_at,
+    Ticket.created_at.desc(),
+    Ticket.id.desc(),
+)
+
+
 def board_page(f: BoardFilter, now: datetime, tz: ZoneInfo) -> BoardPage:
-    """Unassigned first, then urgent before normal, then the nearest deadline."""
+    """Unassigned first, then urgent before normal, then the nearest deadline.
+
+    A constant number of statements however many rows match: the count, the page's ids (the sort handles
+    narrow rows only), then those rows with their relations.
+    """
     conditions = _conditions(f, now, tz)
-    base = select(Ticket).join(Customer, Ticket.customer_id == Customer.id)
-    if conditions:
-        base = base.where(and_(*conditions))
-    total = db.session.execute(select(func.count()).select_from(base.with_only_columns(Ticket.id).subquery())
-                               ).scalar_one()
-    page = max(1, min(f.page, max(1, -(-total // f.per_page))))
-    order = (
-        case((Ticket.status == TicketStatus.NEW, 0), else_=1),
-        case((Ticket.urgency == Urgency.URGENT, 0), else_=1),
-        case((Ticket.next_due_at.is_(None), 1), else_=0),
-        Ticket.next_due_at,
-        Ticket.created_at.desc(),
-    )
-    rows = db.session.execute(
-        base.options(joinedload(Ticket.customer), joinedload(Ticket.assignee), joinedload(Ticket.expert),
+    where = and_(true(), *conditions)
+    ordered = select(Ticket.id).where(where).order_by(*BOARD_ORDER)
+    if f.q.strip():
+        # A text search scans the rows: count them in the same pass (a window count) instead of twice.
+        page = max(1, f.page)
+        found = db.session.execute(ordered.add_columns(func.count().over())
+                                   .limit(f.per_page).offset((page - 1) * f.per_page)).all()
+        total = found[0][1] if found else None
+    else:
+        total = None
+        found = []
+    if total is None:
+        total = db.session.execute(select(func.count(Ticket.id)).where(where)).scalar_one()
+        page = max(1, min(f.page, -(-total // f.per_page)))
+        found = db.session.execute(ordered.limit(f.per_page).offset((page - 1) * f.per_page)).all()
+    ids = [row[0] for row in found]
+    rows = []
+    if ids:
+        loaded = db.session.execute(
+            select(Ticket).where(Ticket.id.in_(ids))
+            .options(joinedload(Ticket.customer), joinedload(Ticket.assignee), joinedload(Ticket.expert),
                      selectinload(Ticket.clocks))
-        .order_by(*order).limit(f.per_page).offset((page - 1) * f.per_page)
-    ).unique().scalars().all()
-    return BoardPage(rows=list(rows), total=total, page=page, per_page=f.per_page)
+        ).unique().scalars().all()
+        by_id = {t.id: t for t in loaded}
+        rows = [by_id[i] for i in ids]
+    return BoardPage(rows=rows, total=total, page=page, per_page=f.per_page)
 
 
 @dataclass

@@ -177,7 +177,10 @@ def test_board_paginates(app, staff):
     second = client.get("/dispatch/board?page=2", headers=ZH).get_data(as_text=True)
     assert "第 1 / 2 页" in first and "共 35 条需求" in first
     assert len(re.findall(r"<strong>FS-", first)) == 30 and len(re.findall(r"<strong>FS-", second)) == 5
-    assert client.get("/dispatch/board?page=99").status_code == 200
+    assert "第 2 / 2 页" in client.get("/dispatch/board?page=99", headers=ZH).get_data(as_text=True)
+    # A search link past its last page shows the last page rather than nothing.
+    stale = client.get("/dispatch/board?q=客户&page=9", headers=ZH).get_data(as_text=True)
+    assert "第 2 / 2 页" in stale and len(re.findall(r"<strong>FS-", stale)) == 5
 
 
 def _count_queries(app, client, url):

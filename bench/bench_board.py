@@ -1,0 +1,181 @@
+"""Supervisor board and request search with 50,000 requests: median page time and SQL statements per page.
+
+    .venv/bin/python bench/bench_board.py            # SQLite (temporary file)
+    BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python bench/bench_board.py
+
+Target (issue 4): a page answers in under 150 ms median, with a constant number of SQL statements.
+Baseline, measured in the same run: the same page's rows fetched by one plain SQLAlchemy query
+(no rendering, no counting), i.e. the least any board could cost; the ratio shows what the app adds.
+"""
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import sqlalchemy as sa  # noqa: E402
+from sqlalchemy import event, insert, select  # noqa: E402
+
+from app import create_app  # noqa: E402
+from domain import accounts  # noqa: E402
+from domain.catalog import ensure_catalog  # noqa: E402
+from domain.db import db  # noqa: E402
+from domain.enums import Channel, ClockName, Role, TicketStatus, Urgency  # noqa: E402
+from domain.models import Customer, DeviceModel, Ticket, TicketClock  # noqa: E402
+
+N_REQUESTS = int(os.environ.get("BENCH_REQUESTS", 50_000))
+REPEAT = int(os.environ.get("BENCH_REPEAT", 25))
+PASSWORD = "bench-pass-1"
+STATUSES = [TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.CONTACTED, TicketStatus.VISIT_SCHEDULED,
+            TicketStatus.ON_SITE, TicketStatus.REMOTE_RESOLVED, TicketStatus.SIGNED, TicketStatus.SUBMITTED,
+            TicketStatus.APPROVED, TicketStatus.CANCELLED]
+WEIGHTS = [2, 3, 3, 2, 1, 20, 5, 5, 55, 4]
+
+
+def database_url(tmp: Path) -> tuple[str, callable]:
+    pg = os.environ.get("BENCH_DATABASE_URL")
+    if not pg:
+        return f"sqlite:///{tmp / 'bench.db'}", lambda: None
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(pg)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop():
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+    sep = "&" if "?" in pg else "?"
+    return f"{pg}{sep}options={quote(f'-csearch_path={schema}')}", drop
+
+
+def seed(app) -> None:
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    with app.app_context():
+        db.create_all()
+        ensure_catalog()
+        boss = accounts.create_user("boss", PASSWORD, Role.SUPERVISOR, via="cli")
+        techs = [accounts.create_user(f"tech{i}", PASSWORD, Role.TECHNICIAN, via="cli") for i in range(25)]
+        db.session.flush()
+        models = db.session.execute(select(DeviceModel)).scalars().all()
+        db.session.execute(insert(Customer), [
+            {"name": f"客户{i:04d}直播间", "contact_person": f"联系人{i}", "phone": f"139{i:08d}",
+             "address": f"上海市某区某路{i}号"} for i in range(2000)])
+        customer_ids = db.session.execute(select(Customer.id)).scalars().all()
+        rows, clocks = [], []
+        for i in range(N_REQUESTS):
+            created = now - timedelta(minutes=rng.randint(1, 60 * 24 * 365))
+            status = rng.choices(STATUSES, WEIGHTS)[0]
+            model = rng.choice(models)
+            urgency = Urgency.URGENT if rng.random() < 0.3 else Urgency.NORMAL
+            assigned = status not in (TicketStatus.NEW, TicketStatus.CANCELLED)
+            open_clock = status in (TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.CONTACTED,
+                                    TicketStatus.VISIT_SCHEDULED)
+            due = created + timedelta(minutes=30 if urgency == Urgency.URGENT else 60)
+            rows.append({
+                "id": i + 1, "number": f"FS-{created.year}-{i + 1:06d}", "status": status.value,
+                "urgency": urgency.value, "channel": Channel.PHONE.value, "customer_id": rng.choice(customer_ids),
+                "contact_phone": f"138{i:08d}", "device_model_id": model.id, "device_category_id": model.category_id,
+                "device_model_text": model.label, "problem": f"设备故障描述 {i}：画面无输出，需要排查",
+                "reported_at": created - timedelta(minutes=5), "created_at": created, "updated_at": created,
+                "assignee_id": rng.choice(techs).id if assigned else None,
+                "next_due_at": due if open_clock else None, "version": 1, "is_complex": False,
+            })
+            clocks.append({"ticket_id": i + 1, "name": ClockName.INTAKE.value, "started_at": created,
+                           "due_at": created + timedelta(minutes=15), "done_at": created, "not_applicable": False})
+            clocks.append({"ticket_id": i + 1, "name": ClockName.FIRST_CONTACT.value, "started_at": created,
+                           "due_at": due, "done_at": None if open_clock else due - timedelta(minutes=5),
+                           "not_applicable": False})
+        for start in range(0, len(rows), 5000):
+            db.session.execute(insert(Ticket), rows[start:start + 5000])
+        for start in range(0, len(clocks), 10000):
+            db.session.execute(insert(TicketClock), clocks[start:start + 10000])
+        db.session.commit()
+        del boss
+
+
+def measure(client, engine, url: str) -> tuple[float, float, int]:
+    statements = []
+
+    def count(*args):
+        statements.append(1)
+
+    client.get(url)  # warm up
+    times = []
+    for _ in range(REPEAT):
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        start = time.perf_counter()
+        response = client.get(url)
+        times.append((time.perf_counter() - start) * 1000)
+        event.remove(engine, "before_cursor_execute", count)
+        assert response.status_code == 200, (url, response.status_code)
+    return statistics.median(times), sorted(times)[int(len(times) * 0.95) - 1], len(statements)
+
+
+def baseline(app) -> float:
+    """One plain query for the 30 rows of the first board page, no rendering or counting."""
+    with app.app_context():
+        stmt = select(Ticket.number, Ticket.status, Ticket.problem).order_by(Ticket.next_due_at).limit(30)
+        times = []
+        for _ in range(REPEAT):
+            start = time.perf_counter()
+            db.session.execute(stmt).all()
+            times.append((time.perf_counter() - start) * 1000)
+            db.session.rollback()
+        return statistics.median(times)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["INSTANCE_PATH"] = tmp
+        url, drop = database_url(Path(tmp))
+        try:
+            app = create_app({"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_ENABLED": False,
+                              "WTF_CSRF_ENABLED": False})
+            started = time.perf_counter()
+            seed(app)
+            print(f"database: {sa.engine.make_url(url).get_backend_name()}, {N_REQUESTS} requests seeded in "
+                  f"{time.perf_counter() - started:.1f} s; {REPEAT} runs per page")
+            client = app.test_client()
+            assert client.post("/auth/login", data={"username": "boss", "password": PASSWORD}).status_code == 302
+            with app.app_context():
+                engine = db.engine
+            base = baseline(app)
+            pages = {
+                "board, first page": "/dispatch/board",
+                "board, page 100": "/dispatch/board?page=100",
+                "board, overdue only": "/dispatch/board?overdue=1",
+                "board, urgent + technician": "/dispatch/board?urgency=urgent&technician=3",
+                "search by customer": "/dispatch/board?q=客户0042",
+                "search by number": "/dispatch/board?q=FS-2026-01234",
+                "search by device": "/dispatch/board?q=atem",
+            }
+            print(f"{'page':32} {'median ms':>10} {'p95 ms':>8} {'SQL':>4} {'x baseline':>11}")
+            worst = 0.0
+            for name, path in pages.items():
+                median, p95, statements = measure(client, engine, path)
+                worst = max(worst, median)
+                print(f"{name:32} {median:10.1f} {p95:8.1f} {statements:4d} {median / base:11.1f}")
+            print(f"baseline (one plain 30-row query): {base:.2f} ms median")
+            print(f"slowest median {worst:.1f} ms: {'meets' if worst < 150 else 'MISSES'} the 150 ms target")
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+        finally:
+            drop()
+
+
+if __name__ == "__main__":
+    main()

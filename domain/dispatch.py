@@ -27,7 +27,7 @@ from .enums import (
     TicketStatus,
     Urgency,
 )
-from .errors import Conflict, DomainError, Forbidden, NotFound
+from .errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
 from .models import (
     ContactAttempt,
     Customer,
@@ -47,15 +47,6 @@ from .types import utcnow
 # A phone's clock may run a little ahead of the server's.
 CLOCK_SKEW = timedelta(minutes=2)
 MAX_TEXT = 5000
-
-
-class ValidationError(DomainError):
-    """Several fields wrong at once: `fields` maps each field name to its message."""
-
-    def __init__(self, fields: dict[str, Any]):
-        first = next(iter(fields.values()))
-        super().__init__("invalid", first, fields={k: str(v) for k, v in fields.items()})
-        self.fields = fields
 
 
 @dataclass

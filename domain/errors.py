@@ -24,3 +24,12 @@ class Forbidden(DomainError):
 
 class Conflict(DomainError):
     status = 409
+
+
+class ValidationError(DomainError):
+    """Several fields wrong at once: `fields` maps each field name to its message."""
+
+    def __init__(self, fields: dict):
+        first = next(iter(fields.values()))
+        super().__init__("invalid", first, fields={k: str(v) for k, v in fields.items()})
+        self.fields = fields

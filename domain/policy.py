@@ -51,3 +51,41 @@ def current_policy() -> Policy:
             if value > 0:
                 overrides[setting.key] = value
     return replace(DEFAULT_POLICY, **overrides)
+
+
+POLICY_LIMITS = (1, 60 * 24 * 30)  # a threshold between one minute (or day) and thirty days
+
+
+def save_policy(values: dict[str, int], *, actor) -> list[str]:
+    """Store the thresholds that differ from the defaults (and forget those set back to default).
+    Returns the names that changed; each change is in the audit trail."""
+    from flask_babel import lazy_gettext as _l
+
+    from .audit import record_event
+    from .errors import ValidationError
+
+    low, high = POLICY_LIMITS
+    errors = {name: _l("Enter a whole number from %(low)d to %(high)d.", low=low, high=high)
+              for name, value in values.items()
+              if name in SETTING_NAMES and not (isinstance(value, int) and low <= value <= high)}
+    if errors:
+        raise ValidationError(errors)
+    before = current_policy()
+    stored = {s.key: s for s in db.session.execute(select(PolicySetting)).scalars()}
+    changed = []
+    for name in SETTING_NAMES:
+        if name not in values:
+            continue
+        value = values[name]
+        if value == getattr(before, name):
+            continue
+        changed.append(name)
+        record_event("policy.changed", actor=actor, setting=name, old=getattr(before, name), new=value)
+        if value == getattr(DEFAULT_POLICY, name):
+            if name in stored:
+                db.session.delete(stored[name])
+        elif name in stored:
+            stored[name].value, stored[name].updated_by_id = str(value), actor.id
+        else:
+            db.session.add(PolicySetting(key=name, value=str(value), updated_by_id=actor.id))
+    return changed

@@ -40,6 +40,14 @@ def calendar_known(day: date) -> bool:
     return True
 
 
+def last_known_year() -> int:
+    """The last year the holiday package has data for (dates after it fall back to weekdays)."""
+    year = date.today().year + 5
+    while year > 2004 and not calendar_known(date(year, 6, 1)):
+        year -= 1
+    return year
+
+
 def add_working_days(start: datetime, days: int, tz: ZoneInfo,
                      overrides: dict[date, bool] | None = None) -> datetime:
     """The end (midnight) of the `days`-th working day after the day `start` falls on, local time.
@@ -56,3 +64,33 @@ def add_working_days(start: datetime, days: int, tz: ZoneInfo,
         if is_workday(day, overrides):
             counted += 1
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+
+
+def set_override(day: date, is_workday_: bool, note: str, *, actor) -> CalendarOverride:
+    """Mark a date as working day or holiday (for dates the holiday package does not know, or company days)."""
+    from .audit import record_event
+
+    override = db.session.get(CalendarOverride, day)
+    if override is None:
+        override = CalendarOverride(day=day, is_workday=is_workday_, note=(note or "").strip()[:200] or None,
+                                    created_by_id=actor.id)
+        db.session.add(override)
+    else:
+        override.is_workday, override.note = is_workday_, (note or "").strip()[:200] or None
+    record_event("calendar.override_set", actor=actor, day=day.isoformat(), is_workday=is_workday_)
+    return override
+
+
+def remove_override(day: date, *, actor) -> bool:
+    from .audit import record_event
+
+    override = db.session.get(CalendarOverride, day)
+    if override is None:
+        return False
+    db.session.delete(override)
+    record_event("calendar.override_removed", actor=actor, day=day.isoformat())
+    return True
+
+
+def list_overrides() -> list[CalendarOverride]:
+    return list(db.session.execute(select(CalendarOverride).order_by(CalendarOverride.day.desc())).scalars())

@@ -121,3 +121,50 @@ def test_user_list_filters_by_role(client, admin, make_user):
     make_user(Role.DISPATCHER, "the-dispatcher")
     body = client.get("/admin/users?role=expert").get_data(as_text=True)
     assert "the-expert" in body and "the-dispatcher" not in body
+
+
+def test_policy_page_changes_a_deadline_and_audits_it(app, client, admin):
+    from domain.policy import current_policy
+
+    body = client.get("/admin/policy", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "政策默认值：30" in body
+    response = client.post("/admin/policy", data={"first_contact_urgent_minutes": "20", "intake_minutes": "15"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert current_policy().first_contact_urgent_minutes == 20
+        event = db.session.execute(select(AuditEvent).where(AuditEvent.action == "policy.changed")).scalar_one()
+        assert event.data == {"setting": "first_contact_urgent_minutes", "old": 30, "new": 20}
+    # Back to the default: the stored override goes away.
+    client.post("/admin/policy", data={"first_contact_urgent_minutes": "30"})
+    with app.app_context():
+        from domain.models import PolicySetting
+
+        assert db.session.query(PolicySetting).count() == 0
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "99999999"])
+def test_policy_page_refuses_bad_numbers(app, client, admin, value):
+    from domain.policy import current_policy
+
+    response = client.post("/admin/policy", data={"remote_fix_minutes": value}, headers=EN)
+    assert response.status_code == 400 and "Enter a whole number" in response.get_data(as_text=True)
+    with app.app_context():
+        assert current_policy().remote_fix_minutes == 30
+
+
+def test_calendar_overrides_can_be_added_and_removed(app, client, admin):
+    from datetime import date
+
+    from domain.models import CalendarOverride
+
+    response = client.post("/admin/calendar", data={"day": "2031-01-06", "is_workday": "0", "note": "公司假日"})
+    assert response.status_code == 302
+    body = client.get("/admin/calendar", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "2031-01-06" in body and "公司假日" in body
+    with app.app_context():
+        assert db.session.get(CalendarOverride, date(2031, 1, 6)).is_workday is False
+    client.post("/admin/calendar/2031-01-06/delete")
+    with app.app_context():
+        assert db.session.get(CalendarOverride, date(2031, 1, 6)) is None
+    assert client.post("/admin/calendar", data={"day": "", "is_workday": "1"}).status_code == 400
+    assert client.post("/admin/calendar/not-a-date/delete").status_code == 404

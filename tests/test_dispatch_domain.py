@@ -427,3 +427,28 @@ def test_device_lookup_ignores_case_and_spaces(app, people):
         assert isinstance(model, DeviceModel) and model.model == "ATEM Mini Pro ISO"
         assert dispatch.find_device_model("ATEM Mini Pro ISO") == model
         assert dispatch.find_device_model("不存在的设备") is None
+
+
+@pytest.mark.parametrize("done_on,state", [((2026, 10, 10, 18, 0), ClockState.MET),
+                                           ((2026, 10, 11, 9, 0), ClockState.MISSED)])
+def test_case_analysis_clock_counts_working_days_across_national_day(app, ctx_for, done_on, state):
+    from domain.cases import complete_case_analysis, open_case_analysis
+    from domain.enums import AnalysisTrigger
+
+    opened = datetime(2026, 9, 30, 16, 0, tzinfo=SHANGHAI)
+    with app.app_context():
+        ticket = new_ticket(ctx_for)
+        open_case_analysis(ticket, AnalysisTrigger.FIRST_SEEN, ctx_for("supervisor", opened))
+        c = clocks(ticket, opened)[ClockName.CASE_ANALYSIS]
+        # 1-7 October are holidays; 8, 9 and the make-up Saturday 10 October are the three working days.
+        assert c.state == ClockState.PENDING and c.due_at == datetime(2026, 10, 11, 0, 0, tzinfo=SHANGHAI)
+        done = datetime(*done_on, tzinfo=SHANGHAI)
+        with pytest.raises(ValidationError):
+            complete_case_analysis(ticket, ctx_for("expert", done), summary="x", root_cause="", fix="y",
+                                   prevention="z")
+        with pytest.raises(Forbidden):
+            complete_case_analysis(ticket, ctx_for("tech", done), summary="a", root_cause="b", fix="c",
+                                   prevention="d")
+        complete_case_analysis(ticket, ctx_for("expert", done), summary="新故障类型", root_cause="固件缺陷",
+                               fix="升级固件", prevention="出库前检查固件版本")
+        assert clocks(ticket, done)[ClockName.CASE_ANALYSIS].state == state

@@ -346,3 +346,20 @@ def test_other_technicians_cannot_act_on_the_request(app, staff):
     other = login(app, "zhang")
     assert other.get(f"/dispatch/requests/{number}").status_code == 403
     assert other.post(f"/dispatch/requests/{number}/contact", data={"contact-method": "phone"}).status_code == 403
+
+
+def test_times_show_in_the_configured_zone(make_app, make_user):
+    make_user(Role.SUPERVISOR, "tzboss")
+    desk_id = make_user(Role.DISPATCHER, "tzdesk")[0]
+    for zone, expected in (("Asia/Shanghai", "2026-11-24 10:00"), ("Europe/Berlin", "2026-11-24 03:00")):
+        app = make_app(TIMEZONE=zone)
+        with app.app_context():
+            ctx = dispatch.Context(actor=db.session.get(User, desk_id), tz=ZoneInfo(zone),
+                                   now=datetime(2026, 11, 24, 2, 5, tzinfo=UTC))
+            number = dispatch.create_request({"customer_name": "时区", "contact_phone": "1", "device_model": "x",
+                                              "problem": "p", "urgency": "normal",
+                                              "reported_at": "2026-11-24T02:00:00+00:00"}, ctx).number
+            db.session.commit()
+        client = app.test_client()
+        client.post("/auth/login", data={"username": "tzboss", "password": PASSWORD})
+        assert expected in client.get(f"/dispatch/requests/{number}").get_data(as_text=True), zone

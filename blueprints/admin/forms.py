@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, DateField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from domain.accounts import MIN_PASSWORD_LENGTH, USERNAME_RE
@@ -11,7 +12,7 @@ from domain.labels import ROLE_LABELS
 
 
 def role_choices():
-    return [(role.value, ROLE_LABELS[role]) for role in Role]
+    return [SelectChoice(role.value, ROLE_LABELS[role]) for role in Role]
 
 
 class PasswordMixin:
@@ -54,3 +55,10 @@ class ResetPasswordForm(PasswordMixin, FlaskForm):
 
 class EmptyForm(FlaskForm):
     """A button that changes state: only the CSRF token."""
+
+
+class CalendarOverrideForm(FlaskForm):
+    day = DateField(_l("Date"), validators=[DataRequired(message=_l("Choose a date."))])
+    is_workday = SelectField(_l("This day is"), choices=[SelectChoice("1", _l("a working day")),
+                                                          SelectChoice("0", _l("a holiday"))])
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=200)])

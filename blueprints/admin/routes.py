@@ -1,19 +1,24 @@
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from datetime import date
+
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
 from domain import accounts
 from domain.enums import Role
-from domain.errors import DomainError
+from domain.errors import DomainError, ValidationError
 from domain.models import User
+from domain.policy import DEFAULT_POLICY, SETTING_NAMES, current_policy, save_policy
+from domain.workdays import calendar_known, last_known_year, list_overrides, remove_override, set_override
 from extensions import db
 
 from ..access import roles_required
 from . import bp
-from .forms import EmptyForm, NewUserForm, ResetPasswordForm, UserDetailsForm
+from .forms import CalendarOverrideForm, EmptyForm, NewUserForm, ResetPasswordForm, UserDetailsForm
 
 
 @bp.get("/users")
@@ -108,3 +113,72 @@ def reset_password(user_id: int):
     details.role.data = user.role.value
     return render_template("admin/user_edit.html", user=user, form=details, reset_form=form,
                            toggle_form=EmptyForm()), 400
+
+
+# --- the service policy and the working-day calendar --------------------------------------------------------
+
+POLICY_HINTS = {
+    "intake_minutes": _l("Customer's contact to the request entered (minutes)"),
+    "first_contact_urgent_minutes": _l("Entered to first contact, urgent (minutes)"),
+    "first_contact_normal_minutes": _l("Entered to first contact, normal (minutes)"),
+    "remote_fix_minutes": _l("First contact to a remote fix (minutes)"),
+    "order_filled_minutes": _l("Remote fix to the service order filled (minutes)"),
+    "preparation_lead_minutes": _l("Preparation confirmed before the visit (minutes)"),
+    "submission_minutes": _l("End of service to the order submitted (minutes)"),
+    "case_analysis_working_days": _l("Case analysis (working days)"),
+    "due_soon_minutes": _l("Boards highlight deadlines this close (minutes)"),
+}
+
+
+@bp.route("/policy", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def policy():
+    form = EmptyForm()
+    current = current_policy()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        values: dict[str, object] = {}
+        for name in SETTING_NAMES:
+            if name in request.form:
+                raw = request.form[name].strip()
+                values[name] = int(raw) if raw.isdigit() else raw
+        try:
+            changed = save_policy(values, actor=current_user)
+        except ValidationError as error:
+            db.session.rollback()
+            errors = {k: str(v) for k, v in error.fields.items()}
+        else:
+            db.session.commit()
+            flash(_("Policy saved: %(n)d settings changed.", n=len(changed)), "success")
+            return redirect(url_for("admin.policy"))
+    rows = [(name, POLICY_HINTS[name], request.form.get(name, getattr(current, name)),
+             getattr(DEFAULT_POLICY, name), errors.get(name)) for name in SETTING_NAMES]
+    return render_template("admin/policy.html", rows=rows, form=form), 400 if errors else 200
+
+
+@bp.route("/calendar", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def calendar():
+    form = CalendarOverrideForm()
+    if form.validate_on_submit():
+        set_override(form.day.data, form.is_workday.data == "1", form.note.data or "", actor=current_user)
+        db.session.commit()
+        flash(_("%(day)s saved.", day=form.day.data.isoformat()), "success")
+        return redirect(url_for("admin.calendar"))
+    overrides = [(o, calendar_known(o.day)) for o in list_overrides()]
+    return render_template("admin/calendar.html", form=form, overrides=overrides, delete_form=EmptyForm(),
+                           known_until=last_known_year()), 400 if form.errors else 200
+
+
+@bp.post("/calendar/<day>/delete")
+@roles_required(Role.ADMIN)
+def delete_override(day: str):
+    form = EmptyForm()
+    try:
+        parsed = date.fromisoformat(day)
+    except ValueError:
+        abort(404)
+    if form.validate_on_submit() and remove_override(parsed, actor=current_user):
+        db.session.commit()
+        flash(_("%(day)s removed.", day=day), "success")
+    return redirect(url_for("admin.calendar"))

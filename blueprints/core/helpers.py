@@ -48,6 +48,9 @@ NAV = [
     NavItem("reports.weekly", _l("Weekly report"), frozenset({Role.SUPERVISOR}),
             _l("Response, resolution and satisfaction")),
     NavItem("admin.users", _l("Users"), frozenset({Role.ADMIN}), _l("Create, deactivate and reset accounts")),
+    NavItem("admin.policy", _l("Service policy"), frozenset({Role.ADMIN}), _l("The deadlines the app tracks")),
+    NavItem("admin.calendar", _l("Working-day calendar"), frozenset({Role.ADMIN}),
+            _l("Holidays and make-up days the calendar does not know")),
 ]
 
 

@@ -1,0 +1,46 @@
+"""Case analyses: a first-seen fault type or a complex problem gets one within N working days."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from .audit import record_event
+from .clocks import start_clock, stop_clock
+from .db import db
+from .dispatch import Context
+from .enums import AnalysisTrigger, ClockName, Role
+from .errors import Conflict, Forbidden, ValidationError
+from .models import CaseAnalysis, Ticket
+from .workdays import add_working_days
+
+
+def open_case_analysis(ticket: Ticket, trigger: AnalysisTrigger, ctx: Context) -> CaseAnalysis:
+    """Open the analysis and start its clock: due at the end of the Nth working day (Chinese calendar)."""
+    if ticket.case_analysis is not None:
+        return ticket.case_analysis
+    due = add_working_days(ctx.now, ctx.rules().case_analysis_working_days, ctx.tz)
+    analysis = CaseAnalysis(ticket=ticket, trigger=trigger, opened_at=ctx.now, due_at=due,
+                            fault_category_id=ticket.fault_category_id)
+    db.session.add(analysis)
+    start_clock(ticket, ClockName.CASE_ANALYSIS, ctx.now, due)
+    record_event("case_analysis.opened", actor=ctx.actor, ticket=ticket, via=ctx.via, trigger=trigger.value,
+                 due_at=due.isoformat())
+    return analysis
+
+
+def complete_case_analysis(ticket: Ticket, ctx: Context, *, summary: str, root_cause: str, fix: str,
+                           prevention: str) -> CaseAnalysis:
+    if not ctx.actor.has_role(Role.EXPERT, Role.SUPERVISOR):
+        raise Forbidden("not_allowed", _l("Only experts and supervisors write case analyses."))
+    analysis = ticket.case_analysis
+    if analysis is None:
+        raise Conflict("no_analysis", _l("Request %(number)s has no open case analysis.", number=ticket.number))
+    fields = {"summary": summary, "root_cause": root_cause, "fix": fix, "prevention": prevention}
+    missing = {name: _l("This field is required.") for name, value in fields.items() if not (value or "").strip()}
+    if missing:
+        raise ValidationError(missing)
+    for name, value in fields.items():
+        setattr(analysis, name, value.strip())
+    analysis.author_id, analysis.completed_at = ctx.actor.id, ctx.now
+    stop_clock(ticket, ClockName.CASE_ANALYSIS, ctx.now)
+    record_event("case_analysis.completed", actor=ctx.actor, ticket=ticket, via=ctx.via)
+    return analysis

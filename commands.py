@@ -85,6 +85,9 @@ def seed_demo_command():
 
     users, made = seed_demo(ZoneInfo(current_app.config["TIMEZONE"]))
     db.session.commit()
+    rendered = render_pending_orders()
+    if rendered:
+        click.echo(f"service order PDFs rendered: {rendered}")
     click.echo(f"demo requests created: {made}" if made else "demo requests already present, nothing added")
     click.echo("demo logins (username / password / role):")
     for spec in DEMO_USERS:
@@ -110,8 +113,37 @@ def doctor_command():
         raise SystemExit(1)
 
 
+orders_cli = AppGroup("orders", help="Service order documents.")
+
+
+def render_pending_orders() -> int:
+    from domain.orders import pending_orders, render_order
+
+    done = 0
+    for order in pending_orders():
+        if render_order(order):
+            done += 1
+        db.session.commit()
+    return done
+
+
+@orders_cli.command("render-pending")
+def render_pending_command():
+    """Render every service order whose PDF is missing (after a failed render); reports what is left."""
+    from domain.orders import pending_orders
+
+    done = render_pending_orders()
+    left = pending_orders()
+    click.echo(f"rendered {done}; still pending {len(left)}")
+    for order in left:
+        click.echo(f"  {order.ticket.number}: {(order.render_error or '').strip().splitlines()[-1:]}")
+    if left:
+        raise SystemExit(1)
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
+    app.cli.add_command(orders_cli)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(doctor_command)

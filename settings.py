@@ -74,6 +74,10 @@ def load_settings(instance_path: str) -> dict:
         "TIMEZONE": timezone,
         "COMPANY_NAME": os.environ.get("COMPANY_NAME", "直播设备租赁技术支持部"),
         "COMPANY_LOGO": os.environ.get("COMPANY_LOGO") or None,
+        # The address printed in the service order's QR code (verification page).
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000"),
+        # How long a customer's download link stays valid.
+        "SHARE_LINK_DAYS": _int("SHARE_LINK_DAYS", 30),
         # Uploads: the whole request, and one photo before it is downscaled.
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
         "PHOTO_MAX_BYTES": _int("PHOTO_MAX_MB", 15) * 1024 * 1024,

@@ -47,6 +47,7 @@ from .models import (
     Ticket,
     User,
 )
+from .orders import freeze_order
 from .policy import DEFAULT_POLICY
 from .types import utcnow
 
@@ -264,6 +265,8 @@ def _advance(ticket: Ticket, status: TicketStatus, users: dict[str, User], tech:
                                  signed_at_client=signed_at, signed_at=signed_at, device_id="demo-phone",
                                  technician_id=tech.id)
     workflow.move(ticket, TicketStatus.SIGNED, actor=tech, action="order.signed", via="cli")
+    db.session.flush()
+    freeze_order(ticket, now=signed_at)
     visit.departed_at = signed_at + timedelta(minutes=10)
     ticket.service_ended_at = signed_at
     start_clock(ticket, ClockName.SUBMISSION, signed_at, signed_at + DEFAULT_POLICY.minutes("submission_minutes"))

@@ -93,7 +93,7 @@ def is_assignee(user: User, ticket: Ticket) -> bool:
     return ticket.assignee is not None and ticket.assignee.id == user.id
 
 
-def _require_assignee(ctx: Context, ticket: Ticket) -> None:
+def require_assignee(ctx: Context, ticket: Ticket) -> None:
     if not is_assignee(ctx.actor, ticket):
         raise Forbidden("not_assignee", _l("Request %(number)s is not assigned to you.", number=ticket.number))
 
@@ -354,7 +354,7 @@ def add_note(ticket: Ticket, text: str, ctx: Context, *, shown_to_customer: bool
 # --- the technician's remote work ----------------------------------------------------------------------
 
 
-def _when(at: datetime | None, ctx: Context, field_name: str, *, not_before: datetime | None = None) -> datetime:
+def checked_time(at: datetime | None, ctx: Context, field_name: str, *, not_before: datetime | None = None) -> datetime:
     at = at or ctx.now
     if at > ctx.now + CLOCK_SKEW:
         raise ValidationError({field_name: _l("This time is in the future.")})
@@ -366,8 +366,8 @@ def _when(at: datetime | None, ctx: Context, field_name: str, *, not_before: dat
 def record_contact(ticket: Ticket, ctx: Context, *, method: ContactMethod, reached: bool = True,
                    note: str = "", at: datetime | None = None) -> ContactAttempt:
     """Log a call or message to the customer. The first successful one stops the first-contact clock."""
-    _require_assignee(ctx, ticket)
-    at = _when(at, ctx, "at", not_before=ticket.created_at)
+    require_assignee(ctx, ticket)
+    at = checked_time(at, ctx, "at", not_before=ticket.created_at)
     attempt = ContactAttempt(ticket=ticket, user=ctx.actor, method=method, reached=reached,
                              note=(note or "").strip()[:MAX_TEXT] or None, at=at)
     db.session.add(attempt)
@@ -397,16 +397,16 @@ def record_remote_session(ticket: Ticket, ctx: Context, *, method: ContactMethod
                           outcome: RemoteOutcome, started_at: datetime | None = None,
                           ended_at: datetime | None = None) -> RemoteSession:
     """Remote guidance (phone, screen sharing) and what came of it."""
-    _require_assignee(ctx, ticket)
+    require_assignee(ctx, ticket)
     if ticket.status != TicketStatus.CONTACTED:
         raise DomainError("not_contacted", _l("Log the first contact with the customer before remote guidance."))
     steps = (steps or "").strip()
     if not steps:
         raise ValidationError({"steps": _l("Describe the steps you guided the customer through.")})
-    started = _when(started_at, ctx, "started_at", not_before=ticket.first_contact_at)
+    started = checked_time(started_at, ctx, "started_at", not_before=ticket.first_contact_at)
     ended = None
     if ended_at is not None or outcome != RemoteOutcome.IN_PROGRESS:
-        ended = _when(ended_at, ctx, "ended_at", not_before=started)
+        ended = checked_time(ended_at, ctx, "ended_at", not_before=started)
     session = RemoteSession(ticket=ticket, technician=ctx.actor, method=method, steps=steps[:MAX_TEXT],
                             outcome=outcome, started_at=started, ended_at=ended)
     db.session.add(session)
@@ -419,7 +419,7 @@ def resolve_remotely(ticket: Ticket, ctx: Context, *, cause: str, work_done: str
                      resolved_at: datetime | None = None) -> None:
     """Solved remotely: stops the remote-fix clock at the fix, and the order-filled clock now (the fields are
     filled with this call); the 2-hour submission clock starts from the fix."""
-    _require_assignee(ctx, ticket)
+    require_assignee(ctx, ticket)
     errors = {}
     if not (cause or "").strip():
         errors["cause"] = _l("Record the cause of the problem.")
@@ -427,7 +427,7 @@ def resolve_remotely(ticket: Ticket, ctx: Context, *, cause: str, work_done: str
         errors["work_done"] = _l("Record what was done.")
     if errors:
         raise ValidationError(errors)
-    fixed = _when(resolved_at, ctx, "resolved_at", not_before=ticket.first_contact_at or ticket.created_at)
+    fixed = checked_time(resolved_at, ctx, "resolved_at", not_before=ticket.first_contact_at or ticket.created_at)
     workflow.move(ticket, TicketStatus.REMOTE_RESOLVED, actor=ctx.actor, action="ticket.remote_resolved",
                   via=ctx.via, remote_addr=ctx.remote_addr)
     policy = ctx.rules()
@@ -439,6 +439,11 @@ def resolve_remotely(ticket: Ticket, ctx: Context, *, cause: str, work_done: str
     start_clock(ticket, ClockName.ORDER_FILED, fixed, fixed + policy.minutes("order_filled_minutes"))
     stop_clock(ticket, ClockName.ORDER_FILED, ctx.now)
     start_clock(ticket, ClockName.SUBMISSION, fixed, fixed + policy.minutes("submission_minutes"))
+    # A remotely solved order is a document too (marked remote, no signature): frozen now, rendered after commit.
+    from .orders import freeze_order
+
+    db.session.flush()
+    freeze_order(ticket, now=ctx.now)
 
 
 # --- on-site visits ------------------------------------------------------------------------------------------
@@ -467,7 +472,7 @@ def preparation_due(scheduled_at: datetime, scheduled_when: datetime, policy: Po
 def schedule_visit(ticket: Ticket, ctx: Context, *, scheduled_at: datetime | None, address: str,
                    agreed_with: str = "", items: list[tuple[PrepKind, str]] | None = None) -> Visit:
     """Agree an on-site visit (or move the agreed time). Remote fixing no longer applies; preparation starts."""
-    _require_assignee(ctx, ticket)
+    require_assignee(ctx, ticket)
     errors = {}
     if scheduled_at is None:
         errors["scheduled_at"] = _l("Enter the agreed visit time.")
@@ -507,11 +512,11 @@ def schedule_visit(ticket: Ticket, ctx: Context, *, scheduled_at: datetime | Non
 def confirm_preparation(ticket: Ticket, ctx: Context, *, checked_item_ids: set[int],
                         at: datetime | None = None) -> Visit:
     """Every checklist item confirmed (address, device state, each tool and spare packed) stops the clock."""
-    _require_assignee(ctx, ticket)
+    require_assignee(ctx, ticket)
     if ticket.status != TicketStatus.VISIT_SCHEDULED or not ticket.visits:
         raise DomainError("no_visit", _l("There is no scheduled visit to prepare."))
     visit = ticket.visits[-1]
-    at = _when(at, ctx, "at", not_before=visit.created_at)
+    at = checked_time(at, ctx, "at", not_before=visit.created_at)
     for item in visit.prep_items:
         if item.id in checked_item_ids and not item.checked:
             item.checked, item.checked_at = True, at

@@ -55,7 +55,7 @@ NAV = [
 
 
 def nav_items(user) -> list[NavItem]:
-    if not user.is_authenticated:
+    if user is None or not user.is_authenticated:
         return []
     endpoints = current_app.view_functions
     return [item for item in NAV if item.endpoint in endpoints and user.has_role(*item.roles)]

@@ -1,0 +1,123 @@
+"""The on-site visit after arrival: problem confirmed, acceptance test, customer's confirmation, precautions,
+departure. The offline app's sync ops call these; signing is in signing.py.
+
+Every step checks that the actor is the assignee and refuses to change an order the customer has signed.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+
+from . import workflow
+from .audit import record_event
+from .db import db
+from .dispatch import MAX_TEXT, Context, checked_time, require_assignee
+from .enums import TicketStatus
+from .errors import Conflict, DomainError, ValidationError
+from .models import AcceptanceTest, Precaution, Ticket, Visit
+
+
+def ensure_not_locked(ticket: Ticket) -> None:
+    if ticket.is_locked:
+        raise Conflict("order_locked", _l("The customer has signed request %(number)s: it can no longer change.",
+                                          number=ticket.number))
+
+
+def current_visit(ticket: Ticket) -> Visit:
+    visits = [v for v in ticket.visits if v.cancelled_at is None]
+    if not visits:
+        raise DomainError("no_visit", _l("There is no scheduled visit to prepare."))
+    return visits[-1]
+
+
+def _on_site(ticket: Ticket, ctx: Context) -> Visit:
+    require_assignee(ctx, ticket)
+    ensure_not_locked(ticket)
+    if ticket.status != TicketStatus.ON_SITE:
+        raise DomainError("not_on_site", _l("Record your arrival at the customer's site first."))
+    return current_visit(ticket)
+
+
+def arrive(ticket: Ticket, ctx: Context, at: datetime | None = None) -> Visit:
+    require_assignee(ctx, ticket)
+    ensure_not_locked(ticket)
+    visit = current_visit(ticket)
+    at = checked_time(at, ctx, "at", not_before=visit.created_at)
+    workflow.move(ticket, TicketStatus.ON_SITE, actor=ctx.actor, action="visit.arrived", via=ctx.via,
+                  remote_addr=ctx.remote_addr)
+    visit.arrived_at = at
+    return visit
+
+
+def confirm_problem(ticket: Ticket, ctx: Context, text: str, at: datetime | None = None) -> Visit:
+    visit = _on_site(ticket, ctx)
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({"text": _l("Describe the problem as confirmed with the customer.")})
+    visit.confirmed_problem = text[:MAX_TEXT]
+    visit.problem_confirmed_at = checked_time(at, ctx, "at", not_before=visit.arrived_at)
+    record_event("problem.confirmed", actor=ctx.actor, ticket=ticket, via=ctx.via)
+    return visit
+
+
+def record_test(ticket: Ticket, ctx: Context, *, item: str, passed: bool, note: str = "",
+                at: datetime | None = None) -> AcceptanceTest:
+    """One acceptance-test item, passed or failed; recording the same item again updates it."""
+    visit = _on_site(ticket, ctx)
+    item = (item or "").strip()
+    if not item:
+        raise ValidationError({"item": _l("Name the test item.")})
+    if not isinstance(passed, bool):
+        raise ValidationError({"passed": _l("Say whether the test passed.")})
+    at = checked_time(at, ctx, "at", not_before=visit.arrived_at)
+    test = next((t for t in ticket.tests if t.item == item[:200]), None)
+    if test is None:
+        test = AcceptanceTest(ticket=ticket, visit_id=visit.id, item=item[:200], position=len(ticket.tests),
+                              recorded_by_id=ctx.actor.id, passed=passed, recorded_at=at)
+        db.session.add(test)
+    test.passed, test.note, test.recorded_at = passed, (note or "").strip()[:MAX_TEXT] or None, at
+    record_event("test.recorded", actor=ctx.actor, ticket=ticket, via=ctx.via, item=item[:200], passed=passed)
+    return test
+
+
+def confirm_customer(ticket: Ticket, ctx: Context, note: str = "", at: datetime | None = None) -> Visit:
+    """The customer confirms the device works normally after the acceptance test."""
+    visit = _on_site(ticket, ctx)
+    if not ticket.tests:
+        raise DomainError("no_tests", _l("Run the acceptance test with the customer first."))
+    visit.customer_confirmed_at = checked_time(at, ctx, "at", not_before=visit.arrived_at)
+    visit.customer_confirmation = (note or "").strip()[:MAX_TEXT] or None
+    record_event("customer.confirmed", actor=ctx.actor, ticket=ticket, via=ctx.via)
+    return visit
+
+
+def tell_precautions(ticket: Ticket, ctx: Context, texts: list[str], at: datetime | None = None) -> Visit:
+    """What the customer should watch out for from now on (replaces an earlier list)."""
+    visit = _on_site(ticket, ctx)
+    if not isinstance(texts, list):
+        raise ValidationError({"items": _l("List the precautions told to the customer.")})
+    texts = [str(t).strip()[:MAX_TEXT] for t in texts if str(t).strip()]
+    if not texts:
+        raise ValidationError({"items": _l("List the precautions told to the customer.")})
+    at = checked_time(at, ctx, "at", not_before=visit.arrived_at)
+    for old in list(ticket.precautions):
+        db.session.delete(old)
+    ticket.precautions.clear()
+    for position, text in enumerate(texts[:50]):
+        ticket.precautions.append(Precaution(text=text, position=position, told_at=at))
+    visit.precautions_told_at = at
+    record_event("precautions.told", actor=ctx.actor, ticket=ticket, via=ctx.via, count=len(texts))
+    return visit
+
+
+def depart(ticket: Ticket, ctx: Context, at: datetime | None = None) -> Visit:
+    """Leaving the site: only after the customer has signed, as the policy says."""
+    require_assignee(ctx, ticket)
+    if not ticket.is_locked:
+        raise DomainError("not_signed", _l("The customer has not signed the service order yet: you may not leave."))
+    visit = current_visit(ticket)
+    if visit.departed_at is None:
+        visit.departed_at = checked_time(at, ctx, "at", not_before=visit.arrived_at)
+        record_event("visit.departed", actor=ctx.actor, ticket=ticket, via=ctx.via)
+    return visit

@@ -1,0 +1,269 @@
+"""The service order 《技术支持服务单》 as a document: its canonical content, the content hash, and the PDF.
+
+The content is frozen when the order closes (signing on site, or a remote fix), serialised as stable JSON and
+hashed; the PDF is rendered once from that content, stored as a blob, and served from storage afterwards.
+A failed render leaves the order "pending" and is retried (`flask orders render-pending`, or the next download).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import traceback
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import force_locale
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from sqlalchemy import select
+
+from .blobs import store_blob
+from .clocks import ticket_clocks
+from .db import db
+from .enums import RenderState, Resolution
+from .models import Blob, ServiceOrder, Ticket
+from .types import utcnow
+
+log = logging.getLogger(__name__)
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+STATIC_PRINT = Path(__file__).resolve().parent.parent / "static" / "print"
+CANONICAL_VERSION = 1
+
+
+# --- content ------------------------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetime) -> dict:
+    """Everything the order shows, as plain data: what the hash covers and what the PDF is rendered from."""
+    visit = next((v for v in reversed(ticket.visits) if v.cancelled_at is None), None)
+    signature = ticket.signature
+    return {
+        "format": "fieldservice.service-order",
+        "version": CANONICAL_VERSION,
+        "company": company,
+        "locale": locale,
+        "number": ticket.number,
+        "kind": (ticket.resolution or Resolution.ON_SITE).value,
+        "urgency": ticket.urgency.value,
+        "channel": ticket.channel.value,
+        "customer": {"name": ticket.customer.name, "contact": ticket.contact_name, "phone": ticket.contact_phone,
+                     "address": ticket.address},
+        "device": {"model": ticket.device_model_text, "serial": ticket.serial_number,
+                   "category": ticket.device_category.code if ticket.device_category else None},
+        "problem": ticket.problem,
+        "reported_at": _iso(ticket.reported_at),
+        "created_at": _iso(ticket.created_at),
+        "technician": {"username": ticket.assignee.username, "name": ticket.assignee.display_name}
+        if ticket.assignee else None,
+        "clocks": [c.as_dict() for c in ticket_clocks(ticket, now)],
+        "contacts": [{"at": _iso(c.at), "method": c.method.value, "reached": c.reached, "note": c.note}
+                     for c in ticket.contacts],
+        "remote": [{"method": r.method.value, "started_at": _iso(r.started_at), "ended_at": _iso(r.ended_at),
+                    "outcome": r.outcome.value, "steps": r.steps} for r in ticket.remote_sessions],
+        "cause": ticket.cause,
+        "work_done": ticket.work_done,
+        "remote_resolved_at": _iso(ticket.remote_resolved_at),
+        "visit": None if visit is None else {
+            "scheduled_at": _iso(visit.scheduled_at), "address": visit.address,
+            "prepared_at": _iso(visit.prep_confirmed_at),
+            "checklist": [{"kind": i.kind.value, "label": i.label, "checked": i.checked}
+                          for i in visit.prep_items],
+            "arrived_at": _iso(visit.arrived_at),
+            "problem_confirmed": visit.confirmed_problem,
+            "customer_confirmed_at": _iso(visit.customer_confirmed_at),
+            "customer_confirmation": visit.customer_confirmation,
+            "precautions_told_at": _iso(visit.precautions_told_at),
+        },
+        "notes": [{"id": str(n.id), "at": _iso(n.written_at), "author": n.author.display_name, "text": n.text,
+                   "shown_to_customer": n.shown_to_customer} for n in ticket.notes],
+        "photos": [{"sha256": p.blob_sha256, "thumb_sha256": p.thumb_sha256, "caption": p.caption,
+                    "taken_at": _iso(p.taken_at), "width": p.width, "height": p.height} for p in ticket.photos],
+        "tests": [{"item": t.item, "passed": t.passed, "note": t.note} for t in ticket.tests],
+        "precautions": [p.text for p in ticket.precautions],
+        "signature": None if signature is None else {
+            "signer_name": signature.signer_name, "rating": signature.rating, "comment": signature.comment,
+            "png_sha256": signature.png_sha256, "signed_at": _iso(signature.signed_at),
+            "signed_at_client": _iso(signature.signed_at_client), "device_id": signature.device_id,
+            "strokes_sha256": hashlib.sha256(canonical_json(signature.strokes).encode()).hexdigest(),
+        },
+    }
+
+
+def canonical_json(content) -> str:
+    """Stable serialisation: sorted keys, no insignificant whitespace, UTF-8 text as is."""
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def content_hash(content: dict) -> str:
+    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+
+
+def freeze_order(ticket: Ticket, *, locale: str | None = None, company: str | None = None,
+                 now: datetime | None = None) -> ServiceOrder:
+    """Freeze the order's content at signing (or a remote fix); idempotent for a ticket already frozen.
+    The document is in the technician's language (Chinese unless their account says English)."""
+    if ticket.service_order is not None:
+        return ticket.service_order
+    now = now or utcnow()
+    locale = locale or ("en" if ticket.assignee is not None and ticket.assignee.locale == "en" else "zh_CN")
+    company = company or current_app.config["COMPANY_NAME"]
+    content = canonical_content(ticket, locale=locale, company=company, now=now)
+    order = ServiceOrder(ticket=ticket, kind=Resolution(content["kind"]), locale=locale,
+                         content_json=canonical_json(content), content_sha256=content_hash(content),
+                         render_state=RenderState.PENDING)
+    db.session.add(order)
+    return order
+
+
+# --- rendering ----------------------------------------------------------------------------------------------
+
+
+def make_fetcher(blob_loader=None):
+    """A WeasyPrint fetcher that serves only our stored blobs (fs-blob:SHA256) and print stylesheets
+    (fs-static:NAME). Anything else (http, file:, data:) is refused: text a user typed can never make the
+    server fetch a URL or read a local file."""
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    def load_blob(sha: str):
+        blob = db.session.get(Blob, sha)
+        return (blob.data, blob.media_type) if blob else None
+
+    loader = blob_loader or load_blob
+
+    class StoredContentFetcher(URLFetcher):
+        refused: list[str]
+
+        def __init__(self):
+            super().__init__(allowed_protocols=(), allow_redirects=False, timeout=1)
+            self.refused = []
+
+        def fetch(self, url, headers=None):
+            if url.startswith("fs-blob:"):
+                sha = url[len("fs-blob:"):]
+                found = loader(sha) if SHA256_RE.match(sha) else None
+                if found is None:
+                    self.refused.append(url)
+                    raise ValueError(f"no stored content {sha[:80]}")
+                data, media_type = found
+                return URLFetcherResponse(url, data, {"Content-Type": media_type})
+            if url.startswith("fs-static:"):
+                name = url[len("fs-static:"):]
+                path = (STATIC_PRINT / name).resolve()
+                if re.fullmatch(r"[a-z0-9_-]+\.css", name) and path.parent == STATIC_PRINT and path.exists():
+                    return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": "text/css"})
+            self.refused.append(url)
+            raise ValueError(f"refused to fetch {url[:200]}")
+
+    return StoredContentFetcher()
+
+
+def verify_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="order-verify")
+
+
+def share_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="order-share")
+
+
+def verify_token(order: ServiceOrder) -> str:
+    """A token for the QR code: it never expires (a printed order must stay checkable)."""
+    return verify_serializer().dumps({"n": order.ticket.number, "h": order.content_sha256[:16]})
+
+
+def read_verify_token(token: str) -> str | None:
+    try:
+        data = verify_serializer().loads(token)
+    except BadSignature:
+        return None
+    return data.get("n") if isinstance(data, dict) else None
+
+
+def share_token(order: ServiceOrder) -> str:
+    return share_serializer().dumps({"n": order.ticket.number})
+
+
+def read_share_token(token: str, max_age: int) -> tuple[str | None, str | None]:
+    """(number, None) or (None, "expired"|"invalid")."""
+    try:
+        data = share_serializer().loads(token, max_age=max_age)
+    except SignatureExpired:
+        return None, "expired"
+    except BadSignature:
+        return None, "invalid"
+    return (data.get("n"), None) if isinstance(data, dict) else (None, "invalid")
+
+
+def order_html(order: ServiceOrder, content: dict | None = None) -> str:
+    """The print template filled from the frozen content, in the order's language."""
+    content = content or json.loads(order.content_json)
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    logo_sha = None
+    logo_path = current_app.config.get("COMPANY_LOGO")
+    if logo_path and Path(logo_path).is_file():
+        data = Path(logo_path).read_bytes()
+        media = "image/svg+xml" if logo_path.endswith(".svg") else "image/png"
+        logo_sha = store_blob(data, media).sha256
+    import segno
+
+    verify_url = current_app.config.get("PUBLIC_URL", "").rstrip("/") + "/verify/" + verify_token(order)
+    qr_svg = segno.make(verify_url, error="m").svg_inline(scale=2, border=1, omitsize=False)
+
+    def local(value: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        return datetime.fromisoformat(value).astimezone(tz).strftime(fmt) if value else ""
+
+    thumbs = [p["thumb_sha256"] for p in content.get("photos", [])]
+    available = set(db.session.execute(select(Blob.sha256).where(Blob.sha256.in_(thumbs))).scalars()) \
+        if thumbs else set()
+    with force_locale("en" if order.locale == "en" else "zh_CN"):
+        # The bare Jinja template: page context processors (navigation, the signed-in user) do not apply.
+        template = current_app.jinja_env.get_template("print/service_order.html")
+        return template.render(c=content, order=order, local=local,
+                               qr_svg=qr_svg, verify_url=verify_url, logo_sha=logo_sha, available=available,
+                               html_lang="en" if order.locale == "en" else "zh-CN")
+
+
+def write_pdf(html: str, content: dict, *, fetcher=None) -> bytes:
+    """WeasyPrint: PDF/A-3b with the canonical JSON attached (a new Attachment each time: one cannot be reused)."""
+    from weasyprint import HTML, Attachment
+
+    fetcher = fetcher or make_fetcher()
+    attachment = Attachment(string=canonical_json(content), name=f"{content['number']}.json",
+                            description="canonical content of the service order", url_fetcher=fetcher)
+    document = HTML(string=html, base_url="fs-static:", url_fetcher=fetcher)
+    return document.write_pdf(pdf_variant="pdf/a-3b", attachments=[attachment], optimize_images=True,
+                              jpeg_quality=80)
+
+
+def render_order(order: ServiceOrder) -> bool:
+    """Render and store the PDF; on failure keep the order pending with the error. True when rendered."""
+    order.render_attempts += 1
+    try:
+        content = json.loads(order.content_json)
+        pdf = write_pdf(order_html(order, content), content)
+    except Exception as error:  # noqa: BLE001 - any rendering failure keeps the order and is retried later
+        log.exception("rendering %s failed", order.ticket.number)
+        order.render_state = RenderState.FAILED
+        order.render_error = "".join(traceback.format_exception_only(type(error), error))[:2000]
+        return False
+    blob = store_blob(pdf, "application/pdf")
+    order.pdf_sha256, order.render_state, order.rendered_at, order.render_error = (
+        blob.sha256, RenderState.RENDERED, utcnow(), None)
+    return True
+
+
+def ensure_rendered(order: ServiceOrder) -> bool:
+    if order.render_state == RenderState.RENDERED and order.pdf_sha256:
+        return True
+    return render_order(order)
+
+
+def pending_orders() -> list[ServiceOrder]:
+    return list(db.session.execute(select(ServiceOrder).where(ServiceOrder.render_state != RenderState.RENDERED)
+                                   .order_by(ServiceOrder.id)).scalars())

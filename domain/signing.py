@@ -1,0 +1,130 @@
+"""The customer's signature: checked, cleaned, stored as evidence; signing locks the order and freezes its content."""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import uuid
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from . import workflow
+from .blobs import store_blob
+from .clocks import start_clock
+from .db import db
+from .dispatch import Context, checked_time, require_assignee
+from .enums import ClockName, TicketStatus
+from .errors import DomainError, ValidationError
+from .models import Signature, Ticket
+from .onsite import current_visit, ensure_not_locked
+from .orders import freeze_order
+
+PNG_PREFIX = "data:image/png;base64,"
+MAX_SIGNATURE_BYTES = 2 * 1024 * 1024
+MIN_SIZE, MAX_SIZE = (60, 30), (4000, 2000)
+INK_THRESHOLD = 160   # darker than this (0-255) counts as ink
+MIN_INK_PIXELS = 40   # fewer inked pixels than this: a blank pad or a stray dot
+MAX_STROKE_POINTS = 20000
+
+
+class SignatureError(ValidationError):
+    def __init__(self, code: str, message):
+        super().__init__({"signature_png": message})
+        self.code = code
+
+
+def clean_signature_png(data_url: str) -> bytes:
+    """A real PNG of sane size with ink on it, flattened onto white and trimmed to the ink (plus a margin)."""
+    if not isinstance(data_url, str) or not data_url.startswith(PNG_PREFIX):
+        raise SignatureError("signature_not_png", _l("The signature must be a PNG image."))
+    try:
+        raw = base64.b64decode(data_url[len(PNG_PREFIX):], validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError("signature_not_png", _l("The signature must be a PNG image.")) from None
+    if len(raw) > MAX_SIGNATURE_BYTES:
+        raise SignatureError("signature_too_large", _l("The signature image is too large."))
+    try:
+        image = Image.open(io.BytesIO(raw))
+        if image.format != "PNG":
+            raise SignatureError("signature_not_png", _l("The signature must be a PNG image."))
+        width, height = image.size
+        if not (MIN_SIZE[0] <= width <= MAX_SIZE[0] and MIN_SIZE[1] <= height <= MAX_SIZE[1]):
+            raise SignatureError("signature_bad_size", _l("The signature image has an unusual size."))
+        image.load()
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError):
+        raise SignatureError("signature_not_png", _l("The signature must be a PNG image.")) from None
+    rgba = image.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    flat = Image.alpha_composite(white, rgba).convert("L")
+    ink = flat.point(lambda value: 255 if value < INK_THRESHOLD else 0)
+    if sum(ink.histogram()[255:]) < MIN_INK_PIXELS or ink.getbbox() is None:
+        raise SignatureError("signature_blank", _l("The signature is empty: ask the customer to sign."))
+    left, top, right, bottom = ink.getbbox()
+    margin = 12
+    box = (max(0, left - margin), max(0, top - margin), min(flat.width, right + margin),
+           min(flat.height, bottom + margin))
+    trimmed = ImageOps.autocontrast(flat.crop(box))
+    out = io.BytesIO()
+    trimmed.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def check_strokes(strokes) -> list:
+    """The pad's stroke points ([[x, y, t], ...] per stroke), kept as evidence of a hand-drawn signature."""
+    if not isinstance(strokes, list) or not strokes:
+        raise ValidationError({"strokes": _l("The signature's strokes are missing.")})
+    points = 0
+    for stroke in strokes:
+        if not isinstance(stroke, list):
+            raise ValidationError({"strokes": _l("The signature's strokes are malformed.")})
+        for point in stroke:
+            if not (isinstance(point, list | dict)):
+                raise ValidationError({"strokes": _l("The signature's strokes are malformed.")})
+            points += 1
+    if points > MAX_STROKE_POINTS:
+        raise ValidationError({"strokes": _l("The signature has too many points.")})
+    return strokes
+
+
+def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, comment: str | None,
+               signature_png: str, strokes, device_id: str, signed_at_client: datetime | None,
+               op_id: uuid.UUID | None = None) -> Signature:
+    """The customer signs on the technician's phone: the order is locked, its content frozen and hashed,
+    and the 2-hour submission clock starts. The PDF is rendered afterwards (orders.render_pending)."""
+    require_assignee(ctx, ticket)
+    ensure_not_locked(ticket)
+    if ticket.status != TicketStatus.ON_SITE:
+        raise DomainError("not_on_site", _l("Record your arrival at the customer's site first."))
+    visit = current_visit(ticket)
+    if visit.customer_confirmed_at is None:
+        raise DomainError("not_confirmed",
+                          _l("The customer has not confirmed that the device works normally yet."))
+    errors = {}
+    signer_name = (signer_name or "").strip()
+    if not signer_name:
+        errors["signer_name"] = _l("Enter the name of the person signing.")
+    if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+        errors["rating"] = _l("The satisfaction rating is 1 to 5.")
+    if errors:
+        raise ValidationError(errors)
+    png = clean_signature_png(signature_png)
+    strokes = check_strokes(strokes)
+    signed_at = ctx.now
+    client_time = checked_time(signed_at_client, ctx, "signed_at", not_before=visit.arrived_at)
+    blob = store_blob(png, "image/png")
+    signature = Signature(ticket=ticket, signer_name=signer_name[:100], rating=rating,
+                          comment=(comment or "").strip()[:1000] or None, png_sha256=blob.sha256, strokes=strokes,
+                          signed_at_client=client_time, signed_at=signed_at, device_id=(device_id or "")[:64],
+                          technician_id=ctx.actor.id, op_id=op_id)
+    db.session.add(signature)
+    workflow.move(ticket, TicketStatus.SIGNED, actor=ctx.actor, action="order.signed", via=ctx.via,
+                  remote_addr=ctx.remote_addr, signer=signer_name[:100], device_id=(device_id or "")[:64])
+    # The service ended when the customer signed (the phone's time: it may have synced much later).
+    ticket.service_ended_at = client_time
+    start_clock(ticket, ClockName.SUBMISSION, client_time,
+                client_time + ctx.rules().minutes("submission_minutes"))
+    db.session.flush()
+    freeze_order(ticket, now=ctx.now)
+    return signature

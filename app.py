@@ -94,6 +94,7 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.core import bp as core_bp
     from blueprints.dispatch import api_bp as dispatch_api_bp
     from blueprints.dispatch import bp as dispatch_bp
+    from blueprints.orders import bp as orders_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
@@ -101,6 +102,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(dispatch_bp, url_prefix="/dispatch")
     app.register_blueprint(dispatch_api_bp)
+    app.register_blueprint(orders_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

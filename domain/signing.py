@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from . import workflow
 from .blobs import store_blob
@@ -65,7 +65,7 @@ def clean_signature_png(data_url: str) -> bytes:
     margin = 12
     box = (max(0, left - margin), max(0, top - margin), min(flat.width, right + margin),
            min(flat.height, bottom + margin))
-    trimmed = ImageOps.autocontrast(flat.crop(box))
+    trimmed = flat.crop(box)
     out = io.BytesIO()
     trimmed.save(out, "PNG", optimize=True)
     return out.getvalue()

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import abort, current_app, flash, make_response, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from domain import dispatch, orders
+from domain.db import db
+from domain.enums import Resolution, Role
+from domain.errors import Forbidden, NotFound
+from domain.models import Blob, ServiceOrder, Ticket
+
+from ..access import public, roles_required
+from . import bp
+
+
+class VerifyForm(FlaskForm):
+    pdf = FileField()
+
+
+def _order_for(number: str) -> ServiceOrder:
+    """The order of a request the user may download: supervisors and experts any, a technician their own."""
+    ticket = dispatch.get_ticket(number)
+    user = current_user
+    if user.role == Role.TECHNICIAN and not dispatch.is_assignee(user, ticket):
+        raise Forbidden("not_allowed", _("You may not see request %(number)s.", number=number))
+    if ticket.service_order is None:
+        raise NotFound("no_order", _("Request %(number)s has no service order yet.", number=number))
+    return ticket.service_order
+
+
+def _pdf_response(order: ServiceOrder, *, inline: bool = False):
+    """The stored PDF (rendered now if an earlier attempt failed), with an ETag: a second download renders nothing."""
+    if not orders.ensure_rendered(order):
+        db.session.commit()
+        return render_template("orders/pending.html", order=order), 503
+    db.session.commit()
+    etag = order.pdf_sha256
+    if request.if_none_match.contains(etag):
+        response = make_response("", 304)
+    else:
+        blob = db.session.get(Blob, order.pdf_sha256)
+        response = make_response(blob.data)
+        response.headers["Content-Type"] = "application/pdf"
+    response.set_etag(etag)
+    disposition = "inline" if inline else "attachment"
+    response.headers["Content-Disposition"] = f'{disposition}; filename="{order.ticket.number}.pdf"'
+    response.headers["Cache-Control"] = "private, max-age=0, must-revalidate"
+    return response
+
+
+@bp.get("/orders/<number>/pdf")
+@roles_required(Role.SUPERVISOR, Role.EXPERT, Role.TECHNICIAN)
+def pdf(number: str):
+    return _pdf_response(_order_for(number))
+
+
+@bp.post("/orders/<number>/share")
+@roles_required(Role.SUPERVISOR, Role.TECHNICIAN)
+def share(number: str):
+    order = _order_for(number)
+    form = VerifyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    days = current_app.config["SHARE_LINK_DAYS"]
+    link = url_for("orders.customer_copy", token=orders.share_token(order), _external=True)
+    return render_template("orders/share.html", order=order, link=link,
+                           expires=datetime.now(ZoneInfo(current_app.config["TIMEZONE"])) + timedelta(days=days))
+
+
+@bp.get("/o/<token>")
+@public
+def customer_copy(token: str):
+    """The customer's copy, without an account, while the link is valid."""
+    number, problem = orders.read_share_token(token, current_app.config["SHARE_LINK_DAYS"] * 86400)
+    if problem == "expired":
+        return render_template("errors/error.html", code=410,
+                               title=_("This link has expired. Ask the technical support team for a new one.")), 410
+    ticket = db.session.execute(select(Ticket).where(Ticket.number == (number or ""))).scalar_one_or_none()
+    if ticket is None or ticket.service_order is None:
+        abort(404)
+    return _pdf_response(ticket.service_order, inline=True)
+
+
+@bp.route("/verify/<token>", methods=["GET", "POST"])
+@public
+def verify(token: str):
+    """What the QR code opens: the order's number, signing time and hashes; an uploaded PDF is compared."""
+    number = orders.read_verify_token(token)
+    ticket = db.session.execute(
+        select(Ticket).options(joinedload(Ticket.service_order), joinedload(Ticket.signature))
+        .where(Ticket.number == (number or ""))).unique().scalar_one_or_none()
+    if ticket is None or ticket.service_order is None:
+        abort(404)
+    order = ticket.service_order
+    form = VerifyForm()
+    verdict = None
+    if form.validate_on_submit():
+        upload = form.pdf.data
+        data = upload.read() if upload else b""
+        if not data:
+            flash(_("Choose the PDF file to check."), "error")
+        else:
+            digest = hashlib.sha256(data).hexdigest()
+            verdict = {"sha256": digest, "same": digest == order.pdf_sha256,
+                       "is_pdf": data.startswith(b"%PDF-")}
+    return render_template("orders/verify.html", ticket=ticket, order=order, form=form, verdict=verdict), \
+        400 if form.is_submitted() and verdict is None else 200
+
+
+@bp.get("/orders/export.zip")
+@roles_required(Role.SUPERVISOR)
+def export_zip():
+    """Every signed (or remotely solved) order in a date range, optionally one technician's or one kind."""
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    try:
+        start = date.fromisoformat(request.args.get("from", ""))
+        end = date.fromisoformat(request.args.get("to", ""))
+    except ValueError:
+        return render_template("errors/error.html", code=400,
+                               title=_("Choose a start and an end date for the export.")), 400
+    if end < start or (end - start).days > 366:
+        return render_template("errors/error.html", code=400,
+                               title=_("The export covers at most one year, and the end is after the start.")), 400
+    query = (select(ServiceOrder).join(Ticket).options(joinedload(ServiceOrder.ticket))
+             .where(ServiceOrder.created_at >= datetime.combine(start, time.min, tzinfo=tz),
+                    ServiceOrder.created_at < datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz))
+             .order_by(Ticket.number))
+    technician = request.args.get("technician", "")
+    if technician.isdigit():
+        query = query.where(Ticket.assignee_id == int(technician))
+    kind = request.args.get("kind")
+    if kind in {k.value for k in Resolution}:
+        query = query.where(ServiceOrder.kind == Resolution(kind))
+    found = db.session.execute(query).scalars().all()
+    buffer = io.BytesIO()
+    missing = []
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for order in found:
+            if orders.ensure_rendered(order):
+                archive.writestr(f"{order.ticket.number}.pdf", db.session.get(Blob, order.pdf_sha256).data)
+            else:
+                missing.append(order.ticket.number)
+        if missing:
+            archive.writestr("MISSING.txt", "\n".join(missing) + "\n")
+    db.session.commit()
+    response = make_response(buffer.getvalue())
+    response.headers["Content-Type"] = "application/zip"
+    response.headers["Content-Disposition"] = f'attachment; filename="service-orders-{start}-{end}.zip"'
+    return response

@@ -267,3 +267,14 @@ def ensure_rendered(order: ServiceOrder) -> bool:
 def pending_orders() -> list[ServiceOrder]:
     return list(db.session.execute(select(ServiceOrder).where(ServiceOrder.render_state != RenderState.RENDERED)
                                    .order_by(ServiceOrder.id)).scalars())
+
+
+def render_after_commit(ticket: Ticket) -> bool:
+    """Call right after the transaction that froze the order committed: the signature (or fix) is safe in
+    the database whatever happens here; a failure leaves the order pending for a later retry."""
+    order = ticket.service_order
+    if order is None or order.render_state == RenderState.RENDERED:
+        return False
+    rendered = render_order(order)
+    db.session.commit()
+    return rendered

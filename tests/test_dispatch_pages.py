@@ -294,6 +294,8 @@ def test_technician_contacts_and_resolves_remotely(app, staff):
         assert ticket.status == TicketStatus.REMOTE_RESOLVED and ticket.remote_sessions[0].steps == "检查输出设置"
         states = {c.name: c for c in ticket.clocks}
         assert states[ClockName.ORDER_FILED].done_at is not None
+        # The remote order's PDF was rendered right after the fix was saved.
+        assert ticket.service_order.kind.value == "remote" and ticket.service_order.pdf_sha256
 
 
 def test_technician_schedules_and_prepares_a_visit(app, staff):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
-from domain import dispatch
+from domain import dispatch, orders
 from domain.board import BoardFilter, active_users, board_page, technician_load
 from domain.clocks import ticket_clocks
 from domain.db import db
@@ -320,7 +320,11 @@ def resolve(number: str):
                                   resolved_at=from_local_naive(form.resolved_at.data))
         return _("Solved remotely: the service order is filled in.")
 
-    return _act(number, "resolve", action)
+    response = _act(number, "resolve", action)
+    if getattr(response, "status_code", None) == 302:
+        # The order is committed; its PDF is rendered now (a failure leaves it pending, never loses it).
+        orders.render_after_commit(dispatch.get_ticket(number))
+    return response
 
 
 @bp.post("/requests/<number>/visit")

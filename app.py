@@ -94,6 +94,7 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.core import bp as core_bp
     from blueprints.dispatch import api_bp as dispatch_api_bp
     from blueprints.dispatch import bp as dispatch_bp
+    from blueprints.field import api_bp as field_api_bp
     from blueprints.orders import bp as orders_bp
 
     app.register_blueprint(core_bp)
@@ -103,6 +104,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(dispatch_bp, url_prefix="/dispatch")
     app.register_blueprint(dispatch_api_bp)
     app.register_blueprint(orders_bp)
+    app.register_blueprint(field_api_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

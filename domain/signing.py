@@ -20,6 +20,7 @@ from .errors import DomainError, ValidationError
 from .models import Signature, Ticket
 from .onsite import current_visit, ensure_not_locked
 from .orders import freeze_order
+from .types import utcnow
 
 PNG_PREFIX = "data:image/png;base64,"
 MAX_SIGNATURE_BYTES = 2 * 1024 * 1024
@@ -111,7 +112,7 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
         raise ValidationError(errors)
     png = clean_signature_png(signature_png)
     strokes = check_strokes(strokes)
-    signed_at = ctx.now
+    signed_at = utcnow()  # the server's clock: when the signature reached us (the phone's time is kept too)
     client_time = checked_time(signed_at_client, ctx, "signed_at", not_before=visit.arrived_at)
     blob = store_blob(png, "image/png")
     signature = Signature(ticket=ticket, signer_name=signer_name[:100], rating=rating,
@@ -126,5 +127,5 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
     start_clock(ticket, ClockName.SUBMISSION, client_time,
                 client_time + ctx.rules().minutes("submission_minutes"))
     db.session.flush()
-    freeze_order(ticket, now=ctx.now)
+    freeze_order(ticket, now=client_time)
     return signature

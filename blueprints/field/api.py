@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import json
+from zoneinfo import ZoneInfo
+
+from flask import current_app, jsonify, request
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from domain import orders
+from domain.enums import Role
+from domain.images import ImageRejected, process_photo
+from domain.jobs import jobs_for
+from domain.sync import apply_op, reject_op
+from domain.types import utcnow
+
+from ..access import public, roles_required
+from ..core.errors import json_error
+from . import api_bp
+from .openapi import openapi_document
+
+
+def _device_id(value) -> str | None:
+    if isinstance(value, str) and 0 < len(value.strip()) <= 64:
+        return value.strip()
+    return None
+
+
+def _render_signed(ticket) -> None:
+    # The signature is committed; the PDF is rendered now, and a failure leaves it pending for a retry.
+    orders.render_after_commit(ticket)
+
+
+@api_bp.post("/sync")
+@roles_required(Role.TECHNICIAN)
+def sync():
+    """Apply the phone's outbox, op by op, in the order sent."""
+    limit = current_app.config["SYNC_MAX_BYTES"]
+    if request.content_length is not None and request.content_length > limit:
+        return json_error(413, "batch_too_large", _("The batch is larger than %(kb)d KB: send fewer ops at a time.",
+                                                     kb=limit // 1024))
+    raw = request.get_data(cache=False)
+    if len(raw) > limit:
+        return json_error(413, "batch_too_large", _("The batch is larger than %(kb)d KB: send fewer ops at a time.",
+                                                     kb=limit // 1024))
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return json_error(400, "bad_json", _("The body must be a JSON object."))
+    if not isinstance(body, dict) or not isinstance(body.get("ops"), list):
+        return json_error(400, "bad_batch", _("The body needs \"device_id\" and a list \"ops\"."))
+    device_id = _device_id(body.get("device_id"))
+    if device_id is None:
+        return json_error(400, "bad_device", _("device_id must be a text of 1 to 64 characters."))
+    if len(body["ops"]) > current_app.config["SYNC_MAX_OPS"]:
+        return json_error(413, "too_many_ops", _("At most %(n)d ops per batch.", n=current_app.config["SYNC_MAX_OPS"]))
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    user = current_user._get_current_object()
+    results = [apply_op(op, user=user, device_id=device_id, tz=tz, remote_addr=request.remote_addr,
+                        after_commit=_render_signed).as_dict() for op in body["ops"]]
+    return jsonify(results=results, server_time=utcnow().isoformat())
+
+
+@api_bp.post("/sync/photo")
+@roles_required(Role.TECHNICIAN)
+def sync_photo():
+    """One photo as multipart: fields op_id, ticket, at, device_id, optional note_id and caption, and `file`."""
+    form = request.form
+    device_id = _device_id(form.get("device_id"))
+    if device_id is None:
+        return json_error(400, "bad_device", _("device_id must be a text of 1 to 64 characters."))
+    upload = request.files.get("file")
+    data = upload.read() if upload else b""
+    op = {"op_id": form.get("op_id"), "kind": "photo.added", "ticket": form.get("ticket"), "at": form.get("at"),
+          "data": {"note_id": form.get("note_id") or None, "caption": form.get("caption") or "",
+                   "size": len(data), "filename": (upload.filename or "")[:200] if upload else ""}}
+    photo = None
+    user = current_user._get_current_object()
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    try:
+        photo = process_photo(data, max_bytes=current_app.config["PHOTO_MAX_BYTES"],
+                              max_pixels=current_app.config["PHOTO_MAX_PIXELS"])
+    except ImageRejected as error:
+        # Still an op received: kept as rejected with the reason.
+        result = reject_op(op, user=user, device_id=device_id, code=error.code, message=error.message)
+        return jsonify(results=[result.as_dict()], server_time=utcnow().isoformat())
+    result = apply_op(op, user=user, device_id=device_id, tz=tz, remote_addr=request.remote_addr, photo=photo)
+    return jsonify(results=[result.as_dict()], server_time=utcnow().isoformat())
+
+
+@api_bp.get("/me/jobs")
+@roles_required(Role.TECHNICIAN)
+def my_jobs():
+    now = utcnow()
+    return jsonify(jobs=jobs_for(current_user, now), server_time=now.isoformat(),
+                   user={"username": current_user.username, "display_name": current_user.display_name})
+
+
+@api_bp.get("/openapi.json")
+@public
+def openapi():
+    return jsonify(openapi_document())

@@ -1,0 +1,322 @@
+"""The sync applier: every op from a phone's outbox is applied once, in order, atomically and on its own,
+and recorded with its raw body, whatever the outcome (see DESIGN.md, "The sync contract").
+
+Each op runs in its own transaction. Its SyncOp row is inserted first: a concurrent request carrying the
+same op_id (a retry racing the original, a second tab, a second app server) waits on that unique key and
+then finds the op already applied, so effects are never doubled.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from . import dispatch, onsite, signing
+from .blobs import store_blob
+from .db import db
+from .enums import ContactMethod, OpStatus
+from .errors import DomainError
+from .images import ProcessedImage
+from .models import Photo, ProgressNote, SyncOp, Ticket, User
+from .orders import canonical_json
+from .types import utcnow
+
+OP_KINDS = ("contact.made", "remote.resolved", "visit.scheduled", "prep.confirmed", "visit.arrived",
+            "problem.confirmed", "note.added", "photo.added", "test.recorded", "customer.confirmed",
+            "precautions.told", "order.signed", "visit.departed")
+# Namespace for the storage key of an op whose op_id was unusable or reused with another body.
+STORAGE_NAMESPACE = uuid.UUID("6f1d3d9e-3c35-4f8a-9d2e-0a8c3b8f6d10")
+
+
+@dataclass
+class Result:
+    op_id: str | None
+    status: str
+    code: str | None = None
+    message: str | None = None
+
+    def as_dict(self) -> dict:
+        out = {"op_id": self.op_id, "status": self.status}
+        if self.code:
+            out["code"] = self.code
+        if self.message:
+            out["message"] = str(self.message)
+        return out
+
+
+class OpRejected(DomainError):
+    pass
+
+
+def body_hash(raw) -> str:
+    return hashlib.sha256(canonical_json(raw).encode("utf-8")).hexdigest()
+
+
+def _parse_op_id(value) -> uuid.UUID | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return None
+    return parsed if str(parsed) == value.lower() else None
+
+
+def _parse_at(value) -> datetime | None:
+    """Client time: ISO 8601 with an offset (a phone's local time without one is ambiguous)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _text(data: dict, key: str) -> str:
+    value = data.get(key, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise OpRejected("bad_payload", _l("The field %(field)s must be text.", field=key))
+    return value
+
+
+def _flag(data: dict, key: str, default: bool | None = None) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise OpRejected("bad_payload", _l("The field %(field)s must be true or false.", field=key))
+    return value
+
+
+# --- handlers: op kind -> domain function ---------------------------------------------------------------
+
+
+def _contact(ticket, ctx, data, at, meta):
+    try:
+        method = ContactMethod(data.get("method") or "phone")
+    except ValueError:
+        raise OpRejected("bad_payload", _l("Unknown contact method.")) from None
+    dispatch.record_contact(ticket, ctx, method=method, reached=_flag(data, "reached", True),
+                            note=_text(data, "note"), at=at)
+
+
+def _remote_resolved(ticket, ctx, data, at, meta):
+    dispatch.resolve_remotely(ticket, ctx, cause=_text(data, "cause"), work_done=_text(data, "work_done"),
+                              resolved_at=at)
+
+
+def _visit_scheduled(ticket, ctx, data, at, meta):
+    scheduled = _parse_at(data.get("scheduled_at"))
+    if scheduled is None:
+        raise OpRejected("bad_time", _l("The visit time must be an ISO 8601 time with an offset."))
+    dispatch.schedule_visit(ticket, ctx, scheduled_at=scheduled, address=_text(data, "address"),
+                            agreed_with=_text(data, "agreed_with"))
+
+
+def _prep_confirmed(ticket, ctx, data, at, meta):
+    items = data.get("items")
+    if not isinstance(items, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in items):
+        raise OpRejected("bad_payload", _l("The checklist items must be a list of item ids."))
+    dispatch.confirm_preparation(ticket, ctx, checked_item_ids=set(items), at=at)
+
+
+def _arrived(ticket, ctx, data, at, meta):
+    onsite.arrive(ticket, ctx, at)
+
+
+def _problem_confirmed(ticket, ctx, data, at, meta):
+    onsite.confirm_problem(ticket, ctx, _text(data, "text"), at)
+
+
+def _note_added(ticket, ctx, data, at, meta):
+    note_id = _parse_op_id(data.get("note_id"))
+    if note_id is None:
+        raise OpRejected("bad_payload", _l("note_id must be a UUID."))
+    if db.session.get(ProgressNote, note_id) is not None:
+        raise OpRejected("note_exists", _l("A note with this id already exists."))
+    dispatch.add_note(ticket, _text(data, "text"), ctx, shown_to_customer=_flag(data, "shown_to_customer", False),
+                      note_id=note_id, written_at=at)
+
+
+def _photo_added(ticket, ctx, data, at, meta):
+    photo: ProcessedImage | None = meta.get("photo")
+    if photo is None:
+        raise OpRejected("use_photo_endpoint", _l("Photos are sent to /api/v1/sync/photo."))
+    dispatch.require_assignee(ctx, ticket)
+    onsite.ensure_not_locked(ticket)
+    note_id = _parse_op_id(data.get("note_id")) if data.get("note_id") else None
+    full = store_blob(photo.data, photo.media_type)
+    thumb = store_blob(photo.thumb, "image/jpeg")
+    db.session.add(Photo(ticket=ticket, note_id=note_id if note_id and db.session.get(ProgressNote, note_id)
+                         else None, blob_sha256=full.sha256, thumb_sha256=thumb.sha256, width=photo.width,
+                         height=photo.height, caption=_text(data, "caption")[:500] or None, taken_at=at,
+                         uploaded_by_id=ctx.actor.id))
+
+
+def _test_recorded(ticket, ctx, data, at, meta):
+    onsite.record_test(ticket, ctx, item=_text(data, "item"), passed=data.get("passed"), note=_text(data, "note"),
+                       at=at)
+
+
+def _customer_confirmed(ticket, ctx, data, at, meta):
+    onsite.confirm_customer(ticket, ctx, _text(data, "note"), at)
+
+
+def _precautions_told(ticket, ctx, data, at, meta):
+    items = data.get("items")
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise OpRejected("bad_payload", _l("The precautions must be a list of texts."))
+    onsite.tell_precautions(ticket, ctx, items, at)
+
+
+def _order_signed(ticket, ctx, data, at, meta):
+    signing.sign_order(ticket, ctx, signer_name=_text(data, "signer_name"), rating=data.get("rating"),
+                       comment=_text(data, "comment"), signature_png=data.get("signature_png"),
+                       strokes=data.get("strokes"), device_id=meta["device_id"], signed_at_client=at,
+                       op_id=meta["op_id"])
+    meta["signed"] = True
+
+
+def _departed(ticket, ctx, data, at, meta):
+    onsite.depart(ticket, ctx, at)
+
+
+HANDLERS: dict[str, Callable] = {
+    "contact.made": _contact, "remote.resolved": _remote_resolved, "visit.scheduled": _visit_scheduled,
+    "prep.confirmed": _prep_confirmed, "visit.arrived": _arrived, "problem.confirmed": _problem_confirmed,
+    "note.added": _note_added, "photo.added": _photo_added, "test.recorded": _test_recorded,
+    "customer.confirmed": _customer_confirmed, "precautions.told": _precautions_told,
+    "order.signed": _order_signed, "visit.departed": _departed,
+}
+
+
+# --- applying ----------------------------------------------------------------------------------------------
+
+
+def _record(raw, op_uuid, *, user, device_id, status, code=None, message=None, ticket=None, at=None):
+    body = canonical_json(raw)
+    return SyncOp(op_id=op_uuid, kind=str(raw.get("kind"))[:40] if isinstance(raw, dict) else "?",
+                  ticket_number=str(raw.get("ticket"))[:40] if isinstance(raw, dict) and raw.get("ticket") else None,
+                  ticket_id=ticket.id if ticket is not None else None, user_id=user.id, device_id=device_id[:64],
+                  client_at=at, client_at_raw=str(raw.get("at"))[:64] if isinstance(raw, dict) and raw.get("at")
+                  else None, body=body, body_sha256=hashlib.sha256(body.encode()).hexdigest(), status=status,
+                  code=code, message=str(message)[:2000] if message else None)
+
+
+def _store_rejection(raw, given_op_id, user, device_id, code, message, ticket=None, at=None) -> Result:
+    """A rejected op is kept too; an unusable or reused op_id gets a derived storage key."""
+    key = uuid.uuid5(STORAGE_NAMESPACE, f"{given_op_id}:{body_hash(raw)}:{code}")
+    if db.session.execute(select(SyncOp.id).where(SyncOp.op_id == key)).first() is None:
+        db.session.add(_record(raw, key, user=user, device_id=device_id, status=OpStatus.REJECTED, code=code,
+                               message=message, ticket=ticket, at=at))
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+    return Result(given_op_id if isinstance(given_op_id, str) else None, "rejected", code, str(message))
+
+
+def _replay(existing: SyncOp, raw, given: str, user, device_id) -> Result:
+    if existing.body_sha256 != body_hash(raw) or existing.user_id != user.id:
+        return _store_rejection(raw, given, user, device_id, "op_id_reused",
+                                _l("This op_id was already used for a different operation."))
+    existing.replays += 1
+    existing.last_replayed_at = utcnow()
+    db.session.commit()
+    return Result(given, "duplicate", existing.code,
+                  existing.message if existing.status == OpStatus.REJECTED else None)
+
+
+def apply_op(raw, *, user: User, device_id: str, tz: ZoneInfo, remote_addr: str | None = None,
+             photo: ProcessedImage | None = None, after_commit: Callable | None = None) -> Result:
+    """Apply one op in its own transaction and answer applied, duplicate or rejected (never raises for bad input)."""
+    if not isinstance(raw, dict):
+        return _store_rejection({"op": raw}, None, user, device_id, "malformed_op", _l("An op must be an object."))
+    given = raw.get("op_id")
+    op_uuid = _parse_op_id(given)
+    if op_uuid is None:
+        return _store_rejection(raw, given, user, device_id, "bad_op_id", _l("op_id must be a UUID."))
+    existing = db.session.execute(select(SyncOp).where(SyncOp.op_id == op_uuid)).scalar_one_or_none()
+    if existing is not None:
+        return _replay(existing, raw, given, user, device_id)
+    kind, number, data, at = raw.get("kind"), raw.get("ticket"), raw.get("data", {}), _parse_at(raw.get("at"))
+    problem = None
+    if kind not in HANDLERS:
+        problem = ("unknown_kind", _l("Unknown operation %(kind)s.", kind=str(kind)[:40]))
+    elif not isinstance(number, str) or not number:
+        problem = ("malformed_op", _l("The op names no request."))
+    elif at is None:
+        problem = ("bad_time", _l("The op's time must be ISO 8601 with an offset."))
+    elif not isinstance(data, dict):
+        problem = ("malformed_op", _l("The op's data must be an object."))
+    ticket = None
+    if problem is None:
+        ticket = db.session.execute(select(Ticket).where(Ticket.number == number)).scalar_one_or_none()
+        if ticket is None:
+            problem = ("unknown_ticket", _l("There is no request %(number)s.", number=number[:40]))
+    record = _record(raw, op_uuid, user=user, device_id=device_id, status=OpStatus.APPLIED, ticket=ticket, at=at)
+    if problem is not None:
+        record.status, record.code, record.message = OpStatus.REJECTED, problem[0], str(problem[1])
+    db.session.add(record)
+    try:
+        db.session.flush()  # take the op_id first: a concurrent copy of this op waits here, then fails
+    except IntegrityError:
+        db.session.rollback()
+        existing = db.session.execute(select(SyncOp).where(SyncOp.op_id == op_uuid)).scalar_one()
+        return _replay(existing, raw, given, user, device_id)
+    meta = {"device_id": device_id, "op_id": op_uuid, "photo": photo}
+    if problem is None:
+        now = utcnow()
+        # Things happened when the phone says (never later than now): offline work syncs late but keeps its time.
+        ctx = dispatch.Context(actor=user, tz=tz, now=min(at, now), via="sync", remote_addr=remote_addr)
+        savepoint = db.session.begin_nested()
+        try:
+            HANDLERS[kind](ticket, ctx, data, at, meta)
+            db.session.flush()
+            savepoint.commit()
+        except DomainError as error:
+            savepoint.rollback()
+            record.status, record.code = OpStatus.REJECTED, error.code
+            record.message = str(error.message)[:2000]
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        existing = db.session.execute(select(SyncOp).where(SyncOp.op_id == op_uuid)).scalar_one_or_none()
+        if existing is not None:
+            return _replay(existing, raw, given, user, device_id)
+        return _store_rejection(raw, given, user, device_id, "conflict", _l("The op conflicted with stored data."))
+    if record.status == OpStatus.APPLIED and after_commit is not None and meta.get("signed"):
+        after_commit(ticket)
+    if record.status == OpStatus.APPLIED:
+        return Result(given, "applied")
+    return Result(given, "rejected", record.code, record.message)
+
+
+def reject_op(raw: dict, *, user: User, device_id: str, code: str, message) -> Result:
+    """An op refused before it could be applied (an unreadable photo): kept under its own op_id, so that sending
+    it again answers duplicate like any other op."""
+    given = raw.get("op_id")
+    op_uuid = _parse_op_id(given)
+    if op_uuid is None:
+        return _store_rejection(raw, given, user, device_id, "bad_op_id", _l("op_id must be a UUID."))
+    existing = db.session.execute(select(SyncOp).where(SyncOp.op_id == op_uuid)).scalar_one_or_none()
+    if existing is not None:
+        return _replay(existing, raw, given, user, device_id)
+    db.session.add(_record(raw, op_uuid, user=user, device_id=device_id, status=OpStatus.REJECTED, code=code,
+                           message=message, at=_parse_at(raw.get("at"))))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        existing = db.session.execute(select(SyncOp).where(SyncOp.op_id == op_uuid)).scalar_one()
+        return _replay(existing, raw, given, user, device_id)
+    return Result(given, "rejected", code, str(message))

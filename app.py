@@ -95,6 +95,7 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.dispatch import api_bp as dispatch_api_bp
     from blueprints.dispatch import bp as dispatch_bp
     from blueprints.field import api_bp as field_api_bp
+    from blueprints.field import bp as field_bp
     from blueprints.orders import bp as orders_bp
 
     app.register_blueprint(core_bp)
@@ -105,6 +106,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(dispatch_api_bp)
     app.register_blueprint(orders_bp)
     app.register_blueprint(field_api_bp)
+    app.register_blueprint(field_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -1,0 +1,66 @@
+"""The offline app's pages: the shell, the service worker at the site root, the manifest, the offline page."""
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+
+from flask import current_app, make_response, render_template, url_for
+
+from domain.enums import Role
+
+from ..access import public, roles_required
+from . import bp
+from .strings import strings_for_page
+
+STATIC = Path(__file__).resolve().parent.parent.parent / "static"
+# The app shell: precached by the service worker so the app opens with no network.
+SHELL_FILES = ["field/app.js", "field/store.js", "field/sync.js", "field/signature.js", "field/field.css",
+               "css/app.css", "vendor/idb-8.0.4/index.js", "vendor/signature_pad-5.1.4/signature_pad.min.js",
+               "img/icon.svg", "img/icon-192.png", "img/icon-512.png"]
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "field"
+
+
+@cache
+def shell_version() -> str:
+    """Changes whenever a shell file or template changes: a new service worker, then "update available"."""
+    digest = hashlib.sha256()
+    for name in SHELL_FILES:
+        digest.update((STATIC / name).read_bytes())
+    for path in sorted(TEMPLATES.glob("*")):
+        digest.update(path.read_bytes())
+    digest.update((Path(__file__).parent / "strings.py").read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@bp.get("/field/")
+@roles_required(Role.TECHNICIAN)
+def app():
+    return render_template("field/app.html", strings=strings_for_page(), version=shell_version())
+
+
+@bp.get("/field/offline")
+@public
+def offline():
+    return render_template("field/offline.html", strings=strings_for_page())
+
+
+@bp.get("/field/manifest.webmanifest")
+@public
+def manifest():
+    response = make_response(render_template("field/manifest.webmanifest",
+                                             company=current_app.config["COMPANY_NAME"]))
+    response.headers["Content-Type"] = "application/manifest+json"
+    return response
+
+
+@bp.get("/sw.js")
+@public
+def service_worker():
+    """Served from the site root so that it may control /field/ (and nothing needs a special header)."""
+    precache = [url_for("static", filename=name) for name in SHELL_FILES] + ["/field/", "/field/offline",
+                                                                              "/field/manifest.webmanifest"]
+    response = make_response(render_template("field/sw.js", version=shell_version(), precache=precache))
+    response.headers["Content-Type"] = "application/javascript; charset=utf-8"
+    response.headers["Cache-Control"] = "no-cache"
+    return response

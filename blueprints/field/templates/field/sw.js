@@ -1,0 +1,57 @@
+// The field app's service worker: the app shell from a versioned cache, so the app opens with no network.
+const VERSION = {{ version|tojson }};
+const CACHE = `field-shell-${VERSION}`;
+const PRECACHE = {{ precache|tojson }};
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(caches.open(CACHE).then((cache) =>
+    cache.addAll(PRECACHE.map((url) => new Request(url, { credentials: "same-origin", cache: "reload" })))));
+});
+
+// A new version waits until the technician chooses to reload (a draft is never reloaded away underneath them).
+self.addEventListener("message", (event) => {
+  if (event.data === "skip-waiting") self.skipWaiting();
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil((async () => {
+    for (const key of await caches.keys()) {
+      if (key.startsWith("field-shell-") && key !== CACHE) await caches.delete(key);
+    }
+    await self.clients.claim();
+  })());
+});
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  const url = new URL(request.url);
+  if (request.method !== "GET" || url.origin !== self.location.origin || url.pathname.startsWith("/api/")) return;
+  if (request.mode === "navigate" && url.pathname.startsWith("/field")) {
+    // Network first: a fresh shell (and a sign-in page when the session ended); the cached shell offline.
+    event.respondWith((async () => {
+      try {
+        const response = await fetch(request);
+        if (response.ok && !response.redirected && url.pathname === "/field/") {
+          (await caches.open(CACHE)).put("/field/", response.clone());
+        }
+        return response;
+      } catch (error) {
+        const cache = await caches.open(CACHE);
+        return (await cache.match(url.pathname === "/field/" ? "/field/" : url.pathname)) ||
+          (await cache.match("/field/")) || (await cache.match("/field/offline"));
+      }
+    })());
+    return;
+  }
+  if (PRECACHE.includes(url.pathname)) {
+    event.respondWith(caches.open(CACHE).then(async (cache) => (await cache.match(url.pathname)) || fetch(request)));
+  }
+});
+
+// Background Sync: ask an open page to flush its outbox (the outbox lives in the page's IndexedDB).
+self.addEventListener("sync", (event) => {
+  if (event.tag !== "outbox") return;
+  event.waitUntil(self.clients.matchAll({ type: "window" }).then((clients) => {
+    for (const client of clients) client.postMessage("flush");
+  }));
+});

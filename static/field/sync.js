@@ -1,0 +1,132 @@
+// Flushing the outbox to POST /api/v1/sync, whenever a network is there. One tab at a time (Web Locks), so a
+// second tab never sends the same ops concurrently (and if it did, the server's op_id check would answer duplicate).
+import * as store from "./store.js";
+
+const BATCH = 50;
+let listeners = [];
+export const state = { online: navigator.onLine, syncing: false, needsLogin: false, lastSync: null, error: null };
+
+export function onChange(fn) { listeners.push(fn); }
+function changed() { for (const fn of listeners) fn(state); }
+
+async function csrfToken(force = false) {
+  let token = force ? null : await store.getMeta("csrf");
+  if (!token) {
+    const response = await fetch("/api/v1/session", { credentials: "same-origin" });
+    if (response.status === 401) throw new AuthNeeded();
+    if (!response.ok) throw new Error(`session ${response.status}`);
+    const session = await response.json();
+    token = session.csrf_token;
+    await store.setMeta("csrf", token);
+    await store.setMeta("user", { username: session.username, display_name: session.display_name });
+  }
+  return token;
+}
+
+class AuthNeeded extends Error {}
+
+async function post(url, init, retryCsrf = true) {
+  const token = await csrfToken();
+  const response = await fetch(url, { ...init, credentials: "same-origin",
+    headers: { ...(init.headers || {}), "X-CSRFToken": token } });
+  if (response.status === 401) throw new AuthNeeded();
+  if (response.status === 400 && retryCsrf) {
+    const body = await response.clone().json().catch(() => ({}));
+    if (body.error && body.error.code === "csrf_failed") {
+      await store.setMeta("csrf", null);
+      return post(url, init, false);
+    }
+  }
+  return response;
+}
+
+async function handleResults(ops, results) {
+  const settled = [];
+  for (const result of results) {
+    const op = ops.find((o) => o.op_id === result.op_id);
+    if (!op) continue;
+    if (result.status === "applied" || result.status === "duplicate") {
+      // A duplicate that had been rejected the first time is still a rejection the technician must see.
+      if (result.status === "duplicate" && result.code) await store.reject(op, result.code, result.message);
+      else settled.push(op.op_id);
+    } else {
+      await store.reject(op, result.code, result.message);
+    }
+  }
+  await store.settle(settled);
+}
+
+async function flushOnce() {
+  const deviceId = await store.deviceId();
+  let ops = await store.pendingOps();
+  while (ops.length) {
+    const op = ops[0];
+    if (op.kind === "photo.added") {
+      const photo = await store.getPhoto(op.op_id);
+      const form = new FormData();
+      for (const key of ["op_id", "ticket", "at"]) form.append(key, op[key]);
+      form.append("device_id", deviceId);
+      if (op.data.caption) form.append("caption", op.data.caption);
+      if (op.data.note_id) form.append("note_id", op.data.note_id);
+      form.append("file", photo ? photo.blob : new Blob([]), "photo.jpg");
+      const response = await post("/api/v1/sync/photo", { method: "POST", body: form });
+      if (!response.ok) throw new Error(`photo ${response.status}`);
+      await handleResults([op], (await response.json()).results);
+    } else {
+      // Send text ops up to the next photo, in order.
+      const stop = ops.findIndex((o) => o.kind === "photo.added");
+      const batch = ops.slice(0, stop === -1 ? BATCH : Math.min(stop, BATCH));
+      const body = JSON.stringify({ device_id: deviceId, ops: batch.map(({ seq, ...rest }) => rest) });
+      const response = await post("/api/v1/sync", { method: "POST", body,
+        headers: { "Content-Type": "application/json" } });
+      if (!response.ok) throw new Error(`sync ${response.status}`);
+      await handleResults(batch, (await response.json()).results);
+    }
+    ops = await store.pendingOps();
+  }
+  const jobs = await fetch("/api/v1/me/jobs", { credentials: "same-origin" });
+  if (jobs.status === 401) throw new AuthNeeded();
+  if (jobs.ok) await store.replaceJobs((await jobs.json()).jobs);
+}
+
+export async function flush() {
+  if (!navigator.onLine) { state.online = false; changed(); return; }
+  const run = async () => {
+    state.syncing = true; state.error = null; changed();
+    try {
+      await flushOnce();
+      state.needsLogin = false;
+      state.lastSync = new Date().toISOString();
+      await store.setMeta("last_sync", state.lastSync);
+    } catch (error) {
+      if (error instanceof AuthNeeded) { state.needsLogin = true; await store.setMeta("csrf", null); }
+      else state.error = String(error.message || error);
+    } finally {
+      state.syncing = false; changed();
+    }
+  };
+  if (navigator.locks) return navigator.locks.request("outbox-flush", { ifAvailable: true },
+    (lock) => (lock ? run() : null));
+  return run();
+}
+
+export async function start() {
+  state.lastSync = await store.getMeta("last_sync");
+  window.addEventListener("online", () => { state.online = true; flush(); });
+  window.addEventListener("offline", () => { state.online = false; changed(); });
+  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") flush(); });
+  setInterval(flush, 30000);
+  if (navigator.serviceWorker) {
+    navigator.serviceWorker.addEventListener("message", (event) => { if (event.data === "flush") flush(); });
+  }
+  changed();
+  return flush();
+}
+
+// Ask the browser to flush later even if the page is closed (Background Sync, where the browser has it).
+export async function requestBackgroundSync() {
+  try {
+    const registration = await navigator.serviceWorker.ready;
+    if (registration.sync) await registration.sync.register("outbox");
+  } catch (error) { /* not supported: the page flushes on load, online and every 30 s */ }
+}

@@ -305,13 +305,15 @@ async function route() {
 
 // --- service worker: offline shell and "update available" -----------------------------------------------
 
+let updating = false;
+
 function watchForUpdates() {
   if (!navigator.serviceWorker) return;
   navigator.serviceWorker.register("/sw.js", { scope: "/" }).then((registration) => {
     const offer = (worker) => {
       const banner = document.getElementById("update-ready");
       banner.hidden = false;
-      banner.querySelector("button").onclick = () => worker.postMessage("skip-waiting");
+      banner.querySelector("button").onclick = () => { updating = true; worker.postMessage("skip-waiting"); };
     };
     if (registration.waiting && navigator.serviceWorker.controller) offer(registration.waiting);
     registration.addEventListener("updatefound", () => {
@@ -322,10 +324,10 @@ function watchForUpdates() {
     });
     setInterval(() => registration.update().catch(() => {}), 60 * 60 * 1000);
   });
-  let reloading = false;
   navigator.serviceWorker.addEventListener("controllerchange", () => {
-    // Drafts live in IndexedDB, so reloading for the new version loses nothing that was typed.
-    if (!reloading) { reloading = true; location.reload(); }
+    // Only when the technician asked for the new version (the first install also changes the controller).
+    // Drafts live in IndexedDB, so reloading loses nothing that was typed.
+    if (updating) { updating = false; location.reload(); }
   });
 }
 
@@ -336,8 +338,7 @@ async function startApp() {
   watchForUpdates();
   await route();
   await renderStatus();
-  await sync.start();
-  await route();
+  await sync.start();  // when it has fetched the jobs, onChange refreshes the list or the job shown
 }
 
 function refreshIfListing() {

@@ -106,6 +106,7 @@ def test_whole_visit_offline_then_synced_exactly_once(app, visit_job, phone):
     page.get_by_role("button", name="我已到达现场").click()
     page.locator("section.step", has_text="与客户确认问题").locator("textarea").fill("主输出模块接触不良")
     page.locator("section.step", has_text="与客户确认问题").get_by_role("button", name="保存").click()
+    expect(page.locator("section.step", has_text="与客户确认问题")).to_contain_text("✓ 主输出模块接触不良")
     notes = page.locator("section.step", has_text="处理进展与照片")
     notes.locator("textarea").fill("已重新插紧主输出线缆，声音恢复")
     notes.get_by_role("button", name="添加记录").click()

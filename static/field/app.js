@@ -68,8 +68,9 @@ async function renderStatus() {
 
 // --- screens ------------------------------------------------------------------------------------------------
 
-async function jobsScreen() {
+async function jobsScreen(id) {
   const jobs = await store.allJobs();
+  if (!isCurrent(id)) return;
   jobs.sort((a, b) => (a.clocks?.find((c) => !c.done_at)?.due_at || "z").localeCompare(
     b.clocks?.find((c) => !c.done_at)?.due_at || "z"));
   main.replaceChildren(
@@ -90,16 +91,20 @@ function section(title, ...children) {
   return h("section", { class: "card step" }, h("h2", {}, title), ...children);
 }
 
+// What is typed survives re-renders (kept in memory at once) and closing the app (kept in IndexedDB).
+const liveDrafts = new Map();
+
 function draftInput(key, attrs, tag = "input") {
   const el = h(tag, attrs);
-  store.getDraft(key).then((value) => { if (value !== undefined && !el.value) el.value = value; });
-  el.addEventListener("input", () => store.setDraft(key, el.value));
+  if (liveDrafts.has(key)) el.value = liveDrafts.get(key);
+  else store.getDraft(key).then((value) => { if (value !== undefined && !el.value) el.value = value; });
+  el.addEventListener("input", () => { liveDrafts.set(key, el.value); store.setDraft(key, el.value); });
   return el;
 }
 
 async function act(kind, job, data, photo = null, draftKeys = []) {
   await store.addOp(kind, job.number, data, photo);
-  for (const key of draftKeys) await store.clearDraft(key);
+  for (const key of draftKeys) { liveDrafts.delete(key); await store.clearDraft(key); }
   await renderStatus();
   sync.flush().then(() => { sync.requestBackgroundSync(); });
   route();
@@ -109,8 +114,9 @@ function field(label, input) {
   return h("div", { class: "field" }, h("label", {}, label, input));
 }
 
-async function jobScreen(number) {
+async function jobScreen(number, id) {
   const job = await store.getJob(number);
+  if (!isCurrent(id)) return;
   if (!job) { main.replaceChildren(h("p", { class: "card" }, t("job_missing"))); return; }
   const key = (name) => `${number}:${name}`;
   const visit = job.visit || {};
@@ -222,7 +228,7 @@ async function jobScreen(number) {
   main.replaceChildren(...parts);
 }
 
-async function signScreen(number) {
+async function signScreen(number, id) {
   const job = await store.getJob(number);
   if (!job) { main.replaceChildren(h("p", { class: "card" }, t("job_missing"))); return; }
   const key = (name) => `${number}:sign:${name}`;
@@ -230,6 +236,8 @@ async function signScreen(number) {
   if (!name.value && job.customer.contact) name.value = job.customer.contact;
   const comment = draftInput(key("comment"), { rows: 2 }, "textarea");
   let rating = Number(await store.getDraft(key("rating"))) || 0;
+  const strokes = await store.getDraft(key("strokes"));
+  if (!isCurrent(id)) return;
   const stars = h("div", { class: "stars", role: "radiogroup", "aria-label": t("rating") },
     [1, 2, 3, 4, 5].map((n) => h("button", { type: "button", class: "star", "data-rating": n,
       "aria-pressed": String(n <= rating), onclick: () => {
@@ -267,12 +275,13 @@ async function signScreen(number) {
       } }, t("confirm_sign"))),
   );
   const pad = mountSignature(canvas, (p) => store.setDraft(key("strokes"), p.toData()));
-  pad.load(await store.getDraft(key("strokes")));
+  pad.load(strokes);
   teardown = () => pad.destroy();
 }
 
-async function rejectedScreen() {
+async function rejectedScreen(id) {
   const ops = await store.rejectedOps();
+  if (!isCurrent(id)) return;
   main.replaceChildren(h("p", {}, h("a", { href: "#/" }, `← ${t("my_jobs")}`)), h("h1", {}, t("rejected_title")),
     h("ul", { class: "list" }, ops.map((op) => h("li", { class: "list-item rejected" },
       h("p", {}, h("strong", {}, `${op.ticket} · ${t(`op.${op.kind}`)}`), " ", time(op.at)),
@@ -293,14 +302,20 @@ async function downscale(file) {
   return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
 }
 
+// Screens render asynchronously (IndexedDB); only the latest route may draw, so a slow earlier render never
+// replaces the screen the technician has moved on to.
+let currentRender = 0;
+function isCurrent(id) { return id === currentRender; }
+
 async function route() {
+  const id = ++currentRender;
   if (teardown) { teardown(); teardown = null; }
   const hash = location.hash || "#/";
   let match;
-  if ((match = hash.match(/^#\/job\/([^/]+)\/sign$/))) await signScreen(decodeURIComponent(match[1]));
-  else if ((match = hash.match(/^#\/job\/([^/]+)$/))) await jobScreen(decodeURIComponent(match[1]));
-  else if (hash === "#/rejected") await rejectedScreen();
-  else await jobsScreen();
+  if ((match = hash.match(/^#\/job\/([^/]+)\/sign$/))) await signScreen(decodeURIComponent(match[1]), id);
+  else if ((match = hash.match(/^#\/job\/([^/]+)$/))) await jobScreen(decodeURIComponent(match[1]), id);
+  else if (hash === "#/rejected") await rejectedScreen(id);
+  else await jobsScreen(id);
 }
 
 // --- service worker: offline shell and "update available" -----------------------------------------------

@@ -1,0 +1,164 @@
+"""Sync throughput: an outbox of 1,000 text ops flushed in batches through gunicorn (2 workers).
+
+    .venv/bin/python bench/bench_sync.py            # SQLite (temporary file)
+    BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python bench/bench_sync.py
+
+Target (issue 5): under 5 s on SQLite and on PostgreSQL. Baseline, same run: inserting the same rows
+(the notes and their op records) with plain SQLAlchemy, one transaction per op, as the applier does.
+"""
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_board import database_url  # noqa: E402
+
+from app import create_app  # noqa: E402
+from domain import accounts, dispatch  # noqa: E402
+from domain.catalog import ensure_catalog  # noqa: E402
+from domain.db import db  # noqa: E402
+from domain.enums import ContactMethod, OpStatus, Role  # noqa: E402
+from domain.models import ProgressNote, SyncOp, User  # noqa: E402
+from domain.orders import canonical_json  # noqa: E402
+
+N_OPS = int(os.environ.get("BENCH_OPS", 1000))
+BATCH = 50
+PASSWORD = "bench-pass-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(app) -> str:
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Asia/Shanghai")
+    with app.app_context():
+        db.create_all()
+        ensure_catalog()
+        desk = accounts.create_user("desk", PASSWORD, Role.DISPATCHER, via="cli")
+        boss = accounts.create_user("boss", PASSWORD, Role.SUPERVISOR, via="cli")
+        tech = accounts.create_user("tech", PASSWORD, Role.TECHNICIAN, via="cli")
+        now = datetime.now(UTC) - timedelta(hours=2)
+        ticket = dispatch.create_request({"customer_name": "星河传媒", "contact_phone": "13800138001",
+                                          "device_model": "ATEM Mini Pro ISO", "problem": "无信号",
+                                          "urgency": "urgent"}, dispatch.Context(actor=desk, tz=tz, now=now))
+        db.session.flush()
+        dispatch.assign(ticket, tech, dispatch.Context(actor=boss, tz=tz, now=now))
+        dispatch.record_contact(ticket, dispatch.Context(actor=tech, tz=tz, now=now + timedelta(minutes=5)),
+                                method=ContactMethod.PHONE)
+        db.session.commit()
+        return ticket.number
+
+
+def note_ops(number: str, count: int) -> list[dict]:
+    at = datetime.now(UTC).isoformat()
+    return [{"op_id": str(uuid.uuid4()), "kind": "note.added", "ticket": number, "at": at,
+             "data": {"note_id": str(uuid.uuid4()), "text": f"远程排查第 {i} 步：检查输出设置与线缆",
+                      "shown_to_customer": False}}
+            for i in range(count)]
+
+
+def baseline(app, number: str, ops: list[dict]) -> float:
+    """The same rows written by plain SQLAlchemy: a note and an op record per op, one commit each."""
+    with app.app_context():
+        ticket = dispatch.get_ticket(number)
+        tech = db.session.execute(db.select(User).where(User.username == "tech")).scalar_one()
+        start = time.perf_counter()
+        for op in ops:
+            body = canonical_json(op)
+            db.session.add(SyncOp(op_id=uuid.UUID(op["op_id"]), kind=op["kind"], ticket_number=number,
+                                  ticket_id=ticket.id, user_id=tech.id, device_id="bench", body=body,
+                                  body_sha256="0" * 64, status=OpStatus.APPLIED))
+            db.session.add(ProgressNote(id=uuid.UUID(op["data"]["note_id"]), ticket_id=ticket.id, author_id=tech.id,
+                                        text=op["data"]["text"], written_at=datetime.now(UTC)))
+            db.session.commit()
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        url, drop = database_url(Path(tmp))
+        env = {**os.environ, "INSTANCE_PATH": tmp, "DATABASE_URL": url, "SECRET_KEY": "bench-secret",
+               "RATELIMIT_STORAGE_URI": "memory://"}
+        os.environ.update({"INSTANCE_PATH": tmp, "SECRET_KEY": "bench-secret"})
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+        number = seed(app)
+        port = free_port()
+        server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
+                                   "--log-level", "warning", "app:create_app()"], cwd=ROOT, env=env)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(base + "/healthz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            jar = http.cookiejar.CookieJar()
+            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+            page = opener.open(base + "/auth/login").read().decode()
+            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+            form = urllib.parse.urlencode({"username": "tech", "password": PASSWORD, "csrf_token": token}).encode()
+            opener.open(base + "/auth/login", form)
+            csrf = json.loads(opener.open(base + "/api/v1/session").read())["csrf_token"]
+            ops = note_ops(number, N_OPS)
+            start = time.perf_counter()
+            applied = 0
+            for i in range(0, len(ops), BATCH):
+                body = json.dumps({"device_id": "bench-phone", "ops": ops[i:i + BATCH]}).encode()
+                request = urllib.request.Request(base + "/api/v1/sync", data=body, method="POST", headers={
+                    "Content-Type": "application/json", "X-CSRFToken": csrf})
+                results = json.loads(opener.open(request).read())["results"]
+                applied += sum(r["status"] == "applied" for r in results)
+            elapsed = time.perf_counter() - start
+            assert applied == N_OPS, applied
+            # Sent again: all duplicates, nothing doubled.
+            start_replay = time.perf_counter()
+            for i in range(0, len(ops), BATCH):
+                body = json.dumps({"device_id": "bench-phone", "ops": ops[i:i + BATCH]}).encode()
+                request = urllib.request.Request(base + "/api/v1/sync", data=body, method="POST", headers={
+                    "Content-Type": "application/json", "X-CSRFToken": csrf})
+                assert all(r["status"] == "duplicate" for r in json.loads(opener.open(request).read())["results"])
+            replay = time.perf_counter() - start_replay
+        finally:
+            server.terminate()
+            server.wait(10)
+        with app.app_context():
+            notes = db.session.execute(db.select(db.func.count(ProgressNote.id))).scalar_one()
+        assert notes == N_OPS, notes
+        plain = baseline(app, number, note_ops(number, N_OPS))
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        drop()
+        kind = "postgresql" if url.startswith("postgresql") else "sqlite"
+        print(f"database: {kind}; {N_OPS} note.added ops in batches of {BATCH}, gunicorn with 2 workers")
+        print(f"sync through HTTP       {elapsed:6.2f} s   {N_OPS / elapsed:7.0f} ops/s "
+              f"({'meets' if elapsed < 5 else 'MISSES'} < 5 s)")
+        print(f"replay (all duplicate)  {replay:6.2f} s   {N_OPS / replay:7.0f} ops/s")
+        print(f"plain SQLAlchemy rows   {plain:6.2f} s   {N_OPS / plain:7.0f} ops/s (baseline)")
+        print(f"ratio sync / baseline   {elapsed / plain:6.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -48,3 +48,15 @@ def _sqlite_pragmas(dbapi_connection, connection_record):  # pragma: no cover - 
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def take_write_lock() -> None:
+    """On SQLite, start the transaction as a writer (BEGIN IMMEDIATE). Two connections that both read first and
+    then both try to write would otherwise deadlock, and SQLite fails one at once ("database is locked") instead
+    of letting it wait. PostgreSQL needs nothing: row locks queue writers."""
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.dbapi_connection
+    if not raw.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,9 +1,10 @@
 """The sync applier: every op from a phone's outbox is applied once, in order, atomically and on its own,
 and recorded with its raw body, whatever the outcome (see DESIGN.md, "The sync contract").
 
-Each op runs in its own transaction. Its SyncOp row is inserted first: a concurrent request carrying the
-same op_id (a retry racing the original, a second tab, a second app server) waits on that unique key and
-then finds the op already applied, so effects are never doubled.
+Each op runs in its own savepoint (atomic, and a rejected op never undoes or stops another); a batch commits
+once. An op's SyncOp row is inserted first: a concurrent request carrying the same op_id (a retry racing the
+original, a second tab, a second app server) waits on that unique key and then finds the op already applied,
+so effects are never doubled.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import dispatch, onsite, signing
 from .blobs import store_blob
-from .db import db
+from .db import db, take_write_lock
 from .enums import ContactMethod, OpStatus
 from .errors import DomainError
 from .images import ProcessedImage
@@ -211,16 +212,30 @@ def _record(raw, op_uuid, *, user, device_id, status, code=None, message=None, t
                   code=code, message=str(message)[:2000] if message else None)
 
 
+def _insert(record: SyncOp) -> bool:
+    """Insert an op record in its own savepoint; False when its op_id is already taken (maybe by a concurrent
+    request: on PostgreSQL the insert waits for that transaction, then fails here)."""
+    savepoint = db.session.begin_nested()
+    try:
+        db.session.add(record)
+        db.session.flush()
+    except IntegrityError:
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    return True
+
+
+def _find(op_uuid: uuid.UUID) -> SyncOp | None:
+    return db.session.execute(select(SyncOp).where(SyncOp.op_id == op_uuid)).scalar_one_or_none()
+
+
 def _store_rejection(raw, given_op_id, user, device_id, code, message, ticket=None, at=None) -> Result:
     """A rejected op is kept too; an unusable or reused op_id gets a derived storage key."""
     key = uuid.uuid5(STORAGE_NAMESPACE, f"{given_op_id}:{body_hash(raw)}:{code}")
-    if db.session.execute(select(SyncOp.id).where(SyncOp.op_id == key)).first() is None:
-        db.session.add(_record(raw, key, user=user, device_id=device_id, status=OpStatus.REJECTED, code=code,
-                               message=message, ticket=ticket, at=at))
-        try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()
+    if _find(key) is None:
+        _insert(_record(raw, key, user=user, device_id=device_id, status=OpStatus.REJECTED, code=code,
+                        message=message, ticket=ticket, at=at))
     return Result(given_op_id if isinstance(given_op_id, str) else None, "rejected", code, str(message))
 
 
@@ -230,23 +245,38 @@ def _replay(existing: SyncOp, raw, given: str, user, device_id) -> Result:
                                 _l("This op_id was already used for a different operation."))
     existing.replays += 1
     existing.last_replayed_at = utcnow()
-    db.session.commit()
+    db.session.flush()
     return Result(given, "duplicate", existing.code,
                   existing.message if existing.status == OpStatus.REJECTED else None)
 
 
-def apply_op(raw, *, user: User, device_id: str, tz: ZoneInfo, remote_addr: str | None = None,
-             photo: ProcessedImage | None = None, after_commit: Callable | None = None) -> Result:
-    """Apply one op in its own transaction and answer applied, duplicate or rejected (never raises for bad input)."""
+def apply_batch(raws: list, *, user: User, device_id: str, tz: ZoneInfo, remote_addr: str | None = None,
+                photo: ProcessedImage | None = None) -> tuple[list[Result], list[Ticket]]:
+    """Apply ops in order, each atomically and on its own (a savepoint per op: a rejected op never undoes or
+    stops another), and commit them together: one durable write for the batch instead of one per op.
+    Returns the results and the requests signed in this batch (their PDFs are rendered after the commit)."""
+    results, signed = [], []
+    take_write_lock()
+    for raw in raws:
+        result, ticket = _apply(raw, user=user, device_id=device_id, tz=tz, remote_addr=remote_addr, photo=photo)
+        results.append(result)
+        if ticket is not None:
+            signed.append(ticket)
+    db.session.commit()
+    return results, signed
+
+
+def _apply(raw, *, user, device_id, tz, remote_addr, photo) -> tuple[Result, Ticket | None]:
     if not isinstance(raw, dict):
-        return _store_rejection({"op": raw}, None, user, device_id, "malformed_op", _l("An op must be an object."))
+        return _store_rejection({"op": raw}, None, user, device_id, "malformed_op",
+                                _l("An op must be an object.")), None
     given = raw.get("op_id")
     op_uuid = _parse_op_id(given)
     if op_uuid is None:
-        return _store_rejection(raw, given, user, device_id, "bad_op_id", _l("op_id must be a UUID."))
-    existing = db.session.execute(select(SyncOp).where(SyncOp.op_id == op_uuid)).scalar_one_or_none()
+        return _store_rejection(raw, given, user, device_id, "bad_op_id", _l("op_id must be a UUID.")), None
+    existing = _find(op_uuid)
     if existing is not None:
-        return _replay(existing, raw, given, user, device_id)
+        return _replay(existing, raw, given, user, device_id), None
     kind, number, data, at = raw.get("kind"), raw.get("ticket"), raw.get("data", {}), _parse_at(raw.get("at"))
     problem = None
     if kind not in HANDLERS:
@@ -265,18 +295,12 @@ def apply_op(raw, *, user: User, device_id: str, tz: ZoneInfo, remote_addr: str 
     record = _record(raw, op_uuid, user=user, device_id=device_id, status=OpStatus.APPLIED, ticket=ticket, at=at)
     if problem is not None:
         record.status, record.code, record.message = OpStatus.REJECTED, problem[0], str(problem[1])
-    db.session.add(record)
-    try:
-        db.session.flush()  # take the op_id first: a concurrent copy of this op waits here, then fails
-    except IntegrityError:
-        db.session.rollback()
-        existing = db.session.execute(select(SyncOp).where(SyncOp.op_id == op_uuid)).scalar_one()
-        return _replay(existing, raw, given, user, device_id)
+    if not _insert(record):  # taken first: a concurrent copy of this op waits here, then answers duplicate
+        return _replay(_find(op_uuid), raw, given, user, device_id), None
     meta = {"device_id": device_id, "op_id": op_uuid, "photo": photo}
     if problem is None:
-        now = utcnow()
         # Things happened when the phone says (never later than now): offline work syncs late but keeps its time.
-        ctx = dispatch.Context(actor=user, tz=tz, now=min(at, now), via="sync", remote_addr=remote_addr)
+        ctx = dispatch.Context(actor=user, tz=tz, now=min(at, utcnow()), via="sync", remote_addr=remote_addr)
         savepoint = db.session.begin_nested()
         try:
             HANDLERS[kind](ticket, ctx, data, at, meta)
@@ -286,37 +310,37 @@ def apply_op(raw, *, user: User, device_id: str, tz: ZoneInfo, remote_addr: str 
             savepoint.rollback()
             record.status, record.code = OpStatus.REJECTED, error.code
             record.message = str(error.message)[:2000]
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        existing = db.session.execute(select(SyncOp).where(SyncOp.op_id == op_uuid)).scalar_one_or_none()
-        if existing is not None:
-            return _replay(existing, raw, given, user, device_id)
-        return _store_rejection(raw, given, user, device_id, "conflict", _l("The op conflicted with stored data."))
-    if record.status == OpStatus.APPLIED and after_commit is not None and meta.get("signed"):
-        after_commit(ticket)
+            db.session.flush()
+        except IntegrityError:
+            savepoint.rollback()
+            record.status, record.code = OpStatus.REJECTED, "conflict"
+            record.message = str(_l("The op conflicted with stored data."))
+            db.session.flush()
     if record.status == OpStatus.APPLIED:
-        return Result(given, "applied")
-    return Result(given, "rejected", record.code, record.message)
+        return Result(given, "applied"), ticket if meta.get("signed") else None
+    return Result(given, "rejected", record.code, record.message), None
+
+
+def apply_op(raw, *, user: User, device_id: str, tz: ZoneInfo, remote_addr: str | None = None,
+             photo: ProcessedImage | None = None) -> tuple[Result, list[Ticket]]:
+    results, signed = apply_batch([raw], user=user, device_id=device_id, tz=tz, remote_addr=remote_addr, photo=photo)
+    return results[0], signed
 
 
 def reject_op(raw: dict, *, user: User, device_id: str, code: str, message) -> Result:
     """An op refused before it could be applied (an unreadable photo): kept under its own op_id, so that sending
     it again answers duplicate like any other op."""
+    take_write_lock()
     given = raw.get("op_id")
     op_uuid = _parse_op_id(given)
     if op_uuid is None:
-        return _store_rejection(raw, given, user, device_id, "bad_op_id", _l("op_id must be a UUID."))
-    existing = db.session.execute(select(SyncOp).where(SyncOp.op_id == op_uuid)).scalar_one_or_none()
-    if existing is not None:
-        return _replay(existing, raw, given, user, device_id)
-    db.session.add(_record(raw, op_uuid, user=user, device_id=device_id, status=OpStatus.REJECTED, code=code,
-                           message=message, at=_parse_at(raw.get("at"))))
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        existing = db.session.execute(select(SyncOp).where(SyncOp.op_id == op_uuid)).scalar_one()
-        return _replay(existing, raw, given, user, device_id)
-    return Result(given, "rejected", code, str(message))
+        result = _store_rejection(raw, given, user, device_id, "bad_op_id", _l("op_id must be a UUID."))
+    elif (existing := _find(op_uuid)) is not None:
+        result = _replay(existing, raw, given, user, device_id)
+    elif _insert(_record(raw, op_uuid, user=user, device_id=device_id, status=OpStatus.REJECTED, code=code,
+                         message=message, at=_parse_at(raw.get("at")))):
+        result = Result(given, "rejected", code, str(message))
+    else:
+        result = _replay(_find(op_uuid), raw, given, user, device_id)
+    db.session.commit()
+    return result

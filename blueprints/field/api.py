@@ -11,7 +11,7 @@ from domain import orders
 from domain.enums import Role
 from domain.images import ImageRejected, process_photo
 from domain.jobs import jobs_for
-from domain.sync import apply_op, reject_op
+from domain.sync import apply_batch, apply_op, reject_op
 from domain.types import utcnow
 
 from ..access import public, roles_required
@@ -56,9 +56,11 @@ def sync():
         return json_error(413, "too_many_ops", _("At most %(n)d ops per batch.", n=current_app.config["SYNC_MAX_OPS"]))
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     user = current_user._get_current_object()
-    results = [apply_op(op, user=user, device_id=device_id, tz=tz, remote_addr=request.remote_addr,
-                        after_commit=_render_signed).as_dict() for op in body["ops"]]
-    return jsonify(results=results, server_time=utcnow().isoformat())
+    results, signed = apply_batch(body["ops"], user=user, device_id=device_id, tz=tz,
+                                  remote_addr=request.remote_addr)
+    for ticket in signed:
+        _render_signed(ticket)
+    return jsonify(results=[r.as_dict() for r in results], server_time=utcnow().isoformat())
 
 
 @api_bp.post("/sync/photo")
@@ -84,7 +86,8 @@ def sync_photo():
         # Still an op received: kept as rejected with the reason.
         result = reject_op(op, user=user, device_id=device_id, code=error.code, message=error.message)
         return jsonify(results=[result.as_dict()], server_time=utcnow().isoformat())
-    result = apply_op(op, user=user, device_id=device_id, tz=tz, remote_addr=request.remote_addr, photo=photo)
+    result, _signed = apply_op(op, user=user, device_id=device_id, tz=tz, remote_addr=request.remote_addr,
+                               photo=photo)
     return jsonify(results=[result.as_dict()], server_time=utcnow().isoformat())
 
 

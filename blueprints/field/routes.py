@@ -57,7 +57,7 @@ def manifest():
 @bp.get("/sw.js")
 @public
 def service_worker():
-    """Served from the site root so that it may control /field/ (and nothing needs a special header)."""
+    """Served from the site root; it registers with the scope /field/ (the offline app, nothing else)."""
     precache = [url_for("static", filename=name) for name in SHELL_FILES] + ["/field/", "/field/offline",
                                                                               "/field/manifest.webmanifest"]
     response = make_response(render_template("field/sw.js", version=shell_version(), precache=precache))

@@ -324,7 +324,8 @@ let updating = false;
 
 function watchForUpdates() {
   if (!navigator.serviceWorker) return;
-  navigator.serviceWorker.register("/sw.js", { scope: "/" }).then((registration) => {
+  // Scope /field/: only the offline app is controlled; the other pages never see a cached stylesheet.
+  navigator.serviceWorker.register("/sw.js", { scope: "/field/" }).then((registration) => {
     const offer = (worker) => {
       const banner = document.getElementById("update-ready");
       banner.hidden = false;

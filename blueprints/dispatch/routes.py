@@ -189,8 +189,16 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         .where(AuditEvent.ticket_id == ticket.id).order_by(AuditEvent.at, AuditEvent.id)
     ).scalars().all()
     user = current_user
+    from domain.models import FaultCategory
+
+    faults = db.session.execute(
+        select(FaultCategory).where(FaultCategory.active.is_(True),
+                                    FaultCategory.device_category_id == ticket.device_category_id)
+        .order_by(FaultCategory.code)).scalars().all() if ticket.device_category_id else []
     return render_template(
-        "dispatch/detail.html", ticket=ticket, clocks=ticket_clocks(ticket, ctx.now), events=events,
+        "dispatch/detail.html", fault_categories=faults,
+        fault_key="name_en" if _locale_key() == "en" else "name_zh", ticket=ticket,
+        clocks=ticket_clocks(ticket, ctx.now), events=events,
         forms=forms, now=ctx.now, due_soon=current_policy().due_soon_minutes,
         is_assignee=dispatch.is_assignee(user, ticket), is_supervisor=user.has_role(Role.SUPERVISOR),
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,

@@ -6,7 +6,7 @@ import zipfile
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, flash, make_response, render_template, request, url_for
+from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -158,3 +158,85 @@ def export_zip():
     response.headers["Content-Type"] = "application/zip"
     response.headers["Content-Disposition"] = f'attachment; filename="service-orders-{start}-{end}.zip"'
     return response
+
+
+# --- submission and review ----------------------------------------------------------------------------------
+
+
+@bp.get("/orders/review")
+@roles_required(Role.SUPERVISOR)
+def review_queue():
+    from domain.clocks import ticket_clocks
+    from domain.policy import current_policy
+    from domain.review import review_queue as queue
+    from domain.types import utcnow
+
+    now = utcnow()
+    rows = [(t, next(c for c in ticket_clocks(t, now) if c.name.value == "submission")) for t in queue()]
+    return render_template("orders/review_queue.html", rows=rows, now=now,
+                           due_soon=current_policy().due_soon_minutes)
+
+
+@bp.post("/orders/<number>/internal")
+@roles_required(Role.TECHNICIAN)
+def save_internal(number: str):
+    """The technician's internal write-up, and (with the submit button) the submission for review."""
+    from domain import review
+    from domain.errors import DomainError, ValidationError
+
+    from ..core.helpers import domain_context
+
+    ticket = dispatch.get_ticket(number, current_user)
+    form = VerifyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    category = request.form.get("fault_category_id", "")
+    ctx = domain_context()
+    try:
+        review.save_internal_fields(ticket, ctx, fault_category_id=int(category) if category.isdigit() else None,
+                                    root_cause=request.form.get("root_cause", ""),
+                                    solution_summary=request.form.get("solution_summary", ""),
+                                    parts_used=request.form.get("parts_used", ""))
+        if request.form.get("submit") == "1":
+            review.submit(ticket, ctx)
+        dispatch.commit_or_conflict(number)
+    except ValidationError as error:
+        db.session.rollback()
+        for message in error.fields.values():
+            flash(str(message), "error")
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+    else:
+        flash(_("Submitted for review.") if request.form.get("submit") == "1" else _("Changes saved."), "success")
+    return redirect(url_for("dispatch.detail", number=number))
+
+
+@bp.post("/orders/<number>/review")
+@roles_required(Role.SUPERVISOR)
+def review_order(number: str):
+    from domain import review
+    from domain.errors import DomainError, ValidationError
+
+    from ..core.helpers import domain_context
+
+    ticket = dispatch.get_ticket(number, current_user)
+    form = VerifyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    approve = request.form.get("decision") == "approve"
+    try:
+        review.review(ticket, domain_context(), approve=approve, comment=request.form.get("comment", ""),
+                      complex_case=request.form.get("complex") == "1")
+        dispatch.commit_or_conflict(number)
+    except ValidationError as error:
+        db.session.rollback()
+        flash(str(next(iter(error.fields.values()))), "error")
+        return redirect(url_for("dispatch.detail", number=number))
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("dispatch.detail", number=number))
+    flash(_("%(number)s approved and archived.", number=number) if approve
+          else _("%(number)s returned to the technician.", number=number), "success")
+    return redirect(url_for("orders.review_queue"))

@@ -201,3 +201,45 @@ def test_expired_session_keeps_the_outbox(app, visit_job, phone):
         assert dispatch.get_ticket(number).status.value == "on_site"
         assert db.session.execute(select(func.count(SyncOp.id))).scalar_one() == 1
     assert problems == []
+
+
+def test_answer_lost_after_the_server_committed_then_retry_doubles_nothing(app, visit_job, phone):
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    number = visit_job["number"]
+    page.goto(base + f"/field/#/job/{number}")
+    expect(page.get_by_role("button", name="我已到达现场")).to_be_visible()
+    delivered = []
+
+    def deliver_then_drop(route):
+        response = route.fetch()  # the request reaches the server, which applies and commits the ops...
+        delivered.append(response.status)
+        try:
+            route.abort("connectionreset")  # ...but the answer never reaches the phone
+        except Exception:  # noqa: BLE001 - the page reloaded meanwhile: the answer is lost all the same
+            pass
+
+    page.route("**/api/v1/sync", deliver_then_drop)
+    page.get_by_role("button", name="我已到达现场").click()
+    expect(page.locator("section.step", has_text="与客户确认问题")).to_be_visible()
+    for _ in range(100):
+        if delivered:
+            break
+        page.wait_for_timeout(100)
+    assert delivered and set(delivered) == {200}  # (flushes may be tried more than once meanwhile)
+    expect(page.locator("#sync-status")).to_contain_text("1 条待发送")  # the phone still holds the op
+    with app.app_context():
+        assert db.session.execute(select(func.count(SyncOp.id))).scalar_one() == 1
+    page.unroute("**/api/v1/sync")
+    page.reload()  # the outbox is sent again on load
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    with app.app_context():
+        op = db.session.execute(select(SyncOp)).scalar_one()  # still one op, applied once, then replayed
+        assert op.status.value == "applied" and op.replays >= 1
+        assert dispatch.get_ticket(number).status.value == "on_site"
+        from domain.models import AuditEvent
+
+        arrivals = db.session.execute(select(func.count(AuditEvent.id)).where(
+            AuditEvent.action == "visit.arrived")).scalar_one()
+        assert arrivals == 1  # the arrival happened once, however often it was sent
+    assert problems == []

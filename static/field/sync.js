@@ -89,18 +89,28 @@ async function flushOnce() {
   if (jobs.ok) await store.replaceJobs((await jobs.json()).jobs);
 }
 
+let retry = null;
+
+// navigator.onLine is only a hint (it says "online" behind a dead Wi-Fi or a basement router): a failed
+// request marks the app offline, and it tries again every few seconds until a request gets through.
+function retrySoon() {
+  if (!retry) retry = setTimeout(() => { retry = null; flush(); }, 5000);
+}
+
 export async function flush() {
-  if (!navigator.onLine) { state.online = false; changed(); return; }
+  if (!navigator.onLine) { state.online = false; changed(); retrySoon(); return; }
   const run = async () => {
     state.syncing = true; state.error = null; changed();
     try {
       await flushOnce();
+      state.online = true;
       state.needsLogin = false;
       state.lastSync = new Date().toISOString();
       await store.setMeta("last_sync", state.lastSync);
     } catch (error) {
-      if (error instanceof AuthNeeded) { state.needsLogin = true; await store.setMeta("csrf", null); }
-      else state.error = String(error.message || error);
+      if (error instanceof AuthNeeded) { state.online = true; state.needsLogin = true; await store.setMeta("csrf", null); }
+      else if (error instanceof TypeError) { state.online = false; retrySoon(); }  // fetch failed: no network
+      else { state.error = String(error.message || error); retrySoon(); }
     } finally {
       state.syncing = false; changed();
     }

@@ -87,6 +87,14 @@ async function jobsScreen(id) {
   );
 }
 
+// Whatever was typed while a screen was being built goes into the new fields (the build is asynchronous).
+function show(...nodes) {
+  main.replaceChildren(...nodes);
+  for (const el of main.querySelectorAll("[data-draft]")) {
+    if (liveDrafts.has(el.dataset.draft)) el.value = liveDrafts.get(el.dataset.draft);
+  }
+}
+
 function section(title, ...children) {
   return h("section", { class: "card step" }, h("h2", {}, title), ...children);
 }
@@ -94,8 +102,12 @@ function section(title, ...children) {
 // What is typed survives re-renders (kept in memory at once) and closing the app (kept in IndexedDB).
 const liveDrafts = new Map();
 
+const draftFields = new Set();
+
 function draftInput(key, attrs, tag = "input") {
   const el = h(tag, attrs);
+  el.dataset.draft = key;
+  draftFields.add(el);
   if (liveDrafts.has(key)) el.value = liveDrafts.get(key);
   else store.getDraft(key).then((value) => { if (value !== undefined && !el.value) el.value = value; });
   el.addEventListener("input", () => { liveDrafts.set(key, el.value); store.setDraft(key, el.value); });
@@ -225,7 +237,7 @@ async function jobScreen(number, id) {
   } else if (s === "on_site") {
     parts.push(h("p", { class: "muted" }, t("no_leave_before_sign")));
   }
-  main.replaceChildren(...parts);
+  show(...parts);
 }
 
 async function signScreen(number, id) {
@@ -247,7 +259,7 @@ async function signScreen(number, id) {
       } }, "★")));
   const canvas = h("canvas", { class: "signature-pad", "aria-label": t("signature") });
   const tests = (job.tests || []).map((x) => h("li", {}, `${x.passed ? "✓" : "✗"} ${x.item}`));
-  main.replaceChildren(
+  show(
     h("p", {}, h("a", { href: `#/job/${number}` }, `← ${number}`)),
     h("h1", {}, t("sign_title")),
     h("section", { class: "card summary" },
@@ -357,7 +369,12 @@ async function startApp() {
   await sync.start();  // when it has fetched the jobs, onChange refreshes the list or the job shown
 }
 
+let shownJobsVersion = null;
+
 function refreshIfListing() {
+  // Redraw only when new data came from the server, never while the technician is typing.
+  if (sync.state.jobsVersion === shownJobsVersion) return;
+  shownJobsVersion = sync.state.jobsVersion;
   const hash = location.hash || "#/";
   if (hash === "#/" || /^#\/job\/[^/]+$/.test(hash)) {
     if (!main.contains(document.activeElement) || document.activeElement === document.body) route();

@@ -4,7 +4,8 @@ import * as store from "./store.js";
 
 const BATCH = 50;
 let listeners = [];
-export const state = { online: navigator.onLine, syncing: false, needsLogin: false, lastSync: null, error: null };
+export const state = { online: navigator.onLine, syncing: false, needsLogin: false, lastSync: null, error: null,
+  jobsVersion: 0 };
 
 export function onChange(fn) { listeners.push(fn); }
 function changed() { for (const fn of listeners) fn(state); }
@@ -86,7 +87,10 @@ async function flushOnce() {
   }
   const jobs = await fetch("/api/v1/me/jobs", { credentials: "same-origin" });
   if (jobs.status === 401) throw new AuthNeeded();
-  if (jobs.ok) await store.replaceJobs((await jobs.json()).jobs);
+  if (jobs.ok) {
+    await store.replaceJobs((await jobs.json()).jobs);
+    state.jobsVersion = (state.jobsVersion || 0) + 1;
+  }
 }
 
 let retry = null;

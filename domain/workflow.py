@@ -34,17 +34,23 @@ def can_move(current: S, target: S) -> bool:
     return target in ALLOWED[current]
 
 
+def refusal(ticket: Ticket, target: S) -> DomainError:
+    """The error for a move the state machine does not allow, naming both states."""
+    current = ticket.status
+    return DomainError(
+        "illegal_transition",
+        _l("Request %(number)s is \u201c%(current)s\u201d and cannot become \u201c%(target)s\u201d.",
+           number=ticket.number, current=STATUS_LABELS[current], target=STATUS_LABELS[target]),
+        current=current.value, target=target.value,
+    )
+
+
 def move(ticket: Ticket, target: S, *, actor: User | None, action: str, via: str = "web",
          remote_addr: str | None = None, **data) -> None:
     """Change the state, or refuse with a message naming both states. Writes the audit event."""
     current = ticket.status
     if not can_move(current, target):
-        raise DomainError(
-            "illegal_transition",
-            _l("Request %(number)s is \u201c%(current)s\u201d and cannot become \u201c%(target)s\u201d.",
-               number=ticket.number, current=STATUS_LABELS[current], target=STATUS_LABELS[target]),
-            current=current.value, target=target.value,
-        )
+        raise refusal(ticket, target)
     ticket.status = target
     record_event(action, actor=actor, ticket=ticket, entity=ticket, from_state=current.value,
                  to_state=target.value, via=via, remote_addr=remote_addr, **data)

@@ -97,3 +97,32 @@ def make_signed_order(make_user, *, notes=("已到达现场，与客户确认故
                            device_id="phone-1", signed_at_client=now + timedelta(minutes=190))
     db.session.commit()
     return {"ids": ids, "number": ticket.number}
+
+
+def make_prepared_visit(make_user, *, tech: str, other_tech: str | None = None) -> dict:
+    """An urgent request whose visit is agreed for ten minutes from now and prepared, assigned to `tech`.
+    The caller is inside an app context."""
+    ids = {"desk": make_user(Role.DISPATCHER, "desk")[0], "boss": make_user(Role.SUPERVISOR, "boss")[0],
+           "tech": make_user(Role.TECHNICIAN, tech)[0]}
+    if other_tech:
+        ids["tech2"] = make_user(Role.TECHNICIAN, other_tech)[0]
+    ensure_catalog()
+    now = datetime.now(UTC) - timedelta(minutes=90)
+
+    def ctx(who, minutes):
+        return dispatch.Context(actor=db.session.get(User, ids[who]), tz=SHANGHAI,
+                                now=now + timedelta(minutes=minutes))
+
+    ticket = dispatch.create_request({"customer_name": "远山音乐现场", "contact_person": "赵远",
+                                      "contact_phone": "13600136004", "address": "上海市静安区万航渡路1188号",
+                                      "device_model": "Behringer X32 Compact", "problem": "主输出无声",
+                                      "urgency": "urgent"}, ctx("desk", 0))
+    db.session.flush()
+    dispatch.assign(ticket, db.session.get(User, ids["tech"]), ctx("boss", 2))
+    dispatch.record_contact(ticket, ctx("tech", 5), method=ContactMethod.PHONE)
+    visit = dispatch.schedule_visit(ticket, ctx("tech", 10), scheduled_at=now + timedelta(minutes=100),
+                                    address="上海市静安区万航渡路1188号")
+    db.session.flush()
+    dispatch.confirm_preparation(ticket, ctx("tech", 20), checked_item_ids={i.id for i in visit.prep_items})
+    db.session.commit()
+    return {"ids": ids, "number": ticket.number}

@@ -2,50 +2,26 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import func, select
 
 from domain import dispatch
-from domain.catalog import ensure_catalog
 from domain.db import db
-from domain.enums import ContactMethod, Role
-from domain.models import AcceptanceTest, Precaution, ProgressNote, Signature, SyncOp, User
+from domain.models import AcceptanceTest, Precaution, ProgressNote, Signature, SyncOp
 
 from .browser import CHROMIUM, CHROMIUM_ARGS, PHONE, live_server, require_chromium
 from .conftest import PASSWORD
-from .orderfactory import SHANGHAI
+from .orderfactory import make_prepared_visit
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def visit_job(app, make_user):
-    ids = {"desk": make_user(Role.DISPATCHER, "desk")[0], "boss": make_user(Role.SUPERVISOR, "boss")[0],
-           "tech": make_user(Role.TECHNICIAN, "li")[0]}
     with app.app_context():
-        ensure_catalog()
-        now = datetime.now(UTC) - timedelta(minutes=90)
-
-        def ctx(who, minutes):
-            return dispatch.Context(actor=db.session.get(User, ids[who]), tz=SHANGHAI,
-                                    now=now + timedelta(minutes=minutes))
-
-        ticket = dispatch.create_request({"customer_name": "远山音乐现场", "contact_person": "赵远",
-                                          "contact_phone": "13600136004", "address": "上海市静安区万航渡路1188号",
-                                          "device_model": "Behringer X32 Compact", "problem": "主输出无声",
-                                          "urgency": "urgent"}, ctx("desk", 0))
-        db.session.flush()
-        dispatch.assign(ticket, db.session.get(User, ids["tech"]), ctx("boss", 2))
-        dispatch.record_contact(ticket, ctx("tech", 5), method=ContactMethod.PHONE)
-        visit = dispatch.schedule_visit(ticket, ctx("tech", 10), scheduled_at=now + timedelta(minutes=100),
-                                        address="上海市静安区万航渡路1188号")
-        db.session.flush()
-        dispatch.confirm_preparation(ticket, ctx("tech", 20), checked_item_ids={i.id for i in visit.prep_items})
-        db.session.commit()
-        return {"ids": ids, "number": ticket.number}
+        return make_prepared_visit(make_user, tech="li")
 
 
 @pytest.fixture

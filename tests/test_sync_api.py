@@ -12,13 +12,12 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from domain import dispatch
-from domain.catalog import ensure_catalog
 from domain.db import db
-from domain.enums import ContactMethod, Role, TicketStatus
+from domain.enums import TicketStatus
 from domain.models import AcceptanceTest, Photo, ProgressNote, Signature, SyncOp, Ticket, User
 
 from .conftest import PASSWORD
-from .orderfactory import SHANGHAI, signature_data_url
+from .orderfactory import SHANGHAI, make_prepared_visit, signature_data_url
 
 
 def at(minutes: float = 0) -> str:
@@ -32,29 +31,9 @@ def op(kind: str, number: str, data: dict | None = None, minutes: float = 0, op_
 
 @pytest.fixture
 def job(app, make_user):
-    """A visit scheduled for t1 two hours from now, prepared; t2 is another technician."""
-    ids = {"desk": make_user(Role.DISPATCHER, "desk")[0], "boss": make_user(Role.SUPERVISOR, "boss")[0],
-           "tech": make_user(Role.TECHNICIAN, "t1")[0], "tech2": make_user(Role.TECHNICIAN, "t2")[0]}
+    """A visit scheduled for t1, prepared; t2 is another technician."""
     with app.app_context():
-        ensure_catalog()
-        now = datetime.now(UTC) - timedelta(minutes=90)
-
-        def ctx(who, minutes):
-            return dispatch.Context(actor=db.session.get(User, ids[who]), tz=SHANGHAI,
-                                    now=now + timedelta(minutes=minutes))
-
-        ticket = dispatch.create_request({"customer_name": "远山音乐现场", "contact_phone": "13600136004",
-                                          "address": "上海市静安区万航渡路1188号", "device_model": "X32 Compact",
-                                          "problem": "主输出无声", "urgency": "urgent"}, ctx("desk", 0))
-        db.session.flush()
-        dispatch.assign(ticket, db.session.get(User, ids["tech"]), ctx("boss", 2))
-        dispatch.record_contact(ticket, ctx("tech", 5), method=ContactMethod.PHONE)
-        visit = dispatch.schedule_visit(ticket, ctx("tech", 10), scheduled_at=now + timedelta(minutes=100),
-                                        address="上海市静安区万航渡路1188号")
-        db.session.flush()
-        dispatch.confirm_preparation(ticket, ctx("tech", 20), checked_item_ids={i.id for i in visit.prep_items})
-        db.session.commit()
-        return {"ids": ids, "number": ticket.number}
+        return make_prepared_visit(make_user, tech="t1", other_tech="t2")
 
 
 def phone(app, username="t1"):

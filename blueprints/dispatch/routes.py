@@ -201,6 +201,7 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         clocks=ticket_clocks(ticket, ctx.now), events=events,
         forms=forms, now=ctx.now, due_soon=current_policy().due_soon_minutes,
         is_assignee=dispatch.is_assignee(user, ticket), is_supervisor=user.has_role(Role.SUPERVISOR),
+        can_download=dispatch.can_download_order(user, ticket),
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,
         visit=ticket.visits[-1] if ticket.visits else None,
     ), status

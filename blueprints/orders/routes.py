@@ -14,13 +14,17 @@ from flask_wtf.file import FileField
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from domain import dispatch, orders
+from domain import dispatch, orders, review
+from domain.clocks import ticket_clocks
 from domain.db import db
 from domain.enums import Resolution, Role
-from domain.errors import Forbidden, NotFound
+from domain.errors import DomainError, Forbidden, NotFound, ValidationError
 from domain.models import Blob, ServiceOrder, Ticket
+from domain.policy import current_policy
+from domain.types import utcnow
 
 from ..access import public, roles_required
+from ..core.helpers import domain_context
 from . import bp
 
 
@@ -31,8 +35,7 @@ class VerifyForm(FlaskForm):
 def _order_for(number: str) -> ServiceOrder:
     """The order of a request the user may download: supervisors and experts any, a technician their own."""
     ticket = dispatch.get_ticket(number)
-    user = current_user
-    if user.role == Role.TECHNICIAN and not dispatch.is_assignee(user, ticket):
+    if not dispatch.can_download_order(current_user, ticket):
         raise Forbidden("not_allowed", _("You may not see request %(number)s.", number=number))
     if ticket.service_order is None:
         raise NotFound("no_order", _("Request %(number)s has no service order yet.", number=number))
@@ -166,13 +169,9 @@ def export_zip():
 @bp.get("/orders/review")
 @roles_required(Role.SUPERVISOR)
 def review_queue():
-    from domain.clocks import ticket_clocks
-    from domain.policy import current_policy
-    from domain.review import review_queue as queue
-    from domain.types import utcnow
-
     now = utcnow()
-    rows = [(t, next(c for c in ticket_clocks(t, now) if c.name.value == "submission")) for t in queue()]
+    rows = [(t, next(c for c in ticket_clocks(t, now) if c.name.value == "submission"))
+            for t in review.review_queue()]
     return render_template("orders/review_queue.html", rows=rows, now=now,
                            due_soon=current_policy().due_soon_minutes)
 
@@ -181,11 +180,6 @@ def review_queue():
 @roles_required(Role.TECHNICIAN)
 def save_internal(number: str):
     """The technician's internal write-up, and (with the submit button) the submission for review."""
-    from domain import review
-    from domain.errors import DomainError, ValidationError
-
-    from ..core.helpers import domain_context
-
     ticket = dispatch.get_ticket(number, current_user)
     form = VerifyForm()
     if not form.validate_on_submit():
@@ -215,11 +209,6 @@ def save_internal(number: str):
 @bp.post("/orders/<number>/review")
 @roles_required(Role.SUPERVISOR)
 def review_order(number: str):
-    from domain import review
-    from domain.errors import DomainError, ValidationError
-
-    from ..core.helpers import domain_context
-
     ticket = dispatch.get_ticket(number, current_user)
     form = VerifyForm()
     if not form.validate_on_submit():

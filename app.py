@@ -96,6 +96,7 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.dispatch import bp as dispatch_bp
     from blueprints.field import api_bp as field_api_bp
     from blueprints.field import bp as field_bp
+    from blueprints.kb import bp as kb_bp
     from blueprints.orders import bp as orders_bp
 
     app.register_blueprint(core_bp)
@@ -107,6 +108,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(orders_bp)
     app.register_blueprint(field_api_bp)
     app.register_blueprint(field_bp)
+    app.register_blueprint(kb_bp, url_prefix="/kb")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -27,6 +27,10 @@ def open_case_analysis(ticket: Ticket, trigger: AnalysisTrigger, ctx: Context) -
     return analysis
 
 
+def analysis_errors(**fields: str) -> dict:
+    return {name: _l("This field is required.") for name, value in fields.items() if not (value or "").strip()}
+
+
 def complete_case_analysis(ticket: Ticket, ctx: Context, *, summary: str, root_cause: str, fix: str,
                            prevention: str) -> CaseAnalysis:
     if not ctx.actor.has_role(Role.EXPERT, Role.SUPERVISOR):
@@ -34,8 +38,11 @@ def complete_case_analysis(ticket: Ticket, ctx: Context, *, summary: str, root_c
     analysis = ticket.case_analysis
     if analysis is None:
         raise Conflict("no_analysis", _l("Request %(number)s has no open case analysis.", number=ticket.number))
+    if analysis.completed_at is not None:
+        raise Conflict("analysis_done", _l("The case analysis of %(number)s is already complete.",
+                                           number=ticket.number))
     fields = {"summary": summary, "root_cause": root_cause, "fix": fix, "prevention": prevention}
-    missing = {name: _l("This field is required.") for name, value in fields.items() if not (value or "").strip()}
+    missing = analysis_errors(**fields)
     if missing:
         raise ValidationError(missing)
     for name, value in fields.items():

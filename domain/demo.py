@@ -40,6 +40,7 @@ from .models import (
     AcceptanceTest,
     Customer,
     DeviceModel,
+    FaultCategory,
     Precaution,
     ProgressNote,
     Review,
@@ -184,7 +185,55 @@ def seed_demo(tz: ZoneInfo, now: datetime | None = None) -> tuple[dict[str, User
         db.session.flush()
         _advance(ticket, status, users, technicians[index % 2], signature_blob.sha256, created, now, ctx)
     db.session.flush()
+    seed_articles(users["expert"], tz, now)
     return users, len(SCENARIOS)
+
+
+# FAQ articles: (brand, model, fault code, title, symptoms, solution, precautions).
+ARTICLES = [
+    ("Blackmagic", "ATEM Mini Pro ISO", "stream_fail", "ATEM Mini Pro 推流中断或无法开始推流",
+     "按下“开始推流”后状态灯闪烁，几秒后推流停止；或直播平台显示无信号。",
+     "1. 用网络测试仪确认上行带宽，需为码率的 1.5 倍以上；\n2. 在 ATEM Software Control 中重新粘贴推流密钥，"
+     "确认服务器地址为平台提供的 RTMP 地址；\n3. 将码率从 9 Mbps 降为 6 Mbps 后重试；\n"
+     "4. 仍失败时改用有线网络直连路由器。",
+     "推流密钥每场直播可能变化，开播前务必重新核对。"),
+    ("Sony", "PXW-Z190", "no_signal", "摄像机 SDI/HDMI 无视频信号输出",
+     "摄像机取景器画面正常，但切换台或监视器显示无信号、黑屏。",
+     "1. 在菜单 [视频输出] 中确认 SDI/HDMI 输出已开启，分辨率与切换台一致（如 1080p50）；\n"
+     "2. 更换一根已知良好的线缆测试；\n3. 关闭 HDMI 的 TC 输出和 4K 输出后重试。",
+     "插拔线缆前先关闭设备电源，避免接口损坏。"),
+    ("Yamaha", "MG10XU", "noise", "调音台底噪大、有电流声",
+     "监听耳机和直播声音中有持续的嗡嗡声，音量推子拉到底仍存在。",
+     "1. 将调音台与电脑接在同一个电源插排上，排除接地环路；\n2. 使用平衡线（XLR/TRS）连接；\n"
+     "3. 必要时在电脑 USB 上加装隔离器；\n4. 检查增益，避免前级过大后级过小。",
+     "不要拆除电源插头的接地脚。"),
+    ("Magewell", "Ultra Encode HDMI", "bitrate_drop", "编码器码率波动、直播画面卡顿丢帧",
+     "直播平台显示码率忽高忽低，观众端画面卡顿，编码器网页显示丢帧。",
+     "1. 改用固定码率（CBR）并将关键帧间隔设为 2 秒；\n2. 降低分辨率或帧率（1080p30）；\n"
+     "3. 检查 4G/5G 信号，必要时启用有线备用线路。",
+     "直播前至少测试推流 30 分钟。"),
+    ("Elgato", "HD60 X", "not_detected", "电脑无法识别采集卡",
+     "直播软件中找不到采集设备，设备管理器中出现未知设备。",
+     "1. 接到电脑的 USB 3.0（蓝色）接口上，不要经过集线器；\n2. 安装最新的 4K Capture Utility 驱动；\n"
+     "3. 关闭其他占用采集设备的软件后重新打开直播软件。",
+     "请接在 USB 3.0 接口上。"),
+]
+
+
+def seed_articles(author: User, tz: ZoneInfo, now: datetime) -> int:
+    """Published FAQ articles for the demo, written through the knowledge-base rules."""
+    from .kb import ArticleInput, save_article
+
+    models = {(m.brand, m.model): m for m in db.session.execute(select(DeviceModel)).scalars()}
+    faults = {(f.device_category_id, f.code): f for f in db.session.execute(select(FaultCategory)).scalars()}
+    ctx = Context(actor=author, tz=tz, now=now, via="cli")
+    for brand, model, fault_code, title, symptoms, solution, precautions in ARTICLES:
+        device = models[(brand, model)]
+        fault = faults.get((device.category_id, fault_code))
+        save_article(ctx, None, ArticleInput(title=title, device_model_id=device.id,
+                                             fault_category_id=fault.id if fault else None, symptoms=symptoms,
+                                             solution=solution, precautions=precautions), publish=True)
+    return len(ARTICLES)
 
 
 def _advance(ticket: Ticket, status: TicketStatus, users: dict[str, User], tech: User, signature_sha: str,

@@ -587,6 +587,8 @@ class KbArticle(Base):
     device_category: Mapped[DeviceCategory | None] = relationship()
     device_model: Mapped[DeviceModel | None] = relationship()
     fault_category: Mapped[FaultCategory | None] = relationship()
+    created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
+    updated_by: Mapped[User | None] = relationship(foreign_keys=[updated_by_id])
     sources: Mapped[list[Ticket]] = relationship(secondary=article_sources)
 
 

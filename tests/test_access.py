@@ -12,6 +12,7 @@ ADMIN_ONLY = {Role.ADMIN}
 SUPERVISOR = {Role.SUPERVISOR}
 TECHNICIAN = {Role.TECHNICIAN}
 INTAKE = {Role.DISPATCHER, Role.SUPERVISOR}
+EDITORS = {Role.EXPERT, Role.SUPERVISOR}
 # Who may see a request nobody has been assigned or escalated to: the rest get 403 from the object check.
 SEES_ANY_REQUEST = {Role.DISPATCHER, Role.SUPERVISOR}
 
@@ -69,6 +70,16 @@ ROUTES = [
     ("POST", "/api/v1/requests", "dispatch_api.create_request", INTAKE),
     ("POST", "/api/v1/requests/{n}/assign", "dispatch_api.assign_request", SUPERVISOR),
     ("GET", "/api/v1/requests/{n}", "dispatch_api.get_request", EVERY_ROLE, SEES_ANY_REQUEST),
+    ("GET", "/kb/", "kb.index", EVERY_ROLE),
+    ("GET", "/kb/articles/999", "kb.article", EVERY_ROLE),
+    ("GET", "/kb/manual.pdf", "kb.manual", EVERY_ROLE),
+    ("GET", "/kb/articles/new", "kb.new_article", EDITORS),
+    ("GET", "/kb/articles/999/edit", "kb.edit_article", EDITORS),
+    ("POST", "/kb/articles/999/status", "kb.set_article_status", EDITORS),
+    ("GET", "/kb/cases", "kb.cases", EDITORS),
+    ("GET", "/kb/cases/{n}", "kb.case_analysis", EDITORS),  # {n} has no case analysis: 404 for editors
+    ("GET", "/kb/faults", "kb.faults", EDITORS),
+    ("POST", "/kb/faults/999", "kb.edit_fault", EDITORS),
 ]
 
 

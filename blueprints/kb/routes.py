@@ -1,0 +1,270 @@
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask import current_app, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from domain import dispatch, kb
+from domain.clocks import ticket_clocks
+from domain.db import db
+from domain.enums import ArticleStatus, ClockName, Role
+from domain.errors import DomainError, NotFound, ValidationError
+from domain.models import DeviceCategory, FaultCategory, KbArticle
+from domain.policy import current_policy
+from domain.types import utcnow
+
+from ..access import roles_required, signed_in
+from ..core.helpers import apply_field_errors, domain_context
+from . import bp
+from .forms import ArticleForm, CaseAnalysisForm, FaultCategoryForm
+
+EDITORS = (Role.EXPERT, Role.SUPERVISOR)
+
+
+def _english() -> bool:
+    locale = get_locale()
+    return locale is not None and locale.language == "en"
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.values.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def _catalog() -> dict:
+    """Device kinds with their models and fault types, for the selects (grouped by kind)."""
+    categories = db.session.execute(
+        select(DeviceCategory).options(selectinload(DeviceCategory.models))
+        .order_by(DeviceCategory.position, DeviceCategory.id)).scalars().all()
+    faults = db.session.execute(select(FaultCategory).order_by(FaultCategory.name_zh)).scalars().all()
+    by_kind: dict[int, list[FaultCategory]] = {}
+    for fault in faults:
+        by_kind.setdefault(fault.device_category_id, []).append(fault)
+    name_key = "name_en" if _english() else "name_zh"
+    return {"categories": categories, "faults_by_kind": by_kind, "name_key": name_key}
+
+
+# --- reading --------------------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@signed_in
+def index():
+    query = kb.SearchQuery(text=request.args.get("q", ""), device_category_id=_int_arg("category"),
+                           device_model_id=_int_arg("model"), fault_category_id=_int_arg("fault"),
+                           include_drafts=kb.can_edit(current_user), page=_int_arg("page") or 1)
+    articles, total = kb.search_articles(query)
+    orders = kb.search_orders(query.text) if query.text.strip() else []
+    pages = max(1, -(-total // kb.PAGE_SIZE))
+    return render_template("kb/index.html", q=query, articles=articles, total=total, pages=pages, orders=orders,
+                           can_edit=kb.can_edit(current_user), **_catalog())
+
+
+@bp.get("/articles/<int:article_id>")
+@signed_in
+def article(article_id: int):
+    item = kb.get_article(article_id, current_user)
+    visible_sources = [t for t in item.sources if dispatch.can_view(current_user, t)]
+    return render_template("kb/article.html", article=item, causes=kb.root_causes(item),
+                           visible_sources={t.number for t in visible_sources},
+                           can_edit=kb.can_edit(current_user), **_catalog())
+
+
+@bp.get("/manual.pdf")
+@signed_in
+def manual():
+    """The FAQ manual 《常见问题解决方案手册》 as PDF: every published article, or one kind of device."""
+    category = db.session.get(DeviceCategory, _int_arg("category")) if _int_arg("category") else None
+    english = _english()
+    scope = (category.name_en if english else category.name_zh) if category else None
+    html = kb.manual_html(kb.articles_for_manual(category.id if category else None),
+                          locale="en" if english else "zh_CN", company=current_app.config["COMPANY_NAME"],
+                          tz=ZoneInfo(current_app.config["TIMEZONE"]), now=utcnow(), scope=scope)
+    response = make_response(kb.manual_pdf(html))
+    response.headers["Content-Type"] = "application/pdf"
+    name = "faq-manual" + (f"-{category.code}" if category else "") + ".pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- editing ----------------------------------------------------------------------------------------------
+
+
+def _article_input(form: ArticleForm) -> kb.ArticleInput:
+    return kb.ArticleInput(title=form.title.data or "", device_model_id=_int_arg("device_model_id"),
+                           fault_category_id=_int_arg("fault_category_id"), symptoms=form.symptoms.data or "",
+                           solution=form.solution.data or "", precautions=form.precautions.data or "",
+                           sources=form.sources.data or "")
+
+
+def _edit_page(form: ArticleForm, item: KbArticle | None, errors: dict | None = None, status: int = 200):
+    errors = errors or {}
+    unplaced = apply_field_errors(form, {k: v for k, v in errors.items()
+                                         if k not in ("device_model_id", "fault_category_id")})
+    chosen = {"model": _int_arg("device_model_id") if request.method == "POST" else
+              (item.device_model_id if item else _int_arg("model")),
+              "fault": _int_arg("fault_category_id") if request.method == "POST" else
+              (item.fault_category_id if item else _int_arg("fault"))}
+    return render_template("kb/edit.html", form=form, article=item, errors=errors, unplaced=unplaced,
+                           chosen=chosen, **_catalog()), status
+
+
+def _save(item: KbArticle | None):
+    form = ArticleForm()
+    if not form.validate_on_submit():
+        return _edit_page(form, item, status=400 if request.method == "POST" else 200)
+    try:
+        saved = kb.save_article(domain_context(), item, _article_input(form),
+                                publish=request.form.get("publish") == "1")
+        db.session.commit()
+    except ValidationError as error:
+        db.session.rollback()
+        return _edit_page(form, item, error.fields, status=422)
+    flash(_("Article saved (revision %(n)d).", n=saved.revision), "success")
+    return redirect(url_for("kb.article", article_id=saved.id))
+
+
+@bp.route("/articles/new", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+def new_article():
+    if request.method == "GET":
+        return _edit_page(ArticleForm(), None)
+    return _save(None)
+
+
+@bp.route("/articles/<int:article_id>/edit", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+def edit_article(article_id: int):
+    item = kb.get_article(article_id, current_user)
+    if request.method == "GET":
+        form = ArticleForm(obj=item)
+        form.sources.data = " ".join(t.number for t in item.sources)
+        return _edit_page(form, item)
+    return _save(item)
+
+
+@bp.post("/articles/<int:article_id>/status")
+@roles_required(*EDITORS)
+def set_article_status(article_id: int):
+    item = kb.get_article(article_id, current_user)
+    form = FaultCategoryForm()  # CSRF only
+    status = request.form.get("status", "")
+    if not form.validate_on_submit() or status not in {s.value for s in ArticleStatus}:
+        flash(_("Nothing was changed: the form was incomplete. Please try again."), "error")
+        return redirect(url_for("kb.article", article_id=article_id))
+    kb.set_status(domain_context(), item, ArticleStatus(status))
+    db.session.commit()
+    flash(_("Article published.") if status == "published" else
+          _("Article archived.") if status == "archived" else _("Article set back to draft."), "success")
+    return redirect(url_for("kb.article", article_id=article_id) if status != "archived" else url_for("kb.index"))
+
+
+# --- case analyses ---------------------------------------------------------------------------------------------
+
+
+@bp.get("/cases")
+@roles_required(*EDITORS)
+def cases():
+    now = utcnow()
+    rows = [(a, next(c for c in ticket_clocks(a.ticket, now) if c.name == ClockName.CASE_ANALYSIS))
+            for a in kb.open_analyses()]
+    return render_template("kb/cases.html", rows=rows, done=kb.recent_analyses(), now=now,
+                           due_soon=current_policy().due_soon_minutes)
+
+
+@bp.route("/cases/<number>", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+def case_analysis(number: str):
+    ticket = dispatch.get_ticket(number)
+    analysis = ticket.case_analysis
+    if analysis is None:
+        raise NotFound("no_analysis", _("Request %(number)s has no case analysis.", number=number))
+    form = CaseAnalysisForm()
+    errors: dict = {}
+    if request.method == "GET" and analysis.completed_at is None:
+        form.summary.data = form.summary.data or ticket.solution_summary
+        form.root_cause.data = form.root_cause.data or ticket.root_cause
+        form.symptoms.data = form.symptoms.data or ticket.problem
+        name_key = "name_en" if _english() else "name_zh"
+        fault = ticket.fault_category
+        form.article_title.data = form.article_title.data or (
+            f"{ticket.device_model_text}: {getattr(fault, name_key)}" if fault else ticket.device_model_text)
+    elif form.validate_on_submit():
+        try:
+            article = kb.complete_analysis_with_article(
+                ticket, domain_context(), summary=form.summary.data, root_cause=form.root_cause.data,
+                fix=form.fix.data, prevention=form.prevention.data, title=form.article_title.data,
+                device_model_id=_int_arg("device_model_id"), symptoms=form.symptoms.data,
+                article_id=_int_arg("article_id"))
+            dispatch.commit_or_conflict(number)
+        except ValidationError as error:
+            db.session.rollback()
+            errors = error.fields
+        except DomainError as error:
+            db.session.rollback()
+            flash(str(error.message), "error")
+            return redirect(url_for("kb.cases"))
+        else:
+            flash(_("Case analysis complete; the FAQ article is published."), "success")
+            return redirect(url_for("kb.article", article_id=article.id))
+    unplaced = apply_field_errors(form, {k: v for k, v in errors.items()
+                                         if k not in ("device_model_id", "fault_category_id", "article_id")})
+    clock = next(c for c in ticket_clocks(ticket, utcnow()) if c.name == ClockName.CASE_ANALYSIS)
+    chosen_model = _int_arg("device_model_id") if request.method == "POST" else ticket.device_model_id
+    chosen_article = _int_arg("article_id") if request.method == "POST" else None
+    return render_template("kb/case.html", ticket=ticket, analysis=analysis, form=form, clock=clock, errors=errors,
+                           unplaced=unplaced, candidates=kb.candidate_articles(ticket), chosen_model=chosen_model,
+                           chosen_article=chosen_article, can_view_ticket=dispatch.can_view(current_user, ticket),
+                           **_catalog()), 422 if errors else 200
+
+
+# --- fault categories -------------------------------------------------------------------------------------------
+
+
+@bp.route("/faults", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+def faults():
+    form = FaultCategoryForm()
+    errors: dict = {}
+    if form.validate_on_submit():
+        try:
+            fault = kb.save_fault_category(domain_context(), None, device_category_id=_int_arg("device_category_id"),
+                                           name_zh=form.name_zh.data, name_en=form.name_en.data)
+            db.session.commit()
+        except ValidationError as error:
+            db.session.rollback()
+            errors = error.fields
+        else:
+            flash(_("Fault category “%(name)s” added.", name=fault.name_zh), "success")
+            return redirect(url_for("kb.faults"))
+    unplaced = apply_field_errors(form, {k: v for k, v in errors.items() if k != "device_category_id"})
+    return render_template("kb/faults.html", form=form, errors=errors, unplaced=unplaced,
+                           chosen_kind=_int_arg("device_category_id"), **_catalog()), 422 if errors else 200
+
+
+@bp.post("/faults/<int:fault_id>")
+@roles_required(*EDITORS)
+def edit_fault(fault_id: int):
+    fault = db.session.get(FaultCategory, fault_id)
+    if fault is None:
+        raise NotFound("no_fault_category", _("There is no such fault category."))
+    form = FaultCategoryForm()
+    if form.validate_on_submit():
+        try:
+            kb.save_fault_category(domain_context(), fault, device_category_id=None, name_zh=form.name_zh.data,
+                                   name_en=form.name_en.data, active=form.active.data)
+            db.session.commit()
+        except ValidationError as error:
+            db.session.rollback()
+            for message in error.fields.values():
+                flash(str(message), "error")
+        else:
+            flash(_("Fault category saved."), "success")
+    return redirect(url_for("kb.faults") + f"#fault-{fault_id}")
+

@@ -320,6 +320,8 @@ class TicketClock(Base):
     __table_args__ = (
         UniqueConstraint("ticket_id", "name"),
         Index("ix_ticket_clocks_name_started", "name", "started_at"),
+        # The weekly report counts each clock in the week its deadline falls in.
+        Index("ix_ticket_clocks_due_at", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -500,7 +502,11 @@ class Signature(Base):
     """The customer's sign-off; its existence locks the order."""
 
     __tablename__ = "signatures"
-    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),)
+    __table_args__ = (
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+        # The weekly report's satisfaction: ratings of the orders signed in a week.
+        Index("ix_signatures_signed_at_client", "signed_at_client"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)

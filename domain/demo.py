@@ -27,6 +27,7 @@ from .dispatch import (
     schedule_visit,
 )
 from .enums import (
+    AnalysisTrigger,
     Channel,
     ClockName,
     ContactMethod,
@@ -125,6 +126,15 @@ SCENARIOS = [
      "采集卡画面延迟过高，影响解说同步。", 120),
     (TicketStatus.CANCELLED, Urgency.NORMAL, 2, "Godox", "SL-60W", "GDX-60-772",
      "客户反映灯不亮，后确认为插排未通电，已自行解决。", 48),
+    # Older requests: the weekly report's last complete week and the week before have figures whatever the day.
+    (TicketStatus.APPROVED, Urgency.URGENT, 3, "Roland", "V-8HD", "RLV-8HD-23",
+     "切换台 HDMI 输出间歇性黑屏，直播中断数秒。", 230),
+    (TicketStatus.REMOTE_RESOLVED, Urgency.NORMAL, 4, "Elgato", "HD60 X", "EHX-2213",
+     "采集卡在直播软件中显示分辨率不对。", 275),
+    (TicketStatus.APPROVED, Urgency.NORMAL, 1, "Canon", "XF605", "XF6-10234",
+     "摄像机录制时偶尔提示存储卡错误。", 340),
+    (TicketStatus.REMOTE_RESOLVED, Urgency.URGENT, 0, "Magewell", "Ultra Encode HDMI", "MWE-5522",
+     "编码器推流地址配置后无法连接平台。", 420),
 ]
 
 def demo_signature_png() -> bytes:
@@ -187,6 +197,21 @@ def seed_demo(tz: ZoneInfo, now: datetime | None = None) -> tuple[dict[str, User
     db.session.flush()
     seed_articles(users["expert"], tz, now)
     return users, len(SCENARIOS)
+
+
+def _write_up(ticket: Ticket, ctx: Context) -> None:
+    """An approved demo order's internal write-up; the first of its fault type opens a case analysis, as in review."""
+    from .cases import open_case_analysis
+
+    fault = db.session.execute(select(FaultCategory).where(
+        FaultCategory.device_category_id == ticket.device_category_id).order_by(FaultCategory.id)).scalars().first()
+    if fault is None:
+        return
+    seen = db.session.execute(select(Ticket.id).where(Ticket.fault_category_id == fault.id)).first() is not None
+    ticket.fault_category, ticket.root_cause = fault, ticket.cause
+    ticket.solution_summary = ticket.work_done
+    if not seen:
+        open_case_analysis(ticket, AnalysisTrigger.FIRST_SEEN, ctx)
 
 
 # FAQ articles: (brand, model, fault code, title, symptoms, solution, precautions).
@@ -332,4 +357,5 @@ def _advance(ticket: Ticket, status: TicketStatus, users: dict[str, User], tech:
                                  comment=None if decision == ReviewDecision.APPROVED else "请补充故障分类和根本原因"))
     if decision == ReviewDecision.APPROVED:
         ticket.closed_at = reviewed
+        _write_up(ticket, ctx(supervisor, reviewed))
     workflow.move(ticket, status, actor=supervisor, action=f"order.{decision.value}", via="cli")

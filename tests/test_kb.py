@@ -359,3 +359,13 @@ def test_demo_data_has_articles_for_the_field_app(app):
         seed_demo(SHANGHAI)
         db.session.commit()
         assert kb.search_articles(kb.SearchQuery(text="推流"))[1] >= 1
+
+
+def test_the_request_page_links_to_its_case_analysis_for_editors_only(app, analysed):
+    number = analysed["number"]
+    with app.app_context():
+        boss = db.session.get(User, analysed["ids"]["boss"]).username
+        tech = db.session.get(User, analysed["ids"]["tech"]).username
+    assert f"/kb/cases/{number}" in client_as(app, boss).get(f"/dispatch/requests/{number}").get_data(as_text=True)
+    assert f"/kb/cases/{number}" not in client_as(app, tech).get(f"/dispatch/requests/{number}").get_data(
+        as_text=True)

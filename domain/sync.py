@@ -2,9 +2,10 @@
 and recorded with its raw body, whatever the outcome (see DESIGN.md, "The sync contract").
 
 Each op runs in its own savepoint (atomic, and a rejected op never undoes or stops another); a batch commits
-once. An op's SyncOp row is inserted first: a concurrent request carrying the same op_id (a retry racing the
-original, a second tab, a second app server) waits on that unique key and then finds the op already applied,
-so effects are never doubled.
+once. An op's SyncOp row is inserted first (INSERT ... ON CONFLICT DO NOTHING on its op_id): a concurrent
+request carrying the same op_id (a retry racing the original, a second tab, a second app server) waits on that
+unique key and then finds the op already applied, so effects are never doubled. A batch's tickets are read once
+and locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already lets one writer in at a time).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from . import dispatch, onsite, signing
@@ -141,10 +142,12 @@ def _note_added(ticket, ctx, data, at, meta):
     note_id = _parse_op_id(data.get("note_id"))
     if note_id is None:
         raise OpRejected("bad_payload", _l("note_id must be a UUID."))
-    if db.session.get(ProgressNote, note_id) is not None:
+    taken = meta["notes_taken"]  # read once for the batch, kept up to date as notes are added
+    if note_id in taken:
         raise OpRejected("note_exists", _l("A note with this id already exists."))
     dispatch.add_note(ticket, _text(data, "text"), ctx, shown_to_customer=_flag(data, "shown_to_customer", False),
                       note_id=note_id, written_at=at)
+    taken.add(note_id)
 
 
 def _photo_added(ticket, ctx, data, at, meta):
@@ -156,7 +159,7 @@ def _photo_added(ticket, ctx, data, at, meta):
     note_id = _parse_op_id(data.get("note_id")) if data.get("note_id") else None
     full = store_blob(photo.data, photo.media_type)
     thumb = store_blob(photo.thumb, "image/jpeg")
-    db.session.add(Photo(ticket=ticket, note_id=note_id if note_id and db.session.get(ProgressNote, note_id)
+    db.session.add(Photo(ticket=ticket, note_id=note_id if note_id in meta["notes_taken"]
                          else None, blob_sha256=full.sha256, thumb_sha256=thumb.sha256, width=photo.width,
                          height=photo.height, caption=_text(data, "caption")[:500] or None, taken_at=at,
                          uploaded_by_id=ctx.actor.id))
@@ -200,30 +203,99 @@ HANDLERS: dict[str, Callable] = {
 
 
 # --- applying ----------------------------------------------------------------------------------------------
+#
+# Per op, on the way that matters (a new op): one INSERT of its record (ON CONFLICT DO NOTHING on the op_id:
+# never an error, so it needs no savepoint), then one savepoint around the handler, whose own statements follow.
+# What a batch needs to look up (its tickets, the records of ops already received, the note ids already taken)
+# is read once per batch.
 
 
-def _record(raw, op_uuid, *, user, device_id, status, code=None, message=None, ticket=None, at=None):
+@dataclass
+class _Batch:
+    """What one batch reads once: its tickets (locked: ops on a request are applied one batch at a time), the
+    records of its ops already received, and the note ids already taken."""
+    tickets: dict[str, Ticket]
+    known: dict[uuid.UUID, SyncOp]
+    notes_taken: set[uuid.UUID]
+
+    @classmethod
+    def load(cls, raws: list) -> _Batch:
+        numbers, op_ids, note_ids = set(), set(), set()
+        for raw in raws:
+            if not isinstance(raw, dict):
+                continue
+            if isinstance(raw.get("ticket"), str) and raw["ticket"]:
+                numbers.add(raw["ticket"][:40])
+            if (op_uuid := _parse_op_id(raw.get("op_id"))) is not None:
+                op_ids.add(op_uuid)
+            data = raw.get("data")
+            if isinstance(data, dict) and (note_id := _parse_op_id(data.get("note_id"))) is not None:
+                note_ids.add(note_id)
+        tickets = {}
+        if numbers:
+            # Locked in a fixed order (no deadlock between two batches): a second process with the same
+            # tickets waits here, then reads what the first committed (fresh versions, its op records).
+            query = (select(Ticket).where(Ticket.number.in_(numbers)).order_by(Ticket.id).with_for_update()
+                     .execution_options(populate_existing=True))
+            tickets = {t.number: t for t in db.session.execute(query).scalars()}
+        known = {}
+        if op_ids:
+            known = {r.op_id: r for r in db.session.execute(select(SyncOp).where(SyncOp.op_id.in_(op_ids))).scalars()}
+        notes_taken = set()
+        if note_ids:
+            query = select(ProgressNote.id).where(ProgressNote.id.in_(note_ids))
+            notes_taken = set(db.session.execute(query).scalars())
+        return cls(tickets, known, notes_taken)
+
+
+def _record(raw, op_uuid, *, user, device_id, status, code=None, message=None, ticket=None, at=None) -> dict:
     body = canonical_json(raw)
-    return SyncOp(op_id=op_uuid, kind=str(raw.get("kind"))[:40] if isinstance(raw, dict) else "?",
-                  ticket_number=str(raw.get("ticket"))[:40] if isinstance(raw, dict) and raw.get("ticket") else None,
-                  ticket_id=ticket.id if ticket is not None else None, user_id=user.id, device_id=device_id[:64],
-                  client_at=at, client_at_raw=str(raw.get("at"))[:64] if isinstance(raw, dict) and raw.get("at")
-                  else None, body=body, body_sha256=hashlib.sha256(body.encode()).hexdigest(), status=status,
-                  code=code, message=str(message)[:2000] if message else None)
+    return dict(op_id=op_uuid, kind=str(raw.get("kind"))[:40] if isinstance(raw, dict) else "?",
+                ticket_number=str(raw.get("ticket"))[:40] if isinstance(raw, dict) and raw.get("ticket") else None,
+                ticket_id=ticket.id if ticket is not None else None, user_id=user.id, device_id=device_id[:64],
+                client_at=at, client_at_raw=str(raw.get("at"))[:64] if isinstance(raw, dict) and raw.get("at")
+                else None, body=body, body_sha256=hashlib.sha256(body.encode()).hexdigest(), status=status,
+                code=code, message=str(message)[:2000] if message else None, received_at=utcnow(), replays=0,
+                last_replayed_at=None)
 
 
-def _insert(record: SyncOp) -> bool:
-    """Insert an op record in its own savepoint; False when its op_id is already taken (maybe by a concurrent
-    request: on PostgreSQL the insert waits for that transaction, then fails here)."""
-    savepoint = db.session.begin_nested()
+def _insert_if_new_statement():
+    """INSERT ... ON CONFLICT (op_id) DO NOTHING RETURNING id, as PostgreSQL and SQLite both say it. Written as
+    text with typed parameters: SQLAlchemy cannot cache its dialect-specific ON CONFLICT construct and would
+    compile it again for every op, which costs more than running it."""
+    table = SyncOp.__table__
+    columns = [c for c in table.columns if c.name != "id"]
+    sql = (f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)}) "
+           f"VALUES ({', '.join(':' + c.name for c in columns)}) ON CONFLICT (op_id) DO NOTHING RETURNING id")
+    return text(sql).bindparams(*(bindparam(c.name, type_=c.type) for c in columns))
+
+
+_INSERT_IF_NEW = _insert_if_new_statement()
+
+
+def _insert(values: dict) -> int | None:
+    """Insert an op record; its id, or None when its op_id is already taken. On PostgreSQL an insert whose op_id
+    a concurrent transaction has just inserted waits for that transaction, then finds the key taken (or free,
+    if it rolled back): a retry racing the original, a second tab, a second app server never both apply."""
+    connection = db.session.connection()
+    if connection.dialect.name in ("postgresql", "sqlite"):
+        return connection.execute(_INSERT_IF_NEW, values).scalar_one_or_none()
+    savepoint = db.session.begin_nested()  # other databases: a failed insert undone on its own
     try:
+        record = SyncOp(**values)
         db.session.add(record)
         db.session.flush()
     except IntegrityError:
         savepoint.rollback()
-        return False
+        return None
     savepoint.commit()
-    return True
+    return record.id
+
+
+def _mark_rejected(record_id: int, code: str, message) -> None:
+    db.session.execute(update(SyncOp).where(SyncOp.id == record_id)
+                       .values(status=OpStatus.REJECTED, code=code, message=str(message)[:2000])
+                       .execution_options(synchronize_session=False))
 
 
 def _find(op_uuid: uuid.UUID) -> SyncOp | None:
@@ -231,11 +303,10 @@ def _find(op_uuid: uuid.UUID) -> SyncOp | None:
 
 
 def _store_rejection(raw, given_op_id, user, device_id, code, message, ticket=None, at=None) -> Result:
-    """A rejected op is kept too; an unusable or reused op_id gets a derived storage key."""
+    """A rejected op is kept too; an unusable or reused op_id gets a derived storage key (stored once)."""
     key = uuid.uuid5(STORAGE_NAMESPACE, f"{given_op_id}:{body_hash(raw)}:{code}")
-    if _find(key) is None:
-        _insert(_record(raw, key, user=user, device_id=device_id, status=OpStatus.REJECTED, code=code,
-                        message=message, ticket=ticket, at=at))
+    _insert(_record(raw, key, user=user, device_id=device_id, status=OpStatus.REJECTED, code=code,
+                    message=message, ticket=ticket, at=at))
     return Result(given_op_id if isinstance(given_op_id, str) else None, "rejected", code, str(message))
 
 
@@ -243,9 +314,8 @@ def _replay(existing: SyncOp, raw, given: str, user, device_id) -> Result:
     if existing.body_sha256 != body_hash(raw) or existing.user_id != user.id:
         return _store_rejection(raw, given, user, device_id, "op_id_reused",
                                 _l("This op_id was already used for a different operation."))
-    existing.replays += 1
+    existing.replays += 1  # written with the batch's next flush
     existing.last_replayed_at = utcnow()
-    db.session.flush()
     return Result(given, "duplicate", existing.code,
                   existing.message if existing.status == OpStatus.REJECTED else None)
 
@@ -257,8 +327,10 @@ def apply_batch(raws: list, *, user: User, device_id: str, tz: ZoneInfo, remote_
     Returns the results and the requests signed in this batch (their PDFs are rendered after the commit)."""
     results, signed = [], []
     take_write_lock()
+    batch = _Batch.load(raws)
     for raw in raws:
-        result, ticket = _apply(raw, user=user, device_id=device_id, tz=tz, remote_addr=remote_addr, photo=photo)
+        result, ticket = _apply(raw, batch, user=user, device_id=device_id, tz=tz, remote_addr=remote_addr,
+                                photo=photo)
         results.append(result)
         if ticket is not None:
             signed.append(ticket)
@@ -266,7 +338,7 @@ def apply_batch(raws: list, *, user: User, device_id: str, tz: ZoneInfo, remote_
     return results, signed
 
 
-def _apply(raw, *, user, device_id, tz, remote_addr, photo) -> tuple[Result, Ticket | None]:
+def _apply(raw, batch: _Batch, *, user, device_id, tz, remote_addr, photo) -> tuple[Result, Ticket | None]:
     if not isinstance(raw, dict):
         return _store_rejection({"op": raw}, None, user, device_id, "malformed_op",
                                 _l("An op must be an object.")), None
@@ -274,7 +346,7 @@ def _apply(raw, *, user, device_id, tz, remote_addr, photo) -> tuple[Result, Tic
     op_uuid = _parse_op_id(given)
     if op_uuid is None:
         return _store_rejection(raw, given, user, device_id, "bad_op_id", _l("op_id must be a UUID.")), None
-    existing = _find(op_uuid)
+    existing = batch.known.get(op_uuid)
     if existing is not None:
         return _replay(existing, raw, given, user, device_id), None
     kind, number, data, at = raw.get("kind"), raw.get("ticket"), raw.get("data", {}), _parse_at(raw.get("at"))
@@ -289,36 +361,36 @@ def _apply(raw, *, user, device_id, tz, remote_addr, photo) -> tuple[Result, Tic
         problem = ("malformed_op", _l("The op's data must be an object."))
     ticket = None
     if problem is None:
-        ticket = db.session.execute(select(Ticket).where(Ticket.number == number)).scalar_one_or_none()
+        ticket = batch.tickets.get(number[:40]) if len(number) <= 40 else None
         if ticket is None:
             problem = ("unknown_ticket", _l("There is no request %(number)s.", number=number[:40]))
-    record = _record(raw, op_uuid, user=user, device_id=device_id, status=OpStatus.APPLIED, ticket=ticket, at=at)
+    values = _record(raw, op_uuid, user=user, device_id=device_id, status=OpStatus.APPLIED, ticket=ticket, at=at)
     if problem is not None:
-        record.status, record.code, record.message = OpStatus.REJECTED, problem[0], str(problem[1])
-    if not _insert(record):  # taken first: a concurrent copy of this op waits here, then answers duplicate
-        return _replay(_find(op_uuid), raw, given, user, device_id), None
-    meta = {"device_id": device_id, "op_id": op_uuid, "photo": photo}
-    if problem is None:
-        # Things happened when the phone says (never later than now): offline work syncs late but keeps its time.
-        ctx = dispatch.Context(actor=user, tz=tz, now=min(at, utcnow()), via="sync", remote_addr=remote_addr)
-        savepoint = db.session.begin_nested()
-        try:
-            HANDLERS[kind](ticket, ctx, data, at, meta)
-            db.session.flush()
-            savepoint.commit()
-        except DomainError as error:
-            savepoint.rollback()
-            record.status, record.code = OpStatus.REJECTED, error.code
-            record.message = str(error.message)[:2000]
-            db.session.flush()
-        except IntegrityError:
-            savepoint.rollback()
-            record.status, record.code = OpStatus.REJECTED, "conflict"
-            record.message = str(_l("The op conflicted with stored data."))
-            db.session.flush()
-    if record.status == OpStatus.APPLIED:
-        return Result(given, "applied"), ticket if meta.get("signed") else None
-    return Result(given, "rejected", record.code, record.message), None
+        values.update(status=OpStatus.REJECTED, code=problem[0], message=str(problem[1]))
+    record_id = _insert(values)
+    if record_id is None:  # taken first (earlier in this batch, or by a concurrent request): answered as a replay
+        batch.known[op_uuid] = existing = _find(op_uuid)
+        return _replay(existing, raw, given, user, device_id), None
+    if problem is not None:
+        return Result(given, "rejected", problem[0], str(problem[1])), None
+    meta = {"device_id": device_id, "op_id": op_uuid, "photo": photo, "notes_taken": batch.notes_taken}
+    # Things happened when the phone says (never later than now): offline work syncs late but keeps its time.
+    ctx = dispatch.Context(actor=user, tz=tz, now=min(at, utcnow()), via="sync", remote_addr=remote_addr)
+    savepoint = db.session.begin_nested()
+    try:
+        HANDLERS[kind](ticket, ctx, data, at, meta)
+        db.session.flush()
+        savepoint.commit()
+    except DomainError as error:
+        savepoint.rollback()
+        _mark_rejected(record_id, error.code, error.message)
+        return Result(given, "rejected", error.code, str(error.message)[:2000]), None
+    except IntegrityError:
+        savepoint.rollback()
+        message = _l("The op conflicted with stored data.")
+        _mark_rejected(record_id, "conflict", message)
+        return Result(given, "rejected", "conflict", str(message)), None
+    return Result(given, "applied"), ticket if meta.get("signed") else None
 
 
 def apply_op(raw, *, user: User, device_id: str, tz: ZoneInfo, remote_addr: str | None = None,
@@ -338,7 +410,7 @@ def reject_op(raw: dict, *, user: User, device_id: str, code: str, message) -> R
     elif (existing := _find(op_uuid)) is not None:
         result = _replay(existing, raw, given, user, device_id)
     elif _insert(_record(raw, op_uuid, user=user, device_id=device_id, status=OpStatus.REJECTED, code=code,
-                         message=message, at=_parse_at(raw.get("at")))):
+                         message=message, at=_parse_at(raw.get("at")))) is not None:
         result = Result(given, "rejected", code, str(message))
     else:
         result = _replay(_find(op_uuid), raw, given, user, device_id)

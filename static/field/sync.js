@@ -2,7 +2,12 @@
 // second tab never sends the same ops concurrently (and if it did, the server's op_id check would answer duplicate).
 import * as store from "./store.js";
 
+// Ops per request: few round trips and one commit per batch on the server (which takes up to SYNC_MAX_OPS = 200),
+// yet a short request on a weak network. Also capped in bytes, well under the server's SYNC_MAX_KB (2 MB); a batch
+// the server still finds too large (413) is sent again in halves.
 const BATCH = 50;
+const BATCH_BYTES = 512 * 1024;
+const encoder = new TextEncoder();
 let listeners = [];
 export const state = { online: navigator.onLine, syncing: false, needsLogin: false, lastSync: null, error: null,
   jobsVersion: 0 };
@@ -57,9 +62,23 @@ async function handleResults(ops, results) {
   await store.settle(settled);
 }
 
+function textBatch(ops, maxOps) {
+  const batch = [];
+  let bytes = 0;
+  for (const { seq, ...op } of ops) {
+    if (op.kind === "photo.added" || batch.length >= maxOps) break;  // text ops up to the next photo, in order
+    const size = encoder.encode(JSON.stringify(op)).length;
+    if (batch.length && bytes + size > BATCH_BYTES) break;
+    batch.push(op);
+    bytes += size;
+  }
+  return batch;
+}
+
 async function flushOnce() {
   const deviceId = await store.deviceId();
   let ops = await store.pendingOps();
+  let maxOps = BATCH;
   while (ops.length) {
     const op = ops[0];
     if (op.kind === "photo.added") {
@@ -74,12 +93,11 @@ async function flushOnce() {
       if (!response.ok) throw new Error(`photo ${response.status}`);
       await handleResults([op], (await response.json()).results);
     } else {
-      // Send text ops up to the next photo, in order.
-      const stop = ops.findIndex((o) => o.kind === "photo.added");
-      const batch = ops.slice(0, stop === -1 ? BATCH : Math.min(stop, BATCH));
-      const body = JSON.stringify({ device_id: deviceId, ops: batch.map(({ seq, ...rest }) => rest) });
+      const batch = textBatch(ops, maxOps);
+      const body = JSON.stringify({ device_id: deviceId, ops: batch });
       const response = await post("/api/v1/sync", { method: "POST", body,
         headers: { "Content-Type": "application/json" } });
+      if (response.status === 413 && batch.length > 1) { maxOps = Math.ceil(batch.length / 2); continue; }
       if (!response.ok) throw new Error(`sync ${response.status}`);
       await handleResults(batch, (await response.json()).results);
     }

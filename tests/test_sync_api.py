@@ -1,11 +1,22 @@
 """The sync contract (DESIGN.md): every guarantee, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import http.cookiejar
 import io
 import json
+import os
+import re
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.parse
+import urllib.request
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -14,10 +25,12 @@ from sqlalchemy import func, select
 from domain import dispatch
 from domain.db import db
 from domain.enums import TicketStatus
-from domain.models import AcceptanceTest, Photo, ProgressNote, Signature, SyncOp, Ticket, User
+from domain.models import AcceptanceTest, AuditEvent, Photo, ProgressNote, Signature, SyncOp, Ticket, User
 
 from .conftest import PASSWORD
 from .orderfactory import SHANGHAI, make_prepared_visit, signature_data_url
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def at(minutes: float = 0) -> str:
@@ -167,8 +180,6 @@ def test_csrf_header_is_required(make_app, job):
     app = make_app(WTF_CSRF_ENABLED=True)
     client = app.test_client()
     page = client.get("/auth/login").get_data(as_text=True)
-    import re
-
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     client.post("/auth/login", data={"username": "t1", "password": PASSWORD, "csrf_token": token})
     ops = [op("visit.arrived", job["number"], minutes=-1)]
@@ -366,3 +377,109 @@ def test_ticket_state_after_sync_is_on_site(app, job):
     with app.app_context():
         assert db.session.execute(select(Ticket.status).where(Ticket.number == job["number"])).scalar_one() \
             == TicketStatus.ON_SITE
+
+
+# --- two real app processes ---------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def app_processes(database_url: str, tmp_path, count: int = 2):
+    """`count` app servers as separate processes (gunicorn, one worker each) on this test's database (on
+    PostgreSQL the URL carries the test's private schema in its search_path), sharing a SECRET_KEY as app
+    servers behind a balancer do. Yields their base URLs once each answers /healthz."""
+    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "two-processes-secret",
+           "INSTANCE_PATH": str(tmp_path / "instance"), "RATELIMIT_STORAGE_URI": "memory://"}
+    servers = []
+    try:
+        for i in range(count):
+            port = _free_port()
+            log = open(tmp_path / f"server-{i}.log", "wb")  # noqa: SIM115 - closed in finally
+            process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "1", "--bind",
+                                        f"127.0.0.1:{port}", "app:create_app()"], cwd=ROOT, env=env,
+                                       stdout=log, stderr=subprocess.STDOUT)
+            servers.append((process, log, f"http://127.0.0.1:{port}"))
+        deadline = time.monotonic() + 90
+        for i, (process, _log, base) in enumerate(servers):
+            while True:
+                if process.poll() is not None:
+                    log_text = (tmp_path / f"server-{i}.log").read_text(errors="replace")
+                    pytest.fail(f"the app process exited with {process.returncode}: {log_text}")
+                try:
+                    with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{base} never answered /healthz")
+                time.sleep(0.1)
+        yield [base for _process, _log, base in servers]
+    finally:
+        for process, log, _base in servers:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(15)
+            log.close()
+
+
+def http_phone(base: str, username: str = "t1"):
+    """Sign in through the real form (CSRF included); returns an opener holding the session and the header."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(base + "/auth/login", timeout=30) as response:
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', response.read().decode()).group(1)
+    form = urllib.parse.urlencode({"username": username, "password": PASSWORD, "csrf_token": token}).encode()
+    with opener.open(base + "/auth/login", form, timeout=30):
+        pass
+    with opener.open(base + "/api/v1/session", timeout=30) as response:
+        return opener, json.loads(response.read())["csrf_token"]
+
+
+def test_two_app_processes_syncing_the_same_outbox_at_once_apply_it_once(app, job, database_url, tmp_path):
+    """Two app server processes on one database receive the same outbox at the same moment (a phone whose retry
+    reached the second server while the first was still working): every op is stored once and applied once."""
+    ops = visit_ops(job["number"])[:7]
+    with app_processes(database_url, tmp_path) as bases:
+        opener, csrf = http_phone(bases[0])  # one session, valid on both servers (signed cookie, shared key)
+        body = json.dumps({"device_id": "phone-1", "ops": ops}).encode()
+        barrier = threading.Barrier(2)
+        answers, errors = [None, None], []
+
+        def send(i):
+            request = urllib.request.Request(bases[i] + "/api/v1/sync", data=body, method="POST", headers={
+                "Content-Type": "application/json", "X-CSRFToken": csrf})
+            try:
+                barrier.wait(30)
+                with opener.open(request, timeout=60) as response:
+                    answers[i] = json.loads(response.read())["results"]
+            except Exception as error:  # noqa: BLE001 - reported below, with the server logs
+                errors.append(error)
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        logs = "\n".join(p.read_text(errors="replace") for p in sorted(tmp_path.glob("server-*.log")))
+        assert not errors and None not in answers, (errors, logs)
+    for index, sent in enumerate(ops):
+        statuses = sorted(answers[k][index]["status"] for k in range(2))
+        assert statuses == ["applied", "duplicate"], (index, sent["kind"], statuses)
+    with app.app_context():
+        rows = db.session.execute(select(SyncOp.op_id, SyncOp.status)).all()
+        assert sorted(str(r.op_id) for r in rows) == sorted(o["op_id"] for o in ops)  # one row per op
+        assert {r.status.value for r in rows} == {"applied"}
+        actions = dict(db.session.execute(select(AuditEvent.action, func.count(AuditEvent.id))
+                                          .where(AuditEvent.via == "sync").group_by(AuditEvent.action)).all())
+        assert actions == {"visit.arrived": 1, "problem.confirmed": 1, "note.added": 1, "test.recorded": 2,
+                           "customer.confirmed": 1, "precautions.told": 1}
+    assert counts(app, job["number"]) == {"notes": 1, "tests": 2, "signatures": 0, "status": "on_site"}

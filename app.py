@@ -98,6 +98,8 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.field import bp as field_bp
     from blueprints.kb import bp as kb_bp
     from blueprints.orders import bp as orders_bp
+    from blueprints.reports import api_bp as reports_api_bp
+    from blueprints.reports import bp as reports_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
@@ -108,6 +110,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(orders_bp)
     app.register_blueprint(field_api_bp)
     app.register_blueprint(field_bp)
+    app.register_blueprint(reports_bp, url_prefix="/reports")
+    app.register_blueprint(reports_api_bp)
     app.register_blueprint(kb_bp, url_prefix="/kb")
 
 

@@ -1,4 +1,4 @@
-"""Command-line commands: `flask users ...`, `flask seed-demo`, `flask doctor`."""
+"""Command-line commands: `flask users ...`, `flask seed-demo`, `flask doctor`, `flask report weekly`."""
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo
@@ -141,9 +141,44 @@ def render_pending_command():
         raise SystemExit(1)
 
 
+report_cli = AppGroup("report", help="The weekly report to customer service.")
+REPORT_FORMATS = ("csv", "pdf", "json")
+
+
+@report_cli.command("weekly")
+@click.option("--week", default=None, help="ISO week such as 2026-W47 (default: the last complete week).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="File to write; its extension (.csv, .pdf, .json) gives the format unless --format is set.")
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default=None)
+def report_weekly_command(week, out, fmt):
+    """Write the weekly report (figures overall and per technician, with the week before) to a file."""
+    import json
+    from pathlib import Path
+
+    from domain import reports
+    from domain.types import utcnow
+
+    fmt = fmt or Path(out).suffix.lower().lstrip(".")
+    if fmt not in REPORT_FORMATS:
+        raise click.ClickException(f"cannot tell the format of {out!r}: use .csv, .pdf or .json, or --format")
+    try:
+        report = reports.weekly_report(week, utcnow(), ZoneInfo(current_app.config["TIMEZONE"]))
+    except DomainError as error:
+        raise click.ClickException(f"{error.code}: {error.message}") from None
+    if fmt == "csv":
+        data = reports.report_csv(report)
+    elif fmt == "pdf":
+        data = reports.report_pdf(report, company=current_app.config["COMPANY_NAME"])
+    else:
+        data = (json.dumps(report.as_dict(), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    Path(out).write_bytes(data)
+    click.echo(f"weekly report {report.week.label} ({fmt}) written to {out}")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(orders_cli)
+    app.cli.add_command(report_cli)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(doctor_command)

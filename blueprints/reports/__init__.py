@@ -1,0 +1,7 @@
+"""The weekly report to customer service: the page with its charts, CSV and PDF exports, and the JSON API."""
+from flask import Blueprint
+
+bp = Blueprint("reports", __name__, template_folder="templates")
+api_bp = Blueprint("reports_api", __name__, url_prefix="/api/v1")
+
+from . import api, routes  # noqa: E402,F401

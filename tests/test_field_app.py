@@ -219,3 +219,177 @@ def test_answer_lost_after_the_server_committed_then_retry_doubles_nothing(app, 
             AuditEvent.action == "visit.arrived")).scalar_one()
         assert arrivals == 1  # the arrival happened once, however often it was sent
     assert problems == []
+
+
+def job_url(base, number):
+    return base + f"/field/#/job/{number}"
+
+
+def notes_step(page):
+    return page.locator("section.step", has_text="处理进展与照片")
+
+
+def arrive(page, base, number):
+    page.goto(job_url(base, number))
+    page.get_by_role("button", name="我已到达现场").click()
+    expect(notes_step(page)).to_be_visible()
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+
+
+def test_a_second_tab_of_the_same_job_doubles_nothing(app, visit_job, phone):
+    """Two tabs of the app on the same job, both recording while offline, both flushing the moment the network
+    returns: one tab sends at a time (Web Locks), so no op even reaches the server twice, and each act is
+    stored once."""
+    base, context, problems = phone
+    first = signed_in_app(base, context)
+    number = visit_job["number"]
+    arrive(first, base, number)
+    second = context.new_page()
+    second.goto(job_url(base, number))
+    expect(notes_step(second)).to_be_visible(timeout=10000)
+
+    context.set_offline(True)
+    texts = {first: "第一个标签页：已重新插紧主输出线缆", second: "第二个标签页：更换了备用电源"}
+    for page, text in texts.items():
+        notes_step(page).locator("textarea").fill(text)
+        notes_step(page).get_by_role("button", name="添加记录").click()
+        expect(notes_step(page)).to_contain_text(text)
+    tests = "section.step:has-text('与客户一起验收测试') button[data-test]"
+    first.locator(tests).nth(0).click()
+    second.locator(tests).nth(1).click()
+    expect(second.locator("#sync-status")).to_contain_text("4 条待发送")  # one outbox, shared by the tabs
+
+    context.set_offline(False)  # both tabs hear "online" and try to flush at the same moment
+    for page in (first, second):
+        expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=30000)
+    with app.app_context():
+        ops = db.session.execute(select(SyncOp)).scalars().all()
+        assert sorted(o.kind for o in ops) == ["note.added", "note.added", "test.recorded", "test.recorded",
+                                               "visit.arrived"]
+        assert {o.status.value for o in ops} == {"applied"}
+        assert sum(o.replays for o in ops) == 0  # no op was sent twice, not even to be answered "duplicate"
+        assert sorted(db.session.execute(select(ProgressNote.text)).scalars()) == sorted(texts.values())
+        assert db.session.execute(select(func.count(AcceptanceTest.id))).scalar_one() == 2
+        from domain.models import AuditEvent
+
+        added = db.session.execute(select(func.count(AuditEvent.id)).where(
+            AuditEvent.action == "note.added")).scalar_one()
+        assert added == 2
+    for page in (first, second):
+        page.reload()
+        for text in texts.values():  # each tab shows both notes, once
+            expect(notes_step(page).locator("li", has_text=text)).to_have_count(1, timeout=10000)
+    assert problems == []
+
+
+def test_an_update_while_a_draft_is_open_keeps_the_draft(app, visit_job, phone, monkeypatch):
+    """A new version is deployed while the technician is typing: the app offers to reload, never reloads by
+    itself, and what was typed is there again after the reload."""
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    number = visit_job["number"]
+    arrive(page, base, number)
+    draft = "客户要求下次上门前先电话确认"
+    notes_step(page).locator("textarea").fill(draft)
+    version = page.locator("meta[name=app-version]").get_attribute("content")
+
+    from blueprints.field import routes
+
+    new_version = f"next-{version}"[:20]
+    monkeypatch.setattr(routes, "shell_version", lambda: new_version)  # the deployment: a new shell, a new worker
+    page.evaluate("navigator.serviceWorker.getRegistration('/field/').then((r) => r.update())")
+    banner = page.locator("#update-ready")
+    expect(banner).to_be_visible(timeout=30000)
+    expect(notes_step(page).locator("textarea")).to_have_value(draft)  # nothing reloaded underneath the typing
+    assert page.locator("meta[name=app-version]").get_attribute("content") == version
+
+    banner.get_by_role("button", name="重新加载").click()
+    expect(page.locator("meta[name=app-version]")).to_have_attribute("content", new_version, timeout=30000)
+    expect(notes_step(page).locator("textarea")).to_have_value(draft, timeout=10000)  # the draft came back
+    with app.app_context():
+        assert db.session.execute(select(func.count(ProgressNote.id))).scalar_one() == 0  # a draft, not a note
+    assert problems == []
+
+
+def camera_jpeg(width=3000, height=2000) -> bytes:
+    """A phone camera's JPEG: large, taken sideways (EXIF orientation 6), with GPS coordinates."""
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (width, height), (200, 30, 30))
+    image.paste((30, 30, 200), (0, 0, width // 2, height))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x8825] = {1: "N", 2: (31.0, 14.0, 0.0), 3: "E", 4: (121.0, 28.0, 0.0)}
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif, quality=92)
+    return out.getvalue()
+
+
+PHOTOS_IN_INDEXEDDB = """(async () => {
+    const db = await new Promise((resolve, reject) => {
+        const request = indexedDB.open('fieldservice');
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+    });
+    const photos = await new Promise((resolve, reject) => {
+        const request = db.transaction('photos').objectStore('photos').getAll();
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+    });
+    db.close();
+    const out = [];
+    for (const photo of photos) {
+        const bitmap = await createImageBitmap(photo.blob);
+        const bytes = new Uint8Array(await photo.blob.arrayBuffer());
+        let exif = false;
+        for (let i = 0; i + 3 < bytes.length; i++) {
+            if (bytes[i] === 0x45 && bytes[i + 1] === 0x78 && bytes[i + 2] === 0x69 && bytes[i + 3] === 0x66) {
+                exif = true;
+                break;
+            }
+        }
+        out.push({ type: photo.blob.type, size: photo.blob.size, width: bitmap.width, height: bitmap.height, exif });
+    }
+    return out;
+})()"""
+
+
+def test_a_photo_is_downscaled_on_the_phone_and_stored_once(app, visit_job, phone, tmp_path):
+    import io
+    import json
+
+    from PIL import Image
+
+    from domain.models import Blob, Photo
+
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    number = visit_job["number"]
+    arrive(page, base, number)
+    original = tmp_path / "IMG_0412.jpg"
+    original.write_bytes(camera_jpeg())
+
+    context.set_offline(True)  # the photo waits in the outbox: what the phone stored can be looked at
+    notes_step(page).locator("input[type=file][capture]").set_input_files(str(original))
+    notes_step(page).get_by_role("button", name="添加照片").click()
+    expect(notes_step(page)).to_contain_text("1 张照片")
+    (stored,) = page.evaluate(PHOTOS_IN_INDEXEDDB)
+    assert stored["type"] == "image/jpeg" and not stored["exif"]
+    assert (stored["width"], stored["height"]) == (1067, 1600)  # upright, at most 1600 px, before storage
+    assert stored["size"] < original.stat().st_size / 3
+
+    context.set_offline(False)
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=30000)
+    assert page.evaluate(PHOTOS_IN_INDEXEDDB) == []  # sent, then removed from the phone
+    with app.app_context():
+        (photo,) = db.session.execute(select(Photo)).scalars().all()
+        assert max(photo.width, photo.height) <= 1600 and (photo.width, photo.height) == (1067, 1600)
+        image = Image.open(io.BytesIO(db.session.get(Blob, photo.blob_sha256).data))
+        assert not image.getexif() and "exif" not in image.info
+        (op,) = db.session.execute(select(SyncOp).where(SyncOp.kind == "photo.added")).scalars().all()
+        assert op.status.value == "applied" and op.replays == 0
+        assert json.loads(op.body)["data"]["size"] == stored["size"]  # the phone uploaded the downscaled copy
+    assert problems == []
+

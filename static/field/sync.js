@@ -1,5 +1,6 @@
 // Flushing the outbox to POST /api/v1/sync, whenever a network is there. One tab at a time (Web Locks), so a
-// second tab never sends the same ops concurrently (and if it did, the server's op_id check would answer duplicate).
+// second tab never sends the same ops concurrently (and if it did, the server's op_id check would answer duplicate);
+// a tab that finds the lock taken flushes again once it is free, so its own newest ops are not left waiting.
 import * as store from "./store.js";
 
 // Ops per request: few round trips and one commit per batch on the server (which takes up to SYNC_MAX_OPS = 200),
@@ -137,10 +138,19 @@ export async function flush() {
       state.syncing = false; changed();
     }
   };
-  if (navigator.locks) return navigator.locks.request("outbox-flush", { ifAvailable: true },
-    (lock) => (lock ? run() : null));
+  if (navigator.locks) return navigator.locks.request("outbox-flush", { ifAvailable: true }, (lock) => {
+    if (lock) return run();
+    // Another tab is sending. It may have read the outbox before this tab's newest op: send once more after it.
+    if (!waitingForLock) {
+      waitingForLock = true;
+      navigator.locks.request("outbox-flush", () => { waitingForLock = false; return run(); });
+    }
+    return null;
+  });
   return run();
 }
+
+let waitingForLock = false;
 
 export async function start() {
   state.lastSync = await store.getMeta("last_sync");

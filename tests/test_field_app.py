@@ -393,3 +393,45 @@ def test_a_photo_is_downscaled_on_the_phone_and_stored_once(app, visit_job, phon
         assert json.loads(op.body)["data"]["size"] == stored["size"]  # the phone uploaded the downscaled copy
     assert problems == []
 
+
+def test_knowledge_base_answers_for_the_job_are_there_offline(app, visit_job, phone):
+    from datetime import UTC, datetime
+
+    from domain.enums import ArticleStatus
+    from domain.models import KbArticle
+
+    number = visit_job["number"]
+    with app.app_context():
+        ticket = dispatch.get_ticket(number)
+        assert ticket.device_category_id is not None
+        common = {"device_category_id": ticket.device_category_id, "created_by_id": visit_job["ids"]["boss"]}
+        db.session.add_all([
+            KbArticle(title="调音台主输出无声的排查", symptoms="主输出无声，推子有电平显示",
+                      solution="检查主输出线缆与 Main LR 跳线设置，重新插紧 XLR 接头",
+                      precautions="开关机前先将主推子归零", status=ArticleStatus.PUBLISHED,
+                      published_at=datetime.now(UTC), **common),
+            KbArticle(title="尚未发布的草稿", symptoms="x", solution="y", status=ArticleStatus.DRAFT, **common),
+        ])
+        db.session.commit()
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    expect(page.get_by_text(number)).to_be_visible(timeout=10000)
+
+    context.set_offline(True)  # the answers came with the jobs: no network needed to read them
+    page.close()
+    page = context.new_page()
+    page.goto(job_url(base, number))
+    knowledge = page.locator("section.knowledge")
+    expect(knowledge.locator("h2")).to_have_text("知识库", timeout=10000)
+    expect(knowledge.locator("summary")).to_have_text(["调音台主输出无声的排查"])  # published ones only
+    solution = knowledge.get_by_text("重新插紧 XLR 接头")
+    expect(solution).to_be_hidden()  # folded: one line per answer
+    knowledge.locator("summary").click()
+    expect(solution).to_be_visible()
+    expect(knowledge).to_contain_text("故障现象")
+    expect(knowledge).to_contain_text("开关机前先将主推子归零")
+    expect(page.locator("#sync-status")).to_contain_text("离线")
+    page.get_by_role("button", name="我已到达现场").click()  # a redraw keeps the answer open
+    expect(notes_step(page)).to_be_visible()
+    expect(page.locator("section.knowledge").get_by_text("重新插紧 XLR 接头")).to_be_visible()
+    assert problems == []

@@ -43,6 +43,8 @@ STRINGS = {
     "confirm_sign": _l("Confirm and sign"), "need_name": _l("Enter the name of the person signing."),
     "need_rating": _l("Choose a satisfaction rating."), "need_signature": _l("The signature is empty: please sign."),
     "rejected_title": _l("Refused by the server"), "dismiss": _l("Dismiss"),
+    "kb": _l("Knowledge base"), "kb.symptoms": _l("Symptoms"), "kb.solution": _l("Solution"),
+    "kb.precautions": _l("Precautions"),
 }
 for name in ClockName:
     STRINGS[f"clock.{name.value}"] = CLOCK_LABELS[name]

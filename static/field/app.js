@@ -89,7 +89,7 @@ async function jobsScreen(id) {
 
 // Whatever was typed while a screen was being built goes into the new fields (the build is asynchronous).
 function show(...nodes) {
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.filter(Boolean));
   for (const el of main.querySelectorAll("[data-draft]")) {
     if (liveDrafts.has(el.dataset.draft)) el.value = liveDrafts.get(el.dataset.draft);
   }
@@ -122,6 +122,23 @@ async function act(kind, job, data, photo = null, draftKeys = []) {
   route();
 }
 
+// The knowledge base's answers for this device type came with the jobs, so they are there with no network.
+const openArticles = new Set();
+
+function knowledgeSection(job) {
+  const articles = job.knowledge || [];
+  if (!articles.length) return null;
+  const part = (label, text) => (text ? [h("h3", {}, label), h("p", { class: "pre" }, text)] : []);
+  return h("section", { class: "card knowledge" }, h("h2", {}, t("kb")),
+    h("ul", { class: "articles" }, articles.map((a) => {
+      const key = `${job.number}:${a.id}`;
+      return h("li", {}, h("details", { open: openArticles.has(key), ontoggle: (event) => {
+        if (event.target.open) openArticles.add(key); else openArticles.delete(key);
+      } }, h("summary", {}, a.title), part(t("kb.symptoms"), a.symptoms), part(t("kb.solution"), a.solution),
+      part(t("kb.precautions"), a.precautions)));
+    })));
+}
+
 function field(label, input) {
   return h("div", { class: "field" }, h("label", {}, label, input));
 }
@@ -142,6 +159,7 @@ async function jobScreen(number, id) {
       h("p", {}, `${job.device.model}${job.device.serial ? " · " + job.device.serial : ""}`),
       h("p", { class: "pre" }, job.problem),
       clockLine(job)),
+    knowledgeSection(job),
   ];
   const s = job.status;
   if (s === "assigned" || s === "contacted") {

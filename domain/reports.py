@@ -64,6 +64,20 @@ FIGURE_LABELS = {
     "case_analysis": _l("Case analysis within 3 working days"),
 }
 
+# Column headings of the PDF's technician table, where the full names do not fit.
+SHORT_LABELS = {
+    "response_rate": _l("Response"),
+    "resolution_rate": _l("Resolution"),
+    "satisfaction": _l("Satisfaction"),
+    "intake": _l("Intake 15 min"),
+    "remote_fix": _l("Remote fix 30 min"),
+    "order_filed": _l("Order filled 10 min"),
+    "preparation": _l("Preparation 1 h"),
+    "submission": _l("Submitted 2 h"),
+    "case_analysis": _l("Case analysis 3 days"),
+}
+
+
 def counting_rules(tz_name: str) -> list[str]:
     """How the figures are counted, in words, as the page and the PDF state it (see the module docstring)."""
     from flask_babel import gettext as _
@@ -468,6 +482,7 @@ def report_html(report: WeeklyReport, *, company: str) -> str:
 
     template = current_app.jinja_env.get_template("print/weekly_report.html")
     return template.render(report=report, sections=sections(report), bars=figure_bars(report),
+                           short_labels=SHORT_LABELS, figure_keys=FIGURE_KEYS,
                            ratings=rating_bars(report), rules=counting_rules(report.week.tz.key), percent=percent,
                            company=company, html_lang="zh-CN" if _locale_is_chinese() else "en")
 

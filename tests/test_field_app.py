@@ -373,8 +373,11 @@ def test_a_photo_is_downscaled_on_the_phone_and_stored_once(app, visit_job, phon
 
     context.set_offline(True)  # the photo waits in the outbox: what the phone stored can be looked at
     notes_step(page).locator("input[type=file][capture]").set_input_files(str(original))
+    # The screen is redrawn before the technician taps "add" (as when a sync brings new data): still chosen.
+    page.evaluate("window.dispatchEvent(new HashChangeEvent('hashchange'))")
+    expect(notes_step(page).locator("input[type=file][capture]")).to_have_js_property("files.length", 1)
     notes_step(page).get_by_role("button", name="添加照片").click()
-    expect(notes_step(page)).to_contain_text("1 张照片")
+    expect(notes_step(page)).to_contain_text("1 张照片", timeout=20000)
     (stored,) = page.evaluate(PHOTOS_IN_INDEXEDDB)
     assert stored["type"] == "image/jpeg" and not stored["exif"]
     assert (stored["width"], stored["height"]) == (1067, 1600)  # upright, at most 1600 px, before storage

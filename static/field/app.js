@@ -103,6 +103,8 @@ function section(title, ...children) {
 const liveDrafts = new Map();
 
 const draftFields = new Set();
+// A photo chosen but not yet added, by job: a redraw builds a new file input, which gets it back.
+const chosenPhotos = new Map();
 
 function draftInput(key, attrs, tag = "input") {
   const el = h(tag, attrs);
@@ -197,7 +199,14 @@ async function jobScreen(number, id) {
 
     const noteText = draftInput(key("note"), { rows: 2 }, "textarea");
     const shown = h("input", { type: "checkbox", checked: true });
-    const photoInput = h("input", { type: "file", accept: "image/*", capture: "environment" });
+    const photoInput = h("input", { type: "file", accept: "image/*", capture: "environment", onchange: () => {
+      if (photoInput.files[0]) chosenPhotos.set(number, photoInput.files[0]); else chosenPhotos.delete(number);
+    } });
+    if (chosenPhotos.has(number)) {  // chosen before a redraw (a sync brought new data): still chosen
+      const chosen = new DataTransfer();
+      chosen.items.add(chosenPhotos.get(number));
+      photoInput.files = chosen.files;
+    }
     parts.push(section(t("step.notes"),
       h("ul", { class: "timeline" }, (job.notes || []).map((n) => h("li", {}, h("time", {}, time(n.at)), ` ${n.text}`))),
       (job.photos || []).length ? h("p", { class: "muted" }, t("photos_count", { n: job.photos.length })) : null,
@@ -208,8 +217,10 @@ async function jobScreen(number, id) {
           shown_to_customer: shown.checked }, null, [key("note")]) }, t("add_note")),
       field(t("photo"), photoInput),
       h("button", { class: "button wide secondary", onclick: async () => {
-        const file = photoInput.files[0];
+        const file = photoInput.files[0] || chosenPhotos.get(number);
         if (!file) return;
+        chosenPhotos.delete(number);
+        photoInput.value = "";  // a second tap while it is being downscaled adds nothing
         const blob = await downscale(file);
         act("photo.added", job, { caption: noteText.value.trim() }, blob);
       } }, t("add_photo"))));

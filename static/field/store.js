@@ -43,15 +43,19 @@ export async function saveJob(job) {
 export async function replaceJobs(jobs) {
   // Jobs from the server replace the local copies, but ops still in the outbox are re-applied on top,
   // so what the technician recorded offline keeps showing until the server has it.
+  // Answers whether anything changed (the screen is redrawn only then).
   const db = await dbPromise;
   const pending = await db.getAllFromIndex("outbox", "seq");
   const tx = db.transaction("jobs", "readwrite");
+  const before = JSON.stringify(await tx.store.getAll());
   await tx.store.clear();
   for (const job of jobs) {
     for (const op of pending.filter((o) => o.ticket === job.number)) applyLocally(job, op);
     await tx.store.put(job);
   }
+  const after = JSON.stringify(await tx.store.getAll());
   await tx.done;
+  return before !== after;
 }
 
 // An op changes the local copy of its job at once, so the screen shows it before any network.

@@ -107,8 +107,7 @@ async function flushOnce() {
   const jobs = await fetch("/api/v1/me/jobs", { credentials: "same-origin" });
   if (jobs.status === 401) throw new AuthNeeded();
   if (jobs.ok) {
-    await store.replaceJobs((await jobs.json()).jobs);
-    state.jobsVersion = (state.jobsVersion || 0) + 1;
+    if (await store.replaceJobs((await jobs.json()).jobs)) state.jobsVersion = (state.jobsVersion || 0) + 1;
   }
 }
 

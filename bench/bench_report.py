@@ -17,15 +17,14 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
+from bench_board import STATUSES, WEIGHTS, database_url  # noqa: E402  (the same database and mix of states)
 from sqlalchemy import event, func, insert, select  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -40,29 +39,7 @@ N_REQUESTS = int(os.environ.get("BENCH_REQUESTS", 50_000))
 REPEAT = int(os.environ.get("BENCH_REPEAT", 25))
 TZ = ZoneInfo("Asia/Shanghai")
 PASSWORD = "bench-pass-1"
-STATUSES = [TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.CONTACTED, TicketStatus.VISIT_SCHEDULED,
-            TicketStatus.ON_SITE, TicketStatus.REMOTE_RESOLVED, TicketStatus.SIGNED, TicketStatus.SUBMITTED,
-            TicketStatus.APPROVED, TicketStatus.CANCELLED]
-WEIGHTS = [2, 3, 3, 2, 1, 20, 5, 5, 55, 4]
 LATER = {TicketStatus.SIGNED, TicketStatus.SUBMITTED, TicketStatus.APPROVED}
-
-
-def database_url(tmp: Path) -> tuple[str, callable]:
-    pg = os.environ.get("BENCH_DATABASE_URL")
-    if not pg:
-        return f"sqlite:///{tmp / 'bench.db'}", lambda: None
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(pg)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-
-    def drop():
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
-
-    sep = "&" if "?" in pg else "?"
-    return f"{pg}{sep}options={quote(f'-csearch_path={schema}')}", drop
 
 
 def clock(ticket_id: int, name: ClockName, started: datetime, minutes: float, took: float | None,

@@ -184,17 +184,28 @@ def test_search_ranks_title_matches_first_and_filters(app, library, expert):
         assert kb.search_articles(kb.SearchQuery())[1] == 4
 
 
+def approved_order(make_user, *, check=None) -> dict:
+    """A signed order written up (fault type "input lost", new to the team), submitted and approved; `check` runs
+    between submission and approval. Inside an app context."""
+    made = make_signed_order(make_user, photos=0)
+    ticket = dispatch.get_ticket(made["number"])
+    tech, boss = ctx_for(made["ids"]["tech"]), ctx_for(made["ids"]["boss"])
+    review.save_internal_fields(ticket, tech, fault_category_id=fault(ticket.device_category_id, "input_loss").id,
+                                root_cause="SDI 接头氧化", solution_summary="更换 SDI 线缆", parts_used="")
+    review.submit(ticket, tech)
+    if check:
+        check()
+    review.review(ticket, boss, approve=True, comment="")
+    db.session.commit()
+    return made
+
+
 def test_approved_orders_are_searchable_without_the_customer(app, make_user, expert):
+    def not_yet():
+        assert kb.search_orders("接头氧化") == []  # submitted, not approved yet
+
     with app.app_context():
-        made = make_signed_order(make_user, photos=0)
-        ticket = dispatch.get_ticket(made["number"])
-        tech, boss = ctx_for(made["ids"]["tech"]), ctx_for(made["ids"]["boss"])
-        review.save_internal_fields(ticket, tech, fault_category_id=fault(ticket.device_category_id, "input_loss").id,
-                                    root_cause="SDI 接头氧化", solution_summary="更换 SDI 线缆", parts_used="")
-        review.submit(ticket, tech)
-        assert kb.search_orders("接头氧化") == []  # not approved yet
-        review.review(ticket, boss, approve=True, comment="")
-        db.session.commit()
+        made = approved_order(make_user, check=not_yet)
         assert [t.number for t in kb.search_orders("接头氧化")] == [made["number"]]
     page = client_as(app, expert[1]).get("/kb/?q=接头氧化", headers=ZH).get_data(as_text=True)
     assert made["number"] in page and "SDI 接头氧化" in page and "鲸鱼电竞俱乐部" not in page
@@ -207,15 +218,8 @@ def test_approved_orders_are_searchable_without_the_customer(app, make_user, exp
 def analysed(app, make_user):
     """An approved order of a fault type seen for the first time: its case analysis is open."""
     with app.app_context():
-        made = make_signed_order(make_user, photos=0)
-        ticket = dispatch.get_ticket(made["number"])
-        tech, boss = ctx_for(made["ids"]["tech"]), ctx_for(made["ids"]["boss"])
-        review.save_internal_fields(ticket, tech, fault_category_id=fault(ticket.device_category_id, "input_loss").id,
-                                    root_cause="SDI 接头氧化", solution_summary="更换 SDI 线缆", parts_used="")
-        review.submit(ticket, tech)
-        review.review(ticket, boss, approve=True, comment="")
-        db.session.commit()
-        assert ticket.case_analysis is not None
+        made = approved_order(make_user)
+        assert dispatch.get_ticket(made["number"]).case_analysis is not None
         return made
 
 

@@ -1,6 +1,7 @@
 """The offline app in Debian's Chromium at phone size: a whole visit done with no network, then synced once."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -218,6 +219,28 @@ def test_answer_lost_after_the_server_committed_then_retry_doubles_nothing(app, 
         arrivals = db.session.execute(select(func.count(AuditEvent.id)).where(
             AuditEvent.action == "visit.arrived")).scalar_one()
         assert arrivals == 1  # the arrival happened once, however often it was sent
+    assert problems == []
+
+
+def test_an_op_too_large_for_the_server_is_listed_not_retried_forever(app, visit_job, phone):
+    """A single op the server answers 413 (larger than its limit) can never go through: it moves to the refused
+    list with the server's reason, kept on the phone, and no longer holds up the outbox."""
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    number = visit_job["number"]
+    page.goto(job_url(base, number))
+    expect(page.get_by_role("button", name="我已到达现场")).to_be_visible()
+    message = "批次超过 2048 KB：请分多次发送。"
+    page.route("**/api/v1/sync", lambda route: route.fulfill(
+        status=413, content_type="application/json",
+        body=json.dumps({"error": {"code": "batch_too_large", "message": message}})))
+    page.get_by_role("button", name="我已到达现场").click()
+    expect(page.locator("#sync-status")).to_contain_text("1 条被服务器拒绝", timeout=20000)
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送")
+    page.goto(base + "/field/#/rejected")
+    expect(page.locator("li.rejected")).to_contain_text(message)
+    with app.app_context():
+        assert db.session.execute(select(func.count(SyncOp.id))).scalar_one() == 0  # it never reached the server
     assert problems == []
 
 

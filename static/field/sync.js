@@ -63,6 +63,13 @@ async function handleResults(ops, results) {
   await store.settle(settled);
 }
 
+// One op the server will never take, whatever the batch (larger than its limit): retrying it forever would hide
+// it and hold up the ops behind it. It moves to the rejected list, kept on the phone with the server's reason.
+async function refuseTooLarge(op, response) {
+  const error = (await response.json().catch(() => ({}))).error || {};
+  await store.reject(op, error.code || "too_large", error.message || `HTTP ${response.status}`);
+}
+
 function textBatch(ops, maxOps) {
   const batch = [];
   let bytes = 0;
@@ -91,6 +98,7 @@ async function flushOnce() {
       if (op.data.note_id) form.append("note_id", op.data.note_id);
       form.append("file", photo ? photo.blob : new Blob([]), "photo.jpg");
       const response = await post("/api/v1/sync/photo", { method: "POST", body: form });
+      if (response.status === 413) { await refuseTooLarge(op, response); ops = await store.pendingOps(); continue; }
       if (!response.ok) throw new Error(`photo ${response.status}`);
       await handleResults([op], (await response.json()).results);
     } else {
@@ -99,6 +107,7 @@ async function flushOnce() {
       const response = await post("/api/v1/sync", { method: "POST", body,
         headers: { "Content-Type": "application/json" } });
       if (response.status === 413 && batch.length > 1) { maxOps = Math.ceil(batch.length / 2); continue; }
+      if (response.status === 413) { await refuseTooLarge(batch[0], response); ops = await store.pendingOps(); continue; }
       if (!response.ok) throw new Error(`sync ${response.status}`);
       await handleResults(batch, (await response.json()).results);
     }

@@ -1,6 +1,7 @@
 """Human names of the domain's vocabularies, translated through Flask-Babel."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .enums import Channel, ClockName, ClockState, Role, TicketStatus, Urgency
@@ -38,15 +39,26 @@ CHANNEL_LABELS = {
     Channel.OTHER: _l("Other"),
 }
 
-CLOCK_LABELS = {
-    ClockName.INTAKE: _l("Intake within 15 min"),
-    ClockName.FIRST_CONTACT: _l("First contact"),
-    ClockName.REMOTE_FIX: _l("Remote fix within 30 min"),
-    ClockName.ORDER_FILED: _l("Order filled within 10 min"),
-    ClockName.PREPARATION: _l("Preparation 1 h before the visit"),
-    ClockName.SUBMISSION: _l("Order submitted within 2 h"),
-    ClockName.CASE_ANALYSIS: _l("Case analysis within 3 working days"),
-}
+def span_text(minutes: int) -> str:
+    """A policy threshold as people say it: "15 min", "2 h"."""
+    if minutes >= 60 and minutes % 60 == 0:
+        return _("%(n)d h", n=minutes // 60)
+    return _("%(n)d min", n=minutes)
+
+
+def clock_labels(policy) -> dict[ClockName, str]:
+    """The clocks' names with the thresholds of the policy in force (an admin may change them)."""
+    return {
+        ClockName.INTAKE: _("Intake within %(span)s", span=span_text(policy.intake_minutes)),
+        ClockName.FIRST_CONTACT: _("First contact"),
+        ClockName.REMOTE_FIX: _("Remote fix within %(span)s", span=span_text(policy.remote_fix_minutes)),
+        ClockName.ORDER_FILED: _("Order filled within %(span)s", span=span_text(policy.order_filled_minutes)),
+        ClockName.PREPARATION: _("Preparation %(span)s before the visit",
+                                 span=span_text(policy.preparation_lead_minutes)),
+        ClockName.SUBMISSION: _("Order submitted within %(span)s", span=span_text(policy.submission_minutes)),
+        ClockName.CASE_ANALYSIS: _("Case analysis within %(n)d working days", n=policy.case_analysis_working_days),
+    }
+
 
 CLOCK_STATE_LABELS = {
     ClockState.PENDING: _l("Running"),

@@ -24,7 +24,9 @@ from .blobs import store_blob
 from .clocks import ticket_clocks
 from .db import db
 from .enums import RenderState, Resolution
+from .labels import clock_labels
 from .models import Blob, ServiceOrder, Ticket
+from .policy import current_policy
 from .types import utcnow
 
 log = logging.getLogger(__name__)
@@ -224,7 +226,8 @@ def order_html(order: ServiceOrder, content: dict | None = None) -> str:
     with force_locale("en" if order.locale == "en" else "zh_CN"):
         # The bare Jinja template: page context processors (navigation, the signed-in user) do not apply.
         template = current_app.jinja_env.get_template("print/service_order.html")
-        return template.render(c=content, order=order, local=local,
+        labels = {name.value: label for name, label in clock_labels(current_policy()).items()}
+        return template.render(c=content, order=order, local=local, labels=labels,
                                qr_svg=qr_svg, verify_url=verify_url, logo_sha=logo_sha, available=available,
                                html_lang="en" if order.locale == "en" else "zh-CN")
 

@@ -27,13 +27,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, false, func, or_, select
 
 from .db import db
 from .enums import ClockName, Role, TicketStatus
 from .errors import DomainError
+from .labels import clock_labels, span_text
 from .models import Signature, Ticket, TicketClock, User
+from .policy import current_policy
 
 WEEK_RE = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)
 SATISFIED_FROM = 4  # a rating of 4 or 5 counts as satisfied
@@ -52,36 +55,37 @@ CLOCK_FIGURES = {
 FIGURE_KEYS = ("response_rate", "resolution_rate", "satisfaction", "intake", "remote_fix", "order_filed",
                "preparation", "submission", "case_analysis")
 
-FIGURE_LABELS = {
-    "response_rate": _l("Response rate (first contact within 30/60 min)"),
-    "resolution_rate": _l("Problem resolution rate"),
-    "satisfaction": _l("Customer satisfaction (rated 4 or 5)"),
-    "intake": _l("Intake within 15 min"),
-    "remote_fix": _l("Remote fix within 30 min"),
-    "order_filed": _l("Order filled within 10 min"),
-    "preparation": _l("Preparation 1 h before the visit"),
-    "submission": _l("Order submitted within 2 h"),
-    "case_analysis": _l("Case analysis within 3 working days"),
-}
+def figure_labels() -> dict[str, str]:
+    """The figures' names, with the thresholds of the policy in force."""
+    policy = current_policy()
+    clocks = clock_labels(policy)
+    return {
+        **{key: clocks[name] for key, name in CLOCK_FIGURES.items()},
+        "response_rate": _("Response rate (first contact within %(urgent)d/%(normal)d min)",
+                           urgent=policy.first_contact_urgent_minutes, normal=policy.first_contact_normal_minutes),
+        "resolution_rate": _("Problem resolution rate"),
+        "satisfaction": _("Customer satisfaction (rated 4 or 5)"),
+    }
+
 
 # Column headings of the PDF's technician table, where the full names do not fit.
-SHORT_LABELS = {
-    "response_rate": _l("Response"),
-    "resolution_rate": _l("Resolution"),
-    "satisfaction": _l("Satisfaction"),
-    "intake": _l("Intake 15 min"),
-    "remote_fix": _l("Remote fix 30 min"),
-    "order_filed": _l("Order filled 10 min"),
-    "preparation": _l("Preparation 1 h"),
-    "submission": _l("Submitted 2 h"),
-    "case_analysis": _l("Case analysis 3 days"),
-}
+def short_labels() -> dict[str, str]:
+    policy = current_policy()
+    return {
+        "response_rate": _("Response"),
+        "resolution_rate": _("Resolution"),
+        "satisfaction": _("Satisfaction"),
+        "intake": _("Intake %(span)s", span=span_text(policy.intake_minutes)),
+        "remote_fix": _("Remote fix %(span)s", span=span_text(policy.remote_fix_minutes)),
+        "order_filed": _("Order filled %(span)s", span=span_text(policy.order_filled_minutes)),
+        "preparation": _("Preparation %(span)s", span=span_text(policy.preparation_lead_minutes)),
+        "submission": _("Submitted %(span)s", span=span_text(policy.submission_minutes)),
+        "case_analysis": _("Case analysis %(n)d days", n=policy.case_analysis_working_days),
+    }
 
 
 def counting_rules(tz_name: str) -> list[str]:
     """How the figures are counted, in words, as the page and the PDF state it (see the module docstring)."""
-    from flask_babel import gettext as _
-
     return [
         _("A week runs from Monday 00:00 to the next Monday 00:00 (%(tz)s).", tz=tz_name),
         _("A deadline counts in the week it falls due: met if done by then, missed if done later or still open "
@@ -382,11 +386,11 @@ def rows(report: WeeklyReport) -> list[dict]:
     """One row per figure and scope (the team, then each technician): what the tables and the CSV list."""
     scopes = [(None, report.current.overall, report.previous.overall)]
     scopes += [(t, report.current.technician(t.id), report.previous.technician(t.id)) for t in report.technicians]
-    out = []
+    out, labels = [], figure_labels()
     for technician, this_week, last_week in scopes:
         for key in FIGURE_KEYS:
             now_fig, before = this_week[key], last_week[key]
-            out.append({"key": key, "label": FIGURE_LABELS[key], "technician": technician,
+            out.append({"key": key, "label": labels[key], "technician": technician,
                         "current": now_fig, "previous": before, "change": change(now_fig.value, before.value)})
     return out
 
@@ -402,8 +406,6 @@ def sections(report: WeeklyReport) -> list[tuple[Technician | None, list[dict]]]
 
 def report_csv(report: WeeklyReport) -> bytes:
     """UTF-8 with a BOM (Excel then reads Chinese correctly); one row per figure and scope."""
-    from flask_babel import gettext as _
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([_("Week"), _("Figure code"), _("Figure"), _("Scope"), _("Technician account"),
@@ -444,16 +446,14 @@ class Bar:
 
 def figure_bars(report: WeeklyReport) -> list[Bar]:
     """This week against last week, one pair of bars per figure (the team's values)."""
-    from flask_babel import gettext as _
-
-    bars = []
+    bars, labels = [], figure_labels()
     for key in FIGURE_KEYS:
         now_fig, before = report.current.overall[key], report.previous.overall[key]
         bars.append(Bar(
-            label=str(FIGURE_LABELS[key]), current=now_fig.value, previous=before.value,
+            label=labels[key], current=now_fig.value, previous=before.value,
             current_text=f"{percent(now_fig.value)} ({now_fig.numerator}/{now_fig.denominator})",
             previous_text=f"{percent(before.value)} ({before.numerator}/{before.denominator})",
-            title=_("%(figure)s: this week %(now)s, last week %(before)s", figure=FIGURE_LABELS[key],
+            title=_("%(figure)s: this week %(now)s, last week %(before)s", figure=labels[key],
                     now=f"{percent(now_fig.value)} ({now_fig.numerator}/{now_fig.denominator})",
                     before=f"{percent(before.value)} ({before.numerator}/{before.denominator})")))
     return bars
@@ -461,8 +461,6 @@ def figure_bars(report: WeeklyReport) -> list[Bar]:
 
 def rating_bars(report: WeeklyReport) -> list[Bar]:
     """How many customers gave each rating, this week against last week (scaled to the largest count)."""
-    from flask_babel import gettext as _
-
     now_dist = report.current.overall.satisfaction.distribution
     before_dist = report.previous.overall.satisfaction.distribution
     top = max([*now_dist.values(), *before_dist.values(), 1])
@@ -482,7 +480,7 @@ def report_html(report: WeeklyReport, *, company: str) -> str:
 
     template = current_app.jinja_env.get_template("print/weekly_report.html")
     return template.render(report=report, sections=sections(report), bars=figure_bars(report),
-                           short_labels=SHORT_LABELS, figure_keys=FIGURE_KEYS,
+                           short_labels=short_labels(), figure_keys=FIGURE_KEYS,
                            ratings=rating_bars(report), rules=counting_rules(report.week.tz.key), percent=percent,
                            company=company, html_lang="zh-CN" if _locale_is_chinese() else "en")
 

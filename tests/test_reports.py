@@ -379,3 +379,27 @@ def test_cli_unknown_format_is_a_clear_error(runner, tmp_path):
     result = runner.invoke(args=["report", "weekly", "--out", str(tmp_path / "r.xlsx")])
     assert result.exit_code == 1 and ".csv, .pdf or .json" in result.output
     assert not Path(tmp_path / "r.xlsx").exists()
+
+
+def test_figure_names_follow_the_policy_in_force(app, client, week, supervisor):
+    """An admin who moves a threshold sees it in every name: report, CSV, request pages and the phone's strings."""
+    from blueprints.field.strings import strings_for_page
+    from domain.policy import save_policy
+
+    body = client.get(f"/reports/weekly?week={week}", headers=ZH).get_data(as_text=True)
+    assert "15 分钟内转交需求" in body and "响应率（30/60 分钟内首次联系）" in body
+    with app.app_context():
+        admin = technician("policy-admin", "管理员")
+        save_policy({"intake_minutes": 20, "first_contact_urgent_minutes": 45, "submission_minutes": 180},
+                    actor=admin)
+        db.session.commit()
+    body = client.get(f"/reports/weekly?week={week}", headers=ZH).get_data(as_text=True)
+    assert "20 分钟内转交需求" in body and "15 分钟内转交需求" not in body
+    assert "响应率（45/60 分钟内首次联系）" in body and "3 小时内提交服务单" in body
+    csv_response = client.get(f"/reports/weekly.csv?week={week}", headers={"Accept-Language": "en"})
+    csv_text = csv_response.data.decode("utf-8-sig")
+    assert "Intake within 20 min" in csv_text and "Order submitted within 3 h" in csv_text
+    with app.test_request_context(headers=ZH):
+        strings = strings_for_page()
+        assert strings["clock.intake"] == "20 分钟内转交需求"
+        assert strings["clock.preparation"] == "上门前 1 小时确认准备"  # unchanged threshold, unchanged name

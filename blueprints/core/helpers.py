@@ -1,6 +1,7 @@
 """Template filters, globals and small view helpers shared by every blueprint."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -14,12 +15,13 @@ from flask_wtf.csrf import generate_csrf
 from domain.enums import Role
 from domain.labels import (
     CHANNEL_LABELS,
-    CLOCK_LABELS,
     CLOCK_STATE_LABELS,
     ROLE_LABELS,
     STATUS_LABELS,
     URGENCY_LABELS,
+    clock_labels,
 )
+from domain.policy import current_policy
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,28 @@ def duration(seconds: float) -> str:
     return _("%(m)s min", m=mins)
 
 
+class PolicyClockLabels(Mapping):
+    """The clocks' names with the thresholds in force, read from the policy only when a page shows a clock (an
+    error page must render even when the database cannot be read)."""
+
+    def __init__(self):
+        self._labels = None
+
+    def _all(self) -> dict:
+        if self._labels is None:
+            self._labels = clock_labels(current_policy())
+        return self._labels
+
+    def __getitem__(self, name):
+        return self._all()[name]
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __len__(self):
+        return len(self._all())
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(duration, "duration")
@@ -115,7 +139,7 @@ def register(app: Flask) -> None:
             "status_labels": STATUS_LABELS,
             "urgency_labels": URGENCY_LABELS,
             "channel_labels": CHANNEL_LABELS,
-            "clock_labels": CLOCK_LABELS,
+            "clock_labels": PolicyClockLabels(),
             "clock_state_labels": CLOCK_STATE_LABELS,
             "url_for": url_for,
         }

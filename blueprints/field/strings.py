@@ -4,8 +4,9 @@ from __future__ import annotations
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
-from domain.enums import ClockName, TicketStatus, Urgency
-from domain.labels import CLOCK_LABELS, STATUS_LABELS, URGENCY_LABELS
+from domain.enums import TicketStatus, Urgency
+from domain.labels import STATUS_LABELS, URGENCY_LABELS, clock_labels
+from domain.policy import current_policy
 
 STRINGS = {
     "my_jobs": _l("My jobs"), "no_jobs": _l("No jobs assigned to you. New ones appear here after the next sync."),
@@ -46,8 +47,6 @@ STRINGS = {
     "kb": _l("Knowledge base"), "kb.symptoms": _l("Symptoms"), "kb.solution": _l("Solution"),
     "kb.precautions": _l("Precautions"),
 }
-for name in ClockName:
-    STRINGS[f"clock.{name.value}"] = CLOCK_LABELS[name]
 for status in TicketStatus:
     STRINGS[f"status.{status.value}"] = STATUS_LABELS[status]
 for urgency in Urgency:
@@ -66,5 +65,7 @@ for kind, label in OP_LABELS.items():
 def strings_for_page() -> dict[str, str]:
     locale = get_locale()
     out = {key: str(value) for key, value in STRINGS.items()}
+    # The clocks' names carry the thresholds in force (the page is fetched network-first: a change shows next time).
+    out.update({f"clock.{name.value}": label for name, label in clock_labels(current_policy()).items()})
     out["lang"] = "en" if locale is not None and locale.language == "en" else "zh"
     return out

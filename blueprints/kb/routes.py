@@ -6,6 +6,7 @@ from flask import current_app, flash, make_response, redirect, render_template, 
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -153,7 +154,7 @@ def edit_article(article_id: int):
 @roles_required(*EDITORS)
 def set_article_status(article_id: int):
     item = kb.get_article(article_id, current_user)
-    form = FaultCategoryForm()  # CSRF only
+    form = FlaskForm()  # CSRF only
     status = request.form.get("status", "")
     if not form.validate_on_submit() or status not in {s.value for s in ArticleStatus}:
         flash(_("Nothing was changed: the form was incomplete. Please try again."), "error")

@@ -373,3 +373,22 @@ def test_the_request_page_links_to_its_case_analysis_for_editors_only(app, analy
     assert f"/kb/cases/{number}" in client_as(app, boss).get(f"/dispatch/requests/{number}").get_data(as_text=True)
     assert f"/kb/cases/{number}" not in client_as(app, tech).get(f"/dispatch/requests/{number}").get_data(
         as_text=True)
+
+
+def test_publish_and_archive_from_the_article_page(app, expert, make_user):
+    _, tech_name = make_user(Role.TECHNICIAN)
+    with app.app_context():
+        article_id = write(expert[0], "镜头起雾", "镜头内部起雾", "静置除湿", publish=False).id
+        db.session.commit()
+    editor, tech = client_as(app, expert[1]), client_as(app, tech_name)
+    assert editor.post(f"/kb/articles/{article_id}/status", data={"status": "bogus"}).status_code == 302
+    assert tech.get(f"/kb/articles/{article_id}").status_code == 404  # still a draft
+    editor.post(f"/kb/articles/{article_id}/status", data={"status": "published"})
+    assert tech.get(f"/kb/articles/{article_id}").status_code == 200
+    editor.post(f"/kb/articles/{article_id}/status", data={"status": "archived"})
+    assert tech.get(f"/kb/articles/{article_id}").status_code == 404
+    assert "镜头起雾" not in editor.get("/kb/?q=起雾").get_data(as_text=True)  # archived: out of the search too
+    with app.app_context():
+        actions = db.session.execute(select(AuditEvent.to_state).where(AuditEvent.action == "kb.article_status")
+                                     ).scalars().all()
+        assert actions == ["published", "archived"]

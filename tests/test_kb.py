@@ -390,5 +390,5 @@ def test_publish_and_archive_from_the_article_page(app, expert, make_user):
     assert "镜头起雾" not in editor.get("/kb/?q=起雾").get_data(as_text=True)  # archived: out of the search too
     with app.app_context():
         actions = db.session.execute(select(AuditEvent.to_state).where(AuditEvent.action == "kb.article_status")
-                                     ).scalars().all()
+                                     .order_by(AuditEvent.id)).scalars().all()
         assert actions == ["published", "archived"]

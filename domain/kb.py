@@ -33,8 +33,12 @@ WORD_SPLIT = re.compile(r"[\s,，。、;；:：!！?？()（）\[\]【】《》\
 TICKET_NUMBER = re.compile(r"FS-\d{4}-\d{6}")
 
 
+# Who writes articles, case analyses and the fault list; everyone signed in reads.
+EDITOR_ROLES = (Role.EXPERT, Role.SUPERVISOR)
+
+
 def can_edit(user: User) -> bool:
-    return user.has_role(Role.EXPERT, Role.SUPERVISOR)
+    return user.has_role(*EDITOR_ROLES)
 
 
 def _require_editor(ctx: Context) -> None:
@@ -210,13 +214,14 @@ def complete_analysis_with_article(ticket: Ticket, ctx: Context, *, summary: str
 def open_analyses() -> list[CaseAnalysis]:
     return list(db.session.execute(
         select(CaseAnalysis).where(CaseAnalysis.completed_at.is_(None))
-        .options(selectinload(CaseAnalysis.ticket)).order_by(CaseAnalysis.due_at)).scalars())
+        .options(selectinload(CaseAnalysis.ticket).selectinload(Ticket.clocks)).order_by(CaseAnalysis.due_at)
+    ).scalars())
 
 
 def recent_analyses(limit: int = 20) -> list[CaseAnalysis]:
     return list(db.session.execute(
         select(CaseAnalysis).where(CaseAnalysis.completed_at.is_not(None))
-        .options(selectinload(CaseAnalysis.ticket), selectinload(CaseAnalysis.article))
+        .options(selectinload(CaseAnalysis.ticket).selectinload(Ticket.clocks), selectinload(CaseAnalysis.article))
         .order_by(CaseAnalysis.completed_at.desc()).limit(limit)).scalars())
 
 

@@ -277,19 +277,7 @@ def _insert(values: dict) -> int | None:
     """Insert an op record; its id, or None when its op_id is already taken. On PostgreSQL an insert whose op_id
     a concurrent transaction has just inserted waits for that transaction, then finds the key taken (or free,
     if it rolled back): a retry racing the original, a second tab, a second app server never both apply."""
-    connection = db.session.connection()
-    if connection.dialect.name in ("postgresql", "sqlite"):
-        return connection.execute(_INSERT_IF_NEW, values).scalar_one_or_none()
-    savepoint = db.session.begin_nested()  # other databases: a failed insert undone on its own
-    try:
-        record = SyncOp(**values)
-        db.session.add(record)
-        db.session.flush()
-    except IntegrityError:
-        savepoint.rollback()
-        return None
-    savepoint.commit()
-    return record.id
+    return db.session.connection().execute(_INSERT_IF_NEW, values).scalar_one_or_none()
 
 
 def _mark_rejected(record_id: int, code: str, message) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
-from domain import dispatch, orders
+from domain import dispatch, kb, orders
 from domain.board import BoardFilter, active_users, board_page, technician_load
 from domain.clocks import ticket_clocks
 from domain.db import db
@@ -201,7 +201,7 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         clocks=ticket_clocks(ticket, ctx.now), events=events,
         forms=forms, now=ctx.now, due_soon=current_policy().due_soon_minutes,
         is_assignee=dispatch.is_assignee(user, ticket), is_supervisor=user.has_role(Role.SUPERVISOR),
-        can_download=dispatch.can_download_order(user, ticket),
+        can_download=dispatch.can_download_order(user, ticket), can_open_case_analysis=kb.can_edit(user),
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,
         visit=ticket.visits[-1] if ticket.visits else None,
     ), status

@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from domain import dispatch, kb
 from domain.clocks import ticket_clocks
 from domain.db import db
-from domain.enums import ArticleStatus, ClockName, Role
+from domain.enums import ArticleStatus, ClockName
 from domain.errors import DomainError, NotFound, ValidationError
 from domain.models import DeviceCategory, FaultCategory, KbArticle
 from domain.policy import current_policy
@@ -23,8 +23,6 @@ from ..access import roles_required, signed_in
 from ..core.helpers import apply_field_errors, domain_context
 from . import bp
 from .forms import ArticleForm, CaseAnalysisForm, FaultCategoryForm
-
-EDITORS = (Role.EXPERT, Role.SUPERVISOR)
 
 
 def _english() -> bool:
@@ -132,7 +130,7 @@ def _save(item: KbArticle | None):
 
 
 @bp.route("/articles/new", methods=["GET", "POST"])
-@roles_required(*EDITORS)
+@roles_required(*kb.EDITOR_ROLES)
 def new_article():
     if request.method == "GET":
         return _edit_page(ArticleForm(), None)
@@ -140,7 +138,7 @@ def new_article():
 
 
 @bp.route("/articles/<int:article_id>/edit", methods=["GET", "POST"])
-@roles_required(*EDITORS)
+@roles_required(*kb.EDITOR_ROLES)
 def edit_article(article_id: int):
     item = kb.get_article(article_id, current_user)
     if request.method == "GET":
@@ -151,7 +149,7 @@ def edit_article(article_id: int):
 
 
 @bp.post("/articles/<int:article_id>/status")
-@roles_required(*EDITORS)
+@roles_required(*kb.EDITOR_ROLES)
 def set_article_status(article_id: int):
     item = kb.get_article(article_id, current_user)
     form = FlaskForm()  # CSRF only
@@ -170,17 +168,21 @@ def set_article_status(article_id: int):
 
 
 @bp.get("/cases")
-@roles_required(*EDITORS)
+@roles_required(*kb.EDITOR_ROLES)
 def cases():
     now = utcnow()
-    rows = [(a, next(c for c in ticket_clocks(a.ticket, now) if c.name == ClockName.CASE_ANALYSIS))
-            for a in kb.open_analyses()]
-    return render_template("kb/cases.html", rows=rows, done=kb.recent_analyses(), now=now,
+
+    def with_clock(analyses):
+        return [(a, next(c for c in ticket_clocks(a.ticket, now) if c.name == ClockName.CASE_ANALYSIS))
+                for a in analyses]
+
+    return render_template("kb/cases.html", rows=with_clock(kb.open_analyses()),
+                           done=with_clock(kb.recent_analyses()), now=now,
                            due_soon=current_policy().due_soon_minutes)
 
 
 @bp.route("/cases/<number>", methods=["GET", "POST"])
-@roles_required(*EDITORS)
+@roles_required(*kb.EDITOR_ROLES)
 def case_analysis(number: str):
     ticket = dispatch.get_ticket(number)
     analysis = ticket.case_analysis
@@ -229,7 +231,7 @@ def case_analysis(number: str):
 
 
 @bp.route("/faults", methods=["GET", "POST"])
-@roles_required(*EDITORS)
+@roles_required(*kb.EDITOR_ROLES)
 def faults():
     form = FaultCategoryForm()
     errors: dict = {}
@@ -250,7 +252,7 @@ def faults():
 
 
 @bp.post("/faults/<int:fault_id>")
-@roles_required(*EDITORS)
+@roles_required(*kb.EDITOR_ROLES)
 def edit_fault(fault_id: int):
     fault = db.session.get(FaultCategory, fault_id)
     if fault is None:

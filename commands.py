@@ -8,10 +8,10 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from domain import accounts
-from domain.enums import Role
-from domain.errors import DomainError
-from domain.models import User
+from domain.core import accounts
+from domain.core.enums import Role
+from domain.core.errors import DomainError
+from domain.core.models import User
 from extensions import db
 
 users_cli = AppGroup("users", help="Manage user accounts.")
@@ -81,7 +81,7 @@ def create_token_command(name, username):
 @with_appcontext
 def seed_demo_command():
     """Create demo users (one per role) and about twenty requests at every stage, then print the logins."""
-    from domain.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+    from operations.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 
     users, made = seed_demo(ZoneInfo(current_app.config["TIMEZONE"]))
     db.session.commit()
@@ -100,7 +100,7 @@ def doctor_command():
     """Report the database and migration state and what PDF rendering needs."""
     from alembic.script import ScriptDirectory
 
-    from domain.doctor import run_checks
+    from operations.doctor import run_checks
 
     script = ScriptDirectory.from_config(current_app.extensions["migrate"].migrate.get_config())
     checks = run_checks(script)
@@ -117,7 +117,7 @@ orders_cli = AppGroup("orders", help="Service order documents.")
 
 
 def render_pending_orders() -> int:
-    from domain.orders import pending_orders, render_order
+    from domain.documents.orders import pending_orders, render_order
 
     done = 0
     for order in pending_orders():
@@ -130,7 +130,7 @@ def render_pending_orders() -> int:
 @orders_cli.command("render-pending")
 def render_pending_command():
     """Render every service order whose PDF is missing (after a failed render); reports what is left."""
-    from domain.orders import pending_orders
+    from domain.documents.orders import pending_orders
 
     done = render_pending_orders()
     left = pending_orders()
@@ -155,8 +155,8 @@ def report_weekly_command(week, out, fmt):
     import json
     from pathlib import Path
 
-    from domain import reports
-    from domain.types import utcnow
+    from domain.core.types import utcnow
+    from domain.reporting import reports
 
     fmt = fmt or Path(out).suffix.lower().lstrip(".")
     if fmt not in REPORT_FORMATS:

@@ -9,7 +9,7 @@ from flask_migrate import Migrate
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
 
-from domain.db import db
+from domain.core.db import db
 
 migrate = Migrate()
 login_manager = LoginManager()

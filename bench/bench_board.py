@@ -26,11 +26,11 @@ import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import event, insert, select  # noqa: E402
 
 from app import create_app  # noqa: E402
-from domain import accounts  # noqa: E402
-from domain.catalog import ensure_catalog  # noqa: E402
-from domain.db import db  # noqa: E402
-from domain.enums import Channel, ClockName, Role, TicketStatus, Urgency  # noqa: E402
-from domain.models import Customer, DeviceModel, Ticket, TicketClock  # noqa: E402
+from domain.core import accounts  # noqa: E402
+from domain.core.db import db  # noqa: E402
+from domain.core.enums import Channel, ClockName, Role, TicketStatus, Urgency  # noqa: E402
+from domain.core.models import Customer, DeviceModel, Ticket, TicketClock  # noqa: E402
+from domain.requests.catalog import ensure_catalog  # noqa: E402
 
 N_REQUESTS = int(os.environ.get("BENCH_REQUESTS", 50_000))
 REPEAT = int(os.environ.get("BENCH_REPEAT", 25))

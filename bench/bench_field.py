@@ -27,10 +27,11 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from app import create_app  # noqa: E402
 from blueprints.field.routes import SHELL_FILES, STATIC  # noqa: E402
-from domain import accounts, dispatch  # noqa: E402
-from domain.catalog import ensure_catalog  # noqa: E402
-from domain.db import db  # noqa: E402
-from domain.enums import ContactMethod, Role  # noqa: E402
+from domain.core import accounts, context  # noqa: E402
+from domain.core.db import db  # noqa: E402
+from domain.core.enums import ContactMethod, Role  # noqa: E402
+from domain.requests import dispatch  # noqa: E402
+from domain.requests.catalog import ensure_catalog  # noqa: E402
 
 PASSWORD = "bench-pass-1"
 REPEAT = int(os.environ.get("BENCH_REPEAT", 10))
@@ -49,10 +50,10 @@ def seed(app) -> str:
         for i in range(12):
             ticket = dispatch.create_request({"customer_name": f"客户{i}", "contact_phone": "13800138001",
                                               "device_model": "ATEM Mini Pro ISO", "problem": "切换台无法切换机位",
-                                              "urgency": "urgent"}, dispatch.Context(actor=desk, tz=tz, now=now))
+                                              "urgency": "urgent"}, context.Context(actor=desk, tz=tz, now=now))
             db.session.flush()
-            dispatch.assign(ticket, tech, dispatch.Context(actor=boss, tz=tz, now=now))
-            dispatch.record_contact(ticket, dispatch.Context(actor=tech, tz=tz, now=now + timedelta(minutes=5)),
+            dispatch.assign(ticket, tech, context.Context(actor=boss, tz=tz, now=now))
+            dispatch.record_contact(ticket, context.Context(actor=tech, tz=tz, now=now + timedelta(minutes=5)),
                                     method=ContactMethod.PHONE)
             number = ticket.number
         db.session.commit()

@@ -25,11 +25,12 @@ from bench_board import database_url  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
 from app import create_app  # noqa: E402
-from domain import accounts, kb  # noqa: E402
-from domain.catalog import ensure_catalog  # noqa: E402
-from domain.db import db  # noqa: E402
-from domain.enums import ArticleStatus, Channel, Role, TicketStatus, Urgency  # noqa: E402
-from domain.models import Customer, DeviceModel, FaultCategory, KbArticle, Ticket  # noqa: E402
+from domain.core import accounts  # noqa: E402
+from domain.core.db import db  # noqa: E402
+from domain.core.enums import ArticleStatus, Channel, Role, TicketStatus, Urgency  # noqa: E402
+from domain.core.models import Customer, DeviceModel, FaultCategory, KbArticle, Ticket  # noqa: E402
+from domain.knowledge import kb  # noqa: E402
+from domain.requests.catalog import ensure_catalog  # noqa: E402
 
 N_ARTICLES = int(os.environ.get("BENCH_ARTICLES", 5_000))
 N_ORDERS = int(os.environ.get("BENCH_ORDERS", 20_000))

@@ -24,9 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa  # noqa: E402
 
 from app import create_app  # noqa: E402
-from domain import accounts, dispatch, orders  # noqa: E402
-from domain.db import db  # noqa: E402
-from domain.models import Blob, User  # noqa: E402
+from domain.core import accounts  # noqa: E402
+from domain.core.db import db  # noqa: E402
+from domain.core.models import Blob, User  # noqa: E402
+from domain.documents import orders  # noqa: E402
+from domain.requests import dispatch  # noqa: E402
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", 9))
 PASSWORD = "bench-pass-1"

@@ -28,12 +28,13 @@ from bench_board import STATUSES, WEIGHTS, database_url  # noqa: E402  (the same
 from sqlalchemy import event, func, insert, select  # noqa: E402
 
 from app import create_app  # noqa: E402
-from domain import accounts, reports  # noqa: E402
-from domain.blobs import store_blob  # noqa: E402
-from domain.catalog import ensure_catalog  # noqa: E402
-from domain.db import db  # noqa: E402
-from domain.enums import Channel, ClockName, Resolution, Role, TicketStatus, Urgency  # noqa: E402
-from domain.models import Customer, DeviceModel, Signature, Ticket, TicketClock  # noqa: E402
+from domain.core import accounts  # noqa: E402
+from domain.core.blobs import store_blob  # noqa: E402
+from domain.core.db import db  # noqa: E402
+from domain.core.enums import Channel, ClockName, Resolution, Role, TicketStatus, Urgency  # noqa: E402
+from domain.core.models import Customer, DeviceModel, Signature, Ticket, TicketClock  # noqa: E402
+from domain.reporting import reports  # noqa: E402
+from domain.requests.catalog import ensure_catalog  # noqa: E402
 
 N_REQUESTS = int(os.environ.get("BENCH_REQUESTS", 50_000))
 REPEAT = int(os.environ.get("BENCH_REPEAT", 25))

@@ -33,12 +33,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_board import database_url  # noqa: E402
 
 from app import create_app  # noqa: E402
-from domain import accounts, dispatch  # noqa: E402
-from domain.catalog import ensure_catalog  # noqa: E402
-from domain.db import db  # noqa: E402
-from domain.enums import ContactMethod, OpStatus, Role  # noqa: E402
-from domain.models import AuditEvent, ProgressNote, SyncOp, User  # noqa: E402
-from domain.orders import canonical_json  # noqa: E402
+from domain.core import accounts, context  # noqa: E402
+from domain.core.db import db  # noqa: E402
+from domain.core.enums import ContactMethod, OpStatus, Role  # noqa: E402
+from domain.core.models import AuditEvent, ProgressNote, SyncOp, User  # noqa: E402
+from domain.documents.orders import canonical_json  # noqa: E402
+from domain.requests import dispatch  # noqa: E402
+from domain.requests.catalog import ensure_catalog  # noqa: E402
 
 N_OPS = int(os.environ.get("BENCH_OPS", 1000))
 BATCH = 50
@@ -64,10 +65,10 @@ def seed(app) -> str:
         now = datetime.now(UTC) - timedelta(hours=2)
         ticket = dispatch.create_request({"customer_name": "星河传媒", "contact_phone": "13800138001",
                                           "device_model": "ATEM Mini Pro ISO", "problem": "无信号",
-                                          "urgency": "urgent"}, dispatch.Context(actor=desk, tz=tz, now=now))
+                                          "urgency": "urgent"}, context.Context(actor=desk, tz=tz, now=now))
         db.session.flush()
-        dispatch.assign(ticket, tech, dispatch.Context(actor=boss, tz=tz, now=now))
-        dispatch.record_contact(ticket, dispatch.Context(actor=tech, tz=tz, now=now + timedelta(minutes=5)),
+        dispatch.assign(ticket, tech, context.Context(actor=boss, tz=tz, now=now))
+        dispatch.record_contact(ticket, context.Context(actor=tech, tz=tz, now=now + timedelta(minutes=5)),
                                 method=ContactMethod.PHONE)
         db.session.commit()
         return ticket.number

@@ -7,7 +7,7 @@ from functools import wraps
 from flask import abort
 from flask_login import current_user
 
-from domain.enums import Role
+from domain.core.enums import Role
 from extensions import login_manager
 
 ALL_ROLES = frozenset(Role)

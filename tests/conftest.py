@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from app import create_app
-from domain import accounts
-from domain.db import db
-from domain.enums import Role
+from domain.core import accounts
+from domain.core.db import db
+from domain.core.enums import Role
 
 PASSWORD = "correct-horse-9"
 
@@ -37,9 +37,9 @@ def fast_password_hashing(monkeypatch):
 
     from werkzeug.security import generate_password_hash
 
-    import domain.models
+    import domain.core.models
 
-    monkeypatch.setattr(domain.models, "generate_password_hash",
+    monkeypatch.setattr(domain.core.models, "generate_password_hash",
                         functools.partial(generate_password_hash, method="pbkdf2:sha256:1000"))
 
 

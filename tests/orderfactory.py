@@ -10,12 +10,14 @@ from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageDraw
 
-from domain import dispatch, onsite, signing
-from domain.blobs import store_blob
-from domain.catalog import ensure_catalog
-from domain.db import db
-from domain.enums import ContactMethod, Role
-from domain.models import Photo, User
+from domain.core import context
+from domain.core.blobs import store_blob
+from domain.core.db import db
+from domain.core.enums import ContactMethod, Role
+from domain.core.models import Photo, User
+from domain.fieldwork import onsite, signing
+from domain.requests import dispatch
+from domain.requests.catalog import ensure_catalog
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -60,7 +62,7 @@ def make_signed_order(make_user, *, notes=("已到达现场，与客户确认故
     now = datetime.now(UTC) - timedelta(hours=5)
 
     def ctx(who, minutes):
-        return dispatch.Context(actor=db.session.get(User, ids[who]), tz=SHANGHAI,
+        return context.Context(actor=db.session.get(User, ids[who]), tz=SHANGHAI,
                                 now=now + timedelta(minutes=minutes))
 
     ticket = dispatch.create_request({
@@ -110,7 +112,7 @@ def make_prepared_visit(make_user, *, tech: str, other_tech: str | None = None) 
     now = datetime.now(UTC) - timedelta(minutes=90)
 
     def ctx(who, minutes):
-        return dispatch.Context(actor=db.session.get(User, ids[who]), tz=SHANGHAI,
+        return context.Context(actor=db.session.get(User, ids[who]), tz=SHANGHAI,
                                 now=now + timedelta(minutes=minutes))
 
     ticket = dispatch.create_request({"customer_name": "远山音乐现场", "contact_person": "赵远",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from blueprints.access import PUBLIC
-from domain.enums import Role
+from domain.core.enums import Role
 
 ANON = "anonymous"
 EVERY_ROLE = set(Role)
@@ -110,13 +110,14 @@ CASES = [(route[0], route[1], route[2], route[4] if len(route) > 4 else route[3]
 def request_number(app, make_user):
     from zoneinfo import ZoneInfo
 
-    from domain import dispatch
-    from domain.db import db
-    from domain.models import User
+    from domain.core import context
+    from domain.core.db import db
+    from domain.core.models import User
+    from domain.requests import dispatch
 
     dispatcher_id, _ = make_user(Role.DISPATCHER, "intake-desk")
     with app.app_context():
-        ctx = dispatch.Context(actor=db.session.get(User, dispatcher_id), tz=ZoneInfo("Asia/Shanghai"))
+        ctx = context.Context(actor=db.session.get(User, dispatcher_id), tz=ZoneInfo("Asia/Shanghai"))
         ticket = dispatch.create_request({"customer_name": "客户", "contact_phone": "13800000000",
                                           "device_model": "某设备", "problem": "无信号", "urgency": "normal"}, ctx)
         db.session.commit()

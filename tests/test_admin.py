@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from domain.db import db
-from domain.enums import Role
-from domain.models import AuditEvent, User
+from domain.core.db import db
+from domain.core.enums import Role
+from domain.core.models import AuditEvent, User
 
 from .conftest import PASSWORD
 
@@ -124,7 +124,7 @@ def test_user_list_filters_by_role(client, admin, make_user):
 
 
 def test_policy_page_changes_a_deadline_and_audits_it(app, client, admin):
-    from domain.policy import current_policy
+    from domain.sla.policy import current_policy
 
     body = client.get("/admin/policy", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
     assert "政策默认值：30" in body
@@ -137,14 +137,14 @@ def test_policy_page_changes_a_deadline_and_audits_it(app, client, admin):
     # Back to the default: the stored override goes away.
     client.post("/admin/policy", data={"first_contact_urgent_minutes": "30"})
     with app.app_context():
-        from domain.models import PolicySetting
+        from domain.core.models import PolicySetting
 
         assert db.session.query(PolicySetting).count() == 0
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "abc", "99999999"])
 def test_policy_page_refuses_bad_numbers(app, client, admin, value):
-    from domain.policy import current_policy
+    from domain.sla.policy import current_policy
 
     response = client.post("/admin/policy", data={"remote_fix_minutes": value}, headers=EN)
     assert response.status_code == 400 and "Enter a whole number" in response.get_data(as_text=True)
@@ -155,7 +155,7 @@ def test_policy_page_refuses_bad_numbers(app, client, admin, value):
 def test_calendar_overrides_can_be_added_and_removed(app, client, admin):
     from datetime import date
 
-    from domain.models import CalendarOverride
+    from domain.core.models import CalendarOverride
 
     response = client.post("/admin/calendar", data={"day": "2031-01-06", "is_workday": "0", "note": "公司假日"})
     assert response.status_code == 302

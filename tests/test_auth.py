@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.db import db
-from domain.enums import Role
-from domain.models import AuditEvent, User
+from domain.core.db import db
+from domain.core.enums import Role
+from domain.core.models import AuditEvent, User
 
 from .conftest import PASSWORD
 
@@ -154,7 +154,7 @@ def test_deactivation_ends_an_open_session(app, client, signed_in):
     with app.app_context():
         admin = User(username="boss", display_name="Boss", role=Role.ADMIN, is_admin=True, password_hash="x")
         db.session.add(admin)
-        from domain.accounts import set_active
+        from domain.core.accounts import set_active
 
         set_active(db.session.get(User, user_id), False, actor=admin)
         db.session.commit()
@@ -166,7 +166,7 @@ def test_sign_in_is_rate_limited(make_app, make_user):
     app = make_app(RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
     client = app.test_client()
     with app.app_context():
-        from domain.accounts import create_user
+        from domain.core.accounts import create_user
 
         create_user("target", PASSWORD, Role.TECHNICIAN)
         db.session.commit()
@@ -194,7 +194,7 @@ def test_csrf_token_required_on_sign_in(make_app, make_user):
     app = make_app(WTF_CSRF_ENABLED=True)
     client = app.test_client()
     with app.app_context():
-        from domain.accounts import create_user
+        from domain.core.accounts import create_user
 
         create_user("csrf-user", PASSWORD, Role.TECHNICIAN)
         db.session.commit()
@@ -211,7 +211,7 @@ def test_csrf_failure_on_state_changes_when_signed_in(make_app):
     app = make_app(WTF_CSRF_ENABLED=True)
     client = app.test_client()
     with app.app_context():
-        from domain.accounts import create_user
+        from domain.core.accounts import create_user
 
         target = create_user("someone", PASSWORD, Role.TECHNICIAN)
         create_user("admin-user", PASSWORD, Role.ADMIN)

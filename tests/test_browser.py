@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import sync_playwright
 
-from domain.enums import Role
+from domain.core.enums import Role
 
 from .browser import CHROMIUM, CHROMIUM_ARGS, PHONE, live_server, require_chromium
 from .conftest import PASSWORD
@@ -81,17 +81,18 @@ def test_admin_creates_a_user_from_the_phone(browser_session, make_user):
 def test_board_and_countdowns_run_under_the_csp(browser_session, make_user, app):
     from zoneinfo import ZoneInfo
 
-    from domain import dispatch
-    from domain.catalog import ensure_catalog
-    from domain.db import db
-    from domain.models import User
+    from domain.core import context
+    from domain.core.db import db
+    from domain.core.models import User
+    from domain.requests import dispatch
+    from domain.requests.catalog import ensure_catalog
 
     base, page, problems = browser_session
     make_user(Role.SUPERVISOR, "phone-boss")
     desk_id, _ = make_user(Role.DISPATCHER, "phone-desk")
     with app.app_context():
         ensure_catalog()
-        ctx = dispatch.Context(actor=db.session.get(User, desk_id), tz=ZoneInfo("Asia/Shanghai"))
+        ctx = context.Context(actor=db.session.get(User, desk_id), tz=ZoneInfo("Asia/Shanghai"))
         number = dispatch.create_request({"customer_name": "星河传媒", "contact_phone": "13800138001",
                                           "device_model": "ATEM Mini Pro ISO", "problem": "无法切换机位",
                                           "urgency": "urgent"}, ctx).number

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from domain.db import db
-from domain.enums import Role, TicketStatus
-from domain.models import AuditEvent, Signature, Ticket, User
+from domain.core.db import db
+from domain.core.enums import Role, TicketStatus
+from domain.core.models import AuditEvent, Signature, Ticket, User
 
 
 def test_users_create(app, runner):

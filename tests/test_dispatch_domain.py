@@ -8,14 +8,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from domain import dispatch
-from domain.catalog import ensure_catalog
-from domain.clocks import ticket_clocks
-from domain.db import db
-from domain.dispatch import Context, ValidationError
-from domain.enums import ClockName, ClockState, ContactMethod, Role, TicketStatus
-from domain.errors import Conflict, DomainError, Forbidden
-from domain.models import AuditEvent, DeviceModel, Ticket, User
+from domain.core.context import Context
+from domain.core.db import db
+from domain.core.enums import ClockName, ClockState, ContactMethod, Role, TicketStatus
+from domain.core.errors import Conflict, DomainError, Forbidden
+from domain.core.models import AuditEvent, DeviceModel, Ticket, User
+from domain.requests import dispatch
+from domain.requests.catalog import ensure_catalog
+from domain.requests.dispatch import ValidationError
+from domain.sla.clocks import ticket_clocks
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -401,7 +402,7 @@ def test_bad_visit_time_is_refused(app, ctx_for, assigned, when, field):
 
 
 def test_policy_overrides_change_the_deadlines(app, ctx_for):
-    from domain.models import PolicySetting
+    from domain.core.models import PolicySetting
 
     with app.app_context():
         db.session.add(PolicySetting(key="first_contact_urgent_minutes", value="20"))
@@ -432,8 +433,8 @@ def test_device_lookup_ignores_case_and_spaces(app, people):
 @pytest.mark.parametrize("done_on,state", [((2026, 10, 10, 18, 0), ClockState.MET),
                                            ((2026, 10, 11, 9, 0), ClockState.MISSED)])
 def test_case_analysis_clock_counts_working_days_across_national_day(app, ctx_for, done_on, state):
-    from domain.cases import complete_case_analysis, open_case_analysis
-    from domain.enums import AnalysisTrigger
+    from domain.core.enums import AnalysisTrigger
+    from domain.documents.cases import complete_case_analysis, open_case_analysis
 
     opened = datetime(2026, 9, 30, 16, 0, tzinfo=SHANGHAI)
     with app.app_context():

@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event, func, select
 
-from domain import dispatch
-from domain.catalog import ensure_catalog
-from domain.db import db
-from domain.enums import ClockName, Role, TicketStatus
-from domain.models import DeviceModel, Ticket, TicketClock, User
+from domain.core import context
+from domain.core.db import db
+from domain.core.enums import ClockName, Role, TicketStatus
+from domain.core.models import DeviceModel, Ticket, TicketClock, User
+from domain.requests import dispatch
+from domain.requests.catalog import ensure_catalog
 
 from .conftest import PASSWORD
 
@@ -41,7 +42,7 @@ def login(app, username):
 def make_requests(app, staff, count, **changes):
     numbers = []
     with app.app_context():
-        ctx = dispatch.Context(actor=db.session.get(User, staff["desk"]), tz=SHANGHAI)
+        ctx = context.Context(actor=db.session.get(User, staff["desk"]), tz=SHANGHAI)
         for i in range(count):
             data = {"customer_name": f"客户{i:03d}", "contact_phone": f"1380000{i:04d}",
                     "device_model": "ATEM Mini Pro ISO",
@@ -54,7 +55,7 @@ def make_requests(app, staff, count, **changes):
 
 def assign_to(app, staff, number, technician):
     with app.app_context():
-        ctx = dispatch.Context(actor=db.session.get(User, staff["boss"]), tz=SHANGHAI)
+        ctx = context.Context(actor=db.session.get(User, staff["boss"]), tz=SHANGHAI)
         ticket = dispatch.get_ticket(number)
         dispatch.assign(ticket, db.session.get(User, staff[technician]), ctx)
         db.session.commit()
@@ -356,7 +357,7 @@ def test_times_show_in_the_configured_zone(make_app, make_user):
     for zone, expected in (("Asia/Shanghai", "2026-11-24 10:00"), ("Europe/Berlin", "2026-11-24 03:00")):
         app = make_app(TIMEZONE=zone)
         with app.app_context():
-            ctx = dispatch.Context(actor=db.session.get(User, desk_id), tz=ZoneInfo(zone),
+            ctx = context.Context(actor=db.session.get(User, desk_id), tz=ZoneInfo(zone),
                                    now=datetime(2026, 11, 24, 2, 5, tzinfo=UTC))
             number = dispatch.create_request({"customer_name": "时区", "contact_phone": "1", "device_model": "x",
                                               "problem": "p", "urgency": "normal",

@@ -8,9 +8,9 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import func, select
 
-from domain import dispatch
-from domain.db import db
-from domain.models import AcceptanceTest, Precaution, ProgressNote, Signature, SyncOp
+from domain.core.db import db
+from domain.core.models import AcceptanceTest, Precaution, ProgressNote, Signature, SyncOp
+from domain.requests import dispatch
 
 from .browser import CHROMIUM, CHROMIUM_ARGS, PHONE, live_server, require_chromium
 from .conftest import PASSWORD
@@ -214,7 +214,7 @@ def test_answer_lost_after_the_server_committed_then_retry_doubles_nothing(app, 
         op = db.session.execute(select(SyncOp)).scalar_one()  # still one op, applied once, then replayed
         assert op.status.value == "applied" and op.replays >= 1
         assert dispatch.get_ticket(number).status.value == "on_site"
-        from domain.models import AuditEvent
+        from domain.core.models import AuditEvent
 
         arrivals = db.session.execute(select(func.count(AuditEvent.id)).where(
             AuditEvent.action == "visit.arrived")).scalar_one()
@@ -293,7 +293,7 @@ def test_a_second_tab_of_the_same_job_doubles_nothing(app, visit_job, phone):
         assert sum(o.replays for o in ops) == 0  # no op was sent twice, not even to be answered "duplicate"
         assert sorted(db.session.execute(select(ProgressNote.text)).scalars()) == sorted(texts.values())
         assert db.session.execute(select(func.count(AcceptanceTest.id))).scalar_one() == 2
-        from domain.models import AuditEvent
+        from domain.core.models import AuditEvent
 
         added = db.session.execute(select(func.count(AuditEvent.id)).where(
             AuditEvent.action == "note.added")).scalar_one()
@@ -385,7 +385,7 @@ def test_a_photo_is_downscaled_on_the_phone_and_stored_once(app, visit_job, phon
 
     from PIL import Image
 
-    from domain.models import Blob, Photo
+    from domain.core.models import Blob, Photo
 
     base, context, problems = phone
     page = signed_in_app(base, context)
@@ -423,8 +423,8 @@ def test_a_photo_is_downscaled_on_the_phone_and_stored_once(app, visit_job, phon
 def test_knowledge_base_answers_for_the_job_are_there_offline(app, visit_job, phone):
     from datetime import UTC, datetime
 
-    from domain.enums import ArticleStatus
-    from domain.models import KbArticle
+    from domain.core.enums import ArticleStatus
+    from domain.core.models import KbArticle
 
     number = visit_job["number"]
     with app.app_context():

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-from domain.db import db
-from domain.enums import Role
-from domain.models import User
+from domain.core.db import db
+from domain.core.enums import Role
+from domain.core.models import User
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "translations" / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po"

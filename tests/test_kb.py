@@ -7,13 +7,16 @@ import subprocess
 import pytest
 from sqlalchemy import select
 
-from domain import dispatch, kb, review
-from domain.catalog import ensure_catalog
-from domain.clocks import ticket_clocks
-from domain.db import db
-from domain.enums import ArticleStatus, ClockName, ClockState, Role
-from domain.errors import DomainError, Forbidden, ValidationError
-from domain.models import AuditEvent, DeviceModel, FaultCategory, KbArticle, User
+from domain.core import context
+from domain.core.db import db
+from domain.core.enums import ArticleStatus, ClockName, ClockState, Role
+from domain.core.errors import DomainError, Forbidden, ValidationError
+from domain.core.models import AuditEvent, DeviceModel, FaultCategory, KbArticle, User
+from domain.documents import review
+from domain.knowledge import kb
+from domain.requests import dispatch
+from domain.requests.catalog import ensure_catalog
+from domain.sla.clocks import ticket_clocks
 
 from .conftest import PASSWORD
 from .orderfactory import SHANGHAI, make_signed_order
@@ -22,8 +25,8 @@ ZH = {"Accept-Language": "zh-CN"}
 EN = {"Accept-Language": "en"}
 
 
-def ctx_for(user_id: int, now=None) -> dispatch.Context:
-    return dispatch.Context(actor=db.session.get(User, user_id), tz=SHANGHAI, **({"now": now} if now else {}))
+def ctx_for(user_id: int, now=None) -> context.Context:
+    return context.Context(actor=db.session.get(User, user_id), tz=SHANGHAI, **({"now": now} if now else {}))
 
 
 def model(brand: str, name: str) -> DeviceModel:
@@ -358,7 +361,7 @@ def test_an_empty_manual_says_so(app, expert, tmp_path):
 
 def test_demo_data_has_articles_for_the_field_app(app):
     with app.app_context():
-        from domain.demo import seed_demo
+        from operations.demo import seed_demo
 
         seed_demo(SHANGHAI)
         db.session.commit()

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import command
 from flask_migrate import upgrade
 
-from domain.db import db
+from domain.core.db import db
 
 
 def _empty_database_url(database, tmp_path):

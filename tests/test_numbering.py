@@ -5,11 +5,11 @@ import threading
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from domain.db import db
-from domain.enums import Channel, Urgency
-from domain.models import Customer, Ticket
-from domain.numbering import allocate_ticket_number
-from domain.tickets import Intake, open_ticket
+from domain.core.db import db
+from domain.core.enums import Channel, Urgency
+from domain.core.models import Customer, Ticket
+from domain.requests.numbering import allocate_ticket_number
+from domain.requests.tickets import Intake, open_ticket
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

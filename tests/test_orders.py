@@ -14,11 +14,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from domain import dispatch, onsite, orders
-from domain.db import db
-from domain.enums import RenderState, TicketStatus
-from domain.errors import Conflict, DomainError
-from domain.models import AuditEvent, Blob, ServiceOrder, Ticket, User
+from domain.core import context
+from domain.core.db import db
+from domain.core.enums import RenderState, TicketStatus
+from domain.core.errors import Conflict, DomainError
+from domain.core.models import AuditEvent, Blob, ServiceOrder, Ticket, User
+from domain.documents import orders
+from domain.fieldwork import onsite
+from domain.requests import dispatch
 
 from .conftest import PASSWORD
 from .orderfactory import SHANGHAI, make_signed_order, signature_data_url
@@ -124,7 +127,7 @@ def test_english_order_renders_in_english(app, make_user, tmp_path):
 def test_remote_order_is_marked_remote_without_signature(app, make_user, tmp_path):
     from datetime import UTC, datetime, timedelta
 
-    from domain.enums import ContactMethod, Role
+    from domain.core.enums import ContactMethod, Role
 
     with app.app_context():
         tech = make_user(Role.TECHNICIAN, "remote-tech")[0]
@@ -133,7 +136,7 @@ def test_remote_order_is_marked_remote_without_signature(app, make_user, tmp_pat
         now = datetime.now(UTC) - timedelta(hours=1)
 
         def ctx(user_id, minutes):
-            return dispatch.Context(actor=db.session.get(User, user_id), tz=SHANGHAI,
+            return context.Context(actor=db.session.get(User, user_id), tz=SHANGHAI,
                                     now=now + timedelta(minutes=minutes))
 
         ticket = dispatch.create_request({"customer_name": "小满带货工作室", "contact_phone": "13700137003",
@@ -240,7 +243,7 @@ def test_signed_order_cannot_change(app, signed):
     with app.app_context():
         ticket = dispatch.get_ticket(signed["number"])
         tech = db.session.get(User, signed["ids"]["tech"])
-        ctx = dispatch.Context(actor=tech, tz=SHANGHAI)
+        ctx = context.Context(actor=tech, tz=SHANGHAI)
         for attempt in (lambda: dispatch.add_note(ticket, "事后补充", ctx),
                         lambda: onsite.record_test(ticket, ctx, item="开机自检正常", passed=False),
                         lambda: onsite.confirm_problem(ticket, ctx, "改写问题"),
@@ -256,7 +259,7 @@ def test_departure_is_refused_before_the_customer_signs(app, make_user):
     with app.app_context():
         made = make_signed_order(make_user, sign=False)
         ticket = dispatch.get_ticket(made["number"])
-        ctx = dispatch.Context(actor=db.session.get(User, made["ids"]["tech"]), tz=SHANGHAI)
+        ctx = context.Context(actor=db.session.get(User, made["ids"]["tech"]), tz=SHANGHAI)
         with pytest.raises(DomainError) as raised:
             onsite.depart(ticket, ctx)
         assert raised.value.code == "not_signed"
@@ -270,7 +273,7 @@ def test_departure_is_refused_before_the_customer_signs(app, make_user):
     (signature_data_url(width=20, height=10), "signature_bad_size"),
 ])
 def test_bad_signatures_are_refused(app, make_user, png, code):
-    from domain.signing import SignatureError, clean_signature_png
+    from domain.fieldwork.signing import SignatureError, clean_signature_png
 
     with pytest.raises(SignatureError) as raised:
         clean_signature_png(png)
@@ -280,7 +283,7 @@ def test_bad_signatures_are_refused(app, make_user, png, code):
 def test_signature_is_flattened_and_trimmed(app):
     from PIL import Image
 
-    from domain.signing import clean_signature_png
+    from domain.fieldwork.signing import clean_signature_png
 
     cleaned = Image.open(io.BytesIO(clean_signature_png(signature_data_url(width=1200, height=400))))
     assert cleaned.mode == "L" and cleaned.width < 1200 and cleaned.height < 400
@@ -313,7 +316,7 @@ def test_a_failed_render_keeps_the_signature_and_is_retried(app, make_user, monk
 
 
 def test_downloads_per_role(app, signed, make_user):
-    from domain.enums import Role
+    from domain.core.enums import Role
 
     number = signed["number"]
     for who, status in (("boss", 200), ("expert", 200), ("tech", 200), ("other", 403)):

@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event
 
-from domain import reports
-from domain.blobs import store_blob
-from domain.db import db
-from domain.enums import Channel, ClockName, Role, TicketStatus, Urgency
-from domain.errors import DomainError
-from domain.models import Customer, Signature, Ticket, TicketClock, User
+from domain.core.blobs import store_blob
+from domain.core.db import db
+from domain.core.enums import Channel, ClockName, Role, TicketStatus, Urgency
+from domain.core.errors import DomainError
+from domain.core.models import Customer, Signature, Ticket, TicketClock, User
+from domain.reporting import reports
 
 SH = ZoneInfo("Asia/Shanghai")
 # Wednesday of 2026-W48: 2026-W47 (Mon 16 Nov .. Sun 22 Nov) is the last complete week.
@@ -68,7 +68,7 @@ class Builder:
 
 
 def technician(username: str, name: str) -> User:
-    from domain import accounts
+    from domain.core import accounts
 
     return accounts.create_user(username, "long-enough-pw", Role.TECHNICIAN, display_name=name, via="cli")
 
@@ -384,7 +384,7 @@ def test_cli_unknown_format_is_a_clear_error(runner, tmp_path):
 def test_figure_names_follow_the_policy_in_force(app, client, week, supervisor):
     """An admin who moves a threshold sees it in every name: report, CSV, request pages and the phone's strings."""
     from blueprints.field.strings import strings_for_page
-    from domain.policy import save_policy
+    from domain.sla.policy import save_policy
 
     body = client.get(f"/reports/weekly?week={week}", headers=ZH).get_data(as_text=True)
     assert "15 分钟内转交需求" in body and "响应率（30/60 分钟内首次联系）" in body

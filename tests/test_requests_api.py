@@ -5,11 +5,11 @@ import re
 
 import pytest
 
-from domain import accounts
-from domain.catalog import ensure_catalog
-from domain.db import db
-from domain.enums import Role
-from domain.models import User
+from domain.core import accounts
+from domain.core.db import db
+from domain.core.enums import Role
+from domain.core.models import User
+from domain.requests.catalog import ensure_catalog
 
 from .conftest import PASSWORD
 
@@ -73,8 +73,8 @@ def test_a_wrong_or_revoked_token_is_401(app, staff, token):
     client = app.test_client()
     assert client.post("/api/v1/requests", json=BODY, headers={"Authorization": "Bearer nope"}).status_code == 401
     with app.app_context():
-        from domain.models import ApiToken
-        from domain.types import utcnow
+        from domain.core.models import ApiToken
+        from domain.core.types import utcnow
 
         for t in db.session.query(ApiToken):
             t.revoked_at = utcnow()

@@ -6,12 +6,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from domain import dispatch, review
-from domain.clocks import ticket_clocks
-from domain.db import db
-from domain.enums import ClockName, ClockState, TicketStatus
-from domain.errors import DomainError, ValidationError
-from domain.models import FaultCategory, User
+from domain.core import context
+from domain.core.db import db
+from domain.core.enums import ClockName, ClockState, TicketStatus
+from domain.core.errors import DomainError, ValidationError
+from domain.core.models import FaultCategory, User
+from domain.documents import review
+from domain.requests import dispatch
+from domain.sla.clocks import ticket_clocks
 
 from .conftest import PASSWORD
 from .orderfactory import SHANGHAI, make_signed_order
@@ -26,7 +28,7 @@ def signed(app, make_user):
 
 
 def ctx_of(made, who, now=None):
-    return dispatch.Context(actor=db.session.get(User, made["ids"][who]), tz=SHANGHAI,
+    return context.Context(actor=db.session.get(User, made["ids"][who]), tz=SHANGHAI,
                             **({"now": now} if now else {}))
 
 
@@ -132,7 +134,7 @@ def test_first_seen_fault_type_opens_a_case_analysis(app, signed, make_user):
 def test_only_a_supervisor_reviews(app, signed):
     with app.app_context():
         ticket = dispatch.get_ticket(signed["number"])
-        from domain.errors import Forbidden
+        from domain.core.errors import Forbidden
 
         with pytest.raises(Forbidden):
             review.review(ticket, ctx_of(signed, "expert"), approve=True, comment="")

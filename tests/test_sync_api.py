@@ -22,10 +22,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from domain import dispatch
-from domain.db import db
-from domain.enums import TicketStatus
-from domain.models import AcceptanceTest, AuditEvent, Photo, ProgressNote, Signature, SyncOp, Ticket, User
+from domain.core.db import db
+from domain.core.enums import TicketStatus
+from domain.core.models import AcceptanceTest, AuditEvent, Photo, ProgressNote, Signature, SyncOp, Ticket, User
+from domain.requests import dispatch
 
 from .conftest import PASSWORD
 from .orderfactory import SHANGHAI, make_prepared_visit, signature_data_url
@@ -316,7 +316,7 @@ def test_photo_is_upright_small_and_without_gps(app, job):
     assert send_photo(client, job["number"], jpeg_with_gps_and_rotation(), op_id) == "duplicate"
     with app.app_context():
         (photo,) = db.session.execute(select(Photo)).scalars().all()
-        from domain.models import Blob
+        from domain.core.models import Blob
 
         stored = Image.open(io.BytesIO(db.session.get(Blob, photo.blob_sha256).data))
         assert (stored.width, stored.height) == (1067, 1600) == (photo.width, photo.height)  # rotated, <= 1600

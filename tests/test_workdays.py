@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from domain.db import db
-from domain.models import CalendarOverride
-from domain.workdays import add_working_days, calendar_known, is_workday
+from domain.core.db import db
+from domain.core.models import CalendarOverride
+from domain.sla.workdays import add_working_days, calendar_known, is_workday
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

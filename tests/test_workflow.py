@@ -5,11 +5,11 @@ import itertools
 
 import pytest
 
-from domain import workflow
-from domain.db import db
-from domain.enums import TicketStatus as S
-from domain.errors import DomainError
-from domain.models import AuditEvent, Ticket
+from domain.core.db import db
+from domain.core.enums import TicketStatus as S
+from domain.core.errors import DomainError
+from domain.core.models import AuditEvent, Ticket
+from domain.requests import workflow
 
 LEGAL = {
     (S.NEW, S.ASSIGNED), (S.NEW, S.CANCELLED),

@@ -6,9 +6,9 @@ from wtforms import BooleanField, DateField, PasswordField, SelectField, StringF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from domain.accounts import MIN_PASSWORD_LENGTH, USERNAME_RE
-from domain.enums import Role
-from domain.labels import ROLE_LABELS
+from domain.core.accounts import MIN_PASSWORD_LENGTH, USERNAME_RE
+from domain.core.enums import Role
+from domain.core.labels import ROLE_LABELS
 
 
 def role_choices():

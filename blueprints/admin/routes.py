@@ -8,12 +8,12 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from domain import accounts
-from domain.enums import Role
-from domain.errors import DomainError, ValidationError
-from domain.models import User
-from domain.policy import DEFAULT_POLICY, SETTING_NAMES, current_policy, save_policy
-from domain.workdays import calendar_known, last_known_year, list_overrides, remove_override, set_override
+from domain.core import accounts
+from domain.core.enums import Role
+from domain.core.errors import DomainError, ValidationError
+from domain.core.models import User
+from domain.sla.policy import DEFAULT_POLICY, SETTING_NAMES, current_policy, save_policy
+from domain.sla.workdays import calendar_known, last_known_year, list_overrides, remove_override, set_override
 from extensions import db
 
 from ..access import roles_required

@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from domain.accounts import MIN_PASSWORD_LENGTH
+from domain.core.accounts import MIN_PASSWORD_LENGTH
 
 
 class LoginForm(FlaskForm):

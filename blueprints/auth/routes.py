@@ -5,10 +5,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
-from domain import accounts
-from domain.audit import record_event
-from domain.enums import Role
-from domain.errors import DomainError
+from domain.core import accounts
+from domain.core.audit import record_event
+from domain.core.enums import Role
+from domain.core.errors import DomainError
 from extensions import db, limiter
 
 from ..access import public, signed_in

@@ -5,7 +5,7 @@ from flask import Flask, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 
-from domain.models import User
+from domain.core.models import User
 from extensions import db
 
 
@@ -24,7 +24,7 @@ def load_user_from_api_token(request) -> User | None:
     """Other systems (website form, phone system) authenticate with `Authorization: Bearer <token>`."""
     from flask import g
 
-    from domain.accounts import user_for_api_token
+    from domain.core.accounts import user_for_api_token
 
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer ") or not request.path.startswith("/api/"):

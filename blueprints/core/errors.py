@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from domain.errors import DomainError
+from domain.core.errors import DomainError
 from extensions import db
 
 

@@ -12,8 +12,8 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 
-from domain.enums import Role
-from domain.labels import (
+from domain.core.enums import Role
+from domain.core.labels import (
     CHANNEL_LABELS,
     CLOCK_STATE_LABELS,
     ROLE_LABELS,
@@ -21,7 +21,7 @@ from domain.labels import (
     URGENCY_LABELS,
     clock_labels,
 )
-from domain.policy import current_policy
+from domain.sla.policy import current_policy
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ def domain_context():
     from flask import request
     from flask_login import current_user
 
-    from domain.dispatch import Context
+    from domain.core.context import Context
 
     return Context(actor=current_user._get_current_object(), tz=ZoneInfo(current_app.config["TIMEZONE"]),
                    remote_addr=request.remote_addr)

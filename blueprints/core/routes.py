@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import text
 
-from domain.accounts import SUPPORTED_LOCALES, set_locale
+from domain.core.accounts import SUPPORTED_LOCALES, set_locale
 from extensions import db
 
 from ..access import public, signed_in

@@ -5,12 +5,12 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from domain import dispatch
-from domain.clocks import ticket_clocks
-from domain.db import db
-from domain.dispatch import ValidationError
-from domain.enums import Role
-from domain.errors import DomainError
+from domain.core.db import db
+from domain.core.enums import Role
+from domain.core.errors import DomainError
+from domain.requests import dispatch
+from domain.requests.dispatch import ValidationError
+from domain.sla.clocks import ticket_clocks
 from extensions import csrf
 
 from ..access import ALL_ROLES, csrf_unless_api_token, roles_required

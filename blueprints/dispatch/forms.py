@@ -15,8 +15,8 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 
-from domain.enums import Channel, ContactMethod, RemoteOutcome
-from domain.labels import CHANNEL_LABELS, URGENCY_LABELS
+from domain.core.enums import Channel, ContactMethod, RemoteOutcome
+from domain.core.labels import CHANNEL_LABELS, URGENCY_LABELS
 
 CONTACT_METHOD_LABELS = {
     ContactMethod.PHONE: _l("Phone call"),

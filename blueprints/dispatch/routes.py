@@ -9,16 +9,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
-from domain import dispatch, kb, orders
-from domain.board import BoardFilter, active_users, board_page, technician_load
-from domain.clocks import ticket_clocks
-from domain.db import db
-from domain.dispatch import ValidationError
-from domain.enums import ContactMethod, RemoteOutcome, Role, TicketStatus, Urgency
-from domain.errors import DomainError
-from domain.models import AuditEvent, Customer, DeviceCategory, Ticket
-from domain.policy import current_policy
-from domain.types import utcnow
+from domain.core import context
+from domain.core.db import db
+from domain.core.enums import ContactMethod, RemoteOutcome, Role, TicketStatus, Urgency
+from domain.core.errors import DomainError
+from domain.core.models import AuditEvent, Customer, DeviceCategory, Ticket
+from domain.core.types import utcnow
+from domain.documents import orders
+from domain.knowledge import kb
+from domain.requests import dispatch
+from domain.requests.board import BoardFilter, active_users, board_page, technician_load
+from domain.requests.dispatch import ValidationError
+from domain.sla.clocks import ticket_clocks
+from domain.sla.policy import current_policy
 
 from ..access import roles_required, signed_in
 from ..core.helpers import apply_field_errors, domain_context, from_local_naive, local_naive, safe_next_url
@@ -172,7 +175,7 @@ def _detail_forms(ticket: Ticket) -> dict:
         "prepare": PrepareForm(prefix="prepare"),
     }
     forms["assign"].technician.choices = [("", _("— Technician —"))] + [
-        (str(u.id), u.display_name) for u in active_users(Role.TECHNICIAN) if not dispatch.is_assignee(u, ticket)]
+        (str(u.id), u.display_name) for u in active_users(Role.TECHNICIAN) if not context.is_assignee(u, ticket)]
     forms["assign"].version.data = str(ticket.version)
     forms["escalate"].expert.choices = [(str(u.id), u.display_name) for u in active_users(Role.EXPERT)]
     if not forms["visit"].address.data:
@@ -189,7 +192,7 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         .where(AuditEvent.ticket_id == ticket.id).order_by(AuditEvent.at, AuditEvent.id)
     ).scalars().all()
     user = current_user
-    from domain.models import FaultCategory
+    from domain.core.models import FaultCategory
 
     faults = db.session.execute(
         select(FaultCategory).where(FaultCategory.active.is_(True),
@@ -200,7 +203,7 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         fault_key="name_en" if _locale_key() == "en" else "name_zh", ticket=ticket,
         clocks=ticket_clocks(ticket, ctx.now), events=events,
         forms=forms, now=ctx.now, due_soon=current_policy().due_soon_minutes,
-        is_assignee=dispatch.is_assignee(user, ticket), is_supervisor=user.has_role(Role.SUPERVISOR),
+        is_assignee=context.is_assignee(user, ticket), is_supervisor=user.has_role(Role.SUPERVISOR),
         can_download=dispatch.can_download_order(user, ticket), can_open_case_analysis=kb.can_edit(user),
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,
         visit=ticket.visits[-1] if ticket.visits else None,

@@ -7,12 +7,12 @@ from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from domain import orders
-from domain.enums import Role
-from domain.images import ImageRejected, process_photo
-from domain.jobs import jobs_for
-from domain.sync import apply_batch, apply_op, reject_op
-from domain.types import utcnow
+from domain.core.enums import Role
+from domain.core.types import utcnow
+from domain.documents import orders
+from domain.fieldwork.images import ImageRejected, process_photo
+from domain.fieldwork.jobs import jobs_for
+from domain.fieldwork.sync import apply_batch, apply_op, reject_op
 
 from ..access import public, roles_required
 from ..core.errors import json_error

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the phone's API (served at /api/v1/openapi.json)."""
 from __future__ import annotations
 
-from domain.sync import OP_KINDS
+from domain.fieldwork.sync import OP_KINDS
 
 TIME = {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset"}
 TEXT = {"type": "string"}

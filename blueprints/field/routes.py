@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import current_app, make_response, render_template, url_for
 
-from domain.enums import Role
+from domain.core.enums import Role
 
 from ..access import public, roles_required
 from . import bp

@@ -4,9 +4,9 @@ from __future__ import annotations
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
-from domain.enums import TicketStatus, Urgency
-from domain.labels import STATUS_LABELS, URGENCY_LABELS, clock_labels
-from domain.policy import current_policy
+from domain.core.enums import TicketStatus, Urgency
+from domain.core.labels import STATUS_LABELS, URGENCY_LABELS, clock_labels
+from domain.sla.policy import current_policy
 
 STRINGS = {
     "my_jobs": _l("My jobs"), "no_jobs": _l("No jobs assigned to you. New ones appear here after the next sync."),

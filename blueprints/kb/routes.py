@@ -10,14 +10,15 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from domain import dispatch, kb
-from domain.clocks import ticket_clocks
-from domain.db import db
-from domain.enums import ArticleStatus, ClockName
-from domain.errors import DomainError, NotFound, ValidationError
-from domain.models import DeviceCategory, FaultCategory, KbArticle
-from domain.policy import current_policy
-from domain.types import utcnow
+from domain.core.db import db
+from domain.core.enums import ArticleStatus, ClockName
+from domain.core.errors import DomainError, NotFound, ValidationError
+from domain.core.models import DeviceCategory, FaultCategory, KbArticle
+from domain.core.types import utcnow
+from domain.knowledge import kb
+from domain.requests import dispatch
+from domain.sla.clocks import ticket_clocks
+from domain.sla.policy import current_policy
 
 from ..access import roles_required, signed_in
 from ..core.helpers import apply_field_errors, domain_context

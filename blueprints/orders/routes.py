@@ -14,14 +14,15 @@ from flask_wtf.file import FileField
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from domain import dispatch, orders, review
-from domain.clocks import ticket_clocks
-from domain.db import db
-from domain.enums import Resolution, Role
-from domain.errors import DomainError, Forbidden, NotFound, ValidationError
-from domain.models import Blob, ServiceOrder, Ticket
-from domain.policy import current_policy
-from domain.types import utcnow
+from domain.core.db import db
+from domain.core.enums import Resolution, Role
+from domain.core.errors import DomainError, Forbidden, NotFound, ValidationError
+from domain.core.models import Blob, ServiceOrder, Ticket
+from domain.core.types import utcnow
+from domain.documents import orders, review
+from domain.requests import dispatch
+from domain.sla.clocks import ticket_clocks
+from domain.sla.policy import current_policy
 
 from ..access import public, roles_required
 from ..core.helpers import domain_context

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from domain.enums import Role
+from domain.core.enums import Role
 
 from ..access import roles_required
 from . import api_bp

@@ -4,10 +4,10 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, make_response, render_template, request
 
-from domain import reports
-from domain.enums import Role
-from domain.errors import DomainError
-from domain.types import utcnow
+from domain.core.enums import Role
+from domain.core.errors import DomainError
+from domain.core.types import utcnow
+from domain.reporting import reports
 
 from ..access import roles_required
 from . import bp

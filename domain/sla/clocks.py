@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .enums import ClockName, ClockState
-from .models import Ticket, TicketClock
+from ..core.enums import ClockName, ClockState
+from ..core.models import Ticket, TicketClock
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from .audit import record_event
-from .db import db
-from .enums import Channel, TicketStatus, Urgency
-from .models import Customer, DeviceModel, Ticket, User
+from ..core.audit import record_event
+from ..core.db import db
+from ..core.enums import Channel, TicketStatus, Urgency
+from ..core.models import Customer, DeviceModel, Ticket, User
+from ..core.types import utcnow
 from .numbering import allocate_ticket_number
-from .types import utcnow
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import inspect, text
 
-from .db import db
+from domain.core.db import db
 
 
 @dataclass

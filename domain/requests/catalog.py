@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from .db import db
-from .models import DeviceCategory, DeviceModel, FaultCategory
+from ..core.db import db
+from ..core.models import DeviceCategory, DeviceModel, FaultCategory
 
 
 def _pairs(*items: tuple[str, str]) -> list[dict[str, str]]:

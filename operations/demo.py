@@ -10,23 +10,10 @@ from zoneinfo import ZoneInfo
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
-from . import accounts, workflow
-from .blobs import store_blob
-from .catalog import ensure_catalog
-from .clocks import start_clock, stop_clock
-from .db import db
-from .dispatch import (
-    Context,
-    assign,
-    cancel,
-    confirm_preparation,
-    create_request,
-    record_contact,
-    record_remote_session,
-    resolve_remotely,
-    schedule_visit,
-)
-from .enums import (
+from domain.core import accounts
+from domain.core.blobs import store_blob
+from domain.core.db import db
+from domain.core.enums import (
     AnalysisTrigger,
     Channel,
     ClockName,
@@ -37,7 +24,7 @@ from .enums import (
     TicketStatus,
     Urgency,
 )
-from .models import (
+from domain.core.models import (
     AcceptanceTest,
     Customer,
     DeviceModel,
@@ -49,9 +36,23 @@ from .models import (
     Ticket,
     User,
 )
-from .orders import freeze_order
-from .policy import DEFAULT_POLICY
-from .types import utcnow
+from domain.core.types import utcnow
+from domain.documents.orders import freeze_order
+from domain.requests import workflow
+from domain.requests.catalog import ensure_catalog
+from domain.requests.dispatch import (
+    Context,
+    assign,
+    cancel,
+    confirm_preparation,
+    create_request,
+    record_contact,
+    record_remote_session,
+    resolve_remotely,
+    schedule_visit,
+)
+from domain.sla.clocks import start_clock, stop_clock
+from domain.sla.policy import DEFAULT_POLICY
 
 DEMO_PASSWORD = "demo1234"
 
@@ -201,7 +202,7 @@ def seed_demo(tz: ZoneInfo, now: datetime | None = None) -> tuple[dict[str, User
 
 def _write_up(ticket: Ticket, ctx: Context) -> None:
     """An approved demo order's internal write-up; the first of its fault type opens a case analysis, as in review."""
-    from .cases import open_case_analysis
+    from domain.documents.cases import open_case_analysis
 
     fault = db.session.execute(select(FaultCategory).where(
         FaultCategory.device_category_id == ticket.device_category_id).order_by(FaultCategory.id)).scalars().first()
@@ -247,7 +248,7 @@ ARTICLES = [
 
 def seed_articles(author: User, tz: ZoneInfo, now: datetime) -> int:
     """Published FAQ articles for the demo, written through the knowledge-base rules."""
-    from .kb import ArticleInput, save_article
+    from domain.knowledge.kb import ArticleInput, save_article
 
     models = {(m.brand, m.model): m for m in db.session.execute(select(DeviceModel)).scalars()}
     faults = {(f.device_category_id, f.code): f for f in db.session.execute(select(FaultCategory)).scalars()}

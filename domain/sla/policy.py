@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from .db import db
-from .enums import Urgency
-from .models import PolicySetting
+from ..core.db import db
+from ..core.enums import Urgency
+from ..core.models import PolicySetting
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,8 @@ def save_policy(values: dict[str, int], *, actor) -> list[str]:
     Returns the names that changed; each change is in the audit trail."""
     from flask_babel import lazy_gettext as _l
 
-    from .audit import record_event
-    from .errors import ValidationError
+    from ..core.audit import record_event
+    from ..core.errors import ValidationError
 
     low, high = POLICY_LIMITS
     errors = {name: _l("Enter a whole number from %(low)d to %(high)d.", low=low, high=high)

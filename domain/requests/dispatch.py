@@ -3,20 +3,25 @@ the intake API and (later) the phone's sync ops. Every function checks who may a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import workflow
-from .audit import record_event
-from .clocks import drop_clock, start_clock, stop_clock
-from .db import db
-from .enums import (
+from ..core.audit import record_event
+from ..core.context import (
+    CLOCK_SKEW,
+    MAX_TEXT,
+    Context,
+    checked_time,
+    is_assignee,
+    parse_client_time,
+    require_assignee,
+)
+from ..core.db import db
+from ..core.enums import (
     Channel,
     ClockName,
     ContactMethod,
@@ -27,8 +32,8 @@ from .enums import (
     TicketStatus,
     Urgency,
 )
-from .errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
-from .models import (
+from ..core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
+from ..core.models import (
     ContactAttempt,
     Customer,
     DeviceCategory,
@@ -40,31 +45,10 @@ from .models import (
     User,
     Visit,
 )
-from .policy import Policy, current_policy
+from ..sla.clocks import drop_clock, start_clock, stop_clock
+from ..sla.policy import Policy
+from . import workflow
 from .tickets import Intake, open_ticket
-from .types import utcnow
-
-# A phone's clock may run a little ahead of the server's.
-CLOCK_SKEW = timedelta(minutes=2)
-MAX_TEXT = 5000
-
-
-@dataclass
-class Context:
-    """Who acts, from where, at what time, under which policy."""
-
-    actor: User
-    tz: ZoneInfo
-    now: datetime = field(default_factory=utcnow)
-    via: str = "web"
-    remote_addr: str | None = None
-    policy: Policy | None = None
-
-    def rules(self) -> Policy:
-        if self.policy is None:
-            self.policy = current_policy()
-        return self.policy
-
 
 # --- who may see and touch a request -----------------------------------------------------------
 
@@ -95,16 +79,6 @@ def get_ticket(number: str, user: User | None = None) -> Ticket:
     return ticket
 
 
-def is_assignee(user: User, ticket: Ticket) -> bool:
-    # Compare through the relationship: the foreign key is only set at the next flush.
-    return ticket.assignee is not None and ticket.assignee.id == user.id
-
-
-def require_assignee(ctx: Context, ticket: Ticket) -> None:
-    if not is_assignee(ctx.actor, ticket):
-        raise Forbidden("not_assignee", _l("Request %(number)s is not assigned to you.", number=ticket.number))
-
-
 # --- intake ------------------------------------------------------------------------------------------
 
 
@@ -115,22 +89,6 @@ def _text(data: dict, key: str, limit: int = 200) -> str:
     if not isinstance(value, str):
         value = str(value)
     return value.strip()[:limit]
-
-
-def parse_client_time(value: Any, tz: ZoneInfo) -> datetime | None:
-    """An ISO 8601 time; without an offset it is taken as the company's local time."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        try:
-            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed
 
 
 def find_device_model(text: str) -> DeviceModel | None:
@@ -361,15 +319,6 @@ def add_note(ticket: Ticket, text: str, ctx: Context, *, shown_to_customer: bool
 # --- the technician's remote work ----------------------------------------------------------------------
 
 
-def checked_time(at: datetime | None, ctx: Context, field_name: str, *, not_before: datetime | None = None) -> datetime:
-    at = at or ctx.now
-    if at > ctx.now + CLOCK_SKEW:
-        raise ValidationError({field_name: _l("This time is in the future.")})
-    if not_before is not None and at < not_before:
-        raise ValidationError({field_name: _l("This time is before the request was entered.")})
-    return min(at, ctx.now)
-
-
 def record_contact(ticket: Ticket, ctx: Context, *, method: ContactMethod, reached: bool = True,
                    note: str = "", at: datetime | None = None) -> ContactAttempt:
     """Log a call or message to the customer. The first successful one stops the first-contact clock."""
@@ -439,7 +388,7 @@ def resolve_remotely(ticket: Ticket, ctx: Context, *, cause: str, work_done: str
     stop_clock(ticket, ClockName.ORDER_FILED, ctx.now)
     start_clock(ticket, ClockName.SUBMISSION, fixed, fixed + policy.minutes("submission_minutes"))
     # A remotely solved order is a document too (marked remote, no signature): frozen now, rendered after commit.
-    from .orders import freeze_order
+    from ..documents.orders import freeze_order
 
     db.session.flush()
     freeze_order(ticket, now=ctx.now)

@@ -9,13 +9,13 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 
-from . import workflow
-from .audit import record_event
-from .db import db
-from .dispatch import MAX_TEXT, Context, checked_time, require_assignee
-from .enums import TicketStatus
-from .errors import Conflict, DomainError, ValidationError
-from .models import AcceptanceTest, Precaution, Ticket, Visit
+from ..core.audit import record_event
+from ..core.context import MAX_TEXT, Context, checked_time, require_assignee
+from ..core.db import db
+from ..core.enums import TicketStatus
+from ..core.errors import Conflict, DomainError, ValidationError
+from ..core.models import AcceptanceTest, Precaution, Ticket, Visit
+from ..requests import workflow
 
 
 def ensure_not_locked(ticket: Ticket) -> None:

@@ -10,17 +10,17 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from PIL import Image, UnidentifiedImageError
 
-from . import workflow
-from .blobs import store_blob
-from .clocks import start_clock
-from .db import db
-from .dispatch import Context, checked_time, require_assignee
-from .enums import ClockName, TicketStatus
-from .errors import DomainError, ValidationError
-from .models import Signature, Ticket
+from ..core.blobs import store_blob
+from ..core.context import Context, checked_time, require_assignee
+from ..core.db import db
+from ..core.enums import ClockName, TicketStatus
+from ..core.errors import DomainError, ValidationError
+from ..core.models import Signature, Ticket
+from ..core.types import utcnow
+from ..documents.orders import freeze_order
+from ..requests import workflow
+from ..sla.clocks import start_clock
 from .onsite import current_visit, ensure_not_locked
-from .orders import freeze_order
-from .types import utcnow
 
 PNG_PREFIX = "data:image/png;base64,"
 MAX_SIGNATURE_BYTES = 2 * 1024 * 1024

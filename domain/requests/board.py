@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.orm import joinedload, selectinload
 
-from .db import db
-from .enums import Role, TicketStatus, Urgency
-from .models import Customer, Ticket, User
+from ..core.db import db
+from ..core.enums import Role, TicketStatus, Urgency
+from ..core.models import Customer, Ticket, User
 from .workflow import OPEN_STATES
 
 PER_PAGE = 30

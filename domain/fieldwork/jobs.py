@@ -6,10 +6,10 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
-from .clocks import ticket_clocks
-from .db import db
-from .enums import ArticleStatus, TicketStatus
-from .models import KbArticle, Ticket, User, Visit
+from ..core.db import db
+from ..core.enums import ArticleStatus, TicketStatus
+from ..core.models import KbArticle, Ticket, User, Visit
+from ..sla.clocks import ticket_clocks
 
 # Open work, plus signed orders whose technician has not left the site yet (departure is still to record).
 ACTIVE = (TicketStatus.ASSIGNED, TicketStatus.CONTACTED, TicketStatus.VISIT_SCHEDULED, TicketStatus.ON_SITE,

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from .audit import record_event
-from .clocks import start_clock, stop_clock
-from .db import db
-from .dispatch import Context
-from .enums import AnalysisTrigger, ClockName, Role
-from .errors import Conflict, Forbidden, ValidationError
-from .models import CaseAnalysis, Ticket
-from .workdays import add_working_days
+from ..core.audit import record_event
+from ..core.context import Context
+from ..core.db import db
+from ..core.enums import AnalysisTrigger, ClockName, Role
+from ..core.errors import Conflict, Forbidden, ValidationError
+from ..core.models import CaseAnalysis, Ticket
+from ..sla.clocks import start_clock, stop_clock
+from ..sla.workdays import add_working_days
 
 
 def open_case_analysis(ticket: Ticket, trigger: AnalysisTrigger, ctx: Context) -> CaseAnalysis:

@@ -31,12 +31,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, false, func, or_, select
 
-from .db import db
-from .enums import ClockName, Role, TicketStatus
-from .errors import DomainError
-from .labels import clock_labels, span_text
-from .models import Signature, Ticket, TicketClock, User
-from .policy import current_policy
+from ..core.db import db
+from ..core.enums import ClockName, Role, TicketStatus
+from ..core.errors import DomainError
+from ..core.labels import clock_labels, span_text
+from ..core.models import Signature, Ticket, TicketClock, User
+from ..sla.policy import current_policy
 
 WEEK_RE = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)
 SATISFIED_FROM = 4  # a rating of 4 or 5 counts as satisfied
@@ -496,7 +496,7 @@ def report_pdf(report: WeeklyReport, *, company: str) -> bytes:
     """WeasyPrint with the service order's fetcher (only the print stylesheets; nothing else is fetched)."""
     from weasyprint import HTML
 
-    from .orders import make_fetcher
+    from ..documents.orders import make_fetcher
 
     document = HTML(string=report_html(report, company=company), base_url="fs-static:",
                     url_fetcher=make_fetcher())

@@ -20,15 +20,17 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from . import dispatch, onsite, signing
-from .blobs import store_blob
-from .db import db, take_write_lock
-from .enums import ContactMethod, OpStatus
-from .errors import DomainError
+from ..core import context
+from ..core.blobs import store_blob
+from ..core.db import db, take_write_lock
+from ..core.enums import ContactMethod, OpStatus
+from ..core.errors import DomainError
+from ..core.models import Photo, ProgressNote, SyncOp, Ticket, User
+from ..core.types import utcnow
+from ..documents.orders import canonical_json
+from ..requests import dispatch
+from . import onsite, signing
 from .images import ProcessedImage
-from .models import Photo, ProgressNote, SyncOp, Ticket, User
-from .orders import canonical_json
-from .types import utcnow
 
 OP_KINDS = ("contact.made", "remote.resolved", "visit.scheduled", "prep.confirmed", "visit.arrived",
             "problem.confirmed", "note.added", "photo.added", "test.recorded", "customer.confirmed",
@@ -154,7 +156,7 @@ def _photo_added(ticket, ctx, data, at, meta):
     photo: ProcessedImage | None = meta.get("photo")
     if photo is None:
         raise OpRejected("use_photo_endpoint", _l("Photos are sent to /api/v1/sync/photo."))
-    dispatch.require_assignee(ctx, ticket)
+    context.require_assignee(ctx, ticket)
     onsite.ensure_not_locked(ticket)
     note_id = _parse_op_id(data.get("note_id")) if data.get("note_id") else None
     full = store_blob(photo.data, photo.media_type)
@@ -363,7 +365,7 @@ def _apply(raw, batch: _Batch, *, user, device_id, tz, remote_addr, photo) -> tu
         return Result(given, "rejected", problem[0], str(problem[1])), None
     meta = {"device_id": device_id, "op_id": op_uuid, "photo": photo, "notes_taken": batch.notes_taken}
     # Things happened when the phone says (never later than now): offline work syncs late but keeps its time.
-    ctx = dispatch.Context(actor=user, tz=tz, now=min(at, utcnow()), via="sync", remote_addr=remote_addr)
+    ctx = context.Context(actor=user, tz=tz, now=min(at, utcnow()), via="sync", remote_addr=remote_addr)
     savepoint = db.session.begin_nested()
     try:
         HANDLERS[kind](ticket, ctx, data, at, meta)

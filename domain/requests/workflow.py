@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from .audit import record_event
-from .enums import TicketStatus as S
-from .errors import DomainError
-from .labels import STATUS_LABELS
-from .models import Ticket, User
+from ..core.audit import record_event
+from ..core.enums import TicketStatus as S
+from ..core.errors import DomainError
+from ..core.labels import STATUS_LABELS
+from ..core.models import Ticket, User
 
 # Each state and the states it may move to. A visit may be rescheduled (VISIT_SCHEDULED -> itself);
 # reassigning a request does not change its state (see dispatch.assign).

@@ -15,13 +15,13 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.functions import FunctionElement
 
-from .audit import record_event
-from .cases import analysis_errors, complete_case_analysis
-from .db import db
-from .dispatch import MAX_TEXT, Context
-from .enums import ArticleStatus, Role, TicketStatus
-from .errors import Forbidden, NotFound, ValidationError
-from .models import CaseAnalysis, DeviceCategory, DeviceModel, FaultCategory, KbArticle, Ticket, User
+from ..core.audit import record_event
+from ..core.context import MAX_TEXT, Context
+from ..core.db import db
+from ..core.enums import ArticleStatus, Role, TicketStatus
+from ..core.errors import Forbidden, NotFound, ValidationError
+from ..core.models import CaseAnalysis, DeviceCategory, DeviceModel, FaultCategory, KbArticle, Ticket, User
+from ..documents.cases import analysis_errors, complete_case_analysis
 
 MAX_TITLE = 200
 MAX_QUERY = 100
@@ -443,7 +443,7 @@ def manual_pdf(html: str) -> bytes:
     """WeasyPrint with the same fetcher as the service order: only our print stylesheets, nothing from outside."""
     from weasyprint import HTML
 
-    from .orders import make_fetcher
+    from ..documents.orders import make_fetcher
 
     fetcher = make_fetcher()
     return HTML(string=html, base_url="fs-static:", url_fetcher=fetcher).write_pdf(optimize_images=True)

@@ -6,14 +6,14 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from . import workflow
+from ..core.context import MAX_TEXT, Context, require_assignee
+from ..core.db import db
+from ..core.enums import AnalysisTrigger, ClockName, ReviewDecision, Role, TicketStatus
+from ..core.errors import DomainError, Forbidden, ValidationError
+from ..core.models import FaultCategory, Review, Ticket
+from ..requests import workflow
+from ..sla.clocks import stop_clock
 from .cases import open_case_analysis
-from .clocks import stop_clock
-from .db import db
-from .dispatch import MAX_TEXT, Context, require_assignee
-from .enums import AnalysisTrigger, ClockName, ReviewDecision, Role, TicketStatus
-from .errors import DomainError, Forbidden, ValidationError
-from .models import FaultCategory, Review, Ticket
 
 SUBMITTABLE = (TicketStatus.REMOTE_RESOLVED, TicketStatus.SIGNED, TicketStatus.RETURNED)
 

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .db import db
-from .models import TicketSequence
+from ..core.db import db
+from ..core.models import TicketSequence
 
 PREFIX = "FS"
 

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 from sqlalchemy import select
 
-from .db import db
-from .models import CalendarOverride
+from ..core.db import db
+from ..core.models import CalendarOverride
 
 
 def load_overrides(start: date, end: date) -> dict[date, bool]:
@@ -68,7 +68,7 @@ def add_working_days(start: datetime, days: int, tz: ZoneInfo,
 
 def set_override(day: date, is_workday_: bool, note: str, *, actor) -> CalendarOverride:
     """Mark a date as working day or holiday (for dates the holiday package does not know, or company days)."""
-    from .audit import record_event
+    from ..core.audit import record_event
 
     override = db.session.get(CalendarOverride, day)
     if override is None:
@@ -82,7 +82,7 @@ def set_override(day: date, is_workday_: bool, note: str, *, actor) -> CalendarO
 
 
 def remove_override(day: date, *, actor) -> bool:
-    from .audit import record_event
+    from ..core.audit import record_event
 
     override = db.session.get(CalendarOverride, day)
     if override is None:

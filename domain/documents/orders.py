@@ -20,18 +20,18 @@ from flask_babel import force_locale
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from .blobs import store_blob
-from .clocks import ticket_clocks
-from .db import db
-from .enums import RenderState, Resolution
-from .labels import clock_labels
-from .models import Blob, ServiceOrder, Ticket
-from .policy import current_policy
-from .types import utcnow
+from ..core.blobs import store_blob
+from ..core.db import db
+from ..core.enums import RenderState, Resolution
+from ..core.labels import clock_labels
+from ..core.models import Blob, ServiceOrder, Ticket
+from ..core.types import utcnow
+from ..sla.clocks import ticket_clocks
+from ..sla.policy import current_policy
 
 log = logging.getLogger(__name__)
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-STATIC_PRINT = Path(__file__).resolve().parent.parent / "static" / "print"
+STATIC_PRINT = Path(__file__).resolve().parents[2] / "static" / "print"
 CANONICAL_VERSION = 1
 
 

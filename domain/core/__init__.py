@@ -1,0 +1,2 @@
+"""Shared core: the database, types, enums, errors, the audit trail, stored blobs, the models, accounts and
+display labels."""

@@ -1,0 +1,1 @@
+"""Documents: the service order (frozen content and PDF), review and case analysis."""

@@ -1,0 +1,1 @@
+"""Service clocks: the policy's thresholds, the clocks of a request, working days."""

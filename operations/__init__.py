@@ -1,0 +1,1 @@
+"""Operations code beside the rules: demo data and the installation check (flask doctor)."""

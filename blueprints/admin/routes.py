@@ -12,6 +12,7 @@ from domain.core import accounts
 from domain.core.enums import Role
 from domain.core.errors import DomainError, ValidationError
 from domain.core.models import User
+from domain.core.validation import parse_int
 from domain.sla.policy import DEFAULT_POLICY, SETTING_NAMES, current_policy, save_policy
 from domain.sla.workdays import calendar_known, last_known_year, list_overrides, remove_override, set_override
 from extensions import db
@@ -141,7 +142,8 @@ def policy():
         for name in SETTING_NAMES:
             if name in request.form:
                 raw = request.form[name].strip()
-                values[name] = int(raw) if raw.isdigit() else raw
+                number = parse_int(raw, minimum=0)
+                values[name] = number if number is not None else raw
         try:
             changed = save_policy(values, actor=current_user)
         except ValidationError as error:

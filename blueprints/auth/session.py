@@ -6,13 +6,14 @@ from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 
 from domain.core.models import User
+from domain.core.validation import parse_int
 from extensions import db
 
 
 def load_user(user_id: str) -> User | None:
     # The id is "<pk>:<login token>": a rotated token (password reset, deactivation) ends old sessions.
     pk, _, token = (user_id or "").partition(":")
-    if not pk.isdigit() or not token:
+    if parse_int(pk, minimum=1) is None or not token:
         return None
     user = db.session.get(User, int(pk))
     if user is None or user.login_token != token or not user.active:

@@ -21,6 +21,7 @@ from domain.core.labels import (
     URGENCY_LABELS,
     clock_labels,
 )
+from domain.core.types import in_zone
 from domain.sla.policy import current_policy
 
 
@@ -79,7 +80,7 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored UTC time shown in the company's configured time zone."""
     if value is None:
         return ""
-    return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime(fmt)
+    return in_zone(value, ZoneInfo(current_app.config["TIMEZONE"])).strftime(fmt)
 
 
 def duration(seconds: float) -> str:
@@ -172,7 +173,7 @@ def local_naive(value: datetime | None) -> datetime | None:
     """A stored UTC time as the naive local time a datetime-local input shows."""
     if value is None:
         return None
-    return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).replace(tzinfo=None, second=0,
+    return in_zone(value, ZoneInfo(current_app.config["TIMEZONE"])).replace(tzinfo=None, second=0,
                                                                               microsecond=0)
 
 

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -19,17 +18,20 @@ from domain.core.enums import Resolution, Role
 from domain.core.errors import DomainError, Forbidden, NotFound, ValidationError
 from domain.core.models import Blob, ServiceOrder, Ticket
 from domain.core.types import utcnow
+from domain.core.validation import parse_int
 from domain.documents import orders, review
 from domain.requests import dispatch
 from domain.sla.clocks import ticket_clocks
 from domain.sla.policy import current_policy
 
 from ..access import public, roles_required
+from ..core.forms import SafeForm
 from ..core.helpers import domain_context
+from ..core.hygiene import form_text
 from . import bp
 
 
-class VerifyForm(FlaskForm):
+class VerifyForm(SafeForm):
     pdf = FileField()
 
 
@@ -140,9 +142,9 @@ def export_zip():
              .where(ServiceOrder.created_at >= datetime.combine(start, time.min, tzinfo=tz),
                     ServiceOrder.created_at < datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz))
              .order_by(Ticket.number))
-    technician = request.args.get("technician", "")
-    if technician.isdigit():
-        query = query.where(Ticket.assignee_id == int(technician))
+    technician = parse_int(request.args.get("technician", ""))
+    if technician is not None:
+        query = query.where(Ticket.assignee_id == technician)
     kind = request.args.get("kind")
     if kind in {k.value for k in Resolution}:
         query = query.where(ServiceOrder.kind == Resolution(kind))
@@ -185,13 +187,13 @@ def save_internal(number: str):
     form = VerifyForm()
     if not form.validate_on_submit():
         abort(400)
-    category = request.form.get("fault_category_id", "")
+    category = parse_int(request.form.get("fault_category_id", ""), minimum=1)
     ctx = domain_context()
     try:
-        review.save_internal_fields(ticket, ctx, fault_category_id=int(category) if category.isdigit() else None,
-                                    root_cause=request.form.get("root_cause", ""),
-                                    solution_summary=request.form.get("solution_summary", ""),
-                                    parts_used=request.form.get("parts_used", ""))
+        review.save_internal_fields(ticket, ctx, fault_category_id=category,
+                                    root_cause=form_text("root_cause"),
+                                    solution_summary=form_text("solution_summary"),
+                                    parts_used=form_text("parts_used"))
         if request.form.get("submit") == "1":
             review.submit(ticket, ctx)
         dispatch.commit_or_conflict(number)

@@ -25,7 +25,7 @@ from ..core.db import db
 from ..core.enums import RenderState, Resolution
 from ..core.labels import clock_labels
 from ..core.models import Blob, ServiceOrder, Ticket
-from ..core.types import utcnow
+from ..core.types import in_zone, utcnow
 from ..sla.clocks import ticket_clocks
 from ..sla.policy import current_policy
 
@@ -218,7 +218,7 @@ def order_html(order: ServiceOrder, content: dict | None = None) -> str:
     qr_svg = segno.make(verify_url, error="m").svg_inline(scale=2, border=1, omitsize=False)
 
     def local(value: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        return datetime.fromisoformat(value).astimezone(tz).strftime(fmt) if value else ""
+        return in_zone(datetime.fromisoformat(value), tz).strftime(fmt) if value else ""
 
     thumbs = [p["thumb_sha256"] for p in content.get("photos", [])]
     available = set(db.session.execute(select(Blob.sha256).where(Blob.sha256.in_(thumbs))).scalars()) \

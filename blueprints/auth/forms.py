@@ -32,3 +32,7 @@ class ChangePasswordForm(SafeForm):
     confirm = PasswordField(_l("Repeat the new password"),
                             validators=[EqualTo("new", message=_l("The two passwords differ."))],
                             render_kw={"autocomplete": "new-password"})
+
+
+class LogoutForm(SafeForm):
+    """CSRF only: signing out is a state change."""

@@ -32,7 +32,13 @@ class StrictRequestJSON:
 
 
 class AppRequest(Request):
-    json_module = StrictRequestJSON
+    @property
+    def json_module(self):  # type: ignore[override]
+        return StrictRequestJSON
+
+    @json_module.setter
+    def json_module(self, value) -> None:
+        """Flask sets the app's JSON provider on each request; request bodies keep the strict parser."""
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         if isinstance(e, JSONRejected):

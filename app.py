@@ -34,8 +34,11 @@ CONTENT_SECURITY_POLICY = {
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    from blueprints.core.transaction import TransactionalFlask
+
     instance_path = os.environ.get("INSTANCE_PATH") or None
-    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    # The request owns the transaction (commit once at the end, roll back on error): see domain/core/uow.py.
+    app = TransactionalFlask(__name__, instance_path=instance_path, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(load_settings(app.instance_path))
     if config:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from domain.core import uow
 from domain.core.context import Context
 from domain.core.db import db
 from domain.core.enums import ClockName, ClockState, ContactMethod, Role, TicketStatus
@@ -201,7 +202,7 @@ def test_two_supervisors_assigning_at_once_one_wins_nothing_doubled(app, ctx_for
             barrier.wait()  # both have read the request before either writes
             try:
                 dispatch.assign(ticket, db.session.get(User, people[tech]), ctx_for(who), expected_version=version)
-                dispatch.commit_or_conflict(number)
+                uow.commit()
                 outcomes[who] = "assigned"
             except Conflict as error:
                 outcomes[who] = error.code

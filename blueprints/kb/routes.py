@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from domain.core.db import db
 from domain.core.enums import ArticleStatus, ClockName
-from domain.core.errors import DomainError, NotFound, ValidationError
+from domain.core.errors import NotFound
 from domain.core.models import DeviceCategory, FaultCategory, KbArticle
 from domain.core.types import utcnow
 from domain.knowledge import kb
@@ -21,6 +21,7 @@ from domain.sla.clocks import ticket_clocks
 from domain.sla.policy import current_policy
 
 from ..access import roles_required, signed_in
+from ..core.actions import form_action
 from ..core.helpers import apply_field_errors, domain_context
 from . import bp
 from .forms import ArticleForm, CaseAnalysisForm, FaultCategoryForm
@@ -119,13 +120,13 @@ def _save(item: KbArticle | None):
     form = ArticleForm()
     if not form.validate_on_submit():
         return _edit_page(form, item, status=400 if request.method == "POST" else 200)
-    try:
-        saved = kb.save_article(domain_context(), item, _article_input(form),
-                                publish=request.form.get("publish") == "1")
-        db.session.commit()
-    except ValidationError as error:
-        db.session.rollback()
-        return _edit_page(form, item, error.fields, status=422)
+    outcome = form_action(lambda: kb.save_article(domain_context(), item, _article_input(form),
+                                                  publish=request.form.get("publish") == "1"), flash_errors=False)
+    if outcome.fields:
+        return _edit_page(form, item, outcome.fields, status=422)
+    if not outcome.ok:
+        raise outcome.error
+    saved = outcome.value
     flash(_("Article saved (revision %(n)d).", n=saved.revision), "success")
     return redirect(url_for("kb.article", article_id=saved.id))
 
@@ -159,7 +160,6 @@ def set_article_status(article_id: int):
         flash(_("Nothing was changed: the form was incomplete. Please try again."), "error")
         return redirect(url_for("kb.article", article_id=article_id))
     kb.set_status(domain_context(), item, ArticleStatus(status))
-    db.session.commit()
     flash(_("Article published.") if status == "published" else
           _("Article archived.") if status == "archived" else _("Article set back to draft."), "success")
     return redirect(url_for("kb.article", article_id=article_id) if status != "archived" else url_for("kb.index"))
@@ -200,23 +200,19 @@ def case_analysis(number: str):
         form.article_title.data = form.article_title.data or (
             f"{ticket.device_model_text}: {getattr(fault, name_key)}" if fault else ticket.device_model_text)
     elif form.validate_on_submit():
-        try:
-            article = kb.complete_analysis_with_article(
-                ticket, domain_context(), summary=form.summary.data, root_cause=form.root_cause.data,
-                fix=form.fix.data, prevention=form.prevention.data, title=form.article_title.data,
-                device_model_id=_int_arg("device_model_id"), symptoms=form.symptoms.data,
-                article_id=_int_arg("article_id"))
-            dispatch.commit_or_conflict(number)
-        except ValidationError as error:
-            db.session.rollback()
-            errors = error.fields
-        except DomainError as error:
-            db.session.rollback()
-            flash(str(error.message), "error")
+        outcome = form_action(lambda: kb.complete_analysis_with_article(
+            ticket, domain_context(), summary=form.summary.data, root_cause=form.root_cause.data,
+            fix=form.fix.data, prevention=form.prevention.data, title=form.article_title.data,
+            device_model_id=_int_arg("device_model_id"), symptoms=form.symptoms.data,
+            article_id=_int_arg("article_id")), flash_errors=False)
+        if outcome.fields:
+            errors = outcome.fields
+        elif not outcome.ok:
+            flash(str(outcome.error.message), "error")
             return redirect(url_for("kb.cases"))
         else:
             flash(_("Case analysis complete; the FAQ article is published."), "success")
-            return redirect(url_for("kb.article", article_id=article.id))
+            return redirect(url_for("kb.article", article_id=outcome.value.id))
     unplaced = apply_field_errors(form, {k: v for k, v in errors.items()
                                          if k not in ("device_model_id", "fault_category_id", "article_id")})
     clock = next(c for c in ticket_clocks(ticket, utcnow()) if c.name == ClockName.CASE_ANALYSIS)
@@ -237,15 +233,15 @@ def faults():
     form = FaultCategoryForm()
     errors: dict = {}
     if form.validate_on_submit():
-        try:
-            fault = kb.save_fault_category(domain_context(), None, device_category_id=_int_arg("device_category_id"),
-                                           name_zh=form.name_zh.data, name_en=form.name_en.data)
-            db.session.commit()
-        except ValidationError as error:
-            db.session.rollback()
-            errors = error.fields
+        outcome = form_action(lambda: kb.save_fault_category(
+            domain_context(), None, device_category_id=_int_arg("device_category_id"), name_zh=form.name_zh.data,
+            name_en=form.name_en.data), flash_errors=False)
+        if outcome.fields:
+            errors = outcome.fields
+        elif not outcome.ok:
+            raise outcome.error
         else:
-            flash(_("Fault category “%(name)s” added.", name=fault.name_zh), "success")
+            flash(_("Fault category “%(name)s” added.", name=outcome.value.name_zh), "success")
             return redirect(url_for("kb.faults"))
     unplaced = apply_field_errors(form, {k: v for k, v in errors.items() if k != "device_category_id"})
     return render_template("kb/faults.html", form=form, errors=errors, unplaced=unplaced,
@@ -260,15 +256,10 @@ def edit_fault(fault_id: int):
         raise NotFound("no_fault_category", _("There is no such fault category."))
     form = FaultCategoryForm()
     if form.validate_on_submit():
-        try:
-            kb.save_fault_category(domain_context(), fault, device_category_id=None, name_zh=form.name_zh.data,
-                                   name_en=form.name_en.data, active=form.active.data)
-            db.session.commit()
-        except ValidationError as error:
-            db.session.rollback()
-            for message in error.fields.values():
-                flash(str(message), "error")
-        else:
+        outcome = form_action(lambda: kb.save_fault_category(
+            domain_context(), fault, device_category_id=None, name_zh=form.name_zh.data, name_en=form.name_en.data,
+            active=form.active.data))
+        if outcome.ok:
             flash(_("Fault category saved."), "success")
     return redirect(url_for("kb.faults") + f"#fault-{fault_id}")
 

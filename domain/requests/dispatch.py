@@ -8,7 +8,6 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
-from sqlalchemy.orm.exc import StaleDataError
 
 from ..core.audit import record_event
 from ..core.context import (
@@ -257,17 +256,6 @@ def assign(ticket: Ticket, technician: User, ctx: Context, expected_version: int
         record_event("ticket.reassigned", actor=ctx.actor, ticket=ticket, entity=ticket, via=ctx.via,
                      remote_addr=ctx.remote_addr, from_state=ticket.status.value, to_state=ticket.status.value,
                      technician=technician.username, previous=previous.username if previous else None)
-
-
-def commit_or_conflict(ticket_number: str) -> None:
-    """Commit; a concurrent change to the same request (optimistic lock) becomes a clear Conflict."""
-    try:
-        db.session.commit()
-    except StaleDataError:
-        db.session.rollback()
-        raise Conflict("changed_meanwhile",
-                       _l("Request %(number)s was changed by someone else meanwhile. Nothing was changed; "
-                          "check it and try again.", number=ticket_number)) from None
 
 
 def escalate(ticket: Ticket, expert: User, reason: str, ctx: Context) -> None:

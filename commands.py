@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import functools
-from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
+from blueprints.core.helpers import company_tz
 from domain.core import accounts, uow
 from domain.core.enums import Role
 from domain.core.errors import DomainError
@@ -95,7 +95,7 @@ def seed_demo_command():
     from operations.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 
     with uow.transaction():  # the orders' PDFs are rendered after this commit (queued when they were frozen)
-        users, made = seed_demo(ZoneInfo(current_app.config["TIMEZONE"]))
+        users, made = seed_demo(company_tz())
     with uow.transaction():  # any left pending
         rendered = render_pending_orders()
     if rendered:
@@ -174,7 +174,7 @@ def report_weekly_command(week, out, fmt):
     if fmt not in REPORT_FORMATS:
         raise click.ClickException(f"cannot tell the format of {out!r}: use .csv, .pdf or .json, or --format")
     try:
-        report = reports.weekly_report(week, utcnow(), ZoneInfo(current_app.config["TIMEZONE"]))
+        report = reports.weekly_report(week, utcnow(), company_tz())
     except DomainError as error:
         raise click.ClickException(f"{error.code}: {error.message}") from None
     if fmt == "csv":

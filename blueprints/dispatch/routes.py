@@ -12,6 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from domain.core import context
 from domain.core.db import db
 from domain.core.enums import ContactMethod, RemoteOutcome, Role, TicketStatus, Urgency
+from domain.core.locales import name_key
 from domain.core.models import AuditEvent, Customer, DeviceCategory, Ticket
 from domain.core.types import utcnow
 from domain.knowledge import kb
@@ -23,7 +24,7 @@ from domain.sla.policy import current_policy
 
 from ..access import roles_required, signed_in
 from ..core.actions import form_action
-from ..core.helpers import domain_context, from_local_naive, local_naive, safe_next_url
+from ..core.helpers import current_locale, domain_context, from_local_naive, local_naive, safe_next_url
 from . import bp
 from .forms import (
     AssignForm,
@@ -41,18 +42,11 @@ from .forms import (
 BOARD_ROLES = (Role.SUPERVISOR, Role.DISPATCHER)
 
 
-def _locale_key() -> str:
-    from flask_babel import get_locale
-
-    locale = get_locale()
-    return "en" if locale is not None and locale.language == "en" else "zh"
-
-
 # --- intake -----------------------------------------------------------------------------------------------
 
 
 def _fill_intake_choices(form: IntakeForm) -> None:
-    key = _locale_key()
+    key = name_key(current_locale())
     customers = db.session.execute(select(Customer).order_by(Customer.name).limit(500)).scalars()
     form.customer_id.choices = [("", _("— New customer —"))] + [
         (str(c.id), f"{c.name}" + (f" · {c.phone}" if c.phone else "")) for c in customers]
@@ -61,11 +55,11 @@ def _fill_intake_choices(form: IntakeForm) -> None:
     ).scalars().all()
     models = [SelectChoice("", _("— Not in the list: type it below —"))]
     for category in categories:
-        name = category.name_en if key == "en" else category.name_zh
+        name = getattr(category, key)
         models += [SelectChoice(str(m.id), m.label, optgroup=name) for m in category.models if m.active]
     form.device_model_id.choices = models
     form.device_category.choices = [("", _("— Category —"))] + [
-        (c.code, c.name_en if key == "en" else c.name_zh) for c in categories]
+        (c.code, getattr(c, key)) for c in categories]
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -194,7 +188,7 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         .order_by(FaultCategory.code)).scalars().all() if ticket.device_category_id else []
     return render_template(
         "dispatch/detail.html", fault_categories=faults,
-        fault_key="name_en" if _locale_key() == "en" else "name_zh", ticket=ticket,
+        fault_key=name_key(current_locale()), ticket=ticket,
         clocks=ticket_clocks(ticket, ctx.now), events=events,
         forms=forms, now=ctx.now, due_soon=current_policy().due_soon_minutes,
         is_assignee=context.is_assignee(user, ticket), is_supervisor=user.has_role(Role.SUPERVISOR),

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from zoneinfo import ZoneInfo
 
 from flask import current_app, jsonify, request
 from flask_babel import gettext as _
@@ -15,6 +14,7 @@ from domain.fieldwork.sync import apply_batch, apply_op, reject_op
 
 from ..access import public, roles_required
 from ..core.errors import json_error
+from ..core.helpers import company_tz
 from . import api_bp
 from .openapi import openapi_document
 
@@ -48,7 +48,7 @@ def sync():
         return json_error(400, "bad_device", _("device_id must be a text of 1 to 64 characters."))
     if len(body["ops"]) > current_app.config["SYNC_MAX_OPS"]:
         return json_error(413, "too_many_ops", _("At most %(n)d ops per batch.", n=current_app.config["SYNC_MAX_OPS"]))
-    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    tz = company_tz()
     user = current_user._get_current_object()
     # Signed orders' PDFs are rendered after the request's commit (queued by the domain when it froze them).
     results, _signed = apply_batch(body["ops"], user=user, device_id=device_id, tz=tz,
@@ -71,7 +71,7 @@ def sync_photo():
                    "size": len(data), "filename": (upload.filename or "")[:200] if upload else ""}}
     photo = None
     user = current_user._get_current_object()
-    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    tz = company_tz()
     try:
         photo = process_photo(data, max_bytes=current_app.config["PHOTO_MAX_BYTES"],
                               max_pixels=current_app.config["PHOTO_MAX_PIXELS"])

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from flask import current_app, flash, make_response, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -13,6 +10,7 @@ from sqlalchemy.orm import selectinload
 from domain.core.db import db
 from domain.core.enums import ArticleStatus, ClockName
 from domain.core.errors import NotFound
+from domain.core.locales import name_key as names_in
 from domain.core.models import DeviceCategory, FaultCategory, KbArticle
 from domain.core.types import utcnow
 from domain.knowledge import kb
@@ -22,14 +20,9 @@ from domain.sla.policy import current_policy
 
 from ..access import roles_required, signed_in
 from ..core.actions import form_action
-from ..core.helpers import apply_field_errors, domain_context
+from ..core.helpers import apply_field_errors, company_tz, current_locale, domain_context
 from . import bp
 from .forms import ArticleForm, CaseAnalysisForm, FaultCategoryForm
-
-
-def _english() -> bool:
-    locale = get_locale()
-    return locale is not None and locale.language == "en"
 
 
 def _int_arg(name: str) -> int | None:
@@ -46,7 +39,7 @@ def _catalog() -> dict:
     by_kind: dict[int, list[FaultCategory]] = {}
     for fault in faults:
         by_kind.setdefault(fault.device_category_id, []).append(fault)
-    name_key = "name_en" if _english() else "name_zh"
+    name_key = names_in(current_locale())
     return {"categories": categories, "faults_by_kind": by_kind, "name_key": name_key}
 
 
@@ -81,11 +74,11 @@ def article(article_id: int):
 def manual():
     """The FAQ manual 《常见问题解决方案手册》 as PDF: every published article, or one kind of device."""
     category = db.session.get(DeviceCategory, _int_arg("category")) if _int_arg("category") else None
-    english = _english()
-    scope = (category.name_en if english else category.name_zh) if category else None
+    locale = current_locale()
+    scope = getattr(category, names_in(locale)) if category else None
     html = kb.manual_html(kb.articles_for_manual(category.id if category else None),
-                          locale="en" if english else "zh_CN", company=current_app.config["COMPANY_NAME"],
-                          tz=ZoneInfo(current_app.config["TIMEZONE"]), now=utcnow(), scope=scope)
+                          locale=locale, company=current_app.config["COMPANY_NAME"],
+                          tz=company_tz(), now=utcnow(), scope=scope)
     response = make_response(kb.manual_pdf(html))
     response.headers["Content-Type"] = "application/pdf"
     name = "faq-manual" + (f"-{category.code}" if category else "") + ".pdf"
@@ -195,7 +188,7 @@ def case_analysis(number: str):
         form.summary.data = form.summary.data or ticket.solution_summary
         form.root_cause.data = form.root_cause.data or ticket.root_cause
         form.symptoms.data = form.symptoms.data or ticket.problem
-        name_key = "name_en" if _english() else "name_zh"
+        name_key = names_in(current_locale())
         fault = ticket.fault_category
         form.article_title.data = form.article_title.data or (
             f"{ticket.device_model_text}: {getattr(fault, name_key)}" if fault else ticket.device_model_text)

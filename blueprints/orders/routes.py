@@ -4,7 +4,6 @@ import hashlib
 import io
 import zipfile
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -26,7 +25,7 @@ from domain.sla.policy import current_policy
 
 from ..access import public, roles_required
 from ..core.actions import form_action
-from ..core.helpers import domain_context
+from ..core.helpers import company_tz, domain_context
 from . import bp
 
 
@@ -78,7 +77,7 @@ def share(number: str):
     days = current_app.config["SHARE_LINK_DAYS"]
     link = url_for("orders.customer_copy", token=orders.share_token(order), _external=True)
     return render_template("orders/share.html", order=order, link=link,
-                           expires=datetime.now(ZoneInfo(current_app.config["TIMEZONE"])) + timedelta(days=days))
+                           expires=datetime.now(company_tz()) + timedelta(days=days))
 
 
 @bp.get("/o/<token>")
@@ -125,7 +124,7 @@ def verify(token: str):
 @roles_required(Role.SUPERVISOR)
 def export_zip():
     """Every signed (or remotely solved) order in a date range, optionally one technician's or one kind."""
-    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    tz = company_tz()
     try:
         start = date.fromisoformat(request.args.get("from", ""))
         end = date.fromisoformat(request.args.get("to", ""))

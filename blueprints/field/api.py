@@ -11,6 +11,7 @@ from domain.core.types import utcnow
 from domain.fieldwork.images import ImageRejected, process_photo
 from domain.fieldwork.jobs import jobs_for
 from domain.fieldwork.sync import apply_batch, apply_op, reject_op
+from domain.sla.policy import current_policy
 
 from ..access import public, roles_required
 from ..core.errors import json_error
@@ -88,7 +89,9 @@ def sync_photo():
 @roles_required(Role.TECHNICIAN)
 def my_jobs():
     now = utcnow()
+    # The phone highlights a deadline this close as the boards do: the policy's threshold, not its own.
     return jsonify(jobs=jobs_for(current_user, now), server_time=now.isoformat(),
+                   due_soon_minutes=current_policy().due_soon_minutes,
                    user={"username": current_user.username, "display_name": current_user.display_name})
 
 

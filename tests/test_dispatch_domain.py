@@ -387,6 +387,18 @@ def test_rescheduling_moves_the_preparation_deadline(app, ctx_for, assigned):
                                          scheduled_at=T0 + timedelta(hours=6), address="B")
         assert first is second and len(ticket.visits) == 1 and second.address == "B"
         assert clocks(ticket, T0)[ClockName.PREPARATION].due_at == T0 + timedelta(hours=5)
+        assert ticket.current_visit is second
+
+
+def test_cancelling_a_request_calls_off_its_visit(app, ctx_for, assigned):
+    with app.app_context():
+        ticket = assigned()
+        dispatch.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
+        visit = dispatch.schedule_visit(ticket, ctx_for("tech", T0 + timedelta(minutes=10)),
+                                        scheduled_at=T0 + timedelta(hours=3), address="A")
+        dispatch.cancel(ticket, "customer sold the device", ctx_for("supervisor", T0 + timedelta(minutes=30)))
+        db.session.flush()
+        assert visit.cancelled_at == T0 + timedelta(minutes=30) and ticket.current_visit is None
 
 
 @pytest.mark.parametrize("when,field", [(-60, "scheduled_at"), (None, "scheduled_at")])

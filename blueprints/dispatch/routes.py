@@ -194,7 +194,7 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         is_assignee=context.is_assignee(user, ticket), is_supervisor=user.has_role(Role.SUPERVISOR),
         can_download=dispatch.can_download_order(user, ticket), can_open_case_analysis=kb.can_edit(user),
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,
-        visit=ticket.visits[-1] if ticket.visits else None,
+        visit=ticket.current_visit,
     ), status
 
 

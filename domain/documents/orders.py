@@ -46,7 +46,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetime) -> dict:
     """Everything the order shows, as plain data: what the hash covers and what the PDF is rendered from."""
-    visit = next((v for v in reversed(ticket.visits) if v.cancelled_at is None), None)
+    visit = ticket.current_visit
     signature = ticket.signature
     return {
         "format": "fieldservice.service-order",

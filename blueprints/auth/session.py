@@ -8,7 +8,6 @@ from flask_login import LoginManager
 from domain.core import accounts
 from domain.core.models import User
 from domain.core.validation import parse_int
-from extensions import db
 
 
 def load_user(user_id: str) -> User | None:
@@ -32,8 +31,7 @@ def load_user_from_api_token(request) -> User | None:
         return None
     user = user_for_api_token(header[len("Bearer "):].strip())
     if user is not None:
-        g.via_api_token = True
-        db.session.commit()
+        g.via_api_token = True  # its last use is written with the request's commit
     return user
 
 

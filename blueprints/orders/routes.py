@@ -77,7 +77,8 @@ def share(number: str):
     if not form.validate_on_submit():
         abort(400)
     days = current_app.config["SHARE_LINK_DAYS"]
-    link = url_for("orders.customer_copy", token=orders.share_token(order), _external=True)
+    link = orders.share_url(current_app.config["PUBLIC_URL"],
+                            url_for("orders.customer_copy", token=orders.share_token(order)))
     return render_template("orders/share.html", order=order, link=link,
                            expires=datetime.now(company_tz()) + timedelta(days=days))
 
@@ -86,14 +87,30 @@ def share(number: str):
 @public
 def customer_copy(token: str):
     """The customer's copy, without an account, while the link is valid."""
-    number, problem = orders.read_share_token(token, current_app.config["SHARE_LINK_DAYS"] * 86400)
+    number, generation, problem = orders.read_share_token(token, current_app.config["SHARE_LINK_DAYS"] * 86400)
     if problem == "expired":
         return render_template("errors/error.html", code=410,
                                title=_("This link has expired. Ask the technical support team for a new one.")), 410
     ticket = db.session.execute(select(Ticket).where(Ticket.number == (number or ""))).scalar_one_or_none()
     if ticket is None or ticket.service_order is None:
         abort(404)
+    if not orders.share_link_valid(ticket.service_order, generation):
+        return render_template("errors/error.html", code=410,
+                               title=_("This link was withdrawn. Ask the technical support team for a new one.")), 410
     return _pdf_response(ticket.service_order, inline=True)
+
+
+@bp.post("/orders/<number>/share/revoke")
+@roles_required(Role.SUPERVISOR, Role.TECHNICIAN)
+def revoke_share(number: str):
+    """Withdraw every customer link of this order (sent to the wrong person, or forwarded)."""
+    order = _order_for(number)
+    form = VerifyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    orders.revoke_share_links(order, domain_context())
+    flash(_("Every customer link of %(number)s has been withdrawn.", number=number), "success")
+    return redirect(url_for("dispatch.detail", number=number))
 
 
 @bp.route("/verify/<token>", methods=["GET", "POST"])

@@ -97,7 +97,9 @@ def run_checks(script_directory, today: date | None = None) -> list[Check]:
     database = check_database()
     checks = [database]
     if database.ok:
-        checks.append(check_migrations(script_directory))
-        checks.append(check_holiday_calendar(today or date.today()))
+        migrations = check_migrations(script_directory)
+        checks.append(migrations)
+        if migrations.ok:  # the administrator's calendar entries are in a table of the schema
+            checks.append(check_holiday_calendar(today or date.today()))
     checks += [check_weasyprint(), check_harfbuzz_subset(), check_chinese_font()]
     return checks

@@ -9,15 +9,12 @@ from sqlalchemy.orm import selectinload
 from ..core.db import db
 from ..core.enums import ArticleStatus, TicketStatus
 from ..core.models import KbArticle, Ticket, User, Visit
-from ..sla.clocks import ticket_clocks
+from ..requests.serialise import iso as _iso
+from ..requests.serialise import request_summary
 
 # Open work, plus signed orders whose technician has not left the site yet (departure is still to record).
 ACTIVE = (TicketStatus.ASSIGNED, TicketStatus.CONTACTED, TicketStatus.VISIT_SCHEDULED, TicketStatus.ON_SITE,
           TicketStatus.SIGNED)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def jobs_for(user: User, now: datetime) -> list[dict]:
@@ -48,18 +45,8 @@ def _job(ticket: Ticket, now: datetime, articles: list[KbArticle]) -> dict:
     category = ticket.device_category
     visit = ticket.current_visit
     return {
-        "number": ticket.number,
-        "status": ticket.status.value,
-        "urgency": ticket.urgency.value,
+        **request_summary(ticket, now),
         "version": ticket.version,
-        "customer": {"name": ticket.customer.name, "contact": ticket.contact_name, "phone": ticket.contact_phone,
-                     "address": ticket.address},
-        "device": {"model": ticket.device_model_text, "serial": ticket.serial_number,
-                   "category": category.code if category else None},
-        "problem": ticket.problem,
-        "reported_at": _iso(ticket.reported_at),
-        "created_at": _iso(ticket.created_at),
-        "clocks": [c.as_dict() for c in ticket_clocks(ticket, now)],
         "visit": None if visit is None else {
             "scheduled_at": _iso(visit.scheduled_at), "address": visit.address, "agreed_with": visit.agreed_with,
             "prepared_at": _iso(visit.prep_confirmed_at), "arrived_at": _iso(visit.arrived_at),

@@ -67,6 +67,7 @@ def visit_ops(number):
         op("visit.arrived", number, minutes=-30),
         op("problem.confirmed", number, {"text": "主输出无声，确认为输出模块故障"}, minutes=-28),
         op("note.added", number, {"note_id": note, "text": "已更换输出线缆", "shown_to_customer": True}, minutes=-20),
+        op("work.recorded", number, {"cause": "输出模块线缆松动", "work_done": "更换输出线缆并紧固"}, minutes=-12),
         op("test.recorded", number, {"item": "各通道输入有信号", "passed": True, "note": ""}, minutes=-10),
         op("test.recorded", number, {"item": "耳返与主输出正常", "passed": True, "note": "音量正常"}, minutes=-9),
         op("customer.confirmed", number, {"note": "设备运行正常"}, minutes=-8),
@@ -239,7 +240,7 @@ def test_two_servers_syncing_the_same_outbox_at_once_apply_it_once(make_app, job
     moment: a retry racing the original. Each op is applied exactly once."""
     servers = [make_app(), make_app()]
     clients = [phone(server) for server in servers]
-    ops = visit_ops(job["number"])[:7]
+    ops = visit_ops(job["number"])[:8]
     barrier = threading.Barrier(2)
     answers = [None, None]
 
@@ -447,7 +448,7 @@ def http_phone(base: str, username: str = "t1"):
 def test_two_app_processes_syncing_the_same_outbox_at_once_apply_it_once(app, job, database_url, tmp_path):
     """Two app server processes on one database receive the same outbox at the same moment (a phone whose retry
     reached the second server while the first was still working): every op is stored once and applied once."""
-    ops = visit_ops(job["number"])[:7]
+    ops = visit_ops(job["number"])[:8]
     with app_processes(database_url, tmp_path) as bases:
         opener, csrf = http_phone(bases[0])  # one session, valid on both servers (signed cookie, shared key)
         body = json.dumps({"device_id": "phone-1", "ops": ops}).encode()
@@ -481,5 +482,5 @@ def test_two_app_processes_syncing_the_same_outbox_at_once_apply_it_once(app, jo
         actions = dict(db.session.execute(select(AuditEvent.action, func.count(AuditEvent.id))
                                           .where(AuditEvent.via == "sync").group_by(AuditEvent.action)).all())
         assert actions == {"visit.arrived": 1, "problem.confirmed": 1, "note.added": 1, "test.recorded": 2,
-                           "customer.confirmed": 1, "precautions.told": 1}
+                           "work.recorded": 1, "customer.confirmed": 1, "precautions.told": 1}
     assert counts(app, job["number"]) == {"notes": 1, "tests": 2, "signatures": 0, "status": "on_site"}

@@ -10,6 +10,7 @@ from flask_login import current_user
 from domain.core.enums import Role
 from domain.core.types import utcnow
 from domain.documents import orders
+from domain.fieldwork.flow import flow_document
 from domain.fieldwork.images import ImageRejected, process_photo
 from domain.fieldwork.jobs import jobs_for
 from domain.fieldwork.sync import apply_batch, apply_op, reject_op
@@ -95,7 +96,7 @@ def sync_photo():
 @roles_required(Role.TECHNICIAN)
 def my_jobs():
     now = utcnow()
-    return jsonify(jobs=jobs_for(current_user, now), server_time=now.isoformat(),
+    return jsonify(jobs=jobs_for(current_user, now), flow=flow_document(), server_time=now.isoformat(),
                    user={"username": current_user.username, "display_name": current_user.display_name})
 
 

@@ -26,8 +26,10 @@ PAYLOADS = {
                      "strokes": {"type": "array", "items": {"type": "array"},
                                  "description": "signature_pad's stroke points, kept as evidence"}},
     "visit.departed": {},
+    "work.recorded": {"cause": TEXT, "work_done": TEXT},
 }
-REQUIRED = {"remote.resolved": ["cause", "work_done"], "visit.scheduled": ["scheduled_at", "address"],
+REQUIRED = {"remote.resolved": ["cause", "work_done"], "work.recorded": ["cause", "work_done"],
+            "visit.scheduled": ["scheduled_at", "address"],
             "prep.confirmed": ["items"], "problem.confirmed": ["text"], "note.added": ["note_id", "text"],
             "test.recorded": ["item", "passed"], "precautions.told": ["items"],
             "order.signed": ["signer_name", "rating", "signature_png", "strokes"]}

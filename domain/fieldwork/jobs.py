@@ -10,10 +10,12 @@ from ..core.db import db
 from ..core.enums import ArticleStatus, TicketStatus
 from ..core.models import KbArticle, Ticket, User, Visit
 from ..sla.clocks import ticket_clocks
+from . import flow
 
-# Open work, plus signed orders whose technician has not left the site yet (departure is still to record).
+# Open work, and finished work until it is submitted to the supervisor (the 2-hour clock runs on the phone);
+# a returned order comes back with the supervisor's comment.
 ACTIVE = (TicketStatus.ASSIGNED, TicketStatus.CONTACTED, TicketStatus.VISIT_SCHEDULED, TicketStatus.ON_SITE,
-          TicketStatus.SIGNED)
+          TicketStatus.SIGNED, TicketStatus.REMOTE_RESOLVED, TicketStatus.RETURNED)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -26,11 +28,9 @@ def jobs_for(user: User, now: datetime) -> list[dict]:
         .options(selectinload(Ticket.customer), selectinload(Ticket.device_category),
                  selectinload(Ticket.visits).selectinload(Visit.prep_items), selectinload(Ticket.clocks),
                  selectinload(Ticket.notes), selectinload(Ticket.tests), selectinload(Ticket.precautions),
-                 selectinload(Ticket.signature))
+                 selectinload(Ticket.signature), selectinload(Ticket.remote_sessions))
         .order_by(Ticket.next_due_at.is_(None), Ticket.next_due_at)
     ).scalars().all()
-    tickets = [t for t in tickets if t.status != TicketStatus.SIGNED or
-               (t.visits and t.visits[-1].departed_at is None)]
     category_ids = {t.device_category_id for t in tickets if t.device_category_id}
     articles = []
     if category_ids:
@@ -78,6 +78,7 @@ def _job(ticket: Ticket, now: datetime, articles: list[KbArticle]) -> dict:
         "cause": ticket.cause,
         "work_done": ticket.work_done,
         "signed": ticket.signature is not None,
+        "facts": flow.facts_of(ticket),
         "knowledge": [{"id": a.id, "title": a.title, "symptoms": a.symptoms, "solution": a.solution,
                        "precautions": a.precautions} for a in articles],
     }

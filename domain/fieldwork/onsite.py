@@ -77,8 +77,26 @@ def record_test(ticket: Ticket, ctx: Context, *, item: str, passed: bool, note: 
                               recorded_by_id=ctx.actor.id, passed=passed, recorded_at=at)
         db.session.add(test)
     test.passed, test.note, test.recorded_at = passed, (note or "").strip()[:MAX_TEXT] or None, at
+    if not passed:
+        visit.customer_confirmed_at = None  # the customer confirmed a device that has since failed a test
     record_event("test.recorded", actor=ctx.actor, ticket=ticket, via=ctx.via, item=item[:200], passed=passed)
     return test
+
+
+def record_work(ticket: Ticket, ctx: Context, *, cause: str, work_done: str, at: datetime | None = None) -> Visit:
+    """The cause of the fault and what was done on site: printed on the order the customer signs."""
+    visit = _on_site(ticket, ctx)
+    errors = {}
+    if not (cause or "").strip():
+        errors["cause"] = _l("Record the cause of the problem.")
+    if not (work_done or "").strip():
+        errors["work_done"] = _l("Record what was done.")
+    if errors:
+        raise ValidationError(errors)
+    checked_time(at, ctx, "at", not_before=visit.arrived_at)
+    ticket.cause, ticket.work_done = cause.strip()[:MAX_TEXT], work_done.strip()[:MAX_TEXT]
+    record_event("work.recorded", actor=ctx.actor, ticket=ticket, via=ctx.via)
+    return visit
 
 
 def confirm_customer(ticket: Ticket, ctx: Context, note: str = "", at: datetime | None = None) -> Visit:

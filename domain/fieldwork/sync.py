@@ -29,12 +29,12 @@ from ..core.models import Photo, ProgressNote, SyncOp, Ticket, User
 from ..core.types import utcnow
 from ..documents.orders import canonical_json
 from ..requests import dispatch
-from . import onsite, signing
+from . import flow, onsite, signing
 from .images import ProcessedImage
 
 OP_KINDS = ("contact.made", "remote.resolved", "visit.scheduled", "prep.confirmed", "visit.arrived",
             "problem.confirmed", "note.added", "photo.added", "test.recorded", "customer.confirmed",
-            "precautions.told", "order.signed", "visit.departed")
+            "precautions.told", "order.signed", "visit.departed", "work.recorded")
 # Namespace for the storage key of an op whose op_id was unusable or reused with another body.
 STORAGE_NAMESPACE = uuid.UUID("6f1d3d9e-3c35-4f8a-9d2e-0a8c3b8f6d10")
 
@@ -167,6 +167,10 @@ def _photo_added(ticket, ctx, data, at, meta):
                          uploaded_by_id=ctx.actor.id))
 
 
+def _work_recorded(ticket, ctx, data, at, meta):
+    onsite.record_work(ticket, ctx, cause=_text(data, "cause"), work_done=_text(data, "work_done"), at=at)
+
+
 def _test_recorded(ticket, ctx, data, at, meta):
     onsite.record_test(ticket, ctx, item=_text(data, "item"), passed=data.get("passed"), note=_text(data, "note"),
                        at=at)
@@ -200,7 +204,7 @@ HANDLERS: dict[str, Callable] = {
     "prep.confirmed": _prep_confirmed, "visit.arrived": _arrived, "problem.confirmed": _problem_confirmed,
     "note.added": _note_added, "photo.added": _photo_added, "test.recorded": _test_recorded,
     "customer.confirmed": _customer_confirmed, "precautions.told": _precautions_told,
-    "order.signed": _order_signed, "visit.departed": _departed,
+    "order.signed": _order_signed, "visit.departed": _departed, "work.recorded": _work_recorded,
 }
 
 
@@ -368,6 +372,8 @@ def _apply(raw, batch: _Batch, *, user, device_id, tz, remote_addr, photo) -> tu
     ctx = context.Context(actor=user, tz=tz, now=min(at, utcnow()), via="sync", remote_addr=remote_addr)
     savepoint = db.session.begin_nested()
     try:
+        context.require_assignee(ctx, ticket)
+        flow.enforce(ticket, kind)  # the declared flow, the same the phone applies offline
         HANDLERS[kind](ticket, ctx, data, at, meta)
         db.session.flush()
         savepoint.commit()

@@ -8,11 +8,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from domain.core import context
 from domain.core.db import db
 from domain.core.enums import Role
-from domain.core.models import User
+from domain.core.models import FaultCategory, User
 from domain.fieldwork import flow
 from domain.requests import dispatch
 from domain.requests.catalog import ensure_catalog
@@ -63,16 +64,26 @@ def _payload(kind: str, number: str, rng: random.Random, vary: bool) -> dict:
                 "note": ""}
     if kind == "precautions.told":
         return {"items": ["开关机前先将推子归零"]}
+    if kind == "remote.guided":
+        return {"method": "screen_share", "steps": "检查输出设置",
+                "outcome": rng.choice(["needs_visit", "in_progress"])}
+    if kind == "order.submitted":
+        ticket = dispatch.get_ticket(number)
+        category = db.session.execute(select(FaultCategory).where(
+            FaultCategory.device_category_id == ticket.device_category_id)).scalars().first()
+        return {"fault_category_id": category.id, "root_cause": "线缆老化", "solution_summary": "更换线缆",
+                "parts_used": ""}
     if kind == "order.signed":
         return {"signer_name": "赵远", "rating": 5, "comment": "", "signature_png": SIGNATURE,
                 "strokes": [[[1, 2, 0], [3, 4, 9]]]}
     return {}
 
 
-ON_SITE_PATH = ["contact.made", "visit.scheduled", "prep.confirmed", "visit.arrived", "problem.confirmed",
-                "note.added", "work.recorded", "test.recorded", "customer.confirmed", "precautions.told",
-                "order.signed", "visit.departed"]
-KINDS = [k for k in flow.STEPS if k not in ("photo.added", "remote.guided", "order.submitted")]
+ON_SITE_PATH = ["contact.made", "remote.guided", "visit.scheduled", "prep.confirmed", "visit.arrived",
+                "problem.confirmed", "note.added", "work.recorded", "test.recorded", "customer.confirmed",
+                "precautions.told", "order.signed", "visit.departed", "order.submitted"]
+REMOTE_PATH = ["contact.made", "remote.guided", "remote.resolved", "order.submitted"]
+KINDS = [k for k in flow.STEPS if k != "photo.added"]
 
 
 def _run(app, number: str, kinds: list[str], rng: random.Random, vary: bool = False) -> list[tuple[str, str]]:
@@ -106,7 +117,16 @@ def test_the_on_site_path_in_order_is_accepted_and_each_step_sets_its_fact(app, 
     assert [v for _, v in verdicts] == ["applied"] * len(ON_SITE_PATH)
     with app.app_context():
         facts = flow.facts_of(dispatch.get_ticket(assigned))
-    assert facts["signed"] and facts["departed"] and not facts["remote_resolved"]
+    assert facts["signed"] and facts["departed"] and facts["submitted"] and not facts["remote_resolved"]
+
+
+def test_the_remote_path_ends_in_a_submission_and_nothing_on_site_is_offered_after_it(app, assigned):
+    verdicts = _run(app, assigned, REMOTE_PATH + ["visit.scheduled", "order.submitted", "remote.guided"],
+                    random.Random(4))
+    assert [v for _, v in verdicts] == ["applied"] * 4 + ["resolved_remotely", "already_done", "resolved_remotely"]
+    with app.app_context():
+        ticket = dispatch.get_ticket(assigned)
+        assert ticket.status.value == "submitted" and ticket.solution_summary == "更换线缆"
 
 
 def test_signing_before_the_acceptance_test_and_leaving_before_signing_are_refused(app, assigned):
@@ -132,7 +152,7 @@ def test_random_sequences_get_the_declared_verdict(app, assigned, seed):
     rng = random.Random(seed)
     kinds = []
     for index in range(40):
-        kinds.append(rng.choice(KINDS) if rng.random() < 0.5 else ON_SITE_PATH[min(index // 3, 11)])
+        kinds.append(rng.choice(KINDS) if rng.random() < 0.5 else ON_SITE_PATH[min(index // 3, len(ON_SITE_PATH) - 1)])
     verdicts = _run(app, assigned, kinds, rng, vary=True)
     assert {v for _, v in verdicts} - {"applied"}, "a sequence that exercised no refusal"
 

@@ -45,6 +45,7 @@ from ..core.models import (
     User,
     Visit,
 )
+from ..fieldwork import flow
 from ..sla.clocks import drop_clock, start_clock, stop_clock
 from ..sla.policy import Policy
 from . import workflow
@@ -323,6 +324,7 @@ def record_contact(ticket: Ticket, ctx: Context, *, method: ContactMethod, reach
                    note: str = "", at: datetime | None = None) -> ContactAttempt:
     """Log a call or message to the customer. The first successful one stops the first-contact clock."""
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "contact.made")
     at = checked_time(at, ctx, "at", not_before=ticket.created_at)
     attempt = ContactAttempt(ticket=ticket, user=ctx.actor, method=method, reached=reached,
                              note=(note or "").strip()[:MAX_TEXT] or None, at=at)
@@ -346,6 +348,7 @@ def record_remote_session(ticket: Ticket, ctx: Context, *, method: ContactMethod
                           ended_at: datetime | None = None) -> RemoteSession:
     """Remote guidance (phone, screen sharing) and what came of it."""
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "remote.guided")
     if ticket.status != TicketStatus.CONTACTED:
         raise DomainError("not_contacted", _l("Log the first contact with the customer before remote guidance."))
     steps = (steps or "").strip()
@@ -368,6 +371,7 @@ def resolve_remotely(ticket: Ticket, ctx: Context, *, cause: str, work_done: str
     """Solved remotely: stops the remote-fix clock at the fix, and the order-filled clock now (the fields are
     filled with this call); the 2-hour submission clock starts from the fix."""
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "remote.resolved")
     errors = {}
     if not (cause or "").strip():
         errors["cause"] = _l("Record the cause of the problem.")
@@ -419,8 +423,10 @@ def preparation_due(scheduled_at: datetime, scheduled_when: datetime, policy: Po
 
 def schedule_visit(ticket: Ticket, ctx: Context, *, scheduled_at: datetime | None, address: str,
                    agreed_with: str = "", items: list[tuple[PrepKind, str]] | None = None) -> Visit:
-    """Agree an on-site visit (or move the agreed time). Remote fixing no longer applies; preparation starts."""
+    """Agree an on-site visit (or move the agreed time). Remote fixing no longer applies; preparation starts,
+    again after a move: the checklist is confirmed anew for the new time."""
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "visit.scheduled")
     errors = {}
     if scheduled_at is None:
         errors["scheduled_at"] = _l("Enter the agreed visit time.")
@@ -453,6 +459,8 @@ def schedule_visit(ticket: Ticket, ctx: Context, *, scheduled_at: datetime | Non
             if label:
                 visit.prep_items.append(PrepItem(kind=kind, label=label[:200], position=position))
     visit.prep_confirmed_at = None
+    for item in visit.prep_items:
+        item.checked, item.checked_at = False, None
     start_clock(ticket, ClockName.PREPARATION, ctx.now, preparation_due(scheduled_at, ctx.now, ctx.rules()))
     return visit
 
@@ -461,6 +469,7 @@ def confirm_preparation(ticket: Ticket, ctx: Context, *, checked_item_ids: set[i
                         at: datetime | None = None) -> Visit:
     """Every checklist item confirmed (address, device state, each tool and spare packed) stops the clock."""
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "prep.confirmed")
     if ticket.status != TicketStatus.VISIT_SCHEDULED or not ticket.visits:
         raise DomainError("no_visit", _l("There is no scheduled visit to prepare."))
     visit = ticket.visits[-1]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from domain.core import context
 from domain.core.db import db
 from domain.core.enums import Role
-from domain.core.models import FaultCategory, User
+from domain.core.models import FaultCategory, SyncOp, User
 from domain.fieldwork import flow
 from domain.requests import dispatch
 from domain.requests.catalog import ensure_catalog
@@ -169,3 +169,60 @@ def test_the_jobs_feed_carries_the_declaration_and_each_jobs_facts(app, assigned
     job = next(j for j in feed["jobs"] if j["number"] == assigned)
     assert set(job["facts"]) == set(flow.FACTS)
     assert job["facts"]["visit_scheduled"] is False
+
+
+# --- a phone's clock a few minutes off ----------------------------------------------------------------------
+
+
+def _send(client, number, kind, data, when: datetime, device_at: datetime | None = None, lang="en") -> dict:
+    body = {"op_id": str(uuid.uuid4()), "kind": kind, "ticket": number, "at": when.astimezone(SHANGHAI).isoformat(),
+            "data": data}
+    if device_at is not None:
+        body["device_at"] = device_at.isoformat()
+    return client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [body]},
+                       headers={"Accept-Language": lang}).json["results"][0]
+
+
+def _record(app, op_id):
+    with app.app_context():
+        return db.session.execute(select(SyncOp).where(SyncOp.op_id == uuid.UUID(op_id))).scalar_one()
+
+
+def test_a_slow_phone_clock_is_clamped_onto_the_requests_entry_and_both_times_are_kept(app, assigned):
+    """A first contact a minute after assignment, from a phone whose corrected time still lands before the
+    request's entry (a residual error of a few minutes): applied at the entry, the phone's times kept."""
+    with app.app_context():
+        created = dispatch.get_ticket(assigned).created_at
+    client = phone(app)
+    sent_at, device_at = created - timedelta(minutes=5), created - timedelta(minutes=9)
+    result = _send(client, assigned, "contact.made", {"method": "phone"}, sent_at, device_at)
+    assert result["status"] == "applied", result
+    record = _record(app, result["op_id"])
+    assert record.client_at == sent_at and record.device_at == device_at and record.applied_at == created
+    with app.app_context():
+        assert dispatch.get_ticket(assigned).first_contact_at == created
+
+
+def test_a_fast_phone_clock_is_clamped_to_now(app, assigned):
+    client = phone(app)
+    ahead = datetime.now(UTC) + timedelta(minutes=5)
+    result = _send(client, assigned, "contact.made", {"method": "phone"}, ahead)
+    assert result["status"] == "applied", result
+    record = _record(app, result["op_id"])
+    assert record.applied_at is not None and record.applied_at < ahead - timedelta(minutes=4)
+    assert record.client_at == ahead
+
+
+def test_a_time_far_before_its_bound_names_the_right_bound(app, assigned):
+    client = phone(app)
+    now = datetime.now(UTC)
+    assert _send(client, assigned, "contact.made", {"method": "phone"}, now)["status"] == "applied"
+    scheduled = _send(client, assigned, "visit.scheduled", {"scheduled_at": (now + timedelta(hours=3)).isoformat(),
+                                                            "address": "上海市静安区万航渡路1188号"}, now)
+    assert scheduled["status"] == "applied", scheduled
+    with app.app_context():
+        items = [i.id for i in dispatch.get_ticket(assigned).visits[-1].prep_items]
+    early = _send(client, assigned, "prep.confirmed", {"items": items}, now - timedelta(minutes=25), lang="zh")
+    assert early["status"] == "rejected" and "约定上门" in early["message"] and "录入" not in early["message"]
+    late = _send(client, assigned, "contact.made", {"method": "phone"}, datetime.now(UTC) + timedelta(minutes=30))
+    assert (late["status"], late["code"]) == ("rejected", "invalid") and "future" in late["message"]

@@ -127,7 +127,8 @@ def _record(raw, op_uuid, *, user, device_id, status, code=None, message=None, t
                 ticket_number=str(raw.get("ticket"))[:40] if isinstance(raw, dict) and raw.get("ticket") else None,
                 ticket_id=ticket.id if ticket is not None else None, user_id=user.id, device_id=device_id[:64],
                 client_at=at, client_at_raw=str(raw.get("at"))[:64] if isinstance(raw, dict) and raw.get("at")
-                else None, body=body, body_sha256=hashlib.sha256(body.encode()).hexdigest(), status=status,
+                else None, device_at=_parse_at(raw.get("device_at")) if isinstance(raw, dict) else None,
+                applied_at=None, body=body, body_sha256=hashlib.sha256(body.encode()).hexdigest(), status=status,
                 code=code, message=str(message)[:2000] if message else None, received_at=utcnow(), replays=0,
                 last_replayed_at=None)
 
@@ -243,6 +244,9 @@ def _apply(raw, batch: _Batch, *, user, device_id, tz, remote_addr, photo) -> tu
         context.require_assignee(ctx, ticket)
         flow.enforce(ticket, kind)  # the declared flow, the same the phone applies offline
         REGISTRY[kind].handler(ticket, ctx, payload, at, meta)
+        if ctx.adjusted:  # a phone clock a few minutes off: the act kept, at its bound; both times recorded
+            db.session.execute(update(SyncOp).where(SyncOp.id == record_id).values(applied_at=ctx.adjusted[0][2])
+                               .execution_options(synchronize_session=False))
         db.session.flush()
         savepoint.commit()
     except DomainError as error:

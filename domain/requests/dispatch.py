@@ -12,6 +12,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ..core.audit import record_event
 from ..core.context import (
+    AFTER_CONTACT,
+    AFTER_SCHEDULING,
     CLOCK_SKEW,
     MAX_TEXT,
     Context,
@@ -354,10 +356,12 @@ def record_remote_session(ticket: Ticket, ctx: Context, *, method: ContactMethod
     steps = (steps or "").strip()
     if not steps:
         raise ValidationError({"steps": _l("Describe the steps you guided the customer through.")})
-    started = checked_time(started_at, ctx, "started_at", not_before=ticket.first_contact_at)
+    started = checked_time(started_at, ctx, "started_at", not_before=ticket.first_contact_at,
+                           after=AFTER_CONTACT)
     ended = None
     if ended_at is not None or outcome != RemoteOutcome.IN_PROGRESS:
-        ended = checked_time(ended_at, ctx, "ended_at", not_before=started)
+        ended = checked_time(ended_at, ctx, "ended_at", not_before=started,
+                             after=_l("the guidance began"))
     session = RemoteSession(ticket=ticket, technician=ctx.actor, method=method, steps=steps[:MAX_TEXT],
                             outcome=outcome, started_at=started, ended_at=ended)
     db.session.add(session)
@@ -379,7 +383,8 @@ def resolve_remotely(ticket: Ticket, ctx: Context, *, cause: str, work_done: str
         errors["work_done"] = _l("Record what was done.")
     if errors:
         raise ValidationError(errors)
-    fixed = checked_time(resolved_at, ctx, "resolved_at", not_before=ticket.first_contact_at or ticket.created_at)
+    fixed = checked_time(resolved_at, ctx, "resolved_at", not_before=ticket.first_contact_at or ticket.created_at,
+                         after=AFTER_CONTACT)
     workflow.move(ticket, TicketStatus.REMOTE_RESOLVED, actor=ctx.actor, action="ticket.remote_resolved",
                   via=ctx.via, remote_addr=ctx.remote_addr)
     policy = ctx.rules()
@@ -473,7 +478,7 @@ def confirm_preparation(ticket: Ticket, ctx: Context, *, checked_item_ids: set[i
     if ticket.status != TicketStatus.VISIT_SCHEDULED or not ticket.visits:
         raise DomainError("no_visit", _l("There is no scheduled visit to prepare."))
     visit = ticket.visits[-1]
-    at = checked_time(at, ctx, "at", not_before=visit.created_at)
+    at = checked_time(at, ctx, "at", not_before=visit.created_at, after=AFTER_SCHEDULING)
     for item in visit.prep_items:
         if item.id in checked_item_ids and not item.checked:
             item.checked, item.checked_at = True, at

@@ -14,6 +14,7 @@ from domain.core import context
 from domain.core.db import db
 from domain.core.enums import Role
 from domain.core.models import FaultCategory, SyncOp, User
+from domain.documents import review
 from domain.fieldwork import flow
 from domain.requests import dispatch
 from domain.requests.catalog import ensure_catalog
@@ -226,3 +227,25 @@ def test_a_time_far_before_its_bound_names_the_right_bound(app, assigned):
     assert early["status"] == "rejected" and "约定上门" in early["message"] and "录入" not in early["message"]
     late = _send(client, assigned, "contact.made", {"method": "phone"}, datetime.now(UTC) + timedelta(minutes=30))
     assert (late["status"], late["code"]) == ("rejected", "invalid") and "future" in late["message"]
+
+
+def test_a_signed_job_stays_on_the_phone_until_submitted_and_a_returned_one_comes_back(app, assigned, make_user):
+    client = phone(app)
+    _run(app, assigned, ON_SITE_PATH[:-1], random.Random(6))
+    feed = client.get("/api/v1/me/jobs", headers={"Accept-Language": "en"}).json
+    job = next(j for j in feed["jobs"] if j["number"] == assigned)
+    assert job["facts"]["signed"] and job["facts"]["departed"] and not job["facts"]["submitted"]
+    assert job["submission"]["due_at"] and job["submission"]["state"] == "pending"
+    assert job["technician"] and job["fault_categories"] and feed["policy"]["due_soon_minutes"] > 0
+    assert job["templates"]["acceptance_tests"] and job["templates"]["precautions"]
+    _run(app, assigned, ["order.submitted"], random.Random(7))
+    assert [j for j in client.get("/api/v1/me/jobs").json["jobs"] if j["number"] == assigned] == []
+    with app.app_context():
+        ticket = dispatch.get_ticket(assigned)
+        review.review(ticket, context.Context(actor=db.session.get(User, make_user(Role.SUPERVISOR, "boss2")[0]),
+                                              tz=SHANGHAI), approve=False, comment="请补充更换的配件")
+        db.session.commit()
+    job = next(j for j in client.get("/api/v1/me/jobs").json["jobs"] if j["number"] == assigned)
+    assert job["status"] == "returned" and job["submission"]["returned_comment"] == "请补充更换的配件"
+    assert job["facts"]["returned"] and flow.refusal_for("order.submitted", job["facts"]) is None
+    assert _run(app, assigned, ["order.submitted"], random.Random(8)) == [("order.submitted", "applied")]

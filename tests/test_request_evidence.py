@@ -44,3 +44,53 @@ def test_evidence_is_only_for_those_who_may_see_the_request(app, make_user):
     assert tech.get(f"/dispatch/requests/{made['number']}/photos/{photo_id}?size=thumb").status_code == 200
     assert tech.get(f"/dispatch/requests/{made['number']}/photos/6f1d3d9e-3c35-4f8a-9d2e-0a8c3b8f6d10").status_code \
         == 404
+
+
+def _image_boxes(box):
+    """Every replaced (image) box laid out on a WeasyPrint page."""
+    if getattr(box, "replacement", None) is not None:
+        yield box
+    for child in getattr(box, "children", []):
+        yield from _image_boxes(child)
+
+
+def test_the_pdf_keeps_each_photos_aspect_ratio(app, make_user):
+    """A portrait photo is printed whole and upright-shaped, not cropped into the landscape frame."""
+    import io
+
+    from PIL import Image
+    from weasyprint import HTML
+
+    from domain.core import context
+    from domain.core.blobs import store_blob
+    from domain.core.models import Photo, User
+    from domain.documents import orders
+    from domain.fieldwork import signing
+
+    from .orderfactory import SHANGHAI, signature_data_url
+
+    with app.app_context():
+        made = make_signed_order(make_user, photos=1, sign=False)
+        ticket = dispatch.get_ticket(made["number"])
+        for width, height in ((900, 1600), (1200, 1200)):
+            image, thumb = Image.new("RGB", (width, height), (90, 40, 40)), io.BytesIO()
+            image.thumbnail((400, 400))
+            image.save(thumb, "JPEG")
+            blob = store_blob(thumb.getvalue(), "image/jpeg")
+            db.session.add(Photo(ticket=ticket, blob_sha256=blob.sha256, thumb_sha256=blob.sha256, width=width,
+                                 height=height, caption=f"{width}x{height}", taken_at=ticket.visits[-1].arrived_at,
+                                 uploaded_by_id=made["ids"]["tech"]))
+        db.session.flush()
+        ctx = context.Context(actor=db.session.get(User, made["ids"]["tech"]), tz=SHANGHAI)
+        signing.sign_order(ticket, ctx, signer_name="黄磊", rating=4, comment="", device_id="phone-1",
+                           signature_png=signature_data_url(), strokes=[[[1, 2, 0]]], signed_at_client=None)
+        db.session.flush()
+        html = orders.order_html(ticket.service_order)
+        document = HTML(string=html, base_url="fs-static:", url_fetcher=orders.make_fetcher()).render()
+        thumbs = {f"fs-blob:{p.thumb_sha256}" for p in ticket.photos}
+        boxes = [b for page in document.pages for b in _image_boxes(page._page_box)
+                 if b.element is not None and b.element.get("src") in thumbs]
+        ratios = sorted(round(b.width / b.height, 2) for b in boxes)
+        # the factory's 4:3 photo, the portrait 9:16 and the square one, each at its own shape
+        assert ratios == [0.56, 1.0, 1.33], ratios
+        db.session.rollback()

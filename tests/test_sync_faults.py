@@ -2,6 +2,7 @@
 applied exactly once after the phone's retry. Prints the counts."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -49,7 +50,8 @@ def stored(app, ops) -> tuple[int, int]:
 def test_a_dropped_database_connection_mid_batch_applies_each_op_once_after_the_retry(app, job, database_url,
                                                                                      monkeypatch):
     ops = notes(job["number"], 20)
-    real = applier.HANDLERS["note.added"]
+    kind = applier.REGISTRY["note.added"]
+    real = kind.handler
     calls = {"n": 0}
 
     def dropping(ticket, ctx, data, when, meta):
@@ -66,7 +68,7 @@ def test_a_dropped_database_connection_mid_batch_applies_each_op_once_after_the_
                 raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
         return real(ticket, ctx, data, when, meta)
 
-    monkeypatch.setitem(applier.HANDLERS, "note.added", dropping)
+    monkeypatch.setitem(applier.REGISTRY, "note.added", dataclasses.replace(kind, handler=dropping))
     client = phone(app)
     first = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": ops})
     after_drop = stored(app, ops)

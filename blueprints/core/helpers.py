@@ -24,6 +24,7 @@ from domain.core.labels import (
 )
 from domain.core.locales import app_locale, html_lang, is_english
 from domain.core.types import in_zone
+from domain.requests import workflow
 from domain.sla.clocks import next_running
 from domain.sla.policy import current_policy
 from domain.sla.workdays import unknown_years
@@ -164,6 +165,8 @@ def register(app: Flask) -> None:
     app.add_template_global(next_running, "next_running_clock")
     app.add_template_global(calendar_gaps, "calendar_gaps")
     app.add_template_global(Role.ADMIN, "role_admin")
+    # `{% if ticket is assignable %}`: the workflow's rule, not a list of states in a template.
+    app.add_template_test(lambda ticket: ticket.status in workflow.ASSIGNABLE, "assignable")
 
     @app.context_processor
     def inject_globals():

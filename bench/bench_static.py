@@ -84,7 +84,7 @@ def main() -> None:
         print(f"\nshell files: {len(plain[3])}")
         print(f"bytes on the wire, plain (before):         {plain[0] / 1024:7.1f} KB")
         print(f"bytes on the wire, compressed (after):     {packed[0] / 1024:7.1f} KB  (zstd/br, as Chromium asks)")
-        print(f"bytes on the wire, browser without br/zstd:{packed[1] / 1024:7.1f} KB  (deflate for static files)")
+        print(f"bytes on the wire, browser without br/zstd:{packed[1] / 1024:7.1f} KB  (gzip)")
         print(f"ratio compressed / plain:                  {packed[0] / plain[0]:7.2f}")
         print(f"server time for the whole shell, plain:    {plain[2]:7.1f} ms (median of {REPEAT})")
         print(f"server time for the whole shell, compressed:{packed[2]:6.1f} ms (ratio {packed[2] / plain[2]:.2f})")

@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
@@ -353,8 +352,16 @@ def test_customer_link_works_until_it_expires(app, signed, monkeypatch):
     assert response.status_code == 200 and response.data.startswith(b"%PDF-")
     assert response.headers["Content-Disposition"].startswith("inline")
     assert anonymous.get(path[:-3] + "xyz").status_code == 404
-    app.config["SHARE_LINK_DAYS"] = 0  # links older than zero seconds
-    time.sleep(1.1)
+    # The server's clock a moment past the link's validity (an injected clock, not a wait).
+    from datetime import timedelta
+
+    import blueprints.orders.routes as order_routes
+    from domain.core.types import utcnow
+
+    days = app.config["SHARE_LINK_DAYS"]
+    monkeypatch.setattr(order_routes, "utcnow", lambda: utcnow() + timedelta(days=days, seconds=-5))
+    assert anonymous.get(path).status_code == 200
+    monkeypatch.setattr(order_routes, "utcnow", lambda: utcnow() + timedelta(days=days, seconds=5))
     expired = anonymous.get(path, headers=ZH)
     assert expired.status_code == 410 and "链接已过期" in expired.get_data(as_text=True)
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import force_locale
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from ..core.blobs import store_blob
@@ -184,14 +184,14 @@ def share_token(order: ServiceOrder) -> str:
     return share_serializer().dumps({"n": order.ticket.number})
 
 
-def read_share_token(token: str, max_age: int) -> tuple[str | None, str | None]:
-    """(number, None) or (None, "expired"|"invalid")."""
+def read_share_token(token: str, max_age: int, now: datetime) -> tuple[str | None, str | None]:
+    """(number, None) or (None, "expired"|"invalid"). The link's age is measured at `now` (the caller's clock)."""
     try:
-        data = share_serializer().loads(token, max_age=max_age)
-    except SignatureExpired:
-        return None, "expired"
+        data, signed_at = share_serializer().loads(token, return_timestamp=True)
     except BadSignature:
         return None, "invalid"
+    if (now - signed_at).total_seconds() > max_age:
+        return None, "expired"
     return (data.get("n"), None) if isinstance(data, dict) else (None, "invalid")
 
 

@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from domain.core.enums import Role
 from domain.core.types import utcnow
+from domain.fieldwork.flow import flow_document
 from domain.fieldwork.images import ImageRejected, process_photo
 from domain.fieldwork.jobs import jobs_for
 from domain.fieldwork.sync import apply_batch, apply_op, reject_op
@@ -15,7 +16,7 @@ from domain.sla.policy import current_policy
 
 from ..access import public, roles_required
 from ..core.errors import json_error
-from ..core.helpers import company_tz
+from ..core.helpers import company_tz, current_locale
 from . import api_bp
 from .openapi import openapi_document
 
@@ -90,8 +91,8 @@ def sync_photo():
 def my_jobs():
     now = utcnow()
     # The phone highlights a deadline this close as the boards do: the policy's threshold, not its own.
-    return jsonify(jobs=jobs_for(current_user, now), server_time=now.isoformat(),
-                   due_soon_minutes=current_policy().due_soon_minutes,
+    return jsonify(jobs=jobs_for(current_user, now, current_locale()), flow=flow_document(),
+                   server_time=now.isoformat(), due_soon_minutes=current_policy().due_soon_minutes,
                    user={"username": current_user.username, "display_name": current_user.display_name})
 
 

@@ -119,6 +119,8 @@ ANSWERS = {
     "kb.set_article_status": NO_SUCH_OBJECT,
     "kb.edit_fault": NO_SUCH_OBJECT,
     "kb.case_analysis": NO_SUCH_OBJECT,
+    "dispatch.photo": NO_SUCH_OBJECT,  # {n} has no photo and no signature
+    "dispatch.signature": NO_SUCH_OBJECT,
 }
 
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import force_locale
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from ..core.audit import record_event
@@ -217,14 +217,15 @@ def share_url(public_url: str, path: str) -> str:
     return public_url.rstrip("/") + path
 
 
-def read_share_token(token: str, max_age: int) -> tuple[str | None, int | None, str | None]:
-    """(number, generation, None) or (None, None, "expired"|"invalid")."""
+def read_share_token(token: str, max_age: int, now: datetime) -> tuple[str | None, int | None, str | None]:
+    """(number, generation, None) or (None, None, "expired"|"invalid"). The link's age is measured at `now`
+    (the caller's clock)."""
     try:
-        data = share_serializer().loads(token, max_age=max_age)
-    except SignatureExpired:
-        return None, None, "expired"
+        data, signed_at = share_serializer().loads(token, return_timestamp=True)
     except BadSignature:
         return None, None, "invalid"
+    if (now - signed_at).total_seconds() > max_age:
+        return None, None, "expired"
     if not isinstance(data, dict) or not isinstance(data.get("n"), str):
         return None, None, "invalid"
     generation = data.get("g", 0)

@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
@@ -98,6 +97,7 @@ def test_pdfa3_metadata_and_attached_canonical_json(app, signed, tmp_path):
         assert orders.content_hash(json.loads(out.read_text(encoding="utf-8"))) == order.content_sha256
 
 
+@pytest.mark.pdf_layout
 def test_every_page_carries_number_hash_and_page_count(app, make_user, tmp_path):
     with app.app_context():
         made = make_signed_order(make_user, notes=[f"第 {i} 条处理记录：" + "检查线路与设置。" * 12 for i in range(40)])
@@ -155,6 +155,7 @@ def test_remote_order_is_marked_remote_without_signature(app, make_user, tmp_pat
     assert "远程解决" in text and "无客户签字" in text and "客户签字确认" not in text
 
 
+@pytest.mark.pdf_layout
 def test_hostile_note_text_is_escaped_and_never_fetched(app, make_user, tmp_path):
     hostile = ['<img src="http://127.0.0.1:9/steal.png">', "file:///etc/passwd", '<script>alert(1)</script>',
                "<link rel=stylesheet href=http://127.0.0.1:9/x.css>", "超长文本" * 800]
@@ -211,6 +212,7 @@ def test_missing_photo_is_shown_as_missing(app, make_user, tmp_path):
     assert "照片在存储中缺失" in text and photo_sha[:12] in text
 
 
+@pytest.mark.pdf_layout
 def test_fifty_photos_paginate(app, make_user, tmp_path):
     with app.app_context():
         made = make_signed_order(make_user, photos=50)
@@ -353,8 +355,16 @@ def test_customer_link_works_until_it_expires(app, signed, monkeypatch):
     assert response.status_code == 200 and response.data.startswith(b"%PDF-")
     assert response.headers["Content-Disposition"].startswith("inline")
     assert anonymous.get(path[:-3] + "xyz").status_code == 404
-    app.config["SHARE_LINK_DAYS"] = 0  # links older than zero seconds
-    time.sleep(1.1)
+    # The server's clock a moment past the link's validity (an injected clock, not a wait).
+    from datetime import timedelta
+
+    import blueprints.orders.routes as order_routes
+    from domain.core.types import utcnow
+
+    days = app.config["SHARE_LINK_DAYS"]
+    monkeypatch.setattr(order_routes, "utcnow", lambda: utcnow() + timedelta(days=days, seconds=-5))
+    assert anonymous.get(path).status_code == 200
+    monkeypatch.setattr(order_routes, "utcnow", lambda: utcnow() + timedelta(days=days, seconds=5))
     expired = anonymous.get(path, headers=ZH)
     assert expired.status_code == 410 and "链接已过期" in expired.get_data(as_text=True)
 

@@ -58,7 +58,8 @@ def hostile_ops(number):
         (note(number, data={"note_id": str(uuid.uuid4()), "text": "x", "n": float("nan")}), "non_finite_number"),
         (note(number, data={"note_id": str(uuid.uuid4()), "text": "x", "n": float("inf")}), "non_finite_number"),
         (note(number, ticket=["FS"]), "malformed_op"),
-        (op("visit.scheduled", number, {"scheduled_at": "9999-12-31T23:59:59-14:00"}), "bad_time"),
+        (op("visit.scheduled", number, {"scheduled_at": "9999-12-31T23:59:59-14:00", "address": "Studio 1"}),
+         "bad_time"),
         (op("contact.made", number, {"method": "phone", "note": "\x00"}), "nul_character"),
     ]
 

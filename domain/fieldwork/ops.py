@@ -194,6 +194,7 @@ def _problem_confirmed(ticket: Ticket, ctx: Context, data: ProblemConfirmed, at:
 
 
 def _note_added(ticket: Ticket, ctx: Context, data: NoteAdded, at: datetime, meta: dict) -> None:
+    require_assignee(ctx, ticket)  # the phone writes on its own jobs only (advice is the web's)
     taken = meta["notes_taken"]  # read once for the batch, kept up to date as notes are added
     if data.note_id in taken:
         raise OpRejected("note_exists", _l("A note with this id already exists."))

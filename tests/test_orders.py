@@ -147,7 +147,6 @@ def test_remote_order_is_marked_remote_without_signature(app, make_user, tmp_pat
     assert "远程解决" in text and "无客户签字" in text and "客户签字确认" not in text
 
 
-@pytest.mark.pdf_layout
 def test_hostile_note_text_is_escaped_and_never_fetched(app, make_user, tmp_path):
     hostile = ['<img src="http://127.0.0.1:9/steal.png">', "file:///etc/passwd", '<script>alert(1)</script>',
                "<link rel=stylesheet href=http://127.0.0.1:9/x.css>", "超长文本" * 800]

@@ -185,7 +185,7 @@ def test_csrf_header_is_required(make_app, job):
     client.post("/auth/login", data={"username": "t1", "password": PASSWORD, "csrf_token": token})
     ops = [op("visit.arrived", job["number"], minutes=-1)]
     response = client.post("/api/v1/sync", json={"device_id": "p", "ops": ops})
-    assert response.status_code == 400 and response.json["error"]["code"] == "csrf_failed"
+    assert response.status_code == 401 and response.json["error"]["code"] == "csrf_failed"
     header = client.get("/api/v1/session").json["csrf_token"]
     response = client.post("/api/v1/sync", json={"device_id": "p", "ops": ops}, headers={"X-CSRFToken": header})
     assert response.status_code == 200 and response.json["results"][0]["status"] == "applied"

@@ -23,6 +23,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -108,11 +110,29 @@ class User(Base):
     def is_anonymous(self) -> bool:
         return False
 
+    # The sign-in this request runs under (set by accounts.start_session or when a cookie is loaded).
+    session_token = None  # not mapped: a plain attribute of the loaded object
+
     def get_id(self) -> str:
-        return f"{self.id}:{self.login_token}"
+        # "<pk>:<login token>:<sign-in token>": the session cookie and the remember-me cookie both carry it, so
+        # ending one sign-in (logout) revokes both, and rotating the login token ends every sign-in.
+        return f"{self.id}:{self.login_token}:{self.session_token or ''}"
 
     def __repr__(self) -> str:
         return f"<User {self.username} {self.role}>"
+
+
+class LoginSession(Base):
+    """One sign-in: its session cookie and its remember-me cookie stay valid only while this row is not revoked."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True, default=new_login_token)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None]
 
 
 class ApiToken(Base):
@@ -324,7 +344,9 @@ class TicketClock(Base):
 
     __tablename__ = "ticket_clocks"
     __table_args__ = (
-        UniqueConstraint("ticket_id", "name"),
+        # One current clock per rule; superseded ones (a missed preparation before the visit moved) stay on record.
+        Index("uq_ticket_clocks_current", "ticket_id", "name", unique=True,
+              postgresql_where=text("superseded_at IS NULL"), sqlite_where=text("superseded_at IS NULL")),
         Index("ix_ticket_clocks_name_started", "name", "started_at"),
         # The weekly report counts each clock in the week its deadline falls in.
         Index("ix_ticket_clocks_due_at", "due_at"),
@@ -337,6 +359,13 @@ class TicketClock(Base):
     due_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
     not_applicable: Mapped[bool] = mapped_column(default=False)
+    # The policy's threshold when the clock started (minutes, or working days for a case analysis): a later change
+    # of the policy moves neither its deadline nor the threshold it is shown with.
+    threshold: Mapped[int | None]
+    # Counted Monday to Friday over a year the holiday calendar does not know (and no admin entries): said so.
+    calendar_fallback: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Replaced by a new clock for the same rule (the visit moved after this one's deadline had passed).
+    superseded_at: Mapped[datetime | None]
 
     ticket: Mapped[Ticket] = relationship(back_populates="clocks")
 
@@ -547,6 +576,8 @@ class ServiceOrder(Base):
     render_error: Mapped[str | None] = mapped_column(Text)
     rendered_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Part of every customer link (/o/...): raising it revokes the links given so far.
+    share_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     ticket: Mapped[Ticket] = relationship(back_populates="service_order")
 

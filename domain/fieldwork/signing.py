@@ -126,7 +126,7 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
     # The service ended when the customer signed (the phone's time: it may have synced much later).
     ticket.service_ended_at = client_time
     start_clock(ticket, ClockName.SUBMISSION, client_time,
-                client_time + ctx.rules().minutes("submission_minutes"))
+                client_time + ctx.rules().minutes("submission_minutes"), threshold=ctx.rules().submission_minutes)
     db.session.flush()
     freeze_order(ticket, now=client_time)
     return signature

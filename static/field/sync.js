@@ -36,14 +36,15 @@ async function post(url, init, retryCsrf = true) {
   const token = await csrfToken();
   const response = await fetch(url, { ...init, credentials: "same-origin",
     headers: { ...(init.headers || {}), "X-CSRFToken": token } });
-  if (response.status === 401) throw new AuthNeeded();
-  if (response.status === 400 && retryCsrf) {
+  if ((response.status === 401 || response.status === 400) && retryCsrf) {
+    // 401 csrf_failed: the session is valid but the stored token belongs to an ended one: fetch it again once.
     const body = await response.clone().json().catch(() => ({}));
     if (body.error && body.error.code === "csrf_failed") {
       await store.setMeta("csrf", null);
       return post(url, init, false);
     }
   }
+  if (response.status === 401) throw new AuthNeeded();
   return response;
 }
 

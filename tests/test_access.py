@@ -113,6 +113,7 @@ ANSWERS = {
     "field_api.sync_photo": INVALID_FORM,
     "orders.pdf": NO_SUCH_OBJECT,
     "orders.share": NO_SUCH_OBJECT,
+    "orders.revoke_share": NO_SUCH_OBJECT,  # {n} has no signed order yet
     "orders.customer_copy": NO_SUCH_OBJECT,
     "orders.verify": NO_SUCH_OBJECT,
     "kb.article": NO_SUCH_OBJECT,

@@ -2,38 +2,29 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from domain.core.enums import Role
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, PHONE, live_server, require_chromium
-from .conftest import PASSWORD
+from .conftest import browser_sign_in
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def browser_session(app):
-    require_chromium()
-    with live_server(app) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="zh-CN", **PHONE)
-        page = context.new_page()
-        problems = []
-        # A form sent back with its errors answers 400, which Chromium logs; anything else is a problem.
-        expected = "the server responded with a status of 400"
-        page.on("console", lambda m: problems.append(m.text)
-                if m.type == "error" and expected not in m.text else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        yield base, page, problems
-        browser.close()
+def browser_session(chromium):
+    base, new_context = chromium
+    page = new_context().new_page()
+    problems = []
+    # A form sent back with its errors answers 400, which Chromium logs; anything else is a problem.
+    expected = "the server responded with a status of 400"
+    page.on("console", lambda m: problems.append(m.text)
+            if m.type == "error" and expected not in m.text else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    return base, page, problems
 
 
 def sign_in(page, base, username):
-    page.goto(base + "/auth/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    browser_sign_in(page, base, username)
     page.wait_for_load_state("networkidle")
 
 

@@ -5,15 +5,14 @@ import json
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from domain.core.db import db
 from domain.core.models import AcceptanceTest, Precaution, ProgressNote, Signature, SyncOp
 from domain.requests import dispatch
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, PHONE, live_server, require_chromium
-from .conftest import PASSWORD
+from .conftest import PASSWORD, browser_sign_in
 from .orderfactory import make_prepared_visit
 
 pytestmark = pytest.mark.browser
@@ -26,23 +25,17 @@ def visit_job(app, make_user):
 
 
 @pytest.fixture
-def phone(app):
-    require_chromium()
-    with live_server(app) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="zh-CN", **PHONE)
-        problems = []
-        context.on("weberror", lambda e: problems.append(str(e.error)))
-        yield base, context, problems
-        browser.close()
+def phone(chromium):
+    base, new_context = chromium
+    context = new_context()
+    problems = []
+    context.on("weberror", lambda e: problems.append(str(e.error)))
+    return base, context, problems
 
 
 def signed_in_app(base, context):
     page = context.new_page()
-    page.goto(base + "/auth/login?next=/field/")
-    page.fill("input[name=username]", "li")
-    page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    browser_sign_in(page, base, "li", next_path="/field/")
     page.wait_for_url(re.compile(r".*/field/.*"))
     # Wait for the service worker to take control (the app shell is then in its cache). Polled from here:
     # page.wait_for_function evaluates strings, which the strict CSP (rightly) refuses.

@@ -22,7 +22,7 @@ from domain.documents import orders
 from domain.fieldwork import onsite
 from domain.requests import dispatch
 
-from .conftest import PASSWORD
+from .conftest import signed_client
 from .orderfactory import SHANGHAI, make_signed_order, signature_data_url
 
 ZH = {"Accept-Language": "zh-CN"}
@@ -52,14 +52,6 @@ def stored_pdf(app, number: str, tmp_path: Path) -> Path:
         path = tmp_path / f"{number}.pdf"
         path.write_bytes(db.session.get(Blob, order.pdf_sha256).data)
     return path
-
-
-def login(app, user_id):
-    with app.app_context():
-        name = db.session.get(User, user_id).username
-    client = app.test_client()
-    assert client.post("/auth/login", data={"username": name, "password": PASSWORD}).status_code == 302
-    return client
 
 
 # --- the document ------------------------------------------------------------------------------------------
@@ -155,7 +147,6 @@ def test_remote_order_is_marked_remote_without_signature(app, make_user, tmp_pat
     assert "远程解决" in text and "无客户签字" in text and "客户签字确认" not in text
 
 
-@pytest.mark.pdf_layout
 def test_hostile_note_text_is_escaped_and_never_fetched(app, make_user, tmp_path):
     hostile = ['<img src="http://127.0.0.1:9/steal.png">', "file:///etc/passwd", '<script>alert(1)</script>',
                "<link rel=stylesheet href=http://127.0.0.1:9/x.css>", "超长文本" * 800]
@@ -304,7 +295,7 @@ def test_a_failed_render_keeps_the_signature_and_is_retried(app, make_user, monk
         db.session.commit()
         assert order.render_state == RenderState.FAILED and "fonts unavailable" in order.render_error
         assert dispatch.get_ticket(made["number"]).signature is not None
-    boss = login(app, made["ids"]["boss"])
+    boss = signed_client(app, made["ids"]["boss"])
     response = boss.get(f"/orders/{made['number']}/pdf", headers=ZH)
     assert response.status_code == 503 and "PDF 暂未生成" in response.get_data(as_text=True)
     assert "PDF 待生成" in boss.get(f"/dispatch/requests/{made['number']}", headers=ZH).get_data(as_text=True)
@@ -322,19 +313,19 @@ def test_downloads_per_role(app, signed, make_user):
 
     number = signed["number"]
     for who, status in (("boss", 200), ("expert", 200), ("tech", 200), ("other", 403)):
-        response = login(app, signed["ids"][who]).get(f"/orders/{number}/pdf")
+        response = signed_client(app, signed["ids"][who]).get(f"/orders/{number}/pdf")
         assert response.status_code == status, who
         if status == 200:
             assert response.headers["Content-Disposition"] == f'attachment; filename="{number}.pdf"'
             assert response.data.startswith(b"%PDF-")
-    assert login(app, signed["ids"]["desk"]).get(f"/orders/{number}/pdf").status_code == 403
+    assert signed_client(app, signed["ids"]["desk"]).get(f"/orders/{number}/pdf").status_code == 403
     assert app.test_client().get(f"/orders/{number}/pdf").status_code == 302
     admin = make_user(Role.ADMIN, "just-admin")[0]
-    assert login(app, admin).get(f"/orders/{number}/pdf").status_code == 403
+    assert signed_client(app, admin).get(f"/orders/{number}/pdf").status_code == 403
 
 
 def test_second_download_renders_nothing_and_etag_gives_304(app, signed, monkeypatch):
-    boss = login(app, signed["ids"]["boss"])
+    boss = signed_client(app, signed["ids"]["boss"])
     first = boss.get(f"/orders/{signed['number']}/pdf")
     monkeypatch.setattr(orders, "write_pdf", lambda *a, **k: pytest.fail("rendered again"))
     second = boss.get(f"/orders/{signed['number']}/pdf")
@@ -346,7 +337,7 @@ def test_second_download_renders_nothing_and_etag_gives_304(app, signed, monkeyp
 
 
 def test_customer_link_works_until_it_expires(app, signed, monkeypatch):
-    tech = login(app, signed["ids"]["tech"])
+    tech = signed_client(app, signed["ids"]["tech"])
     page = tech.post(f"/orders/{signed['number']}/share").get_data(as_text=True)
     link = re.search(r'value="(http[^"]+/o/[^"]+)"', page).group(1)
     path = "/o/" + link.rsplit("/o/", 1)[1]
@@ -401,7 +392,7 @@ def test_zip_export_for_a_date_range(app, signed, make_user):
     from datetime import datetime, timedelta
 
     today = datetime.now(SHANGHAI).date()
-    boss = login(app, signed["ids"]["boss"])
+    boss = signed_client(app, signed["ids"]["boss"])
     response = boss.get(f"/orders/export.zip?from={today - timedelta(days=1)}&to={today + timedelta(days=1)}")
     assert response.status_code == 200 and response.headers["Content-Type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(response.data))
@@ -411,7 +402,8 @@ def test_zip_export_for_a_date_range(app, signed, make_user):
     assert zipfile.ZipFile(io.BytesIO(other.data)).namelist() == []
     assert boss.get("/orders/export.zip?from=2026-13-01&to=x").status_code == 400
     assert boss.get(f"/orders/export.zip?from={today}&to={today - timedelta(days=3)}").status_code == 400
-    assert login(app, signed["ids"]["tech"]).get(f"/orders/export.zip?from={today}&to={today}").status_code == 403
+    tech = signed_client(app, signed["ids"]["tech"])
+    assert tech.get(f"/orders/export.zip?from={today}&to={today}").status_code == 403
 
 
 def test_signing_is_audited_with_device_and_times(app, signed):

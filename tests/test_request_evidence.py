@@ -8,15 +8,15 @@ from domain.core.db import db
 from domain.core.models import Blob
 from domain.requests import dispatch
 
+from .conftest import signed_client
 from .orderfactory import make_signed_order
-from .test_orders import login
 
 
 def test_the_request_page_shows_the_visits_evidence(app, make_user):
     with app.app_context():
         made = make_signed_order(make_user, photos=3)
         photo_ids = [str(p.id) for p in dispatch.get_ticket(made["number"]).photos]
-    boss = login(app, made["ids"]["boss"])
+    boss = signed_client(app, made["ids"]["boss"])
     page = boss.get(f"/dispatch/requests/{made['number']}", headers={"Accept-Language": "zh-CN"})
     html = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -38,10 +38,10 @@ def test_evidence_is_only_for_those_who_may_see_the_request(app, make_user):
         made = make_signed_order(make_user, photos=1)
         photo_id = dispatch.get_ticket(made["number"]).photos[0].id
         db.session.commit()
-    other = login(app, made["ids"]["other"])
+    other = signed_client(app, made["ids"]["other"])
     assert other.get(f"/dispatch/requests/{made['number']}/photos/{photo_id}").status_code == 403
     assert other.get(f"/dispatch/requests/{made['number']}/signature.png").status_code == 403
-    tech = login(app, made["ids"]["tech"])
+    tech = signed_client(app, made["ids"]["tech"])
     assert tech.get(f"/dispatch/requests/{made['number']}/photos/{photo_id}?size=thumb").status_code == 200
     assert tech.get(f"/dispatch/requests/{made['number']}/photos/6f1d3d9e-3c35-4f8a-9d2e-0a8c3b8f6d10").status_code \
         == 404

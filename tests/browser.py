@@ -33,3 +33,18 @@ def live_server(app):
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+AXE = "/static/vendor/axe-core-4.14.1/axe.min.js"  # vendored from npm for the tests; never in the app shell
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+
+def axe_violations(page) -> list[str]:
+    """axe-core's WCAG 2.2 AA and best-practice findings on the page as drawn now, one line per node.
+    Loaded from this site (script-src 'self'), so the strict CSP holds."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(url=AXE)
+    found = page.evaluate("""(tags) => axe.run(document, { runOnly: { type: 'tag', values: tags } })
+        .then((r) => r.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')}`)))""",
+                          AXE_TAGS)
+    return found

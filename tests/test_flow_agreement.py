@@ -1,0 +1,141 @@
+"""The phone and the server agree on the visit flow: many op sequences (in order, out of order, repeated, after a
+reschedule, at random) go through the server's real sync applier and through the phone's own evaluator
+(static/field/flow.js, run in Node on the declaration the jobs feed ships), and every op gets the same verdict
+(applied, or refused with the same code), and both end on the same facts."""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from domain.fieldwork import flow, sync
+from domain.requests import dispatch
+
+from .test_flow import ON_SITE_PATH, _payload, assigned  # noqa: F401 - the fixture
+from .test_sync_api import at, phone
+
+FLOW_JS = Path(__file__).resolve().parent.parent / "static" / "field" / "flow.js"
+# Every kind the server handles as a plain op (photos go to their own endpoint, with a file).
+KINDS = [k for k in flow.STEPS if k in sync.HANDLERS and k != "photo.added"]
+REMOTE_PATH = [k for k in ("contact.made", "remote.guided", "remote.resolved", "order.submitted") if k in KINDS]
+
+RUNNER = """
+import * as flow from "./flow.mjs";
+let input = "";
+process.stdin.on("data", (chunk) => { input += chunk; });
+process.stdin.on("end", () => {
+  const { declaration, cases } = JSON.parse(input);
+  const out = cases.map(({ facts, ops }) => {
+    const verdicts = flow.run(declaration, facts, ops);
+    let current = { ...facts };
+    ops.forEach((op, i) => {
+      if (verdicts[i].status === "applied") current = flow.apply(declaration, current, op.kind, op.data);
+    });
+    return { verdicts, facts: current };
+  });
+  process.stdout.write(JSON.stringify(out));
+});
+"""
+
+
+def phone_verdicts(tmp_path, declaration: dict, cases: list[dict]) -> list[dict]:
+    """flow.js itself, unchanged, in Node (copied as .mjs: Node 20 reads a .js file as CommonJS)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is missing: install Debian's nodejs (the agreement test runs flow.js in it)")
+    (tmp_path / "flow.mjs").write_text(FLOW_JS.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "run.mjs").write_text(RUNNER, encoding="utf-8")
+    done = subprocess.run([node, str(tmp_path / "run.mjs")], input=json.dumps(
+        {"declaration": declaration, "cases": cases}), capture_output=True, text=True, check=True, timeout=60)
+    return json.loads(done.stdout)
+
+
+def server_run(app, client, number: str, kinds: list[str], rng: random.Random, vary: bool) -> dict:
+    """Each op sent on its own to POST /api/v1/sync; the facts the phone would start from (the jobs feed's)."""
+    start = next(j for j in client.get("/api/v1/me/jobs").json["jobs"] if j["number"] == number)["facts"]
+    ops, verdicts = [], []
+    for kind in kinds:
+        with app.app_context():
+            data = _payload(kind, number, rng, vary) if kind not in ("remote.guided", "order.submitted") else (
+                {"method": "phone", "steps": "重启编码器"} if kind == "remote.guided" else
+                {"fault_category_id": None, "root_cause": "线缆松动", "solution_summary": "重新插紧线缆",
+                 "parts_used": ""})
+        result = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [
+            {"op_id": str(uuid.uuid4()), "kind": kind, "ticket": number, "at": at(0), "data": data}]}).json
+        result = result["results"][0]
+        ops.append({"kind": kind, "data": data})
+        verdicts.append({"status": result["status"], **({"code": result["code"]} if result["status"] ==
+                                                           "rejected" else {})})
+    end = next((j for j in client.get("/api/v1/me/jobs").json["jobs"] if j["number"] == number), None)
+    return {"start": start, "ops": ops, "verdicts": verdicts, "end": end["facts"] if end else None}
+
+
+def sequences(seed: int) -> list[tuple[list[str], bool]]:
+    rng = random.Random(seed)
+    out = [
+        (ON_SITE_PATH, False),                                                    # in order
+        (REMOTE_PATH, False),                                                     # solved remotely
+        (list(reversed(ON_SITE_PATH)) + ON_SITE_PATH, False),                     # out of order, then in order
+        ([k for k in ON_SITE_PATH for _ in range(2)], False),                     # every op twice
+        (["contact.made", "visit.scheduled", "prep.confirmed", "prep.confirmed", "visit.scheduled",
+          "visit.arrived", "prep.confirmed", "visit.arrived", "visit.scheduled", "prep.confirmed"],
+         False),                                                                  # rescheduled
+        (["contact.made", "visit.scheduled", "prep.confirmed", "visit.arrived", "order.signed", "visit.departed",
+          "test.recorded", "customer.confirmed", "order.signed", "visit.departed", "note.added"], False),
+    ]
+    for _ in range(3):  # at random, biased towards the next steps of a visit, with failed tests and missed calls
+        kinds = [rng.choice(KINDS) if rng.random() < 0.5 else ON_SITE_PATH[min(i // 3, len(ON_SITE_PATH) - 1)]
+                 for i in range(30)]
+        out.append((kinds, True))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_phone_and_server_give_every_op_the_same_verdict(app, assigned, tmp_path, seed):  # noqa: F811
+    runs, declaration = [], None
+    for index, (kinds, vary) in enumerate(sequences(seed)):
+        number = assigned if index == 0 else new_request(app)
+        client = phone(app)
+        declaration = declaration or client.get("/api/v1/me/jobs").json["flow"]
+        runs.append(server_run(app, client, number, kinds, random.Random(seed * 100 + index), vary))
+    phone_side = phone_verdicts(tmp_path, declaration, [{"facts": r["start"], "ops": r["ops"]} for r in runs])
+    refused = set()
+    for run, mine in zip(runs, phone_side, strict=True):
+        for op, server, local in zip(run["ops"], run["verdicts"], mine["verdicts"], strict=True):
+            assert local == server, (op["kind"], server, local)
+            refused.add(server.get("code"))
+        if run["end"] is not None:
+            # tests_passed is per item on the server and per op in the declaration (see tests/test_flow.py).
+            assert {**mine["facts"], "tests_passed": None} == {**run["end"], "tests_passed": None}
+    # The sequences exercised the refusals that matter on site.
+    assert {"no_tests", "not_signed", "already_done", "already_on_site"} <= refused
+
+
+def new_request(app) -> str:
+    """Another request assigned to the same technician t1."""
+    from datetime import UTC, datetime, timedelta
+
+    from domain.core import context
+    from domain.core.db import db
+    from domain.core.models import User
+
+    from .orderfactory import SHANGHAI
+
+    with app.app_context():
+        tech = db.session.execute(db.select(User).where(User.username == "t1")).scalar_one()
+        boss = db.session.execute(db.select(User).where(User.username == "boss")).scalar_one()
+        desk = db.session.execute(db.select(User).where(User.username == "desk")).scalar_one()
+        now = datetime.now(UTC) - timedelta(minutes=30)
+        ticket = dispatch.create_request({
+            "customer_name": "远山音乐现场", "contact_phone": "13600136004", "address": "上海市静安区万航渡路1188号",
+            "device_model": "Behringer X32 Compact", "problem": "主输出无声", "urgency": "urgent"},
+            context.Context(actor=desk, tz=SHANGHAI, now=now))
+        db.session.flush()
+        dispatch.assign(ticket, tech, context.Context(actor=boss, tz=SHANGHAI, now=now))
+        db.session.commit()
+        return ticket.number

@@ -341,7 +341,7 @@ def test_resolving_before_contact_is_an_illegal_move(app, ctx_for, assigned):
         ticket = assigned()
         with pytest.raises(DomainError) as raised:
             dispatch.resolve_remotely(ticket, ctx_for("tech"), cause="x", work_done="y")
-        assert raised.value.code == "illegal_transition"
+        assert raised.value.code == "not_contacted"  # the declared flow's refusal (domain/fieldwork/flow.py)
 
 
 @pytest.mark.parametrize("confirm_before_visit,state", [(90, ClockState.MET), (30, ClockState.MISSED)])

@@ -8,11 +8,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from domain.core import context
 from domain.core.db import db
 from domain.core.enums import Role
-from domain.core.models import User
+from domain.core.models import FaultCategory, SyncOp, User
+from domain.documents import review
 from domain.fieldwork import flow
 from domain.requests import dispatch
 from domain.requests.catalog import ensure_catalog
@@ -63,16 +65,26 @@ def _payload(kind: str, number: str, rng: random.Random, vary: bool) -> dict:
                 "note": ""}
     if kind == "precautions.told":
         return {"items": ["开关机前先将推子归零"]}
+    if kind == "remote.guided":
+        return {"method": "screen_share", "steps": "检查输出设置",
+                "outcome": rng.choice(["needs_visit", "in_progress"])}
+    if kind == "order.submitted":
+        ticket = dispatch.get_ticket(number)
+        category = db.session.execute(select(FaultCategory).where(
+            FaultCategory.device_category_id == ticket.device_category_id)).scalars().first()
+        return {"fault_category_id": category.id, "root_cause": "线缆老化", "solution_summary": "更换线缆",
+                "parts_used": ""}
     if kind == "order.signed":
         return {"signer_name": "赵远", "rating": 5, "comment": "", "signature_png": SIGNATURE,
                 "strokes": [[[1, 2, 0], [3, 4, 9]]]}
     return {}
 
 
-ON_SITE_PATH = ["contact.made", "visit.scheduled", "prep.confirmed", "visit.arrived", "problem.confirmed",
-                "note.added", "work.recorded", "test.recorded", "customer.confirmed", "precautions.told",
-                "order.signed", "visit.departed"]
-KINDS = [k for k in flow.STEPS if k not in ("photo.added", "remote.guided", "order.submitted")]
+ON_SITE_PATH = ["contact.made", "remote.guided", "visit.scheduled", "prep.confirmed", "visit.arrived",
+                "problem.confirmed", "note.added", "work.recorded", "test.recorded", "customer.confirmed",
+                "precautions.told", "order.signed", "visit.departed", "order.submitted"]
+REMOTE_PATH = ["contact.made", "remote.guided", "remote.resolved", "order.submitted"]
+KINDS = [k for k in flow.STEPS if k != "photo.added"]
 
 
 def _run(app, number: str, kinds: list[str], rng: random.Random, vary: bool = False) -> list[tuple[str, str]]:
@@ -106,7 +118,16 @@ def test_the_on_site_path_in_order_is_accepted_and_each_step_sets_its_fact(app, 
     assert [v for _, v in verdicts] == ["applied"] * len(ON_SITE_PATH)
     with app.app_context():
         facts = flow.facts_of(dispatch.get_ticket(assigned))
-    assert facts["signed"] and facts["departed"] and not facts["remote_resolved"]
+    assert facts["signed"] and facts["departed"] and facts["submitted"] and not facts["remote_resolved"]
+
+
+def test_the_remote_path_ends_in_a_submission_and_nothing_on_site_is_offered_after_it(app, assigned):
+    verdicts = _run(app, assigned, REMOTE_PATH + ["visit.scheduled", "order.submitted", "remote.guided"],
+                    random.Random(4))
+    assert [v for _, v in verdicts] == ["applied"] * 4 + ["resolved_remotely", "already_done", "resolved_remotely"]
+    with app.app_context():
+        ticket = dispatch.get_ticket(assigned)
+        assert ticket.status.value == "submitted" and ticket.solution_summary == "更换线缆"
 
 
 def test_signing_before_the_acceptance_test_and_leaving_before_signing_are_refused(app, assigned):
@@ -132,7 +153,7 @@ def test_random_sequences_get_the_declared_verdict(app, assigned, seed):
     rng = random.Random(seed)
     kinds = []
     for index in range(40):
-        kinds.append(rng.choice(KINDS) if rng.random() < 0.5 else ON_SITE_PATH[min(index // 3, 11)])
+        kinds.append(rng.choice(KINDS) if rng.random() < 0.5 else ON_SITE_PATH[min(index // 3, len(ON_SITE_PATH) - 1)])
     verdicts = _run(app, assigned, kinds, rng, vary=True)
     assert {v for _, v in verdicts} - {"applied"}, "a sequence that exercised no refusal"
 
@@ -149,3 +170,82 @@ def test_the_jobs_feed_carries_the_declaration_and_each_jobs_facts(app, assigned
     job = next(j for j in feed["jobs"] if j["number"] == assigned)
     assert set(job["facts"]) == set(flow.FACTS)
     assert job["facts"]["visit_scheduled"] is False
+
+
+# --- a phone's clock a few minutes off ----------------------------------------------------------------------
+
+
+def _send(client, number, kind, data, when: datetime, device_at: datetime | None = None, lang="en") -> dict:
+    body = {"op_id": str(uuid.uuid4()), "kind": kind, "ticket": number, "at": when.astimezone(SHANGHAI).isoformat(),
+            "data": data}
+    if device_at is not None:
+        body["device_at"] = device_at.isoformat()
+    return client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [body]},
+                       headers={"Accept-Language": lang}).json["results"][0]
+
+
+def _record(app, op_id):
+    with app.app_context():
+        return db.session.execute(select(SyncOp).where(SyncOp.op_id == uuid.UUID(op_id))).scalar_one()
+
+
+def test_a_slow_phone_clock_is_clamped_onto_the_requests_entry_and_both_times_are_kept(app, assigned):
+    """A first contact a minute after assignment, from a phone whose corrected time still lands before the
+    request's entry (a residual error of a few minutes): applied at the entry, the phone's times kept."""
+    with app.app_context():
+        created = dispatch.get_ticket(assigned).created_at
+    client = phone(app)
+    sent_at, device_at = created - timedelta(minutes=5), created - timedelta(minutes=9)
+    result = _send(client, assigned, "contact.made", {"method": "phone"}, sent_at, device_at)
+    assert result["status"] == "applied", result
+    record = _record(app, result["op_id"])
+    assert record.client_at == sent_at and record.device_at == device_at and record.applied_at == created
+    with app.app_context():
+        assert dispatch.get_ticket(assigned).first_contact_at == created
+
+
+def test_a_fast_phone_clock_is_clamped_to_now(app, assigned):
+    client = phone(app)
+    ahead = datetime.now(UTC) + timedelta(minutes=5)
+    result = _send(client, assigned, "contact.made", {"method": "phone"}, ahead)
+    assert result["status"] == "applied", result
+    record = _record(app, result["op_id"])
+    assert record.applied_at is not None and record.applied_at < ahead - timedelta(minutes=4)
+    assert record.client_at == ahead
+
+
+def test_a_time_far_before_its_bound_names_the_right_bound(app, assigned):
+    client = phone(app)
+    now = datetime.now(UTC)
+    assert _send(client, assigned, "contact.made", {"method": "phone"}, now)["status"] == "applied"
+    scheduled = _send(client, assigned, "visit.scheduled", {"scheduled_at": (now + timedelta(hours=3)).isoformat(),
+                                                            "address": "上海市静安区万航渡路1188号"}, now)
+    assert scheduled["status"] == "applied", scheduled
+    with app.app_context():
+        items = [i.id for i in dispatch.get_ticket(assigned).visits[-1].prep_items]
+    early = _send(client, assigned, "prep.confirmed", {"items": items}, now - timedelta(minutes=25), lang="zh")
+    assert early["status"] == "rejected" and "约定上门" in early["message"] and "录入" not in early["message"]
+    late = _send(client, assigned, "contact.made", {"method": "phone"}, datetime.now(UTC) + timedelta(minutes=30))
+    assert (late["status"], late["code"]) == ("rejected", "invalid") and "future" in late["message"]
+
+
+def test_a_signed_job_stays_on_the_phone_until_submitted_and_a_returned_one_comes_back(app, assigned, make_user):
+    client = phone(app)
+    _run(app, assigned, ON_SITE_PATH[:-1], random.Random(6))
+    feed = client.get("/api/v1/me/jobs", headers={"Accept-Language": "en"}).json
+    job = next(j for j in feed["jobs"] if j["number"] == assigned)
+    assert job["facts"]["signed"] and job["facts"]["departed"] and not job["facts"]["submitted"]
+    assert job["submission"]["due_at"] and job["submission"]["state"] == "pending"
+    assert job["technician"] and job["fault_categories"] and feed["policy"]["due_soon_minutes"] > 0
+    assert job["templates"]["acceptance_tests"] and job["templates"]["precautions"]
+    _run(app, assigned, ["order.submitted"], random.Random(7))
+    assert [j for j in client.get("/api/v1/me/jobs").json["jobs"] if j["number"] == assigned] == []
+    with app.app_context():
+        ticket = dispatch.get_ticket(assigned)
+        review.review(ticket, context.Context(actor=db.session.get(User, make_user(Role.SUPERVISOR, "boss2")[0]),
+                                              tz=SHANGHAI), approve=False, comment="请补充更换的配件")
+        db.session.commit()
+    job = next(j for j in client.get("/api/v1/me/jobs").json["jobs"] if j["number"] == assigned)
+    assert job["status"] == "returned" and job["submission"]["returned_comment"] == "请补充更换的配件"
+    assert job["facts"]["returned"] and flow.refusal_for("order.submitted", job["facts"]) is None
+    assert _run(app, assigned, ["order.submitted"], random.Random(8)) == [("order.submitted", "applied")]

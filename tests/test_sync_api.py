@@ -150,7 +150,7 @@ def test_a_malformed_op_never_stops_the_others(app, job):
     ]
     assert sync(client, batch) == ["applied", "rejected:bad_op_id", "rejected:malformed_op", "rejected:unknown_kind",
                                    "rejected:unknown_ticket", "rejected:bad_time", "rejected:bad_time",
-                                   "rejected:bad_payload", "rejected:invalid", "rejected:use_photo_endpoint",
+                                   "rejected:bad_payload", "rejected:bad_payload", "rejected:use_photo_endpoint",
                                    "applied"]
     with app.app_context():
         # Every op received is stored with its raw body, rejected ones included.
@@ -279,6 +279,38 @@ def test_openapi_document_lists_every_op_kind(app):
     for kind in ("contact.made", "note.added", "test.recorded", "order.signed", "visit.departed"):
         assert f"op.{kind}" in schemas
     assert schemas["op.order.signed"]["properties"]["data"]["properties"]["rating"]["maximum"] == 5
+
+
+def test_one_registry_gives_the_kinds_their_payload_schemas_and_the_flow(app):
+    """The registry of op kinds is the one list: the applier's kinds, the OpenAPI payloads and the flow's steps."""
+    from domain.fieldwork import flow
+    from domain.fieldwork.ops import REGISTRY
+
+    schemas = app.test_client().get("/api/v1/openapi.json").json["components"]["schemas"]
+    assert set(REGISTRY) == set(flow.STEPS)
+    for kind, spec in REGISTRY.items():
+        data = schemas[f"op.{kind}"]["properties"]["data"]
+        required = {name for name, field in spec.payload.model_fields.items() if field.is_required()}
+        assert set(data.get("required", [])) == required, kind
+    assert schemas["op.contact.made"]["properties"]["data"]["properties"]["method"]["$ref"] == \
+        "#/components/schemas/ContactMethod"
+    assert set(schemas["ContactMethod"]["enum"]) >= {"phone", "screen_share"}
+    assert {"op.remote.guided", "op.work.recorded", "op.order.submitted"} <= set(schemas)
+
+
+def test_a_payload_that_does_not_fit_its_kind_is_refused_naming_the_field(app, job):
+    client = phone(app)
+    number = job["number"]
+    answer = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [
+        op("note.added", number, {"note_id": str(uuid.uuid4()), "text": 12}),
+        op("contact.made", number, {"method": "pigeon"}),
+        op("visit.scheduled", number, {"scheduled_at": "tomorrow", "address": "x"}),
+        op("prep.confirmed", number, {"items": ["1"]}),
+    ]}, headers={"Accept-Language": "en"}).json["results"]
+    assert [(r["status"], r["code"]) for r in answer] == [("rejected", "bad_payload"), ("rejected", "bad_payload"),
+                                                          ("rejected", "bad_time"), ("rejected", "bad_payload")]
+    assert "text" in answer[0]["message"] and "method" in answer[1]["message"]
+    assert "items.0" in answer[3]["message"]
 
 
 # --- photos -------------------------------------------------------------------------------------------------

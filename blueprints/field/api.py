@@ -4,6 +4,7 @@ import json
 from zoneinfo import ZoneInfo
 
 from flask import current_app, jsonify, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -14,6 +15,7 @@ from domain.fieldwork.flow import flow_document
 from domain.fieldwork.images import ImageRejected, process_photo
 from domain.fieldwork.jobs import jobs_for
 from domain.fieldwork.sync import apply_batch, apply_op, reject_op
+from domain.sla.policy import current_policy
 
 from ..access import public, roles_required
 from ..core.errors import json_error
@@ -96,7 +98,10 @@ def sync_photo():
 @roles_required(Role.TECHNICIAN)
 def my_jobs():
     now = utcnow()
-    return jsonify(jobs=jobs_for(current_user, now), flow=flow_document(), server_time=now.isoformat(),
+    locale = get_locale()
+    return jsonify(jobs=jobs_for(current_user, now, "en" if locale and locale.language == "en" else "zh"),
+                   flow=flow_document(), policy={"due_soon_minutes": current_policy().due_soon_minutes},
+                   server_time=now.isoformat(),
                    user={"username": current_user.username, "display_name": current_user.display_name})
 
 

@@ -641,6 +641,10 @@ class SyncOp(Base):
     device_id: Mapped[str] = mapped_column(String(64))
     client_at: Mapped[datetime | None]
     client_at_raw: Mapped[str | None] = mapped_column(String(64))
+    # The phone's raw clock at the act (`at` is corrected by the phone's estimated offset to the server).
+    device_at: Mapped[datetime | None]
+    # The time the act was recorded at, when the server moved `at` onto a bound (a clock a few minutes off).
+    applied_at: Mapped[datetime | None]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     body: Mapped[str] = mapped_column(Text)
     body_sha256: Mapped[str] = mapped_column(String(64))

@@ -12,6 +12,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ..core.audit import record_event
 from ..core.context import (
+    AFTER_CONTACT,
+    AFTER_SCHEDULING,
     CLOCK_SKEW,
     MAX_TEXT,
     Context,
@@ -45,6 +47,7 @@ from ..core.models import (
     User,
     Visit,
 )
+from ..fieldwork import flow
 from ..sla.clocks import drop_clock, start_clock, stop_clock
 from ..sla.policy import Policy
 from . import workflow
@@ -323,6 +326,7 @@ def record_contact(ticket: Ticket, ctx: Context, *, method: ContactMethod, reach
                    note: str = "", at: datetime | None = None) -> ContactAttempt:
     """Log a call or message to the customer. The first successful one stops the first-contact clock."""
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "contact.made")
     at = checked_time(at, ctx, "at", not_before=ticket.created_at)
     attempt = ContactAttempt(ticket=ticket, user=ctx.actor, method=method, reached=reached,
                              note=(note or "").strip()[:MAX_TEXT] or None, at=at)
@@ -346,15 +350,18 @@ def record_remote_session(ticket: Ticket, ctx: Context, *, method: ContactMethod
                           ended_at: datetime | None = None) -> RemoteSession:
     """Remote guidance (phone, screen sharing) and what came of it."""
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "remote.guided")
     if ticket.status != TicketStatus.CONTACTED:
         raise DomainError("not_contacted", _l("Log the first contact with the customer before remote guidance."))
     steps = (steps or "").strip()
     if not steps:
         raise ValidationError({"steps": _l("Describe the steps you guided the customer through.")})
-    started = checked_time(started_at, ctx, "started_at", not_before=ticket.first_contact_at)
+    started = checked_time(started_at, ctx, "started_at", not_before=ticket.first_contact_at,
+                           after=AFTER_CONTACT)
     ended = None
     if ended_at is not None or outcome != RemoteOutcome.IN_PROGRESS:
-        ended = checked_time(ended_at, ctx, "ended_at", not_before=started)
+        ended = checked_time(ended_at, ctx, "ended_at", not_before=started,
+                             after=_l("the guidance began"))
     session = RemoteSession(ticket=ticket, technician=ctx.actor, method=method, steps=steps[:MAX_TEXT],
                             outcome=outcome, started_at=started, ended_at=ended)
     db.session.add(session)
@@ -368,6 +375,7 @@ def resolve_remotely(ticket: Ticket, ctx: Context, *, cause: str, work_done: str
     """Solved remotely: stops the remote-fix clock at the fix, and the order-filled clock now (the fields are
     filled with this call); the 2-hour submission clock starts from the fix."""
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "remote.resolved")
     errors = {}
     if not (cause or "").strip():
         errors["cause"] = _l("Record the cause of the problem.")
@@ -375,7 +383,8 @@ def resolve_remotely(ticket: Ticket, ctx: Context, *, cause: str, work_done: str
         errors["work_done"] = _l("Record what was done.")
     if errors:
         raise ValidationError(errors)
-    fixed = checked_time(resolved_at, ctx, "resolved_at", not_before=ticket.first_contact_at or ticket.created_at)
+    fixed = checked_time(resolved_at, ctx, "resolved_at", not_before=ticket.first_contact_at or ticket.created_at,
+                         after=AFTER_CONTACT)
     workflow.move(ticket, TicketStatus.REMOTE_RESOLVED, actor=ctx.actor, action="ticket.remote_resolved",
                   via=ctx.via, remote_addr=ctx.remote_addr)
     policy = ctx.rules()
@@ -419,8 +428,10 @@ def preparation_due(scheduled_at: datetime, scheduled_when: datetime, policy: Po
 
 def schedule_visit(ticket: Ticket, ctx: Context, *, scheduled_at: datetime | None, address: str,
                    agreed_with: str = "", items: list[tuple[PrepKind, str]] | None = None) -> Visit:
-    """Agree an on-site visit (or move the agreed time). Remote fixing no longer applies; preparation starts."""
+    """Agree an on-site visit (or move the agreed time). Remote fixing no longer applies; preparation starts,
+    again after a move: the checklist is confirmed anew for the new time."""
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "visit.scheduled")
     errors = {}
     if scheduled_at is None:
         errors["scheduled_at"] = _l("Enter the agreed visit time.")
@@ -453,6 +464,8 @@ def schedule_visit(ticket: Ticket, ctx: Context, *, scheduled_at: datetime | Non
             if label:
                 visit.prep_items.append(PrepItem(kind=kind, label=label[:200], position=position))
     visit.prep_confirmed_at = None
+    for item in visit.prep_items:
+        item.checked, item.checked_at = False, None
     start_clock(ticket, ClockName.PREPARATION, ctx.now, preparation_due(scheduled_at, ctx.now, ctx.rules()))
     return visit
 
@@ -461,10 +474,11 @@ def confirm_preparation(ticket: Ticket, ctx: Context, *, checked_item_ids: set[i
                         at: datetime | None = None) -> Visit:
     """Every checklist item confirmed (address, device state, each tool and spare packed) stops the clock."""
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "prep.confirmed")
     if ticket.status != TicketStatus.VISIT_SCHEDULED or not ticket.visits:
         raise DomainError("no_visit", _l("There is no scheduled visit to prepare."))
     visit = ticket.visits[-1]
-    at = checked_time(at, ctx, "at", not_before=visit.created_at)
+    at = checked_time(at, ctx, "at", not_before=visit.created_at, after=AFTER_SCHEDULING)
     for item in visit.prep_items:
         if item.id in checked_item_ids and not item.checked:
             item.checked, item.checked_at = True, at

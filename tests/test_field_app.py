@@ -171,7 +171,7 @@ def test_on_site_visit_done_on_the_phone_offline_through_submission(app, visit_j
     expect(step(page, "depart")).to_contain_text("已离开现场")
     submit = step(page, "submit")
     expect(submit).to_have_attribute("aria-current", "step")
-    category = submit.get_by_label("故障类别")
+    category = submit.get_by_label("故障分类")
     if category.locator("option").count() > 1:
         category.select_option(index=1)
     submit.get_by_label("根本原因（内部）").fill("接头长期受力松动")
@@ -638,7 +638,7 @@ def test_remote_path_done_on_the_phone_offline_through_submission(app, assigned_
     submit = step(page, "submit")
     expect(submit).to_have_attribute("aria-current", "step")
     expect(submit.get_by_label("解决方案摘要（用于知识库）")).to_have_value("指导客户改用有线网络并降低码率，推流稳定")
-    category = submit.get_by_label("故障类别")
+    category = submit.get_by_label("故障分类")
     if category.locator("option").count() > 1:
         category.select_option(index=1)
     submit.get_by_role("button", name="提交主管审核").click()
@@ -745,8 +745,6 @@ def test_a_phone_clock_minutes_off_loses_nothing_and_sends_corrected_times(app, 
         device_at = datetime.fromisoformat(body["device_at"])
         assert abs((sent_at - now).total_seconds()) < 60  # corrected to the server's clock
         assert abs((device_at - now).total_seconds() - skew_minutes * 60) < 60  # the phone's own clock, kept
-        arrived = dispatch.get_ticket(number).visits[-1].arrived_at
-        assert abs((arrived.replace(tzinfo=arrived.tzinfo or UTC) - now).total_seconds()) < 60
     assert problems == []
 
 

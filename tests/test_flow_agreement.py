@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.fieldwork import flow, sync
+from domain.fieldwork import flow, ops
 from domain.requests import dispatch
 
 from .test_flow import ON_SITE_PATH, _payload, assigned  # noqa: F401 - the fixture
@@ -21,7 +21,7 @@ from .test_sync_api import at, phone
 
 FLOW_JS = Path(__file__).resolve().parent.parent / "static" / "field" / "flow.js"
 # Every kind the server handles as a plain op (photos go to their own endpoint, with a file).
-KINDS = [k for k in flow.STEPS if k in sync.HANDLERS and k != "photo.added"]
+KINDS = [k for k in flow.STEPS if k in ops.OP_KINDS and k != "photo.added"]
 REMOTE_PATH = [k for k in ("contact.made", "remote.guided", "remote.resolved", "order.submitted") if k in KINDS]
 
 RUNNER = """
@@ -57,13 +57,15 @@ def phone_verdicts(tmp_path, declaration: dict, cases: list[dict]) -> list[dict]
 
 def server_run(app, client, number: str, kinds: list[str], rng: random.Random, vary: bool) -> dict:
     """Each op sent on its own to POST /api/v1/sync; the facts the phone would start from (the jobs feed's)."""
-    start = next(j for j in client.get("/api/v1/me/jobs").json["jobs"] if j["number"] == number)["facts"]
+    job = next(j for j in client.get("/api/v1/me/jobs").json["jobs"] if j["number"] == number)
+    start, faults = job["facts"], job["fault_categories"]
     ops, verdicts = [], []
     for kind in kinds:
         with app.app_context():
             data = _payload(kind, number, rng, vary) if kind not in ("remote.guided", "order.submitted") else (
                 {"method": "phone", "steps": "重启编码器"} if kind == "remote.guided" else
-                {"fault_category_id": None, "root_cause": "线缆松动", "solution_summary": "重新插紧线缆",
+                {"fault_category_id": faults[0]["id"] if faults else None, "root_cause": "线缆松动",
+                 "solution_summary": "重新插紧线缆",
                  "parts_used": ""})
         result = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [
             {"op_id": str(uuid.uuid4()), "kind": kind, "ticket": number, "at": at(0), "data": data}]}).json

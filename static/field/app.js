@@ -44,7 +44,8 @@ function date(iso) {
 }
 
 function clockLine(job, names = null) {
-  const running = (job.clocks || []).filter((c) => (!names || names.includes(c.name)) &&
+  const stopped = (c) => c.name === "submission" && job.submission?.submitted_at;  // submitted on this phone
+  const running = (job.clocks || []).filter((c) => (!names || names.includes(c.name)) && !stopped(c) &&
     (c.state === "pending" || (c.state === "missed" && !c.done_at)));
   if (!running.length) return null;
   running.sort((a, b) => a.due_at.localeCompare(b.due_at));
@@ -204,7 +205,7 @@ function factsOf(job) {
   const derived = {
     contact_made: job.status !== "assigned", remote_resolved: job.status === "remote_resolved",
     visit_scheduled: Boolean(job.visit), prep_confirmed: Boolean(visit.prepared_at), arrived: Boolean(visit.arrived_at),
-    problem_confirmed: Boolean(visit.problem_confirmed), work_recorded: Boolean(job.cause && job.work_done),
+    problem_confirmed: Boolean(visit.problem_confirmed_at), work_recorded: Boolean(job.cause && job.work_done),
     tests_recorded: Boolean((job.tests || []).length), customer_confirmed: Boolean(visit.customer_confirmed_at),
     precautions_told: Boolean((job.precautions || []).length), signed: Boolean(job.signed),
     departed: Boolean(visit.departed_at), submitted: job.status === "submitted", returned: job.status === "returned",
@@ -262,9 +263,9 @@ function doneAt(job, name) {
   const kind = STEPS[name].kind;
   const visit = job.visit || {};
   const server = {
-    contact: job.contacted_at, resolve: job.resolved_at, schedule: job.scheduled_on, prepare: visit.prepared_at,
-    arrive: visit.arrived_at, confirm: visit.customer_confirmed_at, sign: job.signed_at, depart: visit.departed_at,
-    submit: job.submitted_at,
+    guide: (job.remote || []).map((r) => r.at).pop(), prepare: visit.prepared_at, arrive: visit.arrived_at,
+    problem: visit.problem_confirmed_at, confirm: visit.customer_confirmed_at, precautions: visit.precautions_told_at,
+    sign: job.signed_at, depart: visit.departed_at, submit: job.submission?.submitted_at,
   }[name];
   return (job.fact_times && job.fact_times[STEPS[name].fact]) || (job.done_at && job.done_at[kind]) || server || null;
 }
@@ -304,7 +305,7 @@ async function jobScreen(number, id, options) {
       h("p", { class: "pre" }, job.problem),
       clockLine(job)),
     facts.returned && !facts.submitted ? h("section", { class: "card returned", role: "alert", "data-key": "returned" },
-      h("h2", {}, t("returned_title")), h("p", { class: "pre" }, job.review_comment || job.return_comment || ""),
+      h("h2", {}, t("returned_title")), h("p", { class: "pre" }, job.submission?.returned_comment || ""),
       h("p", {}, t("returned_next"))) : null,
     h("div", { class: "progress", "data-key": "progress" },
       h("label", { for: `progress-${number}` }, t("progress", { done: progress, total: countable.length })),
@@ -406,8 +407,9 @@ const STEP_BODIES = {
 
   guide(ctx, refusal) {
     const { job, key } = ctx;
-    const method = select(METHODS.map((m) => [m, t(`method.${m}`)]), job.guidance?.method || "phone");
-    const steps = draftInput(key("guide"), { rows: 3 }, "textarea", job.guidance?.steps || "");
+    const given = job.guidance || (job.remote || []).slice(-1)[0] || {};
+    const method = select(METHODS.map((m) => [m, t(`method.${m}`)]), given.method || "phone");
+    const steps = draftInput(key("guide"), { rows: 3 }, "textarea", given.steps || "");
     return [ctx.facts.remote_guided ? h("p", { class: "done" }, t("guided_done")) : null,
       field(t("how"), method), field(t("guide_steps"), steps),
       offer(refusal, bigButton(t("save_guidance"), () => steps.value.trim() && act("remote.guided", job,
@@ -482,7 +484,7 @@ const STEP_BODIES = {
 
   problem(ctx, refusal) {
     const { job, key } = ctx;
-    const confirmed = job.visit?.problem_confirmed;
+    const confirmed = job.visit?.confirmed_problem;
     const text = draftInput(key("problem"), { rows: 3 }, "textarea", confirmed || "");
     return [confirmed ? h("p", { class: "done" }, `✓ ${confirmed}`) : null,
       field(t("problem_with_customer"), text),
@@ -627,7 +629,7 @@ const STEP_BODIES = {
   submit(ctx, refusal) {
     const { job, key, facts } = ctx;
     if (facts.submitted) return h("p", { class: "done" }, t("submitted_done"));
-    const w = job.writeup || {};
+    const w = job.writeup || job.submission || {};
     const categories = job.fault_categories || [];
     const category = select([["", t("choose")], ...categories.map((c) => [c.id, c.name])],
       liveDrafts.get(key("w-cat")) || w.fault_category_id || "");
@@ -723,7 +725,7 @@ async function signScreen(number, id) {
         row(t("order_no"), job.order_number || job.number), row(t("date"), date()), row(t("technician"), technician),
         row(t("customer"), job.customer.name), row(t("device"),
           `${job.device.model}${job.device.serial ? " · " + job.device.serial : ""}`),
-        row(t("problem"), job.visit?.problem_confirmed || job.problem), row(t("cause"), job.cause),
+        row(t("problem"), job.visit?.confirmed_problem || job.problem), row(t("cause"), job.cause),
         row(t("work_done"), job.work_done)),
       customerNotes.length ? [h("h2", {}, t("notes_for_you")),
         h("ul", { class: "big" }, customerNotes.map((n) => h("li", {}, n.text)))] : null,

@@ -89,18 +89,19 @@ export function applyLocally(job, op) {
         checklist: (job.visit.checklist || []).map((item) => ({ ...item, checked: false })) };
       break;
     case "work.recorded": job.cause = d.cause; job.work_done = d.work_done; break;
-    case "order.submitted": job.status = "submitted"; job.submitted_at = op.at; job.writeup = d; break;
+    case "order.submitted": job.status = "submitted"; job.writeup = d;
+      job.submission = { ...(job.submission || {}), submitted_at: op.at, returned_comment: null }; break;
     case "visit.arrived": job.status = "on_site"; job.visit.arrived_at = op.at; break;
-    case "problem.confirmed": job.visit.problem_confirmed = d.text; break;
+    case "problem.confirmed": job.visit.confirmed_problem = d.text; job.visit.problem_confirmed_at = op.at; break;
     case "note.added": job.notes = [...(job.notes || []).filter((n) => n.note_id !== d.note_id),
       { note_id: d.note_id, text: d.text, at: op.at, shown_to_customer: d.shown_to_customer }]; break;
     case "test.recorded": job.tests = [...(job.tests || []).filter((t) => t.item !== d.item),
       { item: d.item, passed: d.passed, note: d.note }]; break;
     case "customer.confirmed": job.visit.customer_confirmed_at = op.at; break;
-    case "precautions.told": job.precautions = d.items; break;
+    case "precautions.told": job.precautions = d.items; job.visit.precautions_told_at = op.at; break;
     case "prep.confirmed": for (const item of job.visit.checklist || []) if (d.items.includes(item.id)) item.checked = true;
       job.visit.prepared_at = op.at; break;
-    case "order.signed": job.status = "signed"; job.signed = true; break;
+    case "order.signed": job.status = "signed"; job.signed = true; job.signed_at = op.at; break;
     case "visit.departed": job.visit.departed_at = op.at; break;
     case "photo.added": job.photos = [...(job.photos || []), { op_id: op.op_id, caption: d.caption, pending: true }];
       break;

@@ -144,6 +144,7 @@ async function flushOnce() {
     await noteServerTime(jobs, jobs.sentAt, feed);
     if (await store.replaceJobs(feed.jobs, feed.flow || null)) state.jobsVersion = (state.jobsVersion || 0) + 1;
     if (feed.user) await store.setMeta("user", { ...(await store.getMeta("user", {})), ...feed.user });
+    if (feed.policy) await store.setMeta("policy", feed.policy);
   }
 }
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from domain.core import context
 from domain.core.db import db
 from domain.core.enums import ContactMethod, RemoteOutcome, Role, TicketStatus, Urgency
 from domain.core.errors import DomainError
-from domain.core.models import AuditEvent, Customer, DeviceCategory, Ticket
+from domain.core.models import AuditEvent, Blob, Customer, DeviceCategory, Ticket
 from domain.core.types import utcnow
 from domain.documents import orders
 from domain.knowledge import kb
@@ -214,6 +214,41 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
 @signed_in
 def detail(number: str):
     return _render_detail(_visible_ticket(number))
+
+
+def _blob_response(sha256: str):
+    """Stored evidence (content-addressed: never changes under its URL), cached privately."""
+    blob = db.session.get(Blob, sha256)
+    if blob is None:
+        abort(404)
+    if request.if_none_match.contains(sha256):
+        response = make_response("", 304)
+    else:
+        response = make_response(blob.data)
+        response.headers["Content-Type"] = blob.media_type
+    response.set_etag(sha256)
+    response.headers["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
+
+
+@bp.get("/requests/<number>/photos/<uuid:photo_id>")
+@signed_in
+def photo(number: str, photo_id):
+    """A photo of the visit, full size; `?size=thumb` its thumbnail."""
+    ticket = _visible_ticket(number)
+    found = next((p for p in ticket.photos if p.id == photo_id), None)
+    if found is None:
+        abort(404)
+    return _blob_response(found.thumb_sha256 if request.args.get("size") == "thumb" else found.blob_sha256)
+
+
+@bp.get("/requests/<number>/signature.png")
+@signed_in
+def signature(number: str):
+    ticket = _visible_ticket(number)
+    if ticket.signature is None:
+        abort(404)
+    return _blob_response(ticket.signature.png_sha256)
 
 
 def _act(number: str, form_name: str, action):

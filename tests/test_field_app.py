@@ -796,3 +796,56 @@ def test_a_refused_signature_is_shown_on_the_job_and_stays_recoverable(app, visi
         signature = db.session.execute(select(Signature)).scalar_one()
         assert signature.signer_name == "王五" and signature.rating == 4
     assert problems == []
+
+
+def test_every_field_screen_passes_axe(app, visit_job, phone):
+    """axe-core (WCAG 2.2 AA + best practice) on the jobs list, a job with every step folded and opened, the
+    customer's signing screen, the refused list and the offline page; and the tap targets on each."""
+    from .browser import axe_violations
+
+    number = visit_job["number"]
+    ready_to_sign(app, number)
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    expect(page.get_by_text(number)).to_be_visible()
+    assert axe_violations(page) == []
+    page.goto(job_url(base, number))
+    expect(step(page, "sign")).to_have_attribute("aria-current", "step")
+    assert axe_violations(page) == []
+    assert_tap_targets(page)
+    for summary in page.locator("section.step details > summary").all():
+        summary.click()  # every done step opened for review
+    assert axe_violations(page) == []
+    assert_tap_targets(page)
+    step(page, "sign").get_by_role("link", name="请客户查看并签字").click()
+    expect(page.locator("canvas.signature-pad")).to_be_visible()
+    assert axe_violations(page) == []
+    assert_tap_targets(page)
+    page.goto(base + "/field/#/rejected")
+    expect(page.locator("h1")).to_have_text("服务器拒绝的记录")
+    assert axe_violations(page) == []
+    page.goto(base + "/field/offline")
+    assert axe_violations(page) == []
+    assert problems == []
+
+
+def test_the_first_steps_pass_axe_in_english(app, assigned_job, phone):
+    from .browser import axe_violations
+
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    with app.app_context():
+        from domain.core.models import User
+
+        db.session.execute(select(User).where(User.username == "li")).scalar_one().locale = "en"
+        db.session.commit()
+    page.goto(job_url(base, assigned_job["number"]))
+    page.reload()
+    expect(step(page, "contact").locator("h2")).to_contain_text("First contact")
+    assert axe_violations(page) == []
+    step(page, "contact").get_by_role("button", name="Save the contact").click()
+    expect(step(page, "choose")).to_have_attribute("aria-current", "step")
+    assert axe_violations(page) == []
+    assert_tap_targets(page)
+    assert problems == []

@@ -849,3 +849,50 @@ def test_the_first_steps_pass_axe_in_english(app, assigned_job, phone):
     assert axe_violations(page) == []
     assert_tap_targets(page)
     assert problems == []
+
+
+def test_new_data_from_the_server_never_replaces_the_control_being_typed_in(app, visit_job, phone):
+    """A sync brings new data while the technician types a note: the text area (the same element, focused, with its
+    text) stays; the part nobody is using is redrawn with the new data."""
+    from datetime import UTC, datetime
+
+    number = visit_job["number"]
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    arrive(page, base, number)
+    box = notes_step(page).locator("textarea")
+    box.click()
+    box.press_sequentially("客户要求")
+    page.evaluate("document.activeElement.dataset.marker = 'typing'")
+    problem_before = step(page, "problem").evaluate("(el) => { el.dataset.marker = 'old'; return el.textContent; }")
+    with app.app_context():  # the same job changed elsewhere (the desktop page): new data at the next sync
+        from zoneinfo import ZoneInfo
+
+        from domain.core import context as domain_context
+        from domain.core.models import User
+        from domain.fieldwork import onsite
+
+        ticket = dispatch.get_ticket(number)
+        ctx = domain_context.Context(actor=db.session.get(User, ticket.assignee_id), tz=ZoneInfo("Asia/Shanghai"))
+        onsite.confirm_problem(ticket, ctx, "桌面端确认：主输出无声", datetime.now(UTC))
+        dispatch.add_note(ticket, "桌面端记录：已更换线缆", ctx)  # the part being typed in changes too
+        db.session.commit()
+    page.evaluate("window.dispatchEvent(new Event('online'))")  # the network "comes back": a sync
+    expect(step(page, "problem")).to_contain_text("桌面端确认：主输出无声", timeout=20000)
+    assert step(page, "problem").evaluate("(el) => el.dataset.marker || ''") == ""  # that part was redrawn...
+    assert problem_before != step(page, "problem").inner_text()
+    focused = page.evaluate("[document.activeElement.dataset.marker, document.activeElement.value]")
+    assert focused == ["typing", "客户要求"]  # ...the one being typed in was not
+    box.press_sequentially("下次先电话确认")
+    expect(notes_step(page).locator("textarea")).to_have_value("客户要求下次先电话确认")
+    # Once the technician is done there, the next redraw brings that part up to date, the draft kept.
+    page.locator("h1").click()
+    with app.app_context():
+        ticket = dispatch.get_ticket(number)
+        ctx = domain_context.Context(actor=db.session.get(User, ticket.assignee_id), tz=ZoneInfo("Asia/Shanghai"))
+        dispatch.add_note(ticket, "桌面端记录：再次确认", ctx)
+        db.session.commit()
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    expect(notes_step(page)).to_contain_text("桌面端记录：已更换线缆", timeout=20000)
+    expect(notes_step(page).locator("textarea")).to_have_value("客户要求下次先电话确认")
+    assert problems == []

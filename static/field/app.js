@@ -4,7 +4,11 @@
 import * as store from "./store.js";
 import * as sync from "./sync.js";
 import * as flow from "./flow.js";
-import { mountSignature } from "./signature.js";
+
+// The signature pad is needed on the customer's screen only: loaded after the first screen is drawn, so the app
+// opens without parsing it (and it is in memory well before the customer's screen is asked for).
+let signatureModule = null;
+const loadSignature = () => (signatureModule ||= import("./signature.js"));
 
 const T = JSON.parse(document.getElementById("i18n").textContent);
 const main = document.getElementById("screen");
@@ -109,6 +113,8 @@ function show(nodes, { passive = false } = {}) {
   });
   for (const child of [...main.children]) if (!next.includes(child)) child.remove();
   next.forEach((node, i) => { if (main.children[i] !== node) main.insertBefore(node, main.children[i] || null); });
+  // For bench/bench_field.py: when the first screen was usable, in the page's own time (from navigation start).
+  if (!performance.getEntriesByName("field:first-screen").length) performance.mark("field:first-screen");
   for (const el of main.querySelectorAll("[data-draft]")) {
     if (liveDrafts.has(el.dataset.draft) && document.activeElement !== el) el.value = liveDrafts.get(el.dataset.draft);
   }
@@ -262,7 +268,9 @@ function testItems(job) {
 function doneAt(job, name) {
   const kind = STEPS[name].kind;
   const visit = job.visit || {};
+  const clock = (name) => (job.clocks || []).find((c) => c.name === name && c.done_at)?.done_at;
   const server = {
+    contact: clock("first_contact"), resolve: clock("order_filed") || clock("remote_fix"),
     guide: (job.remote || []).map((r) => r.at).pop(), prepare: visit.prepared_at, arrive: visit.arrived_at,
     problem: visit.problem_confirmed_at, confirm: visit.customer_confirmed_at, precautions: visit.precautions_told_at,
     sign: job.signed_at, depart: visit.departed_at, submit: job.submission?.submitted_at,
@@ -277,10 +285,11 @@ const stagedPhotos = new Map(); // photos chosen, downscaled, not yet added: {id
 const photoUrls = new Map();    // their object URLs, made once (the markup stays the same between drawings)
 
 async function jobScreen(number, id, options) {
-  const [job, declaration, refused] = await Promise.all([store.getJob(number), store.getFlow(), store.rejectedOps()]);
+  const [job, declaration, refused, staged] = await Promise.all([store.getJob(number), store.getFlow(),
+    store.rejectedOps(), stagedPhotos.has(number) ? null : store.getDraft(`${number}:photos`)]);
   if (!isCurrent(id)) return;
   if (!job) { show([h("p", { class: "card", "data-key": "missing" }, t("job_missing"))]); return; }
-  if (!stagedPhotos.has(number)) stagedPhotos.set(number, (await store.getDraft(`${number}:photos`)) || []);
+  if (!stagedPhotos.has(number)) stagedPhotos.set(number, staged || []);
   const facts = factsOf(job);
   const path = pathOf(facts);
   const refusals = refused.filter((op) => op.ticket === number);
@@ -318,6 +327,12 @@ async function jobScreen(number, id, options) {
   // The next step is in focus when it changes (after an act), never while the technician is elsewhere in it.
   const previous = lastCurrent.get(number);
   lastCurrent.set(number, current);
+  if (previous === undefined && current) {  // just opened: the step to do is at least in view
+    const section = main.querySelector(`[data-step="${current}"]`);
+    if (section && section.getBoundingClientRect().top > window.innerHeight - 120) {
+      section.scrollIntoView({ block: "end", behavior: "instant" });
+    }
+  }
   if (previous !== undefined && previous !== current && current && !options.passive) {
     const heading = main.querySelector(`[data-step="${current}"] h2`);
     if (heading) { heading.focus({ preventScroll: true }); heading.scrollIntoView({ block: "start", behavior: "instant" }); }
@@ -356,7 +371,10 @@ function stepItem(ctx, name, index, { done, current }) {
   const heading = h("h2", { tabindex: "-1" },
     h("span", { class: "step-no", "aria-hidden": "true" }, done ? "✓" : String(index + 1)),
     h("span", {}, title), def.optional ? h("span", { class: "badge" }, t("optional")) : null,
-    at ? h("time", { class: "step-time", datetime: at }, time(at)) : null);
+    at ? h("time", { class: "step-time", datetime: at }, time(at)) : null,
+    // When the visit is (the act of agreeing it has no time of its own in the feed).
+    done && !at && name === "schedule" && job.visit?.scheduled_at ? h("time", { class: "step-time",
+      datetime: job.visit.scheduled_at }, t("visit_at", { time: time(job.visit.scheduled_at) })) : null);
   const body = () => STEP_BODIES[name](ctx, refusal);
   let content;
   let state;
@@ -682,10 +700,10 @@ function customerMode(on) {
 
 async function signScreen(number, id) {
   const key = (name) => `${number}:sign:${name}`;
-  const [job, declaration, refused, me, nameDraft, commentDraft, ratingDraft, strokesDraft] = await Promise.all([
-    store.getJob(number), store.getFlow(), store.rejectedOps(), store.getMeta("user"),
-    store.getDraft(key("name")), store.getDraft(key("comment")), store.getDraft(key("rating")),
-    store.getDraft(key("strokes"))]);
+  const [job, declaration, refused, me, nameDraft, commentDraft, ratingDraft, strokesDraft, { mountSignature }] =
+    await Promise.all([store.getJob(number), store.getFlow(), store.rejectedOps(), store.getMeta("user"),
+      store.getDraft(key("name")), store.getDraft(key("comment")), store.getDraft(key("rating")),
+      store.getDraft(key("strokes")), loadSignature()]);
   if (!isCurrent(id)) return;
   if (!job) { show([h("p", { class: "card", "data-key": "missing" }, t("job_missing"))]); return; }
   const refusal = flow.check(declaration, factsOf(job), "order.signed");
@@ -854,12 +872,11 @@ function watchForUpdates() {
 
 async function startApp() {
   if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(() => {});
-  await store.loadClockOffset();
   sync.onChange(() => { renderStatus(); if (!sync.state.syncing) refreshOnNewData(); });
   window.addEventListener("hashchange", () => route());
+  await Promise.all([route(), renderStatus(), store.loadClockOffset()]);
   watchForUpdates();
-  await route();
-  await renderStatus();
+  setTimeout(loadSignature, 0);
   await sync.start();  // when it has fetched the jobs, onChange refreshes the list or the job shown
 }
 

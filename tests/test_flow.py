@@ -236,7 +236,7 @@ def test_a_signed_job_stays_on_the_phone_until_submitted_and_a_returned_one_come
     job = next(j for j in feed["jobs"] if j["number"] == assigned)
     assert job["facts"]["signed"] and job["facts"]["departed"] and not job["facts"]["submitted"]
     assert job["submission"]["due_at"] and job["submission"]["state"] == "pending"
-    assert job["technician"] and job["fault_categories"] and feed["policy"]["due_soon_minutes"] > 0
+    assert job["technician"] and job["fault_categories"] and feed["due_soon_minutes"] > 0
     assert job["templates"]["acceptance_tests"] and job["templates"]["precautions"]
     _run(app, assigned, ["order.submitted"], random.Random(7))
     assert [j for j in client.get("/api/v1/me/jobs").json["jobs"] if j["number"] == assigned] == []

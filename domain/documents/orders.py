@@ -12,6 +12,7 @@ import logging
 import re
 import traceback
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,7 @@ from ..core.enums import RenderState, Resolution
 from ..core.labels import clock_labels
 from ..core.models import Blob, ServiceOrder, Ticket
 from ..core.types import utcnow
+from ..core.uow import after_commit
 from ..sla.clocks import ticket_clocks
 from ..sla.policy import current_policy
 
@@ -44,7 +46,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetime) -> dict:
     """Everything the order shows, as plain data: what the hash covers and what the PDF is rendered from."""
-    visit = next((v for v in reversed(ticket.visits) if v.cancelled_at is None), None)
+    visit = ticket.current_visit
     signature = ticket.signature
     return {
         "format": "fieldservice.service-order",
@@ -121,6 +123,8 @@ def freeze_order(ticket: Ticket, *, locale: str | None = None, company: str | No
                          content_json=canonical_json(content), content_sha256=content_hash(content),
                          render_state=RenderState.PENDING)
     db.session.add(order)
+    # Rendered once the frozen content is committed: a failed render never loses the signature (or fix).
+    after_commit(partial(render_if_pending, ticket.number))
     return order
 
 
@@ -272,12 +276,12 @@ def pending_orders() -> list[ServiceOrder]:
                                    .order_by(ServiceOrder.id)).scalars())
 
 
-def render_after_commit(ticket: Ticket) -> bool:
-    """Call right after the transaction that froze the order committed: the signature (or fix) is safe in
-    the database whatever happens here; a failure leaves the order pending for a later retry."""
-    order = ticket.service_order
+def render_if_pending(number: str) -> bool:
+    """Queued (uow.after_commit) by `freeze_order`: the signature (or fix) is committed whatever happens here;
+    a failure leaves the order pending for a later retry. Looked up again by number: the freeze may have been
+    undone since it was queued."""
+    ticket = db.session.execute(select(Ticket).where(Ticket.number == number)).scalar_one_or_none()
+    order = ticket.service_order if ticket is not None else None
     if order is None or order.render_state == RenderState.RENDERED:
         return False
-    rendered = render_order(order)
-    db.session.commit()
-    return rendered
+    return render_order(order)

@@ -199,8 +199,7 @@ def apply(kind: str, facts: Mapping[str, bool], data: Mapping) -> dict[str, bool
 
 def facts_of(ticket: Ticket) -> dict[str, bool]:
     """What has happened on a request, from the database (the starting point of the phone's evaluation)."""
-    visits = [v for v in ticket.visits if v.cancelled_at is None]
-    visit = visits[-1] if visits else None
+    visit = ticket.current_visit
     status = ticket.status
     signed = ticket.signature is not None
     return {

@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from ..core.db import db
 from ..core.enums import ArticleStatus, ClockName, ReviewDecision, TicketStatus
+from ..core.locales import DEFAULT_LOCALE, name_key
 from ..core.models import FaultCategory, KbArticle, Ticket, User, Visit
 from ..sla.clocks import ticket_clocks
 from . import flow
@@ -22,8 +23,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def jobs_for(user: User, now: datetime, locale: str = "zh") -> list[dict]:
-    """The user's jobs; `locale` ("zh" or "en") picks the names of the fault categories."""
+def jobs_for(user: User, now: datetime, locale: str = DEFAULT_LOCALE) -> list[dict]:
+    """The user's jobs; `locale` picks the names of the fault categories."""
     tickets = db.session.execute(
         select(Ticket).where(Ticket.assignee_id == user.id, Ticket.status.in_(ACTIVE))
         .options(selectinload(Ticket.customer), selectinload(Ticket.device_category),
@@ -48,14 +49,14 @@ def jobs_for(user: User, now: datetime, locale: str = "zh") -> list[dict]:
                 FaultCategory.active.is_(True), FaultCategory.device_category_id.in_(category_ids))
                 .order_by(FaultCategory.code)).scalars():
             faults.setdefault(fault.device_category_id, []).append(
-                {"id": fault.id, "code": fault.code, "name": fault.name_en if locale == "en" else fault.name_zh})
+                {"id": fault.id, "code": fault.code, "name": getattr(fault, name_key(locale))})
     return [_job(t, now, [a for a in articles if a.device_category_id in (t.device_category_id, None)][:20],
                  faults.get(t.device_category_id, [])) for t in tickets]
 
 
 def _job(ticket: Ticket, now: datetime, articles: list[KbArticle], faults: list[dict]) -> dict:
     category = ticket.device_category
-    visit = ticket.visits[-1] if ticket.visits else None
+    visit = ticket.current_visit
     clocks = ticket_clocks(ticket, now)
     submission = next((c for c in clocks if c.name == ClockName.SUBMISSION), None)
     returned = next((r for r in reversed(ticket.reviews) if r.decision == ReviewDecision.RETURNED), None)

@@ -55,7 +55,8 @@ function clockLine(job, names = null) {
   running.sort((a, b) => a.due_at.localeCompare(b.due_at));
   const c = running[0];
   const minutes = Math.round((Date.parse(c.due_at) - store.serverNow().getTime()) / 60000);
-  const soon = Number(T.due_soon_minutes || 10);
+  // The policy's "due soon" threshold: from the last jobs feed, else the one the page was served with.
+  const soon = Number(sync.state.dueSoonMinutes ?? T.due_soon_minutes ?? 10);
   const text = minutes >= 0 ? t("left", { n: minutes }) : t("overdue", { n: -minutes });
   return h("p", { class: `deadline ${minutes < 0 ? "overdue" : minutes < soon ? "soon" : ""}` },
     `${t(`clock.${c.name}`)}: ${text}`);

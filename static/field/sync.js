@@ -11,7 +11,7 @@ const BATCH_BYTES = 512 * 1024;
 const encoder = new TextEncoder();
 let listeners = [];
 export const state = { online: navigator.onLine, syncing: false, needsLogin: false, lastSync: null, error: null,
-  jobsVersion: 0 };
+  jobsVersion: 0, dueSoonMinutes: null };
 
 export function onChange(fn) { listeners.push(fn); }
 function changed() { for (const fn of listeners) fn(state); }
@@ -142,9 +142,13 @@ async function flushOnce() {
   if (jobs.ok) {
     const feed = await jobs.json();
     await noteServerTime(jobs, jobs.sentAt, feed);
+    const dueSoon = feed.due_soon_minutes ?? feed.policy?.due_soon_minutes;
+    if (Number.isFinite(dueSoon) && dueSoon !== state.dueSoonMinutes) {
+      state.dueSoonMinutes = dueSoon;
+      await store.setMeta("due_soon_minutes", dueSoon);
+    }
     if (await store.replaceJobs(feed.jobs, feed.flow || null)) state.jobsVersion = (state.jobsVersion || 0) + 1;
     if (feed.user) await store.setMeta("user", { ...(await store.getMeta("user", {})), ...feed.user });
-    if (feed.policy) await store.setMeta("policy", feed.policy);
   }
 }
 
@@ -191,6 +195,7 @@ let waitingForLock = false;
 export async function start() {
   state.lastSync = await store.getMeta("last_sync");
   await store.loadClockOffset();
+  state.dueSoonMinutes = await store.getMeta("due_soon_minutes");  // the policy's, from the last jobs feed
   window.addEventListener("online", () => { state.online = true; flush(); });
   window.addEventListener("offline", () => { state.online = false; changed(); });
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") flush(); });

@@ -22,6 +22,7 @@ from domain.core.labels import (
     clock_labels,
 )
 from domain.core.locales import app_locale, html_lang, is_english
+from domain.requests import workflow
 from domain.sla.policy import current_policy
 
 
@@ -137,6 +138,8 @@ def register(app: Flask) -> None:
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(duration, "duration")
     app.add_template_global(generate_csrf, "csrf_token")
+    # `{% if ticket is assignable %}`: the workflow's rule, not a list of states in a template.
+    app.add_template_test(lambda ticket: ticket.status in workflow.ASSIGNABLE, "assignable")
 
     @app.context_processor
     def inject_globals():

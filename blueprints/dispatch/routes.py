@@ -16,7 +16,7 @@ from domain.core.locales import name_key
 from domain.core.models import AuditEvent, Blob, Customer, DeviceCategory, Ticket
 from domain.core.types import utcnow
 from domain.knowledge import kb
-from domain.requests import dispatch
+from domain.requests import dispatch, workflow
 from domain.requests.board import BoardFilter, active_users, board_page, technician_load
 from domain.requests.dispatch import ValidationError
 from domain.sla.clocks import ticket_clocks
@@ -191,6 +191,7 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         fault_key=name_key(current_locale()), ticket=ticket,
         clocks=ticket_clocks(ticket, ctx.now), events=events,
         forms=forms, now=ctx.now, due_soon=current_policy().due_soon_minutes,
+        actions=workflow.available_actions(ticket, user),
         is_assignee=context.is_assignee(user, ticket), is_supervisor=user.has_role(Role.SUPERVISOR),
         can_download=dispatch.can_download_order(user, ticket), can_open_case_analysis=kb.can_edit(user),
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,

@@ -78,7 +78,7 @@ def manual():
     scope = getattr(category, names_in(locale)) if category else None
     html = kb.manual_html(kb.articles_for_manual(category.id if category else None),
                           locale=locale, company=current_app.config["COMPANY_NAME"],
-                          tz=company_tz(), now=utcnow(), scope=scope)
+                          tz=company_tz(), now=utcnow(), templates=current_app.jinja_env, scope=scope)
     response = make_response(kb.manual_pdf(html))
     response.headers["Content-Type"] = "application/pdf"
     name = "faq-manual" + (f"-{category.code}" if category else "") + ".pdf"

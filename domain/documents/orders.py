@@ -28,7 +28,8 @@ from ..core.labels import clock_labels
 from ..core.models import Blob, ServiceOrder, Ticket
 from ..core.types import utcnow
 from ..core.uow import after_commit
-from ..sla.clocks import ticket_clocks
+from ..requests.serialise import iso as _iso
+from ..requests.serialise import request_summary
 from ..sla.policy import current_policy
 
 log = logging.getLogger(__name__)
@@ -40,33 +41,21 @@ CANONICAL_VERSION = 1
 # --- content ------------------------------------------------------------------------------------------------
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetime) -> dict:
     """Everything the order shows, as plain data: what the hash covers and what the PDF is rendered from."""
     visit = ticket.current_visit
     signature = ticket.signature
+    summary = request_summary(ticket, now)
+    del summary["status"]  # a document states what was done, not the request's state when it was frozen
     return {
         "format": "fieldservice.service-order",
         "version": CANONICAL_VERSION,
         "company": company,
         "locale": locale,
-        "number": ticket.number,
+        **summary,
         "kind": (ticket.resolution or Resolution.ON_SITE).value,
-        "urgency": ticket.urgency.value,
-        "channel": ticket.channel.value,
-        "customer": {"name": ticket.customer.name, "contact": ticket.contact_name, "phone": ticket.contact_phone,
-                     "address": ticket.address},
-        "device": {"model": ticket.device_model_text, "serial": ticket.serial_number,
-                   "category": ticket.device_category.code if ticket.device_category else None},
-        "problem": ticket.problem,
-        "reported_at": _iso(ticket.reported_at),
-        "created_at": _iso(ticket.created_at),
         "technician": {"username": ticket.assignee.username, "name": ticket.assignee.display_name}
         if ticket.assignee else None,
-        "clocks": [c.as_dict() for c in ticket_clocks(ticket, now)],
         "contacts": [{"at": _iso(c.at), "method": c.method.value, "reached": c.reached, "note": c.note}
                      for c in ticket.contacts],
         "remote": [{"method": r.method.value, "started_at": _iso(r.started_at), "ended_at": _iso(r.ended_at),

@@ -16,7 +16,7 @@ from ..requests import workflow
 from ..sla.clocks import stop_clock
 from .cases import open_case_analysis
 
-SUBMITTABLE = (TicketStatus.REMOTE_RESOLVED, TicketStatus.SIGNED, TicketStatus.RETURNED)
+SUBMITTABLE = workflow.SUBMITTABLE
 
 
 def save_internal_fields(ticket: Ticket, ctx: Context, *, fault_category_id: int | None, root_cause: str,

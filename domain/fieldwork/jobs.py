@@ -10,6 +10,8 @@ from ..core.db import db
 from ..core.enums import ArticleStatus, ClockName, ReviewDecision, TicketStatus
 from ..core.locales import DEFAULT_LOCALE, name_key
 from ..core.models import FaultCategory, KbArticle, Ticket, User, Visit
+from ..requests.serialise import iso as _iso
+from ..requests.serialise import request_summary
 from ..sla.clocks import ticket_clocks
 from . import flow
 
@@ -17,10 +19,6 @@ from . import flow
 # a returned order comes back with the supervisor's comment.
 ACTIVE = (TicketStatus.ASSIGNED, TicketStatus.CONTACTED, TicketStatus.VISIT_SCHEDULED, TicketStatus.ON_SITE,
           TicketStatus.SIGNED, TicketStatus.REMOTE_RESOLVED, TicketStatus.RETURNED)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def jobs_for(user: User, now: datetime, locale: str = DEFAULT_LOCALE) -> list[dict]:
@@ -61,19 +59,9 @@ def _job(ticket: Ticket, now: datetime, articles: list[KbArticle], faults: list[
     submission = next((c for c in clocks if c.name == ClockName.SUBMISSION), None)
     returned = next((r for r in reversed(ticket.reviews) if r.decision == ReviewDecision.RETURNED), None)
     return {
-        "number": ticket.number,
-        "status": ticket.status.value,
-        "urgency": ticket.urgency.value,
+        **request_summary(ticket, now),
         "version": ticket.version,
-        "customer": {"name": ticket.customer.name, "contact": ticket.contact_name, "phone": ticket.contact_phone,
-                     "address": ticket.address},
-        "device": {"model": ticket.device_model_text, "serial": ticket.serial_number,
-                   "category": category.code if category else None},
-        "problem": ticket.problem,
-        "reported_at": _iso(ticket.reported_at),
-        "created_at": _iso(ticket.created_at),
         "technician": ticket.assignee.display_name if ticket.assignee else None,
-        "clocks": [c.as_dict() for c in clocks],
         "visit": None if visit is None else {
             "scheduled_at": _iso(visit.scheduled_at), "address": visit.address, "agreed_with": visit.agreed_with,
             "prepared_at": _iso(visit.prep_confirmed_at), "arrived_at": _iso(visit.arrived_at),

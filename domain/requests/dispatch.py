@@ -264,7 +264,7 @@ def assign(ticket: Ticket, technician: User, ctx: Context, expected_version: int
 def escalate(ticket: Ticket, expert: User, reason: str, ctx: Context) -> None:
     if not ctx.actor.has_role(Role.SUPERVISOR):
         raise Forbidden("not_allowed", _l("Only a supervisor escalates requests."))
-    if ticket.status in (TicketStatus.CANCELLED, TicketStatus.APPROVED):
+    if ticket.status in workflow.CLOSED:
         raise DomainError("closed", _l("Request %(number)s is closed.", number=ticket.number))
     reason = (reason or "").strip()
     if not reason:
@@ -329,7 +329,7 @@ def record_contact(ticket: Ticket, ctx: Context, *, method: ContactMethod, reach
         ticket.first_contact_at = at
         stop_clock(ticket, ClockName.FIRST_CONTACT, at)
         start_clock(ticket, ClockName.REMOTE_FIX, at, at + ctx.rules().minutes("remote_fix_minutes"))
-    elif ticket.status not in (TicketStatus.ASSIGNED, TicketStatus.CONTACTED, TicketStatus.VISIT_SCHEDULED):
+    elif ticket.status not in workflow.CONTACTABLE:
         raise workflow.refusal(ticket, TicketStatus.CONTACTED)
     else:
         record_event("ticket.contact_logged", actor=ctx.actor, ticket=ticket, via=ctx.via, reached=reached,

@@ -37,10 +37,10 @@ def phone(app):
         browser.close()
 
 
-def signed_in_app(base, context):
+def signed_in_app(base, context, username="li"):
     page = context.new_page()
     page.goto(base + "/auth/login?next=/field/")
-    page.fill("input[name=username]", "li")
+    page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.wait_for_url(re.compile(r".*/field/.*"))
@@ -895,4 +895,51 @@ def test_new_data_from_the_server_never_replaces_the_control_being_typed_in(app,
     page.evaluate("window.dispatchEvent(new Event('online'))")
     expect(notes_step(page)).to_contain_text("桌面端记录：已更换线缆", timeout=20000)
     expect(notes_step(page).locator("textarea")).to_have_value("客户要求下次先电话确认")
+    assert problems == []
+
+
+def test_a_returned_order_comes_back_with_the_supervisors_comment_and_is_submitted_again(app, make_user, phone):
+    from zoneinfo import ZoneInfo
+
+    from domain.core import context as domain_context
+    from domain.core.models import FaultCategory, User
+    from domain.documents import review
+
+    from .orderfactory import make_signed_order
+
+    with app.app_context():
+        made = make_signed_order(make_user, photos=0)
+        ticket = dispatch.get_ticket(made["number"])
+        tz = ZoneInfo("Asia/Shanghai")
+        tech = domain_context.Context(actor=db.session.get(User, made["ids"]["tech"]), tz=tz)
+        fault = db.session.execute(select(FaultCategory).where(
+            FaultCategory.device_category_id == ticket.device_category_id)).scalars().first()
+        from domain.fieldwork import onsite
+
+        onsite.depart(ticket, tech, None)
+        review.save_internal_fields(ticket, tech, fault_category_id=fault.id if fault else None, root_cause="",
+                                    solution_summary="更换 SDI 线缆", parts_used="")
+        review.submit(ticket, tech)
+        review.review(ticket, domain_context.Context(actor=db.session.get(User, made["ids"]["boss"]), tz=tz),
+                      approve=False, comment="请写明根本原因：线缆为何松动")
+        db.session.commit()
+        username = db.session.get(User, made["ids"]["tech"]).username
+    base, context, problems = phone
+    page = signed_in_app(base, context, username)
+    number = made["number"]
+    expect(page.get_by_text(number)).to_be_visible(timeout=10000)
+    expect(page.locator("li", has_text=number)).to_contain_text("主管已退回")
+    page.get_by_text(number).click()
+    expect(page.locator("section.returned")).to_contain_text("请写明根本原因：线缆为何松动")
+    submit = step(page, "submit")
+    expect(submit).to_have_attribute("aria-current", "step")
+    expect(submit.get_by_label("解决方案摘要（用于知识库）")).to_have_value("更换 SDI 线缆")  # the earlier write-up
+    submit.get_by_label("根本原因（内部）").fill("机柜内线缆受力，接头长期松动")
+    submit.get_by_role("button", name="提交主管审核").click()
+    expect(step(page, "submit")).to_contain_text("已提交主管审核")
+    expect(page.locator("section.returned")).to_have_count(0)
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    with app.app_context():
+        ticket = dispatch.get_ticket(number)
+        assert ticket.status.value == "submitted" and ticket.root_cause == "机柜内线缆受力，接头长期松动"
     assert problems == []

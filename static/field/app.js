@@ -249,20 +249,24 @@ const STEPS = {
   submit: { kind: "order.submitted", fact: "submitted" },
 };
 
-// A step is done when the server's fact (or this phone's pending op) says so; the acceptance test only once every
-// item of the device's checklist has a result (the fact is set by the first one).
+// A step is done when the server's fact (or this phone's pending op) says so; the acceptance test once every item of
+// the device's checklist has a result (the fact is set by the first one), or once the customer confirmed or signed.
 function stepDone(job, facts, name) {
   const fact = STEPS[name].fact;
   if (!fact || !facts[fact]) return false;
-  if (name !== "tests") return true;
+  if (name !== "tests" || facts.customer_confirmed || facts.signed) return true;  // the customer has moved on
   const recorded = new Set((job.tests || []).map((x) => x.item));
   return testItems(job).every((item) => recorded.has(item));
 }
 
+// The device's checklist in the user's language; an item already recorded under its other language's name keeps
+// that name (the phone's language may have changed since).
 function testItems(job) {
   const lang = T.lang === "en" ? "en" : "zh";
-  const templates = (job.templates?.acceptance_tests || []).map((x) => (typeof x === "string" ? x : x[lang]));
-  return [...new Set([...templates, ...(job.tests || []).map((x) => x.item)])];
+  const recorded = (job.tests || []).map((x) => x.item);
+  const templates = (job.templates?.acceptance_tests || []).map((x) => (typeof x === "string" ? x :
+    recorded.find((item) => Object.values(x).includes(item)) || x[lang]));
+  return [...new Set([...templates, ...recorded])];
 }
 
 // When each step was done: the time of the op on this phone, else what the server recorded.

@@ -56,6 +56,7 @@ ROUTES = [
     ("GET", "/orders/{n}/pdf", "orders.pdf", {Role.SUPERVISOR, Role.EXPERT, Role.TECHNICIAN},
      {Role.SUPERVISOR, Role.EXPERT}),
     ("POST", "/orders/{n}/share", "orders.share", {Role.SUPERVISOR, Role.TECHNICIAN}, SUPERVISOR),
+    ("POST", "/orders/{n}/share/revoke", "orders.revoke_share", {Role.SUPERVISOR, Role.TECHNICIAN}, SUPERVISOR),
     ("GET", "/orders/export.zip?from=2026-01-01&to=2026-01-31", "orders.export_zip", SUPERVISOR),
     ("GET", "/orders/review", "orders.review_queue", SUPERVISOR),
     ("POST", "/orders/{n}/internal", "orders.save_internal", TECHNICIAN, set()),

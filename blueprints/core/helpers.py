@@ -22,6 +22,7 @@ from domain.core.labels import (
     clock_labels,
 )
 from domain.core.locales import app_locale, html_lang, is_english
+from domain.core.types import in_zone
 from domain.requests import workflow
 from domain.sla.policy import current_policy
 
@@ -95,7 +96,7 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored UTC time shown in the company's configured time zone."""
     if value is None:
         return ""
-    return value.astimezone(company_tz()).strftime(fmt)
+    return in_zone(value, company_tz()).strftime(fmt)
 
 
 def duration(seconds: float) -> str:
@@ -188,7 +189,7 @@ def local_naive(value: datetime | None) -> datetime | None:
     """A stored UTC time as the naive local time a datetime-local input shows."""
     if value is None:
         return None
-    return value.astimezone(company_tz()).replace(tzinfo=None, second=0, microsecond=0)
+    return in_zone(value, company_tz()).replace(tzinfo=None, second=0, microsecond=0)
 
 
 def from_local_naive(value: datetime | None) -> datetime | None:

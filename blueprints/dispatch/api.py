@@ -20,7 +20,7 @@ from . import api_bp
 
 
 def _json_body() -> dict:
-    data = request.get_json(silent=True)
+    data = request.get_json()  # not silent: NaN, a NUL or nesting too deep is refused with its own code
     if not isinstance(data, dict):
         raise DomainError("bad_json", _("The body must be a JSON object."))
     return data

@@ -15,6 +15,7 @@ from domain.core.enums import ContactMethod, RemoteOutcome, Role, TicketStatus, 
 from domain.core.locales import name_key
 from domain.core.models import AuditEvent, Blob, Customer, DeviceCategory, Ticket
 from domain.core.types import utcnow
+from domain.core.validation import parse_int
 from domain.knowledge import kb
 from domain.requests import dispatch, workflow
 from domain.requests.board import BoardFilter, active_users, board_page, technician_load
@@ -101,13 +102,13 @@ def _board_filter(args) -> BoardFilter:
     return BoardFilter(
         status=enum_or_none(TicketStatus, args.get("status")),
         urgency=enum_or_none(Urgency, args.get("urgency")),
-        technician_id=int(technician) if technician.isdigit() else None,
+        technician_id=parse_int(technician, minimum=0),
         date_from=_parse_date(args.get("from")),
         date_to=_parse_date(args.get("to")),
         overdue_only=args.get("overdue") == "1",
         open_only=args.get("open") == "1",
         q=args.get("q", "")[:100],
-        page=int(args["page"]) if args.get("page", "").isdigit() else 1,
+        page=parse_int(args.get("page", ""), minimum=1, maximum=100_000) or 1,
     )
 
 
@@ -267,7 +268,7 @@ def assign(number: str):
         abort(400)
     def action():
         technician = dispatch.active_user(form.technician.data or "", Role.TECHNICIAN, "technician")
-        version = int(form.version.data) if (form.version.data or "").isdigit() else None
+        version = parse_int(form.version.data or "")
         dispatch.assign(ticket, technician, domain_context(), expected_version=version)
         return technician
 
@@ -363,7 +364,7 @@ def visit(number: str):
 @roles_required(Role.TECHNICIAN)
 def prepare(number: str):
     def action(ticket, form):
-        checked = {int(v) for v in request.form.getlist("item") if v.isdigit()}
+        checked = {number for v in request.form.getlist("item") if (number := parse_int(v)) is not None}
         dispatch.confirm_preparation(ticket, domain_context(), checked_item_ids=checked)
         return _("Preparation confirmed.")
 

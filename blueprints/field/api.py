@@ -6,6 +6,7 @@ from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from domain.core import validation
 from domain.core.enums import Role
 from domain.core.types import utcnow
 from domain.fieldwork.flow import flow_document
@@ -22,7 +23,7 @@ from .openapi import openapi_document
 
 
 def _device_id(value) -> str | None:
-    if isinstance(value, str) and 0 < len(value.strip()) <= 64:
+    if isinstance(value, str) and 0 < len(value.strip()) <= 64 and not validation.text_problem(value):
         return value.strip()
     return None
 
@@ -40,7 +41,10 @@ def sync():
         return json_error(413, "batch_too_large", _("The batch is larger than %(kb)d KB: send fewer ops at a time.",
                                                      kb=limit // 1024))
     try:
+        # Plain json here (not the app's strict parser): a NaN or a NUL inside one op rejects that op alone.
         body = json.loads(raw)
+    except RecursionError:
+        return json_error(400, "too_deep", _("The body is nested too deeply to be read."))
     except (ValueError, UnicodeDecodeError):
         return json_error(400, "bad_json", _("The body must be a JSON object."))
     if not isinstance(body, dict) or not isinstance(body.get("ops"), list):

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import lazy_gettext as _l
 
 from ..sla.policy import Policy, current_policy
+from . import validation
 from .errors import Forbidden, ValidationError
 from .models import Ticket, User
 from .types import utcnow
@@ -68,7 +69,7 @@ def parse_client_time(value: Any, tz: ZoneInfo) -> datetime | None:
             return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    return parsed
+    return parsed if validation.time_in_range(parsed) else None  # year 1 or 9999 overflows once shifted
 
 
 def checked_time(at: datetime | None, ctx: Context, field_name: str, *, not_before: datetime | None = None,

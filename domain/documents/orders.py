@@ -6,10 +6,12 @@ A failed render leaves the order "pending" and is retried (`flask orders render-
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import re
+import subprocess
 import traceback
 from datetime import datetime
 from functools import partial
@@ -21,12 +23,13 @@ from flask_babel import force_locale
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from ..core.audit import record_event
 from ..core.blobs import store_blob
 from ..core.db import db
 from ..core.enums import RenderState, Resolution
 from ..core.labels import clock_labels
 from ..core.models import Blob, ServiceOrder, Ticket
-from ..core.types import utcnow
+from ..core.types import in_zone, utcnow
 from ..core.uow import after_commit
 from ..requests.serialise import iso as _iso
 from ..requests.serialise import request_summary
@@ -120,10 +123,31 @@ def freeze_order(ticket: Ticket, *, locale: str | None = None, company: str | No
 # --- rendering ----------------------------------------------------------------------------------------------
 
 
+# Fonts the print stylesheets load by name (fs-font:NAME): system fonts found by fontconfig, never a path.
+PRINT_FONTS = {"emoji": "Noto Color Emoji"}
+
+
+@functools.cache
+def print_font(name: str) -> bytes | None:
+    """The font file of a print font, read once per process; None when it is not installed (the text then
+    falls back to what fontconfig has)."""
+    family = PRINT_FONTS.get(name)
+    if family is None:
+        return None
+    try:
+        found = subprocess.run(["fc-match", "-f", "%{family}\n%{file}", family], capture_output=True, text=True,
+                               timeout=10, check=True).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if len(found) < 2 or family not in found[0].split(","):
+        return None  # fc-match answers with a fallback font when the family is missing
+    return Path(found[1]).read_bytes()
+
+
 def make_fetcher(blob_loader=None):
-    """A WeasyPrint fetcher that serves only our stored blobs (fs-blob:SHA256) and print stylesheets
-    (fs-static:NAME). Anything else (http, file:, data:) is refused: text a user typed can never make the
-    server fetch a URL or read a local file."""
+    """A WeasyPrint fetcher that serves only our stored blobs (fs-blob:SHA256), print stylesheets
+    (fs-static:NAME) and named print fonts (fs-font:NAME). Anything else (http, file:, data:) is refused: text a
+    user typed can never make the server fetch a URL or read a local file."""
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     def load_blob(sha: str):
@@ -148,6 +172,8 @@ def make_fetcher(blob_loader=None):
                     raise ValueError(f"no stored content {sha[:80]}")
                 data, media_type = found
                 return URLFetcherResponse(url, data, {"Content-Type": media_type})
+            if url.startswith("fs-font:") and (font := print_font(url[len("fs-font:"):])) is not None:
+                return URLFetcherResponse(url, font, {"Content-Type": "font/ttf"})
             if url.startswith("fs-static:"):
                 name = url[len("fs-static:"):]
                 path = (STATIC_PRINT / name).resolve()
@@ -181,18 +207,39 @@ def read_verify_token(token: str) -> str | None:
 
 
 def share_token(order: ServiceOrder) -> str:
-    return share_serializer().dumps({"n": order.ticket.number})
+    # The order's share generation is part of the link: raising it (revoke_share_links) ends every earlier link.
+    return share_serializer().dumps({"n": order.ticket.number, "g": order.share_generation})
 
 
-def read_share_token(token: str, max_age: int) -> tuple[str | None, str | None]:
-    """(number, None) or (None, "expired"|"invalid")."""
+def share_url(public_url: str, path: str) -> str:
+    """A customer link on the site's configured address (PUBLIC_URL), never on the Host header a request came
+    with (a forged Host would hand the customer a link to another site)."""
+    return public_url.rstrip("/") + path
+
+
+def read_share_token(token: str, max_age: int) -> tuple[str | None, int | None, str | None]:
+    """(number, generation, None) or (None, None, "expired"|"invalid")."""
     try:
         data = share_serializer().loads(token, max_age=max_age)
     except SignatureExpired:
-        return None, "expired"
+        return None, None, "expired"
     except BadSignature:
-        return None, "invalid"
-    return (data.get("n"), None) if isinstance(data, dict) else (None, "invalid")
+        return None, None, "invalid"
+    if not isinstance(data, dict) or not isinstance(data.get("n"), str):
+        return None, None, "invalid"
+    generation = data.get("g", 0)
+    return data["n"], generation if isinstance(generation, int) else -1, None
+
+
+def share_link_valid(order: ServiceOrder, generation: int) -> bool:
+    return generation == order.share_generation
+
+
+def revoke_share_links(order: ServiceOrder, ctx) -> None:
+    """Every customer link given so far for this order stops working; a new one can be made afterwards."""
+    order.share_generation = (order.share_generation or 0) + 1
+    record_event("order.share_links_revoked", actor=ctx.actor, ticket=order.ticket, entity=order,
+                 remote_addr=ctx.remote_addr, generation=order.share_generation)
 
 
 def order_html(order: ServiceOrder, content: dict | None = None) -> str:
@@ -211,7 +258,7 @@ def order_html(order: ServiceOrder, content: dict | None = None) -> str:
     qr_svg = segno.make(verify_url, error="m").svg_inline(scale=2, border=1, omitsize=False)
 
     def local(value: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        return datetime.fromisoformat(value).astimezone(tz).strftime(fmt) if value else ""
+        return in_zone(datetime.fromisoformat(value), tz).strftime(fmt) if value else ""
 
     thumbs = [p["thumb_sha256"] for p in content.get("photos", [])]
     available = set(db.session.execute(select(Blob.sha256).where(Blob.sha256.in_(thumbs))).scalars()) \

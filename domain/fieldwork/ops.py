@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar
 
 from flask_babel import lazy_gettext as _l
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -28,6 +29,7 @@ from pydantic import (
 )
 from pydantic import ValidationError as PayloadError
 
+from ..core import validation
 from ..core.blobs import store_blob
 from ..core.context import Context, require_assignee
 from ..core.db import db
@@ -51,6 +53,16 @@ def _none_as_empty(value: Any) -> Any:
 # A text field: a JSON string; null or absent is empty.
 Text = Annotated[StrictStr, BeforeValidator(_none_as_empty)]
 Note = Annotated[Text, Field(default="")]  # cut to length by the domain, never refused for it
+
+
+def _in_business_years(value: datetime) -> datetime:
+    if not validation.time_in_range(value):
+        raise ValueError("outside the years 2000 to 2099")
+    return value
+
+
+# A time with its offset, in the years the business can have (9999 would overflow when converted to UTC).
+Time = Annotated[AwareDatetime, AfterValidator(_in_business_years)]
 # A contact method; null or absent is a phone call.
 Method = Annotated[ContactMethod, BeforeValidator(lambda value: value or ContactMethod.PHONE)]
 
@@ -75,7 +87,7 @@ class RemoteGuided(Payload):
     steps: Text
     outcome: RemoteOutcome = Field(default=RemoteOutcome.IN_PROGRESS,
                                    description="resolved / needs_visit / in_progress (still going)")
-    started_at: AwareDatetime | None = Field(default=None, description="when guidance began; the op's time if absent")
+    started_at: Time | None = Field(default=None, description="when guidance began; the op's time if absent")
     error_codes = {"started_at": "bad_time"}
 
 
@@ -86,7 +98,7 @@ class WorkDone(Payload):
 
 
 class VisitScheduled(Payload):
-    scheduled_at: AwareDatetime
+    scheduled_at: Time
     address: Text
     agreed_with: Note = ""
     error_codes = {"scheduled_at": "bad_time"}
@@ -184,6 +196,7 @@ def _problem_confirmed(ticket: Ticket, ctx: Context, data: ProblemConfirmed, at:
 
 
 def _note_added(ticket: Ticket, ctx: Context, data: NoteAdded, at: datetime, meta: dict) -> None:
+    require_assignee(ctx, ticket)  # the phone writes on its own jobs only (advice is the web's)
     taken = meta["notes_taken"]  # read once for the batch, kept up to date as notes are added
     if data.note_id in taken:
         raise OpRejected("note_exists", _l("A note with this id already exists."))

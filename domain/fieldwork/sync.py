@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from ..core import context
+from ..core import context, validation
 from ..core.db import db, take_write_lock
 from ..core.enums import OpStatus
 from ..core.errors import DomainError
@@ -50,8 +50,14 @@ class Result:
         return out
 
 
+def stored_body(raw) -> str:
+    """The op as stored and hashed: canonical JSON, or, for a body the database could not store (NUL, a lone
+    surrogate, nesting too deep), the same escaped to ASCII."""
+    return canonical_json(raw) if validation.json_problem(raw) is None else validation.storable_json(raw)
+
+
 def body_hash(raw) -> str:
-    return hashlib.sha256(canonical_json(raw).encode("utf-8")).hexdigest()
+    return hashlib.sha256(stored_body(raw).encode("utf-8")).hexdigest()
 
 
 def _parse_op_id(value) -> uuid.UUID | None:
@@ -65,14 +71,8 @@ def _parse_op_id(value) -> uuid.UUID | None:
 
 
 def _parse_at(value) -> datetime | None:
-    """Client time: ISO 8601 with an offset (a phone's local time without one is ambiguous)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
+    """Client time: ISO 8601 with an offset (a phone's local time without one is ambiguous), years 2000-2099."""
+    return validation.parse_aware_time(value)
 
 
 # --- applying ----------------------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ class _Batch:
         for raw in raws:
             if not isinstance(raw, dict):
                 continue
-            if isinstance(raw.get("ticket"), str) and raw["ticket"]:
+            if isinstance(raw.get("ticket"), str) and raw["ticket"] and not validation.text_problem(raw["ticket"]):
                 numbers.add(raw["ticket"][:40])
             if (op_uuid := _parse_op_id(raw.get("op_id"))) is not None:
                 op_ids.add(op_uuid)
@@ -122,12 +122,16 @@ class _Batch:
 
 
 def _record(raw, op_uuid, *, user, device_id, status, code=None, message=None, ticket=None, at=None) -> dict:
-    body = canonical_json(raw)
-    return dict(op_id=op_uuid, kind=str(raw.get("kind"))[:40] if isinstance(raw, dict) else "?",
-                ticket_number=str(raw.get("ticket"))[:40] if isinstance(raw, dict) and raw.get("ticket") else None,
+    body = stored_body(raw)
+
+    def field(name: str, limit: int) -> str | None:  # what the op says, as a text that can be stored
+        value = raw.get(name) if isinstance(raw, dict) else None
+        return None if value in (None, "") else validation.storable_text(value, limit)
+
+    return dict(op_id=op_uuid, kind=field("kind", 40) or "?", ticket_number=field("ticket", 40),
                 ticket_id=ticket.id if ticket is not None else None, user_id=user.id, device_id=device_id[:64],
-                client_at=at, client_at_raw=str(raw.get("at"))[:64] if isinstance(raw, dict) and raw.get("at")
-                else None, device_at=_parse_at(raw.get("device_at")) if isinstance(raw, dict) else None,
+                client_at=at, client_at_raw=field("at", 64),
+                device_at=_parse_at(raw.get("device_at")) if isinstance(raw, dict) else None,
                 applied_at=None, body=body, body_sha256=hashlib.sha256(body.encode()).hexdigest(), status=status,
                 code=code, message=str(message)[:2000] if message else None, received_at=utcnow(), replays=0,
                 last_replayed_at=None)
@@ -212,13 +216,16 @@ def _apply(raw, batch: _Batch, *, user, device_id, tz, remote_addr, photo) -> tu
     if existing is not None:
         return _replay(existing, raw, given, user, device_id), None
     kind, number, data, at = raw.get("kind"), raw.get("ticket"), raw.get("data", {}), _parse_at(raw.get("at"))
-    problem = None
-    if kind not in REGISTRY:
-        problem = ("unknown_kind", _l("Unknown operation %(kind)s.", kind=str(kind)[:40]))
+    # NUL, lone surrogates, NaN, nesting: refused alone, stored escaped.
+    problem = validation.json_problem(raw)
+    if problem is not None:
+        pass
+    elif not isinstance(kind, str) or kind not in REGISTRY:
+        problem = ("unknown_kind", _l("Unknown operation %(kind)s.", kind=validation.storable_text(kind, 40)))
     elif not isinstance(number, str) or not number:
         problem = ("malformed_op", _l("The op names no request."))
     elif at is None:
-        problem = ("bad_time", _l("The op's time must be ISO 8601 with an offset."))
+        problem = ("bad_time", _l("The op's time must be ISO 8601 with an offset, in the years 2000 to 2099."))
     elif not isinstance(data, dict):
         problem = ("malformed_op", _l("The op's data must be an object."))
     ticket = None

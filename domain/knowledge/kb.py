@@ -23,6 +23,7 @@ from ..core.enums import ArticleStatus, Role, TicketStatus
 from ..core.errors import Forbidden, NotFound, ValidationError
 from ..core.locales import is_english
 from ..core.models import CaseAnalysis, DeviceCategory, DeviceModel, FaultCategory, KbArticle, Ticket, User
+from ..core.types import in_zone
 from ..documents.cases import analysis_errors, complete_case_analysis
 
 MAX_TITLE = 200
@@ -433,7 +434,7 @@ def manual_html(articles: list[KbArticle], *, locale: str, company: str, tz, now
             causes_of[analysis.article_id].append(analysis)
 
     def local(value) -> str:
-        return value.astimezone(tz).strftime("%Y-%m-%d") if value else ""
+        return in_zone(value, tz).strftime("%Y-%m-%d") if value else ""
 
     with force_locale("en" if english else "zh_CN"):
         template = templates.get_template("print/faq_manual.html")

@@ -46,6 +46,7 @@ from ..core.models import (
     User,
     Visit,
 )
+from ..core.validation import parse_int, text_problem
 from ..fieldwork import flow
 from ..sla.clocks import drop_clock, start_clock, stop_clock
 from ..sla.policy import Policy
@@ -90,6 +91,8 @@ def _text(data: dict, key: str, limit: int = 200) -> str:
         return ""
     if not isinstance(value, str):
         value = str(value)
+    if (problem := text_problem(value)) is not None:
+        raise ValidationError({key: problem[1]})
     return value.strip()[:limit]
 
 
@@ -110,10 +113,8 @@ def validate_intake(data: dict, ctx: Context) -> tuple[Intake, DeviceCategory | 
     customer = None
     customer_id = data.get("customer_id")
     if customer_id not in (None, "", 0, "0"):
-        try:
-            customer = db.session.get(Customer, int(customer_id))
-        except (TypeError, ValueError):
-            customer = None
+        number = parse_int(customer_id, minimum=1)
+        customer = db.session.get(Customer, number) if number is not None else None
         if customer is None:
             errors["customer_id"] = _l("Unknown customer.")
     customer_name = _text(data, "customer_name")
@@ -130,10 +131,8 @@ def validate_intake(data: dict, ctx: Context) -> tuple[Intake, DeviceCategory | 
     device_id = data.get("device_model_id")
     device_text = _text(data, "device_model")
     if device_id not in (None, "", 0, "0"):
-        try:
-            device = db.session.get(DeviceModel, int(device_id))
-        except (TypeError, ValueError):
-            device = None
+        number = parse_int(device_id, minimum=1)
+        device = db.session.get(DeviceModel, number) if number is not None else None
         if device is None or not device.active:
             errors["device_model_id"] = _l("Unknown device model: choose one from the list or type it in.")
     elif device_text:
@@ -213,8 +212,11 @@ def create_request(data: dict, ctx: Context) -> Ticket:
 
 
 def active_user(username_or_id: str | int, role: Role, field_name: str) -> User:
-    if isinstance(username_or_id, int) or str(username_or_id).isdigit():
-        user = db.session.get(User, int(username_or_id))
+    user_id = parse_int(username_or_id, minimum=1)
+    if user_id is not None:
+        user = db.session.get(User, user_id)
+    elif not isinstance(username_or_id, str | int) or text_problem(str(username_or_id)):
+        user = None
     else:
         user = db.session.execute(
             select(User).where(func.lower(User.username) == str(username_or_id).strip().lower())
@@ -301,9 +303,11 @@ def add_note(ticket: Ticket, text: str, ctx: Context, *, shown_to_customer: bool
     text = (text or "").strip()
     if not text:
         raise ValidationError({"text": _l("The note is empty.")})
+    # A phone's time is checked like every other op's: never in the future, never before the request existed.
+    written_at = checked_time(written_at, ctx, "written_at", not_before=ticket.created_at)
     visit = ticket.current_visit
     note = ProgressNote(ticket=ticket, author=ctx.actor, text=text[:MAX_TEXT], shown_to_customer=shown_to_customer,
-                        written_at=written_at or ctx.now, visit_id=visit.id if visit else None)
+                        written_at=written_at, visit_id=visit.id if visit else None)
     if note_id is not None:
         note.id = note_id
     db.session.add(note)

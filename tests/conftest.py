@@ -233,12 +233,16 @@ def live_server(app):
         thread.join(timeout=5)
 
 
-@pytest.fixture
-def chromium(app):
-    """`app` served on a local port and Chromium: yields (base URL, a new phone-sized Chinese browser context)."""
+def require_chromium() -> None:
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's Chromium with `apt-get install chromium` "
                     "(make test does this when it can)")
+
+
+@pytest.fixture
+def chromium(app):
+    """`app` served on a local port and Chromium: yields (base URL, a new phone-sized Chinese browser context)."""
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with live_server(app) as base, sync_playwright() as p:
@@ -253,3 +257,18 @@ def browser_sign_in(page, base: str, username: str, next_path: str = "") -> None
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.get_by_role("button", name="登录").click()
+
+
+AXE = "/static/vendor/axe-core-4.14.1/axe.min.js"  # vendored from npm for the tests; never in the app shell
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+
+def axe_violations(page) -> list[str]:
+    """axe-core's WCAG 2.2 AA and best-practice findings on the page as drawn now, one line per node.
+    Loaded from this site (script-src 'self'), so the strict CSP holds."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(url=AXE)
+    found = page.evaluate("""(tags) => axe.run(document, { runOnly: { type: 'tag', values: tags } })
+        .then((r) => r.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')}`)))""",
+                          AXE_TAGS)
+    return found

@@ -103,3 +103,23 @@ def test_board_and_countdowns_run_under_the_csp(browser_session, make_user, app)
     page.goto(base + f"/dispatch/requests/{number}")
     assert page.locator(".clock-pending, .clock-soon").count() >= 1
     assert problems == []
+
+
+def test_main_pages_pass_axe_wcag22_aa_and_best_practice(browser_session, make_user, app):
+    """axe-core (WCAG 2.2 AA + best practice) finds nothing on the sign-in page, the home page, the board, a request,
+    the knowledge base and the reports, in Debian's Chromium at phone size."""
+    from .conftest import axe_violations
+    from .orderfactory import make_signed_order
+
+    base, page, problems = browser_session
+    make_user(Role.SUPERVISOR, "axe-boss")
+    with app.app_context():
+        number = make_signed_order(make_user, photos=1)["number"]
+    page.goto(base + "/auth/login")
+    assert axe_violations(page) == []
+    sign_in(page, base, "axe-boss")
+    for path in ("/", "/dispatch/board", f"/dispatch/requests/{number}", "/kb/", "/reports/weekly"):
+        response = page.goto(base + path)
+        assert response.ok, path
+        assert axe_violations(page) == [], path
+    assert problems == []

@@ -52,7 +52,9 @@ def test_the_api_keeps_to_its_document(app, make_user):
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 8  # openapi.json itself is not exercised
     for operation in operations:
-        header = {"Authorization": f"Bearer {tokens['t1' if operation.path.startswith(TECHNICIAN_PATHS) else 'boss']}"}
+        who = "t1" if operation.path.startswith(TECHNICIAN_PATHS) else "boss"
+        # identity: the WSGI transport hands schemathesis the body as sent, and large answers are compressed.
+        header = {"Authorization": f"Bearer {tokens[who]}", "Accept-Encoding": "identity"}
         check_operation(operation, header, job["number"], checks)
 
 

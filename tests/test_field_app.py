@@ -739,7 +739,7 @@ def test_a_phone_clock_minutes_off_loses_nothing_and_sends_corrected_times(app, 
     page.clock.set_system_time(datetime.now(UTC) + timedelta(minutes=skew_minutes))
     page.goto(job_url(base, number))
     page.reload()  # the phone's clock is off from the start; the app's first exchange estimates the offset
-    for _ in range(100):  # (polled from here: the strict CSP refuses page.wait_for_function's strings)
+    for _ in range(300):  # (polled from here: the strict CSP refuses page.wait_for_function's strings)
         offset = page.evaluate(CLOCK_OFFSET_IN_INDEXEDDB)
         if offset is not None and abs(offset + skew_minutes * 60000) < 30000:
             break

@@ -84,7 +84,7 @@ def test_a_browser_session_still_needs_the_csrf_header(make_app, staff):
     csrf = csrf_from(page)
     client.post("/auth/login", data={"username": "desk", "password": PASSWORD, "csrf_token": csrf})
     response = client.post("/api/v1/requests", json=BODY)
-    assert response.status_code == 400 and response.get_json()["error"]["code"] == "csrf_failed"
+    assert response.status_code == 401 and response.get_json()["error"]["code"] == "csrf_failed"
     token = client.get("/api/v1/session").get_json()["csrf_token"]
     assert client.post("/api/v1/requests", json=BODY, headers={"X-CSRFToken": token}).status_code == 201
 

@@ -7,7 +7,7 @@ rule instead of one clock per rule). Clocks started before this migration keep t
 policy in force).
 
 Revision ID: 475f5fdb1c2e
-Revises: b41d7e2c9a15
+Revises: 7c1f0a2d9b34
 Create Date: 2026-11-30 00:13:18.241734
 
 """
@@ -19,7 +19,7 @@ import domain.core.types
 
 # revision identifiers, used by Alembic.
 revision = '475f5fdb1c2e'
-down_revision = 'b41d7e2c9a15'
+down_revision = '7c1f0a2d9b34'
 branch_labels = None
 depends_on = None
 

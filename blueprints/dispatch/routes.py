@@ -15,7 +15,6 @@ from domain.core.enums import ContactMethod, RemoteOutcome, Role, TicketStatus, 
 from domain.core.errors import DomainError
 from domain.core.models import AuditEvent, Customer, DeviceCategory, Ticket
 from domain.core.types import utcnow
-from domain.documents import orders
 from domain.knowledge import kb
 from domain.requests import dispatch
 from domain.requests.board import BoardFilter, active_users, board_page, technician_load
@@ -332,11 +331,8 @@ def resolve(number: str):
                                   resolved_at=from_local_naive(form.resolved_at.data))
         return _("Solved remotely: the service order is filled in.")
 
-    response = _act(number, "resolve", action)
-    if getattr(response, "status_code", None) == 302:
-        # The order is committed; its PDF is rendered now (a failure leaves it pending, never loses it).
-        orders.render_after_commit(dispatch.get_ticket(number))
-    return response
+    # The order's PDF is rendered by the worker once this is committed.
+    return _act(number, "resolve", action)
 
 
 @bp.post("/requests/<number>/visit")

@@ -9,7 +9,6 @@ from flask_login import current_user
 
 from domain.core.enums import Role
 from domain.core.types import utcnow
-from domain.documents import orders
 from domain.fieldwork.images import ImageRejected, process_photo
 from domain.fieldwork.jobs import jobs_for
 from domain.fieldwork.sync import apply_batch, apply_op, reject_op
@@ -24,11 +23,6 @@ def _device_id(value) -> str | None:
     if isinstance(value, str) and 0 < len(value.strip()) <= 64:
         return value.strip()
     return None
-
-
-def _render_signed(ticket) -> None:
-    # The signature is committed; the PDF is rendered now, and a failure leaves it pending for a retry.
-    orders.render_after_commit(ticket)
 
 
 @api_bp.post("/sync")
@@ -56,10 +50,9 @@ def sync():
         return json_error(413, "too_many_ops", _("At most %(n)d ops per batch.", n=current_app.config["SYNC_MAX_OPS"]))
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     user = current_user._get_current_object()
-    results, signed = apply_batch(body["ops"], user=user, device_id=device_id, tz=tz,
-                                  remote_addr=request.remote_addr)
-    for ticket in signed:
-        _render_signed(ticket)
+    # Signed orders are rendered by the worker after the commit (domain.documents.orders.freeze_order).
+    results, _signed = apply_batch(body["ops"], user=user, device_id=device_id, tz=tz,
+                                   remote_addr=request.remote_addr)
     return jsonify(results=[r.as_dict() for r in results], server_time=utcnow().isoformat())
 
 

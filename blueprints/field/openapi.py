@@ -24,7 +24,9 @@ PAYLOADS = {
     "order.signed": {"signer_name": TEXT, "rating": {"type": "integer", "minimum": 1, "maximum": 5},
                      "comment": TEXT, "signature_png": {"type": "string", "pattern": "^data:image/png;base64,"},
                      "strokes": {"type": "array", "items": {"type": "array"},
-                                 "description": "signature_pad's stroke points, kept as evidence"}},
+                                 "description": "signature_pad's stroke points, kept as evidence"},
+                     "customer_email": {"type": "string", "format": "email",
+                                        "description": "optional: the customer gets the link to the signed order"}},
     "visit.departed": {},
 }
 REQUIRED = {"remote.resolved": ["cause", "work_done"], "visit.scheduled": ["scheduled_at", "address"],

@@ -2,7 +2,8 @@
 
 The content is frozen when the order closes (signing on site, or a remote fix), serialised as stable JSON and
 hashed; the PDF is rendered once from that content, stored as a blob, and served from storage afterwards.
-A failed render leaves the order "pending" and is retried (`flask orders render-pending`, or the next download).
+The worker renders it after the commit, holding no transaction while WeasyPrint works; a failed render is
+retried with backoff by the worker's minute tick (`flask orders render-pending` and the next download too).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import json
 import logging
 import re
 import traceback
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLS
 from sqlalchemy import select
 
 from ..core.blobs import store_blob
-from ..core.db import db
+from ..core.db import db, take_write_lock
+from ..core.deferred import after_commit
 from ..core.enums import RenderState, Resolution
 from ..core.labels import clock_labels
 from ..core.models import Blob, ServiceOrder, Ticket
@@ -121,6 +123,7 @@ def freeze_order(ticket: Ticket, *, locale: str | None = None, company: str | No
                          content_json=canonical_json(content), content_sha256=content_hash(content),
                          render_state=RenderState.PENDING)
     db.session.add(order)
+    after_commit("render_orders")  # rendered by the worker once the signature (or fix) is committed
     return order
 
 
@@ -202,16 +205,24 @@ def read_share_token(token: str, max_age: int) -> tuple[str | None, str | None]:
     return (data.get("n"), None) if isinstance(data, dict) else (None, "invalid")
 
 
-def order_html(order: ServiceOrder, content: dict | None = None) -> str:
+def _company_logo() -> tuple[str, bytes, str] | None:
+    """(sha256, bytes, media type) of the configured logo file, or None."""
+    logo_path = current_app.config.get("COMPANY_LOGO")
+    if not (logo_path and Path(logo_path).is_file()):
+        return None
+    data = Path(logo_path).read_bytes()
+    media = "image/svg+xml" if logo_path.endswith(".svg") else "image/png"
+    return hashlib.sha256(data).hexdigest(), data, media
+
+
+def order_html(order: ServiceOrder, content: dict | None = None, *, logo_sha: str | None = None,
+               available: set[str] | None = None) -> str:
     """The print template filled from the frozen content, in the order's language."""
     content = content or json.loads(order.content_json)
     tz = ZoneInfo(current_app.config["TIMEZONE"])
-    logo_sha = None
-    logo_path = current_app.config.get("COMPANY_LOGO")
-    if logo_path and Path(logo_path).is_file():
-        data = Path(logo_path).read_bytes()
-        media = "image/svg+xml" if logo_path.endswith(".svg") else "image/png"
-        logo_sha = store_blob(data, media).sha256
+    if logo_sha is None:
+        logo = _company_logo()
+        logo_sha = store_blob(logo[1], logo[2]).sha256 if logo else None
     import segno
 
     verify_url = current_app.config.get("PUBLIC_URL", "").rstrip("/") + "/verify/" + verify_token(order)
@@ -220,9 +231,10 @@ def order_html(order: ServiceOrder, content: dict | None = None) -> str:
     def local(value: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return datetime.fromisoformat(value).astimezone(tz).strftime(fmt) if value else ""
 
-    thumbs = [p["thumb_sha256"] for p in content.get("photos", [])]
-    available = set(db.session.execute(select(Blob.sha256).where(Blob.sha256.in_(thumbs))).scalars()) \
-        if thumbs else set()
+    if available is None:
+        thumbs = [p["thumb_sha256"] for p in content.get("photos", [])]
+        available = set(db.session.execute(select(Blob.sha256).where(Blob.sha256.in_(thumbs))).scalars()) \
+            if thumbs else set()
     with force_locale("en" if order.locale == "en" else "zh_CN"):
         # The bare Jinja template: page context processors (navigation, the signed-in user) do not apply.
         template = current_app.jinja_env.get_template("print/service_order.html")
@@ -245,20 +257,11 @@ def write_pdf(html: str, content: dict, *, fetcher=None) -> bytes:
 
 
 def render_order(order: ServiceOrder) -> bool:
-    """Render and store the PDF; on failure keep the order pending with the error. True when rendered."""
-    order.render_attempts += 1
-    try:
-        content = json.loads(order.content_json)
-        pdf = write_pdf(order_html(order, content), content)
-    except Exception as error:  # noqa: BLE001 - any rendering failure keeps the order and is retried later
-        log.exception("rendering %s failed", order.ticket.number)
-        order.render_state = RenderState.FAILED
-        order.render_error = "".join(traceback.format_exception_only(type(error), error))[:2000]
-        return False
-    blob = store_blob(pdf, "application/pdf")
-    order.pdf_sha256, order.render_state, order.rendered_at, order.render_error = (
-        blob.sha256, RenderState.RENDERED, utcnow(), None)
-    return True
+    """Render and store the PDF now, again if it was rendered before (committing); on failure the order keeps
+    its state and the error."""
+    render_detached(order.id, force=True)
+    db.session.refresh(order)
+    return order.render_state == RenderState.RENDERED
 
 
 def ensure_rendered(order: ServiceOrder) -> bool:
@@ -272,12 +275,62 @@ def pending_orders() -> list[ServiceOrder]:
                                    .order_by(ServiceOrder.id)).scalars())
 
 
-def render_after_commit(ticket: Ticket) -> bool:
-    """Call right after the transaction that froze the order committed: the signature (or fix) is safe in
-    the database whatever happens here; a failure leaves the order pending for a later retry."""
-    order = ticket.service_order
-    if order is None or order.render_state == RenderState.RENDERED:
+def render_detached(order_id: int, *, renderer=None, force: bool = False) -> bool | None:
+    """Render an order's PDF holding no transaction (and so, on SQLite, no write lock) while WeasyPrint works:
+    read the content and every blob the page shows, end the transaction, render, then store the PDF in one
+    short write. True when rendered now, False when the render failed (kept, retried later), None when there
+    was nothing to do (rendered meanwhile by another worker, or no such order)."""
+    order = db.session.get(ServiceOrder, order_id)
+    if order is None or (order.render_state == RenderState.RENDERED and not force):
+        db.session.rollback()
+        return None
+    content = json.loads(order.content_json)
+    wanted = [p["thumb_sha256"] for p in content.get("photos", [])]
+    if content.get("signature"):
+        wanted.append(content["signature"]["png_sha256"])
+    blobs = {b.sha256: (b.data, b.media_type)
+             for b in db.session.execute(select(Blob).where(Blob.sha256.in_(wanted))).scalars()} if wanted else {}
+    logo = _company_logo()
+    if logo:
+        blobs[logo[0]] = (logo[1], logo[2])
+    error_text = None
+    try:
+        html = order_html(order, content, logo_sha=logo[0] if logo else "", available=set(blobs))
+        db.session.rollback()  # end the read: nothing is held while rendering
+        pdf = (renderer or write_pdf)(html, content, fetcher=make_fetcher(blobs.get))
+    except Exception as error:  # noqa: BLE001 - any rendering failure keeps the order and is retried later
+        log.exception("rendering order %s failed", order_id)
+        db.session.rollback()
+        error_text = "".join(traceback.format_exception_only(type(error), error))[:2000]
+        pdf = None
+    # The write: one short transaction (BEGIN IMMEDIATE on SQLite, so it waits its turn instead of failing).
+    take_write_lock()
+    order = db.session.get(ServiceOrder, order_id, populate_existing=True)
+    order.render_attempts += 1
+    if order.render_state == RenderState.RENDERED and not force:
+        db.session.commit()
+        return None
+    if pdf is None:
+        if order.render_state != RenderState.RENDERED:  # a stored PDF stays valid when a re-render fails
+            order.render_state = RenderState.FAILED
+        order.render_error = error_text
+        db.session.commit()
         return False
-    rendered = render_order(order)
+    if logo:
+        store_blob(logo[1], logo[2])
+    blob = store_blob(pdf, "application/pdf")
+    order.pdf_sha256, order.render_state, order.rendered_at, order.render_error = (
+        blob.sha256, RenderState.RENDERED, utcnow(), None)
     db.session.commit()
-    return rendered
+    return True
+
+
+def orders_to_render(now: datetime, *, max_attempts: int = 10) -> list[int]:
+    """Orders still without a PDF, to be (re)rendered by the worker: the first attempt at once, each retry
+    later than the last (1, 3, 7, 15... minutes after the order was frozen) up to `max_attempts`; after that an
+    admin runs `flask orders render-pending` (the download page also tries again)."""
+    rows = db.session.execute(select(ServiceOrder.id, ServiceOrder.render_attempts, ServiceOrder.created_at)
+                              .where(ServiceOrder.render_state != RenderState.RENDERED,
+                                     ServiceOrder.render_attempts < max_attempts)).all()
+    return [order_id for order_id, attempts, created_at in rows
+            if attempts == 0 or now >= created_at + timedelta(minutes=2 ** attempts - 1)]

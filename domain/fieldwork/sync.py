@@ -187,7 +187,7 @@ def _order_signed(ticket, ctx, data, at, meta):
     signing.sign_order(ticket, ctx, signer_name=_text(data, "signer_name"), rating=data.get("rating"),
                        comment=_text(data, "comment"), signature_png=data.get("signature_png"),
                        strokes=data.get("strokes"), device_id=meta["device_id"], signed_at_client=at,
-                       op_id=meta["op_id"])
+                       op_id=meta["op_id"], customer_email=_text(data, "customer_email"))
     meta["signed"] = True
 
 

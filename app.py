@@ -13,6 +13,7 @@ from flask import Flask, current_app, has_request_context, request
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from domain.core.locales import SUPPORTED_LOCALES, app_locale
 from extensions import babel, csrf, db, limiter, login_manager, migrate, talisman
 from settings import load_settings
 
@@ -34,8 +35,11 @@ CONTENT_SECURITY_POLICY = {
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    from blueprints.core.transaction import TransactionalFlask
+
     instance_path = os.environ.get("INSTANCE_PATH") or None
-    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    # The request owns the transaction (commit once at the end, roll back on error): see domain/core/uow.py.
+    app = TransactionalFlask(__name__, instance_path=instance_path, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(load_settings(app.instance_path))
     if config:
@@ -55,17 +59,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def select_locale() -> str:
-    supported = ("zh_CN", "en")
     if not has_request_context():  # CLI commands: the configured default
         return current_app.config["BABEL_DEFAULT_LOCALE"]
-    if current_user.is_authenticated and current_user.locale in supported:
+    if current_user.is_authenticated and current_user.locale in SUPPORTED_LOCALES:
         return current_user.locale
     chosen = request.cookies.get("lang")
-    if chosen in supported:
+    if chosen in SUPPORTED_LOCALES:
         return chosen
     # The team is Chinese-speaking: Chinese unless the browser asks for English first.
-    best = request.accept_languages.best_match(["zh-CN", "zh", "en"], default="zh-CN")
-    return "en" if best == "en" else "zh_CN"
+    return app_locale(request.accept_languages.best_match(["zh-CN", "zh", "en"], default="zh-CN"))
 
 
 def register_extensions(app: Flask) -> None:

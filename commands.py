@@ -1,14 +1,15 @@
 """Command-line commands: `flask users ...`, `flask seed-demo`, `flask doctor`, `flask report weekly`."""
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
+import functools
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from domain.core import accounts
+from blueprints.core.helpers import company_tz
+from domain.core import accounts, uow
 from domain.core.enums import Role
 from domain.core.errors import DomainError
 from domain.core.models import User
@@ -17,21 +18,31 @@ from extensions import db
 users_cli = AppGroup("users", help="Manage user accounts.")
 
 
+def committed(command):
+    """The command owns its transaction: one commit at the end, a rollback if it fails (domain/core/uow.py)."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        with uow.transaction():
+            return command(*args, **kwargs)
+
+    return run
+
+
 @users_cli.command("create")
 @click.argument("username")
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--name", "display_name", default=None, help="Full name shown in the app.")
 @click.option("--admin", "is_admin", is_flag=True, help="Also allowed to manage user accounts.")
+@committed
 def create_user_command(username, role, password, display_name, is_admin):
     """Create a user account."""
     try:
         user = accounts.create_user(username, password, role, display_name=display_name, is_admin=is_admin,
                                     via="cli")
     except DomainError as error:
-        db.session.rollback()
         raise click.ClickException(str(error.message)) from None
-    db.session.commit()
     click.echo(f"created {user.username} ({user.role.value})")
 
 
@@ -46,6 +57,7 @@ def list_users_command():
 @users_cli.command("reset-password")
 @click.argument("username")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@committed
 def reset_password_command(username, password):
     """Set a new password (signs the user out everywhere)."""
     user = accounts.find_user(username)
@@ -55,7 +67,6 @@ def reset_password_command(username, password):
         accounts.reset_password(user, password, actor=None, via="cli")
     except DomainError as error:
         raise click.ClickException(str(error.message)) from None
-    db.session.commit()
     click.echo(f"new password set for {user.username}")
 
 
@@ -65,6 +76,7 @@ tokens_cli = AppGroup("tokens", help="API tokens for other systems that file req
 @tokens_cli.command("create")
 @click.argument("name")
 @click.option("--user", "username", required=True, help="The account the system acts as (dispatcher or supervisor).")
+@committed
 def create_token_command(name, username):
     """Create a bearer token; it is printed once and only its hash is stored."""
     user = accounts.find_user(username)
@@ -73,7 +85,6 @@ def create_token_command(name, username):
     if not user.has_role(Role.DISPATCHER, Role.SUPERVISOR):
         raise click.ClickException("the token's user must be a dispatcher or a supervisor")
     plain, _ = accounts.create_api_token(name, user, via="cli")
-    db.session.commit()
     click.echo(plain)
 
 
@@ -83,9 +94,10 @@ def seed_demo_command():
     """Create demo users (one per role) and about twenty requests at every stage, then print the logins."""
     from operations.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 
-    users, made = seed_demo(ZoneInfo(current_app.config["TIMEZONE"]))
-    db.session.commit()
-    rendered = render_pending_orders()
+    with uow.transaction():  # the orders' PDFs are rendered after this commit (queued when they were frozen)
+        users, made = seed_demo(company_tz())
+    with uow.transaction():  # any left pending
+        rendered = render_pending_orders()
     if rendered:
         click.echo(f"service order PDFs rendered: {rendered}")
     click.echo(f"demo requests created: {made}" if made else "demo requests already present, nothing added")
@@ -123,7 +135,6 @@ def render_pending_orders() -> int:
     for order in pending_orders():
         if render_order(order):
             done += 1
-        db.session.commit()
     return done
 
 
@@ -132,7 +143,8 @@ def render_pending_command():
     """Render every service order whose PDF is missing (after a failed render); reports what is left."""
     from domain.documents.orders import pending_orders
 
-    done = render_pending_orders()
+    with uow.transaction():
+        done = render_pending_orders()
     left = pending_orders()
     click.echo(f"rendered {done}; still pending {len(left)}")
     for order in left:
@@ -162,7 +174,7 @@ def report_weekly_command(week, out, fmt):
     if fmt not in REPORT_FORMATS:
         raise click.ClickException(f"cannot tell the format of {out!r}: use .csv, .pdf or .json, or --format")
     try:
-        report = reports.weekly_report(week, utcnow(), ZoneInfo(current_app.config["TIMEZONE"]))
+        report = reports.weekly_report(week, utcnow(), company_tz())
     except DomainError as error:
         raise click.ClickException(f"{error.code}: {error.message}") from None
     if fmt == "csv":

@@ -104,7 +104,6 @@ def load_settings(instance_path: str) -> dict:
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": timezone,
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
-        "LANGUAGES": ["zh_CN", "en"],
         # Background work (worker.py): tests set HUEY_IMMEDIATE to run tasks at once, in the caller.
         "HUEY_IMMEDIATE": _flag("HUEY_IMMEDIATE"),
         "HUEY_REDIS_URL": os.environ.get("HUEY_REDIS_URL") or None,

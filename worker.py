@@ -97,60 +97,195 @@ def _tz(app: Flask):
     return ZoneInfo(app.config["TIMEZONE"])
 
 
+# --- the work: each function owns its transactions (short ones, none held while rendering or sending) -----
+
+
+def render_pending_orders(now=None) -> int:
+    """Render every order still without a PDF (at once after signing, with backoff after a failure)."""
+    from domain.core import uow
+    from domain.core.db import take_write_lock
+    from domain.core.types import utcnow
+    from domain.documents.orders import orders_to_render, prepare_render, run_render, store_render
+
+    rendered = 0
+    ids = orders_to_render(now or utcnow())
+    uow.rollback()
+    for order_id in ids:
+        job = prepare_render(order_id)
+        uow.rollback()  # the read ends here: no transaction (no SQLite write lock) while WeasyPrint works
+        if job is None:
+            continue
+        pdf, error = run_render(job)
+        take_write_lock()
+        rendered += bool(store_render(job, pdf, error))
+        uow.commit()
+    return rendered
+
+
+def deliver_alerts(config) -> int:
+    """Claim the alerts not delivered yet (committed first: never delivered twice), then push and queue mail."""
+    from domain.alerts.delivery import claim_pending, deliver
+    from domain.core import uow
+    from domain.core.types import utcnow
+
+    claimed = claim_pending(utcnow())
+    uow.commit()
+    deliver(claimed, config)
+    uow.commit()
+    return len(claimed)
+
+
+def send_due_mail(config, now=None) -> int:
+    """Send the queued mail that is due: claimed, then sent with no transaction open, then recorded."""
+    from domain.alerts import mail
+    from domain.core import uow
+    from domain.core.types import utcnow
+
+    now = now or utcnow()
+    sent = 0
+    ids = mail.due_mail(config, now)
+    uow.rollback()
+    for mail_id in ids:
+        claimed = mail.claim(mail_id, config, now)
+        uow.commit()
+        if not claimed:
+            continue
+        message = mail.message_or_hold(mail_id, config, now)
+        if message is None:
+            uow.commit()
+            continue
+        uow.rollback()
+        error = mail.try_send(config, message)
+        sent += mail.record_attempt(mail_id, error, now)
+        uow.commit()
+    return sent
+
+
+def deliver_weekly_report(config, now) -> bool:
+    """Last week's report on Monday 09:00 (TIMEZONE): stored, mailed, announced; once."""
+    from zoneinfo import ZoneInfo
+
+    from flask_babel import force_locale
+
+    from domain.alerts import weekly
+    from domain.core import uow
+    from domain.core.db import take_write_lock
+    from domain.reporting import reports
+
+    tz = ZoneInfo(config["TIMEZONE"])
+    week = weekly.week_due(now, tz)
+    if weekly.is_stored(week):
+        uow.rollback()
+        return False
+    with force_locale(config.get("BABEL_DEFAULT_LOCALE") or "zh_CN"):
+        report, csv_data = weekly.build_report(week, now, tz)
+        uow.rollback()  # nothing held while WeasyPrint lays the PDF out
+        pdf_data = reports.report_pdf(report, company=config["COMPANY_NAME"])
+        take_write_lock()
+        delivered = weekly.store_and_send(week, pdf_data, csv_data, config, now)
+    uow.commit()
+    return delivered
+
+
 # --- tasks ------------------------------------------------------------------------------------------------
 
 
 @huey.task(retries=2, retry_delay=30)
 def render_orders() -> int:
-    """Render every order still without a PDF (now and with backoff after a failure)."""
-    from domain.core.types import utcnow
-    from domain.documents.orders import orders_to_render, render_detached
-
-    rendered = 0
     with task_context():
-        for order_id in orders_to_render(utcnow()):
-            rendered += bool(render_detached(order_id))
-    return rendered
+        return render_pending_orders()
 
 
 @huey.task(retries=2, retry_delay=10)
 def deliver_notifications() -> int:
-    """Push and e-mail the alerts not delivered yet."""
-    from domain.alerts.delivery import deliver_pending
-
     with task_context() as app:
-        return deliver_pending(app.config)
+        return deliver_alerts(app.config)
 
 
 @huey.task()
 def send_mail() -> int:
-    """Send the queued mail that is due (a failure is retried later with backoff, never dropped)."""
-    from domain.alerts.mail import send_due
-
     with task_context() as app:
-        return send_due(app.config)
+        return send_due_mail(app.config)
+
+
+def build_export_zip(job_id: int, tz) -> str:
+    """The ZIP of an archive selection, with its progress written as it goes (the page polls it)."""
+    import io
+    import zipfile
+
+    from domain.core import uow
+    from domain.core.models import ExportJob
+    from domain.documents import archive
+
+    job = db_get(ExportJob, job_id)
+    if job is None or job.state == "done":
+        uow.rollback()
+        return "nothing"
+    ids = archive.export_order_ids(job, tz)
+    job.state, job.total, job.done = "running", len(ids), 0
+    uow.commit()
+    buffer, missing = io.BytesIO(), []
+    try:
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zip_file:
+            for done, order_id in enumerate(ids, start=1):
+                number = archive.add_to_zip(zip_file, order_id)
+                if number:
+                    missing.append(number)
+                if done % 20 == 0 or done == len(ids):
+                    db_get(ExportJob, job_id).done = done
+                    uow.commit()
+            if missing:
+                zip_file.writestr("MISSING.txt", "\n".join(missing) + "\n")
+    except Exception as error:  # noqa: BLE001 - the page says it failed instead of spinning forever
+        log.exception("export %s failed", job_id)
+        uow.rollback()
+        archive.finish_export(job_id, None, f"{type(error).__name__}: {error}"[:500])
+        uow.commit()
+        return "failed"
+    archive.finish_export(job_id, buffer.getvalue())
+    uow.commit()
+    return "done"
+
+
+def db_get(model, ident):
+    from domain.core.db import db
+
+    return db.session.get(model, ident)
+
+
+@huey.task(retries=1, retry_delay=30)
+def build_export(job_id: int) -> str:
+    with task_context() as app:
+        return build_export_zip(job_id, _tz(app))
 
 
 def tick(now=None) -> dict[str, int]:
-    """The minute's work, in the order it matters: alerts due, their delivery, PDFs, mail, the weekly report."""
-    from domain.alerts.delivery import deliver_pending
-    from domain.alerts.mail import send_due
+    """The minute's work: alerts due, their delivery, PDFs, the weekly report, mail. A step that fails is logged
+    and rolled back; the others still run (and the next minute tries it again)."""
     from domain.alerts.scan import scan_deadlines
-    from domain.alerts.weekly import deliver_weekly_report
-    from domain.core.db import db
+    from domain.core import uow
     from domain.core.types import utcnow
-    from domain.documents.orders import orders_to_render, render_detached
 
     done: dict[str, int] = {}
     with task_context() as app:
         now = now or utcnow()
-        done["alerts"] = scan_deadlines(now, _tz(app))
-        db.session.commit()
-        done["delivered"] = deliver_pending(app.config)
-        done["rendered"] = sum(bool(render_detached(i)) for i in orders_to_render(now))
-        done["weekly"] = int(deliver_weekly_report(now, app.config))
-        db.session.commit()
-        done["mailed"] = send_due(app.config, now=now)
+
+        def scan() -> int:
+            created = scan_deadlines(now, _tz(app))
+            uow.commit()
+            return created
+
+        steps = {"alerts": scan, "delivered": lambda: deliver_alerts(app.config),
+                 "rendered": lambda: render_pending_orders(now),
+                 "weekly": lambda: int(deliver_weekly_report(app.config, now)),
+                 "mailed": lambda: send_due_mail(app.config, now)}
+        for name, step in steps.items():
+            try:
+                done[name] = step()
+            except Exception:  # noqa: BLE001 - one failing step must not stop the others
+                log.exception("minute tick: %s failed", name)
+                uow.rollback()
+                done[name] = 0
     return done
 
 
@@ -163,6 +298,7 @@ TASKS: dict[str, Callable[..., Any]] = {
     "render_orders": render_orders,
     "deliver_notifications": deliver_notifications,
     "send_mail": send_mail,
+    "build_export": build_export,
 }
 
 

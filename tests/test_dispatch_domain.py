@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from domain.core import uow
 from domain.core.context import Context
 from domain.core.db import db
 from domain.core.enums import ClockName, ClockState, ContactMethod, Role, TicketStatus
@@ -201,7 +202,7 @@ def test_two_supervisors_assigning_at_once_one_wins_nothing_doubled(app, ctx_for
             barrier.wait()  # both have read the request before either writes
             try:
                 dispatch.assign(ticket, db.session.get(User, people[tech]), ctx_for(who), expected_version=version)
-                dispatch.commit_or_conflict(number)
+                uow.commit()
                 outcomes[who] = "assigned"
             except Conflict as error:
                 outcomes[who] = error.code
@@ -386,6 +387,18 @@ def test_rescheduling_moves_the_preparation_deadline(app, ctx_for, assigned):
                                          scheduled_at=T0 + timedelta(hours=6), address="B")
         assert first is second and len(ticket.visits) == 1 and second.address == "B"
         assert clocks(ticket, T0)[ClockName.PREPARATION].due_at == T0 + timedelta(hours=5)
+        assert ticket.current_visit is second
+
+
+def test_cancelling_a_request_calls_off_its_visit(app, ctx_for, assigned):
+    with app.app_context():
+        ticket = assigned()
+        dispatch.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
+        visit = dispatch.schedule_visit(ticket, ctx_for("tech", T0 + timedelta(minutes=10)),
+                                        scheduled_at=T0 + timedelta(hours=3), address="A")
+        dispatch.cancel(ticket, "customer sold the device", ctx_for("supervisor", T0 + timedelta(minutes=30)))
+        db.session.flush()
+        assert visit.cancelled_at == T0 + timedelta(minutes=30) and ticket.current_visit is None
 
 
 @pytest.mark.parametrize("when,field", [(-60, "scheduled_at"), (None, "scheduled_at")])

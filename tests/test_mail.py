@@ -13,7 +13,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+import worker
 from domain.alerts import mail, weekly
+from domain.core import uow
 from domain.core.db import db
 from domain.core.enums import Role
 from domain.core.models import Notification, OutboxMail, StoredReport
@@ -75,7 +77,7 @@ def test_a_mail_goes_out_through_smtp(mail_app, smtp_port):
     with SmtpServer(smtp_port) as inbox, mail_app.app_context():
         mail.queue_mail("test", ["a@example.com"], "主题 subject", "正文",
                         [("x.pdf", b"%PDF-1.7 test", "application/pdf")])
-        db.session.commit()  # sent after the commit (the worker, here at once)
+        uow.commit()  # sent after the commit (the worker, here at once)
         [(rcpt, message)] = inbox.messages
         assert rcpt == ["a@example.com"] and message["Subject"] == "主题 subject"
         assert message["From"] == "support@fs.example.com"
@@ -88,13 +90,13 @@ def test_a_server_that_is_down_is_retried_with_backoff_and_nothing_is_lost(mail_
     now = datetime.now(UTC)
     with mail_app.app_context():
         mail.queue_mail("test", ["a@example.com"], "Retry me", "body")
-        db.session.commit()  # nobody listens on the port yet: the attempt fails
+        uow.commit()  # nobody listens on the port yet: the attempt fails
         row = db.session.execute(select(OutboxMail)).scalar_one()
         assert row.state == "queued" and row.attempts == 1 and "Connection" in row.last_error
         first_retry = row.next_attempt_at
-        assert mail.send_due(mail_app.config, now=now) == 0  # not due yet: no attempt
+        assert worker.send_due_mail(mail_app.config, now=now) == 0  # not due yet: no attempt
         assert db.session.execute(select(OutboxMail.attempts)).scalar_one() == 1
-        assert mail.send_due(mail_app.config, now=first_retry + timedelta(seconds=1)) == 0
+        assert worker.send_due_mail(mail_app.config, now=first_retry + timedelta(seconds=1)) == 0
         row = db.session.execute(select(OutboxMail)).scalar_one()
         assert row.attempts == 2 and row.next_attempt_at - first_retry >= timedelta(minutes=2)  # growing pause
         pending_until = row.next_attempt_at
@@ -102,7 +104,7 @@ def test_a_server_that_is_down_is_retried_with_backoff_and_nothing_is_lost(mail_
     page = login(mail_app, admin).get("/admin/outbox").get_data(as_text=True)
     assert "Retry me" in page and "Connection" in page  # visible to an admin
     with SmtpServer(smtp_port) as inbox, mail_app.app_context():
-        assert mail.send_due(mail_app.config, now=pending_until + timedelta(seconds=1)) == 1
+        assert worker.send_due_mail(mail_app.config, now=pending_until + timedelta(seconds=1)) == 1
         assert [m["Subject"] for _, m in inbox.messages] == ["Retry me"]
 
 
@@ -110,14 +112,14 @@ def test_without_smtp_host_mail_is_logged_and_kept(make_app, caplog):
     app = make_app(SMTP_HOST=None)
     with app.app_context():
         mail.queue_mail("test", ["a@example.com"], "Kept", "the body text")
-        db.session.commit()
+        uow.commit()
         row = db.session.execute(select(OutboxMail)).scalar_one()
         assert row.state == "held" and row.sent_at is None
     assert "the body text" in caplog.text and "SMTP_HOST is not set" in caplog.text
     port = free_port()
     configured = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_TLS="off")
     with SmtpServer(port) as inbox, configured.app_context():
-        assert mail.send_due(configured.config) == 1  # once SMTP is configured, the kept mail goes out
+        assert worker.send_due_mail(configured.config) == 1  # once SMTP is configured, the kept mail goes out
         assert inbox.messages[0][1]["Subject"] == "Kept"
 
 
@@ -133,8 +135,6 @@ def test_the_delivery_week_turns_at_monday_nine_in_shanghai():
 
 
 def test_the_weekly_report_is_stored_mailed_and_announced_on_monday(mail_app, make_user, smtp_port):
-    import worker
-
     boss_id, boss = make_user(Role.SUPERVISOR, "boss")
     monday_nine = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
     with SmtpServer(smtp_port) as inbox:
@@ -195,7 +195,7 @@ def test_customer_email_on_intake_and_the_copy_after_signing(mail_app, make_user
         signing.sign_order(ticket, ctx, signer_name="黄磊", rating=5, comment="", device_id="phone-1",
                            signature_png=signature_data_url(), strokes=[[[1, 2, 0], [3, 4, 16]]],
                            signed_at_client=None, customer_email="huang@example.com")
-        db.session.commit()
+        uow.commit()
         [(rcpt, message)] = inbox.messages
     assert rcpt == ["huang@example.com"] and made["number"] in message["Subject"]
     link = next(line for line in message.get_content().splitlines() if "/o/" in line).strip()

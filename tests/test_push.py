@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
-from domain.core import context
+from domain.core import context, uow
 from domain.core.db import db
 from domain.core.enums import Role
 from domain.core.models import PushSubscription, User
@@ -116,7 +116,7 @@ def new_assigned_request(app, staff) -> str:
 
         ticket = dispatch.create_request(BODY, ctx("desk"))
         dispatch.assign(ticket, db.session.get(User, staff["li"]), ctx("boss"))
-        db.session.commit()  # after the commit: the worker (here at once) pushes the alerts
+        uow.commit()  # after the commit: the worker (here at once) pushes the alerts
         return ticket.number
 
 

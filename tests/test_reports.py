@@ -403,3 +403,16 @@ def test_figure_names_follow_the_policy_in_force(app, client, week, supervisor):
         strings = strings_for_page()
         assert strings["clock.intake"] == "20 分钟内转交需求"
         assert strings["clock.preparation"] == "上门前 1 小时确认准备"  # unchanged threshold, unchanged name
+
+
+def test_counting_rules_state_the_thresholds_in_force(app, make_user):
+    from domain.sla.policy import save_policy
+
+    admin_id, _name = make_user(Role.ADMIN)
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert any("within 30 min (urgent) or 1 h (normal)" in rule for rule in reports.counting_rules("UTC"))
+        save_policy({"first_contact_urgent_minutes": 20, "first_contact_normal_minutes": 45},
+                    actor=db.session.get(User, admin_id))
+        db.session.commit()
+        rules = reports.counting_rules("UTC")
+    assert any("within 20 min (urgent) or 45 min (normal)" in rule for rule in rules), rules

@@ -261,6 +261,10 @@ def test_two_servers_syncing_the_same_outbox_at_once_apply_it_once(make_app, job
 def test_me_jobs_has_what_the_phone_needs_offline(app, job):
     data = phone(app).get("/api/v1/me/jobs").json
     assert data["server_time"] and data["user"]["username"] == "t1"
+    # The phone's "due soon" highlight is the policy's threshold, shipped with the feed.
+    from domain.sla.policy import DEFAULT_POLICY
+
+    assert data["due_soon_minutes"] == DEFAULT_POLICY.due_soon_minutes
     (mine,) = data["jobs"]
     assert mine["number"] == job["number"] and mine["status"] == "visit_scheduled"
     assert mine["customer"]["phone"] == "13600136004" and mine["visit"]["checklist"]

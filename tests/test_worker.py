@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from domain.core import uow
 from domain.core.db import db
 from domain.core.enums import RenderState
 from domain.core.models import ServiceOrder
@@ -38,6 +39,7 @@ def test_a_real_worker_process_renders_the_signed_order(make_app, make_user, dat
     app = make_app(HUEY_IMMEDIATE=False)  # tasks go to the queue file in the instance folder
     with app.app_context():
         number = make_signed_order(make_user, photos=1)["number"]
+        uow.commit()  # the owner's commit starts the queued work: the render task goes to the queue
         # Signed and committed, nothing rendered in the caller: the render waits for the worker.
         assert render_state(number) == RenderState.PENDING
     assert (Path(app.instance_path) / "huey.db").exists()
@@ -81,24 +83,23 @@ def test_a_lost_render_task_is_found_by_the_minute_tick(make_app, make_user):
 def test_a_failed_render_is_retried_with_backoff_never_left_pending(app, make_user, monkeypatch):
     from datetime import timedelta
 
+    import worker
     from domain.documents import orders
 
-    calls = []
-
     def broken(html, content, *, fetcher=None):
-        calls.append(1)
         raise RuntimeError("font missing")
 
     with app.app_context():
         monkeypatch.setattr(orders, "write_pdf", broken)
         number = make_signed_order(make_user, photos=0)["number"]
+        uow.commit()  # the render after the commit fails
         order = dispatch.get_ticket(number).service_order
         assert order.render_state == RenderState.FAILED and "font missing" in order.render_error
         created = order.created_at
         assert orders.orders_to_render(created + timedelta(seconds=30)) == []  # waits before retrying
         assert orders.orders_to_render(created + timedelta(minutes=1)) == [order.id]
         monkeypatch.undo()
-        assert orders.render_detached(order.id) is True
+        assert worker.render_pending_orders(created + timedelta(minutes=1)) == 1
         assert render_state(number) == RenderState.RENDERED
         assert orders.orders_to_render(created + timedelta(days=1)) == []
 
@@ -117,6 +118,7 @@ def test_signing_holds_no_transaction_while_rendering(app, make_user, monkeypatc
     with app.app_context():
         monkeypatch.setattr(orders, "write_pdf", watching)
         number = make_signed_order(make_user, photos=1)["number"]
+        uow.commit()
         assert seen == [False]
         assert render_state(number) == RenderState.RENDERED
         order = db.session.execute(select(ServiceOrder)).scalar_one()

@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from domain.core import accounts
 from domain.core.enums import Role
-from domain.core.errors import DomainError, ValidationError
 from domain.core.models import User
 from domain.sla.policy import DEFAULT_POLICY, SETTING_NAMES, current_policy, save_policy
 from domain.sla.workdays import calendar_known, last_known_year, list_overrides, remove_override, set_override
 from extensions import db
 
 from ..access import roles_required
+from ..core.actions import form_action
 from . import bp
 from .forms import CalendarOverrideForm, EmptyForm, NewUserForm, ResetPasswordForm, UserDetailsForm
 
@@ -37,18 +37,12 @@ def users():
 def new_user():
     form = NewUserForm()
     if form.validate_on_submit():
-        try:
-            user = accounts.create_user(
-                form.username.data, form.password.data, form.role.data,
-                display_name=form.display_name.data, is_admin=form.is_admin.data,
-                phone=form.phone.data, actor=current_user,
-            )
-        except DomainError as error:
-            db.session.rollback()
-            form.username.errors.append(error.message)
-        else:
-            db.session.commit()
-            flash(_("Account %(name)s created.", name=user.username), "success")
+        outcome = form_action(lambda: accounts.create_user(
+            form.username.data, form.password.data, form.role.data, display_name=form.display_name.data,
+            is_admin=form.is_admin.data, phone=form.phone.data, actor=current_user,
+        ), form, error_field="username")
+        if outcome.ok:
+            flash(_("Account %(name)s created.", name=outcome.value.username), "success")
             return redirect(url_for("admin.users"))
     return render_template("admin/user_new.html", form=form), 400 if form.errors else 200
 
@@ -61,14 +55,10 @@ def edit_user(user_id: int):
     if request.method == "GET":
         form.role.data = user.role.value
     if form.validate_on_submit():
-        try:
-            accounts.update_user(user, display_name=form.display_name.data, role=form.role.data,
-                                 is_admin=form.is_admin.data, phone=form.phone.data, actor=current_user)
-        except DomainError as error:
-            db.session.rollback()
-            form.role.errors.append(error.message)
-        else:
-            db.session.commit()
+        outcome = form_action(lambda: accounts.update_user(
+            user, display_name=form.display_name.data, role=form.role.data, is_admin=form.is_admin.data,
+            phone=form.phone.data, actor=current_user), form, error_field="role")
+        if outcome.ok:
             flash(_("Changes saved."), "success")
             return redirect(url_for("admin.users"))
     return render_template("admin/user_edit.html", user=user, form=form, reset_form=ResetPasswordForm(),
@@ -84,13 +74,7 @@ def set_active(user_id: int):
         flash(_("The form expired. Please try again."), "error")
         return redirect(url_for("admin.edit_user", user_id=user.id))
     activate = request.form.get("active") == "1"
-    try:
-        accounts.set_active(user, activate, actor=current_user)
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
-    else:
-        db.session.commit()
+    if form_action(lambda: accounts.set_active(user, activate, actor=current_user)).ok:
         if activate:
             flash(_("%(name)s can sign in again.", name=user.username), "success")
         else:
@@ -105,7 +89,6 @@ def reset_password(user_id: int):
     form = ResetPasswordForm()
     if form.validate_on_submit():
         accounts.reset_password(user, form.password.data, actor=current_user)
-        db.session.commit()
         flash(_("New password set for %(name)s; their other sessions have ended.", name=user.username),
               "success")
         return redirect(url_for("admin.edit_user", user_id=user.id))
@@ -146,14 +129,13 @@ def policy():
             if name in request.form:
                 raw = request.form[name].strip()
                 values[name] = int(raw) if raw.isdigit() else raw
-        try:
-            changed = save_policy(values, actor=current_user)
-        except ValidationError as error:
-            db.session.rollback()
-            errors = {k: str(v) for k, v in error.fields.items()}
+        outcome = form_action(lambda: save_policy(values, actor=current_user), flash_errors=False)
+        if outcome.fields:
+            errors = {k: str(v) for k, v in outcome.fields.items()}
+        elif not outcome.ok:
+            raise outcome.error
         else:
-            db.session.commit()
-            flash(_("Policy saved: %(n)d settings changed.", n=len(changed)), "success")
+            flash(_("Policy saved: %(n)d settings changed.", n=len(outcome.value)), "success")
             return redirect(url_for("admin.policy"))
     rows = [(name, POLICY_HINTS[name], request.form.get(name, getattr(current, name)),
              getattr(DEFAULT_POLICY, name), errors.get(name)) for name in SETTING_NAMES]
@@ -166,7 +148,6 @@ def calendar():
     form = CalendarOverrideForm()
     if form.validate_on_submit():
         set_override(form.day.data, form.is_workday.data == "1", form.note.data or "", actor=current_user)
-        db.session.commit()
         flash(_("%(day)s saved.", day=form.day.data.isoformat()), "success")
         return redirect(url_for("admin.calendar"))
     overrides = [(o, calendar_known(o.day)) for o in list_overrides()]
@@ -183,6 +164,5 @@ def delete_override(day: str):
     except ValueError:
         abort(404)
     if form.validate_on_submit() and remove_override(parsed, actor=current_user):
-        db.session.commit()
         flash(_("%(day)s removed.", day=day), "success")
     return redirect(url_for("admin.calendar"))

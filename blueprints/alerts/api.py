@@ -7,7 +7,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from domain.alerts import notifications, push
-from domain.core.db import db
 from domain.core.errors import ValidationError
 
 from ..access import signed_in
@@ -30,7 +29,6 @@ def inbox():
 @signed_in
 def mark_read(notification_id: int):
     note = notifications.mark_read(_user(), notification_id)
-    db.session.commit()
     return jsonify(id=note.id, read_at=note.read_at.isoformat(), unread=notifications.unread_count(_user()))
 
 
@@ -50,14 +48,11 @@ def subscribe():
         subscription = push.subscribe(_user(), request.get_json(silent=True),
                                       current_app.config["PUSH_ENDPOINTS_ALLOWED"])
     except push.EndpointNotAllowed:
-        db.session.rollback()
         return json_error(400, "push_endpoint_not_allowed",
                           _("This push service is not allowed: the endpoint must be on a known push service."))
     except ValidationError as error:
-        db.session.rollback()
         return json_error(400, "bad_subscription", _("Send the browser's subscription: endpoint and keys."),
                           fields={k: str(v) for k, v in error.fields.items()})
-    db.session.commit()
     response = jsonify(id=subscription.id, endpoint=subscription.endpoint)
     response.status_code = 201
     return response
@@ -71,7 +66,6 @@ def unsubscribe():
     if not isinstance(endpoint, str) or not endpoint:
         return json_error(400, "bad_subscription", _("Send the browser's subscription: endpoint and keys."))
     removed = push.unsubscribe(_user(), endpoint)
-    db.session.commit()
     if not removed:
         return json_error(404, "no_subscription", _("No such subscription."))
     return "", 204

@@ -61,7 +61,6 @@ def mark_read(notification_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     note = notifications.mark_read(_user(), notification_id)
-    db.session.commit()
     number = (note.params or {}).get("number")
     if request.form.get("open") == "1" and number:
         return redirect(url_for("dispatch.detail", number=number))
@@ -74,7 +73,6 @@ def mark_all_read():
     if not EmptyForm().validate_on_submit():
         abort(400)
     notifications.mark_all_read(_user())
-    db.session.commit()
     flash(_("All alerts marked as read."), "success")
     return redirect(url_for("alerts.inbox"))
 
@@ -93,7 +91,6 @@ def preferences():
         else:
             user.email = email or None
             delivery.save_channels(user, request.form.getlist("push"), request.form.getlist("email_kind"))
-            db.session.commit()
             flash(_("Alert settings saved."), "success")
             return redirect(url_for("alerts.preferences"))
     return render_template("alerts/preferences.html", form=form, channels=delivery.channels_of(user),
@@ -110,7 +107,6 @@ def outbox():
         mail_id = request.form.get("retry", "")
         if mail_id.isdigit():
             mail.retry_now(int(mail_id))
-            db.session.commit()
             flash(_("The mail will be tried again now."), "success")
         return redirect(url_for("alerts.outbox"))
     return render_template("alerts/outbox.html", rows=mail.outbox_rows(), form=form,

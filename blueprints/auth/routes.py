@@ -9,7 +9,7 @@ from domain.core import accounts
 from domain.core.audit import record_event
 from domain.core.enums import Role
 from domain.core.errors import DomainError
-from extensions import db, limiter
+from extensions import limiter
 
 from ..access import public, signed_in
 from ..core.helpers import safe_next_url
@@ -46,11 +46,9 @@ def login():
             login_user(user, remember=bool(form.remember.data))
             record_event("user.signed_in", actor=user, entity=user, remote_addr=request.remote_addr,
                          remember=bool(form.remember.data))
-            db.session.commit()
             if user.locale is None:
                 user.locale = request.cookies.get("lang") if request.cookies.get("lang") in \
                     accounts.SUPPORTED_LOCALES else None
-                db.session.commit()
             default = url_for("core.index")
             if user.role == Role.TECHNICIAN and "field.app" in current_app.view_functions:
                 default = url_for("field.app")
@@ -63,8 +61,8 @@ def login():
 @public
 def logout():
     if current_user.is_authenticated:
-        record_event("user.signed_out", actor=current_user, entity=current_user, remote_addr=request.remote_addr)
-        db.session.commit()
+        user = current_user._get_current_object()  # the proxy turns anonymous at logout, before the commit
+        record_event("user.signed_out", actor=user, entity=user, remote_addr=request.remote_addr)
     logout_user()
     flash(_("You have signed out."), "info")
     return redirect(url_for("auth.login"))
@@ -94,7 +92,6 @@ def account():
         else:
             user = current_user._get_current_object()
             accounts.reset_password(user, form.new.data, actor=user)
-            db.session.commit()
             # The reset rotated the login token: sign in again on this device with the new one.
             login_user(user, remember=True)
             flash(_("Your password has been changed. Other devices have been signed out."), "success")

@@ -31,8 +31,7 @@ def load_user_from_api_token(request) -> User | None:
         return None
     user = user_for_api_token(header[len("Bearer "):].strip())
     if user is not None:
-        g.via_api_token = True
-        db.session.commit()
+        g.via_api_token = True  # its last use is written with the request's commit
     return user
 
 

@@ -7,7 +7,6 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from domain.core.errors import DomainError
-from extensions import db
 
 
 def wants_json() -> bool:
@@ -43,7 +42,6 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError):
-        db.session.rollback()
         if wants_json():
             return json_error(error.status, error.code, error.message, **error.details)
         return render_template("errors/error.html", code=error.status, title=error.message), error.status
@@ -60,7 +58,7 @@ def register(app: Flask) -> None:
         if isinstance(error, HTTPException):  # pragma: no cover - handled above
             return http_error(error)
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        db.session.rollback()
+        # The request's transaction was already rolled back by its owner (blueprints/core/transaction.py).
         code, message = _messages()[500]
         if wants_json():
             return json_error(500, code, message)

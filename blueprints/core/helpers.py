@@ -21,6 +21,7 @@ from domain.core.labels import (
     URGENCY_LABELS,
     clock_labels,
 )
+from domain.core.locales import app_locale, html_lang, is_english
 from domain.sla.policy import current_policy
 
 
@@ -46,6 +47,8 @@ NAV = [
             _l("Assign requests and watch the clocks")),
     NavItem("orders.review_queue", _l("Review"), frozenset({Role.SUPERVISOR}),
             _l("Service orders waiting for review")),
+    NavItem("orders.archive_list", _l("Service orders"), frozenset({Role.SUPERVISOR}),
+            _l("Every filed order: filters, previews, downloads, ZIP")),
     NavItem("kb.index", _l("Knowledge base"), frozenset(Role), _l("FAQ manual and solved cases")),
     NavItem("reports.weekly", _l("Weekly report"), frozenset({Role.SUPERVISOR}),
             _l("Response, resolution and satisfaction")),
@@ -75,11 +78,25 @@ def safe_next_url(target: str | None) -> str | None:
     return target
 
 
+def company_tz() -> ZoneInfo:
+    """The company's configured time zone (TIMEZONE): times are stored in UTC and shown in it."""
+    return ZoneInfo(current_app.config["TIMEZONE"])
+
+
+def current_locale() -> str:
+    """The language of this answer, by the app's name ("zh_CN" or "en")."""
+    return app_locale(get_locale())
+
+
+def english() -> bool:
+    return is_english(get_locale())
+
+
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored UTC time shown in the company's configured time zone."""
     if value is None:
         return ""
-    return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime(fmt)
+    return value.astimezone(company_tz()).strftime(fmt)
 
 
 def duration(seconds: float) -> str:
@@ -127,13 +144,11 @@ def register(app: Flask) -> None:
     def inject_globals():
         from flask_login import current_user
 
-        locale = get_locale()
-        # Babel calls zh_CN "zh_Hans_CN"; the app's own names are "zh_CN" and "en".
-        current = "en" if locale is not None and locale.language == "en" else "zh_CN"
+        current = current_locale()
         return {
             "nav": nav_items(current_user),
             "current_locale": current,
-            "html_lang": "en" if current == "en" else "zh-CN",
+            "html_lang": html_lang(current),
             "company_name": current_app.config["COMPANY_NAME"],
             "role_labels": ROLE_LABELS,
             "status_labels": STATUS_LABELS,
@@ -152,7 +167,7 @@ def domain_context():
 
     from domain.core.context import Context
 
-    return Context(actor=current_user._get_current_object(), tz=ZoneInfo(current_app.config["TIMEZONE"]),
+    return Context(actor=current_user._get_current_object(), tz=company_tz(),
                    remote_addr=request.remote_addr)
 
 
@@ -172,11 +187,10 @@ def local_naive(value: datetime | None) -> datetime | None:
     """A stored UTC time as the naive local time a datetime-local input shows."""
     if value is None:
         return None
-    return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).replace(tzinfo=None, second=0,
-                                                                              microsecond=0)
+    return value.astimezone(company_tz()).replace(tzinfo=None, second=0, microsecond=0)
 
 
 def from_local_naive(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+    return value.replace(tzinfo=company_tz())

@@ -30,7 +30,6 @@ def set_language():
         return render_template("errors/error.html", code=400, title=_("Unsupported language.")), 400
     if current_user.is_authenticated:
         set_locale(current_user, lang)
-        db.session.commit()
     response = redirect(safe_next_url(request.form.get("next")) or url_for("core.index"))
     response.set_cookie("lang", lang, max_age=LANG_COOKIE_MAX_AGE, samesite="Lax", httponly=True)
     return response

@@ -5,7 +5,7 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from domain.core.db import db
+from domain.core import uow
 from domain.core.enums import Role
 from domain.core.errors import DomainError
 from domain.requests import dispatch
@@ -60,12 +60,11 @@ def create_request():
     csrf_unless_api_token()
     ctx = domain_context()
     ctx.via = "api"
+    body = _json_body()
     try:
-        ticket = dispatch.create_request(_json_body(), ctx)
+        ticket = dispatch.create_request(body, ctx)
     except ValidationError as error:
-        db.session.rollback()
         return _validation_response(error)
-    db.session.commit()
     response = jsonify(number=ticket.number, status=ticket.status.value)
     response.status_code = 201
     response.headers["Location"] = f"/api/v1/requests/{ticket.number}"
@@ -87,10 +86,10 @@ def assign_request(number: str):
         if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
             raise ValidationError({"version": _("The version must be a whole number.")})
         dispatch.assign(ticket, technician, ctx, expected_version=version)
-        dispatch.commit_or_conflict(ticket.number)
     except ValidationError as error:
-        db.session.rollback()
         return _validation_response(error)
+    # Written now, so that a concurrent assignment answers 409 before the answer shows this one.
+    uow.flush()
     return jsonify(request_json(ticket, ctx.now))
 
 

@@ -12,7 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from domain.core import context
 from domain.core.db import db
 from domain.core.enums import ContactMethod, RemoteOutcome, Role, TicketStatus, Urgency
-from domain.core.errors import DomainError
+from domain.core.locales import name_key
 from domain.core.models import AuditEvent, Customer, DeviceCategory, Ticket
 from domain.core.types import utcnow
 from domain.knowledge import kb
@@ -23,7 +23,8 @@ from domain.sla.clocks import ticket_clocks
 from domain.sla.policy import current_policy
 
 from ..access import roles_required, signed_in
-from ..core.helpers import apply_field_errors, domain_context, from_local_naive, local_naive, safe_next_url
+from ..core.actions import form_action
+from ..core.helpers import current_locale, domain_context, from_local_naive, local_naive, safe_next_url
 from . import bp
 from .forms import (
     AssignForm,
@@ -41,18 +42,11 @@ from .forms import (
 BOARD_ROLES = (Role.SUPERVISOR, Role.DISPATCHER)
 
 
-def _locale_key() -> str:
-    from flask_babel import get_locale
-
-    locale = get_locale()
-    return "en" if locale is not None and locale.language == "en" else "zh"
-
-
 # --- intake -----------------------------------------------------------------------------------------------
 
 
 def _fill_intake_choices(form: IntakeForm) -> None:
-    key = _locale_key()
+    key = name_key(current_locale())
     customers = db.session.execute(select(Customer).order_by(Customer.name).limit(500)).scalars()
     form.customer_id.choices = [("", _("— New customer —"))] + [
         (str(c.id), f"{c.name}" + (f" · {c.phone}" if c.phone else "")) for c in customers]
@@ -61,11 +55,11 @@ def _fill_intake_choices(form: IntakeForm) -> None:
     ).scalars().all()
     models = [SelectChoice("", _("— Not in the list: type it below —"))]
     for category in categories:
-        name = category.name_en if key == "en" else category.name_zh
+        name = getattr(category, key)
         models += [SelectChoice(str(m.id), m.label, optgroup=name) for m in category.models if m.active]
     form.device_model_id.choices = models
     form.device_category.choices = [("", _("— Category —"))] + [
-        (c.code, c.name_en if key == "en" else c.name_zh) for c in categories]
+        (c.code, getattr(c, key)) for c in categories]
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -78,14 +72,9 @@ def new_request():
     if form.validate_on_submit():
         data = {name: field.data for name, field in form._fields.items() if name != "csrf_token"}
         data["reported_at"] = from_local_naive(form.reported_at.data)
-        try:
-            ticket = dispatch.create_request(data, domain_context())
-        except ValidationError as error:
-            db.session.rollback()
-            for message in apply_field_errors(form, error.fields):
-                flash(message, "error")
-        else:
-            db.session.commit()
+        outcome = form_action(lambda: dispatch.create_request(data, domain_context()), form)
+        if outcome.ok:
+            ticket = outcome.value
             flash(_("Request %(number)s entered.", number=ticket.number), "success")
             return redirect(url_for("dispatch.detail", number=ticket.number))
     return render_template("dispatch/new.html", form=form), 400 if form.errors else 200
@@ -199,13 +188,13 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         .order_by(FaultCategory.code)).scalars().all() if ticket.device_category_id else []
     return render_template(
         "dispatch/detail.html", fault_categories=faults,
-        fault_key="name_en" if _locale_key() == "en" else "name_zh", ticket=ticket,
+        fault_key=name_key(current_locale()), ticket=ticket,
         clocks=ticket_clocks(ticket, ctx.now), events=events,
         forms=forms, now=ctx.now, due_soon=current_policy().due_soon_minutes,
         is_assignee=context.is_assignee(user, ticket), is_supervisor=user.has_role(Role.SUPERVISOR),
         can_download=dispatch.can_download_order(user, ticket), can_open_case_analysis=kb.can_edit(user),
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,
-        visit=ticket.visits[-1] if ticket.visits else None,
+        visit=ticket.current_visit,
     ), status
 
 
@@ -216,28 +205,20 @@ def detail(number: str):
 
 
 def _act(number: str, form_name: str, action):
-    """Run one action from the detail page: on success commit and go back; on bad input show the page with
-    the form's errors (nothing saved); a refused move is flashed."""
+    """Run one action from the detail page: on success go back; on bad input show the page with the form's
+    errors (nothing saved); a refused move is flashed."""
     ticket = _visible_ticket(number)
     forms = _detail_forms(ticket)
     form = forms[form_name]
     if not form.validate_on_submit():
         return _render_detail(ticket, forms, 400)
-    try:
-        message = action(ticket, form)
-        dispatch.commit_or_conflict(ticket.number)
-    except ValidationError as error:
-        db.session.rollback()
-        ticket = _visible_ticket(number)
-        for text in apply_field_errors(form, error.fields):
-            flash(text, "error")
-        return _render_detail(ticket, forms, 400)
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
+    outcome = form_action(lambda: action(ticket, form), form)
+    if outcome.fields:
+        return _render_detail(_visible_ticket(number), forms, 400)
+    if not outcome.ok:
         return redirect(url_for("dispatch.detail", number=number))
-    if message:
-        flash(message, "success")
+    if outcome.value:
+        flash(outcome.value, "success")
     return redirect(safe_next_url(request.form.get("next")) or url_for("dispatch.detail", number=number))
 
 
@@ -248,19 +229,15 @@ def assign(number: str):
     form = AssignForm(prefix="assign") if "assign-technician" in request.form else AssignForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
+    def action():
         technician = dispatch.active_user(form.technician.data or "", Role.TECHNICIAN, "technician")
         version = int(form.version.data) if (form.version.data or "").isdigit() else None
         dispatch.assign(ticket, technician, domain_context(), expected_version=version)
-        dispatch.commit_or_conflict(ticket.number)
-    except ValidationError as error:
-        db.session.rollback()
-        flash(str(next(iter(error.fields.values()))), "error")
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
-    else:
-        flash(_("%(number)s assigned to %(name)s.", number=number, name=technician.display_name), "success")
+        return technician
+
+    outcome = form_action(action)
+    if outcome.ok:
+        flash(_("%(number)s assigned to %(name)s.", number=number, name=outcome.value.display_name), "success")
     return redirect(safe_next_url(request.form.get("next")) or url_for("dispatch.detail", number=number))
 
 
@@ -331,7 +308,7 @@ def resolve(number: str):
                                   resolved_at=from_local_naive(form.resolved_at.data))
         return _("Solved remotely: the service order is filled in.")
 
-    # The order's PDF is rendered by the worker once this is committed.
+    # The frozen order's PDF is rendered by the worker after the commit (queued by the domain).
     return _act(number, "resolve", action)
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from zoneinfo import ZoneInfo
 
 from flask import current_app, jsonify, request
 from flask_babel import gettext as _
@@ -12,9 +11,11 @@ from domain.core.types import utcnow
 from domain.fieldwork.images import ImageRejected, process_photo
 from domain.fieldwork.jobs import jobs_for
 from domain.fieldwork.sync import apply_batch, apply_op, reject_op
+from domain.sla.policy import current_policy
 
 from ..access import public, roles_required
 from ..core.errors import json_error
+from ..core.helpers import company_tz
 from . import api_bp
 from .openapi import openapi_document
 
@@ -48,9 +49,9 @@ def sync():
         return json_error(400, "bad_device", _("device_id must be a text of 1 to 64 characters."))
     if len(body["ops"]) > current_app.config["SYNC_MAX_OPS"]:
         return json_error(413, "too_many_ops", _("At most %(n)d ops per batch.", n=current_app.config["SYNC_MAX_OPS"]))
-    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    tz = company_tz()
     user = current_user._get_current_object()
-    # Signed orders are rendered by the worker after the commit (domain.documents.orders.freeze_order).
+    # Signed orders' PDFs are rendered by the worker after the request's commit (queued by the domain).
     results, _signed = apply_batch(body["ops"], user=user, device_id=device_id, tz=tz,
                                    remote_addr=request.remote_addr)
     return jsonify(results=[r.as_dict() for r in results], server_time=utcnow().isoformat())
@@ -71,7 +72,7 @@ def sync_photo():
                    "size": len(data), "filename": (upload.filename or "")[:200] if upload else ""}}
     photo = None
     user = current_user._get_current_object()
-    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    tz = company_tz()
     try:
         photo = process_photo(data, max_bytes=current_app.config["PHOTO_MAX_BYTES"],
                               max_pixels=current_app.config["PHOTO_MAX_PIXELS"])
@@ -88,7 +89,9 @@ def sync_photo():
 @roles_required(Role.TECHNICIAN)
 def my_jobs():
     now = utcnow()
+    # The phone highlights a deadline this close as the boards do: the policy's threshold, not its own.
     return jsonify(jobs=jobs_for(current_user, now), server_time=now.isoformat(),
+                   due_soon_minutes=current_policy().due_soon_minutes,
                    user={"username": current_user.username, "display_name": current_user.display_name})
 
 

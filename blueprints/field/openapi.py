@@ -77,7 +77,7 @@ def openapi_document() -> dict:
                                         "responses": {"200": {"description": "username, role, csrf_token"},
                                                       "401": json_errors["401"]}}},
             "/api/v1/me/jobs": {"get": {"summary": "everything needed to work offline on my assigned requests",
-                                        "responses": {"200": {"description": "jobs, server_time"},
+                                        "responses": {"200": {"description": "jobs, server_time, due_soon_minutes"},
                                                       "401": json_errors["401"]}}},
             "/api/v1/sync": {"post": {
                 "summary": "apply the outbox: each op once, in order, atomically and on its own",

@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from domain.core.enums import TicketStatus, Urgency
 from domain.core.labels import STATUS_LABELS, URGENCY_LABELS, clock_labels
+from domain.core.locales import is_english
 from domain.sla.policy import current_policy
 
 STRINGS = {
@@ -63,9 +64,8 @@ for kind, label in OP_LABELS.items():
 
 
 def strings_for_page() -> dict[str, str]:
-    locale = get_locale()
     out = {key: str(value) for key, value in STRINGS.items()}
     # The clocks' names carry the thresholds in force (the page is fetched network-first: a change shows next time).
     out.update({f"clock.{name.value}": label for name, label in clock_labels(current_policy()).items()})
-    out["lang"] = "en" if locale is not None and locale.language == "en" else "zh"
+    out["lang"] = "en" if is_english(get_locale()) else "zh"
     return out

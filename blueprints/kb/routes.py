@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from flask import current_app, flash, make_response, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -12,7 +9,8 @@ from sqlalchemy.orm import selectinload
 
 from domain.core.db import db
 from domain.core.enums import ArticleStatus, ClockName
-from domain.core.errors import DomainError, NotFound, ValidationError
+from domain.core.errors import NotFound
+from domain.core.locales import name_key as names_in
 from domain.core.models import DeviceCategory, FaultCategory, KbArticle
 from domain.core.types import utcnow
 from domain.knowledge import kb
@@ -21,14 +19,10 @@ from domain.sla.clocks import ticket_clocks
 from domain.sla.policy import current_policy
 
 from ..access import roles_required, signed_in
-from ..core.helpers import apply_field_errors, domain_context
+from ..core.actions import form_action
+from ..core.helpers import apply_field_errors, company_tz, current_locale, domain_context
 from . import bp
 from .forms import ArticleForm, CaseAnalysisForm, FaultCategoryForm
-
-
-def _english() -> bool:
-    locale = get_locale()
-    return locale is not None and locale.language == "en"
 
 
 def _int_arg(name: str) -> int | None:
@@ -45,7 +39,7 @@ def _catalog() -> dict:
     by_kind: dict[int, list[FaultCategory]] = {}
     for fault in faults:
         by_kind.setdefault(fault.device_category_id, []).append(fault)
-    name_key = "name_en" if _english() else "name_zh"
+    name_key = names_in(current_locale())
     return {"categories": categories, "faults_by_kind": by_kind, "name_key": name_key}
 
 
@@ -80,11 +74,11 @@ def article(article_id: int):
 def manual():
     """The FAQ manual 《常见问题解决方案手册》 as PDF: every published article, or one kind of device."""
     category = db.session.get(DeviceCategory, _int_arg("category")) if _int_arg("category") else None
-    english = _english()
-    scope = (category.name_en if english else category.name_zh) if category else None
+    locale = current_locale()
+    scope = getattr(category, names_in(locale)) if category else None
     html = kb.manual_html(kb.articles_for_manual(category.id if category else None),
-                          locale="en" if english else "zh_CN", company=current_app.config["COMPANY_NAME"],
-                          tz=ZoneInfo(current_app.config["TIMEZONE"]), now=utcnow(), scope=scope)
+                          locale=locale, company=current_app.config["COMPANY_NAME"],
+                          tz=company_tz(), now=utcnow(), scope=scope)
     response = make_response(kb.manual_pdf(html))
     response.headers["Content-Type"] = "application/pdf"
     name = "faq-manual" + (f"-{category.code}" if category else "") + ".pdf"
@@ -119,13 +113,13 @@ def _save(item: KbArticle | None):
     form = ArticleForm()
     if not form.validate_on_submit():
         return _edit_page(form, item, status=400 if request.method == "POST" else 200)
-    try:
-        saved = kb.save_article(domain_context(), item, _article_input(form),
-                                publish=request.form.get("publish") == "1")
-        db.session.commit()
-    except ValidationError as error:
-        db.session.rollback()
-        return _edit_page(form, item, error.fields, status=422)
+    outcome = form_action(lambda: kb.save_article(domain_context(), item, _article_input(form),
+                                                  publish=request.form.get("publish") == "1"), flash_errors=False)
+    if outcome.fields:
+        return _edit_page(form, item, outcome.fields, status=422)
+    if not outcome.ok:
+        raise outcome.error
+    saved = outcome.value
     flash(_("Article saved (revision %(n)d).", n=saved.revision), "success")
     return redirect(url_for("kb.article", article_id=saved.id))
 
@@ -159,7 +153,6 @@ def set_article_status(article_id: int):
         flash(_("Nothing was changed: the form was incomplete. Please try again."), "error")
         return redirect(url_for("kb.article", article_id=article_id))
     kb.set_status(domain_context(), item, ArticleStatus(status))
-    db.session.commit()
     flash(_("Article published.") if status == "published" else
           _("Article archived.") if status == "archived" else _("Article set back to draft."), "success")
     return redirect(url_for("kb.article", article_id=article_id) if status != "archived" else url_for("kb.index"))
@@ -195,28 +188,24 @@ def case_analysis(number: str):
         form.summary.data = form.summary.data or ticket.solution_summary
         form.root_cause.data = form.root_cause.data or ticket.root_cause
         form.symptoms.data = form.symptoms.data or ticket.problem
-        name_key = "name_en" if _english() else "name_zh"
+        name_key = names_in(current_locale())
         fault = ticket.fault_category
         form.article_title.data = form.article_title.data or (
             f"{ticket.device_model_text}: {getattr(fault, name_key)}" if fault else ticket.device_model_text)
     elif form.validate_on_submit():
-        try:
-            article = kb.complete_analysis_with_article(
-                ticket, domain_context(), summary=form.summary.data, root_cause=form.root_cause.data,
-                fix=form.fix.data, prevention=form.prevention.data, title=form.article_title.data,
-                device_model_id=_int_arg("device_model_id"), symptoms=form.symptoms.data,
-                article_id=_int_arg("article_id"))
-            dispatch.commit_or_conflict(number)
-        except ValidationError as error:
-            db.session.rollback()
-            errors = error.fields
-        except DomainError as error:
-            db.session.rollback()
-            flash(str(error.message), "error")
+        outcome = form_action(lambda: kb.complete_analysis_with_article(
+            ticket, domain_context(), summary=form.summary.data, root_cause=form.root_cause.data,
+            fix=form.fix.data, prevention=form.prevention.data, title=form.article_title.data,
+            device_model_id=_int_arg("device_model_id"), symptoms=form.symptoms.data,
+            article_id=_int_arg("article_id")), flash_errors=False)
+        if outcome.fields:
+            errors = outcome.fields
+        elif not outcome.ok:
+            flash(str(outcome.error.message), "error")
             return redirect(url_for("kb.cases"))
         else:
             flash(_("Case analysis complete; the FAQ article is published."), "success")
-            return redirect(url_for("kb.article", article_id=article.id))
+            return redirect(url_for("kb.article", article_id=outcome.value.id))
     unplaced = apply_field_errors(form, {k: v for k, v in errors.items()
                                          if k not in ("device_model_id", "fault_category_id", "article_id")})
     clock = next(c for c in ticket_clocks(ticket, utcnow()) if c.name == ClockName.CASE_ANALYSIS)
@@ -237,15 +226,15 @@ def faults():
     form = FaultCategoryForm()
     errors: dict = {}
     if form.validate_on_submit():
-        try:
-            fault = kb.save_fault_category(domain_context(), None, device_category_id=_int_arg("device_category_id"),
-                                           name_zh=form.name_zh.data, name_en=form.name_en.data)
-            db.session.commit()
-        except ValidationError as error:
-            db.session.rollback()
-            errors = error.fields
+        outcome = form_action(lambda: kb.save_fault_category(
+            domain_context(), None, device_category_id=_int_arg("device_category_id"), name_zh=form.name_zh.data,
+            name_en=form.name_en.data), flash_errors=False)
+        if outcome.fields:
+            errors = outcome.fields
+        elif not outcome.ok:
+            raise outcome.error
         else:
-            flash(_("Fault category “%(name)s” added.", name=fault.name_zh), "success")
+            flash(_("Fault category “%(name)s” added.", name=outcome.value.name_zh), "success")
             return redirect(url_for("kb.faults"))
     unplaced = apply_field_errors(form, {k: v for k, v in errors.items() if k != "device_category_id"})
     return render_template("kb/faults.html", form=form, errors=errors, unplaced=unplaced,
@@ -260,15 +249,10 @@ def edit_fault(fault_id: int):
         raise NotFound("no_fault_category", _("There is no such fault category."))
     form = FaultCategoryForm()
     if form.validate_on_submit():
-        try:
-            kb.save_fault_category(domain_context(), fault, device_category_id=None, name_zh=form.name_zh.data,
-                                   name_en=form.name_en.data, active=form.active.data)
-            db.session.commit()
-        except ValidationError as error:
-            db.session.rollback()
-            for message in error.fields.values():
-                flash(str(message), "error")
-        else:
+        outcome = form_action(lambda: kb.save_fault_category(
+            domain_context(), fault, device_category_id=None, name_zh=form.name_zh.data, name_en=form.name_en.data,
+            active=form.active.data))
+        if outcome.ok:
             flash(_("Fault category saved."), "success")
     return redirect(url_for("kb.faults") + f"#fault-{fault_id}")
 

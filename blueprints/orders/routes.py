@@ -4,7 +4,6 @@ import hashlib
 import io
 import zipfile
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -16,7 +15,7 @@ from sqlalchemy.orm import joinedload
 
 from domain.core.db import db
 from domain.core.enums import Resolution, Role
-from domain.core.errors import DomainError, Forbidden, NotFound, ValidationError
+from domain.core.errors import Forbidden, NotFound
 from domain.core.models import Blob, ServiceOrder, Ticket
 from domain.core.types import utcnow
 from domain.documents import orders, review
@@ -25,7 +24,8 @@ from domain.sla.clocks import ticket_clocks
 from domain.sla.policy import current_policy
 
 from ..access import public, roles_required
-from ..core.helpers import domain_context
+from ..core.actions import form_action
+from ..core.helpers import company_tz, domain_context
 from . import bp
 
 
@@ -46,9 +46,7 @@ def _order_for(number: str) -> ServiceOrder:
 def _pdf_response(order: ServiceOrder, *, inline: bool = False):
     """The stored PDF (rendered now if an earlier attempt failed), with an ETag: a second download renders nothing."""
     if not orders.ensure_rendered(order):
-        db.session.commit()
         return render_template("orders/pending.html", order=order), 503
-    db.session.commit()
     etag = order.pdf_sha256
     if request.if_none_match.contains(etag):
         response = make_response("", 304)
@@ -79,7 +77,7 @@ def share(number: str):
     days = current_app.config["SHARE_LINK_DAYS"]
     link = url_for("orders.customer_copy", token=orders.share_token(order), _external=True)
     return render_template("orders/share.html", order=order, link=link,
-                           expires=datetime.now(ZoneInfo(current_app.config["TIMEZONE"])) + timedelta(days=days))
+                           expires=datetime.now(company_tz()) + timedelta(days=days))
 
 
 @bp.get("/o/<token>")
@@ -126,7 +124,7 @@ def verify(token: str):
 @roles_required(Role.SUPERVISOR)
 def export_zip():
     """Every signed (or remotely solved) order in a date range, optionally one technician's or one kind."""
-    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    tz = company_tz()
     try:
         start = date.fromisoformat(request.args.get("from", ""))
         end = date.fromisoformat(request.args.get("to", ""))
@@ -157,7 +155,6 @@ def export_zip():
                 missing.append(order.ticket.number)
         if missing:
             archive.writestr("MISSING.txt", "\n".join(missing) + "\n")
-    db.session.commit()
     response = make_response(buffer.getvalue())
     response.headers["Content-Type"] = "application/zip"
     response.headers["Content-Disposition"] = f'attachment; filename="service-orders-{start}-{end}.zip"'
@@ -187,22 +184,16 @@ def save_internal(number: str):
         abort(400)
     category = request.form.get("fault_category_id", "")
     ctx = domain_context()
-    try:
+
+    def action():
         review.save_internal_fields(ticket, ctx, fault_category_id=int(category) if category.isdigit() else None,
                                     root_cause=request.form.get("root_cause", ""),
                                     solution_summary=request.form.get("solution_summary", ""),
                                     parts_used=request.form.get("parts_used", ""))
         if request.form.get("submit") == "1":
             review.submit(ticket, ctx)
-        dispatch.commit_or_conflict(number)
-    except ValidationError as error:
-        db.session.rollback()
-        for message in error.fields.values():
-            flash(str(message), "error")
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
-    else:
+
+    if form_action(action).ok:
         flash(_("Submitted for review.") if request.form.get("submit") == "1" else _("Changes saved."), "success")
     return redirect(url_for("dispatch.detail", number=number))
 
@@ -215,17 +206,10 @@ def review_order(number: str):
     if not form.validate_on_submit():
         abort(400)
     approve = request.form.get("decision") == "approve"
-    try:
-        review.review(ticket, domain_context(), approve=approve, comment=request.form.get("comment", ""),
-                      complex_case=request.form.get("complex") == "1")
-        dispatch.commit_or_conflict(number)
-    except ValidationError as error:
-        db.session.rollback()
-        flash(str(next(iter(error.fields.values()))), "error")
-        return redirect(url_for("dispatch.detail", number=number))
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
+    outcome = form_action(lambda: review.review(ticket, domain_context(), approve=approve,
+                                                comment=request.form.get("comment", ""),
+                                                complex_case=request.form.get("complex") == "1"))
+    if not outcome.ok:
         return redirect(url_for("dispatch.detail", number=number))
     flash(_("%(number)s approved and archived.", number=number) if approve
           else _("%(number)s returned to the technician.", number=number), "success")

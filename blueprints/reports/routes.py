@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from flask import current_app, make_response, render_template, request
 
 from domain.core.enums import Role
@@ -10,22 +8,19 @@ from domain.core.types import utcnow
 from domain.reporting import reports
 
 from ..access import roles_required
+from ..core.helpers import company_tz
 from . import bp
-
-
-def timezone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
 
 
 def requested_report() -> reports.WeeklyReport:
     """The week in `?week=` (default: the last complete week); a bad week raises a DomainError (400)."""
-    return reports.weekly_report(request.args.get("week"), utcnow(), timezone())
+    return reports.weekly_report(request.args.get("week"), utcnow(), company_tz())
 
 
 @bp.get("/weekly")
 @roles_required(Role.SUPERVISOR)
 def weekly():
-    now, tz = utcnow(), timezone()
+    now, tz = utcnow(), company_tz()
     latest = reports.week_of(now, tz)
     week_text = (request.args.get("week") or "").strip()
     try:

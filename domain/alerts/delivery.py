@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,6 @@ from sqlalchemy import delete, select, update
 
 from ..core.db import db
 from ..core.models import Notification, PushSubscription, User
-from ..core.types import utcnow
 from ..sla.policy import current_policy
 from . import mail, push
 from .notifications import Kind, title_and_body
@@ -50,19 +50,20 @@ def link_for(user: User, note: Notification, public_url: str) -> str:
     return f"{base}/dispatch/requests/{number}"
 
 
-def deliver_pending(config: Mapping[str, Any], *, pusher: push.Pusher | None = None) -> int:
-    """Claim the alerts not yet delivered (so two workers never deliver one twice), then push and queue mail.
-    Returns the number of alerts handled."""
-    now = utcnow()
+def claim_pending(now: datetime) -> list[int]:
+    """Take the alerts not delivered yet (the caller commits): two workers never deliver one twice."""
     ids = db.session.execute(select(Notification.id).where(Notification.delivered_at.is_(None))
                              .order_by(Notification.id).limit(BATCH)).scalars().all()
     if not ids:
-        db.session.rollback()
-        return 0
-    claimed = db.session.execute(update(Notification).where(Notification.id.in_(ids),
-                                                            Notification.delivered_at.is_(None))
-                                 .values(delivered_at=now).returning(Notification.id)).scalars().all()
-    db.session.commit()
+        return []
+    return list(db.session.execute(update(Notification).where(Notification.id.in_(ids),
+                                                              Notification.delivered_at.is_(None))
+                                   .values(delivered_at=now).returning(Notification.id)).scalars())
+
+
+def deliver(claimed: list[int], config: Mapping[str, Any], *, pusher: push.Pusher | None = None) -> int:
+    """Push the claimed alerts and queue their mail, as each user chose; drop the subscriptions the push
+    service says are gone. The caller commits. Returns the number of pushes sent."""
     if not claimed:
         return 0
     notes = db.session.execute(select(Notification).where(Notification.id.in_(claimed))
@@ -77,6 +78,7 @@ def deliver_pending(config: Mapping[str, Any], *, pusher: push.Pusher | None = N
     if pusher is None and any(subscriptions.values()):
         pusher = push.Pusher(push.load_vapid(config["INSTANCE_PATH_FOR_KEYS"]), config["VAPID_SUBJECT"])
     gone: set[int] = set()
+    sent = 0
     for note in notes:
         user = users[note.user_id]
         if not user.active:
@@ -87,13 +89,13 @@ def deliver_pending(config: Mapping[str, Any], *, pusher: push.Pusher | None = N
         url = link_for(user, note, config["PUBLIC_URL"])
         live = [s for s in subscriptions[user.id] if s.id not in gone]
         if note.kind in wanted["push"] and live and pusher is not None:
-            _sent, dropped = push.push_to(pusher, live, {"title": title, "body": body, "url": url,
-                                                         "tag": f"{note.kind}:{note.id}", "id": note.id})
+            pushed, dropped = push.push_to(pusher, live, {"title": title, "body": body, "url": url,
+                                                          "tag": f"{note.kind}:{note.id}", "id": note.id})
+            sent += pushed
             gone.update(dropped)
         if note.kind in wanted["email"] and user.email:
             mail.queue_mail(f"alert.{note.kind}", [user.email], title, f"{body}\n\n{url}\n")
     if gone:
         db.session.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone)))
         log.info("dropped %d push subscriptions the push service says are gone", len(gone))
-    db.session.commit()
-    return len(claimed)
+    return sent

@@ -20,7 +20,7 @@ from sqlalchemy import or_, select, update
 
 from ..core.blobs import store_blob
 from ..core.db import db
-from ..core.deferred import after_commit
+from ..core.deferred import after_commit_task
 from ..core.models import Blob, OutboxMail
 from ..core.types import utcnow
 
@@ -52,7 +52,7 @@ def queue_mail(kind: str, recipients: list[str], subject: str, body: str,
                       "media_type": media_type})
     mail = OutboxMail(kind=kind, recipients=recipients, subject=subject[:300], body=body, attachments=files)
     db.session.add(mail)
-    after_commit("send_mail")
+    after_commit_task("send_mail")
     return mail
 
 
@@ -90,50 +90,58 @@ def pause_after(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_PAUSE)
 
 
-def send_due(config: Mapping[str, Any], *, now: datetime | None = None, sender=smtp_send) -> int:
-    """Send the mail that is due; returns how many went out."""
-    now = now or utcnow()
-    states = [QUEUED, HELD] if config.get("SMTP_HOST") else [QUEUED]
-    due = db.session.execute(select(OutboxMail.id).where(OutboxMail.state.in_(states),
-                                                         OutboxMail.next_attempt_at <= now)
-                             .order_by(OutboxMail.id).limit(BATCH)).scalars().all()
-    db.session.rollback()
-    sent = 0
-    for mail_id in due:
-        # Claim it (another worker skips it; a worker killed mid-send leaves it for a retry after CLAIM_FOR).
-        claimed = db.session.execute(update(OutboxMail).where(OutboxMail.id == mail_id,
-                                                              OutboxMail.state.in_(states),
-                                                              OutboxMail.next_attempt_at <= now)
-                                     .values(next_attempt_at=now + CLAIM_FOR)).rowcount
-        db.session.commit()
-        if not claimed:
-            continue
-        mail = db.session.get(OutboxMail, mail_id)
-        if not config.get("SMTP_HOST"):
-            log.warning("SMTP_HOST is not set: mail %s kept in the outbox, not sent.\nTo: %s\nSubject: %s\n\n%s",
-                        mail.id, ", ".join(mail.recipients), mail.subject, mail.body)
-            mail.state, mail.last_error = HELD, "SMTP_HOST not set: written to the log, kept"
-            mail.next_attempt_at = now
-            db.session.commit()
-            continue
-        message = build_message(mail, config["MAIL_FROM"])
-        db.session.rollback()  # nothing held while talking to the server
-        error = None
-        try:
-            sender(config, message)
-        except (OSError, smtplib.SMTPException) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:1000]
-        mail = db.session.get(OutboxMail, mail_id)
-        mail.attempts += 1
-        if error is None:
-            mail.state, mail.sent_at, mail.last_error = SENT, utcnow(), None
-            sent += 1
-        else:
-            log.warning("mail %s not sent (attempt %s): %s", mail_id, mail.attempts, error)
-            mail.state, mail.last_error = QUEUED, error
-            mail.next_attempt_at = now + pause_after(mail.attempts)
-        db.session.commit()
-    return sent
+def sendable_states(config: Mapping[str, Any]) -> list[str]:
+    return [QUEUED, HELD] if config.get("SMTP_HOST") else [QUEUED]
+
+
+def due_mail(config: Mapping[str, Any], now: datetime) -> list[int]:
+    """The mail to try now, oldest first."""
+    return list(db.session.execute(select(OutboxMail.id).where(OutboxMail.state.in_(sendable_states(config)),
+                                                               OutboxMail.next_attempt_at <= now)
+                                   .order_by(OutboxMail.id).limit(BATCH)).scalars())
+
+
+def claim(mail_id: int, config: Mapping[str, Any], now: datetime) -> bool:
+    """Take one mail for sending (the caller commits): another worker skips it, and a worker killed while
+    sending leaves it to be tried again after CLAIM_FOR."""
+    return bool(db.session.execute(update(OutboxMail).where(OutboxMail.id == mail_id,
+                                                            OutboxMail.state.in_(sendable_states(config)),
+                                                            OutboxMail.next_attempt_at <= now)
+                                   .values(next_attempt_at=now + CLAIM_FOR)).rowcount)
+
+
+def message_or_hold(mail_id: int, config: Mapping[str, Any], now: datetime) -> EmailMessage | None:
+    """The message to send; with no SMTP_HOST the mail is written to the log, marked held (kept) and None is
+    returned."""
+    mail = db.session.get(OutboxMail, mail_id)
+    if not config.get("SMTP_HOST"):
+        log.warning("SMTP_HOST is not set: mail %s kept in the outbox, not sent.\nTo: %s\nSubject: %s\n\n%s",
+                    mail.id, ", ".join(mail.recipients), mail.subject, mail.body)
+        mail.state, mail.last_error, mail.next_attempt_at = HELD, "SMTP_HOST not set: written to the log, kept", now
+        return None
+    return build_message(mail, sender_address(config))
+
+
+def try_send(config: Mapping[str, Any], message: EmailMessage, sender=smtp_send) -> str | None:
+    """Hand the message to the SMTP server (no database): None when accepted, else the error."""
+    try:
+        sender(config, message)
+    except (OSError, smtplib.SMTPException) as exc:
+        return f"{type(exc).__name__}: {exc}"[:1000]
+    return None
+
+
+def record_attempt(mail_id: int, error: str | None, now: datetime) -> bool:
+    """Sent, or queued again after a pause that grows with each failure. True when sent."""
+    mail = db.session.get(OutboxMail, mail_id)
+    mail.attempts += 1
+    if error is None:
+        mail.state, mail.sent_at, mail.last_error = SENT, utcnow(), None
+        return True
+    log.warning("mail %s not sent (attempt %s): %s", mail_id, mail.attempts, error)
+    mail.state, mail.last_error = QUEUED, error
+    mail.next_attempt_at = now + pause_after(mail.attempts)
+    return False
 
 
 def outbox_rows(limit: int = 200) -> list[OutboxMail]:
@@ -146,7 +154,7 @@ def retry_now(mail_id: int) -> None:
     db.session.execute(update(OutboxMail).where(OutboxMail.id == mail_id, or_(OutboxMail.state == QUEUED,
                                                                               OutboxMail.state == HELD))
                        .values(next_attempt_at=utcnow()))
-    after_commit("send_mail")
+    after_commit_task("send_mail")
 
 
 def sender_address(config: Mapping[str, Any]) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..core.db import db
-from ..core.deferred import after_commit
+from ..core.deferred import after_commit_task
 from ..core.enums import ClockName, Role
 from ..core.errors import NotFound
 from ..core.labels import clock_labels
@@ -50,8 +50,9 @@ KIND_LABELS = {
 
 
 def active_supervisors() -> list[User]:
-    return list(db.session.execute(
-        select(User).where(User.role == Role.SUPERVISOR, User.active.is_(True)).order_by(User.id)).scalars())
+    with db.session.no_autoflush:  # reading them must not write the caller's pending changes early
+        return list(db.session.execute(
+            select(User).where(User.role == Role.SUPERVISOR, User.active.is_(True)).order_by(User.id)).scalars())
 
 
 def audience_ids(audience: Iterable[Audience], *, assignee_id: int | None, expert_id: int | None,
@@ -87,20 +88,24 @@ def insert_once(rows: list[dict[str, Any]]) -> int:
         with db.session.no_autoflush:
             created += max(db.session.execute(statement).rowcount or 0, 0)
     if created:
-        after_commit("deliver_notifications")
+        after_commit_task("deliver_notifications")
     return created
 
 
 def notify(user_ids: Iterable[int], kind: Kind, key: str, *, ticket: Ticket | None = None,
            **params: Any) -> int:
-    """Alert these users once for this key (the same key again changes nothing)."""
+    """Alert these users of an event of the process, in the caller's transaction. The rows are added to the
+    session, written with the caller's other changes at its commit (no write taken early: on SQLite that would
+    hold the database's write lock for the rest of the request). An event's key carries its time, so the same
+    event is never alerted twice."""
     if ticket is not None:
-        if ticket.id is None:
-            db.session.flush()  # a request entered in this transaction: its id
         params.setdefault("number", ticket.number)
-    return insert_once([{"user_id": uid, "kind": kind.value, "key": f"{kind.value}:{key}",
-                         "ticket_id": ticket.id if ticket is not None else None, "params": params}
-                        for uid in sorted(set(user_ids))])
+    notes = [Notification(user_id=uid, kind=kind.value, key=f"{kind.value}:{key}", ticket=ticket, params=params)
+             for uid in sorted(set(user_ids))]
+    db.session.add_all(notes)
+    if notes:
+        after_commit_task("deliver_notifications")
+    return len(notes)
 
 
 # --- events of the process: alerted at once -------------------------------------------------------------

@@ -9,12 +9,11 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..core.blobs import store_blob
-from ..core.db import db, take_write_lock
+from ..core.db import db
 from ..core.models import StoredReport
 from ..reporting import reports
 from . import mail
@@ -36,33 +35,31 @@ def recipients(config: Mapping[str, Any]) -> list[str]:
     return [r.strip() for r in (config.get("WEEKLY_REPORT_TO") or "").split(",") if r.strip()]
 
 
-def deliver_weekly_report(now: datetime, config: Mapping[str, Any]) -> bool:
-    """Store, mail and announce the report due by `now` if not done yet. True when delivered now."""
-    tz = ZoneInfo(config["TIMEZONE"])
-    week = week_due(now, tz)
-    if db.session.execute(select(StoredReport.id).where(StoredReport.week == week.label)).first():
-        db.session.rollback()
+def is_stored(week: reports.Week) -> bool:
+    return db.session.execute(select(StoredReport.id).where(StoredReport.week == week.label)).first() is not None
+
+
+def build_report(week: reports.Week, now: datetime, tz: ZoneInfo) -> tuple[reports.WeeklyReport, bytes]:
+    """The week's figures and their CSV (reads only)."""
+    report = reports.weekly_report(week, now, tz)
+    return report, reports.report_csv(report)
+
+
+def store_and_send(week: reports.Week, pdf_data: bytes, csv_data: bytes, config: Mapping[str, Any],
+                   now: datetime) -> bool:
+    """Store the files, queue the mail to customer service and announce it to the supervisors (the caller
+    commits). False when another worker stored the week meanwhile."""
+    if is_stored(week):
         return False
-    with force_locale(config.get("BABEL_DEFAULT_LOCALE") or "zh_CN"):
-        report = reports.weekly_report(week, now, tz)
-        csv_data = reports.report_csv(report)
-        db.session.rollback()  # nothing held while WeasyPrint lays the PDF out
-        pdf_data = reports.report_pdf(report, company=config["COMPANY_NAME"])
-        subject = _("Weekly service report %(week)s", week=week.label)
-        body = _("The technical support team's figures for %(week)s (%(start)s to %(end)s) are attached as PDF "
-                 "and CSV.", week=week.label, start=week.monday.isoformat(), end=week.sunday.isoformat())
-    take_write_lock()
-    if db.session.execute(select(StoredReport.id).where(StoredReport.week == week.label)).first():
-        db.session.rollback()  # another worker delivered it meanwhile
-        return False
-    stored = StoredReport(week=week.label, pdf_sha256=store_blob(pdf_data, "application/pdf").sha256,
-                          csv_sha256=store_blob(csv_data, "text/csv").sha256, created_at=now)
-    db.session.add(stored)
+    db.session.add(StoredReport(week=week.label, pdf_sha256=store_blob(pdf_data, "application/pdf").sha256,
+                                csv_sha256=store_blob(csv_data, "text/csv").sha256, created_at=now))
+    subject = _("Weekly service report %(week)s", week=week.label)
+    body = _("The technical support team's figures for %(week)s (%(start)s to %(end)s) are attached as PDF "
+             "and CSV.", week=week.label, start=week.monday.isoformat(), end=week.sunday.isoformat())
     mail.queue_mail("weekly_report", recipients(config), subject, body,
                     [(f"weekly-report-{week.label}.pdf", pdf_data, "application/pdf"),
                      (f"weekly-report-{week.label}.csv", csv_data, "text/csv")])
     notify([u.id for u in active_supervisors()], Kind.WEEKLY_REPORT, week.label, week=week.label)
-    db.session.commit()
     return True
 
 

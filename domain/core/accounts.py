@@ -10,12 +10,12 @@ from .audit import record_event
 from .db import db
 from .enums import Role
 from .errors import Conflict, DomainError, NotFound
+from .locales import SUPPORTED_LOCALES
 from .models import User, new_login_token
 from .types import utcnow
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD_LENGTH = 8
-SUPPORTED_LOCALES = ("zh_CN", "en")
 
 
 def normalise_username(username: str) -> str:

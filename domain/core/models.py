@@ -317,6 +317,12 @@ class Ticket(Base):
         """A signed order: what the customer signed can no longer change."""
         return self.signature is not None
 
+    @property
+    def current_visit(self) -> Visit | None:
+        """The visit the request is at: the latest one not called off (a cancelled request calls off the visit
+        it had not finished). A rescheduled visit is the same visit with a new time, not a new one."""
+        return next((v for v in reversed(self.visits) if v.cancelled_at is None), None)
+
 
 class TicketClock(Base):
     """One deadline of the policy for one request: started, due, and done (or not applicable)."""

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import traceback
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,7 +24,7 @@ from sqlalchemy import select
 
 from ..core.blobs import store_blob
 from ..core.db import db, take_write_lock
-from ..core.deferred import after_commit
+from ..core.deferred import after_commit_task
 from ..core.enums import RenderState, Resolution
 from ..core.labels import clock_labels
 from ..core.models import Blob, ServiceOrder, Ticket
@@ -46,7 +47,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetime) -> dict:
     """Everything the order shows, as plain data: what the hash covers and what the PDF is rendered from."""
-    visit = next((v for v in reversed(ticket.visits) if v.cancelled_at is None), None)
+    visit = ticket.current_visit
     signature = ticket.signature
     return {
         "format": "fieldservice.service-order",
@@ -123,7 +124,8 @@ def freeze_order(ticket: Ticket, *, locale: str | None = None, company: str | No
                          content_json=canonical_json(content), content_sha256=content_hash(content),
                          render_state=RenderState.PENDING)
     db.session.add(order)
-    after_commit("render_orders")  # rendered by the worker once the signature (or fix) is committed
+    # Rendered by the worker once the frozen content is committed: a failed render never loses the signature.
+    after_commit_task("render_orders")
     return order
 
 
@@ -257,10 +259,14 @@ def write_pdf(html: str, content: dict, *, fetcher=None) -> bytes:
 
 
 def render_order(order: ServiceOrder) -> bool:
-    """Render and store the PDF now, again if it was rendered before (committing); on failure the order keeps
-    its state and the error."""
-    render_detached(order.id, force=True)
-    db.session.refresh(order)
+    """Render and store the PDF now, again if it was rendered before; on failure the order keeps its state and
+    the error. Nothing is written before WeasyPrint runs (no write lock held); the caller commits."""
+    job = prepare_render(order.id, force=True)
+    if job is None:
+        return False
+    pdf, error = run_render(job)
+    take_write_lock()
+    store_render(job, pdf, error, force=True)
     return order.render_state == RenderState.RENDERED
 
 
@@ -275,14 +281,22 @@ def pending_orders() -> list[ServiceOrder]:
                                    .order_by(ServiceOrder.id)).scalars())
 
 
-def render_detached(order_id: int, *, renderer=None, force: bool = False) -> bool | None:
-    """Render an order's PDF holding no transaction (and so, on SQLite, no write lock) while WeasyPrint works:
-    read the content and every blob the page shows, end the transaction, render, then store the PDF in one
-    short write. True when rendered now, False when the render failed (kept, retried later), None when there
-    was nothing to do (rendered meanwhile by another worker, or no such order)."""
+@dataclass
+class RenderJob:
+    """What rendering one order needs, read beforehand: WeasyPrint then works without the database."""
+
+    order_id: int
+    content: dict
+    html: str
+    blobs: dict[str, tuple[bytes, str]]
+    logo: tuple[str, bytes, str] | None
+
+
+def prepare_render(order_id: int, *, force: bool = False) -> RenderJob | None:
+    """Read an order's content and every blob its page shows (writing nothing, so no write lock is taken).
+    None when there is nothing to do: no such order, or already rendered (unless `force`)."""
     order = db.session.get(ServiceOrder, order_id)
     if order is None or (order.render_state == RenderState.RENDERED and not force):
-        db.session.rollback()
         return None
     content = json.loads(order.content_json)
     wanted = [p["thumb_sha256"] for p in content.get("photos", [])]
@@ -293,35 +307,36 @@ def render_detached(order_id: int, *, renderer=None, force: bool = False) -> boo
     logo = _company_logo()
     if logo:
         blobs[logo[0]] = (logo[1], logo[2])
-    error_text = None
+    html = order_html(order, content, logo_sha=logo[0] if logo else "", available=set(blobs))
+    return RenderJob(order_id, content, html, blobs, logo)
+
+
+def run_render(job: RenderJob, renderer=None) -> tuple[bytes | None, str | None]:
+    """WeasyPrint on the prepared page, touching no database: (pdf, None) or (None, the error)."""
     try:
-        html = order_html(order, content, logo_sha=logo[0] if logo else "", available=set(blobs))
-        db.session.rollback()  # end the read: nothing is held while rendering
-        pdf = (renderer or write_pdf)(html, content, fetcher=make_fetcher(blobs.get))
+        return (renderer or write_pdf)(job.html, job.content, fetcher=make_fetcher(job.blobs.get)), None
     except Exception as error:  # noqa: BLE001 - any rendering failure keeps the order and is retried later
-        log.exception("rendering order %s failed", order_id)
-        db.session.rollback()
-        error_text = "".join(traceback.format_exception_only(type(error), error))[:2000]
-        pdf = None
-    # The write: one short transaction (BEGIN IMMEDIATE on SQLite, so it waits its turn instead of failing).
-    take_write_lock()
-    order = db.session.get(ServiceOrder, order_id, populate_existing=True)
+        log.exception("rendering order %s failed", job.order_id)
+        return None, "".join(traceback.format_exception_only(type(error), error))[:2000]
+
+
+def store_render(job: RenderJob, pdf: bytes | None, error: str | None, *, force: bool = False) -> bool | None:
+    """Record the attempt (one short write for the caller to commit): True when the PDF is stored, False when the
+    render failed (kept, retried later), None when another worker rendered it meanwhile."""
+    order = db.session.get(ServiceOrder, job.order_id, populate_existing=True)
     order.render_attempts += 1
     if order.render_state == RenderState.RENDERED and not force:
-        db.session.commit()
         return None
     if pdf is None:
         if order.render_state != RenderState.RENDERED:  # a stored PDF stays valid when a re-render fails
             order.render_state = RenderState.FAILED
-        order.render_error = error_text
-        db.session.commit()
+        order.render_error = error
         return False
-    if logo:
-        store_blob(logo[1], logo[2])
+    if job.logo:
+        store_blob(job.logo[1], job.logo[2])
     blob = store_blob(pdf, "application/pdf")
     order.pdf_sha256, order.render_state, order.rendered_at, order.render_error = (
         blob.sha256, RenderState.RENDERED, utcnow(), None)
-    db.session.commit()
     return True
 
 

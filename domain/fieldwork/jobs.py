@@ -30,7 +30,7 @@ def jobs_for(user: User, now: datetime) -> list[dict]:
         .order_by(Ticket.next_due_at.is_(None), Ticket.next_due_at)
     ).scalars().all()
     tickets = [t for t in tickets if t.status != TicketStatus.SIGNED or
-               (t.visits and t.visits[-1].departed_at is None)]
+               (t.current_visit is not None and t.current_visit.departed_at is None)]
     category_ids = {t.device_category_id for t in tickets if t.device_category_id}
     articles = []
     if category_ids:
@@ -46,7 +46,7 @@ def jobs_for(user: User, now: datetime) -> list[dict]:
 
 def _job(ticket: Ticket, now: datetime, articles: list[KbArticle]) -> dict:
     category = ticket.device_category
-    visit = ticket.visits[-1] if ticket.visits else None
+    visit = ticket.current_visit
     return {
         "number": ticket.number,
         "status": ticket.status.value,

@@ -25,10 +25,10 @@ def ensure_not_locked(ticket: Ticket) -> None:
 
 
 def current_visit(ticket: Ticket) -> Visit:
-    visits = [v for v in ticket.visits if v.cancelled_at is None]
-    if not visits:
+    visit = ticket.current_visit
+    if visit is None:
         raise DomainError("no_visit", _l("There is no scheduled visit to prepare."))
-    return visits[-1]
+    return visit
 
 
 def _on_site(ticket: Ticket, ctx: Context) -> Visit:

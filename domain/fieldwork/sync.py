@@ -313,7 +313,7 @@ def _replay(existing: SyncOp, raw, given: str, user, device_id) -> Result:
 def apply_batch(raws: list, *, user: User, device_id: str, tz: ZoneInfo, remote_addr: str | None = None,
                 photo: ProcessedImage | None = None) -> tuple[list[Result], list[Ticket]]:
     """Apply ops in order, each atomically and on its own (a savepoint per op: a rejected op never undoes or
-    stops another), and commit them together: one durable write for the batch instead of one per op.
+    stops another); the request's one commit makes them durable together (one write for the batch, not one per op).
     Returns the results and the requests signed in this batch (their PDFs are rendered after the commit)."""
     results, signed = [], []
     take_write_lock()
@@ -324,7 +324,7 @@ def apply_batch(raws: list, *, user: User, device_id: str, tz: ZoneInfo, remote_
         results.append(result)
         if ticket is not None:
             signed.append(ticket)
-    db.session.commit()
+    db.session.flush()
     return results, signed
 
 
@@ -404,5 +404,5 @@ def reject_op(raw: dict, *, user: User, device_id: str, code: str, message) -> R
         result = Result(given, "rejected", code, str(message))
     else:
         result = _replay(_find(op_uuid), raw, given, user, device_id)
-    db.session.commit()
+    db.session.flush()
     return result

@@ -11,7 +11,7 @@ How the figures are counted (the page and the PDF say the same: `counting_rules`
   after it, or still open once it has passed. Numerator = met, denominator = met + missed; clocks still running
   (deadline not reached yet, only in the current week) are counted apart as "pending"; clocks that did not apply
   (the process took another path, or the request was cancelled) are not counted.
-- Response rate = the first-contact clock (30 min urgent, 60 min normal) by those rules.
+- Response rate = the first-contact clock (by default 30 min urgent, 60 min normal) by those rules.
 - Resolution rate: requests entered in the week (created_at), cancelled ones left out; resolved = solved remotely
   or signed by the customer after an on-site visit, whenever that happened up to the report.
 - Satisfaction: ratings of orders the customer signed in the week (the signing time on the phone); numerator =
@@ -79,14 +79,17 @@ def short_labels() -> dict[str, str]:
 
 
 def counting_rules(tz_name: str) -> list[str]:
-    """How the figures are counted, in words, as the page and the PDF state it (see the module docstring)."""
+    """How the figures are counted, in words, as the page and the PDF state it (see the module docstring), with
+    the thresholds of the policy in force."""
+    policy = current_policy()
     return [
         _("A week runs from Monday 00:00 to the next Monday 00:00 (%(tz)s).", tz=tz_name),
         _("A deadline counts in the week it falls due: met if done by then, missed if done later or still open "
           "after it. Rate = met / (met + missed); deadlines not reached yet are shown as running and not "
           "counted."),
-        _("Response rate: the technician's first contact with the customer within 30 min (urgent) or 60 min "
-          "(normal)."),
+        _("Response rate: the technician's first contact with the customer within %(urgent)s (urgent) or "
+          "%(normal)s (normal).", urgent=span_text(policy.first_contact_urgent_minutes),
+          normal=span_text(policy.first_contact_normal_minutes)),
         _("Resolution rate: requests entered in the week, cancelled ones left out; resolved = solved remotely "
           "or signed by the customer after an on-site visit, up to now."),
         _("Satisfaction: ratings of orders the customer signed in the week; satisfied = 4 or 5 stars."),

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
-from sqlalchemy.orm.exc import StaleDataError
 
 from ..alerts import notifications as alerts
 from ..alerts.mail import valid_email
@@ -267,17 +266,6 @@ def assign(ticket: Ticket, technician: User, ctx: Context, expected_version: int
     alerts.request_assigned(ticket)
 
 
-def commit_or_conflict(ticket_number: str) -> None:
-    """Commit; a concurrent change to the same request (optimistic lock) becomes a clear Conflict."""
-    try:
-        db.session.commit()
-    except StaleDataError:
-        db.session.rollback()
-        raise Conflict("changed_meanwhile",
-                       _l("Request %(number)s was changed by someone else meanwhile. Nothing was changed; "
-                          "check it and try again.", number=ticket_number)) from None
-
-
 def escalate(ticket: Ticket, expert: User, reason: str, ctx: Context) -> None:
     if not ctx.actor.has_role(Role.SUPERVISOR):
         raise Forbidden("not_allowed", _l("Only a supervisor escalates requests."))
@@ -301,6 +289,9 @@ def cancel(ticket: Ticket, reason: str, ctx: Context) -> None:
     workflow.move(ticket, TicketStatus.CANCELLED, actor=ctx.actor, action="ticket.cancelled", via=ctx.via,
                   remote_addr=ctx.remote_addr, reason=reason[:500])
     ticket.cancelled_at, ticket.cancel_reason = ctx.now, reason[:MAX_TEXT]
+    visit = ticket.current_visit
+    if visit is not None and visit.departed_at is None:  # called off with the request
+        visit.cancelled_at = ctx.now
     for clock in list(ticket.clocks):
         drop_clock(ticket, clock.name)
 
@@ -316,8 +307,9 @@ def add_note(ticket: Ticket, text: str, ctx: Context, *, shown_to_customer: bool
     text = (text or "").strip()
     if not text:
         raise ValidationError({"text": _l("The note is empty.")})
+    visit = ticket.current_visit
     note = ProgressNote(ticket=ticket, author=ctx.actor, text=text[:MAX_TEXT], shown_to_customer=shown_to_customer,
-                        written_at=written_at or ctx.now, visit_id=ticket.visits[-1].id if ticket.visits else None)
+                        written_at=written_at or ctx.now, visit_id=visit.id if visit else None)
     if note_id is not None:
         note.id = note_id
     db.session.add(note)
@@ -448,9 +440,9 @@ def schedule_visit(ticket: Ticket, ctx: Context, *, scheduled_at: datetime | Non
                   remote_addr=ctx.remote_addr, scheduled_at=scheduled_at.isoformat())
     ticket.resolution = Resolution.ON_SITE
     drop_clock(ticket, ClockName.REMOTE_FIX)
-    open_visit = next((v for v in ticket.visits if v.arrived_at is None and v.cancelled_at is None), None)
-    if open_visit is not None:
-        visit = open_visit
+    current = ticket.current_visit
+    if current is not None and current.arrived_at is None:  # rescheduled: the same visit, a new time
+        visit = current
         visit.scheduled_at, visit.address = scheduled_at, address[:500]
         visit.agreed_with = agreed_with.strip()[:100] or visit.agreed_with
     else:
@@ -470,9 +462,9 @@ def confirm_preparation(ticket: Ticket, ctx: Context, *, checked_item_ids: set[i
                         at: datetime | None = None) -> Visit:
     """Every checklist item confirmed (address, device state, each tool and spare packed) stops the clock."""
     require_assignee(ctx, ticket)
-    if ticket.status != TicketStatus.VISIT_SCHEDULED or not ticket.visits:
+    visit = ticket.current_visit
+    if ticket.status != TicketStatus.VISIT_SCHEDULED or visit is None:
         raise DomainError("no_visit", _l("There is no scheduled visit to prepare."))
-    visit = ticket.visits[-1]
     at = checked_time(at, ctx, "at", not_before=visit.created_at)
     for item in visit.prep_items:
         if item.id in checked_item_ids and not item.checked:

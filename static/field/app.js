@@ -43,7 +43,7 @@ function clockLine(job) {
   const c = running[0];
   const minutes = Math.round((Date.parse(c.due_at) - Date.now()) / 60000);
   const text = minutes >= 0 ? t("left", { n: minutes }) : t("overdue", { n: -minutes });
-  return h("p", { class: `deadline ${minutes < 0 ? "overdue" : minutes < 10 ? "soon" : ""}` },
+  return h("p", { class: `deadline ${minutes < 0 ? "overdue" : minutes < (sync.state.dueSoonMinutes ?? 0) ? "soon" : ""}` },
     `${t(`clock.${c.name}`)}: ${text}`);
 }
 

@@ -11,7 +11,7 @@ const BATCH_BYTES = 512 * 1024;
 const encoder = new TextEncoder();
 let listeners = [];
 export const state = { online: navigator.onLine, syncing: false, needsLogin: false, lastSync: null, error: null,
-  jobsVersion: 0 };
+  jobsVersion: 0, dueSoonMinutes: null };
 
 export function onChange(fn) { listeners.push(fn); }
 function changed() { for (const fn of listeners) fn(state); }
@@ -116,7 +116,12 @@ async function flushOnce() {
   const jobs = await fetch("/api/v1/me/jobs", { credentials: "same-origin" });
   if (jobs.status === 401) throw new AuthNeeded();
   if (jobs.ok) {
-    if (await store.replaceJobs((await jobs.json()).jobs)) state.jobsVersion = (state.jobsVersion || 0) + 1;
+    const feed = await jobs.json();
+    if (Number.isFinite(feed.due_soon_minutes) && feed.due_soon_minutes !== state.dueSoonMinutes) {
+      state.dueSoonMinutes = feed.due_soon_minutes;
+      await store.setMeta("due_soon_minutes", feed.due_soon_minutes);
+    }
+    if (await store.replaceJobs(feed.jobs)) state.jobsVersion = (state.jobsVersion || 0) + 1;
   }
 }
 
@@ -162,6 +167,7 @@ let waitingForLock = false;
 
 export async function start() {
   state.lastSync = await store.getMeta("last_sync");
+  state.dueSoonMinutes = await store.getMeta("due_soon_minutes");  // the policy's, from the last jobs feed
   window.addEventListener("online", () => { state.online = true; flush(); });
   window.addEventListener("offline", () => { state.online = false; changed(); });
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") flush(); });

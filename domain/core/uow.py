@@ -1,0 +1,127 @@
+"""The unit of work: one owner of the transaction per request or command (as Indico's request handler and
+cosmicpython's unit of work).
+
+Nothing in a view or a domain action commits. The owner (the web request, see `blueprints/core/transaction.py`,
+or a CLI command) calls `commit()` once at the end, or `rollback()` on any error. A concurrent change to a
+request (its optimistic-lock version moved: SQLAlchemy's StaleDataError) becomes the 409 `changed_meanwhile`
+Conflict here and only here. Work that must only happen once the data is safe (rendering a service order's PDF,
+later a notification) is queued with `after_commit` and dropped on rollback. `attempt` runs one domain action
+inside a savepoint, so that a refused action leaves nothing half-written in the request's transaction.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm.exc import StaleDataError
+
+from .db import db, take_write_lock
+from .errors import Conflict
+from .models import Ticket
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_QUEUE_KEY = "after_commit"
+
+
+def after_commit(job: Callable[[], object]) -> None:
+    """Run `job` after the current transaction commits (never if it rolls back). A job runs in its own small
+    transaction, committed after it; a failing job is logged and rolled back, the committed work stays. A job
+    must look its data up again (by number or id): what it was queued for may have been rolled back since."""
+    db.session.info.setdefault(_QUEUE_KEY, []).append(job)
+
+
+def _stale(numbers: list[str]) -> Conflict:
+    return Conflict("changed_meanwhile",
+                    _l("Request %(number)s was changed by someone else meanwhile. Nothing was changed; "
+                       "check it and try again.", number=", ".join(numbers) or "-"))
+
+
+def _dirty_request_numbers() -> list[str]:
+    # Requests are the only versioned rows: a stale write is always one of the changed requests.
+    return sorted({obj.number for obj in db.session.dirty if isinstance(obj, Ticket) and obj.number})
+
+
+def flush() -> None:
+    """Write pending changes now; a stale request version becomes the Conflict (the transaction, or the
+    savepoint it happened in, is rolled back first: the session must be usable to word the message)."""
+    numbers = _dirty_request_numbers()
+    try:
+        db.session.flush()
+    except StaleDataError:
+        savepoint = db.session().get_nested_transaction()
+        if savepoint is not None:
+            savepoint.rollback()
+        else:
+            rollback()
+        raise _stale(numbers) from None
+
+
+def commit() -> None:
+    """Commit the transaction, then run the jobs queued for after it. Raises Conflict (after rolling back)
+    when a request was changed concurrently."""
+    numbers = _dirty_request_numbers()
+    try:
+        db.session.commit()
+    except StaleDataError:
+        rollback()
+        raise _stale(numbers) from None
+    except BaseException:
+        rollback()
+        raise
+    _run_after_commit()
+
+
+def rollback() -> None:
+    """Undo the transaction and drop the work queued for after it."""
+    db.session.info.pop(_QUEUE_KEY, None)
+    db.session.rollback()
+
+
+def _run_after_commit() -> None:
+    while jobs := db.session.info.pop(_QUEUE_KEY, None):
+        for job in jobs:
+            try:
+                job()
+                db.session.commit()
+            except Exception:  # noqa: BLE001 - the committed work must stand whatever a follow-up does
+                log.exception("after-commit job %r failed", job)
+                db.session.info.pop(_QUEUE_KEY, None)
+                db.session.rollback()
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """Own a transaction outside a web request (a CLI command, a script): commit at the end, roll back on
+    any error."""
+    try:
+        yield
+    except BaseException:
+        rollback()
+        raise
+    commit()
+
+
+def attempt(action: Callable[[], T]) -> T:
+    """Run one domain action in a savepoint: if it raises a DomainError (or its writes meet a stale request
+    version), everything it wrote is undone and the error is raised for the caller to show; the rest of the
+    request's transaction is untouched."""
+    # SQLite's driver starts no transaction before a SAVEPOINT: begin one, so the savepoint nests in it.
+    take_write_lock()
+    queued = len(db.session.info.get(_QUEUE_KEY, []))
+    savepoint = db.session.begin_nested()
+    try:
+        result = action()
+        flush()
+    except BaseException:
+        if savepoint.is_active:  # (a stale flush already rolled it back)
+            savepoint.rollback()
+        # What the undone action queued for after the commit goes with it.
+        del db.session.info.get(_QUEUE_KEY, [])[queued:]
+        raise
+    savepoint.commit()
+    return result

@@ -49,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if os.environ.get("BEHIND_PROXY"):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
+    register_hygiene(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -68,6 +69,12 @@ def select_locale() -> str:
         return chosen
     # The team is Chinese-speaking: Chinese unless the browser asks for English first.
     return app_locale(request.accept_languages.best_match(["zh-CN", "zh", "en"], default="zh-CN"))
+
+
+def register_hygiene(app: Flask) -> None:
+    from blueprints.core.hygiene import register
+
+    register(app)
 
 
 def register_extensions(app: Flask) -> None:

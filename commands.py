@@ -180,7 +180,8 @@ def report_weekly_command(week, out, fmt):
     if fmt == "csv":
         data = reports.report_csv(report)
     elif fmt == "pdf":
-        data = reports.report_pdf(report, company=current_app.config["COMPANY_NAME"])
+        data = reports.report_pdf(report, company=current_app.config["COMPANY_NAME"],
+                                  templates=current_app.jinja_env, locale=current_app.config["BABEL_DEFAULT_LOCALE"])
     else:
         data = (json.dumps(report.as_dict(), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     Path(out).write_bytes(data)

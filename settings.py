@@ -97,6 +97,7 @@ def load_settings(instance_path: str) -> dict:
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int("SESSION_HOURS", 12)),
         "FORCE_HTTPS": _flag("FORCE_HTTPS"),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;60 per hour"),
+        "LOGIN_USER_RATE_LIMIT": os.environ.get("LOGIN_USER_RATE_LIMIT", "100 per hour"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         # CSRF tokens are tied to the session, not a clock: a form left open on a phone still submits.

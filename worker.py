@@ -177,10 +177,14 @@ def deliver_weekly_report(config, now) -> bool:
     if weekly.is_stored(week):
         uow.rollback()
         return False
-    with force_locale(config.get("BABEL_DEFAULT_LOCALE") or "zh_CN"):
+    from flask import current_app
+
+    locale = config.get("BABEL_DEFAULT_LOCALE") or "zh_CN"
+    with force_locale(locale):
         report, csv_data = weekly.build_report(week, now, tz)
         uow.rollback()  # nothing held while WeasyPrint lays the PDF out
-        pdf_data = reports.report_pdf(report, company=config["COMPANY_NAME"])
+        pdf_data = reports.report_pdf(report, company=config["COMPANY_NAME"], templates=current_app.jinja_env,
+                                      locale=locale)
         take_write_lock()
         delivered = weekly.store_and_send(week, pdf_data, csv_data, config, now)
     uow.commit()

@@ -180,7 +180,7 @@ def test_sign_in_is_rate_limited(make_app, make_user):
 
 
 def test_rate_limit_also_counts_per_username_across_addresses(make_app):
-    app = make_app(RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
+    app = make_app(RATELIMIT_ENABLED=True, LOGIN_USER_RATE_LIMIT="3 per minute")
     client = app.test_client()
     for i in range(3):
         client.post("/auth/login", data={"username": "victim", "password": "x"},

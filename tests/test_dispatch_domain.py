@@ -342,7 +342,7 @@ def test_resolving_before_contact_is_an_illegal_move(app, ctx_for, assigned):
         ticket = assigned()
         with pytest.raises(DomainError) as raised:
             dispatch.resolve_remotely(ticket, ctx_for("tech"), cause="x", work_done="y")
-        assert raised.value.code == "illegal_transition"
+        assert raised.value.code == "not_contacted"  # the declared flow's refusal (domain/fieldwork/flow.py)
 
 
 @pytest.mark.parametrize("confirm_before_visit,state", [(90, ClockState.MET), (30, ClockState.MISSED)])
@@ -466,3 +466,22 @@ def test_case_analysis_clock_counts_working_days_across_national_day(app, ctx_fo
         complete_case_analysis(ticket, ctx_for("expert", done), summary="新故障类型", root_cause="固件缺陷",
                                fix="升级固件", prevention="出库前检查固件版本")
         assert clocks(ticket, done)[ClockName.CASE_ANALYSIS].state == state
+
+
+def test_the_request_page_offers_what_the_state_machine_allows(app, ctx_for, people, assigned):
+    from domain.requests import workflow
+
+    with app.app_context():
+        ticket = assigned()
+        tech, boss, expert = (db.session.get(User, people[who]) for who in ("tech", "supervisor", "expert"))
+        assert workflow.available_actions(ticket, tech) == {"contact"}
+        assert workflow.available_actions(ticket, boss) == {"escalate", "assign", "cancel"}
+        assert workflow.available_actions(ticket, expert) == set()
+        dispatch.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
+        assert workflow.available_actions(ticket, tech) == {"contact", "remote", "resolve", "schedule_visit"}
+        dispatch.schedule_visit(ticket, ctx_for("tech", T0 + timedelta(minutes=10)),
+                                scheduled_at=T0 + timedelta(hours=3), address="A")
+        assert workflow.available_actions(ticket, tech) == {"contact", "reschedule_visit", "prepare"}
+        dispatch.cancel(ticket, "no longer needed", ctx_for("supervisor", T0 + timedelta(minutes=20)))
+        assert workflow.available_actions(ticket, tech) == set()
+        assert workflow.available_actions(ticket, boss) == set()

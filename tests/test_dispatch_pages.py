@@ -340,7 +340,7 @@ def test_an_illegal_step_is_explained(app, staff):
     tech = login(app, "li")
     response = tech.post(f"/dispatch/requests/{number}/resolve",
                          data={"resolve-cause": "x", "resolve-work_done": "y"}, headers=ZH, follow_redirects=True)
-    assert "不能变为" in response.get_data(as_text=True)
+    assert "请先记录与客户的首次联系" in response.get_data(as_text=True)  # what to do, from the declared flow
 
 
 def test_other_technicians_cannot_act_on_the_request(app, staff):

@@ -67,6 +67,7 @@ def visit_ops(number):
         op("visit.arrived", number, minutes=-30),
         op("problem.confirmed", number, {"text": "主输出无声，确认为输出模块故障"}, minutes=-28),
         op("note.added", number, {"note_id": note, "text": "已更换输出线缆", "shown_to_customer": True}, minutes=-20),
+        op("work.recorded", number, {"cause": "输出模块线缆松动", "work_done": "更换输出线缆并紧固"}, minutes=-12),
         op("test.recorded", number, {"item": "各通道输入有信号", "passed": True, "note": ""}, minutes=-10),
         op("test.recorded", number, {"item": "耳返与主输出正常", "passed": True, "note": "音量正常"}, minutes=-9),
         op("customer.confirmed", number, {"note": "设备运行正常"}, minutes=-8),
@@ -149,7 +150,7 @@ def test_a_malformed_op_never_stops_the_others(app, job):
     ]
     assert sync(client, batch) == ["applied", "rejected:bad_op_id", "rejected:malformed_op", "rejected:unknown_kind",
                                    "rejected:unknown_ticket", "rejected:bad_time", "rejected:bad_time",
-                                   "rejected:bad_payload", "rejected:invalid", "rejected:use_photo_endpoint",
+                                   "rejected:bad_payload", "rejected:bad_payload", "rejected:use_photo_endpoint",
                                    "applied"]
     with app.app_context():
         # Every op received is stored with its raw body, rejected ones included.
@@ -164,10 +165,12 @@ def test_a_rejected_op_replayed_is_a_duplicate_with_its_code(app, job):
     client = phone(app)
     early = op("order.signed", job["number"], {"signer_name": "赵远", "rating": 5,
                                                 "signature_png": signature_data_url(), "strokes": [[[1, 2, 0]]]})
-    assert sync(client, [early]) == ["rejected:not_on_site"]
-    response = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [early]})
-    assert response.json["results"][0] == {"op_id": early["op_id"], "status": "duplicate", "code": "not_on_site",
-                                           "message": response.json["results"][0]["message"]}
+    first = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [early]}).json["results"][0]
+    assert first["status"] == "rejected" and first["code"] == "not_on_site" and first["message"]
+    replay = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [early]}).json["results"][0]
+    # The replay answers with the stored rejection: the same code and the same message as the first answer.
+    assert replay == {"op_id": early["op_id"], "status": "duplicate", "code": "not_on_site",
+                      "message": first["message"]}
 
 
 def test_without_a_session_the_answer_is_401_json(app, job):
@@ -239,7 +242,7 @@ def test_two_servers_syncing_the_same_outbox_at_once_apply_it_once(make_app, job
     moment: a retry racing the original. Each op is applied exactly once."""
     servers = [make_app(), make_app()]
     clients = [phone(server) for server in servers]
-    ops = visit_ops(job["number"])[:7]
+    ops = visit_ops(job["number"])[:8]
     barrier = threading.Barrier(2)
     answers = [None, None]
 
@@ -254,7 +257,7 @@ def test_two_servers_syncing_the_same_outbox_at_once_apply_it_once(make_app, job
         t.join()
     for index in range(len(ops)):
         statuses = sorted(answers[k][index]["status"] for k in range(2))
-        assert statuses in (["applied", "duplicate"], ["duplicate", "applied"]), (index, statuses)
+        assert statuses == ["applied", "duplicate"], (index, statuses)  # sorted: one applied, one duplicate
     assert counts(servers[0], job["number"]) == {"notes": 1, "tests": 2, "signatures": 0, "status": "on_site"}
 
 
@@ -282,6 +285,38 @@ def test_openapi_document_lists_every_op_kind(app):
     for kind in ("contact.made", "note.added", "test.recorded", "order.signed", "visit.departed"):
         assert f"op.{kind}" in schemas
     assert schemas["op.order.signed"]["properties"]["data"]["properties"]["rating"]["maximum"] == 5
+
+
+def test_one_registry_gives_the_kinds_their_payload_schemas_and_the_flow(app):
+    """The registry of op kinds is the one list: the applier's kinds, the OpenAPI payloads and the flow's steps."""
+    from domain.fieldwork import flow
+    from domain.fieldwork.ops import REGISTRY
+
+    schemas = app.test_client().get("/api/v1/openapi.json").json["components"]["schemas"]
+    assert set(REGISTRY) == set(flow.STEPS)
+    for kind, spec in REGISTRY.items():
+        data = schemas[f"op.{kind}"]["properties"]["data"]
+        required = {name for name, field in spec.payload.model_fields.items() if field.is_required()}
+        assert set(data.get("required", [])) == required, kind
+    assert schemas["op.contact.made"]["properties"]["data"]["properties"]["method"]["$ref"] == \
+        "#/components/schemas/ContactMethod"
+    assert set(schemas["ContactMethod"]["enum"]) >= {"phone", "screen_share"}
+    assert {"op.remote.guided", "op.work.recorded", "op.order.submitted"} <= set(schemas)
+
+
+def test_a_payload_that_does_not_fit_its_kind_is_refused_naming_the_field(app, job):
+    client = phone(app)
+    number = job["number"]
+    answer = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [
+        op("note.added", number, {"note_id": str(uuid.uuid4()), "text": 12}),
+        op("contact.made", number, {"method": "pigeon"}),
+        op("visit.scheduled", number, {"scheduled_at": "tomorrow", "address": "x"}),
+        op("prep.confirmed", number, {"items": ["1"]}),
+    ]}, headers={"Accept-Language": "en"}).json["results"]
+    assert [(r["status"], r["code"]) for r in answer] == [("rejected", "bad_payload"), ("rejected", "bad_payload"),
+                                                          ("rejected", "bad_time"), ("rejected", "bad_payload")]
+    assert "text" in answer[0]["message"] and "method" in answer[1]["message"]
+    assert "items.0" in answer[3]["message"]
 
 
 # --- photos -------------------------------------------------------------------------------------------------
@@ -451,7 +486,7 @@ def http_phone(base: str, username: str = "t1"):
 def test_two_app_processes_syncing_the_same_outbox_at_once_apply_it_once(app, job, database_url, tmp_path):
     """Two app server processes on one database receive the same outbox at the same moment (a phone whose retry
     reached the second server while the first was still working): every op is stored once and applied once."""
-    ops = visit_ops(job["number"])[:7]
+    ops = visit_ops(job["number"])[:8]
     with app_processes(database_url, tmp_path) as bases:
         opener, csrf = http_phone(bases[0])  # one session, valid on both servers (signed cookie, shared key)
         body = json.dumps({"device_id": "phone-1", "ops": ops}).encode()
@@ -485,5 +520,5 @@ def test_two_app_processes_syncing_the_same_outbox_at_once_apply_it_once(app, jo
         actions = dict(db.session.execute(select(AuditEvent.action, func.count(AuditEvent.id))
                                           .where(AuditEvent.via == "sync").group_by(AuditEvent.action)).all())
         assert actions == {"visit.arrived": 1, "problem.confirmed": 1, "note.added": 1, "test.recorded": 2,
-                           "customer.confirmed": 1, "precautions.told": 1}
+                           "work.recorded": 1, "customer.confirmed": 1, "precautions.told": 1}
     assert counts(app, job["number"]) == {"notes": 1, "tests": 2, "signatures": 0, "status": "on_site"}

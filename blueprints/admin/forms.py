@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
@@ -9,6 +8,8 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 from domain.core.accounts import MIN_PASSWORD_LENGTH, USERNAME_RE
 from domain.core.enums import Role
 from domain.core.labels import ROLE_LABELS
+
+from ..core.forms import SafeForm
 
 
 def role_choices():
@@ -27,7 +28,7 @@ class PasswordMixin:
     )
 
 
-class UserDetailsForm(FlaskForm):
+class UserDetailsForm(SafeForm):
     display_name = StringField(_l("Full name"), validators=[DataRequired(message=_l("Enter the full name.")),
                                                               Length(max=100)])
     role = SelectField(_l("Role"), choices=role_choices, validators=[DataRequired()])
@@ -49,15 +50,15 @@ class NewUserForm(PasswordMixin, UserDetailsForm):
     )
 
 
-class ResetPasswordForm(PasswordMixin, FlaskForm):
+class ResetPasswordForm(PasswordMixin, SafeForm):
     pass
 
 
-class EmptyForm(FlaskForm):
+class EmptyForm(SafeForm):
     """A button that changes state: only the CSRF token."""
 
 
-class CalendarOverrideForm(FlaskForm):
+class CalendarOverrideForm(SafeForm):
     day = DateField(_l("Date"), validators=[DataRequired(message=_l("Choose a date."))])
     is_workday = SelectField(_l("This day is"), choices=[SelectChoice("1", _l("a working day")),
                                                           SelectChoice("0", _l("a holiday"))])

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from domain.core import accounts
 from domain.core.enums import Role
 from domain.core.models import User
+from domain.core.validation import parse_int
 from domain.sla.policy import DEFAULT_POLICY, SETTING_NAMES, current_policy, save_policy
 from domain.sla.workdays import calendar_known, last_known_year, list_overrides, remove_override, set_override
 from extensions import db
@@ -128,7 +129,8 @@ def policy():
         for name in SETTING_NAMES:
             if name in request.form:
                 raw = request.form[name].strip()
-                values[name] = int(raw) if raw.isdigit() else raw
+                number = parse_int(raw, minimum=0)
+                values[name] = number if number is not None else raw
         outcome = form_action(lambda: save_policy(values, actor=current_user), flash_errors=False)
         if outcome.fields:
             errors = {k: str(v) for k, v in outcome.fields.items()}

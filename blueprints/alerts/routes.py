@@ -105,7 +105,7 @@ def outbox():
     form = EmptyForm()
     if form.validate_on_submit():
         mail_id = request.form.get("retry", "")
-        if mail_id.isdigit():
+        if mail_id.isascii() and mail_id.isdigit() and len(mail_id) <= 9:
             mail.retry_now(int(mail_id))
             flash(_("The mail will be tried again now."), "success")
         return redirect(url_for("alerts.outbox"))

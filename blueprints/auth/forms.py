@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from domain.core.accounts import MIN_PASSWORD_LENGTH
 
+from ..core.forms import SafeForm
 
-class LoginForm(FlaskForm):
+
+class LoginForm(SafeForm):
     username = StringField(_l("Username"), validators=[DataRequired(message=_l("Enter your username."))],
                            render_kw={"autocomplete": "username", "autocapitalize": "none"})
     password = PasswordField(_l("Password"), validators=[DataRequired(message=_l("Enter your password."))],
@@ -16,7 +17,7 @@ class LoginForm(FlaskForm):
     remember = BooleanField(_l("Keep me signed in on this device"))
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(SafeForm):
     current = PasswordField(_l("Current password"), validators=[DataRequired(message=_l("Enter your password."))],
                             render_kw={"autocomplete": "current-password"})
     new = PasswordField(
@@ -31,3 +32,7 @@ class ChangePasswordForm(FlaskForm):
     confirm = PasswordField(_l("Repeat the new password"),
                             validators=[EqualTo("new", message=_l("The two passwords differ."))],
                             render_kw={"autocomplete": "new-password"})
+
+
+class LogoutForm(SafeForm):
+    """CSRF only: signing out is a state change."""

@@ -5,19 +5,19 @@ from flask import Flask, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 
+from domain.core import accounts
 from domain.core.models import User
-from extensions import db
+from domain.core.validation import parse_int
 
 
 def load_user(user_id: str) -> User | None:
-    # The id is "<pk>:<login token>": a rotated token (password reset, deactivation) ends old sessions.
-    pk, _, token = (user_id or "").partition(":")
-    if not pk.isdigit() or not token:
+    # The id is "<pk>:<login token>:<sign-in token>": a rotated login token (password change or reset,
+    # deactivation) ends every sign-in of the user; a revoked sign-in (logout) ends that one's cookies.
+    pk, login_token, session_token = ((user_id or "").split(":") + ["", ""])[:3]
+    number = parse_int(pk, minimum=1)
+    if number is None or not login_token or not session_token:
         return None
-    user = db.session.get(User, int(pk))
-    if user is None or user.login_token != token or not user.active:
-        return None
-    return user
+    return accounts.session_user(number, login_token, session_token)
 
 
 def load_user_from_api_token(request) -> User | None:

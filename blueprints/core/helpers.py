@@ -22,6 +22,8 @@ from domain.core.labels import (
     clock_labels,
 )
 from domain.core.locales import app_locale, html_lang, is_english
+from domain.core.types import in_zone
+from domain.requests import workflow
 from domain.sla.policy import current_policy
 
 
@@ -96,7 +98,7 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored UTC time shown in the company's configured time zone."""
     if value is None:
         return ""
-    return value.astimezone(company_tz()).strftime(fmt)
+    return in_zone(value, company_tz()).strftime(fmt)
 
 
 def duration(seconds: float) -> str:
@@ -139,6 +141,8 @@ def register(app: Flask) -> None:
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(duration, "duration")
     app.add_template_global(generate_csrf, "csrf_token")
+    # `{% if ticket is assignable %}`: the workflow's rule, not a list of states in a template.
+    app.add_template_test(lambda ticket: ticket.status in workflow.ASSIGNABLE, "assignable")
 
     @app.context_processor
     def inject_globals():
@@ -187,7 +191,7 @@ def local_naive(value: datetime | None) -> datetime | None:
     """A stored UTC time as the naive local time a datetime-local input shows."""
     if value is None:
         return None
-    return value.astimezone(company_tz()).replace(tzinfo=None, second=0, microsecond=0)
+    return in_zone(value, company_tz()).replace(tzinfo=None, second=0, microsecond=0)
 
 
 def from_local_naive(value: datetime | None) -> datetime | None:

@@ -10,7 +10,7 @@ from domain.core.enums import Role
 from domain.core.errors import DomainError
 from domain.requests import dispatch
 from domain.requests.dispatch import ValidationError
-from domain.sla.clocks import ticket_clocks
+from domain.requests.serialise import request_summary
 from extensions import csrf
 
 from ..access import ALL_ROLES, csrf_unless_api_token, roles_required
@@ -20,7 +20,7 @@ from . import api_bp
 
 
 def _json_body() -> dict:
-    data = request.get_json(silent=True)
+    data = request.get_json()  # not silent: NaN, a NUL or nesting too deep is refused with its own code
     if not isinstance(data, dict):
         raise DomainError("bad_json", _("The body must be a JSON object."))
     return data
@@ -31,25 +31,17 @@ def _validation_response(error: ValidationError):
 
 
 def request_json(ticket, now) -> dict:
+    summary = request_summary(ticket, now)
+    customer, device = summary["customer"], summary["device"]
     return {
-        "number": ticket.number,
-        "status": ticket.status.value,
-        "urgency": ticket.urgency.value,
-        "channel": ticket.channel.value,
-        "customer_name": ticket.customer.name,
-        "contact_name": ticket.contact_name,
-        "contact_phone": ticket.contact_phone,
-        "address": ticket.address,
-        "device_model": ticket.device_model_text,
-        "device_category": ticket.device_category.code if ticket.device_category else None,
-        "serial_number": ticket.serial_number,
-        "problem": ticket.problem,
-        "reported_at": ticket.reported_at.isoformat(),
-        "created_at": ticket.created_at.isoformat(),
+        **summary,
+        # The intake body's own field names, so that what was posted reads back under the same names.
+        "customer_name": customer["name"], "contact_name": customer["contact"], "contact_phone": customer["phone"],
+        "address": customer["address"], "device_model": device["model"], "device_category": device["category"],
+        "serial_number": device["serial"],
         "assignee": ticket.assignee.username if ticket.assignee else None,
         "expert": ticket.expert.username if ticket.expert else None,
         "version": ticket.version,
-        "clocks": [clock.as_dict() for clock in ticket_clocks(ticket, now)],
     }
 
 

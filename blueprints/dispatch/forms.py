@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -17,6 +16,8 @@ from wtforms.validators import Optional
 
 from domain.core.enums import Channel, ContactMethod, RemoteOutcome
 from domain.core.labels import CHANNEL_LABELS, URGENCY_LABELS
+
+from ..core.forms import SafeForm
 
 CONTACT_METHOD_LABELS = {
     ContactMethod.PHONE: _l("Phone call"),
@@ -37,7 +38,7 @@ def options(labels: dict) -> list[SelectChoice]:
     return [SelectChoice(member.value, label) for member, label in labels.items()]
 
 
-class IntakeForm(FlaskForm):
+class IntakeForm(SafeForm):
     customer_id = SelectField(_l("Customer"), choices=[], validate_choice=False)
     customer_name = StringField(_l("Customer name"))
     contact_person = StringField(_l("Contact person"))
@@ -58,26 +59,26 @@ class IntakeForm(FlaskForm):
                                      validators=[Optional()])
 
 
-class AssignForm(FlaskForm):
+class AssignForm(SafeForm):
     technician = SelectField(_l("Technician"), choices=[], validate_choice=False)
     version = HiddenField()
 
 
-class EscalateForm(FlaskForm):
+class EscalateForm(SafeForm):
     expert = SelectField(_l("Expert"), choices=[], validate_choice=False)
     reason = TextAreaField(_l("What should the expert help with?"), render_kw={"rows": 2})
 
 
-class CancelForm(FlaskForm):
+class CancelForm(SafeForm):
     reason = StringField(_l("Reason for cancelling"))
 
 
-class NoteForm(FlaskForm):
+class NoteForm(SafeForm):
     text = TextAreaField(_l("Note"), render_kw={"rows": 2})
     shown_to_customer = BooleanField(_l("Show to the customer"))
 
 
-class ContactForm(FlaskForm):
+class ContactForm(SafeForm):
     method = SelectField(_l("How"), choices=options(CONTACT_METHOD_LABELS),
                          validate_choice=False)
     reached = BooleanField(_l("Reached the customer"), default=True)
@@ -85,7 +86,7 @@ class ContactForm(FlaskForm):
     at = DateTimeLocalField(_l("When"), format=DATETIME_FORMATS, validators=[Optional()])
 
 
-class RemoteForm(FlaskForm):
+class RemoteForm(SafeForm):
     method = SelectField(_l("How"), choices=options(CONTACT_METHOD_LABELS),
                          default=ContactMethod.SCREEN_SHARE.value, validate_choice=False)
     steps = TextAreaField(_l("Steps you guided the customer through"), render_kw={"rows": 3})
@@ -93,17 +94,17 @@ class RemoteForm(FlaskForm):
                          default=RemoteOutcome.IN_PROGRESS.value, validate_choice=False)
 
 
-class ResolveForm(FlaskForm):
+class ResolveForm(SafeForm):
     cause = TextAreaField(_l("Cause of the problem"), render_kw={"rows": 2})
     work_done = TextAreaField(_l("What was done"), render_kw={"rows": 3})
     resolved_at = DateTimeLocalField(_l("Solved at"), format=DATETIME_FORMATS, validators=[Optional()])
 
 
-class VisitForm(FlaskForm):
+class VisitForm(SafeForm):
     scheduled_at = DateTimeLocalField(_l("Agreed visit time"), format=DATETIME_FORMATS, validators=[Optional()])
     address = StringField(_l("Address"))
     agreed_with = StringField(_l("Agreed with"))
 
 
-class PrepareForm(FlaskForm):
+class PrepareForm(SafeForm):
     """The checklist's ticked items arrive as repeated `item` values."""

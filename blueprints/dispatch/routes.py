@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -13,10 +13,11 @@ from domain.core import context
 from domain.core.db import db
 from domain.core.enums import ContactMethod, RemoteOutcome, Role, TicketStatus, Urgency
 from domain.core.locales import name_key
-from domain.core.models import AuditEvent, Customer, DeviceCategory, Ticket
+from domain.core.models import AuditEvent, Blob, Customer, DeviceCategory, Ticket
 from domain.core.types import utcnow
+from domain.core.validation import parse_int
 from domain.knowledge import kb
-from domain.requests import dispatch
+from domain.requests import dispatch, workflow
 from domain.requests.board import BoardFilter, active_users, board_page, technician_load
 from domain.requests.dispatch import ValidationError
 from domain.sla.clocks import ticket_clocks
@@ -101,13 +102,13 @@ def _board_filter(args) -> BoardFilter:
     return BoardFilter(
         status=enum_or_none(TicketStatus, args.get("status")),
         urgency=enum_or_none(Urgency, args.get("urgency")),
-        technician_id=int(technician) if technician.isdigit() else None,
+        technician_id=parse_int(technician, minimum=0),
         date_from=_parse_date(args.get("from")),
         date_to=_parse_date(args.get("to")),
         overdue_only=args.get("overdue") == "1",
         open_only=args.get("open") == "1",
         q=args.get("q", "")[:100],
-        page=int(args["page"]) if args.get("page", "").isdigit() else 1,
+        page=parse_int(args.get("page", ""), minimum=1, maximum=100_000) or 1,
     )
 
 
@@ -191,6 +192,7 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         fault_key=name_key(current_locale()), ticket=ticket,
         clocks=ticket_clocks(ticket, ctx.now), events=events,
         forms=forms, now=ctx.now, due_soon=current_policy().due_soon_minutes,
+        actions=workflow.available_actions(ticket, user),
         is_assignee=context.is_assignee(user, ticket), is_supervisor=user.has_role(Role.SUPERVISOR),
         can_download=dispatch.can_download_order(user, ticket), can_open_case_analysis=kb.can_edit(user),
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,
@@ -202,6 +204,41 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
 @signed_in
 def detail(number: str):
     return _render_detail(_visible_ticket(number))
+
+
+def _blob_response(sha256: str):
+    """Stored evidence (content-addressed: never changes under its URL), cached privately."""
+    blob = db.session.get(Blob, sha256)
+    if blob is None:
+        abort(404)
+    if request.if_none_match.contains(sha256):
+        response = make_response("", 304)
+    else:
+        response = make_response(blob.data)
+        response.headers["Content-Type"] = blob.media_type
+    response.set_etag(sha256)
+    response.headers["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
+
+
+@bp.get("/requests/<number>/photos/<uuid:photo_id>")
+@signed_in
+def photo(number: str, photo_id):
+    """A photo of the visit, full size; `?size=thumb` its thumbnail."""
+    ticket = _visible_ticket(number)
+    found = next((p for p in ticket.photos if p.id == photo_id), None)
+    if found is None:
+        abort(404)
+    return _blob_response(found.thumb_sha256 if request.args.get("size") == "thumb" else found.blob_sha256)
+
+
+@bp.get("/requests/<number>/signature.png")
+@signed_in
+def signature(number: str):
+    ticket = _visible_ticket(number)
+    if ticket.signature is None:
+        abort(404)
+    return _blob_response(ticket.signature.png_sha256)
 
 
 def _act(number: str, form_name: str, action):
@@ -231,7 +268,7 @@ def assign(number: str):
         abort(400)
     def action():
         technician = dispatch.active_user(form.technician.data or "", Role.TECHNICIAN, "technician")
-        version = int(form.version.data) if (form.version.data or "").isdigit() else None
+        version = parse_int(form.version.data or "")
         dispatch.assign(ticket, technician, domain_context(), expected_version=version)
         return technician
 
@@ -327,7 +364,7 @@ def visit(number: str):
 @roles_required(Role.TECHNICIAN)
 def prepare(number: str):
     def action(ticket, form):
-        checked = {int(v) for v in request.form.getlist("item") if v.isdigit()}
+        checked = {number for v in request.form.getlist("item") if (number := parse_int(v)) is not None}
         dispatch.confirm_preparation(ticket, domain_context(), checked_item_ids=checked)
         return _("Preparation confirmed.")
 

@@ -6,8 +6,10 @@ from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from domain.core import validation
 from domain.core.enums import Role
 from domain.core.types import utcnow
+from domain.fieldwork.flow import flow_document
 from domain.fieldwork.images import ImageRejected, process_photo
 from domain.fieldwork.jobs import jobs_for
 from domain.fieldwork.sync import apply_batch, apply_op, reject_op
@@ -15,13 +17,13 @@ from domain.sla.policy import current_policy
 
 from ..access import public, roles_required
 from ..core.errors import json_error
-from ..core.helpers import company_tz
+from ..core.helpers import company_tz, current_locale
 from . import api_bp
 from .openapi import openapi_document
 
 
 def _device_id(value) -> str | None:
-    if isinstance(value, str) and 0 < len(value.strip()) <= 64:
+    if isinstance(value, str) and 0 < len(value.strip()) <= 64 and not validation.text_problem(value):
         return value.strip()
     return None
 
@@ -39,7 +41,10 @@ def sync():
         return json_error(413, "batch_too_large", _("The batch is larger than %(kb)d KB: send fewer ops at a time.",
                                                      kb=limit // 1024))
     try:
+        # Plain json here (not the app's strict parser): a NaN or a NUL inside one op rejects that op alone.
         body = json.loads(raw)
+    except RecursionError:
+        return json_error(400, "too_deep", _("The body is nested too deeply to be read."))
     except (ValueError, UnicodeDecodeError):
         return json_error(400, "bad_json", _("The body must be a JSON object."))
     if not isinstance(body, dict) or not isinstance(body.get("ops"), list):
@@ -90,8 +95,8 @@ def sync_photo():
 def my_jobs():
     now = utcnow()
     # The phone highlights a deadline this close as the boards do: the policy's threshold, not its own.
-    return jsonify(jobs=jobs_for(current_user, now), server_time=now.isoformat(),
-                   due_soon_minutes=current_policy().due_soon_minutes,
+    return jsonify(jobs=jobs_for(current_user, now, current_locale()), flow=flow_document(),
+                   server_time=now.isoformat(), due_soon_minutes=current_policy().due_soon_minutes,
                    user={"username": current_user.username, "display_name": current_user.display_name})
 
 

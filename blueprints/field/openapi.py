@@ -1,43 +1,15 @@
 """The OpenAPI 3.1 document of the phone's API (served at /api/v1/openapi.json)."""
 from __future__ import annotations
 
-from domain.fieldwork.sync import OP_KINDS
+from domain.fieldwork.ops import REGISTRY, payload_schemas
 
 TIME = {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset"}
 TEXT = {"type": "string"}
-
-PAYLOADS = {
-    "contact.made": {"method": {"enum": ["phone", "message", "screen_share", "other"]},
-                     "reached": {"type": "boolean"}, "note": TEXT},
-    "remote.resolved": {"cause": TEXT, "work_done": TEXT},
-    "visit.scheduled": {"scheduled_at": TIME, "address": TEXT, "agreed_with": TEXT},
-    "prep.confirmed": {"items": {"type": "array", "items": {"type": "integer"},
-                                 "description": "ids of the checklist items confirmed"}},
-    "visit.arrived": {},
-    "problem.confirmed": {"text": TEXT},
-    "note.added": {"note_id": {"type": "string", "format": "uuid"}, "text": TEXT,
-                   "shown_to_customer": {"type": "boolean"}},
-    "photo.added": {"note_id": {"type": "string", "format": "uuid"}, "caption": TEXT},
-    "test.recorded": {"item": TEXT, "passed": {"type": "boolean"}, "note": TEXT},
-    "customer.confirmed": {"note": TEXT},
-    "precautions.told": {"items": {"type": "array", "items": TEXT}},
-    "order.signed": {"signer_name": TEXT, "rating": {"type": "integer", "minimum": 1, "maximum": 5},
-                     "comment": TEXT, "signature_png": {"type": "string", "pattern": "^data:image/png;base64,"},
-                     "strokes": {"type": "array", "items": {"type": "array"},
-                                 "description": "signature_pad's stroke points, kept as evidence"},
-                     "customer_email": {"type": "string", "format": "email",
-                                        "description": "optional: the customer gets the link to the signed order"}},
-    "visit.departed": {},
-}
-REQUIRED = {"remote.resolved": ["cause", "work_done"], "visit.scheduled": ["scheduled_at", "address"],
-            "prep.confirmed": ["items"], "problem.confirmed": ["text"], "note.added": ["note_id", "text"],
-            "test.recorded": ["item", "passed"], "precautions.told": ["items"],
-            "order.signed": ["signer_name", "rating", "signature_png", "strokes"]}
 ERROR = {"type": "object", "properties": {"error": {"type": "object", "properties": {
     "code": TEXT, "message": TEXT}, "required": ["code", "message"]}}}
 
 
-def _op_schema(kind: str) -> dict:
+def _op_schema(kind: str, payload: dict) -> dict:
     return {
         "type": "object",
         "required": ["op_id", "kind", "ticket", "at", "data"],
@@ -45,13 +17,15 @@ def _op_schema(kind: str) -> dict:
             "op_id": {"type": "string", "format": "uuid", "description": "idempotency key (uuid4)"},
             "kind": {"const": kind},
             "ticket": {"type": "string", "example": "FS-2026-000123"},
-            "at": TIME,
-            "data": {"type": "object", "properties": PAYLOADS[kind], "required": REQUIRED.get(kind, [])},
+            "at": {**TIME, "description": "the act's time, corrected by the phone's estimated clock offset"},
+            "device_at": {**TIME, "description": "the phone's raw clock at the act (kept beside `at`)"},
+            "data": payload,
         },
     }
 
 
 def openapi_document() -> dict:
+    payloads, definitions = payload_schemas("#/components/schemas/{model}")
     results = {"type": "object", "properties": {
         "results": {"type": "array", "items": {"type": "object", "required": ["op_id", "status"], "properties": {
             "op_id": TEXT, "status": {"enum": ["applied", "duplicate", "rejected"]}, "code": TEXT,
@@ -67,9 +41,9 @@ def openapi_document() -> dict:
         "components": {
             "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "session"},
                                 "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRFToken"}},
-            "schemas": {"Op": {"oneOf": [{"$ref": f"#/components/schemas/op.{k}"} for k in OP_KINDS if
-                                         k != "photo.added"]},
-                        **{f"op.{k}": _op_schema(k) for k in OP_KINDS}},
+            "schemas": {"Op": {"oneOf": [{"$ref": f"#/components/schemas/op.{k}"} for k, op in REGISTRY.items()
+                                         if not op.multipart]},
+                        **{f"op.{k}": _op_schema(k, payloads[k]) for k in REGISTRY}, **definitions},
         },
         "security": [{"session": [], "csrf": []}],
         "paths": {

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField, TextAreaField
 
+from ..core.forms import SafeForm
 
-class ArticleForm(FlaskForm):
+
+class ArticleForm(SafeForm):
     title = StringField(_l("Title"))
     symptoms = TextAreaField(_l("Symptoms"), render_kw={"rows": 4})
     solution = TextAreaField(_l("Solution"), render_kw={"rows": 6})
@@ -14,7 +15,7 @@ class ArticleForm(FlaskForm):
     sources = StringField(_l("Source orders (request numbers)"), render_kw={"placeholder": "FS-2026-000123"})
 
 
-class CaseAnalysisForm(FlaskForm):
+class CaseAnalysisForm(SafeForm):
     summary = TextAreaField(_l("Summary of the case"), render_kw={"rows": 3})
     root_cause = TextAreaField(_l("Root cause"), render_kw={"rows": 3})
     fix = TextAreaField(_l("Fix"), render_kw={"rows": 4})
@@ -23,7 +24,7 @@ class CaseAnalysisForm(FlaskForm):
     symptoms = TextAreaField(_l("Symptoms, as a customer would describe them"), render_kw={"rows": 3})
 
 
-class FaultCategoryForm(FlaskForm):
+class FaultCategoryForm(SafeForm):
     name_zh = StringField(_l("Chinese name"))
     name_en = StringField(_l("English name"))
     active = BooleanField(_l("In use"), default=True)

@@ -13,6 +13,7 @@ from domain.core.errors import NotFound
 from domain.core.locales import name_key as names_in
 from domain.core.models import DeviceCategory, FaultCategory, KbArticle
 from domain.core.types import utcnow
+from domain.core.validation import parse_int
 from domain.knowledge import kb
 from domain.requests import dispatch
 from domain.sla.clocks import ticket_clocks
@@ -26,8 +27,7 @@ from .forms import ArticleForm, CaseAnalysisForm, FaultCategoryForm
 
 
 def _int_arg(name: str) -> int | None:
-    value = request.values.get(name, "")
-    return int(value) if value.isdigit() else None
+    return parse_int(request.values.get(name, ""), minimum=1)
 
 
 def _catalog() -> dict:
@@ -51,7 +51,7 @@ def _catalog() -> dict:
 def index():
     query = kb.SearchQuery(text=request.args.get("q", ""), device_category_id=_int_arg("category"),
                            device_model_id=_int_arg("model"), fault_category_id=_int_arg("fault"),
-                           include_drafts=kb.can_edit(current_user), page=_int_arg("page") or 1)
+                           include_drafts=kb.can_edit(current_user), page=min(_int_arg("page") or 1, 100_000))
     articles, total = kb.search_articles(query)
     orders = kb.search_orders(query.text) if query.text.strip() else []
     pages = max(1, -(-total // kb.PAGE_SIZE))
@@ -78,7 +78,7 @@ def manual():
     scope = getattr(category, names_in(locale)) if category else None
     html = kb.manual_html(kb.articles_for_manual(category.id if category else None),
                           locale=locale, company=current_app.config["COMPANY_NAME"],
-                          tz=company_tz(), now=utcnow(), scope=scope)
+                          tz=company_tz(), now=utcnow(), templates=current_app.jinja_env, scope=scope)
     response = make_response(kb.manual_pdf(html))
     response.headers["Content-Type"] = "application/pdf"
     name = "faq-manual" + (f"-{category.code}" if category else "") + ".pdf"

@@ -36,7 +36,7 @@ def _filter_or_errors():
 def archive_list():
     f, errors = _filter_or_errors()
     page = request.args.get("page", "1")
-    page = int(page) if page.isdigit() and int(page) > 0 else 1
+    page = int(page) if page.isascii() and page.isdigit() and 0 < len(page) <= 6 and int(page) > 0 else 1
     rows, total = archive.archive_page(f, company_tz(), page)
     pages = max(1, -(-total // archive.PAGE_SIZE))
     args = {k: v for k, v in request.args.items() if k != "page"}

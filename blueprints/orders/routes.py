@@ -8,7 +8,6 @@ from datetime import date, datetime, time, timedelta
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -18,6 +17,7 @@ from domain.core.enums import Resolution, Role
 from domain.core.errors import Forbidden, NotFound
 from domain.core.models import Blob, ServiceOrder, Ticket
 from domain.core.types import utcnow
+from domain.core.validation import parse_int
 from domain.documents import orders, review
 from domain.requests import dispatch
 from domain.sla.clocks import ticket_clocks
@@ -25,11 +25,13 @@ from domain.sla.policy import current_policy
 
 from ..access import public, roles_required
 from ..core.actions import form_action
+from ..core.forms import SafeForm
 from ..core.helpers import company_tz, domain_context
+from ..core.hygiene import form_text
 from . import bp
 
 
-class VerifyForm(FlaskForm):
+class VerifyForm(SafeForm):
     pdf = FileField()
 
 
@@ -75,7 +77,8 @@ def share(number: str):
     if not form.validate_on_submit():
         abort(400)
     days = current_app.config["SHARE_LINK_DAYS"]
-    link = url_for("orders.customer_copy", token=orders.share_token(order), _external=True)
+    link = orders.share_url(current_app.config["PUBLIC_URL"],
+                            url_for("orders.customer_copy", token=orders.share_token(order)))
     return render_template("orders/share.html", order=order, link=link,
                            expires=datetime.now(company_tz()) + timedelta(days=days))
 
@@ -84,14 +87,30 @@ def share(number: str):
 @public
 def customer_copy(token: str):
     """The customer's copy, without an account, while the link is valid."""
-    number, problem = orders.read_share_token(token, current_app.config["SHARE_LINK_DAYS"] * 86400)
+    number, generation, problem = orders.read_share_token(token, current_app.config["SHARE_LINK_DAYS"] * 86400)
     if problem == "expired":
         return render_template("errors/error.html", code=410,
                                title=_("This link has expired. Ask the technical support team for a new one.")), 410
     ticket = db.session.execute(select(Ticket).where(Ticket.number == (number or ""))).scalar_one_or_none()
     if ticket is None or ticket.service_order is None:
         abort(404)
+    if not orders.share_link_valid(ticket.service_order, generation):
+        return render_template("errors/error.html", code=410,
+                               title=_("This link was withdrawn. Ask the technical support team for a new one.")), 410
     return _pdf_response(ticket.service_order, inline=True)
+
+
+@bp.post("/orders/<number>/share/revoke")
+@roles_required(Role.SUPERVISOR, Role.TECHNICIAN)
+def revoke_share(number: str):
+    """Withdraw every customer link of this order (sent to the wrong person, or forwarded)."""
+    order = _order_for(number)
+    form = VerifyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    orders.revoke_share_links(order, domain_context())
+    flash(_("Every customer link of %(number)s has been withdrawn.", number=number), "success")
+    return redirect(url_for("dispatch.detail", number=number))
 
 
 @bp.route("/verify/<token>", methods=["GET", "POST"])
@@ -138,9 +157,9 @@ def export_zip():
              .where(ServiceOrder.created_at >= datetime.combine(start, time.min, tzinfo=tz),
                     ServiceOrder.created_at < datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz))
              .order_by(Ticket.number))
-    technician = request.args.get("technician", "")
-    if technician.isdigit():
-        query = query.where(Ticket.assignee_id == int(technician))
+    technician = parse_int(request.args.get("technician", ""))
+    if technician is not None:
+        query = query.where(Ticket.assignee_id == technician)
     kind = request.args.get("kind")
     if kind in {k.value for k in Resolution}:
         query = query.where(ServiceOrder.kind == Resolution(kind))
@@ -182,14 +201,14 @@ def save_internal(number: str):
     form = VerifyForm()
     if not form.validate_on_submit():
         abort(400)
-    category = request.form.get("fault_category_id", "")
+    category = parse_int(request.form.get("fault_category_id", ""), minimum=1)
     ctx = domain_context()
 
     def action():
-        review.save_internal_fields(ticket, ctx, fault_category_id=int(category) if category.isdigit() else None,
-                                    root_cause=request.form.get("root_cause", ""),
-                                    solution_summary=request.form.get("solution_summary", ""),
-                                    parts_used=request.form.get("parts_used", ""))
+        review.save_internal_fields(ticket, ctx, fault_category_id=category,
+                                    root_cause=form_text("root_cause"),
+                                    solution_summary=form_text("solution_summary"),
+                                    parts_used=form_text("parts_used"))
         if request.form.get("submit") == "1":
             review.submit(ticket, ctx)
 

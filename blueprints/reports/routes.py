@@ -8,7 +8,7 @@ from domain.core.types import utcnow
 from domain.reporting import reports
 
 from ..access import roles_required
-from ..core.helpers import company_tz
+from ..core.helpers import company_tz, current_locale
 from . import bp
 
 
@@ -55,5 +55,6 @@ def weekly_csv():
 @roles_required(Role.SUPERVISOR)
 def weekly_pdf():
     report = requested_report()
-    pdf = reports.report_pdf(report, company=current_app.config["COMPANY_NAME"])
+    pdf = reports.report_pdf(report, company=current_app.config["COMPANY_NAME"], templates=current_app.jinja_env,
+                             locale=current_locale())
     return _download(pdf, "application/pdf", f"weekly-report-{report.week}.pdf")

@@ -5,6 +5,7 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
+from ..core.db import db
 from ..core.models import ServiceOrder, Ticket
 from ..documents.orders import share_token
 from . import mail
@@ -19,6 +20,7 @@ def queue_customer_copy(ticket: Ticket, order: ServiceOrder) -> bool:
     """Queue the mail with the link when the request carries the customer's e-mail. True when queued."""
     if not ticket.customer_email:
         return False
+    db.session.flush()  # the new order's column defaults (its share generation) are part of the link
     days = current_app.config["SHARE_LINK_DAYS"]
     with force_locale(order.locale or "zh_CN"):
         subject = _("Your signed service order %(number)s", number=ticket.number)

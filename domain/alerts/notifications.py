@@ -193,7 +193,7 @@ def inbox(user: User, *, tz: ZoneInfo, limit: int = INBOX_SIZE) -> dict[str, Any
 
 
 def mark_read(user: User, notification_id: int, now: datetime | None = None) -> Notification:
-    note = db.session.get(Notification, notification_id)
+    note = db.session.get(Notification, notification_id) if 0 < notification_id < 2**31 else None
     if note is None or note.user_id != user.id:
         raise NotFound("no_notification", _l("No such notification."))
     if note.read_at is None:

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from . import models
 from .audit import record_event
 from .db import db
 from .enums import Role
 from .errors import Conflict, DomainError, NotFound
 from .locales import SUPPORTED_LOCALES
-from .models import User, new_login_token
+from .models import LoginSession, User, new_login_token
 from .types import utcnow
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -73,10 +75,25 @@ def create_user(
     return user
 
 
+_dummy_hash: str | None = None
+
+
+def _check_dummy_password(password: str) -> None:
+    """Hash the password against a dummy hash made the same way as real ones: an unknown username then takes as
+    long to refuse as a wrong password (usernames cannot be found by timing)."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = models.generate_password_hash(secrets.token_hex(16))
+    models.check_password_hash(_dummy_hash, password)
+
+
 def authenticate(username: str, password: str) -> User:
     """The user, or a DomainError saying why not (the same message for unknown user and bad password)."""
     user = find_user(username)
-    if user is None or not user.check_password(password or ""):
+    if user is None:
+        _check_dummy_password(password or "")
+        raise DomainError("bad_credentials", _l("Wrong username or password."))
+    if not user.check_password(password or ""):
         raise DomainError("bad_credentials", _l("Wrong username or password."))
     if not user.active:
         raise DomainError(
@@ -157,3 +174,37 @@ def user_for_api_token(plain: str) -> User | None:
         return None
     token.last_used_at = utcnow()
     return token.user
+
+
+# --- sign-ins ------------------------------------------------------------------------------------------------
+
+
+def start_session(user: User, remote_addr: str | None = None) -> LoginSession:
+    """A new sign-in: its token goes into the session and remember-me cookies (through user.get_id())."""
+    login = LoginSession(user_id=user.id, remote_addr=(remote_addr or "")[:64] or None)
+    db.session.add(login)
+    db.session.flush()
+    user.session_token = login.token
+    return login
+
+
+def session_user(user_id: int, login_token: str, session_token: str) -> User | None:
+    """The user of a cookie, while its sign-in is not revoked and its login token not rotated."""
+    row = db.session.execute(
+        select(User, LoginSession).join(LoginSession, LoginSession.user_id == User.id)
+        .where(User.id == user_id, LoginSession.token == session_token)).first()
+    if row is None:
+        return None
+    user, login = row
+    if user.login_token != login_token or not user.active or login.revoked_at is not None:
+        return None
+    user.session_token = session_token
+    return user
+
+
+def end_session(user: User) -> None:
+    """Logout: this sign-in's session and remember-me cookies stop working everywhere, now."""
+    if user.session_token:
+        db.session.execute(update(LoginSession).where(LoginSession.token == user.session_token,
+                                                      LoginSession.revoked_at.is_(None))
+                           .values(revoked_at=utcnow()))

@@ -10,13 +10,21 @@ from zoneinfo import ZoneInfo
 from flask_babel import lazy_gettext as _l
 
 from ..sla.policy import Policy, current_policy
+from . import validation
 from .errors import Forbidden, ValidationError
 from .models import Ticket, User
 from .types import utcnow
 
 # A phone's clock may run a little ahead of the server's.
 CLOCK_SKEW = timedelta(minutes=2)
+# A phone's time this close outside its server-set bounds (the request's entry, the arrival, now) is a clock
+# error, not a false act: it is moved onto the bound and both times are kept (SyncOp.client_at, applied_at).
+CLOCK_TOLERANCE = timedelta(minutes=10)
 MAX_TEXT = 5000
+# What a time may not precede, as checked_time's messages name it.
+AFTER_CONTACT = _l("the first contact with the customer")
+AFTER_SCHEDULING = _l("the visit was scheduled")
+AFTER_ARRIVAL = _l("your arrival on site")
 
 
 @dataclass
@@ -29,6 +37,8 @@ class Context:
     via: str = "web"
     remote_addr: str | None = None
     policy: Policy | None = None
+    # Times moved onto their bounds by checked_time: (field, time given, time used), for the op's record.
+    adjusted: list[tuple[str, datetime, datetime]] = field(default_factory=list)
 
     def rules(self) -> Policy:
         if self.policy is None:
@@ -59,13 +69,25 @@ def parse_client_time(value: Any, tz: ZoneInfo) -> datetime | None:
             return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    return parsed
+    return parsed if validation.time_in_range(parsed) else None  # year 1 or 9999 overflows once shifted
 
 
-def checked_time(at: datetime | None, ctx: Context, field_name: str, *, not_before: datetime | None = None) -> datetime:
-    at = at or ctx.now
-    if at > ctx.now + CLOCK_SKEW:
-        raise ValidationError({field_name: _l("This time is in the future.")})
-    if not_before is not None and at < not_before:
-        raise ValidationError({field_name: _l("This time is before the request was entered.")})
-    return min(at, ctx.now)
+def checked_time(at: datetime | None, ctx: Context, field_name: str, *, not_before: datetime | None = None,
+                 after=None) -> datetime:
+    """A time the user or the phone gave for an act, within its bounds: not after now, not before `not_before`
+    (`after` says what that bound is, for the message). Within CLOCK_TOLERANCE outside a bound it is moved onto
+    the bound (a phone clock a few minutes off never loses work); further out it is refused."""
+    given = at or ctx.now
+    used = given
+    if given > ctx.now:
+        if given > ctx.now + CLOCK_TOLERANCE:
+            raise ValidationError({field_name: _l("This time is in the future.")})
+        used = ctx.now
+    if not_before is not None and used < not_before:
+        if not_before - used > CLOCK_TOLERANCE:
+            raise ValidationError({field_name: _l("This time is before %(event)s.",
+                                                  event=after or _l("the request was entered"))})
+        used = not_before
+    if used != given and at is not None:
+        ctx.adjusted.append((field_name, given, used))
+    return used

@@ -111,11 +111,29 @@ class User(Base):
     def is_anonymous(self) -> bool:
         return False
 
+    # The sign-in this request runs under (set by accounts.start_session or when a cookie is loaded).
+    session_token = None  # not mapped: a plain attribute of the loaded object
+
     def get_id(self) -> str:
-        return f"{self.id}:{self.login_token}"
+        # "<pk>:<login token>:<sign-in token>": the session cookie and the remember-me cookie both carry it, so
+        # ending one sign-in (logout) revokes both, and rotating the login token ends every sign-in.
+        return f"{self.id}:{self.login_token}:{self.session_token or ''}"
 
     def __repr__(self) -> str:
         return f"<User {self.username} {self.role}>"
+
+
+class LoginSession(Base):
+    """One sign-in: its session cookie and its remember-me cookie stay valid only while this row is not revoked."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True, default=new_login_token)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None]
 
 
 class ApiToken(Base):
@@ -552,6 +570,8 @@ class ServiceOrder(Base):
     render_error: Mapped[str | None] = mapped_column(Text)
     rendered_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Part of every customer link (/o/...): raising it revokes the links given so far.
+    share_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     ticket: Mapped[Ticket] = relationship(back_populates="service_order")
 
@@ -652,6 +672,10 @@ class SyncOp(Base):
     device_id: Mapped[str] = mapped_column(String(64))
     client_at: Mapped[datetime | None]
     client_at_raw: Mapped[str | None] = mapped_column(String(64))
+    # The phone's raw clock at the act (`at` is corrected by the phone's estimated offset to the server).
+    device_at: Mapped[datetime | None]
+    # The time the act was recorded at, when the server moved `at` onto a bound (a clock a few minutes off).
+    applied_at: Mapped[datetime | None]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     body: Mapped[str] = mapped_column(Text)
     body_sha256: Mapped[str] = mapped_column(String(64))

@@ -38,3 +38,12 @@ class UTCDateTime(TypeDecorator):
 def utcnow() -> datetime:
     """The current time, aware, in UTC (a callable default: never evaluated at import)."""
     return datetime.now(UTC)
+
+
+def in_zone(value: datetime, tz) -> datetime:
+    """A stored time in a zone for display. A stored time at the calendar's edge (a phone once sent 9999-12-31)
+    cannot be shifted by the zone's offset: it is shown in UTC rather than failing the page or the PDF."""
+    try:
+        return value.astimezone(tz)
+    except OverflowError:
+        return value

@@ -57,7 +57,7 @@ class ArchiveFilter:
         if date_from and date_to and date_to < date_from:
             errors["to"] = _l("The end date is before the start date.")
         technician = (args.get("technician") or "").strip()
-        if technician and not technician.isdigit():
+        if technician and not (technician.isascii() and technician.isdigit() and len(technician) <= 9):
             errors["technician"] = _l("Unknown technician.")
         kind = (args.get("kind") or "").strip()
         if kind and kind not in {k.value for k in Resolution}:
@@ -185,5 +185,7 @@ def finish_export(job_id: int, data: bytes | None, error: str | None = None) -> 
 
 
 def export_for(user: User, job_id: int) -> ExportJob | None:
+    if not 0 < job_id < 2**31:  # beyond any id: never a database overflow
+        return None
     job = db.session.get(ExportJob, job_id)
     return job if job is not None and job.user_id == user.id else None

@@ -22,14 +22,16 @@ from flask_babel import force_locale
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from ..core.audit import record_event
 from ..core.blobs import store_blob
 from ..core.db import db, take_write_lock
 from ..core.deferred import after_commit_task
 from ..core.enums import RenderState, Resolution
 from ..core.labels import clock_labels
 from ..core.models import Blob, ServiceOrder, Ticket
-from ..core.types import utcnow
-from ..sla.clocks import ticket_clocks
+from ..core.types import in_zone, utcnow
+from ..requests.serialise import iso as _iso
+from ..requests.serialise import request_summary
 from ..sla.policy import current_policy
 
 log = logging.getLogger(__name__)
@@ -41,33 +43,21 @@ CANONICAL_VERSION = 1
 # --- content ------------------------------------------------------------------------------------------------
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetime) -> dict:
     """Everything the order shows, as plain data: what the hash covers and what the PDF is rendered from."""
     visit = ticket.current_visit
     signature = ticket.signature
+    summary = request_summary(ticket, now)
+    del summary["status"]  # a document states what was done, not the request's state when it was frozen
     return {
         "format": "fieldservice.service-order",
         "version": CANONICAL_VERSION,
         "company": company,
         "locale": locale,
-        "number": ticket.number,
+        **summary,
         "kind": (ticket.resolution or Resolution.ON_SITE).value,
-        "urgency": ticket.urgency.value,
-        "channel": ticket.channel.value,
-        "customer": {"name": ticket.customer.name, "contact": ticket.contact_name, "phone": ticket.contact_phone,
-                     "address": ticket.address},
-        "device": {"model": ticket.device_model_text, "serial": ticket.serial_number,
-                   "category": ticket.device_category.code if ticket.device_category else None},
-        "problem": ticket.problem,
-        "reported_at": _iso(ticket.reported_at),
-        "created_at": _iso(ticket.created_at),
         "technician": {"username": ticket.assignee.username, "name": ticket.assignee.display_name}
         if ticket.assignee else None,
-        "clocks": [c.as_dict() for c in ticket_clocks(ticket, now)],
         "contacts": [{"at": _iso(c.at), "method": c.method.value, "reached": c.reached, "note": c.note}
                      for c in ticket.contacts],
         "remote": [{"method": r.method.value, "started_at": _iso(r.started_at), "ended_at": _iso(r.ended_at),
@@ -193,18 +183,39 @@ def read_verify_token(token: str) -> str | None:
 
 
 def share_token(order: ServiceOrder) -> str:
-    return share_serializer().dumps({"n": order.ticket.number})
+    # The order's share generation is part of the link: raising it (revoke_share_links) ends every earlier link.
+    return share_serializer().dumps({"n": order.ticket.number, "g": order.share_generation})
 
 
-def read_share_token(token: str, max_age: int) -> tuple[str | None, str | None]:
-    """(number, None) or (None, "expired"|"invalid")."""
+def share_url(public_url: str, path: str) -> str:
+    """A customer link on the site's configured address (PUBLIC_URL), never on the Host header a request came
+    with (a forged Host would hand the customer a link to another site)."""
+    return public_url.rstrip("/") + path
+
+
+def read_share_token(token: str, max_age: int) -> tuple[str | None, int | None, str | None]:
+    """(number, generation, None) or (None, None, "expired"|"invalid")."""
     try:
         data = share_serializer().loads(token, max_age=max_age)
     except SignatureExpired:
-        return None, "expired"
+        return None, None, "expired"
     except BadSignature:
-        return None, "invalid"
-    return (data.get("n"), None) if isinstance(data, dict) else (None, "invalid")
+        return None, None, "invalid"
+    if not isinstance(data, dict) or not isinstance(data.get("n"), str):
+        return None, None, "invalid"
+    generation = data.get("g", 0)
+    return data["n"], generation if isinstance(generation, int) else -1, None
+
+
+def share_link_valid(order: ServiceOrder, generation: int) -> bool:
+    return generation == order.share_generation
+
+
+def revoke_share_links(order: ServiceOrder, ctx) -> None:
+    """Every customer link given so far for this order stops working; a new one can be made afterwards."""
+    order.share_generation = (order.share_generation or 0) + 1
+    record_event("order.share_links_revoked", actor=ctx.actor, ticket=order.ticket, entity=order,
+                 remote_addr=ctx.remote_addr, generation=order.share_generation)
 
 
 def _company_logo() -> tuple[str, bytes, str] | None:
@@ -231,7 +242,7 @@ def order_html(order: ServiceOrder, content: dict | None = None, *, logo_sha: st
     qr_svg = segno.make(verify_url, error="m").svg_inline(scale=2, border=1, omitsize=False)
 
     def local(value: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        return datetime.fromisoformat(value).astimezone(tz).strftime(fmt) if value else ""
+        return in_zone(datetime.fromisoformat(value), tz).strftime(fmt) if value else ""
 
     if available is None:
         thumbs = [p["thumb_sha256"] for p in content.get("photos", [])]

@@ -12,11 +12,12 @@ from ..core.db import db
 from ..core.enums import AnalysisTrigger, ClockName, ReviewDecision, Role, TicketStatus
 from ..core.errors import DomainError, Forbidden, ValidationError
 from ..core.models import FaultCategory, Review, Ticket
+from ..fieldwork import flow
 from ..requests import workflow
 from ..sla.clocks import stop_clock
 from .cases import open_case_analysis
 
-SUBMITTABLE = (TicketStatus.REMOTE_RESOLVED, TicketStatus.SIGNED, TicketStatus.RETURNED)
+SUBMITTABLE = workflow.SUBMITTABLE
 
 
 def save_internal_fields(ticket: Ticket, ctx: Context, *, fault_category_id: int | None, root_cause: str,
@@ -43,6 +44,7 @@ def workflow_refusal(ticket: Ticket):
 
 def submit(ticket: Ticket, ctx: Context) -> None:
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "order.submitted")
     errors = {}
     if not ticket.fault_category_id:
         errors["fault_category_id"] = _l("Choose the fault category.")

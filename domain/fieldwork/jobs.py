@@ -7,30 +7,31 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from ..core.db import db
-from ..core.enums import ArticleStatus, TicketStatus
-from ..core.models import KbArticle, Ticket, User, Visit
+from ..core.enums import ArticleStatus, ClockName, ReviewDecision, TicketStatus
+from ..core.locales import DEFAULT_LOCALE, name_key
+from ..core.models import FaultCategory, KbArticle, Ticket, User, Visit
+from ..requests.serialise import iso as _iso
+from ..requests.serialise import request_summary
 from ..sla.clocks import ticket_clocks
+from . import flow
 
-# Open work, plus signed orders whose technician has not left the site yet (departure is still to record).
+# Open work, and finished work until it is submitted to the supervisor (the 2-hour clock runs on the phone);
+# a returned order comes back with the supervisor's comment.
 ACTIVE = (TicketStatus.ASSIGNED, TicketStatus.CONTACTED, TicketStatus.VISIT_SCHEDULED, TicketStatus.ON_SITE,
-          TicketStatus.SIGNED)
+          TicketStatus.SIGNED, TicketStatus.REMOTE_RESOLVED, TicketStatus.RETURNED)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def jobs_for(user: User, now: datetime) -> list[dict]:
+def jobs_for(user: User, now: datetime, locale: str = DEFAULT_LOCALE) -> list[dict]:
+    """The user's jobs; `locale` picks the names of the fault categories."""
     tickets = db.session.execute(
         select(Ticket).where(Ticket.assignee_id == user.id, Ticket.status.in_(ACTIVE))
         .options(selectinload(Ticket.customer), selectinload(Ticket.device_category),
                  selectinload(Ticket.visits).selectinload(Visit.prep_items), selectinload(Ticket.clocks),
                  selectinload(Ticket.notes), selectinload(Ticket.tests), selectinload(Ticket.precautions),
-                 selectinload(Ticket.signature))
+                 selectinload(Ticket.signature), selectinload(Ticket.remote_sessions),
+                 selectinload(Ticket.reviews), selectinload(Ticket.assignee), selectinload(Ticket.photos))
         .order_by(Ticket.next_due_at.is_(None), Ticket.next_due_at)
     ).scalars().all()
-    tickets = [t for t in tickets if t.status != TicketStatus.SIGNED or
-               (t.current_visit is not None and t.current_visit.departed_at is None)]
     category_ids = {t.device_category_id for t in tickets if t.device_category_id}
     articles = []
     if category_ids:
@@ -40,30 +41,33 @@ def jobs_for(user: User, now: datetime) -> list[dict]:
                                         KbArticle.device_category_id.is_(None)))
             .order_by(KbArticle.updated_at.desc()).limit(200)
         ).scalars().all()
-    return [_job(t, now, [a for a in articles if a.device_category_id in (t.device_category_id, None)][:20])
-            for t in tickets]
+    faults: dict[int, list[dict]] = {}
+    if category_ids:
+        for fault in db.session.execute(select(FaultCategory).where(
+                FaultCategory.active.is_(True), FaultCategory.device_category_id.in_(category_ids))
+                .order_by(FaultCategory.code)).scalars():
+            faults.setdefault(fault.device_category_id, []).append(
+                {"id": fault.id, "code": fault.code, "name": getattr(fault, name_key(locale))})
+    return [_job(t, now, [a for a in articles if a.device_category_id in (t.device_category_id, None)][:20],
+                 faults.get(t.device_category_id, [])) for t in tickets]
 
 
-def _job(ticket: Ticket, now: datetime, articles: list[KbArticle]) -> dict:
+def _job(ticket: Ticket, now: datetime, articles: list[KbArticle], faults: list[dict]) -> dict:
     category = ticket.device_category
     visit = ticket.current_visit
+    clocks = ticket_clocks(ticket, now)
+    submission = next((c for c in clocks if c.name == ClockName.SUBMISSION), None)
+    returned = next((r for r in reversed(ticket.reviews) if r.decision == ReviewDecision.RETURNED), None)
     return {
-        "number": ticket.number,
-        "status": ticket.status.value,
-        "urgency": ticket.urgency.value,
+        **request_summary(ticket, now),
         "version": ticket.version,
-        "customer": {"name": ticket.customer.name, "contact": ticket.contact_name, "phone": ticket.contact_phone,
-                     "address": ticket.address},
-        "device": {"model": ticket.device_model_text, "serial": ticket.serial_number,
-                   "category": category.code if category else None},
-        "problem": ticket.problem,
-        "reported_at": _iso(ticket.reported_at),
-        "created_at": _iso(ticket.created_at),
-        "clocks": [c.as_dict() for c in ticket_clocks(ticket, now)],
+        "technician": ticket.assignee.display_name if ticket.assignee else None,
         "visit": None if visit is None else {
             "scheduled_at": _iso(visit.scheduled_at), "address": visit.address, "agreed_with": visit.agreed_with,
             "prepared_at": _iso(visit.prep_confirmed_at), "arrived_at": _iso(visit.arrived_at),
-            "departed_at": _iso(visit.departed_at),
+            "problem_confirmed_at": _iso(visit.problem_confirmed_at), "confirmed_problem": visit.confirmed_problem,
+            "customer_confirmed_at": _iso(visit.customer_confirmed_at),
+            "precautions_told_at": _iso(visit.precautions_told_at), "departed_at": _iso(visit.departed_at),
             "checklist": [{"id": i.id, "kind": i.kind.value, "label": i.label, "checked": i.checked}
                           for i in visit.prep_items],
         },
@@ -78,6 +82,22 @@ def _job(ticket: Ticket, now: datetime, articles: list[KbArticle]) -> dict:
         "cause": ticket.cause,
         "work_done": ticket.work_done,
         "signed": ticket.signature is not None,
+        "signed_at": _iso(ticket.signature.signed_at_client) if ticket.signature else None,
+        "remote": [{"method": r.method.value, "steps": r.steps, "outcome": r.outcome.value,
+                    "at": _iso(r.started_at)} for r in ticket.remote_sessions],
+        "photos": [{"id": str(p.id), "caption": p.caption, "at": _iso(p.taken_at), "width": p.width,
+                    "height": p.height} for p in ticket.photos],
+        # The internal write-up and submission (the 2-hour clock), and the supervisor's comment when returned.
+        "submission": {
+            "due_at": _iso(submission.due_at) if submission else None,
+            "state": submission.state.value if submission else None,
+            "submitted_at": _iso(ticket.submitted_at),
+            "returned_comment": returned.comment if returned and ticket.status == TicketStatus.RETURNED else None,
+            "fault_category_id": ticket.fault_category_id, "root_cause": ticket.root_cause,
+            "solution_summary": ticket.solution_summary, "parts_used": ticket.parts_used,
+        },
+        "fault_categories": faults,
+        "facts": flow.facts_of(ticket),
         "knowledge": [{"id": a.id, "title": a.title, "symptoms": a.symptoms, "solution": a.solution,
                        "precautions": a.precautions} for a in articles],
     }

@@ -10,7 +10,7 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 
 from ..core.audit import record_event
-from ..core.context import MAX_TEXT, Context, checked_time, require_assignee
+from ..core.context import AFTER_ARRIVAL, AFTER_SCHEDULING, MAX_TEXT, Context, checked_time, require_assignee
 from ..core.db import db
 from ..core.enums import TicketStatus
 from ..core.errors import Conflict, DomainError, ValidationError
@@ -43,7 +43,7 @@ def arrive(ticket: Ticket, ctx: Context, at: datetime | None = None) -> Visit:
     require_assignee(ctx, ticket)
     ensure_not_locked(ticket)
     visit = current_visit(ticket)
-    at = checked_time(at, ctx, "at", not_before=visit.created_at)
+    at = checked_time(at, ctx, "at", not_before=visit.created_at, after=AFTER_SCHEDULING)
     workflow.move(ticket, TicketStatus.ON_SITE, actor=ctx.actor, action="visit.arrived", via=ctx.via,
                   remote_addr=ctx.remote_addr)
     visit.arrived_at = at
@@ -56,7 +56,7 @@ def confirm_problem(ticket: Ticket, ctx: Context, text: str, at: datetime | None
     if not text:
         raise ValidationError({"text": _l("Describe the problem as confirmed with the customer.")})
     visit.confirmed_problem = text[:MAX_TEXT]
-    visit.problem_confirmed_at = checked_time(at, ctx, "at", not_before=visit.arrived_at)
+    visit.problem_confirmed_at = checked_time(at, ctx, "at", not_before=visit.arrived_at, after=AFTER_ARRIVAL)
     record_event("problem.confirmed", actor=ctx.actor, ticket=ticket, via=ctx.via)
     return visit
 
@@ -70,15 +70,33 @@ def record_test(ticket: Ticket, ctx: Context, *, item: str, passed: bool, note: 
         raise ValidationError({"item": _l("Name the test item.")})
     if not isinstance(passed, bool):
         raise ValidationError({"passed": _l("Say whether the test passed.")})
-    at = checked_time(at, ctx, "at", not_before=visit.arrived_at)
+    at = checked_time(at, ctx, "at", not_before=visit.arrived_at, after=AFTER_ARRIVAL)
     test = next((t for t in ticket.tests if t.item == item[:200]), None)
     if test is None:
         test = AcceptanceTest(ticket=ticket, visit_id=visit.id, item=item[:200], position=len(ticket.tests),
                               recorded_by_id=ctx.actor.id, passed=passed, recorded_at=at)
         db.session.add(test)
     test.passed, test.note, test.recorded_at = passed, (note or "").strip()[:MAX_TEXT] or None, at
+    if not passed:
+        visit.customer_confirmed_at = None  # the customer confirmed a device that has since failed a test
     record_event("test.recorded", actor=ctx.actor, ticket=ticket, via=ctx.via, item=item[:200], passed=passed)
     return test
+
+
+def record_work(ticket: Ticket, ctx: Context, *, cause: str, work_done: str, at: datetime | None = None) -> Visit:
+    """The cause of the fault and what was done on site: printed on the order the customer signs."""
+    visit = _on_site(ticket, ctx)
+    errors = {}
+    if not (cause or "").strip():
+        errors["cause"] = _l("Record the cause of the problem.")
+    if not (work_done or "").strip():
+        errors["work_done"] = _l("Record what was done.")
+    if errors:
+        raise ValidationError(errors)
+    checked_time(at, ctx, "at", not_before=visit.arrived_at, after=AFTER_ARRIVAL)
+    ticket.cause, ticket.work_done = cause.strip()[:MAX_TEXT], work_done.strip()[:MAX_TEXT]
+    record_event("work.recorded", actor=ctx.actor, ticket=ticket, via=ctx.via)
+    return visit
 
 
 def confirm_customer(ticket: Ticket, ctx: Context, note: str = "", at: datetime | None = None) -> Visit:
@@ -86,7 +104,7 @@ def confirm_customer(ticket: Ticket, ctx: Context, note: str = "", at: datetime 
     visit = _on_site(ticket, ctx)
     if not ticket.tests:
         raise DomainError("no_tests", _l("Run the acceptance test with the customer first."))
-    visit.customer_confirmed_at = checked_time(at, ctx, "at", not_before=visit.arrived_at)
+    visit.customer_confirmed_at = checked_time(at, ctx, "at", not_before=visit.arrived_at, after=AFTER_ARRIVAL)
     visit.customer_confirmation = (note or "").strip()[:MAX_TEXT] or None
     record_event("customer.confirmed", actor=ctx.actor, ticket=ticket, via=ctx.via)
     return visit
@@ -100,7 +118,7 @@ def tell_precautions(ticket: Ticket, ctx: Context, texts: list[str], at: datetim
     texts = [str(t).strip()[:MAX_TEXT] for t in texts if str(t).strip()]
     if not texts:
         raise ValidationError({"items": _l("List the precautions told to the customer.")})
-    at = checked_time(at, ctx, "at", not_before=visit.arrived_at)
+    at = checked_time(at, ctx, "at", not_before=visit.arrived_at, after=AFTER_ARRIVAL)
     for old in list(ticket.precautions):
         db.session.delete(old)
     ticket.precautions.clear()
@@ -118,6 +136,6 @@ def depart(ticket: Ticket, ctx: Context, at: datetime | None = None) -> Visit:
         raise DomainError("not_signed", _l("The customer has not signed the service order yet: you may not leave."))
     visit = current_visit(ticket)
     if visit.departed_at is None:
-        visit.departed_at = checked_time(at, ctx, "at", not_before=visit.arrived_at)
+        visit.departed_at = checked_time(at, ctx, "at", not_before=visit.arrived_at, after=AFTER_ARRIVAL)
         record_event("visit.departed", actor=ctx.actor, ticket=ticket, via=ctx.via)
     return visit

@@ -14,7 +14,7 @@ from ..alerts.customer import queue_customer_copy
 from ..alerts.mail import valid_email
 from ..core.audit import record_event
 from ..core.blobs import store_blob
-from ..core.context import Context, checked_time, require_assignee
+from ..core.context import AFTER_ARRIVAL, Context, checked_time, require_assignee
 from ..core.db import db
 from ..core.enums import ClockName, TicketStatus
 from ..core.errors import DomainError, ValidationError
@@ -117,7 +117,8 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
     png = clean_signature_png(signature_png)
     strokes = check_strokes(strokes)
     signed_at = utcnow()  # the server's clock: when the signature reached us (the phone's time is kept too)
-    client_time = checked_time(signed_at_client, ctx, "signed_at", not_before=visit.arrived_at)
+    client_time = checked_time(signed_at_client, ctx, "signed_at", not_before=visit.arrived_at,
+                               after=AFTER_ARRIVAL)
     blob = store_blob(png, "image/png")
     signature = Signature(ticket=ticket, signer_name=signer_name[:100], rating=rating,
                           comment=(comment or "").strip()[:1000] or None, png_sha256=blob.sha256, strokes=strokes,

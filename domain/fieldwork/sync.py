@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -20,21 +19,17 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from ..core import context
-from ..core.blobs import store_blob
+from ..core import context, validation
 from ..core.db import db, take_write_lock
-from ..core.enums import ContactMethod, OpStatus
+from ..core.enums import OpStatus
 from ..core.errors import DomainError
-from ..core.models import Photo, ProgressNote, SyncOp, Ticket, User
+from ..core.models import ProgressNote, SyncOp, Ticket, User
 from ..core.types import utcnow
 from ..documents.orders import canonical_json
-from ..requests import dispatch
-from . import onsite, signing
+from . import flow
 from .images import ProcessedImage
+from .ops import REGISTRY, parse_payload
 
-OP_KINDS = ("contact.made", "remote.resolved", "visit.scheduled", "prep.confirmed", "visit.arrived",
-            "problem.confirmed", "note.added", "photo.added", "test.recorded", "customer.confirmed",
-            "precautions.told", "order.signed", "visit.departed")
 # Namespace for the storage key of an op whose op_id was unusable or reused with another body.
 STORAGE_NAMESPACE = uuid.UUID("6f1d3d9e-3c35-4f8a-9d2e-0a8c3b8f6d10")
 
@@ -55,12 +50,14 @@ class Result:
         return out
 
 
-class OpRejected(DomainError):
-    pass
+def stored_body(raw) -> str:
+    """The op as stored and hashed: canonical JSON, or, for a body the database could not store (NUL, a lone
+    surrogate, nesting too deep), the same escaped to ASCII."""
+    return canonical_json(raw) if validation.json_problem(raw) is None else validation.storable_json(raw)
 
 
 def body_hash(raw) -> str:
-    return hashlib.sha256(canonical_json(raw).encode("utf-8")).hexdigest()
+    return hashlib.sha256(stored_body(raw).encode("utf-8")).hexdigest()
 
 
 def _parse_op_id(value) -> uuid.UUID | None:
@@ -74,134 +71,8 @@ def _parse_op_id(value) -> uuid.UUID | None:
 
 
 def _parse_at(value) -> datetime | None:
-    """Client time: ISO 8601 with an offset (a phone's local time without one is ambiguous)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
-def _text(data: dict, key: str) -> str:
-    value = data.get(key, "")
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise OpRejected("bad_payload", _l("The field %(field)s must be text.", field=key))
-    return value
-
-
-def _flag(data: dict, key: str, default: bool | None = None) -> bool:
-    value = data.get(key, default)
-    if not isinstance(value, bool):
-        raise OpRejected("bad_payload", _l("The field %(field)s must be true or false.", field=key))
-    return value
-
-
-# --- handlers: op kind -> domain function ---------------------------------------------------------------
-
-
-def _contact(ticket, ctx, data, at, meta):
-    try:
-        method = ContactMethod(data.get("method") or "phone")
-    except ValueError:
-        raise OpRejected("bad_payload", _l("Unknown contact method.")) from None
-    dispatch.record_contact(ticket, ctx, method=method, reached=_flag(data, "reached", True),
-                            note=_text(data, "note"), at=at)
-
-
-def _remote_resolved(ticket, ctx, data, at, meta):
-    dispatch.resolve_remotely(ticket, ctx, cause=_text(data, "cause"), work_done=_text(data, "work_done"),
-                              resolved_at=at)
-
-
-def _visit_scheduled(ticket, ctx, data, at, meta):
-    scheduled = _parse_at(data.get("scheduled_at"))
-    if scheduled is None:
-        raise OpRejected("bad_time", _l("The visit time must be an ISO 8601 time with an offset."))
-    dispatch.schedule_visit(ticket, ctx, scheduled_at=scheduled, address=_text(data, "address"),
-                            agreed_with=_text(data, "agreed_with"))
-
-
-def _prep_confirmed(ticket, ctx, data, at, meta):
-    items = data.get("items")
-    if not isinstance(items, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in items):
-        raise OpRejected("bad_payload", _l("The checklist items must be a list of item ids."))
-    dispatch.confirm_preparation(ticket, ctx, checked_item_ids=set(items), at=at)
-
-
-def _arrived(ticket, ctx, data, at, meta):
-    onsite.arrive(ticket, ctx, at)
-
-
-def _problem_confirmed(ticket, ctx, data, at, meta):
-    onsite.confirm_problem(ticket, ctx, _text(data, "text"), at)
-
-
-def _note_added(ticket, ctx, data, at, meta):
-    note_id = _parse_op_id(data.get("note_id"))
-    if note_id is None:
-        raise OpRejected("bad_payload", _l("note_id must be a UUID."))
-    taken = meta["notes_taken"]  # read once for the batch, kept up to date as notes are added
-    if note_id in taken:
-        raise OpRejected("note_exists", _l("A note with this id already exists."))
-    dispatch.add_note(ticket, _text(data, "text"), ctx, shown_to_customer=_flag(data, "shown_to_customer", False),
-                      note_id=note_id, written_at=at)
-    taken.add(note_id)
-
-
-def _photo_added(ticket, ctx, data, at, meta):
-    photo: ProcessedImage | None = meta.get("photo")
-    if photo is None:
-        raise OpRejected("use_photo_endpoint", _l("Photos are sent to /api/v1/sync/photo."))
-    context.require_assignee(ctx, ticket)
-    onsite.ensure_not_locked(ticket)
-    note_id = _parse_op_id(data.get("note_id")) if data.get("note_id") else None
-    full = store_blob(photo.data, photo.media_type)
-    thumb = store_blob(photo.thumb, "image/jpeg")
-    db.session.add(Photo(ticket=ticket, note_id=note_id if note_id in meta["notes_taken"]
-                         else None, blob_sha256=full.sha256, thumb_sha256=thumb.sha256, width=photo.width,
-                         height=photo.height, caption=_text(data, "caption")[:500] or None, taken_at=at,
-                         uploaded_by_id=ctx.actor.id))
-
-
-def _test_recorded(ticket, ctx, data, at, meta):
-    onsite.record_test(ticket, ctx, item=_text(data, "item"), passed=data.get("passed"), note=_text(data, "note"),
-                       at=at)
-
-
-def _customer_confirmed(ticket, ctx, data, at, meta):
-    onsite.confirm_customer(ticket, ctx, _text(data, "note"), at)
-
-
-def _precautions_told(ticket, ctx, data, at, meta):
-    items = data.get("items")
-    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        raise OpRejected("bad_payload", _l("The precautions must be a list of texts."))
-    onsite.tell_precautions(ticket, ctx, items, at)
-
-
-def _order_signed(ticket, ctx, data, at, meta):
-    signing.sign_order(ticket, ctx, signer_name=_text(data, "signer_name"), rating=data.get("rating"),
-                       comment=_text(data, "comment"), signature_png=data.get("signature_png"),
-                       strokes=data.get("strokes"), device_id=meta["device_id"], signed_at_client=at,
-                       op_id=meta["op_id"], customer_email=_text(data, "customer_email"))
-    meta["signed"] = True
-
-
-def _departed(ticket, ctx, data, at, meta):
-    onsite.depart(ticket, ctx, at)
-
-
-HANDLERS: dict[str, Callable] = {
-    "contact.made": _contact, "remote.resolved": _remote_resolved, "visit.scheduled": _visit_scheduled,
-    "prep.confirmed": _prep_confirmed, "visit.arrived": _arrived, "problem.confirmed": _problem_confirmed,
-    "note.added": _note_added, "photo.added": _photo_added, "test.recorded": _test_recorded,
-    "customer.confirmed": _customer_confirmed, "precautions.told": _precautions_told,
-    "order.signed": _order_signed, "visit.departed": _departed,
-}
+    """Client time: ISO 8601 with an offset (a phone's local time without one is ambiguous), years 2000-2099."""
+    return validation.parse_aware_time(value)
 
 
 # --- applying ----------------------------------------------------------------------------------------------
@@ -226,7 +97,7 @@ class _Batch:
         for raw in raws:
             if not isinstance(raw, dict):
                 continue
-            if isinstance(raw.get("ticket"), str) and raw["ticket"]:
+            if isinstance(raw.get("ticket"), str) and raw["ticket"] and not validation.text_problem(raw["ticket"]):
                 numbers.add(raw["ticket"][:40])
             if (op_uuid := _parse_op_id(raw.get("op_id"))) is not None:
                 op_ids.add(op_uuid)
@@ -251,12 +122,17 @@ class _Batch:
 
 
 def _record(raw, op_uuid, *, user, device_id, status, code=None, message=None, ticket=None, at=None) -> dict:
-    body = canonical_json(raw)
-    return dict(op_id=op_uuid, kind=str(raw.get("kind"))[:40] if isinstance(raw, dict) else "?",
-                ticket_number=str(raw.get("ticket"))[:40] if isinstance(raw, dict) and raw.get("ticket") else None,
+    body = stored_body(raw)
+
+    def field(name: str, limit: int) -> str | None:  # what the op says, as a text that can be stored
+        value = raw.get(name) if isinstance(raw, dict) else None
+        return None if value in (None, "") else validation.storable_text(value, limit)
+
+    return dict(op_id=op_uuid, kind=field("kind", 40) or "?", ticket_number=field("ticket", 40),
                 ticket_id=ticket.id if ticket is not None else None, user_id=user.id, device_id=device_id[:64],
-                client_at=at, client_at_raw=str(raw.get("at"))[:64] if isinstance(raw, dict) and raw.get("at")
-                else None, body=body, body_sha256=hashlib.sha256(body.encode()).hexdigest(), status=status,
+                client_at=at, client_at_raw=field("at", 64),
+                device_at=_parse_at(raw.get("device_at")) if isinstance(raw, dict) else None,
+                applied_at=None, body=body, body_sha256=hashlib.sha256(body.encode()).hexdigest(), status=status,
                 code=code, message=str(message)[:2000] if message else None, received_at=utcnow(), replays=0,
                 last_replayed_at=None)
 
@@ -340,13 +216,16 @@ def _apply(raw, batch: _Batch, *, user, device_id, tz, remote_addr, photo) -> tu
     if existing is not None:
         return _replay(existing, raw, given, user, device_id), None
     kind, number, data, at = raw.get("kind"), raw.get("ticket"), raw.get("data", {}), _parse_at(raw.get("at"))
-    problem = None
-    if kind not in HANDLERS:
-        problem = ("unknown_kind", _l("Unknown operation %(kind)s.", kind=str(kind)[:40]))
+    # NUL, lone surrogates, NaN, nesting: refused alone, stored escaped.
+    problem = validation.json_problem(raw)
+    if problem is not None:
+        pass
+    elif not isinstance(kind, str) or kind not in REGISTRY:
+        problem = ("unknown_kind", _l("Unknown operation %(kind)s.", kind=validation.storable_text(kind, 40)))
     elif not isinstance(number, str) or not number:
         problem = ("malformed_op", _l("The op names no request."))
     elif at is None:
-        problem = ("bad_time", _l("The op's time must be ISO 8601 with an offset."))
+        problem = ("bad_time", _l("The op's time must be ISO 8601 with an offset, in the years 2000 to 2099."))
     elif not isinstance(data, dict):
         problem = ("malformed_op", _l("The op's data must be an object."))
     ticket = None
@@ -368,7 +247,13 @@ def _apply(raw, batch: _Batch, *, user, device_id, tz, remote_addr, photo) -> tu
     ctx = context.Context(actor=user, tz=tz, now=min(at, utcnow()), via="sync", remote_addr=remote_addr)
     savepoint = db.session.begin_nested()
     try:
-        HANDLERS[kind](ticket, ctx, data, at, meta)
+        payload = parse_payload(REGISTRY[kind], data)
+        context.require_assignee(ctx, ticket)
+        flow.enforce(ticket, kind)  # the declared flow, the same the phone applies offline
+        REGISTRY[kind].handler(ticket, ctx, payload, at, meta)
+        if ctx.adjusted:  # a phone clock a few minutes off: the act kept, at its bound; both times recorded
+            db.session.execute(update(SyncOp).where(SyncOp.id == record_id).values(applied_at=ctx.adjusted[0][2])
+                               .execution_options(synchronize_session=False))
         db.session.flush()
         savepoint.commit()
     except DomainError as error:

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
+from jinja2 import Environment
 from sqlalchemy import Boolean, Select, String, and_, case, func, literal, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import selectinload
@@ -20,7 +21,9 @@ from ..core.context import MAX_TEXT, Context
 from ..core.db import db
 from ..core.enums import ArticleStatus, Role, TicketStatus
 from ..core.errors import Forbidden, NotFound, ValidationError
+from ..core.locales import is_english
 from ..core.models import CaseAnalysis, DeviceCategory, DeviceModel, FaultCategory, KbArticle, Ticket, User
+from ..core.types import in_zone
 from ..documents.cases import analysis_errors, complete_case_analysis
 
 MAX_TITLE = 200
@@ -409,12 +412,13 @@ def root_causes(article: KbArticle) -> list[CaseAnalysis]:
 # --- the printable manual ------------------------------------------------------------------------------------
 
 
-def manual_html(articles: list[KbArticle], *, locale: str, company: str, tz, now, scope: str | None = None) -> str:
-    """The print template of the FAQ manual, grouped by kind of device, in the reader's language."""
-    from flask import current_app
+def manual_html(articles: list[KbArticle], *, locale: str, company: str, tz, now, templates: Environment,
+                scope: str | None = None) -> str:
+    """The print template (from the app's `templates`) of the FAQ manual, grouped by kind of device, in the
+    reader's language."""
     from flask_babel import force_locale
 
-    english = locale == "en"
+    english = is_english(locale)
     groups: list[dict] = []
     for article in articles:
         category = article.device_category
@@ -430,10 +434,10 @@ def manual_html(articles: list[KbArticle], *, locale: str, company: str, tz, now
             causes_of[analysis.article_id].append(analysis)
 
     def local(value) -> str:
-        return value.astimezone(tz).strftime("%Y-%m-%d") if value else ""
+        return in_zone(value, tz).strftime("%Y-%m-%d") if value else ""
 
     with force_locale("en" if english else "zh_CN"):
-        template = current_app.jinja_env.get_template("print/faq_manual.html")
+        template = templates.get_template("print/faq_manual.html")
         return template.render(articles=articles, groups=groups, causes_of=causes_of, company=company, scope=scope,
                                generated=local(now), local=local, fault_key="name_en" if english else "name_zh",
                                html_lang="en" if english else "zh-CN")

@@ -29,12 +29,14 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from jinja2 import Environment
 from sqlalchemy import and_, case, false, func, or_, select
 
 from ..core.db import db
 from ..core.enums import ClockName, Role, TicketStatus
 from ..core.errors import DomainError
 from ..core.labels import clock_labels, span_text
+from ..core.locales import html_lang
 from ..core.models import Signature, Ticket, TicketClock, User
 from ..sla.policy import current_policy
 from ..sla.rules import CLOCK_RULES
@@ -471,30 +473,22 @@ def rating_bars(report: WeeklyReport) -> list[Bar]:
 # --- PDF ----------------------------------------------------------------------------------------------------
 
 
-def report_html(report: WeeklyReport, *, company: str) -> str:
-    """The print template (A4), in the current locale."""
-    from flask import current_app
-
-    template = current_app.jinja_env.get_template("print/weekly_report.html")
+def report_html(report: WeeklyReport, *, company: str, templates: Environment, locale: str) -> str:
+    """The print template (A4) from the app's templates, in `locale` (the current one: labels are translated
+    with it)."""
+    template = templates.get_template("print/weekly_report.html")
     return template.render(report=report, sections=sections(report), bars=figure_bars(report),
                            short_labels=short_labels(), figure_keys=FIGURE_KEYS,
                            ratings=rating_bars(report), rules=counting_rules(report.week.tz.key), percent=percent,
-                           company=company, html_lang="zh-CN" if _locale_is_chinese() else "en")
+                           company=company, html_lang=html_lang(locale))
 
 
-def _locale_is_chinese() -> bool:
-    from flask_babel import get_locale
-
-    locale = get_locale()
-    return locale is None or locale.language != "en"
-
-
-def report_pdf(report: WeeklyReport, *, company: str) -> bytes:
+def report_pdf(report: WeeklyReport, *, company: str, templates: Environment, locale: str) -> bytes:
     """WeasyPrint with the service order's fetcher (only the print stylesheets; nothing else is fetched)."""
     from weasyprint import HTML
 
     from ..documents.orders import make_fetcher
 
-    document = HTML(string=report_html(report, company=company), base_url="fs-static:",
-                    url_fetcher=make_fetcher())
+    document = HTML(string=report_html(report, company=company, templates=templates, locale=locale),
+                    base_url="fs-static:", url_fetcher=make_fetcher())
     return document.write_pdf()

@@ -13,6 +13,8 @@ from ..alerts import notifications as alerts
 from ..alerts.mail import valid_email
 from ..core.audit import record_event
 from ..core.context import (
+    AFTER_CONTACT,
+    AFTER_SCHEDULING,
     CLOCK_SKEW,
     MAX_TEXT,
     Context,
@@ -46,6 +48,8 @@ from ..core.models import (
     User,
     Visit,
 )
+from ..core.validation import parse_int, text_problem
+from ..fieldwork import flow
 from ..sla.clocks import drop_clock, start_clock, stop_clock
 from ..sla.policy import Policy
 from . import workflow
@@ -89,6 +93,8 @@ def _text(data: dict, key: str, limit: int = 200) -> str:
         return ""
     if not isinstance(value, str):
         value = str(value)
+    if (problem := text_problem(value)) is not None:
+        raise ValidationError({key: problem[1]})
     return value.strip()[:limit]
 
 
@@ -109,10 +115,8 @@ def validate_intake(data: dict, ctx: Context) -> tuple[Intake, DeviceCategory | 
     customer = None
     customer_id = data.get("customer_id")
     if customer_id not in (None, "", 0, "0"):
-        try:
-            customer = db.session.get(Customer, int(customer_id))
-        except (TypeError, ValueError):
-            customer = None
+        number = parse_int(customer_id, minimum=1)
+        customer = db.session.get(Customer, number) if number is not None else None
         if customer is None:
             errors["customer_id"] = _l("Unknown customer.")
     customer_name = _text(data, "customer_name")
@@ -129,10 +133,8 @@ def validate_intake(data: dict, ctx: Context) -> tuple[Intake, DeviceCategory | 
     device_id = data.get("device_model_id")
     device_text = _text(data, "device_model")
     if device_id not in (None, "", 0, "0"):
-        try:
-            device = db.session.get(DeviceModel, int(device_id))
-        except (TypeError, ValueError):
-            device = None
+        number = parse_int(device_id, minimum=1)
+        device = db.session.get(DeviceModel, number) if number is not None else None
         if device is None or not device.active:
             errors["device_model_id"] = _l("Unknown device model: choose one from the list or type it in.")
     elif device_text:
@@ -217,8 +219,11 @@ def create_request(data: dict, ctx: Context) -> Ticket:
 
 
 def active_user(username_or_id: str | int, role: Role, field_name: str) -> User:
-    if isinstance(username_or_id, int) or str(username_or_id).isdigit():
-        user = db.session.get(User, int(username_or_id))
+    user_id = parse_int(username_or_id, minimum=1)
+    if user_id is not None:
+        user = db.session.get(User, user_id)
+    elif not isinstance(username_or_id, str | int) or text_problem(str(username_or_id)):
+        user = None
     else:
         user = db.session.execute(
             select(User).where(func.lower(User.username) == str(username_or_id).strip().lower())
@@ -269,7 +274,7 @@ def assign(ticket: Ticket, technician: User, ctx: Context, expected_version: int
 def escalate(ticket: Ticket, expert: User, reason: str, ctx: Context) -> None:
     if not ctx.actor.has_role(Role.SUPERVISOR):
         raise Forbidden("not_allowed", _l("Only a supervisor escalates requests."))
-    if ticket.status in (TicketStatus.CANCELLED, TicketStatus.APPROVED):
+    if ticket.status in workflow.CLOSED:
         raise DomainError("closed", _l("Request %(number)s is closed.", number=ticket.number))
     reason = (reason or "").strip()
     if not reason:
@@ -307,9 +312,11 @@ def add_note(ticket: Ticket, text: str, ctx: Context, *, shown_to_customer: bool
     text = (text or "").strip()
     if not text:
         raise ValidationError({"text": _l("The note is empty.")})
+    # A phone's time is checked like every other op's: never in the future, never before the request existed.
+    written_at = checked_time(written_at, ctx, "written_at", not_before=ticket.created_at)
     visit = ticket.current_visit
     note = ProgressNote(ticket=ticket, author=ctx.actor, text=text[:MAX_TEXT], shown_to_customer=shown_to_customer,
-                        written_at=written_at or ctx.now, visit_id=visit.id if visit else None)
+                        written_at=written_at, visit_id=visit.id if visit else None)
     if note_id is not None:
         note.id = note_id
     db.session.add(note)
@@ -324,6 +331,7 @@ def record_contact(ticket: Ticket, ctx: Context, *, method: ContactMethod, reach
                    note: str = "", at: datetime | None = None) -> ContactAttempt:
     """Log a call or message to the customer. The first successful one stops the first-contact clock."""
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "contact.made")
     at = checked_time(at, ctx, "at", not_before=ticket.created_at)
     attempt = ContactAttempt(ticket=ticket, user=ctx.actor, method=method, reached=reached,
                              note=(note or "").strip()[:MAX_TEXT] or None, at=at)
@@ -334,7 +342,7 @@ def record_contact(ticket: Ticket, ctx: Context, *, method: ContactMethod, reach
         ticket.first_contact_at = at
         stop_clock(ticket, ClockName.FIRST_CONTACT, at)
         start_clock(ticket, ClockName.REMOTE_FIX, at, at + ctx.rules().minutes("remote_fix_minutes"))
-    elif ticket.status not in (TicketStatus.ASSIGNED, TicketStatus.CONTACTED, TicketStatus.VISIT_SCHEDULED):
+    elif ticket.status not in workflow.CONTACTABLE:
         raise workflow.refusal(ticket, TicketStatus.CONTACTED)
     else:
         record_event("ticket.contact_logged", actor=ctx.actor, ticket=ticket, via=ctx.via, reached=reached,
@@ -347,15 +355,18 @@ def record_remote_session(ticket: Ticket, ctx: Context, *, method: ContactMethod
                           ended_at: datetime | None = None) -> RemoteSession:
     """Remote guidance (phone, screen sharing) and what came of it."""
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "remote.guided")
     if ticket.status != TicketStatus.CONTACTED:
         raise DomainError("not_contacted", _l("Log the first contact with the customer before remote guidance."))
     steps = (steps or "").strip()
     if not steps:
         raise ValidationError({"steps": _l("Describe the steps you guided the customer through.")})
-    started = checked_time(started_at, ctx, "started_at", not_before=ticket.first_contact_at)
+    started = checked_time(started_at, ctx, "started_at", not_before=ticket.first_contact_at,
+                           after=AFTER_CONTACT)
     ended = None
     if ended_at is not None or outcome != RemoteOutcome.IN_PROGRESS:
-        ended = checked_time(ended_at, ctx, "ended_at", not_before=started)
+        ended = checked_time(ended_at, ctx, "ended_at", not_before=started,
+                             after=_l("the guidance began"))
     session = RemoteSession(ticket=ticket, technician=ctx.actor, method=method, steps=steps[:MAX_TEXT],
                             outcome=outcome, started_at=started, ended_at=ended)
     db.session.add(session)
@@ -369,6 +380,7 @@ def resolve_remotely(ticket: Ticket, ctx: Context, *, cause: str, work_done: str
     """Solved remotely: stops the remote-fix clock at the fix, and the order-filled clock now (the fields are
     filled with this call); the 2-hour submission clock starts from the fix."""
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "remote.resolved")
     errors = {}
     if not (cause or "").strip():
         errors["cause"] = _l("Record the cause of the problem.")
@@ -376,7 +388,8 @@ def resolve_remotely(ticket: Ticket, ctx: Context, *, cause: str, work_done: str
         errors["work_done"] = _l("Record what was done.")
     if errors:
         raise ValidationError(errors)
-    fixed = checked_time(resolved_at, ctx, "resolved_at", not_before=ticket.first_contact_at or ticket.created_at)
+    fixed = checked_time(resolved_at, ctx, "resolved_at", not_before=ticket.first_contact_at or ticket.created_at,
+                         after=AFTER_CONTACT)
     workflow.move(ticket, TicketStatus.REMOTE_RESOLVED, actor=ctx.actor, action="ticket.remote_resolved",
                   via=ctx.via, remote_addr=ctx.remote_addr)
     policy = ctx.rules()
@@ -420,8 +433,10 @@ def preparation_due(scheduled_at: datetime, scheduled_when: datetime, policy: Po
 
 def schedule_visit(ticket: Ticket, ctx: Context, *, scheduled_at: datetime | None, address: str,
                    agreed_with: str = "", items: list[tuple[PrepKind, str]] | None = None) -> Visit:
-    """Agree an on-site visit (or move the agreed time). Remote fixing no longer applies; preparation starts."""
+    """Agree an on-site visit (or move the agreed time). Remote fixing no longer applies; preparation starts,
+    again after a move: the checklist is confirmed anew for the new time."""
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "visit.scheduled")
     errors = {}
     if scheduled_at is None:
         errors["scheduled_at"] = _l("Enter the agreed visit time.")
@@ -454,6 +469,8 @@ def schedule_visit(ticket: Ticket, ctx: Context, *, scheduled_at: datetime | Non
             if label:
                 visit.prep_items.append(PrepItem(kind=kind, label=label[:200], position=position))
     visit.prep_confirmed_at = None
+    for item in visit.prep_items:
+        item.checked, item.checked_at = False, None
     start_clock(ticket, ClockName.PREPARATION, ctx.now, preparation_due(scheduled_at, ctx.now, ctx.rules()))
     return visit
 
@@ -462,10 +479,11 @@ def confirm_preparation(ticket: Ticket, ctx: Context, *, checked_item_ids: set[i
                         at: datetime | None = None) -> Visit:
     """Every checklist item confirmed (address, device state, each tool and spare packed) stops the clock."""
     require_assignee(ctx, ticket)
+    flow.enforce(ticket, "prep.confirmed")
     visit = ticket.current_visit
     if ticket.status != TicketStatus.VISIT_SCHEDULED or visit is None:
         raise DomainError("no_visit", _l("There is no scheduled visit to prepare."))
-    at = checked_time(at, ctx, "at", not_before=visit.created_at)
+    at = checked_time(at, ctx, "at", not_before=visit.created_at, after=AFTER_SCHEDULING)
     for item in visit.prep_items:
         if item.id in checked_item_ids and not item.checked:
             item.checked, item.checked_at = True, at

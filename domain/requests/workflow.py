@@ -28,10 +28,47 @@ ALLOWED: dict[S, frozenset[S]] = {
 # States in which a request is still waiting for the technician's work (it may be (re)assigned).
 ASSIGNABLE = frozenset({S.NEW, S.ASSIGNED, S.CONTACTED, S.VISIT_SCHEDULED})
 OPEN_STATES = frozenset({S.NEW, S.ASSIGNED, S.CONTACTED, S.VISIT_SCHEDULED, S.ON_SITE})
+# A contact with the customer may be logged from assignment until the visit.
+CONTACTABLE = frozenset({S.ASSIGNED, S.CONTACTED, S.VISIT_SCHEDULED})
+# A service order exists (signed on site or solved remotely) and waits for the write-up and submission.
+SUBMITTABLE = frozenset({S.REMOTE_RESOLVED, S.SIGNED, S.RETURNED})
+# Closed for good: nothing more happens to the request, not even an escalation.
+CLOSED = frozenset({S.APPROVED, S.CANCELLED})
 
 
 def can_move(current: S, target: S) -> bool:
     return target in ALLOWED[current]
+
+
+def available_actions(ticket: Ticket, user: User) -> frozenset[str]:
+    """What `user` may do next to `ticket` from the request page, by name: the pages ask this instead of listing
+    states. The domain functions check the same rules again when the action is sent."""
+    from ..core.context import is_assignee
+    from ..core.enums import Role
+
+    status, actions = ticket.status, set()
+    if is_assignee(user, ticket):
+        if status in CONTACTABLE:
+            actions.add("contact")
+        if status == S.CONTACTED:  # remote guidance and a remote fix follow the first contact
+            actions |= {"remote", "resolve", "schedule_visit"}
+        if status == S.VISIT_SCHEDULED:
+            actions.add("reschedule_visit")
+            visit = ticket.current_visit
+            if visit is not None and visit.prep_confirmed_at is None:
+                actions.add("prepare")
+        if status in SUBMITTABLE:
+            actions.add("submit")
+    if user.has_role(Role.SUPERVISOR):
+        if status not in CLOSED:
+            actions.add("escalate")
+        if status in ASSIGNABLE:
+            actions.add("assign")
+        if can_move(status, S.CANCELLED):
+            actions.add("cancel")
+        if status == S.SUBMITTED:
+            actions.add("review")
+    return frozenset(actions)
 
 
 def refusal(ticket: Ticket, target: S) -> DomainError:

@@ -1,7 +1,7 @@
 """alerts: notifications, push subscriptions, mail outbox, stored reports, export jobs, customer e-mail
 
 Revision ID: ec100819c80c
-Revises: 7c1f0a2d9b34
+Revises: b41d7e2c9a15
 Create Date: 2026-11-30 00:00:33.277302
 
 """
@@ -13,7 +13,7 @@ import domain.core.types
 
 # revision identifiers, used by Alembic.
 revision = 'ec100819c80c'
-down_revision = '7c1f0a2d9b34'
+down_revision = 'b41d7e2c9a15'
 branch_labels = None
 depends_on = None
 

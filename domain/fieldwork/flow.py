@@ -1,0 +1,236 @@
+"""The visit flow, declared once: for each op kind, the facts it requires, the facts that refuse it, the facts it
+sets and clears, and the refusal (code and message) of each unmet condition. The server enforces it (the sync
+applier, and the domain functions the desktop forms call, through `enforce`); the phone receives it in
+`GET /api/v1/me/jobs` and applies it offline with the same rules, so that a step the server would refuse is never
+offered. A fact is a yes/no about a request computed from the database (`facts_of`); the phone starts from the
+server's facts and applies its pending ops in order with `apply`.
+
+Evaluation (`refusal_for`), the same on both sides:
+1. each fact of `requires`, in order: false -> refused with `refusals[fact]`;
+2. each fact of `refused_if`, in order: true -> refused with `refusals[fact]`;
+3. otherwise accepted. Applying an accepted op (`apply`): every fact of `sets` becomes true, of `clears` false;
+   then `sets_if` / `clears_if`: {fact: condition}, where a condition {field: [values]} holds when every named
+   payload field's value (null when absent) is one of the values listed.
+
+The document sent to the phone (`flow_document`, messages in the user's language), for example:
+
+    {"version": 1,
+     "facts": ["contact_made", "remote_guided", ...],
+     "steps": {
+       "order.signed": {
+         "requires": ["arrived", "tests_recorded", "customer_confirmed"],
+         "refused_if": ["signed"],
+         "sets": ["signed", "service_ended"], "clears": [], "sets_if": {}, "clears_if": {},
+         "refusals": {
+           "customer_confirmed": {"code": "not_confirmed",
+                                  "message": "The customer has not confirmed that the device works normally yet."},
+           "signed": {"code": "order_locked", "message": "The customer has already signed this order."}, ...}},
+       "test.recorded": {
+         "requires": ["arrived"], "refused_if": ["signed"], "sets": ["tests_recorded"], "clears": [],
+         "sets_if": {"tests_passed": {"passed": [true]}},
+         "clears_if": {"tests_passed": {"passed": [false]}, "customer_confirmed": {"passed": [false]}},
+         "refusals": {...}},
+       ...}}
+
+and each job of the feed carries `"facts": {"contact_made": true, "arrived": false, ...}`.
+
+Bump VERSION whenever a rule changes: the phone keeps the declaration it last received with its cached jobs.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+from ..core.enums import TicketStatus
+from ..core.errors import DomainError
+from ..core.models import Ticket
+
+VERSION = 1
+
+FACTS = ("contact_made", "remote_guided", "remote_resolved", "visit_scheduled", "prep_confirmed", "arrived",
+         "problem_confirmed", "work_recorded", "tests_recorded", "tests_passed", "customer_confirmed",
+         "precautions_told", "signed", "departed", "service_ended", "submitted", "returned")
+
+Condition = dict[str, list]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str
+    message: Any  # a lazy string: rendered in the language of whoever reads it
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": str(self.message)}
+
+
+@dataclass(frozen=True)
+class Step:
+    requires: tuple[str, ...] = ()
+    refused_if: tuple[str, ...] = ()
+    sets: tuple[str, ...] = ()
+    clears: tuple[str, ...] = ()
+    sets_if: dict[str, Condition] = field(default_factory=dict)
+    clears_if: dict[str, Condition] = field(default_factory=dict)
+    refusals: dict[str, Refusal] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"requires": list(self.requires), "refused_if": list(self.refused_if), "sets": list(self.sets),
+                "clears": list(self.clears), "sets_if": self.sets_if, "clears_if": self.clears_if,
+                "refusals": {fact: refusal.as_dict() for fact, refusal in self.refusals.items()}}
+
+
+# --- the refusals, shared by the steps that name the same condition ---------------------------------------------
+
+NOT_CONTACTED = Refusal("not_contacted", _l("Log the first contact with the customer first."))
+NO_VISIT = Refusal("no_visit", _l("Schedule the visit with the customer first."))
+NOT_ON_SITE = Refusal("not_on_site", _l("Record your arrival at the customer's site first."))
+ON_SITE_ALREADY = Refusal("already_on_site", _l("You are already on site: this step is over."))
+RESOLVED_REMOTELY = Refusal("resolved_remotely", _l("This request was already solved remotely."))
+VISIT_AGREED = Refusal("visit_scheduled", _l("A visit is already scheduled: remote handling is over."))
+LOCKED = Refusal("order_locked", _l("The customer has already signed this order: it can no longer change."))
+NOT_SIGNED = Refusal("not_signed", _l("The customer has not signed the service order yet: you may not leave."))
+
+
+def _once(what) -> Refusal:
+    return Refusal("already_done", what)
+
+
+STEPS: dict[str, Step] = {
+    # Logging a call; only a call that reached the customer counts as the first contact.
+    "contact.made": Step(
+        refused_if=("arrived", "remote_resolved"), sets_if={"contact_made": {"reached": [True, None]}},
+        refusals={"arrived": ON_SITE_ALREADY, "remote_resolved": RESOLVED_REMOTELY}),
+    "remote.guided": Step(
+        requires=("contact_made",), refused_if=("visit_scheduled", "remote_resolved"), sets=("remote_guided",),
+        refusals={"contact_made": NOT_CONTACTED, "visit_scheduled": VISIT_AGREED,
+                  "remote_resolved": RESOLVED_REMOTELY}),
+    "remote.resolved": Step(
+        requires=("contact_made",), refused_if=("visit_scheduled", "remote_resolved"),
+        sets=("remote_resolved", "work_recorded", "service_ended"),
+        refusals={"contact_made": NOT_CONTACTED, "visit_scheduled": VISIT_AGREED,
+                  "remote_resolved": RESOLVED_REMOTELY}),
+    # Scheduling again moves the visit: its preparation must be confirmed again.
+    "visit.scheduled": Step(
+        requires=("contact_made",), refused_if=("arrived", "remote_resolved"), sets=("visit_scheduled",),
+        clears=("prep_confirmed",),
+        refusals={"contact_made": NOT_CONTACTED, "arrived": ON_SITE_ALREADY, "remote_resolved": RESOLVED_REMOTELY}),
+    "prep.confirmed": Step(
+        requires=("visit_scheduled",), refused_if=("arrived", "prep_confirmed"), sets=("prep_confirmed",),
+        refusals={"visit_scheduled": NO_VISIT, "arrived": ON_SITE_ALREADY,
+                  "prep_confirmed": _once(_l("The preparation is already confirmed; after a new visit time it "
+                                             "is confirmed again."))}),
+    "visit.arrived": Step(
+        requires=("visit_scheduled",), refused_if=("arrived",), sets=("arrived",),
+        refusals={"visit_scheduled": NO_VISIT, "arrived": _once(_l("Your arrival is already recorded."))}),
+    "problem.confirmed": Step(
+        requires=("arrived",), refused_if=("signed",), sets=("problem_confirmed",),
+        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
+    "note.added": Step(refused_if=("signed",), refusals={"signed": LOCKED}),
+    "photo.added": Step(refused_if=("signed",), refusals={"signed": LOCKED}),
+    "work.recorded": Step(
+        requires=("arrived",), refused_if=("signed",), sets=("work_recorded",),
+        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
+    # A failed item voids a confirmation the customer gave before it.
+    "test.recorded": Step(
+        requires=("arrived",), refused_if=("signed",), sets=("tests_recorded",),
+        sets_if={"tests_passed": {"passed": [True]}},
+        clears_if={"tests_passed": {"passed": [False]}, "customer_confirmed": {"passed": [False]}},
+        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
+    "customer.confirmed": Step(
+        requires=("arrived", "tests_recorded"), refused_if=("signed",), sets=("customer_confirmed",),
+        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED,
+                  "tests_recorded": Refusal("no_tests", _l("Run the acceptance test with the customer first."))}),
+    "precautions.told": Step(
+        requires=("arrived",), refused_if=("signed",), sets=("precautions_told",),
+        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
+    "order.signed": Step(
+        requires=("arrived", "tests_recorded", "customer_confirmed"), refused_if=("signed",),
+        sets=("signed", "service_ended"),
+        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED,
+                  "tests_recorded": Refusal("no_tests", _l("Run the acceptance test with the customer first.")),
+                  "customer_confirmed": Refusal("not_confirmed", _l("The customer has not confirmed that the "
+                                                                    "device works normally yet."))}),
+    "visit.departed": Step(
+        requires=("signed",), refused_if=("departed",), sets=("departed",),
+        refusals={"signed": NOT_SIGNED, "departed": _once(_l("Your departure is already recorded."))}),
+    # Submission: after the customer signed or the remote fix; again only after the supervisor returned it.
+    "order.submitted": Step(
+        requires=("service_ended",), refused_if=("submitted",), sets=("submitted",), clears=("returned",),
+        refusals={"service_ended": Refusal("not_ended", _l("Finish the service first: the customer signs the "
+                                                           "order, or the request is solved remotely.")),
+                  "submitted": _once(_l("The order is already submitted to the supervisor."))}),
+}
+
+
+class FlowRefused(DomainError):
+    """An op the declared flow does not allow in the request's current state."""
+
+
+def _holds(condition: Condition, data: Mapping) -> bool:
+    return all(data.get(name) in values for name, values in condition.items())
+
+
+def refusal_for(kind: str, facts: Mapping[str, bool]) -> Refusal | None:
+    """The one evaluation: why `kind` may not happen now, or None."""
+    step = STEPS.get(kind)
+    if step is None:
+        return None
+    for fact in step.requires:
+        if not facts.get(fact):
+            return step.refusals[fact]
+    for fact in step.refused_if:
+        if facts.get(fact):
+            return step.refusals[fact]
+    return None
+
+
+def apply(kind: str, facts: Mapping[str, bool], data: Mapping) -> dict[str, bool]:
+    """The facts after an accepted op (what the phone does with each pending op)."""
+    step, after = STEPS[kind], dict(facts)
+    after.update(dict.fromkeys(step.sets, True))
+    after.update(dict.fromkeys(step.clears, False))
+    after.update({fact: True for fact, condition in step.sets_if.items() if _holds(condition, data)})
+    after.update({fact: False for fact, condition in step.clears_if.items() if _holds(condition, data)})
+    return after
+
+
+def facts_of(ticket: Ticket) -> dict[str, bool]:
+    """What has happened on a request, from the database (the starting point of the phone's evaluation)."""
+    visit = ticket.current_visit
+    status = ticket.status
+    signed = ticket.signature is not None
+    return {
+        "contact_made": ticket.first_contact_at is not None,
+        "remote_guided": bool(ticket.remote_sessions),
+        "remote_resolved": ticket.remote_resolved_at is not None,
+        "visit_scheduled": visit is not None,
+        "prep_confirmed": visit is not None and visit.prep_confirmed_at is not None,
+        "arrived": visit is not None and visit.arrived_at is not None,
+        "problem_confirmed": visit is not None and visit.problem_confirmed_at is not None,
+        "work_recorded": bool(ticket.cause and ticket.work_done),
+        "tests_recorded": bool(ticket.tests),
+        "tests_passed": bool(ticket.tests) and all(t.passed for t in ticket.tests),
+        "customer_confirmed": visit is not None and visit.customer_confirmed_at is not None,
+        "precautions_told": visit is not None and visit.precautions_told_at is not None,
+        "signed": signed,
+        "departed": visit is not None and visit.departed_at is not None,
+        "service_ended": signed or ticket.remote_resolved_at is not None,
+        "submitted": status in (TicketStatus.SUBMITTED, TicketStatus.APPROVED),
+        "returned": status == TicketStatus.RETURNED,
+    }
+
+
+def enforce(ticket: Ticket, kind: str, facts: Mapping[str, bool] | None = None) -> None:
+    """Refuse an act the declared flow does not allow now (the same refusal the phone shows offline)."""
+    refusal = refusal_for(kind, facts if facts is not None else facts_of(ticket))
+    if refusal is not None:
+        raise FlowRefused(refusal.code, refusal.message)
+
+
+def flow_document() -> dict:
+    """The declaration as the phone receives it, its messages in the current user's language."""
+    return {"version": VERSION, "facts": list(FACTS),
+            "steps": {kind: step.as_dict() for kind, step in STEPS.items()}}

@@ -1,0 +1,96 @@
+"""The supervisor's request page shows what the technician recorded on site: the acceptance test, the
+precautions, the photos (thumbnails opening full size), the customer's signature and rating."""
+from __future__ import annotations
+
+import re
+
+from domain.core.db import db
+from domain.requests import dispatch
+
+from .orderfactory import make_signed_order
+from .test_orders import login
+
+
+def test_the_request_page_shows_the_visits_evidence(app, make_user):
+    with app.app_context():
+        made = make_signed_order(make_user, photos=3)
+        photo_ids = [str(p.id) for p in dispatch.get_ticket(made["number"]).photos]
+    boss = login(app, made["ids"]["boss"])
+    page = boss.get(f"/dispatch/requests/{made['number']}", headers={"Accept-Language": "zh-CN"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    for text in ("所有输入源正常显示", "固件升级前请联系技术支持", "黄磊", "响应很快，处理专业", "★★★★★", "现场照片 2"):
+        assert text in html, text
+    thumbs = re.findall(r'src="(/dispatch/requests/[^"]+/photos/[^"?]+)\?size=thumb"', html)
+    fulls = re.findall(r'<a href="(/dispatch/requests/[^"]+/photos/[^"]+)"', html)
+    assert [t.rsplit("/", 1)[1] for t in thumbs] == photo_ids and fulls == thumbs
+    thumb, full = boss.get(thumbs[0] + "?size=thumb"), boss.get(fulls[0])
+    assert thumb.mimetype == full.mimetype == "image/jpeg" and len(thumb.data) < len(full.data)
+    assert "immutable" in full.headers["Cache-Control"]
+    assert boss.get(fulls[0], headers={"If-None-Match": full.headers["ETag"]}).status_code == 304
+    signature = boss.get(f"/dispatch/requests/{made['number']}/signature.png")
+    assert signature.mimetype == "image/png" and signature.data.startswith(b"\x89PNG")
+
+
+def test_evidence_is_only_for_those_who_may_see_the_request(app, make_user):
+    with app.app_context():
+        made = make_signed_order(make_user, photos=1)
+        photo_id = dispatch.get_ticket(made["number"]).photos[0].id
+        db.session.commit()
+    other = login(app, made["ids"]["other"])
+    assert other.get(f"/dispatch/requests/{made['number']}/photos/{photo_id}").status_code == 403
+    assert other.get(f"/dispatch/requests/{made['number']}/signature.png").status_code == 403
+    tech = login(app, made["ids"]["tech"])
+    assert tech.get(f"/dispatch/requests/{made['number']}/photos/{photo_id}?size=thumb").status_code == 200
+    assert tech.get(f"/dispatch/requests/{made['number']}/photos/6f1d3d9e-3c35-4f8a-9d2e-0a8c3b8f6d10").status_code \
+        == 404
+
+
+def _image_boxes(box):
+    """Every replaced (image) box laid out on a WeasyPrint page."""
+    if getattr(box, "replacement", None) is not None:
+        yield box
+    for child in getattr(box, "children", []):
+        yield from _image_boxes(child)
+
+
+def test_the_pdf_keeps_each_photos_aspect_ratio(app, make_user):
+    """A portrait photo is printed whole and upright-shaped, not cropped into the landscape frame."""
+    import io
+
+    from PIL import Image
+    from weasyprint import HTML
+
+    from domain.core import context
+    from domain.core.blobs import store_blob
+    from domain.core.models import Photo, User
+    from domain.documents import orders
+    from domain.fieldwork import signing
+
+    from .orderfactory import SHANGHAI, signature_data_url
+
+    with app.app_context():
+        made = make_signed_order(make_user, photos=1, sign=False)
+        ticket = dispatch.get_ticket(made["number"])
+        for width, height in ((900, 1600), (1200, 1200)):
+            image, thumb = Image.new("RGB", (width, height), (90, 40, 40)), io.BytesIO()
+            image.thumbnail((400, 400))
+            image.save(thumb, "JPEG")
+            blob = store_blob(thumb.getvalue(), "image/jpeg")
+            db.session.add(Photo(ticket=ticket, blob_sha256=blob.sha256, thumb_sha256=blob.sha256, width=width,
+                                 height=height, caption=f"{width}x{height}", taken_at=ticket.visits[-1].arrived_at,
+                                 uploaded_by_id=made["ids"]["tech"]))
+        db.session.flush()
+        ctx = context.Context(actor=db.session.get(User, made["ids"]["tech"]), tz=SHANGHAI)
+        signing.sign_order(ticket, ctx, signer_name="黄磊", rating=4, comment="", device_id="phone-1",
+                           signature_png=signature_data_url(), strokes=[[[1, 2, 0]]], signed_at_client=None)
+        db.session.flush()
+        html = orders.order_html(ticket.service_order)
+        document = HTML(string=html, base_url="fs-static:", url_fetcher=orders.make_fetcher()).render()
+        thumbs = {f"fs-blob:{p.thumb_sha256}" for p in ticket.photos}
+        boxes = [b for page in document.pages for b in _image_boxes(page._page_box)
+                 if b.element is not None and b.element.get("src") in thumbs]
+        ratios = sorted(round(b.width / b.height, 2) for b in boxes)
+        # the factory's 4:3 photo, the portrait 9:16 and the square one, each at its own shape
+        assert ratios == [0.56, 1.0, 1.33], ratios
+        db.session.rollback()

@@ -1,0 +1,217 @@
+"""The sync applier against hostile and malformed ops: each is rejected alone with a code and stored (escaped),
+the others are applied; a batch the server cannot read at all is a 400 JSON; never a 500, never a wedged outbox.
+Runs on SQLite and on PostgreSQL (which refuses NUL in text: the case that used to fail the whole batch)."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from domain.core.db import db
+from domain.core.models import ProgressNote, SyncOp
+
+from .orderfactory import make_prepared_visit
+from .test_sync_api import at, op, phone
+
+
+@pytest.fixture
+def job(app, make_user):
+    """A visit scheduled for t1, prepared; t2 is another technician."""
+    with app.app_context():
+        return make_prepared_visit(make_user, tech="t1", other_tech="t2")
+
+
+def note(number, text="已到达", **changes):
+    raw = op("note.added", number, {"note_id": str(uuid.uuid4()), "text": text, "shown_to_customer": False},
+             minutes=-1)
+    raw.update(changes)
+    return raw
+
+
+def nested(depth: int):
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def hostile_ops(number):
+    """(op, the code it must be rejected with)."""
+    return [
+        (note(number, "before\x00after"), "nul_character"),
+        (note(number, "x\ud800y"), "bad_unicode"),
+        (note(number, kind="note.added\x00"), "nul_character"),
+        (note(number, ticket=number + "\x00"), "nul_character"),
+        (note(number, at="2026-11-20T10:00:00\x00+08:00"), "nul_character"),
+        (note(number, kind=[]), "unknown_kind"),
+        (note(number, kind={}), "unknown_kind"),
+        (note(number, kind=None), "unknown_kind"),
+        (note(number, at="9999-12-31T23:59:59-14:00"), "bad_time"),
+        (note(number, at="0001-01-01T00:00:00+14:00"), "bad_time"),
+        (note(number, at="9999-12-31T20:00:00+00:00"), "bad_time"),
+        (note(number, at="2999-01-01T00:00:00+00:00"), "bad_time"),
+        (note(number, at="1970-01-01T00:00:00+00:00"), "bad_time"),
+        (note(number, at=12), "bad_time"),
+        (note(number, data={"note_id": str(uuid.uuid4()), "text": nested(500)}), "too_deep"),
+        (note(number, data={"note_id": str(uuid.uuid4()), "text": "x", "n": float("nan")}), "non_finite_number"),
+        (note(number, data={"note_id": str(uuid.uuid4()), "text": "x", "n": float("inf")}), "non_finite_number"),
+        (note(number, ticket=["FS"]), "malformed_op"),
+        (op("visit.scheduled", number, {"scheduled_at": "9999-12-31T23:59:59-14:00", "address": "Studio 1"}),
+         "bad_time"),
+        (op("contact.made", number, {"method": "phone", "note": "\x00"}), "nul_character"),
+    ]
+
+
+def post(client, ops, device="phone-1"):
+    # allow_nan: the phone is not this strict; the server must be.
+    body = json.dumps({"device_id": device, "ops": ops}, allow_nan=True)
+    return client.post("/api/v1/sync", data=body, content_type="application/json")
+
+
+def test_each_hostile_op_is_rejected_alone_and_the_others_are_applied(app, job):
+    number = job["number"]
+    cases = hostile_ops(number)
+    ops = []
+    for raw, _code in cases:
+        ops += [raw, note(number, "good")]
+    client = phone(app)
+    response = post(client, ops)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    results = response.json["results"]
+    assert len(results) == len(ops)
+    for i, (raw, code) in enumerate(cases):
+        assert (results[2 * i]["status"], results[2 * i].get("code")) == ("rejected", code), (raw, results[2 * i])
+        assert results[2 * i + 1]["status"] == "applied", results[2 * i + 1]
+    with app.app_context():
+        assert db.session.execute(select(func.count(ProgressNote.id))).scalar_one() == len(cases)
+        stored = db.session.execute(select(SyncOp)).scalars().all()
+        assert len(stored) == len(ops)  # every op received is stored, with its raw body
+        assert not any("\x00" in (r.body + r.kind + (r.ticket_number or "")) for r in stored)
+        rejected = [r for r in stored if r.code == "nul_character"]
+        assert any("\\u0000" in r.body for r in rejected)
+    # The phone resends the same batch (it never saw the answer): nothing changes, every op is a duplicate.
+    again = post(client, ops)
+    assert again.status_code == 200
+    assert [r["status"] for r in again.json["results"]] == ["duplicate"] * len(ops)
+    assert [r.get("code") for r in again.json["results"]] == [r.get("code") for r in results]
+    with app.app_context():
+        assert db.session.execute(select(func.count(SyncOp.id))).scalar_one() == len(ops)
+
+
+def test_results_op_id_echoes_what_was_sent(app, job):
+    client = phone(app)
+    response = post(client, [note(job["number"], op_id="not-a-uuid"), note(job["number"], op_id=None)])
+    assert [r["op_id"] for r in response.json["results"]] == ["not-a-uuid", None]
+    assert [r["code"] for r in response.json["results"]] == ["bad_op_id", "bad_op_id"]
+
+
+@pytest.mark.parametrize("body", [
+    "[" * 10000 + "]" * 10000,
+    '{"device_id": "p", "ops": ' + "[" * 10000 + "]" * 10000 + "}",
+    '{"device_id": "p\\u0000", "ops": []}',
+    '{"device_id": "\\ud800", "ops": []}',
+    '{"device_id": ["p"], "ops": []}',
+    b'\xff\xfe{"device_id"',
+])
+def test_a_batch_the_server_cannot_read_is_400_json(app, job, body):
+    response = phone(app).post("/api/v1/sync", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json["error"]["code"] in ("too_deep", "bad_json", "bad_device", "bad_batch")
+
+
+@pytest.mark.parametrize("field", ["ticket", "caption", "at", "device_id", "op_id", "note_id"])
+def test_photo_upload_with_a_nul_in_any_field_is_never_500(app, job, field):
+    from .test_sync_api import jpeg_with_gps_and_rotation
+
+    form = {"op_id": str(uuid.uuid4()), "ticket": job["number"], "at": at(-1), "device_id": "phone-1",
+            "caption": "现场", "note_id": ""}
+    form[field] = form[field] + "\x00x"
+    client = phone(app)
+    from io import BytesIO
+
+    form["file"] = (BytesIO(jpeg_with_gps_and_rotation(800, 600)), "p.jpg")
+    response = client.post("/api/v1/sync/photo", data=form, content_type="multipart/form-data")
+    assert response.status_code in (200, 400), response.get_data(as_text=True)
+    if response.status_code == 200:
+        result = response.json["results"][0]
+        assert field in ("note_id", "op_id") or result["status"] == "rejected", result
+
+
+def test_a_note_on_another_technicians_request_is_not_assignee(app, job):
+    response = post(phone(app, "t2"), [note(job["number"])])
+    assert response.json["results"][0]["code"] == "not_assignee"
+
+
+# --- property: any way of sending an outbox ends in the state of applying each valid op once, in order -------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+MALFORMED = st.sampled_from([
+    {"text": "a\x00b"}, {"text": "\udc00"}, {"kind": 7}, {"kind": ["note.added"]}, {"at": "9999-12-31T23:59:59-14:00"},
+    {"at": "not a time"}, {"note_id": "nope"}, {"text": nested(60)}, {"ticket": ""}, {"ticket": "FS-0000-000000"},
+    {"n": float("nan")},
+])
+
+
+@st.composite
+def outboxes(draw):
+    """A phone's outbox (valid notes and malformed ops) and how it reaches the server: in batches of random sizes,
+    some batches sent again (the answer was lost), earlier ops shuffled into later batches."""
+    size = draw(st.integers(1, 12))
+    ops, valid = [], []
+    for i in range(size):
+        note_id = str(uuid.uuid4())
+        raw = {"op_id": str(uuid.uuid4()), "kind": "note.added", "ticket": None, "at": None,
+               "data": {"note_id": note_id, "text": f"note {i}", "shown_to_customer": False}}
+        if draw(st.booleans()) and draw(st.booleans()):
+            change = draw(MALFORMED)
+            for key, value in change.items():
+                (raw if key in ("kind", "at", "ticket") else raw["data"])[key] = value
+        else:
+            valid.append((note_id, f"note {i}"))
+        ops.append(raw)
+    cuts = sorted(draw(st.lists(st.integers(0, size), max_size=4)))
+    batches = [ops[a:b] for a, b in zip([0, *cuts], [*cuts, size], strict=True) if ops[a:b]]
+    sent = []
+    for batch in batches:
+        extra = draw(st.lists(st.sampled_from(ops), max_size=3)) if sent else []
+        mixed = draw(st.permutations(extra)) + batch if extra else batch
+        sent.append(mixed)
+        if draw(st.booleans()):
+            sent.append(batch)  # the answer was lost: the same batch again
+    return ops, valid, sent
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(outbox=outboxes())
+def test_any_way_of_sending_an_outbox_applies_each_valid_op_once(app, job, outbox):
+    ops, valid, sent = outbox
+    number = job["number"]
+    for raw in ops:
+        raw["ticket"] = number if raw["ticket"] is None else raw["ticket"]
+        raw["at"] = raw["at"] or at(-1)
+    client = phone(app)
+    final: dict = {}
+    for batch in sent:
+        response = post(client, batch)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        for raw, result in zip(batch, response.json["results"], strict=True):
+            previous = final.get(raw["op_id"])
+            if previous is not None:
+                assert result["status"] == "duplicate" and result.get("code") == previous.get("code")
+            else:
+                final[raw["op_id"]] = result
+    note_ids = {raw["data"]["note_id"] for raw in ops}
+    with app.app_context():
+        stored = db.session.execute(select(ProgressNote.id, ProgressNote.text)).all()
+        mine = sorted((str(i), text) for i, text in stored if str(i) in note_ids)
+        assert mine == sorted(valid)
+        received = db.session.execute(select(func.count(SyncOp.id)).where(
+            SyncOp.op_id.in_([uuid.UUID(raw["op_id"]) for raw in ops]))).scalar_one()
+        assert received == len(ops)  # every op stored once, however often it was sent
+    assert [final[raw["op_id"]]["status"] for raw in ops] == [
+        "applied" if (raw["data"]["note_id"], raw["data"].get("text")) in valid else "rejected" for raw in ops]

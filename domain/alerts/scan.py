@@ -22,9 +22,10 @@ from ..sla.rules import CLOCK_RULES, WORKING_DAY_WARN_HORIZON
 from ..sla.workdays import load_overrides
 from .notifications import Kind, active_supervisors, audience_ids, insert_once
 
-# A deadline missed longer ago than this when the worker first sees it is not announced any more
-# (after a long outage the inbox is not flooded with stale alarms; the board still shows them).
-MISSED_LOOKBACK = timedelta(hours=24)
+# A deadline missed longer ago than this when the worker first sees it is not announced any more (after an
+# outage the inbox is not flooded with stale alarms; the board still shows them). It also bounds what each
+# minute's scan re-reads: every running clock missed within it is checked against the alerts made.
+MISSED_LOOKBACK = timedelta(hours=2)
 CLOSED = (TicketStatus.CANCELLED, TicketStatus.APPROVED)
 
 

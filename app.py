@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +15,7 @@ from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from domain.core.locales import SUPPORTED_LOCALES, app_locale
-from extensions import babel, csrf, db, limiter, login_manager, migrate, talisman
+from extensions import babel, compress, csrf, db, limiter, login_manager, migrate, talisman
 from settings import load_settings
 
 # A strict policy: nothing inline, nothing from another origin.
@@ -94,9 +95,36 @@ def register_extensions(app: Flask) -> None:
         permissions_policy={"geolocation": "()", "microphone": "()", "camera": "(self)"},
     )
 
+    # Text answers (the app shell's scripts and styles above all: a phone on a poor network pays for them at every
+    # install and update) are sent compressed: zstd, brotli or gzip, as the browser accepts.
+    app.config.setdefault("COMPRESS_MIMETYPES", COMPRESSED_TYPES)
+    compress.init_app(app)
+    app.after_request(prepare_static)  # registered after: runs before the compressor
+
     from blueprints.auth.session import init_login_manager
 
     init_login_manager(app, login_manager)
+
+
+COMPRESSED_TYPES = ["text/html", "text/css", "text/plain", "text/javascript", "application/javascript",
+                    "application/json", "application/manifest+json", "image/svg+xml"]
+# A vendored library's directory names its version (static/vendor/NAME-VERSION/): its files never change under
+# their URL, so browsers keep them for a year without asking again. Other static files are revalidated (ETag).
+VERSIONED_STATIC = re.compile(r"^/static/vendor/[a-z0-9_.-]+-\d+(\.\d+)*/")
+
+
+def prepare_static(response):
+    """Runs before the compressor: a static file is read into memory (they are small), so that it is compressed
+    whole with any algorithm the browser accepts and the file is closed with the response; a versioned one is
+    cached for a year."""
+    if request.endpoint != "static":
+        return response
+    if response.status_code == 200 and response.direct_passthrough:
+        response.direct_passthrough = False
+        response.make_sequence()
+    if response.status_code in (200, 304) and VERSIONED_STATIC.match(request.path):
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
 
 
 def register_blueprints(app: Flask) -> None:

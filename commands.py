@@ -117,11 +117,11 @@ def doctor_command():
     script = ScriptDirectory.from_config(current_app.extensions["migrate"].migrate.get_config())
     checks = run_checks(script)
     for check in checks:
-        mark = "ok  " if check.ok else "FAIL"
+        mark = "ok  " if check.ok else ("WARN" if check.warning else "FAIL")
         click.echo(f"[{mark}] {check.name}: {check.detail}")
         if not check.ok and check.fix:
             click.echo(f"       fix: {check.fix}")
-    if not all(c.ok for c in checks):
+    if not all(c.ok or c.warning for c in checks):
         raise SystemExit(1)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask_babel import Babel
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -17,5 +18,6 @@ csrf = CSRFProtect()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 talisman = Talisman()
+compress = Compress()
 
-__all__ = ["db", "migrate", "login_manager", "csrf", "babel", "limiter", "talisman"]
+__all__ = ["db", "migrate", "login_manager", "csrf", "babel", "limiter", "talisman", "compress"]

@@ -5,6 +5,7 @@ import ctypes.util
 import shutil
 import subprocess
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import inspect, text
 
@@ -17,6 +18,7 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    warning: bool = False  # not ok, but the app works: reported, and the exit status stays 0
 
 
 def check_database() -> Check:
@@ -76,10 +78,28 @@ def check_chinese_font() -> Check:
                  "apt-get install fonts-noto-cjk")
 
 
-def run_checks(script_directory) -> list[Check]:
+def check_holiday_calendar(today: date) -> Check:
+    """Working-day deadlines need this year's and next year's holidays (State Council notice, usually in
+    November): from the holiday package, or entered by an administrator."""
+    from domain.sla.workdays import unknown_years
+
+    missing = unknown_years(today)
+    if missing:
+        years = ", ".join(str(y) for y in missing)
+        return Check("holiday calendar", False,
+                     f"{years} unknown to the chinesecalendar package and no admin entries: working-day deadlines "
+                     "are counted Monday to Friday (1 January would count as a working day)",
+                     "pip install -U chinesecalendar, or enter the holidays at /admin/calendar", warning=True)
+    return Check("holiday calendar", True, f"{today.year} and {today.year + 1} known")
+
+
+def run_checks(script_directory, today: date | None = None) -> list[Check]:
     database = check_database()
     checks = [database]
     if database.ok:
-        checks.append(check_migrations(script_directory))
+        migrations = check_migrations(script_directory)
+        checks.append(migrations)
+        if migrations.ok:  # the administrator's calendar entries are in a table of the schema
+            checks.append(check_holiday_calendar(today or date.today()))
     checks += [check_weasyprint(), check_harfbuzz_subset(), check_chinese_font()]
     return checks

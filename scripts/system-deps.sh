@@ -1,9 +1,10 @@
 #!/bin/sh
 # Installs the Debian packages the app needs when they are missing; with --test, also what the tests need.
-#   app:   a venv for Python, Pango for WeasyPrint, a Simplified Chinese font, fast font subsetting
+#   app:   a venv for Python, Pango for WeasyPrint, a Simplified Chinese font, an emoji font (what a phone can
+#          type prints: WeasyPrint embeds its colour glyphs as images over extractable text), fast font subsetting
 #   tests: poppler-utils (pdftotext, pdffonts, pdfimages) and Debian's Chromium for the browser tests
 set -e
-packages="fontconfig fonts-noto-cjk libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 curl"
+packages="fontconfig fonts-noto-cjk fonts-noto-color-emoji libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 curl"
 [ "$1" = "--test" ] && packages="$packages poppler-utils chromium"
 
 missing=""

@@ -6,19 +6,26 @@ PostgreSQL: the schema is built once in a private schema of the test database, e
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import threading
 import uuid
+from contextlib import contextmanager
 from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.serving import make_server
 
 from app import create_app
 from domain.core import accounts
 from domain.core.db import db
 from domain.core.enums import Role
+from domain.core.models import User
 
 PASSWORD = "correct-horse-9"
+# Flask-WTF's hidden field, as the pages render it.
+CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 def _pg_url() -> str | None:
@@ -180,3 +187,88 @@ def signed_in(client, auth, make_user):
         return user_id, username
 
     return factory
+
+
+# --- signing in and CSRF: one set of helpers for every test file -----------------------------------------------
+
+
+def signed_client(app, user: str | int, *, password: str = PASSWORD):
+    """A test client of `app` signed in as `user` (a username or a user id); the sign-in must succeed."""
+    if isinstance(user, int):
+        with app.app_context():
+            user = db.session.get(User, user).username
+    client = app.test_client()
+    response = client.post("/auth/login", data={"username": user, "password": password})
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return client
+
+
+def csrf_from(page: str) -> str:
+    """The CSRF token of the first form in a page's HTML."""
+    found = CSRF_FIELD.search(page)
+    assert found is not None, "the page has no CSRF field"
+    return found.group(1)
+
+
+# --- the browser: Debian's Chromium through Playwright (never a downloaded browser) ------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+# Flags that keep Chromium from reaching for Google's services on a machine with no such network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
+         "has_touch": True}
+
+
+@contextmanager
+def live_server(app):
+    """Serve `app` on a free port of 127.0.0.1 in a background thread."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def require_chromium() -> None:
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's Chromium with `apt-get install chromium` "
+                    "(make test does this when it can)")
+
+
+@pytest.fixture
+def chromium(app):
+    """`app` served on a local port and Chromium: yields (base URL, a new phone-sized Chinese browser context)."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with live_server(app) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield base, lambda: browser.new_context(locale="zh-CN", **PHONE)
+        browser.close()
+
+
+def browser_sign_in(page, base: str, username: str, next_path: str = "") -> None:
+    """Sign in through the real form (Chinese interface), optionally going on to `next_path`."""
+    page.goto(base + "/auth/login" + (f"?next={next_path}" if next_path else ""))
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="登录").click()
+
+
+AXE = "/static/vendor/axe-core-4.14.1/axe.min.js"  # vendored from npm for the tests; never in the app shell
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+
+def axe_violations(page) -> list[str]:
+    """axe-core's WCAG 2.2 AA and best-practice findings on the page as drawn now, one line per node.
+    Loaded from this site (script-src 'self'), so the strict CSP holds."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(url=AXE)
+    found = page.evaluate("""(tags) => axe.run(document, { runOnly: { type: 'tag', values: tags } })
+        .then((r) => r.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')}`)))""",
+                          AXE_TAGS)
+    return found

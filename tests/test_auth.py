@@ -10,7 +10,7 @@ from domain.core.db import db
 from domain.core.enums import Role
 from domain.core.models import AuditEvent, User
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, csrf_from
 
 ZH = {"Accept-Language": "zh-CN"}
 EN = {"Accept-Language": "en"}
@@ -202,7 +202,7 @@ def test_csrf_token_required_on_sign_in(make_app, make_user):
     assert response.status_code == 400
     assert "The form expired" in response.get_data(as_text=True)
     page = client.get("/auth/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    token = csrf_from(page)
     response = client.post("/auth/login", data={"username": "csrf-user", "password": PASSWORD, "csrf_token": token})
     assert response.status_code == 302
 
@@ -218,7 +218,7 @@ def test_csrf_failure_on_state_changes_when_signed_in(make_app):
         db.session.commit()
         target_id = target.id
     page = client.get("/auth/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    token = csrf_from(page)
     client.post("/auth/login", data={"username": "admin-user", "password": PASSWORD, "csrf_token": token})
     response = client.post(f"/admin/users/{target_id}/active", data={"active": "0"})
     assert response.status_code == 400

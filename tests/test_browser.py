@@ -2,38 +2,29 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from domain.core.enums import Role
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, PHONE, live_server, require_chromium
-from .conftest import PASSWORD
+from .conftest import browser_sign_in
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def browser_session(app):
-    require_chromium()
-    with live_server(app) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="zh-CN", **PHONE)
-        page = context.new_page()
-        problems = []
-        # A form sent back with its errors answers 400, which Chromium logs; anything else is a problem.
-        expected = "the server responded with a status of 400"
-        page.on("console", lambda m: problems.append(m.text)
-                if m.type == "error" and expected not in m.text else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        yield base, page, problems
-        browser.close()
+def browser_session(chromium):
+    base, new_context = chromium
+    page = new_context().new_page()
+    problems = []
+    # A form sent back with its errors answers 400, which Chromium logs; anything else is a problem.
+    expected = "the server responded with a status of 400"
+    page.on("console", lambda m: problems.append(m.text)
+            if m.type == "error" and expected not in m.text else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    return base, page, problems
 
 
 def sign_in(page, base, username):
-    page.goto(base + "/auth/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    browser_sign_in(page, base, username)
     page.wait_for_load_state("networkidle")
 
 
@@ -111,4 +102,24 @@ def test_board_and_countdowns_run_under_the_csp(browser_session, make_user, app)
     assert number in page.content()
     page.goto(base + f"/dispatch/requests/{number}")
     assert page.locator(".clock-pending, .clock-soon").count() >= 1
+    assert problems == []
+
+
+def test_main_pages_pass_axe_wcag22_aa_and_best_practice(browser_session, make_user, app):
+    """axe-core (WCAG 2.2 AA + best practice) finds nothing on the sign-in page, the home page, the board, a request,
+    the knowledge base and the reports, in Debian's Chromium at phone size."""
+    from .conftest import axe_violations
+    from .orderfactory import make_signed_order
+
+    base, page, problems = browser_session
+    make_user(Role.SUPERVISOR, "axe-boss")
+    with app.app_context():
+        number = make_signed_order(make_user, photos=1)["number"]
+    page.goto(base + "/auth/login")
+    assert axe_violations(page) == []
+    sign_in(page, base, "axe-boss")
+    for path in ("/", "/dispatch/board", f"/dispatch/requests/{number}", "/kb/", "/reports/weekly"):
+        response = page.goto(base + path)
+        assert response.ok, path
+        assert axe_violations(page) == [], path
     assert problems == []

@@ -16,7 +16,7 @@ from domain.core.models import DeviceModel, Ticket, TicketClock, User
 from domain.requests import dispatch
 from domain.requests.catalog import ensure_catalog
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, signed_client
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZH = {"Accept-Language": "zh-CN"}
@@ -31,12 +31,6 @@ def staff(app, make_user):
         ensure_catalog()
         db.session.commit()
     return ids
-
-
-def login(app, username):
-    client = app.test_client()
-    assert client.post("/auth/login", data={"username": username, "password": PASSWORD}).status_code == 302
-    return client
 
 
 def make_requests(app, staff, count, **changes):
@@ -65,14 +59,14 @@ def assign_to(app, staff, number, technician):
 
 
 def test_intake_form_shows_the_urgency_definitions(app, staff):
-    client = login(app, "desk")
+    client = signed_client(app, "desk")
     body = client.get("/dispatch/new", headers=ZH).get_data(as_text=True)
     assert "影响直播：30 分钟内联系客户" in body and "1 小时内联系客户" in body
     assert 'type="datetime-local"' in body
 
 
 def test_intake_form_creates_the_request(app, staff):
-    client = login(app, "desk")
+    client = signed_client(app, "desk")
     with app.app_context():
         model_id = db.session.execute(select(DeviceModel.id).where(DeviceModel.model == "Vidiu X")).scalar_one()
     reported = (datetime.now(SHANGHAI) - timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M")
@@ -98,7 +92,7 @@ def test_intake_form_creates_the_request(app, staff):
     ({"reported_at": "2099-01-01T10:00"}, "客户联系时间不能晚于当前时间"),
 ])
 def test_bad_intake_keeps_what_was_typed(app, staff, changes, message):
-    client = login(app, "desk")
+    client = signed_client(app, "desk")
     data = {"customer_name": "远山音乐现场", "contact_phone": "13600136004", "device_model": "某调音台",
             "problem": "主输出无声", "urgency": "urgent", "channel": "phone"}
     data.update(changes)
@@ -116,7 +110,7 @@ def test_bad_intake_keeps_what_was_typed(app, staff, changes, message):
 def test_board_shows_unassigned_first_and_urgent_before_normal(app, staff):
     numbers = make_requests(app, staff, 6)
     assign_to(app, staff, numbers[0], "li")  # urgent but assigned
-    client = login(app, "boss")
+    client = signed_client(app, "boss")
     body = client.get("/dispatch/board").get_data(as_text=True)
     order = re.findall(r"<strong>(FS-\d{4}-\d{6})</strong>", body)
     assert order[-1] == numbers[0]
@@ -132,7 +126,7 @@ def test_board_shows_unassigned_first_and_urgent_before_normal(app, staff):
 def test_board_filters(app, staff, query, expected):
     numbers = make_requests(app, staff, 5)
     assign_to(app, staff, numbers[0], "li")
-    client = login(app, "boss")
+    client = signed_client(app, "boss")
     body = client.get(f"/dispatch/board?{query}").get_data(as_text=True)
     shown = set(re.findall(r"<strong>(FS-\d{4}-\d{6})</strong>", body))
     assert shown == {numbers[i] for i in expected}
@@ -141,7 +135,7 @@ def test_board_filters(app, staff, query, expected):
 def test_board_filters_by_technician_and_number_search(app, staff):
     numbers = make_requests(app, staff, 3)
     assign_to(app, staff, numbers[1], "zhang")
-    client = login(app, "boss")
+    client = signed_client(app, "boss")
     with app.app_context():
         zhang = staff["zhang"]
     body = client.get(f"/dispatch/board?technician={zhang}").get_data(as_text=True)
@@ -161,7 +155,7 @@ def test_overdue_only_and_date_range(app, staff):
             clock.started_at, clock.due_at = past, past + timedelta(minutes=30)
         ticket.next_due_at = past + timedelta(minutes=30)
         db.session.commit()
-    client = login(app, "boss")
+    client = signed_client(app, "boss")
     body = client.get("/dispatch/board?overdue=1").get_data(as_text=True)
     assert set(re.findall(r"<strong>(FS-\d{4}-\d{6})</strong>", body)) == {numbers[0]}
     today = datetime.now(SHANGHAI).date().isoformat()
@@ -173,7 +167,7 @@ def test_overdue_only_and_date_range(app, staff):
 
 def test_board_paginates(app, staff):
     make_requests(app, staff, 35)
-    client = login(app, "boss")
+    client = signed_client(app, "boss")
     first = client.get("/dispatch/board", headers=ZH).get_data(as_text=True)
     second = client.get("/dispatch/board?page=2", headers=ZH).get_data(as_text=True)
     assert "第 1 / 2 页" in first and "共 35 条需求" in first
@@ -202,7 +196,7 @@ def _count_queries(app, client, url):
 
 def test_board_query_count_does_not_grow_with_rows(app, staff):
     make_requests(app, staff, 3)
-    client = login(app, "boss")
+    client = signed_client(app, "boss")
     few = _count_queries(app, client, "/dispatch/board")
     numbers = make_requests(app, staff, 27)
     for number in numbers[:10]:
@@ -217,7 +211,7 @@ def test_board_query_count_does_not_grow_with_rows(app, staff):
 
 def test_assign_from_the_board(app, staff):
     number = make_requests(app, staff, 1)[0]
-    client = login(app, "boss")
+    client = signed_client(app, "boss")
     with app.app_context():
         version = dispatch.get_ticket(number).version
     response = client.post(f"/dispatch/requests/{number}/assign",
@@ -231,7 +225,7 @@ def test_second_supervisor_sees_what_happened(app, staff, make_user):
     number = make_requests(app, staff, 1)[0]
     with app.app_context():
         version = dispatch.get_ticket(number).version
-    first, second = login(app, "boss"), login(app, make_user(Role.SUPERVISOR, "boss2")[1])
+    first, second = signed_client(app, "boss"), signed_client(app, make_user(Role.SUPERVISOR, "boss2")[1])
     first.post(f"/dispatch/requests/{number}/assign", data={"technician": staff["li"], "version": version})
     response = second.post(f"/dispatch/requests/{number}/assign",
                            data={"technician": staff["zhang"], "version": version}, headers=ZH,
@@ -245,7 +239,7 @@ def test_second_supervisor_sees_what_happened(app, staff, make_user):
 def test_assigning_to_an_inactive_technician_shows_an_error(app, staff, make_user):
     number = make_requests(app, staff, 1)[0]
     gone = make_user(Role.TECHNICIAN, "gone", active=False)[0]
-    client = login(app, "boss")
+    client = signed_client(app, "boss")
     body = client.post(f"/dispatch/requests/{number}/assign", data={"technician": gone}, headers=ZH,
                        follow_redirects=True).get_data(as_text=True)
     assert "已停用，不能接收工作" in body
@@ -255,8 +249,8 @@ def test_assigning_to_an_inactive_technician_shows_an_error(app, staff, make_use
 
 def test_escalation_gives_the_expert_the_request(app, staff):
     number = make_requests(app, staff, 1)[0]
-    boss = login(app, "boss")
-    expert = login(app, "chen")
+    boss = signed_client(app, "boss")
+    expert = signed_client(app, "chen")
     assert expert.get(f"/dispatch/requests/{number}").status_code == 403
     boss.post(f"/dispatch/requests/{number}/escalate",
               data={"escalate-expert": staff["chen"], "escalate-reason": "疑似主板故障"})
@@ -268,7 +262,7 @@ def test_escalation_gives_the_expert_the_request(app, staff):
 
 def test_cancel_needs_a_reason(app, staff):
     number = make_requests(app, staff, 1)[0]
-    client = login(app, "boss")
+    client = signed_client(app, "boss")
     response = client.post(f"/dispatch/requests/{number}/cancel", data={"cancel-reason": ""}, headers=ZH)
     assert response.status_code == 400 and "请填写取消原因" in response.get_data(as_text=True)
     client.post(f"/dispatch/requests/{number}/cancel", data={"cancel-reason": "重复录入"})
@@ -282,7 +276,7 @@ def test_cancel_needs_a_reason(app, staff):
 def test_technician_contacts_and_resolves_remotely(app, staff):
     number = make_requests(app, staff, 1)[0]
     assign_to(app, staff, number, "li")
-    tech = login(app, "li")
+    tech = signed_client(app, "li")
     assert number in tech.get("/dispatch/mine").get_data(as_text=True)
     tech.post(f"/dispatch/requests/{number}/contact", data={"contact-method": "phone", "contact-reached": "y"})
     tech.post(f"/dispatch/requests/{number}/remote",
@@ -302,7 +296,7 @@ def test_technician_contacts_and_resolves_remotely(app, staff):
 def test_technician_schedules_and_prepares_a_visit(app, staff):
     number = make_requests(app, staff, 1)[0]
     assign_to(app, staff, number, "li")
-    tech = login(app, "li")
+    tech = signed_client(app, "li")
     tech.post(f"/dispatch/requests/{number}/contact", data={"contact-method": "phone", "contact-reached": "y"})
     when = (datetime.now(SHANGHAI) + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
     response = tech.post(f"/dispatch/requests/{number}/visit", data={"visit-scheduled_at": when,
@@ -324,7 +318,7 @@ def test_technician_schedules_and_prepares_a_visit(app, staff):
 def test_visit_in_the_past_is_refused_and_nothing_changes(app, staff):
     number = make_requests(app, staff, 1)[0]
     assign_to(app, staff, number, "li")
-    tech = login(app, "li")
+    tech = signed_client(app, "li")
     tech.post(f"/dispatch/requests/{number}/contact", data={"contact-method": "phone", "contact-reached": "y"})
     when = (datetime.now(SHANGHAI) - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
     response = tech.post(f"/dispatch/requests/{number}/visit", data={"visit-scheduled_at": when,
@@ -337,7 +331,7 @@ def test_visit_in_the_past_is_refused_and_nothing_changes(app, staff):
 def test_an_illegal_step_is_explained(app, staff):
     number = make_requests(app, staff, 1)[0]
     assign_to(app, staff, number, "li")
-    tech = login(app, "li")
+    tech = signed_client(app, "li")
     response = tech.post(f"/dispatch/requests/{number}/resolve",
                          data={"resolve-cause": "x", "resolve-work_done": "y"}, headers=ZH, follow_redirects=True)
     assert "请先记录与客户的首次联系" in response.get_data(as_text=True)  # what to do, from the declared flow
@@ -346,7 +340,7 @@ def test_an_illegal_step_is_explained(app, staff):
 def test_other_technicians_cannot_act_on_the_request(app, staff):
     number = make_requests(app, staff, 1)[0]
     assign_to(app, staff, number, "li")
-    other = login(app, "zhang")
+    other = signed_client(app, "zhang")
     assert other.get(f"/dispatch/requests/{number}").status_code == 403
     assert other.post(f"/dispatch/requests/{number}/contact", data={"contact-method": "phone"}).status_code == 403
 

@@ -5,15 +5,14 @@ import json
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from domain.core.db import db
 from domain.core.models import AcceptanceTest, Precaution, ProgressNote, Signature, SyncOp
 from domain.requests import dispatch
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, PHONE, live_server, require_chromium
-from .conftest import PASSWORD
+from .conftest import PASSWORD, browser_sign_in
 from .orderfactory import make_prepared_visit
 
 pytestmark = pytest.mark.browser
@@ -26,23 +25,17 @@ def visit_job(app, make_user):
 
 
 @pytest.fixture
-def phone(app):
-    require_chromium()
-    with live_server(app) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="zh-CN", **PHONE)
-        problems = []
-        context.on("weberror", lambda e: problems.append(str(e.error)))
-        yield base, context, problems
-        browser.close()
+def phone(chromium):
+    base, new_context = chromium
+    context = new_context()
+    problems = []
+    context.on("weberror", lambda e: problems.append(str(e.error)))
+    return base, context, problems
 
 
-def signed_in_app(base, context):
+def signed_in_app(base, context, username="li"):
     page = context.new_page()
-    page.goto(base + "/auth/login?next=/field/")
-    page.fill("input[name=username]", "li")
-    page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    browser_sign_in(page, base, username, next_path="/field/")
     page.wait_for_url(re.compile(r".*/field/.*"))
     # Wait for the service worker to take control (the app shell is then in its cache). Polled from here:
     # page.wait_for_function evaluates strings, which the strict CSP (rightly) refuses.
@@ -56,6 +49,8 @@ def signed_in_app(base, context):
 def draw_signature(page):
     canvas = page.locator("canvas.signature-pad")
     expect(canvas).to_be_visible()
+    canvas.scroll_into_view_if_needed()
+    page.wait_for_timeout(100)
     box = canvas.bounding_box()
     x, y = box["x"] + 30, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
@@ -65,7 +60,68 @@ def draw_signature(page):
     page.mouse.up()
 
 
-def test_whole_visit_offline_then_synced_exactly_once(app, visit_job, phone):
+def step(page, name):
+    """A step of the job's stepper (the section keyed by its name)."""
+    return page.locator(f'section[data-step="{name}"]')
+
+
+def status_text(page):
+    return page.locator("#sync-status").inner_text()
+
+
+def assert_status_consistent(page):
+    """The status line never says two things that contradict each other."""
+    text = status_text(page)
+    if "已全部发送" in text:
+        assert "离线" not in text and "拒绝" not in text and "待发送" not in text, text
+
+
+def assert_tap_targets(page):
+    """Every visible button, link, select and checkbox (by its label) is at least 44x44 CSS px."""
+    small = page.evaluate("""(() => {
+        const out = [];
+        for (const el of document.querySelectorAll('a[href], button, select, input[type=checkbox], summary')) {
+            const target = el.matches('input[type=checkbox]') ? (el.closest('label') || el) : el;
+            const r = target.getBoundingClientRect();
+            if (!r.width || !r.height || getComputedStyle(target).visibility === 'hidden') continue;
+            if (el.closest('.knowledge p')) continue;
+            const name = `${el.tagName} ${el.textContent.trim().slice(0, 20)}`;
+            if (r.width < 44 || r.height < 44) out.push(`${name} ${r.width}x${r.height}`);
+        }
+        return out;
+    })()""")
+    assert small == []
+
+
+def tap_steps_to_signature(page, *, tests_pass=True):
+    """From arrival to the customer's review, tapping and typing only what the stepper shows."""
+    step(page, "arrive").get_by_role("button", name="我已到达现场").click()
+    step(page, "problem").locator("textarea").fill("主输出模块接触不良")
+    step(page, "problem").get_by_role("button", name="保存").click()
+    expect(step(page, "problem")).to_contain_text("✓ 主输出模块接触不良")
+    step(page, "work").locator("textarea").fill("已重新插紧主输出线缆，声音恢复")
+    step(page, "work").get_by_role("button", name="添加记录").click()
+    expect(step(page, "work")).to_contain_text("声音恢复")
+    step(page, "cause").get_by_label("原因", exact=True).fill("主输出 XLR 接头松动")
+    step(page, "cause").get_by_label("处理措施").fill("重新插紧主输出线缆并固定")
+    step(page, "cause").get_by_role("button", name="保存").click()
+    tests = step(page, "tests")
+    count = tests.locator("button[data-test]").count()
+    assert count >= 3
+    for i in range(count):
+        row = step(page, "tests").locator("li").nth(i)
+        row.get_by_role("textbox").fill(f"第 {i + 1} 项已与客户一起确认")
+        row.get_by_role("button", name="通过" if tests_pass or i else "未通过", exact=True).click()
+        if i < count - 1:  # (the last result completes the step, which folds)
+            # The chosen result shows, and the note typed in the row is kept across the redraw.
+            row = step(page, "tests").locator("li").nth(i)
+            expect(row.locator("button[aria-pressed=true]")).to_have_count(1)
+            expect(row.get_by_role("textbox")).to_have_value(f"第 {i + 1} 项已与客户一起确认")
+    expect(step(page, "tests")).to_contain_text("已完成")
+    return count
+
+
+def test_on_site_visit_done_on_the_phone_offline_through_submission(app, visit_job, phone):
     base, context, problems = phone
     page = signed_in_app(base, context)
     number = visit_job["number"]
@@ -79,48 +135,62 @@ def test_whole_visit_offline_then_synced_exactly_once(app, visit_job, phone):
     expect(page.get_by_text(number)).to_be_visible(timeout=10000)
     expect(page.locator("#sync-status")).to_contain_text("离线")
     page.get_by_text(number).click()
+    expect(step(page, "arrive")).to_have_attribute("aria-current", "step")
+    assert_tap_targets(page)
 
-    page.get_by_role("button", name="我已到达现场").click()
-    page.locator("section.step", has_text="与客户确认问题").locator("textarea").fill("主输出模块接触不良")
-    page.locator("section.step", has_text="与客户确认问题").get_by_role("button", name="保存").click()
-    expect(page.locator("section.step", has_text="与客户确认问题")).to_contain_text("✓ 主输出模块接触不良")
-    notes = page.locator("section.step", has_text="处理进展与照片")
-    notes.locator("textarea").fill("已重新插紧主输出线缆，声音恢复")
-    notes.get_by_role("button", name="添加记录").click()
-    expect(page.locator("section.step", has_text="处理进展与照片")).to_contain_text("声音恢复")
-    tests = page.locator("section.step", has_text="与客户一起验收测试")
-    count = tests.locator("button[data-test]").count()
-    assert count >= 3
-    for i in range(count):
-        page.locator("section.step", has_text="与客户一起验收测试").locator("button[data-test]").nth(i).click()
-    page.locator("section.step", has_text="客户确认设备正常").get_by_role("button", name="客户确认设备运行正常").click()
-    page.locator("section.step", has_text="告知客户注意事项").get_by_role("button", name="已告知客户").click()
-    page.get_by_role("link", name="请客户查看并签字").click()
+    count = tap_steps_to_signature(page)
+    step(page, "confirm").get_by_role("button", name="客户确认设备运行正常").click()
+    step(page, "precautions").get_by_role("button", name="已告知客户").click()
+    step(page, "sign").get_by_role("link", name="请客户查看并签字").click()
 
+    # Customer mode: the order, large, without the technician's chrome.
     expect(page.locator("h1")).to_have_text("服务单：请核对并签字")
-    expect(page.locator(".summary")).to_contain_text("声音恢复")
+    expect(page.locator("#sync-status")).to_be_hidden()
+    expect(page.locator("#app-topbar")).to_be_hidden()
+    summary = page.locator(".summary")
+    for text in (number, "主输出 XLR 接头松动", "重新插紧主输出线缆并固定", "主输出模块接触不良"):
+        expect(summary).to_contain_text(text)
+    expect(summary).not_to_contain_text("声音恢复")  # an internal note stays internal
     page.locator(".star[data-rating='5']").click()
     draw_signature(page)
     page.get_by_role("button", name="确认并签字").click()
-    page.get_by_role("button", name="离开现场").click()
-    expect(page.locator("section.step", has_text="离开现场")).to_contain_text("已离开现场")
-    pending = int(re.search(r"(\d+) 条待发送", page.locator("#sync-status").inner_text()).group(1))
-    expected_ops = 1 + 1 + 1 + count + 1 + 1 + 1 + 1
-    assert pending == expected_ops
+    expect(page.get_by_text("请将手机交还技术员")).to_be_visible()
+    page.get_by_role("button", name="将手机交还技术员").click()
+    page.get_by_role("link", name="我是技术员：返回工单").click()
+    expect(page.locator("#sync-status")).to_be_visible()
+    expect(step(page, "sign")).to_contain_text("已完成")
+
+    step(page, "depart").get_by_role("button", name="离开现场").click()
+    expect(step(page, "depart")).to_contain_text("已离开现场")
+    submit = step(page, "submit")
+    expect(submit).to_have_attribute("aria-current", "step")
+    category = submit.get_by_label("故障分类")
+    if category.locator("option").count() > 1:
+        category.select_option(index=1)
+    submit.get_by_label("根本原因（内部）").fill("接头长期受力松动")
+    submit.get_by_role("button", name="提交主管审核").click()
+    expect(step(page, "submit")).to_contain_text("已提交主管审核")
+    expected_ops = 1 + 1 + 1 + 1 + count + 1 + 1 + 1 + 1 + 1
+    expect(page.locator("#sync-status")).to_contain_text(f"{expected_ops} 条已保存在本机")
+    assert_status_consistent(page)
     with app.app_context():
         assert db.session.execute(select(func.count(SyncOp.id))).scalar_one() == 0  # nothing reached the server
 
     # The network is back: the outbox flushes by itself.
     context.set_offline(False)
     expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    assert_status_consistent(page)
     with app.app_context():
         ticket = dispatch.get_ticket(number)
-        assert ticket.status.value == "signed" and ticket.visits[-1].departed_at is not None
-        assert db.session.execute(select(func.count(SyncOp.id))).scalar_one() == expected_ops
         assert db.session.execute(select(func.count(SyncOp.id)).where(SyncOp.status == "applied")).scalar_one() \
             == expected_ops
+        assert ticket.status.value == "submitted" and ticket.visits[-1].departed_at is not None
+        assert ticket.cause == "主输出 XLR 接头松动" and ticket.work_done == "重新插紧主输出线缆并固定"
+        assert ticket.root_cause == "接头长期受力松动"
         assert db.session.execute(select(func.count(ProgressNote.id))).scalar_one() == 1
-        assert db.session.execute(select(func.count(AcceptanceTest.id))).scalar_one() == count
+        assert not db.session.execute(select(ProgressNote)).scalar_one().shown_to_customer  # internal by default
+        tests = db.session.execute(select(AcceptanceTest)).scalars().all()
+        assert len(tests) == count and tests[0].note == "第 1 项已与客户一起确认"
         assert db.session.execute(select(func.count(Precaution.id))).scalar_one() >= 1
         signature = db.session.execute(select(Signature)).scalar_one()
         assert signature.signer_name == "赵远" and signature.rating == 5 and signature.strokes
@@ -134,24 +204,51 @@ def test_whole_visit_offline_then_synced_exactly_once(app, visit_job, phone):
     assert problems == []
 
 
+def ready_to_sign(app, number):
+    """The visit done up to the customer's signature, through the domain (as another phone would have)."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from domain.core import context
+    from domain.core.models import User
+    from domain.fieldwork import onsite
+
+    with app.app_context():
+        ticket = dispatch.get_ticket(number)
+        now = datetime.now(UTC) - timedelta(minutes=10)
+        ctx = context.Context(actor=db.session.get(User, ticket.assignee_id), tz=ZoneInfo("Asia/Shanghai"), now=now)
+        onsite.arrive(ticket, ctx, now)
+        onsite.confirm_problem(ticket, ctx, "主输出无声", now)
+        ticket.cause, ticket.work_done = "XLR 接头松动", "重新插紧"
+        items = [x["zh"] for x in (ticket.device_category.acceptance_tests if ticket.device_category else [])]
+        for item in items or ["主输出有声"]:
+            onsite.record_test(ticket, ctx, item=item, passed=True, note="", at=now)
+        onsite.confirm_customer(ticket, ctx, "", now)
+        onsite.tell_precautions(ticket, ctx, ["保持设备通风"], now)
+        db.session.commit()
+
+
+DRAWN_SIZE = "document.querySelector('canvas.signature-pad').toDataURL().length"
+
+
 def test_signature_survives_a_resize(app, visit_job, phone):
     base, context, problems = phone
+    ready_to_sign(app, visit_job["number"])
     page = signed_in_app(base, context)
     number = visit_job["number"]
-    page.goto(base + f"/field/#/job/{number}")
-    page.get_by_role("button", name="我已到达现场").click()
     expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
-    page.goto(base + f"/field/#/job/{number}/sign")
+    page.goto(base + f"/field/#/job/{number}")
+    step(page, "sign").get_by_role("link", name="请客户查看并签字").click()
     expect(page.locator("canvas.signature-pad")).to_be_visible()
     draw_signature(page)
-    before = page.evaluate("document.querySelector('canvas.signature-pad').toDataURL().length")
+    blank_size = """(() => { const c = document.createElement('canvas');
+        const s = document.querySelector('canvas.signature-pad'); c.width = s.width; c.height = s.height;
+        return c.toDataURL().length; })()"""
+    before, blank_before = page.evaluate(DRAWN_SIZE), page.evaluate(blank_size)
     page.set_viewport_size({"width": 844, "height": 390})  # the phone turned sideways
     page.wait_for_timeout(300)
-    after = page.evaluate("document.querySelector('canvas.signature-pad').toDataURL().length")
-    blank = page.evaluate("""(() => { const c = document.createElement('canvas');
-        const s = document.querySelector('canvas.signature-pad'); c.width = s.width; c.height = s.height;
-        return c.toDataURL().length; })()""")
-    assert before > blank and after > blank  # still drawn after the resize
+    after, blank_after = page.evaluate(DRAWN_SIZE), page.evaluate(blank_size)
+    assert before > blank_before and after > blank_after  # still drawn after the resize
     ratio = page.evaluate("document.querySelector('canvas.signature-pad').width / "
                           "document.querySelector('canvas.signature-pad').offsetWidth")
     assert ratio == 2  # a high-DPI canvas: device pixels, not CSS pixels
@@ -204,7 +301,8 @@ def test_answer_lost_after_the_server_committed_then_retry_doubles_nothing(app, 
             break
         page.wait_for_timeout(100)
     assert delivered and set(delivered) == {200}  # (flushes may be tried more than once meanwhile)
-    expect(page.locator("#sync-status")).to_contain_text("1 条待发送")  # the phone still holds the op
+    # The phone still holds the op (and, with no answer, counts itself offline).
+    expect(page.locator("#sync-status")).to_contain_text(re.compile(r"1 条(待发送|已保存在本机)"))
     with app.app_context():
         assert db.session.execute(select(func.count(SyncOp.id))).scalar_one() == 1
     page.unroute("**/api/v1/sync")
@@ -236,7 +334,12 @@ def test_an_op_too_large_for_the_server_is_listed_not_retried_forever(app, visit
         body=json.dumps({"error": {"code": "batch_too_large", "message": message}})))
     page.get_by_role("button", name="我已到达现场").click()
     expect(page.locator("#sync-status")).to_contain_text("1 条被服务器拒绝", timeout=20000)
-    expect(page.locator("#sync-status")).to_contain_text("已全部发送")
+    expect(page.locator("#sync-status")).to_contain_text("其余均已发送")
+    assert "已全部发送" not in status_text(page)  # never "all sent" next to "1 refused"
+    # Shown on the job, at the step where it happened, with what to do next.
+    refusal = step(page, "arrive").locator(".refusal")
+    expect(refusal).to_contain_text(message)
+    expect(refusal).to_contain_text("请分多次重新发送")
     page.goto(base + "/field/#/rejected")
     expect(page.locator("li.rejected")).to_contain_text(message)
     with app.app_context():
@@ -249,7 +352,7 @@ def job_url(base, number):
 
 
 def notes_step(page):
-    return page.locator("section.step", has_text="处理进展与照片")
+    return step(page, "work")
 
 
 def arrive(page, base, number):
@@ -277,31 +380,32 @@ def test_a_second_tab_of_the_same_job_doubles_nothing(app, visit_job, phone):
         notes_step(page).locator("textarea").fill(text)
         notes_step(page).get_by_role("button", name="添加记录").click()
         expect(notes_step(page)).to_contain_text(text)
-    tests = "section.step:has-text('与客户一起验收测试') button[data-test]"
-    first.locator(tests).nth(0).click()
-    second.locator(tests).nth(1).click()
-    expect(second.locator("#sync-status")).to_contain_text("4 条待发送")  # one outbox, shared by the tabs
+    for page, text in texts.items():
+        notes_step(page).locator("textarea").fill(f"{text}（补充）")
+        notes_step(page).get_by_role("button", name="添加记录").click()
+        expect(notes_step(page)).to_contain_text(f"{text}（补充）")
+    expect(second.locator("#sync-status")).to_contain_text("4 条已保存在本机")  # one outbox, shared by the tabs
 
     context.set_offline(False)  # both tabs hear "online" and try to flush at the same moment
     for page in (first, second):
         expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=30000)
     with app.app_context():
         ops = db.session.execute(select(SyncOp)).scalars().all()
-        assert sorted(o.kind for o in ops) == ["note.added", "note.added", "test.recorded", "test.recorded",
-                                               "visit.arrived"]
+        assert sorted(o.kind for o in ops) == ["note.added"] * 4 + ["visit.arrived"]
         assert {o.status.value for o in ops} == {"applied"}
         assert sum(o.replays for o in ops) == 0  # no op was sent twice, not even to be answered "duplicate"
-        assert sorted(db.session.execute(select(ProgressNote.text)).scalars()) == sorted(texts.values())
-        assert db.session.execute(select(func.count(AcceptanceTest.id))).scalar_one() == 2
+        assert sorted(db.session.execute(select(ProgressNote.text)).scalars()) == sorted(
+            [*texts.values(), *(f"{text}（补充）" for text in texts.values())])
         from domain.core.models import AuditEvent
 
         added = db.session.execute(select(func.count(AuditEvent.id)).where(
             AuditEvent.action == "note.added")).scalar_one()
-        assert added == 2
+        assert added == 4
     for page in (first, second):
         page.reload()
         for text in texts.values():  # each tab shows both notes, once
-            expect(notes_step(page).locator("li", has_text=text)).to_have_count(1, timeout=10000)
+            exact = re.compile(re.escape(text) + r"$")  # not the "（补充）" note that starts the same
+            expect(notes_step(page).locator("li", has_text=exact)).to_have_count(1, timeout=10000)
     assert problems == []
 
 
@@ -395,12 +499,21 @@ def test_a_photo_is_downscaled_on_the_phone_and_stored_once(app, visit_job, phon
     original.write_bytes(camera_jpeg())
 
     context.set_offline(True)  # the photo waits in the outbox: what the phone stored can be looked at
-    notes_step(page).locator("input[type=file][capture]").set_input_files(str(original))
-    # The screen is redrawn before the technician taps "add" (as when a sync brings new data): still chosen.
+    for _ in range(2):  # the large camera button, twice
+        with page.expect_file_chooser() as chooser:
+            notes_step(page).locator("label.camera").click()
+        chooser.value.set_files(str(original))
+    staged = notes_step(page).locator(".thumbs.staged li")
+    expect(staged).to_have_count(2, timeout=20000)
+    # The screen is redrawn before the technician adds them (as when a sync brings new data): still there.
     page.evaluate("window.dispatchEvent(new HashChangeEvent('hashchange'))")
-    expect(notes_step(page).locator("input[type=file][capture]")).to_have_js_property("files.length", 1)
-    notes_step(page).get_by_role("button", name="添加照片").click()
+    expect(staged).to_have_count(2)
+    staged.nth(1).get_by_role("button", name="删除照片 2").click()  # taken back before it is ever sent
+    expect(staged).to_have_count(1)
+    notes_step(page).get_by_label("照片 1 的说明").fill("主输出接口特写")
+    notes_step(page).get_by_role("button", name="把 1 张照片加入工单").click()
     expect(notes_step(page)).to_contain_text("1 张照片", timeout=20000)
+    expect(notes_step(page).locator(".thumbs.staged")).to_have_count(0)
     (stored,) = page.evaluate(PHOTOS_IN_INDEXEDDB)
     assert stored["type"] == "image/jpeg" and not stored["exif"]
     assert (stored["width"], stored["height"]) == (1067, 1600)  # upright, at most 1600 px, before storage
@@ -417,6 +530,7 @@ def test_a_photo_is_downscaled_on_the_phone_and_stored_once(app, visit_job, phon
         (op,) = db.session.execute(select(SyncOp).where(SyncOp.kind == "photo.added")).scalars().all()
         assert op.status.value == "applied" and op.replays == 0
         assert json.loads(op.body)["data"]["size"] == stored["size"]  # the phone uploaded the downscaled copy
+        assert photo.caption == "主输出接口特写"
     assert problems == []
 
 
@@ -460,4 +574,385 @@ def test_knowledge_base_answers_for_the_job_are_there_offline(app, visit_job, ph
     page.get_by_role("button", name="我已到达现场").click()  # a redraw keeps the answer open
     expect(notes_step(page)).to_be_visible()
     expect(page.locator("section.knowledge").get_by_text("重新插紧 XLR 接头")).to_be_visible()
+    assert problems == []
+
+
+@pytest.fixture
+def assigned_job(app, make_user):
+    """An urgent request just assigned to the technician li: nothing done on it yet."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from domain.core import context
+    from domain.core.enums import Role
+    from domain.core.models import User
+    from domain.requests.catalog import ensure_catalog
+
+    ids = {"desk": make_user(Role.DISPATCHER, "desk")[0], "boss": make_user(Role.SUPERVISOR, "boss")[0],
+           "tech": make_user(Role.TECHNICIAN, "li")[0]}
+    with app.app_context():
+        ensure_catalog()
+        now = datetime.now(UTC) - timedelta(minutes=5)
+
+        def ctx(who):
+            return context.Context(actor=db.session.get(User, ids[who]), tz=ZoneInfo("Asia/Shanghai"), now=now)
+
+        ticket = dispatch.create_request({"customer_name": "星河传媒", "contact_person": "王敏",
+                                          "contact_phone": "13800138001", "address": "上海市徐汇区漕溪北路88号",
+                                          "device_model": "Magewell Ultra Encode HDMI", "problem": "推流频繁断开",
+                                          "urgency": "urgent"}, ctx("desk"))
+        db.session.flush()
+        dispatch.assign(ticket, db.session.get(User, ids["tech"]), ctx("boss"))
+        db.session.commit()
+        return {"ids": ids, "number": ticket.number}
+
+
+def test_remote_path_done_on_the_phone_offline_through_submission(app, assigned_job, phone):
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    number = assigned_job["number"]
+    expect(page.get_by_text(number)).to_be_visible(timeout=10000)
+    context.set_offline(True)
+    page.get_by_text(number).click()
+
+    contact = step(page, "contact")
+    expect(contact).to_have_attribute("aria-current", "step")
+    contact.get_by_label("备注（内部）").fill("客户在直播间，电话接通")
+    contact.get_by_role("button", name="保存联系记录").click()
+    expect(step(page, "contact")).to_contain_text("已完成")
+    step(page, "guide").locator("summary").click()
+    step(page, "guide").get_by_label("指导客户操作的步骤").fill("降低码率到 6 Mbps，改用有线网络")
+    step(page, "guide").get_by_role("button", name="记录远程指导").click()
+    choose = step(page, "choose")
+    expect(choose).to_have_attribute("aria-current", "step")
+    choose.get_by_label("原因", exact=True).fill("无线网络上行带宽不足")
+    choose.get_by_label("处理措施").fill("指导客户改用有线网络并降低码率，推流稳定")
+    choose.get_by_role("button", name="已远程解决：生成服务单").click()
+    submit = step(page, "submit")
+    expect(submit).to_have_attribute("aria-current", "step")
+    expect(submit.get_by_label("解决方案摘要（用于知识库）")).to_have_value("指导客户改用有线网络并降低码率，推流稳定")
+    category = submit.get_by_label("故障分类")
+    if category.locator("option").count() > 1:
+        category.select_option(index=1)
+    submit.get_by_role("button", name="提交主管审核").click()
+    expect(step(page, "submit")).to_contain_text("已提交主管审核")
+    expect(page.locator("#sync-status")).to_contain_text("4 条已保存在本机")
+    assert_tap_targets(page)
+
+    context.set_offline(False)
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    with app.app_context():
+        ticket = dispatch.get_ticket(number)
+        assert ticket.status.value == "submitted"
+        assert ticket.cause == "无线网络上行带宽不足"
+        kinds = [o.kind for o in db.session.execute(select(SyncOp).order_by(SyncOp.id)).scalars()]
+        assert kinds == ["contact.made", "remote.guided", "remote.resolved", "order.submitted"]
+        assert {o.status.value for o in db.session.execute(select(SyncOp)).scalars()} == {"applied"}
+    assert problems == []
+
+
+def test_signing_before_the_acceptance_test_is_impossible_offline(app, visit_job, phone):
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    number = visit_job["number"]
+    expect(page.get_by_text(number)).to_be_visible(timeout=10000)
+    context.set_offline(True)
+    page.get_by_text(number).click()
+    step(page, "arrive").get_by_role("button", name="我已到达现场").click()
+    sign = step(page, "sign")
+    expect(sign.get_by_role("link", name="请客户查看并签字")).to_have_count(0)  # not offered...
+    expect(sign.locator(".why")).not_to_be_empty()  # ...and it says why (the server's own message)
+    depart = step(page, "depart")
+    expect(depart.get_by_role("button")).to_have_count(0)
+    # Opened by its address all the same: refused with the reason, nothing signed.
+    page.goto(base + f"/field/#/job/{number}/sign")
+    expect(page.locator("canvas.signature-pad")).to_have_count(0)
+    expect(page.locator("h1")).to_have_text("客户签字")
+    expect(page.locator("#app-topbar")).to_be_visible()
+    context.set_offline(False)
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    with app.app_context():
+        assert [o.kind for o in db.session.execute(select(SyncOp)).scalars()] == ["visit.arrived"]
+    assert problems == []
+
+
+def test_reschedule_then_the_preparation_is_confirmed_again(app, visit_job, phone):
+    from datetime import UTC, datetime, timedelta
+
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    number = visit_job["number"]
+    page.goto(job_url(base, number))
+    expect(step(page, "arrive")).to_have_attribute("aria-current", "step", timeout=10000)
+    expect(step(page, "prepare")).to_contain_text("已完成")
+    schedule = step(page, "schedule")
+    schedule.locator("summary").click()
+    moved = page.evaluate("""(() => { const d = new Date(Date.now() + 26 * 3600 * 1000);
+        const p = (n) => String(n).padStart(2, '0');
+        return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+    })()""")
+    schedule.get_by_label("上门日期和时间").fill(moved)
+    schedule.get_by_role("button", name="修改上门时间").click()
+    prepare = step(page, "prepare")
+    expect(prepare).to_have_attribute("aria-current", "step")
+    expect(step(page, "arrive").get_by_role("button")).to_have_count(0)  # arrival waits for the preparation
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    boxes = prepare.locator("label.check-row")
+    expect(boxes.first).to_be_visible(timeout=10000)
+    for i in range(boxes.count()):
+        boxes.nth(i).click()
+    prepare.get_by_role("button", name="全部确认，已备齐").click()
+    expect(step(page, "prepare")).to_contain_text("已完成")
+    expect(step(page, "arrive")).to_have_attribute("aria-current", "step")
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    with app.app_context():
+        ops = db.session.execute(select(SyncOp).order_by(SyncOp.id)).scalars().all()
+        assert [(o.kind, o.status.value) for o in ops] == [("visit.scheduled", "applied"),
+                                                           ("prep.confirmed", "applied")]
+        visit = dispatch.get_ticket(number).visits[-1]
+        scheduled = visit.scheduled_at.replace(tzinfo=visit.scheduled_at.tzinfo or UTC)
+        assert scheduled > datetime.now(UTC) + timedelta(hours=25) and visit.prep_confirmed_at is not None
+    assert problems == []
+
+
+CLOCK_OFFSET_IN_INDEXEDDB = """(async () => {
+    const db = await new Promise((resolve) => {
+        const r = indexedDB.open('fieldservice');
+        r.onsuccess = () => resolve(r.result);
+    });
+    const value = await new Promise((resolve) => {
+        const r = db.transaction('meta').objectStore('meta').get('clock_offset');
+        r.onsuccess = () => resolve(r.result);
+    });
+    db.close();
+    return value === undefined ? null : value;
+})()"""
+
+
+@pytest.mark.parametrize("skew_minutes", [-5, 5])
+def test_a_phone_clock_minutes_off_loses_nothing_and_sends_corrected_times(app, visit_job, phone, skew_minutes):
+    from datetime import UTC, datetime, timedelta
+
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    number = visit_job["number"]
+    page.clock.set_system_time(datetime.now(UTC) + timedelta(minutes=skew_minutes))
+    page.goto(job_url(base, number))
+    page.reload()  # the phone's clock is off from the start; the app's first exchange estimates the offset
+    for _ in range(100):  # (polled from here: the strict CSP refuses page.wait_for_function's strings)
+        offset = page.evaluate(CLOCK_OFFSET_IN_INDEXEDDB)
+        if offset is not None and abs(offset + skew_minutes * 60000) < 30000:
+            break
+        page.wait_for_timeout(100)
+    else:
+        pytest.fail(f"the phone never estimated its clock offset (last {offset})")
+    step(page, "arrive").get_by_role("button", name="我已到达现场").click()
+    expect(step(page, "arrive")).to_contain_text("已完成")
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    now = datetime.now(UTC)
+    with app.app_context():
+        (op,) = db.session.execute(select(SyncOp)).scalars().all()
+        assert op.status.value == "applied"
+        body = json.loads(op.body)
+        sent_at = datetime.fromisoformat(body["at"])
+        device_at = datetime.fromisoformat(body["device_at"])
+        assert abs((sent_at - now).total_seconds()) < 60  # corrected to the server's clock
+        assert abs((device_at - now).total_seconds() - skew_minutes * 60) < 60  # the phone's own clock, kept
+    assert problems == []
+
+
+def test_a_refused_signature_is_shown_on_the_job_and_stays_recoverable(app, visit_job, phone):
+    number = visit_job["number"]
+    ready_to_sign(app, number)
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    page.goto(job_url(base, number))
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    message = "客户尚未确认设备运行正常。"
+
+    def refuse(route):
+        ops = json.loads(route.request.post_data)["ops"]
+        route.fulfill(status=200, content_type="application/json", body=json.dumps({
+            "results": [{"op_id": o["op_id"], "status": "rejected", "code": "not_confirmed", "message": message}
+                        for o in ops], "server_time": None}))
+
+    page.route("**/api/v1/sync", refuse)
+    step(page, "sign").get_by_role("link", name="请客户查看并签字").click()
+    page.get_by_label("您的姓名").fill("王五")
+    page.locator(".star[data-rating='4']").click()
+    draw_signature(page)
+    page.get_by_role("button", name="确认并签字").click()
+    page.get_by_role("button", name="将手机交还技术员").click()
+    page.get_by_role("link", name="我是技术员：返回工单").click()
+    refusal = step(page, "sign").locator(".refusal")
+    expect(refusal).to_contain_text(message, timeout=20000)
+    expect(refusal).to_contain_text("请先请客户确认设备运行正常")
+    expect(page.locator("#sync-status")).to_contain_text("1 条被服务器拒绝")
+    assert_status_consistent(page)
+    refusal.get_by_role("button", name="知道了").click()
+    expect(step(page, "sign").locator(".refusal")).to_have_count(0)
+    # Acknowledged, not deleted: the customer's name, rating and signature are there again.
+    page.unroute("**/api/v1/sync")
+    step(page, "sign").get_by_role("link", name="请客户查看并签字").click()
+    expect(page.get_by_label("您的姓名")).to_have_value("王五")
+    expect(page.locator(".star[data-rating='4']")).to_have_attribute("aria-pressed", "true")
+    blank = page.evaluate("""(() => { const c = document.createElement('canvas');
+        const s = document.querySelector('canvas.signature-pad'); c.width = s.width; c.height = s.height;
+        return c.toDataURL().length; })()""")
+    expect(page.locator("canvas.signature-pad")).to_be_visible()
+    assert page.evaluate("document.querySelector('canvas.signature-pad').toDataURL().length") > blank
+    page.get_by_role("button", name="确认并签字").click()
+    page.get_by_role("button", name="将手机交还技术员").click()
+    page.get_by_role("link", name="我是技术员：返回工单").click()
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    with app.app_context():
+        signature = db.session.execute(select(Signature)).scalar_one()
+        assert signature.signer_name == "王五" and signature.rating == 4
+    assert problems == []
+
+
+def test_every_field_screen_passes_axe(app, visit_job, phone):
+    """axe-core (WCAG 2.2 AA + best practice) on the jobs list, a job with every step folded and opened, the
+    customer's signing screen, the refused list and the offline page; and the tap targets on each."""
+    from .conftest import axe_violations
+
+    number = visit_job["number"]
+    ready_to_sign(app, number)
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    expect(page.get_by_text(number)).to_be_visible()
+    assert axe_violations(page) == []
+    page.goto(job_url(base, number))
+    expect(step(page, "sign")).to_have_attribute("aria-current", "step")
+    assert axe_violations(page) == []
+    assert_tap_targets(page)
+    for summary in page.locator("section.step details > summary").all():
+        summary.click()  # every done step opened for review
+    assert axe_violations(page) == []
+    assert_tap_targets(page)
+    step(page, "sign").get_by_role("link", name="请客户查看并签字").click()
+    expect(page.locator("canvas.signature-pad")).to_be_visible()
+    assert axe_violations(page) == []
+    assert_tap_targets(page)
+    page.goto(base + "/field/#/rejected")
+    expect(page.locator("h1")).to_have_text("服务器拒绝的记录")
+    assert axe_violations(page) == []
+    page.goto(base + "/field/offline")
+    assert axe_violations(page) == []
+    assert problems == []
+
+
+def test_the_first_steps_pass_axe_in_english(app, assigned_job, phone):
+    from .conftest import axe_violations
+
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    with app.app_context():
+        from domain.core.models import User
+
+        db.session.execute(select(User).where(User.username == "li")).scalar_one().locale = "en"
+        db.session.commit()
+    page.goto(job_url(base, assigned_job["number"]))
+    page.reload()
+    expect(step(page, "contact").locator("h2")).to_contain_text("First contact")
+    assert axe_violations(page) == []
+    step(page, "contact").get_by_role("button", name="Save the contact").click()
+    expect(step(page, "choose")).to_have_attribute("aria-current", "step")
+    assert axe_violations(page) == []
+    assert_tap_targets(page)
+    assert problems == []
+
+
+def test_new_data_from_the_server_never_replaces_the_control_being_typed_in(app, visit_job, phone):
+    """A sync brings new data while the technician types a note: the text area (the same element, focused, with its
+    text) stays; the part nobody is using is redrawn with the new data."""
+    from datetime import UTC, datetime
+
+    number = visit_job["number"]
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    arrive(page, base, number)
+    box = notes_step(page).locator("textarea")
+    box.click()
+    box.press_sequentially("客户要求")
+    page.evaluate("document.activeElement.dataset.marker = 'typing'")
+    problem_before = step(page, "problem").evaluate("(el) => { el.dataset.marker = 'old'; return el.textContent; }")
+    with app.app_context():  # the same job changed elsewhere (the desktop page): new data at the next sync
+        from zoneinfo import ZoneInfo
+
+        from domain.core import context as domain_context
+        from domain.core.models import User
+        from domain.fieldwork import onsite
+
+        ticket = dispatch.get_ticket(number)
+        ctx = domain_context.Context(actor=db.session.get(User, ticket.assignee_id), tz=ZoneInfo("Asia/Shanghai"))
+        onsite.confirm_problem(ticket, ctx, "桌面端确认：主输出无声", datetime.now(UTC))
+        dispatch.add_note(ticket, "桌面端记录：已更换线缆", ctx)  # the part being typed in changes too
+        db.session.commit()
+    page.evaluate("window.dispatchEvent(new Event('online'))")  # the network "comes back": a sync
+    expect(step(page, "problem")).to_contain_text("桌面端确认：主输出无声", timeout=20000)
+    assert step(page, "problem").evaluate("(el) => el.dataset.marker || ''") == ""  # that part was redrawn...
+    assert problem_before != step(page, "problem").inner_text()
+    focused = page.evaluate("[document.activeElement.dataset.marker, document.activeElement.value]")
+    assert focused == ["typing", "客户要求"]  # ...the one being typed in was not
+    box.press_sequentially("下次先电话确认")
+    expect(notes_step(page).locator("textarea")).to_have_value("客户要求下次先电话确认")
+    # Once the technician is done there, the next redraw brings that part up to date, the draft kept.
+    page.locator("h1").click()
+    with app.app_context():
+        ticket = dispatch.get_ticket(number)
+        ctx = domain_context.Context(actor=db.session.get(User, ticket.assignee_id), tz=ZoneInfo("Asia/Shanghai"))
+        dispatch.add_note(ticket, "桌面端记录：再次确认", ctx)
+        db.session.commit()
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    expect(notes_step(page)).to_contain_text("桌面端记录：已更换线缆", timeout=20000)
+    expect(notes_step(page).locator("textarea")).to_have_value("客户要求下次先电话确认")
+    assert problems == []
+
+
+def test_a_returned_order_comes_back_with_the_supervisors_comment_and_is_submitted_again(app, make_user, phone):
+    from zoneinfo import ZoneInfo
+
+    from domain.core import context as domain_context
+    from domain.core.models import FaultCategory, User
+    from domain.documents import review
+
+    from .orderfactory import make_signed_order
+
+    with app.app_context():
+        made = make_signed_order(make_user, photos=0)
+        ticket = dispatch.get_ticket(made["number"])
+        tz = ZoneInfo("Asia/Shanghai")
+        tech = domain_context.Context(actor=db.session.get(User, made["ids"]["tech"]), tz=tz)
+        fault = db.session.execute(select(FaultCategory).where(
+            FaultCategory.device_category_id == ticket.device_category_id)).scalars().first()
+        from domain.fieldwork import onsite
+
+        onsite.depart(ticket, tech, None)
+        review.save_internal_fields(ticket, tech, fault_category_id=fault.id if fault else None, root_cause="",
+                                    solution_summary="更换 SDI 线缆", parts_used="")
+        review.submit(ticket, tech)
+        review.review(ticket, domain_context.Context(actor=db.session.get(User, made["ids"]["boss"]), tz=tz),
+                      approve=False, comment="请写明根本原因：线缆为何松动")
+        db.session.commit()
+        username = db.session.get(User, made["ids"]["tech"]).username
+    base, context, problems = phone
+    page = signed_in_app(base, context, username)
+    number = made["number"]
+    expect(page.get_by_text(number)).to_be_visible(timeout=10000)
+    expect(page.locator("li", has_text=number)).to_contain_text("主管已退回")
+    page.get_by_text(number).click()
+    expect(page.locator("section.returned")).to_contain_text("请写明根本原因：线缆为何松动")
+    submit = step(page, "submit")
+    expect(submit).to_have_attribute("aria-current", "step")
+    expect(submit.get_by_label("解决方案摘要（用于知识库）")).to_have_value("更换 SDI 线缆")  # the earlier write-up
+    submit.get_by_label("根本原因（内部）").fill("机柜内线缆受力，接头长期松动")
+    submit.get_by_role("button", name="提交主管审核").click()
+    expect(step(page, "submit")).to_contain_text("已提交主管审核")
+    expect(page.locator("section.returned")).to_have_count(0)
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    with app.app_context():
+        ticket = dispatch.get_ticket(number)
+        assert ticket.status.value == "submitted" and ticket.root_cause == "机柜内线缆受力，接头长期松动"
     assert problems == []

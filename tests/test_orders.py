@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from domain.documents import orders
 from domain.fieldwork import onsite
 from domain.requests import dispatch
 
-from .conftest import PASSWORD
+from .conftest import signed_client
 from .orderfactory import SHANGHAI, make_signed_order, signature_data_url
 
 ZH = {"Accept-Language": "zh-CN"}
@@ -53,14 +52,6 @@ def stored_pdf(app, number: str, tmp_path: Path) -> Path:
         path = tmp_path / f"{number}.pdf"
         path.write_bytes(db.session.get(Blob, order.pdf_sha256).data)
     return path
-
-
-def login(app, user_id):
-    with app.app_context():
-        name = db.session.get(User, user_id).username
-    client = app.test_client()
-    assert client.post("/auth/login", data={"username": name, "password": PASSWORD}).status_code == 302
-    return client
 
 
 # --- the document ------------------------------------------------------------------------------------------
@@ -98,6 +89,7 @@ def test_pdfa3_metadata_and_attached_canonical_json(app, signed, tmp_path):
         assert orders.content_hash(json.loads(out.read_text(encoding="utf-8"))) == order.content_sha256
 
 
+@pytest.mark.pdf_layout
 def test_every_page_carries_number_hash_and_page_count(app, make_user, tmp_path):
     with app.app_context():
         made = make_signed_order(make_user, notes=[f"第 {i} 条处理记录：" + "检查线路与设置。" * 12 for i in range(40)])
@@ -211,6 +203,7 @@ def test_missing_photo_is_shown_as_missing(app, make_user, tmp_path):
     assert "照片在存储中缺失" in text and photo_sha[:12] in text
 
 
+@pytest.mark.pdf_layout
 def test_fifty_photos_paginate(app, make_user, tmp_path):
     with app.app_context():
         made = make_signed_order(make_user, photos=50)
@@ -302,7 +295,7 @@ def test_a_failed_render_keeps_the_signature_and_is_retried(app, make_user, monk
         db.session.commit()
         assert order.render_state == RenderState.FAILED and "fonts unavailable" in order.render_error
         assert dispatch.get_ticket(made["number"]).signature is not None
-    boss = login(app, made["ids"]["boss"])
+    boss = signed_client(app, made["ids"]["boss"])
     response = boss.get(f"/orders/{made['number']}/pdf", headers=ZH)
     assert response.status_code == 503 and "PDF 暂未生成" in response.get_data(as_text=True)
     assert "PDF 待生成" in boss.get(f"/dispatch/requests/{made['number']}", headers=ZH).get_data(as_text=True)
@@ -320,19 +313,19 @@ def test_downloads_per_role(app, signed, make_user):
 
     number = signed["number"]
     for who, status in (("boss", 200), ("expert", 200), ("tech", 200), ("other", 403)):
-        response = login(app, signed["ids"][who]).get(f"/orders/{number}/pdf")
+        response = signed_client(app, signed["ids"][who]).get(f"/orders/{number}/pdf")
         assert response.status_code == status, who
         if status == 200:
             assert response.headers["Content-Disposition"] == f'attachment; filename="{number}.pdf"'
             assert response.data.startswith(b"%PDF-")
-    assert login(app, signed["ids"]["desk"]).get(f"/orders/{number}/pdf").status_code == 403
+    assert signed_client(app, signed["ids"]["desk"]).get(f"/orders/{number}/pdf").status_code == 403
     assert app.test_client().get(f"/orders/{number}/pdf").status_code == 302
     admin = make_user(Role.ADMIN, "just-admin")[0]
-    assert login(app, admin).get(f"/orders/{number}/pdf").status_code == 403
+    assert signed_client(app, admin).get(f"/orders/{number}/pdf").status_code == 403
 
 
 def test_second_download_renders_nothing_and_etag_gives_304(app, signed, monkeypatch):
-    boss = login(app, signed["ids"]["boss"])
+    boss = signed_client(app, signed["ids"]["boss"])
     first = boss.get(f"/orders/{signed['number']}/pdf")
     monkeypatch.setattr(orders, "write_pdf", lambda *a, **k: pytest.fail("rendered again"))
     second = boss.get(f"/orders/{signed['number']}/pdf")
@@ -344,7 +337,7 @@ def test_second_download_renders_nothing_and_etag_gives_304(app, signed, monkeyp
 
 
 def test_customer_link_works_until_it_expires(app, signed, monkeypatch):
-    tech = login(app, signed["ids"]["tech"])
+    tech = signed_client(app, signed["ids"]["tech"])
     page = tech.post(f"/orders/{signed['number']}/share").get_data(as_text=True)
     link = re.search(r'value="(http[^"]+/o/[^"]+)"', page).group(1)
     path = "/o/" + link.rsplit("/o/", 1)[1]
@@ -353,8 +346,16 @@ def test_customer_link_works_until_it_expires(app, signed, monkeypatch):
     assert response.status_code == 200 and response.data.startswith(b"%PDF-")
     assert response.headers["Content-Disposition"].startswith("inline")
     assert anonymous.get(path[:-3] + "xyz").status_code == 404
-    app.config["SHARE_LINK_DAYS"] = 0  # links older than zero seconds
-    time.sleep(1.1)
+    # The server's clock a moment past the link's validity (an injected clock, not a wait).
+    from datetime import timedelta
+
+    import blueprints.orders.routes as order_routes
+    from domain.core.types import utcnow
+
+    days = app.config["SHARE_LINK_DAYS"]
+    monkeypatch.setattr(order_routes, "utcnow", lambda: utcnow() + timedelta(days=days, seconds=-5))
+    assert anonymous.get(path).status_code == 200
+    monkeypatch.setattr(order_routes, "utcnow", lambda: utcnow() + timedelta(days=days, seconds=5))
     expired = anonymous.get(path, headers=ZH)
     assert expired.status_code == 410 and "链接已过期" in expired.get_data(as_text=True)
 
@@ -391,7 +392,7 @@ def test_zip_export_for_a_date_range(app, signed, make_user):
     from datetime import datetime, timedelta
 
     today = datetime.now(SHANGHAI).date()
-    boss = login(app, signed["ids"]["boss"])
+    boss = signed_client(app, signed["ids"]["boss"])
     response = boss.get(f"/orders/export.zip?from={today - timedelta(days=1)}&to={today + timedelta(days=1)}")
     assert response.status_code == 200 and response.headers["Content-Type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(response.data))
@@ -401,7 +402,8 @@ def test_zip_export_for_a_date_range(app, signed, make_user):
     assert zipfile.ZipFile(io.BytesIO(other.data)).namelist() == []
     assert boss.get("/orders/export.zip?from=2026-13-01&to=x").status_code == 400
     assert boss.get(f"/orders/export.zip?from={today}&to={today - timedelta(days=3)}").status_code == 400
-    assert login(app, signed["ids"]["tech"]).get(f"/orders/export.zip?from={today}&to={today}").status_code == 403
+    tech = signed_client(app, signed["ids"]["tech"])
+    assert tech.get(f"/orders/export.zip?from={today}&to={today}").status_code == 403
 
 
 def test_signing_is_audited_with_device_and_times(app, signed):

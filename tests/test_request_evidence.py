@@ -5,17 +5,18 @@ from __future__ import annotations
 import re
 
 from domain.core.db import db
+from domain.core.models import Blob
 from domain.requests import dispatch
 
+from .conftest import signed_client
 from .orderfactory import make_signed_order
-from .test_orders import login
 
 
 def test_the_request_page_shows_the_visits_evidence(app, make_user):
     with app.app_context():
         made = make_signed_order(make_user, photos=3)
         photo_ids = [str(p.id) for p in dispatch.get_ticket(made["number"]).photos]
-    boss = login(app, made["ids"]["boss"])
+    boss = signed_client(app, made["ids"]["boss"])
     page = boss.get(f"/dispatch/requests/{made['number']}", headers={"Accept-Language": "zh-CN"})
     html = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -37,10 +38,10 @@ def test_evidence_is_only_for_those_who_may_see_the_request(app, make_user):
         made = make_signed_order(make_user, photos=1)
         photo_id = dispatch.get_ticket(made["number"]).photos[0].id
         db.session.commit()
-    other = login(app, made["ids"]["other"])
+    other = signed_client(app, made["ids"]["other"])
     assert other.get(f"/dispatch/requests/{made['number']}/photos/{photo_id}").status_code == 403
     assert other.get(f"/dispatch/requests/{made['number']}/signature.png").status_code == 403
-    tech = login(app, made["ids"]["tech"])
+    tech = signed_client(app, made["ids"]["tech"])
     assert tech.get(f"/dispatch/requests/{made['number']}/photos/{photo_id}?size=thumb").status_code == 200
     assert tech.get(f"/dispatch/requests/{made['number']}/photos/6f1d3d9e-3c35-4f8a-9d2e-0a8c3b8f6d10").status_code \
         == 404
@@ -94,3 +95,54 @@ def test_the_pdf_keeps_each_photos_aspect_ratio(app, make_user):
         # the factory's 4:3 photo, the portrait 9:16 and the square one, each at its own shape
         assert ratios == [0.56, 1.0, 1.33], ratios
         db.session.rollback()
+
+
+EMOJI = ["😭", "👍", "🥲", "🫠", "🎤", "📷", "✅", "⚠️", "1️⃣", "👨‍🔧", "🇨🇳", "😀"]
+
+
+def test_any_character_the_phone_can_type_prints(app, make_user, tmp_path):
+    """Emoji (old and recent, with variation selectors, keycaps, ZWJ sequences and flags), Chinese punctuation and
+    quotes print with embedded fonts, and each extracts from the PDF as itself (no tofu, nothing swallowed)."""
+    import subprocess
+
+    from domain.documents import orders
+
+    cause = "客户说：“音箱没声音了😭”，已修好👍！「测试」『引号』‘单引号’ \"直引号\" " + "".join(EMOJI[2:]) + "，完毕……"
+    with app.app_context():
+        made = make_signed_order(make_user, photos=0, notes=("已到达现场🎤，确认故障——无声。",))
+        ticket = dispatch.get_ticket(made["number"])
+        order = ticket.service_order
+        import json
+
+        content = json.loads(order.content_json)
+        content["cause"] = cause
+        pdf_path = tmp_path / "emoji.pdf"
+        pdf_path.write_bytes(orders.write_pdf(orders.order_html(order, content), content))
+    fonts = subprocess.run(["pdffonts", str(pdf_path)], capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in fonts.splitlines()[2:]]
+    assert rows and all(row[-5] == "yes" for row in rows), fonts  # every font embedded
+    assert any("Emoji" in row[0] for row in rows), fonts
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf_path), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    flat = "".join(text.split())
+    assert "".join(cause.split()) in flat, text
+    assert "已到达现场🎤，确认故障——无声。" in flat
+    for emoji in EMOJI:
+        assert flat.count(emoji) >= 1, emoji
+
+
+def test_numbers_stay_in_the_text_font(app, make_user, tmp_path):
+    """The emoji font is limited to emoji code points: an order without emoji embeds none (digits, '#' and '*'
+    are keycap bases in an emoji font and would print spaced out)."""
+    import subprocess
+
+    from domain.documents import orders
+
+    with app.app_context():
+        made = make_signed_order(make_user, photos=0)
+        order = dispatch.get_ticket(made["number"]).service_order
+        assert orders.render_order(order)
+        path = tmp_path / "plain.pdf"
+        path.write_bytes(db.session.get(Blob, order.pdf_sha256).data)
+    fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
+    assert "CJK" in fonts and "Emoji" not in fonts, fonts

@@ -11,7 +11,7 @@ from domain.core.enums import Role
 from domain.core.models import User
 from domain.requests.catalog import ensure_catalog
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, csrf_from, signed_client
 
 BODY = {"customer_name": "鲸鱼电竞俱乐部", "contact_phone": "13900139002", "address": "上海市杨浦区政通路177号",
         "device_model": "Blackmagic ATEM Mini Pro ISO", "problem": "比赛直播中切换台无法切换机位",
@@ -36,14 +36,8 @@ def token(app, staff):
     return plain
 
 
-def login(app, username):
-    client = app.test_client()
-    client.post("/auth/login", data={"username": username, "password": PASSWORD})
-    return client
-
-
 def test_create_with_a_session_answers_201_with_the_number(app, staff):
-    client = login(app, "desk")
+    client = signed_client(app, "desk")
     response = client.post("/api/v1/requests", json=BODY)
     assert response.status_code == 201
     number = response.get_json()["number"]
@@ -87,10 +81,10 @@ def test_a_browser_session_still_needs_the_csrf_header(make_app, staff):
     app = make_app(WTF_CSRF_ENABLED=True)
     client = app.test_client()
     page = client.get("/auth/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    csrf = csrf_from(page)
     client.post("/auth/login", data={"username": "desk", "password": PASSWORD, "csrf_token": csrf})
     response = client.post("/api/v1/requests", json=BODY)
-    assert response.status_code == 400 and response.get_json()["error"]["code"] == "csrf_failed"
+    assert response.status_code == 401 and response.get_json()["error"]["code"] == "csrf_failed"
     token = client.get("/api/v1/session").get_json()["csrf_token"]
     assert client.post("/api/v1/requests", json=BODY, headers={"X-CSRFToken": token}).status_code == 201
 
@@ -100,7 +94,7 @@ def test_a_browser_session_still_needs_the_csrf_header(make_app, staff):
     ({"reported_at": "2999-01-01T00:00:00+08:00"}, "reported_at"), ({"problem": None}, "problem"),
 ])
 def test_bad_body_is_422_with_the_fields(app, staff, changes, field):
-    client = login(app, "desk")
+    client = signed_client(app, "desk")
     response = client.post("/api/v1/requests", json={**BODY, **changes})
     assert response.status_code == 422
     error = response.get_json()["error"]
@@ -109,31 +103,31 @@ def test_bad_body_is_422_with_the_fields(app, staff, changes, field):
 
 @pytest.mark.parametrize("payload", ["not json", "[1, 2]", "null"])
 def test_non_object_body_is_400(app, staff, payload):
-    client = login(app, "desk")
+    client = signed_client(app, "desk")
     response = client.post("/api/v1/requests", data=payload, content_type="application/json")
     assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_json"
 
 
 def test_technicians_cannot_create_requests(app, staff):
-    response = login(app, "li").post("/api/v1/requests", json=BODY)
+    response = signed_client(app, "li").post("/api/v1/requests", json=BODY)
     assert response.status_code == 403 and response.is_json
 
 
 def test_assign_by_username(app, staff):
-    number = login(app, "desk").post("/api/v1/requests", json=BODY).get_json()["number"]
-    boss = login(app, "boss")
+    number = signed_client(app, "desk").post("/api/v1/requests", json=BODY).get_json()["number"]
+    boss = signed_client(app, "boss")
     response = boss.post(f"/api/v1/requests/{number}/assign", json={"technician": "li"})
     assert response.status_code == 200 and response.get_json()["assignee"] == "li"
     assert response.get_json()["status"] == "assigned"
     # The technician now sees it; the expert does not.
-    assert login(app, "li").get(f"/api/v1/requests/{number}").status_code == 200
-    assert login(app, "chen").get(f"/api/v1/requests/{number}").status_code == 403
+    assert signed_client(app, "li").get(f"/api/v1/requests/{number}").status_code == 200
+    assert signed_client(app, "chen").get(f"/api/v1/requests/{number}").status_code == 403
 
 
 def test_assign_errors(app, staff, make_user):
-    number = login(app, "desk").post("/api/v1/requests", json=BODY).get_json()["number"]
+    number = signed_client(app, "desk").post("/api/v1/requests", json=BODY).get_json()["number"]
     make_user(Role.TECHNICIAN, "gone", active=False)
-    boss = login(app, "boss")
+    boss = signed_client(app, "boss")
     assert boss.post(f"/api/v1/requests/{number}/assign", json={"technician": "nobody"}).status_code == 422
     assert boss.post(f"/api/v1/requests/{number}/assign", json={"technician": "gone"}).status_code == 422
     assert boss.post(f"/api/v1/requests/{number}/assign", json={"technician": "chen"}).status_code == 422
@@ -143,10 +137,10 @@ def test_assign_errors(app, staff, make_user):
     assert stale.status_code == 409 and stale.get_json()["error"]["code"] == "changed_meanwhile"
     missing = boss.post("/api/v1/requests/FS-2000-000001/assign", json={"technician": "li"})
     assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "no_request"
-    assert login(app, "desk").post(f"/api/v1/requests/{number}/assign",
+    assert signed_client(app, "desk").post(f"/api/v1/requests/{number}/assign",
                                    json={"technician": "li"}).status_code == 403
 
 
 def test_unknown_request_is_404_json(app, staff):
-    response = login(app, "boss").get("/api/v1/requests/FS-1999-000001")
+    response = signed_client(app, "boss").get("/api/v1/requests/FS-1999-000001")
     assert response.status_code == 404 and response.get_json()["error"]["code"] == "no_request"

@@ -15,7 +15,7 @@ from domain.documents import review
 from domain.requests import dispatch
 from domain.sla.clocks import ticket_clocks
 
-from .conftest import PASSWORD
+from .conftest import signed_client
 from .orderfactory import SHANGHAI, make_signed_order
 
 ZH = {"Accept-Language": "zh-CN"}
@@ -35,14 +35,6 @@ def ctx_of(made, who, now=None):
 def fault_of(ticket):
     return db.session.execute(select(FaultCategory).where(
         FaultCategory.device_category_id == ticket.device_category_id)).scalars().first()
-
-
-def login(app, made, who):
-    with app.app_context():
-        name = db.session.get(User, made["ids"][who]).username
-    client = app.test_client()
-    client.post("/auth/login", data={"username": name, "password": PASSWORD})
-    return client
 
 
 def test_submit_needs_the_write_up_then_stops_the_2_hour_clock(app, signed):
@@ -71,7 +63,7 @@ def test_late_submission_misses_the_clock(app, signed):
 
 def test_return_then_amend_internal_fields_never_the_signed_content(app, signed):
     number = signed["number"]
-    tech, boss = login(app, signed, "tech"), login(app, signed, "boss")
+    tech, boss = signed_client(app, signed["ids"]["tech"]), signed_client(app, signed["ids"]["boss"])
     with app.app_context():
         ticket = dispatch.get_ticket(number)
         fault, content = fault_of(ticket).id, ticket.service_order.content_sha256

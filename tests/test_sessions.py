@@ -3,15 +3,13 @@ refused), only by POST; a password change ends every sign-in; an unknown usernam
 known one; guessing at a username cannot lock its owner out."""
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import select
 
 from domain.core.db import db
 from domain.core.enums import Role
 from domain.core.models import LoginSession
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, csrf_from
 
 
 def _cookies(client) -> dict[str, str]:
@@ -64,7 +62,7 @@ def test_logout_needs_the_csrf_token(make_app, make_user):
     _id, name = make_user(Role.SUPERVISOR)
     client = app.test_client()
     page = client.get("/auth/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    token = csrf_from(page)
     client.post("/auth/login", data={"username": name, "password": PASSWORD, "csrf_token": token})
     assert client.post("/auth/logout").status_code == 400  # a cross-site form cannot sign anyone out
     assert client.get("/api/v1/session").status_code == 200

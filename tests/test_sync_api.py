@@ -5,7 +5,6 @@ import http.cookiejar
 import io
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from domain.core.enums import TicketStatus
 from domain.core.models import AcceptanceTest, AuditEvent, Photo, ProgressNote, Signature, SyncOp, Ticket, User
 from domain.requests import dispatch
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, csrf_from, signed_client
 from .orderfactory import SHANGHAI, make_prepared_visit, signature_data_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,9 +49,8 @@ def job(app, make_user):
 
 
 def phone(app, username="t1"):
-    client = app.test_client()
-    assert client.post("/auth/login", data={"username": username, "password": PASSWORD}).status_code == 302
-    return client
+    """The technician's phone: a client signed in as t1 (the job's assignee) unless told otherwise."""
+    return signed_client(app, username)
 
 
 def sync(client, ops, device="phone-1"):
@@ -183,11 +181,11 @@ def test_csrf_header_is_required(make_app, job):
     app = make_app(WTF_CSRF_ENABLED=True)
     client = app.test_client()
     page = client.get("/auth/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    token = csrf_from(page)
     client.post("/auth/login", data={"username": "t1", "password": PASSWORD, "csrf_token": token})
     ops = [op("visit.arrived", job["number"], minutes=-1)]
     response = client.post("/api/v1/sync", json={"device_id": "p", "ops": ops})
-    assert response.status_code == 400 and response.json["error"]["code"] == "csrf_failed"
+    assert response.status_code == 401 and response.json["error"]["code"] == "csrf_failed"
     header = client.get("/api/v1/session").json["csrf_token"]
     response = client.post("/api/v1/sync", json={"device_id": "p", "ops": ops}, headers={"X-CSRFToken": header})
     assert response.status_code == 200 and response.json["results"][0]["status"] == "applied"
@@ -475,7 +473,7 @@ def http_phone(base: str, username: str = "t1"):
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     with opener.open(base + "/auth/login", timeout=30) as response:
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', response.read().decode()).group(1)
+        token = csrf_from(response.read().decode())
     form = urllib.parse.urlencode({"username": username, "password": PASSWORD, "csrf_token": token}).encode()
     with opener.open(base + "/auth/login", form, timeout=30):
         pass

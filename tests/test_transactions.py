@@ -10,8 +10,9 @@ from domain.core.db import db
 from domain.core.errors import Conflict, DomainError
 from domain.core.models import CalendarOverride, Ticket
 
+from .conftest import signed_client
 from .test_dispatch_domain import ctx_for, new_ticket, people  # noqa: F401 - fixtures
-from .test_requests_api import BODY, login, staff  # noqa: F401 - fixtures
+from .test_requests_api import BODY, staff  # noqa: F401 - fixtures
 
 
 def _write_override(note: str) -> None:
@@ -137,7 +138,7 @@ def test_a_stale_version_is_the_one_conflict(app, ctx_for):  # noqa: F811
 
 def test_a_request_changed_meanwhile_answers_409_json(app, staff, monkeypatch):  # noqa: F811
     """Through the web: the request's commit meets the stale version and the error handlers answer 409."""
-    number = login(app, "desk").post("/api/v1/requests", json=BODY).get_json()["number"]
+    number = signed_client(app, "desk").post("/api/v1/requests", json=BODY).get_json()["number"]
     from domain.requests import dispatch
 
     real_assign = dispatch.assign
@@ -149,7 +150,7 @@ def test_a_request_changed_meanwhile_answers_409_json(app, staff, monkeypatch): 
                           .values(version=Ticket.__table__.c.version + 1))
 
     monkeypatch.setattr(dispatch, "assign", assign_while_someone_else_saves)
-    response = login(app, "boss").post(f"/api/v1/requests/{number}/assign", json={"technician": "li"})
+    response = signed_client(app, "boss").post(f"/api/v1/requests/{number}/assign", json={"technician": "li"})
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "changed_meanwhile"
     monkeypatch.undo()
     with app.app_context():

@@ -36,6 +36,13 @@ def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         message = _("The form expired or was sent from elsewhere. Reload the page and try again.")
+        if request.path.startswith("/api/"):
+            # DESIGN.md guarantee 4: an API call without a valid session (or with a token from an ended one) is a
+            # 401 JSON; the phone keeps its outbox, refreshes its session and token, or asks to sign in again.
+            from flask_login import current_user
+
+            code = "csrf_failed" if current_user.is_authenticated else "unauthorized"
+            return json_error(401, code, message if code == "csrf_failed" else _("Please sign in."))
         if wants_json():
             return json_error(400, "csrf_failed", message)
         return render_template("errors/error.html", code=400, title=message), 400

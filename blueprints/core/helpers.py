@@ -19,12 +19,15 @@ from domain.core.labels import (
     ROLE_LABELS,
     STATUS_LABELS,
     URGENCY_LABELS,
+    clock_label,
     clock_labels,
 )
 from domain.core.locales import app_locale, html_lang, is_english
 from domain.core.types import in_zone
 from domain.requests import workflow
+from domain.sla.clocks import next_running
 from domain.sla.policy import current_policy
+from domain.sla.workdays import unknown_years
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,13 @@ def english() -> bool:
     return is_english(get_locale())
 
 
+def calendar_gaps() -> list[int]:
+    """This year and the next when the holiday calendar knows neither them nor any admin entry (local date)."""
+    from datetime import datetime as _datetime
+
+    return unknown_years(_datetime.now(company_tz()).date())
+
+
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored UTC time shown in the company's configured time zone."""
     if value is None:
@@ -121,14 +131,27 @@ class PolicyClockLabels(Mapping):
 
     def __init__(self):
         self._labels = None
+        self._policy = None
+
+    def _current(self):
+        if self._policy is None:
+            self._policy = current_policy()
+        return self._policy
 
     def _all(self) -> dict:
         if self._labels is None:
-            self._labels = clock_labels(current_policy())
+            self._labels = clock_labels(self._current())
         return self._labels
 
     def __getitem__(self, name):
         return self._all()[name]
+
+    def for_clock(self, clock) -> str:
+        """The name with the threshold this clock started with (the policy's current one if it has none)."""
+        threshold = getattr(clock, "threshold", None)
+        if threshold is None:
+            return self[clock.name]
+        return clock_label(clock.name, threshold, self._current())
 
     def __iter__(self):
         return iter(self._all())
@@ -141,6 +164,9 @@ def register(app: Flask) -> None:
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(duration, "duration")
     app.add_template_global(generate_csrf, "csrf_token")
+    app.add_template_global(next_running, "next_running_clock")
+    app.add_template_global(calendar_gaps, "calendar_gaps")
+    app.add_template_global(Role.ADMIN, "role_admin")
     # `{% if ticket is assignable %}`: the workflow's rule, not a list of states in a template.
     app.add_template_test(lambda ticket: ticket.status in workflow.ASSIGNABLE, "assignable")
 

@@ -16,6 +16,7 @@ from domain.fieldwork.sync import apply_batch, apply_op, reject_op
 from domain.sla.policy import current_policy
 
 from ..access import public, roles_required
+from ..api_contract import complete_document
 from ..core.errors import json_error
 from ..core.helpers import company_tz, current_locale
 from . import api_bp
@@ -103,4 +104,4 @@ def my_jobs():
 @api_bp.get("/openapi.json")
 @public
 def openapi():
-    return jsonify(openapi_document())
+    return jsonify(complete_document(openapi_document()))

@@ -5,6 +5,7 @@ from domain.fieldwork.ops import REGISTRY, payload_schemas
 
 TIME = {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset"}
 TEXT = {"type": "string"}
+DEVICE_ID = {"type": "string", "minLength": 1, "maxLength": 64, "description": "1 to 64 characters, no NUL"}
 ERROR = {"type": "object", "properties": {"error": {"type": "object", "properties": {
     "code": TEXT, "message": TEXT}, "required": ["code", "message"]}}}
 
@@ -28,7 +29,8 @@ def openapi_document() -> dict:
     payloads, definitions = payload_schemas("#/components/schemas/{model}")
     results = {"type": "object", "properties": {
         "results": {"type": "array", "items": {"type": "object", "required": ["op_id", "status"], "properties": {
-            "op_id": TEXT, "status": {"enum": ["applied", "duplicate", "rejected"]}, "code": TEXT,
+            "op_id": {"type": ["string", "null"], "description": "as sent; null when the op sent none (or not a text)"},
+            "status": {"enum": ["applied", "duplicate", "rejected"]}, "code": TEXT,
             "message": TEXT}}},
         "server_time": TIME}}
     json_errors = {str(code): {"description": text, "content": {"application/json": {"schema": ERROR}}}
@@ -57,7 +59,7 @@ def openapi_document() -> dict:
                 "summary": "apply the outbox: each op once, in order, atomically and on its own",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["device_id", "ops"],
-                    "properties": {"device_id": TEXT, "ops": {"type": "array",
+                    "properties": {"device_id": DEVICE_ID, "ops": {"type": "array",
                                                               "items": {"$ref": "#/components/schemas/Op"}}}}}}},
                 "responses": {"200": {"description": "one result per op, in the order sent",
                                       "content": {"application/json": {"schema": results}}}, **json_errors}}},
@@ -66,7 +68,7 @@ def openapi_document() -> dict:
                 "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                     "type": "object", "required": ["op_id", "ticket", "at", "device_id", "file"],
                     "properties": {"op_id": {"type": "string", "format": "uuid"}, "ticket": TEXT, "at": TIME,
-                                   "device_id": TEXT, "note_id": {"type": "string", "format": "uuid"},
+                                   "device_id": DEVICE_ID, "note_id": {"type": "string", "format": "uuid"},
                                    "caption": TEXT, "file": {"type": "string", "format": "binary"}}}}}},
                 "responses": {"200": {"description": "one result", "content": {"application/json": {
                     "schema": results}}}, **json_errors}}},

@@ -87,7 +87,8 @@ def share(number: str):
 @public
 def customer_copy(token: str):
     """The customer's copy, without an account, while the link is valid."""
-    number, generation, problem = orders.read_share_token(token, current_app.config["SHARE_LINK_DAYS"] * 86400)
+    number, generation, problem = orders.read_share_token(token, current_app.config["SHARE_LINK_DAYS"] * 86400,
+                                                          utcnow())
     if problem == "expired":
         return render_template("errors/error.html", code=410,
                                title=_("This link has expired. Ask the technical support team for a new one.")), 410

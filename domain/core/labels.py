@@ -1,6 +1,8 @@
 """Human names of the domain's vocabularies, translated through Flask-Babel."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -58,6 +60,24 @@ def clock_labels(policy) -> dict[ClockName, str]:
         ClockName.SUBMISSION: _("Order submitted within %(span)s", span=span_text(policy.submission_minutes)),
         ClockName.CASE_ANALYSIS: _("Case analysis within %(n)d working days", n=policy.case_analysis_working_days),
     }
+
+
+# The policy setting each clock's threshold comes from (first contact names no threshold).
+CLOCK_THRESHOLD_SETTINGS = {
+    ClockName.INTAKE: "intake_minutes",
+    ClockName.REMOTE_FIX: "remote_fix_minutes",
+    ClockName.ORDER_FILED: "order_filled_minutes",
+    ClockName.PREPARATION: "preparation_lead_minutes",
+    ClockName.SUBMISSION: "submission_minutes",
+    ClockName.CASE_ANALYSIS: "case_analysis_working_days",
+}
+
+
+def clock_label(name: ClockName, threshold: int | None, policy) -> str:
+    """A clock's name with the threshold it started with (an admin may have changed the policy since)."""
+    if threshold is not None and name in CLOCK_THRESHOLD_SETTINGS:
+        policy = replace(policy, **{CLOCK_THRESHOLD_SETTINGS[name]: threshold})
+    return clock_labels(policy)[name]
 
 
 CLOCK_STATE_LABELS = {

@@ -23,6 +23,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -347,7 +349,9 @@ class TicketClock(Base):
 
     __tablename__ = "ticket_clocks"
     __table_args__ = (
-        UniqueConstraint("ticket_id", "name"),
+        # One current clock per rule; superseded ones (a missed preparation before the visit moved) stay on record.
+        Index("uq_ticket_clocks_current", "ticket_id", "name", unique=True,
+              postgresql_where=text("superseded_at IS NULL"), sqlite_where=text("superseded_at IS NULL")),
         Index("ix_ticket_clocks_name_started", "name", "started_at"),
         # The weekly report counts each clock in the week its deadline falls in.
         Index("ix_ticket_clocks_due_at", "due_at"),
@@ -360,6 +364,13 @@ class TicketClock(Base):
     due_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
     not_applicable: Mapped[bool] = mapped_column(default=False)
+    # The policy's threshold when the clock started (minutes, or working days for a case analysis): a later change
+    # of the policy moves neither its deadline nor the threshold it is shown with.
+    threshold: Mapped[int | None]
+    # Counted Monday to Friday over a year the holiday calendar does not know (and no admin entries): said so.
+    calendar_fallback: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Replaced by a new clock for the same rule (the visit moved after this one's deadline had passed).
+    superseded_at: Mapped[datetime | None]
 
     ticket: Mapped[Ticket] = relationship(back_populates="clocks")
 

@@ -10,18 +10,19 @@ from ..core.enums import AnalysisTrigger, ClockName, Role
 from ..core.errors import Conflict, Forbidden, ValidationError
 from ..core.models import CaseAnalysis, Ticket
 from ..sla.clocks import start_clock, stop_clock
-from ..sla.workdays import add_working_days
+from ..sla.workdays import working_days_due
 
 
 def open_case_analysis(ticket: Ticket, trigger: AnalysisTrigger, ctx: Context) -> CaseAnalysis:
     """Open the analysis and start its clock: due at the end of the Nth working day (Chinese calendar)."""
     if ticket.case_analysis is not None:
         return ticket.case_analysis
-    due = add_working_days(ctx.now, ctx.rules().case_analysis_working_days, ctx.tz)
+    days = ctx.rules().case_analysis_working_days
+    due, fallback = working_days_due(ctx.now, days, ctx.tz)
     analysis = CaseAnalysis(ticket=ticket, trigger=trigger, opened_at=ctx.now, due_at=due,
                             fault_category_id=ticket.fault_category_id)
     db.session.add(analysis)
-    start_clock(ticket, ClockName.CASE_ANALYSIS, ctx.now, due)
+    start_clock(ticket, ClockName.CASE_ANALYSIS, ctx.now, due, threshold=days, calendar_fallback=fallback)
     record_event("case_analysis.opened", actor=ctx.actor, ticket=ticket, via=ctx.via, trigger=trigger.value,
                  due_at=due.isoformat())
     return analysis

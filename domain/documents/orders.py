@@ -7,10 +7,12 @@ retried with backoff by the worker's minute tick (`flask orders render-pending` 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import re
+import subprocess
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import force_locale
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from ..core.audit import record_event
@@ -122,10 +124,31 @@ def freeze_order(ticket: Ticket, *, locale: str | None = None, company: str | No
 # --- rendering ----------------------------------------------------------------------------------------------
 
 
+# Fonts the print stylesheets load by name (fs-font:NAME): system fonts found by fontconfig, never a path.
+PRINT_FONTS = {"emoji": "Noto Color Emoji"}
+
+
+@functools.cache
+def print_font(name: str) -> bytes | None:
+    """The font file of a print font, read once per process; None when it is not installed (the text then
+    falls back to what fontconfig has)."""
+    family = PRINT_FONTS.get(name)
+    if family is None:
+        return None
+    try:
+        found = subprocess.run(["fc-match", "-f", "%{family}\n%{file}", family], capture_output=True, text=True,
+                               timeout=10, check=True).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if len(found) < 2 or family not in found[0].split(","):
+        return None  # fc-match answers with a fallback font when the family is missing
+    return Path(found[1]).read_bytes()
+
+
 def make_fetcher(blob_loader=None):
-    """A WeasyPrint fetcher that serves only our stored blobs (fs-blob:SHA256) and print stylesheets
-    (fs-static:NAME). Anything else (http, file:, data:) is refused: text a user typed can never make the
-    server fetch a URL or read a local file."""
+    """A WeasyPrint fetcher that serves only our stored blobs (fs-blob:SHA256), print stylesheets
+    (fs-static:NAME) and named print fonts (fs-font:NAME). Anything else (http, file:, data:) is refused: text a
+    user typed can never make the server fetch a URL or read a local file."""
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     def load_blob(sha: str):
@@ -150,6 +173,8 @@ def make_fetcher(blob_loader=None):
                     raise ValueError(f"no stored content {sha[:80]}")
                 data, media_type = found
                 return URLFetcherResponse(url, data, {"Content-Type": media_type})
+            if url.startswith("fs-font:") and (font := print_font(url[len("fs-font:"):])) is not None:
+                return URLFetcherResponse(url, font, {"Content-Type": "font/ttf"})
             if url.startswith("fs-static:"):
                 name = url[len("fs-static:"):]
                 path = (STATIC_PRINT / name).resolve()
@@ -193,14 +218,15 @@ def share_url(public_url: str, path: str) -> str:
     return public_url.rstrip("/") + path
 
 
-def read_share_token(token: str, max_age: int) -> tuple[str | None, int | None, str | None]:
-    """(number, generation, None) or (None, None, "expired"|"invalid")."""
+def read_share_token(token: str, max_age: int, now: datetime) -> tuple[str | None, int | None, str | None]:
+    """(number, generation, None) or (None, None, "expired"|"invalid"). The link's age is measured at `now`
+    (the caller's clock)."""
     try:
-        data = share_serializer().loads(token, max_age=max_age)
-    except SignatureExpired:
-        return None, None, "expired"
+        data, signed_at = share_serializer().loads(token, return_timestamp=True)
     except BadSignature:
         return None, None, "invalid"
+    if (now - signed_at).total_seconds() > max_age:
+        return None, None, "expired"
     if not isinstance(data, dict) or not isinstance(data.get("n"), str):
         return None, None, "invalid"
     generation = data.get("g", 0)

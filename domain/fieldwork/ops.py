@@ -53,16 +53,14 @@ def _none_as_empty(value: Any) -> Any:
 # A text field: a JSON string; null or absent is empty.
 Text = Annotated[StrictStr, BeforeValidator(_none_as_empty)]
 Note = Annotated[Text, Field(default="")]  # cut to length by the domain, never refused for it
-
-
-def _in_business_years(value: datetime) -> datetime:
+def _within_window(value: datetime) -> datetime:
     if not validation.time_in_range(value):
-        raise ValueError("outside the years 2000 to 2099")
+        raise ValueError("must be in the years 2000 to 2099")
     return value
 
 
-# A time with its offset, in the years the business can have (9999 would overflow when converted to UTC).
-Time = Annotated[AwareDatetime, AfterValidator(_in_business_years)]
+# A time: ISO 8601 with an offset, within validation's window (year 1 or 9999 overflows once shifted to a zone).
+Time = Annotated[AwareDatetime, AfterValidator(_within_window)]
 # A contact method; null or absent is a phone call.
 Method = Annotated[ContactMethod, BeforeValidator(lambda value: value or ContactMethod.PHONE)]
 

@@ -130,7 +130,7 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
     # The service ended when the customer signed (the phone's time: it may have synced much later).
     ticket.service_ended_at = client_time
     start_clock(ticket, ClockName.SUBMISSION, client_time,
-                client_time + ctx.rules().minutes("submission_minutes"))
+                client_time + ctx.rules().minutes("submission_minutes"), threshold=ctx.rules().submission_minutes)
     customer_email = (customer_email or "").strip()
     if customer_email:
         if valid_email(customer_email):

@@ -207,10 +207,11 @@ def create_request(data: dict, ctx: Context) -> Ticket:
         ticket.device_category = category
     policy = ctx.rules()
     start_clock(ticket, ClockName.INTAKE, intake.reported_at,
-                intake.reported_at + policy.minutes("intake_minutes"))
+                intake.reported_at + policy.minutes("intake_minutes"), threshold=policy.intake_minutes)
     stop_clock(ticket, ClockName.INTAKE, ticket.created_at)
-    start_clock(ticket, ClockName.FIRST_CONTACT, ticket.created_at,
-                ticket.created_at + policy.first_contact_window(ticket.urgency))
+    window = policy.first_contact_window(ticket.urgency)
+    start_clock(ticket, ClockName.FIRST_CONTACT, ticket.created_at, ticket.created_at + window,
+                threshold=int(window.total_seconds() // 60))
     alerts.request_entered(ticket)
     return ticket
 
@@ -298,7 +299,7 @@ def cancel(ticket: Ticket, reason: str, ctx: Context) -> None:
     if visit is not None and visit.departed_at is None:  # called off with the request
         visit.cancelled_at = ctx.now
     for clock in list(ticket.clocks):
-        drop_clock(ticket, clock.name)
+        drop_clock(ticket, clock.name, at=ctx.now)  # a deadline already passed stays missed
 
 
 def add_note(ticket: Ticket, text: str, ctx: Context, *, shown_to_customer: bool = False,
@@ -341,7 +342,8 @@ def record_contact(ticket: Ticket, ctx: Context, *, method: ContactMethod, reach
                       remote_addr=ctx.remote_addr, method=method.value)
         ticket.first_contact_at = at
         stop_clock(ticket, ClockName.FIRST_CONTACT, at)
-        start_clock(ticket, ClockName.REMOTE_FIX, at, at + ctx.rules().minutes("remote_fix_minutes"))
+        start_clock(ticket, ClockName.REMOTE_FIX, at, at + ctx.rules().minutes("remote_fix_minutes"),
+                    threshold=ctx.rules().remote_fix_minutes)
     elif ticket.status not in workflow.CONTACTABLE:
         raise workflow.refusal(ticket, TicketStatus.CONTACTED)
     else:
@@ -398,9 +400,11 @@ def resolve_remotely(ticket: Ticket, ctx: Context, *, cause: str, work_done: str
     ticket.cause, ticket.work_done = cause.strip()[:MAX_TEXT], work_done.strip()[:MAX_TEXT]
     ticket.order_filled_at = ctx.now
     stop_clock(ticket, ClockName.REMOTE_FIX, fixed)
-    start_clock(ticket, ClockName.ORDER_FILED, fixed, fixed + policy.minutes("order_filled_minutes"))
+    start_clock(ticket, ClockName.ORDER_FILED, fixed, fixed + policy.minutes("order_filled_minutes"),
+                threshold=policy.order_filled_minutes)
     stop_clock(ticket, ClockName.ORDER_FILED, ctx.now)
-    start_clock(ticket, ClockName.SUBMISSION, fixed, fixed + policy.minutes("submission_minutes"))
+    start_clock(ticket, ClockName.SUBMISSION, fixed, fixed + policy.minutes("submission_minutes"),
+                threshold=policy.submission_minutes)
     # A remotely solved order is a document too (marked remote, no signature): frozen now, rendered after commit.
     from ..documents.orders import freeze_order
 
@@ -471,7 +475,8 @@ def schedule_visit(ticket: Ticket, ctx: Context, *, scheduled_at: datetime | Non
     visit.prep_confirmed_at = None
     for item in visit.prep_items:
         item.checked, item.checked_at = False, None
-    start_clock(ticket, ClockName.PREPARATION, ctx.now, preparation_due(scheduled_at, ctx.now, ctx.rules()))
+    start_clock(ticket, ClockName.PREPARATION, ctx.now, preparation_due(scheduled_at, ctx.now, ctx.rules()),
+                threshold=ctx.rules().preparation_lead_minutes)
     return visit
 
 

@@ -55,15 +55,45 @@ def add_working_days(start: datetime, days: int, tz: ZoneInfo,
     A case opened on Wednesday with 3 working days is due at the end of the following Monday,
     unless a holiday or a make-up working day changes which days count.
     """
+    return working_days_due(start, days, tz, overrides)[0]
+
+
+def working_days_due(start: datetime, days: int, tz: ZoneInfo,
+                     overrides: dict[date, bool] | None = None) -> tuple[datetime, bool]:
+    """add_working_days, and whether a day of the count fell in a year known neither to the holiday package nor
+    to the administrator's entries (then counted Monday to Friday: the deadline may be wrong, and says so)."""
     local_day = start.astimezone(tz).date()
     if overrides is None:
         overrides = load_overrides(local_day, local_day + timedelta(days=days * 7 + 30))
-    counted, day = 0, local_day
+    counted, day, fallback = 0, local_day, False
+    unknown_years = set()
     while counted < days:
         day += timedelta(days=1)
+        if day not in overrides and not calendar_known(day):
+            unknown_years.add(day.year)
         if is_workday(day, overrides):
             counted += 1
-    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+    if unknown_years:
+        fallback = bool(set(unknown_years) - years_with_entries(unknown_years))
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz), fallback
+
+
+def years_with_entries(years) -> set[int]:
+    """The years among `years` for which an administrator entered holidays or make-up days."""
+    years = set(years)
+    if not years:
+        return set()
+    days = db.session.execute(select(CalendarOverride.day).where(
+        CalendarOverride.day >= date(min(years), 1, 1), CalendarOverride.day <= date(max(years), 12, 31))).scalars()
+    return {day.year for day in days} & years
+
+
+def unknown_years(today: date) -> list[int]:
+    """This year and the next, when the holiday package does not know them and no administrator entered their
+    holidays: deadlines in working days are then counted Monday to Friday (1 January would be a working day)."""
+    years = [y for y in (today.year, today.year + 1) if not calendar_known(date(y, 6, 1))]
+    with_entries = years_with_entries(years)
+    return [y for y in years if y not in with_entries]
 
 
 def set_override(day: date, is_workday_: bool, note: str, *, actor) -> CalendarOverride:

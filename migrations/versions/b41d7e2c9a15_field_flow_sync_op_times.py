@@ -4,7 +4,7 @@ A phone's clock a few minutes off no longer gets an act refused: the server clam
 (the request's entry, the arrival, now) and keeps both, beside the time the phone sent (client_at).
 
 Revision ID: b41d7e2c9a15
-Revises: 89316014d313
+Revises: 475f5fdb1c2e
 Create Date: 2026-11-30 00:05:00.000000
 
 """
@@ -15,7 +15,7 @@ import domain.core.types
 
 # revision identifiers, used by Alembic.
 revision = 'b41d7e2c9a15'
-down_revision = '89316014d313'
+down_revision = '475f5fdb1c2e'
 branch_labels = None
 depends_on = None
 

@@ -25,6 +25,15 @@ export function mountSignature(canvas, onChange) {
     png: () => pad.toDataURL("image/png"),
     strokes: () => pad.toData().map((group) => group.points.map((p) => [Math.round(p.x), Math.round(p.y), p.time])),
     load: (data) => { if (data) { pad.fromData(data); } },
+    // The signature the server refused, drawn again from the strokes kept in the refused op.
+    loadStrokes: (groups) => {
+      if (!Array.isArray(groups) || !groups.length) return;
+      pad.fromData(groups.map((points) => ({ penColor: "#111", dotSize: 0, minWidth: 0.8, maxWidth: 2.6,
+        velocityFilterWeight: 0.7, compositeOperation: "source-over",
+        points: points.map(([x, y, time]) => ({ x, y, time, pressure: 0.5 })) })));
+      onChange && onChange(pad);
+    },
+    undo: () => { const data = pad.toData(); data.pop(); pad.fromData(data); onChange && onChange(pad); },
     data: () => pad.toData(),
     destroy: () => observer.disconnect(),
   };

@@ -1,6 +1,7 @@
 // The phone's local storage (IndexedDB through idb): jobs downloaded while online, the outbox of ops not yet
 // accepted by the server, rejected ops with their reasons, photos waiting to upload, drafts, and small facts.
 import { openDB } from "../vendor/idb-8.0.4/index.js";
+import * as flow from "./flow.js";
 
 const dbPromise = openDB("fieldservice", 1, {
   upgrade(db) {
@@ -40,59 +41,136 @@ export async function getJob(number) {
 export async function saveJob(job) {
   return (await dbPromise).put("jobs", job);
 }
-export async function replaceJobs(jobs) {
+export async function replaceJobs(jobs, declaration = null) {
   // Jobs from the server replace the local copies, but ops still in the outbox are re-applied on top,
   // so what the technician recorded offline keeps showing until the server has it.
   // Answers whether anything changed (the screen is redrawn only then).
   const db = await dbPromise;
+  if (declaration) { await setMeta("flow", declaration); currentFlow = declaration; }
   const pending = await db.getAllFromIndex("outbox", "seq");
-  const tx = db.transaction("jobs", "readwrite");
-  const before = JSON.stringify(await tx.store.getAll());
-  await tx.store.clear();
+  const tx = db.transaction(["jobs", "rejected"], "readwrite");
+  const before = JSON.stringify(await tx.objectStore("jobs").getAll());
+  await tx.objectStore("jobs").clear();
   for (const job of jobs) {
+    job.facts = job.facts || {};
     for (const op of pending.filter((o) => o.ticket === job.number)) applyLocally(job, op);
-    await tx.store.put(job);
+    await tx.objectStore("jobs").put(job);
   }
-  const after = JSON.stringify(await tx.store.getAll());
+  // A refused op stays on the phone until its step is done again (the server now has that fact).
+  for (const op of await tx.objectStore("rejected").getAll()) {
+    const job = jobs.find((j) => j.number === op.ticket);
+    if (!job && op.acknowledged) await tx.objectStore("rejected").delete(op.op_id);  // the job is closed
+  }
+  const after = JSON.stringify(await tx.objectStore("jobs").getAll());
   await tx.done;
   return before !== after;
 }
 
-// An op changes the local copy of its job at once, so the screen shows it before any network.
+let currentFlow = null;
+export async function getFlow() {
+  if (!currentFlow) currentFlow = await getMeta("flow");
+  return currentFlow;
+}
+
+// An op changes the local copy of its job at once, so the screen shows it before any network: its facts move as
+// the flow declares (the same rules the server applies), and its time is kept for the step's tick.
 export function applyLocally(job, op) {
-  const d = op.data;
+  const d = op.data || {};
   job.visit = job.visit || {};
+  job.facts = flow.apply(currentFlow, job.facts || {}, op.kind, d);
+  job.done_at = { ...(job.done_at || {}), [op.kind]: op.at };
   switch (op.kind) {
     case "contact.made": if (d.reached && job.status === "assigned") job.status = "contacted"; break;
+    case "remote.guided": job.guidance = d; break;
+    case "remote.resolved": job.status = "remote_resolved"; job.cause = d.cause; job.work_done = d.work_done; break;
+    case "visit.scheduled": job.status = "visit_scheduled";
+      job.visit = { ...job.visit, scheduled_at: d.scheduled_at, address: d.address, agreed_with: d.agreed_with,
+        prepared_at: null, arrived_at: null,
+        checklist: (job.visit.checklist || []).map((item) => ({ ...item, checked: false })) };
+      break;
+    case "work.recorded": job.cause = d.cause; job.work_done = d.work_done; break;
+    case "order.submitted": job.status = "submitted"; job.writeup = d;
+      job.submission = { ...(job.submission || {}), submitted_at: op.at, returned_comment: null }; break;
     case "visit.arrived": job.status = "on_site"; job.visit.arrived_at = op.at; break;
-    case "problem.confirmed": job.visit.problem_confirmed = d.text; break;
+    case "problem.confirmed": job.visit.confirmed_problem = d.text; job.visit.problem_confirmed_at = op.at; break;
     case "note.added": job.notes = [...(job.notes || []).filter((n) => n.note_id !== d.note_id),
       { note_id: d.note_id, text: d.text, at: op.at, shown_to_customer: d.shown_to_customer }]; break;
     case "test.recorded": job.tests = [...(job.tests || []).filter((t) => t.item !== d.item),
       { item: d.item, passed: d.passed, note: d.note }]; break;
     case "customer.confirmed": job.visit.customer_confirmed_at = op.at; break;
-    case "precautions.told": job.precautions = d.items; break;
+    case "precautions.told": job.precautions = d.items; job.visit.precautions_told_at = op.at; break;
     case "prep.confirmed": for (const item of job.visit.checklist || []) if (d.items.includes(item.id)) item.checked = true;
       job.visit.prepared_at = op.at; break;
-    case "order.signed": job.status = "signed"; job.signed = true; break;
+    case "order.signed": job.status = "signed"; job.signed = true; job.signed_at = op.at; break;
     case "visit.departed": job.visit.departed_at = op.at; break;
-    case "photo.added": job.photos = [...(job.photos || []), { op_id: op.op_id, caption: d.caption }]; break;
+    case "photo.added": job.photos = [...(job.photos || []), { op_id: op.op_id, caption: d.caption, pending: true }];
+      break;
     default: break;
   }
   return job;
 }
 
+// The phone's clock minus the server's, estimated at every exchange (sync.js): an op carries the corrected
+// time in `at` and the phone's own clock in `device_at`.
+let clockOffsetMs = 0;
+export function setClockOffset(ms) { clockOffsetMs = ms; return setMeta("clock_offset", ms); }
+export function clockOffset() { return clockOffsetMs; }
+export function serverNow() { return new Date(Date.now() + clockOffsetMs); }
+export async function loadClockOffset() { clockOffsetMs = Number(await getMeta("clock_offset", 0)) || 0; }
+
 let seq = Date.now();
 export async function addOp(kind, ticket, data, photo = null) {
-  const op = { op_id: crypto.randomUUID(), kind, ticket, at: localIso(new Date()), data, seq: seq++ };
+  await getFlow();
+  const device = new Date();
+  const op = { op_id: crypto.randomUUID(), kind, ticket, at: localIso(new Date(device.getTime() + clockOffsetMs)),
+    device_at: localIso(device), data, seq: seq++ };
   const db = await dbPromise;
-  const tx = db.transaction(["outbox", "jobs", "photos"], "readwrite");
+  const tx = db.transaction(["outbox", "jobs", "photos", "rejected"], "readwrite");
   await tx.objectStore("outbox").put(op);
   if (photo) await tx.objectStore("photos").put({ op_id: op.op_id, blob: photo });
   const job = await tx.objectStore("jobs").get(ticket);
   if (job) await tx.objectStore("jobs").put(applyLocally(job, op));
+  // The step is being done again: a refusal of the same step is cleared once the server has the new op.
+  for (const old of await tx.objectStore("rejected").getAll()) {
+    if (old.ticket === ticket && old.kind === kind && !old.redone &&
+        (kind !== "test.recorded" || old.data.item === data.item)) {
+      await tx.objectStore("rejected").put({ ...old, redone: op.op_id });
+    }
+  }
   await tx.done;
   return op;
+}
+
+// A photo in the outbox not sent yet can still be captioned or taken back.
+export async function updatePendingPhoto(opId, caption) {
+  const db = await dbPromise;
+  const tx = db.transaction(["outbox", "jobs"], "readwrite");
+  const op = await tx.objectStore("outbox").get(opId);
+  if (!op) { await tx.done; return false; }
+  op.data = { ...op.data, caption };
+  await tx.objectStore("outbox").put(op);
+  const job = await tx.objectStore("jobs").get(op.ticket);
+  if (job) {
+    job.photos = (job.photos || []).map((p) => (p.op_id === opId ? { ...p, caption } : p));
+    await tx.objectStore("jobs").put(job);
+  }
+  await tx.done;
+  return true;
+}
+export async function deletePendingPhoto(opId) {
+  const db = await dbPromise;
+  const tx = db.transaction(["outbox", "jobs", "photos"], "readwrite");
+  const op = await tx.objectStore("outbox").get(opId);
+  if (!op) { await tx.done; return false; }
+  await tx.objectStore("outbox").delete(opId);
+  await tx.objectStore("photos").delete(opId);
+  const job = await tx.objectStore("jobs").get(op.ticket);
+  if (job) {
+    job.photos = (job.photos || []).filter((p) => p.op_id !== opId);
+    await tx.objectStore("jobs").put(job);
+  }
+  await tx.done;
+  return true;
 }
 
 export async function pendingOps() {
@@ -103,10 +181,14 @@ export async function getPhoto(opId) {
 }
 export async function settle(opIds) {
   const db = await dbPromise;
-  const tx = db.transaction(["outbox", "photos"], "readwrite");
+  const tx = db.transaction(["outbox", "photos", "rejected"], "readwrite");
   for (const id of opIds) {
     await tx.objectStore("outbox").delete(id);
     await tx.objectStore("photos").delete(id);
+  }
+  // The step redone and accepted: the earlier refusal has nothing left to recover.
+  for (const old of await tx.objectStore("rejected").getAll()) {
+    if (old.redone && opIds.includes(old.redone)) await tx.objectStore("rejected").delete(old.op_id);
   }
   await tx.done;
 }
@@ -121,8 +203,11 @@ export async function reject(op, code, message) {
 export async function rejectedOps() {
   return (await dbPromise).getAll("rejected");
 }
-export async function dismissRejected(opId) {
-  return (await dbPromise).delete("rejected", opId);
+// Acknowledging hides the warning; what was recorded stays on the phone until the step is done again.
+export async function acknowledgeRejected(opId) {
+  const db = await dbPromise;
+  const op = await db.get("rejected", opId);
+  if (op) await db.put("rejected", { ...op, acknowledged: true });
 }
 
 export async function getDraft(key) {

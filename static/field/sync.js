@@ -32,18 +32,39 @@ async function csrfToken(force = false) {
 
 class AuthNeeded extends Error {}
 
+// The phone's clock may be minutes off: every answer's server_time (or its Date header) gives the offset,
+// taken at the middle of the round trip.
+async function noteServerTime(response, sentAt, body = null) {
+  const receivedAt = response.receivedAt || Date.now();
+  const stamp = (body && body.server_time) || response.headers.get("Date");
+  const server = stamp ? Date.parse(stamp) : NaN;
+  if (Number.isNaN(server)) return;
+  // A Date header has whole seconds only: used when no server_time came with the answer.
+  await store.setClockOffset(Math.round(server - (sentAt + receivedAt) / 2));
+  state.clockOffset = store.clockOffset();
+}
+
+async function timedFetch(url, init) {
+  const sentAt = Date.now();
+  const response = await fetch(url, init);
+  response.sentAt = sentAt;
+  response.receivedAt = Date.now();
+  return response;
+}
+
 async function post(url, init, retryCsrf = true) {
   const token = await csrfToken();
-  const response = await fetch(url, { ...init, credentials: "same-origin",
+  const response = await timedFetch(url, { ...init, credentials: "same-origin",
     headers: { ...(init.headers || {}), "X-CSRFToken": token } });
-  if (response.status === 401) throw new AuthNeeded();
-  if (response.status === 400 && retryCsrf) {
+  if ((response.status === 401 || response.status === 400) && retryCsrf) {
+    // 401 csrf_failed: the session is valid but the stored token belongs to an ended one: fetch it again once.
     const body = await response.clone().json().catch(() => ({}));
     if (body.error && body.error.code === "csrf_failed") {
       await store.setMeta("csrf", null);
       return post(url, init, false);
     }
   }
+  if (response.status === 401) throw new AuthNeeded();
   return response;
 }
 
@@ -92,7 +113,7 @@ async function flushOnce() {
     if (op.kind === "photo.added") {
       const photo = await store.getPhoto(op.op_id);
       const form = new FormData();
-      for (const key of ["op_id", "ticket", "at"]) form.append(key, op[key]);
+      for (const key of ["op_id", "ticket", "at", "device_at"]) if (op[key]) form.append(key, op[key]);
       form.append("device_id", deviceId);
       if (op.data.caption) form.append("caption", op.data.caption);
       if (op.data.note_id) form.append("note_id", op.data.note_id);
@@ -100,7 +121,9 @@ async function flushOnce() {
       const response = await post("/api/v1/sync/photo", { method: "POST", body: form });
       if (response.status === 413) { await refuseTooLarge(op, response); ops = await store.pendingOps(); continue; }
       if (!response.ok) throw new Error(`photo ${response.status}`);
-      await handleResults([op], (await response.json()).results);
+      const answer = await response.json();
+      await noteServerTime(response, response.sentAt, answer);
+      await handleResults([op], answer.results);
     } else {
       const batch = textBatch(ops, maxOps);
       const body = JSON.stringify({ device_id: deviceId, ops: batch });
@@ -109,19 +132,24 @@ async function flushOnce() {
       if (response.status === 413 && batch.length > 1) { maxOps = Math.ceil(batch.length / 2); continue; }
       if (response.status === 413) { await refuseTooLarge(batch[0], response); ops = await store.pendingOps(); continue; }
       if (!response.ok) throw new Error(`sync ${response.status}`);
-      await handleResults(batch, (await response.json()).results);
+      const answer = await response.json();
+      await noteServerTime(response, response.sentAt, answer);
+      await handleResults(batch, answer.results);
     }
     ops = await store.pendingOps();
   }
-  const jobs = await fetch("/api/v1/me/jobs", { credentials: "same-origin" });
+  const jobs = await timedFetch("/api/v1/me/jobs", { credentials: "same-origin" });
   if (jobs.status === 401) throw new AuthNeeded();
   if (jobs.ok) {
     const feed = await jobs.json();
-    if (Number.isFinite(feed.due_soon_minutes) && feed.due_soon_minutes !== state.dueSoonMinutes) {
-      state.dueSoonMinutes = feed.due_soon_minutes;
-      await store.setMeta("due_soon_minutes", feed.due_soon_minutes);
+    await noteServerTime(jobs, jobs.sentAt, feed);
+    const dueSoon = feed.due_soon_minutes ?? feed.policy?.due_soon_minutes;
+    if (Number.isFinite(dueSoon) && dueSoon !== state.dueSoonMinutes) {
+      state.dueSoonMinutes = dueSoon;
+      await store.setMeta("due_soon_minutes", dueSoon);
     }
-    if (await store.replaceJobs(feed.jobs)) state.jobsVersion = (state.jobsVersion || 0) + 1;
+    if (await store.replaceJobs(feed.jobs, feed.flow || null)) state.jobsVersion = (state.jobsVersion || 0) + 1;
+    if (feed.user) await store.setMeta("user", { ...(await store.getMeta("user", {})), ...feed.user });
   }
 }
 
@@ -167,6 +195,7 @@ let waitingForLock = false;
 
 export async function start() {
   state.lastSync = await store.getMeta("last_sync");
+  await store.loadClockOffset();
   state.dueSoonMinutes = await store.getMeta("due_soon_minutes");  // the policy's, from the last jobs feed
   window.addEventListener("online", () => { state.online = true; flush(); });
   window.addEventListener("offline", () => { state.online = false; changed(); });

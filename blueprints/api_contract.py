@@ -1,0 +1,128 @@
+"""The OpenAPI description of the /api/v1 endpoints other than the phone's sync (the intake and assignment API,
+the request's JSON, the weekly report, the session and jobs bodies), and what every endpoint may answer (401,
+429, 500), with the bearer scheme other systems use. blueprints/field/openapi.py describes the sync contract and
+its op payloads; `complete_document` adds this to it, so the served document covers every /api/v1 route."""
+from __future__ import annotations
+
+TEXT = {"type": "string"}
+TIME = {"type": "string", "format": "date-time"}
+NULLABLE_TEXT = {"type": ["string", "null"]}
+ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["code", "message"], "properties": {"code": TEXT, "message": TEXT}}}}
+CLOCK_NAMES = ["intake", "first_contact", "remote_fix", "order_filed", "preparation", "submission", "case_analysis"]
+
+
+def _error(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": ERROR}}}
+
+
+def _json(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+# Every /api/v1 endpoint may answer these.
+COMMON = {
+    "401": _error("no valid session or API token (never a redirect)"),
+    "429": _error("too many requests"),
+    "500": _error("server error: nothing saved before was lost"),
+}
+CLOCK = {"type": "object", "required": ["name", "due_at", "done_at", "state"], "properties": {
+    "name": {"enum": CLOCK_NAMES}, "due_at": {"type": ["string", "null"], "format": "date-time"},
+    "done_at": {"type": ["string", "null"], "format": "date-time"},
+    "state": {"enum": ["pending", "met", "missed", "not_applicable"]}}}
+REQUEST = {"type": "object", "required": ["number", "status", "urgency", "assignee", "clocks"], "properties": {
+    "number": TEXT, "status": TEXT, "urgency": {"enum": ["urgent", "normal"]}, "channel": TEXT,
+    "customer_name": TEXT, "contact_name": NULLABLE_TEXT, "contact_phone": NULLABLE_TEXT, "address": NULLABLE_TEXT,
+    "device_model": NULLABLE_TEXT, "device_category": NULLABLE_TEXT, "serial_number": NULLABLE_TEXT,
+    "problem": TEXT, "reported_at": TIME, "created_at": TIME, "assignee": NULLABLE_TEXT, "expert": NULLABLE_TEXT,
+    "version": {"type": "integer"}, "clocks": {"type": "array", "items": CLOCK}}}
+INTAKE = {"type": "object", "required": ["customer_name", "contact_phone", "problem", "urgency"], "properties": {
+    "customer_name": {"type": "string", "maxLength": 200}, "customer_id": {"type": "integer"},
+    "contact_person": {"type": "string", "maxLength": 100}, "contact_phone": {"type": "string", "maxLength": 40},
+    "customer_email": {"type": "string", "maxLength": 200}, "address": {"type": "string", "maxLength": 200},
+    "device_model": {"type": "string", "maxLength": 200}, "device_model_id": {"type": "integer"},
+    "serial_number": {"type": "string", "maxLength": 200}, "problem": {"type": "string", "maxLength": 5000},
+    "urgency": {"enum": ["urgent", "normal"]}, "channel": {"enum": ["phone", "web", "other"]},
+    "reported_at": {**TIME, "description": "ISO 8601; without an offset the company's time zone; at most 30 "
+                                           "days ago"}},
+    "description": "Texts may not contain NUL or lone surrogates; numbers must be finite; nesting at most 32."}
+FIGURE = {"type": "object", "required": ["numerator", "denominator", "value"], "properties": {
+    "numerator": {"type": "integer"}, "denominator": {"type": "integer"}, "value": {"type": ["number", "null"]},
+    "pending": {"type": "integer"}}}
+WEEK = {"type": "object", "required": ["week", "response_rate", "resolution_rate", "satisfaction", "by_technician"],
+        "properties": {"week": TEXT, "start": TIME, "end": TIME, "response_rate": FIGURE, "resolution_rate": FIGURE,
+                       "satisfaction": {**FIGURE, "properties": {
+                           **FIGURE["properties"], "mean": {"type": ["number", "null"]},
+                           "distribution": {"type": "object", "additionalProperties": {"type": "integer"}}}},
+                       "by_technician": {"type": "object", "additionalProperties": {"type": "object"}}},
+        "additionalProperties": True}
+SESSION = {"type": "object", "required": ["username", "role", "csrf_token"], "properties": {
+    "username": TEXT, "display_name": TEXT, "role": {"enum": ["dispatcher", "technician", "expert", "supervisor",
+                                                              "admin"]},
+    "is_admin": {"type": "boolean"}, "locale": TEXT, "csrf_token": TEXT}}
+JOBS = {"type": "object", "required": ["jobs", "server_time", "user"], "properties": {
+    "jobs": {"type": "array", "items": {"type": "object", "required": ["number"], "properties": {"number": TEXT}}},
+    "server_time": TIME, "due_soon_minutes": {"type": "integer"},
+    "user": {"type": "object", "required": ["username"], "properties": {"username": TEXT, "display_name": TEXT}}}}
+NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40},
+          "example": "FS-2026-000123"}
+
+OTHER_PATHS = {
+    "/api/v1/requests": {"post": {
+        "summary": "file a request (website form, phone system): dispatcher or supervisor, session or API token",
+        "security": [{"bearer": []}, {"session": [], "csrf": []}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": INTAKE}}},
+        "responses": {
+            "201": _json("filed", {"type": "object", "required": ["number", "status"],
+                                   "properties": {"number": TEXT, "status": TEXT}}),
+            "400": _error("not a JSON object, NaN/Infinity, NUL or lone surrogate in a text, nested too deep"),
+            "403": _error("not a dispatcher or supervisor"),
+            "422": _json("a field is wrong", {**ERROR, "description": "error.fields maps each field to its message"}),
+            **COMMON}}},
+    "/api/v1/requests/{number}": {"get": {
+        "summary": "a request with its clocks (roles that may see it)",
+        "parameters": [NUMBER],
+        "responses": {"200": _json("the request", REQUEST), "403": _error("not allowed to see it"),
+                      "404": _error("no such request"), **COMMON}}},
+    "/api/v1/requests/{number}/assign": {"post": {
+        "summary": "assign a technician (supervisor)",
+        "security": [{"bearer": []}, {"session": [], "csrf": []}],
+        "parameters": [NUMBER],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["technician"], "properties": {
+                "technician": {"type": "string", "description": "username (or user id)"},
+                "version": {"type": "integer", "description": "the version read: 409 if it changed meanwhile"}}}}}},
+        "responses": {"200": _json("the request after assignment", REQUEST),
+                      "400": _error("not a JSON object, or not readable"), "403": _error("not a supervisor"),
+                      "404": _error("no such request"), "409": _error("changed meanwhile, or already assigned"),
+                      "422": _error("unknown technician or bad version"), **COMMON}}},
+    "/api/v1/reports/weekly": {"get": {
+        "summary": "the weekly figures (supervisor)",
+        "parameters": [{"name": "week", "in": "query", "required": False,
+                        "schema": {"type": "string", "pattern": "^[0-9]{4}-W[0-9]{2}$"}, "example": "2026-W47"}],
+        "responses": {"200": _json("this week and the one before", {**WEEK, "properties": {
+            **WEEK["properties"], "timezone": TEXT, "complete": {"type": "boolean"}, "generated_at": TIME,
+            "previous": WEEK}}),
+            "400": _error("bad or future week"), "403": _error("not a supervisor"), **COMMON}}},
+}
+
+
+def complete_document(document: dict) -> dict:
+    """The sync document with every other /api/v1 endpoint, the 200 bodies of /session and /me/jobs, the answers
+    every endpoint may give, and the bearer scheme."""
+    document["paths"].update(OTHER_PATHS)
+    schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["bearer"] = {"type": "http", "scheme": "bearer",
+                         "description": "an API token (flask api-tokens) for other systems: no CSRF needed"}
+    for path, body in (("/api/v1/session", SESSION), ("/api/v1/me/jobs", JOBS)):
+        get = document["paths"].get(path, {}).get("get")
+        if get is not None:
+            get["responses"]["200"] = _json(get["responses"].get("200", {}).get("description", "ok"), body)
+    for path, item in document["paths"].items():
+        if path.startswith("/api/v1/") and path != "/api/v1/openapi.json":
+            for operation in item.values():
+                for code, answer in COMMON.items():
+                    operation.setdefault("responses", {}).setdefault(code, answer)
+    document["paths"].setdefault("/api/v1/openapi.json", {"get": {
+        "summary": "this document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}})
+    return document

@@ -1,0 +1,51 @@
+// The visit flow as the server declares it (domain/fieldwork/flow.py, shipped with the jobs feed), applied on the
+// phone with the same rules: an op the server would refuse is not offered, and the declaration's message says why.
+// Generic on purpose: every rule is data in the declaration, none is written here.
+//
+// A step: {requires: [fact], refused_if: [fact], sets: [fact], clears: [fact],
+//          sets_if: {fact: {field: [values]}}, clears_if: {...}, refusals: {fact: {code, message}}}
+// A condition holds when every named payload field's value (null when absent) is one of the values listed.
+
+function holds(condition, data) {
+  return Object.entries(condition || {}).every(([name, values]) => {
+    const value = data && data[name] !== undefined ? data[name] : null;
+    return values.some((allowed) => allowed === value);
+  });
+}
+
+function refusal(step, fact) {
+  return (step.refusals && step.refusals[fact]) || { code: "refused", message: fact };
+}
+
+// null when the op may be applied on these facts, else the refusal {code, message}. Requirements first, in order,
+// then the facts that refuse it: the order the server evaluates them in, so the same refusal is named.
+export function check(flow, facts, kind) {
+  const step = flow && flow.steps && flow.steps[kind];
+  if (!step) return null;  // a kind the flow does not constrain
+  for (const fact of step.requires || []) if (!(facts && facts[fact])) return refusal(step, fact);
+  for (const fact of step.refused_if || []) if (facts && facts[fact]) return refusal(step, fact);
+  return null;
+}
+
+// The facts after an accepted op (a new object; the given one is left as it was).
+export function apply(flow, facts, kind, data) {
+  const next = { ...(facts || {}) };
+  const step = flow && flow.steps && flow.steps[kind];
+  if (!step) return next;
+  for (const fact of step.sets || []) next[fact] = true;
+  for (const fact of step.clears || []) next[fact] = false;
+  for (const [fact, condition] of Object.entries(step.sets_if || {})) if (holds(condition, data)) next[fact] = true;
+  for (const [fact, condition] of Object.entries(step.clears_if || {})) if (holds(condition, data)) next[fact] = false;
+  return next;
+}
+
+// Each op's verdict in order, a refused one leaving the facts as they were (as the server does).
+export function run(flow, facts, ops) {
+  let current = { ...(facts || {}) };
+  return ops.map((op) => {
+    const refused = check(flow, current, op.kind);
+    if (refused) return { status: "rejected", code: refused.code };
+    current = apply(flow, current, op.kind, op.data || {});
+    return { status: "applied" };
+  });
+}

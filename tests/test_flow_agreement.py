@@ -1,0 +1,135 @@
+"""The phone and the server agree on the visit flow: many op sequences (in order, out of order, repeated, after a
+reschedule, at random) go through the server's real sync applier and through the phone's own evaluator
+(static/field/flow.js as the app serves it, run in Debian's Chromium on the declaration the jobs feed ships), and
+every op gets the same verdict (applied, or refused with the same code), and both end on the same facts."""
+from __future__ import annotations
+
+import random
+import uuid
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from domain.fieldwork import flow, ops
+from domain.requests import dispatch
+
+from .conftest import CHROMIUM, CHROMIUM_ARGS, live_server, require_chromium
+from .test_flow import ON_SITE_PATH, _payload, assigned  # noqa: F401 - the fixture
+from .test_sync_api import at, phone
+
+# Every kind the server handles as a plain op (photos go to their own endpoint, with a file).
+KINDS = [k for k in flow.STEPS if k in ops.OP_KINDS and k != "photo.added"]
+REMOTE_PATH = [k for k in ("contact.made", "remote.guided", "remote.resolved", "order.submitted") if k in KINDS]
+
+PHONE_RUN = """async ({ declaration, cases }) => {
+  const flow = await import("/static/field/flow.js");
+  return cases.map(({ facts, ops }) => {
+    const verdicts = flow.run(declaration, facts, ops);
+    let current = { ...facts };
+    ops.forEach((op, i) => {
+      if (verdicts[i].status === "applied") current = flow.apply(declaration, current, op.kind, op.data);
+    });
+    return { verdicts, facts: current };
+  });
+}"""
+
+
+def phone_verdicts(app, declaration: dict, cases: list[dict]) -> list[dict]:
+    """flow.js itself, as the app serves it, in Debian's Chromium (the phone's engine)."""
+    require_chromium()
+    with live_server(app) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(base + "/field/offline")  # any page of the site: the module is imported from it
+        out = page.evaluate(PHONE_RUN, {"declaration": declaration, "cases": cases})
+        browser.close()
+    return out
+
+
+def server_run(app, client, number: str, kinds: list[str], rng: random.Random, vary: bool) -> dict:
+    """Each op sent on its own to POST /api/v1/sync; the facts the phone would start from (the jobs feed's)."""
+    job = next(j for j in client.get("/api/v1/me/jobs").json["jobs"] if j["number"] == number)
+    start, faults = job["facts"], job["fault_categories"]
+    ops, verdicts = [], []
+    for kind in kinds:
+        with app.app_context():
+            data = _payload(kind, number, rng, vary) if kind not in ("remote.guided", "order.submitted") else (
+                {"method": "phone", "steps": "重启编码器"} if kind == "remote.guided" else
+                {"fault_category_id": faults[0]["id"] if faults else None, "root_cause": "线缆松动",
+                 "solution_summary": "重新插紧线缆",
+                 "parts_used": ""})
+        result = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [
+            {"op_id": str(uuid.uuid4()), "kind": kind, "ticket": number, "at": at(0), "data": data}]}).json
+        result = result["results"][0]
+        ops.append({"kind": kind, "data": data})
+        verdicts.append({"status": result["status"], **({"code": result["code"]} if result["status"] ==
+                                                           "rejected" else {})})
+    end = next((j for j in client.get("/api/v1/me/jobs").json["jobs"] if j["number"] == number), None)
+    return {"start": start, "ops": ops, "verdicts": verdicts, "end": end["facts"] if end else None}
+
+
+def sequences(seed: int) -> list[tuple[list[str], bool]]:
+    rng = random.Random(seed)
+    out = [
+        (ON_SITE_PATH, False),                                                    # in order
+        (REMOTE_PATH, False),                                                     # solved remotely
+        (list(reversed(ON_SITE_PATH)) + ON_SITE_PATH, False),                     # out of order, then in order
+        ([k for k in ON_SITE_PATH for _ in range(2)], False),                     # every op twice
+        (["contact.made", "visit.scheduled", "prep.confirmed", "prep.confirmed", "visit.scheduled",
+          "visit.arrived", "prep.confirmed", "visit.arrived", "visit.scheduled", "prep.confirmed"],
+         False),                                                                  # rescheduled
+        (["contact.made", "visit.scheduled", "prep.confirmed", "visit.arrived", "order.signed", "visit.departed",
+          "test.recorded", "customer.confirmed", "order.signed", "visit.departed", "note.added"], False),
+    ]
+    for _ in range(3):  # at random, biased towards the next steps of a visit, with failed tests and missed calls
+        kinds = [rng.choice(KINDS) if rng.random() < 0.5 else ON_SITE_PATH[min(i // 3, len(ON_SITE_PATH) - 1)]
+                 for i in range(30)]
+        out.append((kinds, True))
+    return out
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("seed", range(2))
+def test_phone_and_server_give_every_op_the_same_verdict(app, assigned, seed):  # noqa: F811
+    runs, declaration = [], None
+    for index, (kinds, vary) in enumerate(sequences(seed)):
+        number = assigned if index == 0 else new_request(app)
+        client = phone(app)
+        declaration = declaration or client.get("/api/v1/me/jobs").json["flow"]
+        runs.append(server_run(app, client, number, kinds, random.Random(seed * 100 + index), vary))
+    phone_side = phone_verdicts(app, declaration, [{"facts": r["start"], "ops": r["ops"]} for r in runs])
+    refused = set()
+    for run, mine in zip(runs, phone_side, strict=True):
+        for op, server, local in zip(run["ops"], run["verdicts"], mine["verdicts"], strict=True):
+            assert local == server, (op["kind"], server, local)
+            refused.add(server.get("code"))
+        if run["end"] is not None:
+            # tests_passed is per item on the server and per op in the declaration (see tests/test_flow.py).
+            assert {**mine["facts"], "tests_passed": None} == {**run["end"], "tests_passed": None}
+    # The sequences exercised the refusals that matter on site.
+    assert {"no_tests", "not_signed", "already_done", "already_on_site"} <= refused
+
+
+def new_request(app) -> str:
+    """Another request assigned to the same technician t1."""
+    from datetime import UTC, datetime, timedelta
+
+    from domain.core import context
+    from domain.core.db import db
+    from domain.core.models import User
+
+    from .orderfactory import SHANGHAI
+
+    with app.app_context():
+        tech = db.session.execute(db.select(User).where(User.username == "t1")).scalar_one()
+        boss = db.session.execute(db.select(User).where(User.username == "boss")).scalar_one()
+        desk = db.session.execute(db.select(User).where(User.username == "desk")).scalar_one()
+        now = datetime.now(UTC) - timedelta(minutes=30)
+        ticket = dispatch.create_request({
+            "customer_name": "远山音乐现场", "contact_phone": "13600136004", "address": "上海市静安区万航渡路1188号",
+            "device_model": "Behringer X32 Compact", "problem": "主输出无声", "urgency": "urgent"},
+            context.Context(actor=desk, tz=SHANGHAI, now=now))
+        db.session.flush()
+        dispatch.assign(ticket, tech, context.Context(actor=boss, tz=SHANGHAI, now=now))
+        db.session.commit()
+        return ticket.number

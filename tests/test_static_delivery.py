@@ -1,0 +1,40 @@
+"""Static files go out compressed (the offline app's shell above all) and vendored files, versioned by their
+directory name, are cached for a year; the rest is revalidated."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import brotli
+import pytest
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def fetch(client, path: str, **headers) -> tuple[int, dict, bytes]:
+    """Status, headers and body of a static file; the response closed, as a WSGI server closes it."""
+    with client.get(path, headers=headers) as response:
+        return response.status_code, dict(response.headers), response.get_data()
+
+
+@pytest.mark.parametrize("name", ["field/app.js", "css/app.css", "vendor/idb-8.0.4/index.js"])
+def test_text_files_are_sent_compressed_and_decompress_to_the_file(client, name):
+    status, headers, body = fetch(client, f"/static/{name}", **{"Accept-Encoding": "br"})
+    assert status == 200 and headers["Content-Encoding"] == "br" and "Accept-Encoding" in headers["Vary"]
+    original = (STATIC / name).read_bytes()
+    assert brotli.decompress(body) == original and len(body) < len(original) / 2
+
+
+def test_a_browser_without_brotli_gets_gzip_and_one_asking_for_nothing_gets_the_file(client):
+    status, headers, body = fetch(client, "/static/field/sync.js", **{"Accept-Encoding": "gzip"})
+    assert headers["Content-Encoding"] == "gzip"
+    status, headers, body = fetch(client, "/static/field/app.js", **{"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in headers and body == (STATIC / "field/app.js").read_bytes()
+
+
+def test_vendored_files_are_cached_for_a_year_and_the_others_revalidated(client):
+    _, vendored, _ = fetch(client, "/static/vendor/signature_pad-5.1.4/signature_pad.min.js")
+    assert vendored["Cache-Control"] == "public, max-age=31536000, immutable"
+    _, own, _ = fetch(client, "/static/field/app.js", **{"Accept-Encoding": "br"})
+    assert "immutable" not in own.get("Cache-Control", "") and own["ETag"]
+    status, _, body = fetch(client, "/static/field/app.js", **{"Accept-Encoding": "br", "If-None-Match": own["ETag"]})
+    assert status == 304 and not body

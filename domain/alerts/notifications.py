@@ -85,8 +85,8 @@ def insert_once(rows: list[dict[str, Any]]) -> int:
             .on_conflict_do_nothing(index_elements=["user_id", "key"])
         # No autoflush: the caller's pending changes (an assignment's version check) flush at its commit, where
         # a concurrent change becomes the caller's Conflict, not an error here.
-        with db.session.no_autoflush:
-            created += max(db.session.execute(statement).rowcount or 0, 0)
+        with db.session.no_autoflush:  # (RETURNING: the drivers' rowcount for this statement differs)
+            created += len(db.session.execute(statement.returning(Notification.id)).all())
     if created:
         after_commit_task("deliver_notifications")
     return created

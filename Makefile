@@ -1,4 +1,5 @@
-# Two commands for a new user:  make run  (app on http://127.0.0.1:5000 with demo data)  and  make test.
+# Two commands for a new user:  make run  (app on http://127.0.0.1:5000 with demo data, and the background
+# worker beside it)  and  make test.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ export FLASK_APP := app
 run: system-deps install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
-	$(BIN)/flask run --host $(HOST) --port $(PORT)
+	BIN=$(BIN) HOST=$(HOST) PORT=$(PORT) sh scripts/run.sh
 
 test: system-deps-test install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

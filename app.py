@@ -45,6 +45,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_settings(app.instance_path))
     if config:
         app.config.from_mapping(config)
+        if app.config.get("TESTING") and "HUEY_IMMEDIATE" not in config:
+            app.config["HUEY_IMMEDIATE"] = True  # tests run background tasks at once, in the caller
     if os.environ.get("BEHIND_PROXY"):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
@@ -54,6 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_commands(app)
+    register_worker(app)
     return app
 
 
@@ -126,6 +129,8 @@ def prepare_static(response):
 
 def register_blueprints(app: Flask) -> None:
     from blueprints.admin import bp as admin_bp
+    from blueprints.alerts import api_bp as alerts_api_bp
+    from blueprints.alerts import bp as alerts_bp
     from blueprints.auth import api_bp as auth_api_bp
     from blueprints.auth import bp as auth_bp
     from blueprints.core import bp as core_bp
@@ -150,6 +155,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(reports_bp, url_prefix="/reports")
     app.register_blueprint(reports_api_bp)
     app.register_blueprint(kb_bp, url_prefix="/kb")
+    app.register_blueprint(alerts_bp)
+    app.register_blueprint(alerts_api_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -168,3 +175,9 @@ def register_commands(app: Flask) -> None:
     from commands import register
 
     register(app)
+
+
+def register_worker(app: Flask) -> None:
+    import worker
+
+    worker.configure(app)

@@ -188,7 +188,23 @@ def report_weekly_command(week, out, fmt):
     click.echo(f"weekly report {report.week.label} ({fmt}) written to {out}")
 
 
+@click.command("worker")
+@click.option("--workers", default=1, show_default=True, help="Worker processes running tasks.")
+@click.option("--max-tasks", type=int, default=None,
+              help="Recycle a worker process after this many tasks (default WORKER_MAX_TASKS, 100).")
+@with_appcontext
+def worker_command(workers: int, max_tasks: int | None):
+    """Run the background worker in the foreground: PDFs, alerts, push, mail, the weekly report (Ctrl-C stops)."""
+    import worker
+
+    app = current_app._get_current_object()
+    if app.config.get("HUEY_IMMEDIATE"):
+        raise click.UsageError("HUEY_IMMEDIATE is set: tasks run in the web process, there is no queue to serve.")
+    worker.run_consumer(app, workers=max(workers, 1), max_tasks=max_tasks or app.config["WORKER_MAX_TASKS"])
+
+
 def register(app: Flask) -> None:
+    app.cli.add_command(worker_command)
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(orders_cli)

@@ -67,6 +67,9 @@ def load_settings(instance_path: str) -> dict:
         raise RuntimeError(f"TIMEZONE {timezone!r} is not a known IANA time zone") from None
     secure_cookies = _flag("SECURE_COOKIES", _flag("FORCE_HTTPS"))
     max_upload_mb = _int("MAX_UPLOAD_MB", 20)
+    smtp_tls = (os.environ.get("SMTP_TLS") or "starttls").strip().lower()
+    if smtp_tls not in {"starttls", "ssl", "off"}:
+        raise RuntimeError(f"SMTP_TLS must be starttls, ssl or off, got {smtp_tls!r}")
     return {
         "SECRET_KEY": instance_secret_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url(instance_path),
@@ -102,4 +105,21 @@ def load_settings(instance_path: str) -> dict:
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": timezone,
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
+        # Background work (worker.py): tests set HUEY_IMMEDIATE to run tasks at once, in the caller.
+        "HUEY_IMMEDIATE": _flag("HUEY_IMMEDIATE"),
+        "HUEY_REDIS_URL": os.environ.get("HUEY_REDIS_URL") or None,
+        "WORKER_MAX_TASKS": _int("WORKER_MAX_TASKS", 100),
+        # Mail: with no SMTP_HOST mail is written to the log and kept in the outbox.
+        "SMTP_HOST": os.environ.get("SMTP_HOST") or None,
+        "SMTP_PORT": _int("SMTP_PORT", 587),
+        "SMTP_USER": os.environ.get("SMTP_USER") or None,
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD") or None,
+        "SMTP_TLS": (os.environ.get("SMTP_TLS") or "starttls").strip().lower(),
+        "MAIL_FROM": os.environ.get("MAIL_FROM") or "fieldservice@localhost",
+        "WEEKLY_REPORT_TO": os.environ.get("WEEKLY_REPORT_TO") or "",
+        # Web Push: the push services' hosts a subscription may name (replaces the built-in list).
+        "PUSH_ENDPOINTS_ALLOWED": os.environ.get("PUSH_ENDPOINTS_ALLOWED") or None,
+        "VAPID_SUBJECT": os.environ.get("VAPID_SUBJECT") or "mailto:" + (os.environ.get("MAIL_FROM")
+                                                                          or "fieldservice@localhost"),
+        "INSTANCE_PATH_FOR_KEYS": instance_path,
     }

@@ -88,6 +88,25 @@ ROUTES = [
     ("GET", "/kb/cases/{n}", "kb.case_analysis", EDITORS),  # {n} has no case analysis: 404 for editors
     ("GET", "/kb/faults", "kb.faults", EDITORS),
     ("POST", "/kb/faults/999", "kb.edit_fault", EDITORS),
+    ("GET", "/orders/", "orders.archive_list", SUPERVISOR),
+    # {n} has no service order: the allowed roles get 404.
+    ("GET", "/orders/{n}/preview.png", "orders.preview", {Role.SUPERVISOR, Role.EXPERT, Role.TECHNICIAN},
+     {Role.SUPERVISOR, Role.EXPERT}),
+    ("POST", "/orders/exports", "orders.start_export", SUPERVISOR),
+    ("GET", "/orders/exports/999", "orders.export_status", SUPERVISOR),
+    ("GET", "/orders/exports/999.zip", "orders.export_download", SUPERVISOR),
+    ("GET", "/notifications/", "alerts.inbox", EVERY_ROLE),
+    ("POST", "/notifications/999/read", "alerts.mark_read", EVERY_ROLE),
+    ("POST", "/notifications/read-all", "alerts.mark_all_read", EVERY_ROLE),
+    ("GET", "/notifications/preferences", "alerts.preferences", EVERY_ROLE),
+    ("GET", "/admin/outbox", "alerts.outbox", ADMIN_ONLY),
+    ("GET", "/reports/delivered", "alerts.delivered_reports", SUPERVISOR),
+    ("GET", "/reports/delivered/2026-W47.pdf", "alerts.delivered_report_file", SUPERVISOR),
+    ("GET", "/api/v1/notifications", "alerts_api.inbox", EVERY_ROLE),
+    ("POST", "/api/v1/notifications/999/read", "alerts_api.mark_read", EVERY_ROLE),
+    ("GET", "/api/v1/push/key", "alerts_api.push_key", EVERY_ROLE),
+    ("POST", "/api/v1/push/subscriptions", "alerts_api.subscribe", EVERY_ROLE),
+    ("DELETE", "/api/v1/push/subscriptions", "alerts_api.unsubscribe", EVERY_ROLE),
 ]
 
 

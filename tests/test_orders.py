@@ -288,8 +288,8 @@ def test_a_failed_render_keeps_the_signature_and_is_retried(app, make_user, monk
         raise RuntimeError("fonts unavailable")
 
     with app.app_context():
+        monkeypatch.setattr(orders, "write_pdf", broken)  # the worker's render after signing fails too
         made = make_signed_order(make_user)
-        monkeypatch.setattr(orders, "write_pdf", broken)
         order = dispatch.get_ticket(made["number"]).service_order
         assert orders.render_order(order) is False
         db.session.commit()

@@ -111,6 +111,10 @@ POLICY_HINTS = {
     "submission_minutes": _l("End of service to the order submitted (minutes)"),
     "case_analysis_working_days": _l("Case analysis (working days)"),
     "due_soon_minutes": _l("Boards highlight deadlines this close (minutes)"),
+    "warn_first_contact_minutes": _l("Alert before the first-contact deadline (minutes)"),
+    "warn_preparation_minutes": _l("Alert before the preparation deadline (minutes)"),
+    "warn_submission_minutes": _l("Alert before the submission deadline (minutes)"),
+    "warn_case_analysis_working_days": _l("Alert before a case analysis is due (working days)"),
 }
 
 

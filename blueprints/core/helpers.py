@@ -52,6 +52,8 @@ NAV = [
             _l("Assign requests and watch the clocks")),
     NavItem("orders.review_queue", _l("Review"), frozenset({Role.SUPERVISOR}),
             _l("Service orders waiting for review")),
+    NavItem("orders.archive_list", _l("Service orders"), frozenset({Role.SUPERVISOR}),
+            _l("Every filed order: filters, previews, downloads, ZIP")),
     NavItem("kb.index", _l("Knowledge base"), frozenset(Role), _l("FAQ manual and solved cases")),
     NavItem("reports.weekly", _l("Weekly report"), frozenset({Role.SUPERVISOR}),
             _l("Response, resolution and satisfaction")),

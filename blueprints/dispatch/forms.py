@@ -44,6 +44,8 @@ class IntakeForm(SafeForm):
     contact_person = StringField(_l("Contact person"))
     contact_phone = StringField(_l("Contact phone"), render_kw={"type": "tel", "autocomplete": "off"})
     address = StringField(_l("Address"))
+    customer_email = StringField(_l("Customer's e-mail (for their copy of the signed order)"),
+                                 render_kw={"type": "email", "autocomplete": "off"})
     device_model_id = SelectField(_l("Device model"), choices=[], validate_choice=False)
     device_model = StringField(_l("Device model, if not in the list"))
     device_category = SelectField(_l("Device category"), choices=[], validate_choice=False)

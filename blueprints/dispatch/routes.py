@@ -345,7 +345,7 @@ def resolve(number: str):
                                   resolved_at=from_local_naive(form.resolved_at.data))
         return _("Solved remotely: the service order is filled in.")
 
-    # The frozen order's PDF is rendered after the commit (queued by the domain, see uow.after_commit).
+    # The frozen order's PDF is rendered by the worker after the commit (queued by the domain).
     return _act(number, "resolve", action)
 
 

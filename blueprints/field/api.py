@@ -57,7 +57,7 @@ def sync():
         return json_error(413, "too_many_ops", _("At most %(n)d ops per batch.", n=current_app.config["SYNC_MAX_OPS"]))
     tz = company_tz()
     user = current_user._get_current_object()
-    # Signed orders' PDFs are rendered after the request's commit (queued by the domain when it froze them).
+    # Signed orders' PDFs are rendered by the worker after the request's commit (queued by the domain).
     results, _signed = apply_batch(body["ops"], user=user, device_id=device_id, tz=tz,
                                    remote_addr=request.remote_addr)
     return jsonify(results=[r.as_dict() for r in results], server_time=utcnow().isoformat())

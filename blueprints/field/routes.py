@@ -18,7 +18,8 @@ STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 SHELL_FILES = ["field/app.js", "field/store.js", "field/sync.js", "field/flow.js", "field/signature.js",
                "field/field.css",
                "css/app.css", "vendor/idb-8.0.4/index.js", "vendor/signature_pad-5.1.4/signature_pad.min.js",
-               "img/icon.svg", "img/icon-192.png", "img/icon-512.png"]
+               "img/icon.svg", "img/icon-192.png", "img/icon-512.png",
+               "js/alerts.js"]  # the bell and Web Push (blueprints/alerts)
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "field"
 
 

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("orders", __name__, template_folder="templates")
 
-from . import routes  # noqa: E402,F401
+from . import archive, routes  # noqa: E402,F401

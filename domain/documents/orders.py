@@ -2,7 +2,8 @@
 
 The content is frozen when the order closes (signing on site, or a remote fix), serialised as stable JSON and
 hashed; the PDF is rendered once from that content, stored as a blob, and served from storage afterwards.
-A failed render leaves the order "pending" and is retried (`flask orders render-pending`, or the next download).
+The worker renders it after the commit, holding no transaction while WeasyPrint works; a failed render is
+retried with backoff by the worker's minute tick (`flask orders render-pending` and the next download too).
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import logging
 import re
 import subprocess
 import traceback
-from datetime import datetime
-from functools import partial
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,12 +26,12 @@ from sqlalchemy import select
 
 from ..core.audit import record_event
 from ..core.blobs import store_blob
-from ..core.db import db
+from ..core.db import db, take_write_lock
+from ..core.deferred import after_commit_task
 from ..core.enums import RenderState, Resolution
 from ..core.labels import clock_labels
 from ..core.models import Blob, ServiceOrder, Ticket
 from ..core.types import in_zone, utcnow
-from ..core.uow import after_commit
 from ..requests.serialise import iso as _iso
 from ..requests.serialise import request_summary
 from ..sla.policy import current_policy
@@ -115,8 +116,8 @@ def freeze_order(ticket: Ticket, *, locale: str | None = None, company: str | No
                          content_json=canonical_json(content), content_sha256=content_hash(content),
                          render_state=RenderState.PENDING)
     db.session.add(order)
-    # Rendered once the frozen content is committed: a failed render never loses the signature (or fix).
-    after_commit(partial(render_if_pending, ticket.number))
+    # Rendered by the worker once the frozen content is committed: a failed render never loses the signature.
+    after_commit_task("render_orders")
     return order
 
 
@@ -243,16 +244,24 @@ def revoke_share_links(order: ServiceOrder, ctx) -> None:
                  remote_addr=ctx.remote_addr, generation=order.share_generation)
 
 
-def order_html(order: ServiceOrder, content: dict | None = None) -> str:
+def _company_logo() -> tuple[str, bytes, str] | None:
+    """(sha256, bytes, media type) of the configured logo file, or None."""
+    logo_path = current_app.config.get("COMPANY_LOGO")
+    if not (logo_path and Path(logo_path).is_file()):
+        return None
+    data = Path(logo_path).read_bytes()
+    media = "image/svg+xml" if logo_path.endswith(".svg") else "image/png"
+    return hashlib.sha256(data).hexdigest(), data, media
+
+
+def order_html(order: ServiceOrder, content: dict | None = None, *, logo_sha: str | None = None,
+               available: set[str] | None = None) -> str:
     """The print template filled from the frozen content, in the order's language."""
     content = content or json.loads(order.content_json)
     tz = ZoneInfo(current_app.config["TIMEZONE"])
-    logo_sha = None
-    logo_path = current_app.config.get("COMPANY_LOGO")
-    if logo_path and Path(logo_path).is_file():
-        data = Path(logo_path).read_bytes()
-        media = "image/svg+xml" if logo_path.endswith(".svg") else "image/png"
-        logo_sha = store_blob(data, media).sha256
+    if logo_sha is None:
+        logo = _company_logo()
+        logo_sha = store_blob(logo[1], logo[2]).sha256 if logo else None
     import segno
 
     verify_url = current_app.config.get("PUBLIC_URL", "").rstrip("/") + "/verify/" + verify_token(order)
@@ -261,9 +270,10 @@ def order_html(order: ServiceOrder, content: dict | None = None) -> str:
     def local(value: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return in_zone(datetime.fromisoformat(value), tz).strftime(fmt) if value else ""
 
-    thumbs = [p["thumb_sha256"] for p in content.get("photos", [])]
-    available = set(db.session.execute(select(Blob.sha256).where(Blob.sha256.in_(thumbs))).scalars()) \
-        if thumbs else set()
+    if available is None:
+        thumbs = [p["thumb_sha256"] for p in content.get("photos", [])]
+        available = set(db.session.execute(select(Blob.sha256).where(Blob.sha256.in_(thumbs))).scalars()) \
+            if thumbs else set()
     with force_locale("en" if order.locale == "en" else "zh_CN"):
         # The bare Jinja template: page context processors (navigation, the signed-in user) do not apply.
         template = current_app.jinja_env.get_template("print/service_order.html")
@@ -286,20 +296,15 @@ def write_pdf(html: str, content: dict, *, fetcher=None) -> bytes:
 
 
 def render_order(order: ServiceOrder) -> bool:
-    """Render and store the PDF; on failure keep the order pending with the error. True when rendered."""
-    order.render_attempts += 1
-    try:
-        content = json.loads(order.content_json)
-        pdf = write_pdf(order_html(order, content), content)
-    except Exception as error:  # noqa: BLE001 - any rendering failure keeps the order and is retried later
-        log.exception("rendering %s failed", order.ticket.number)
-        order.render_state = RenderState.FAILED
-        order.render_error = "".join(traceback.format_exception_only(type(error), error))[:2000]
+    """Render and store the PDF now, again if it was rendered before; on failure the order keeps its state and
+    the error. Nothing is written before WeasyPrint runs (no write lock held); the caller commits."""
+    job = prepare_render(order.id, force=True)
+    if job is None:
         return False
-    blob = store_blob(pdf, "application/pdf")
-    order.pdf_sha256, order.render_state, order.rendered_at, order.render_error = (
-        blob.sha256, RenderState.RENDERED, utcnow(), None)
-    return True
+    pdf, error = run_render(job)
+    take_write_lock()
+    store_render(job, pdf, error, force=True)
+    return order.render_state == RenderState.RENDERED
 
 
 def ensure_rendered(order: ServiceOrder) -> bool:
@@ -313,12 +318,71 @@ def pending_orders() -> list[ServiceOrder]:
                                    .order_by(ServiceOrder.id)).scalars())
 
 
-def render_if_pending(number: str) -> bool:
-    """Queued (uow.after_commit) by `freeze_order`: the signature (or fix) is committed whatever happens here;
-    a failure leaves the order pending for a later retry. Looked up again by number: the freeze may have been
-    undone since it was queued."""
-    ticket = db.session.execute(select(Ticket).where(Ticket.number == number)).scalar_one_or_none()
-    order = ticket.service_order if ticket is not None else None
-    if order is None or order.render_state == RenderState.RENDERED:
+@dataclass
+class RenderJob:
+    """What rendering one order needs, read beforehand: WeasyPrint then works without the database."""
+
+    order_id: int
+    content: dict
+    html: str
+    blobs: dict[str, tuple[bytes, str]]
+    logo: tuple[str, bytes, str] | None
+
+
+def prepare_render(order_id: int, *, force: bool = False) -> RenderJob | None:
+    """Read an order's content and every blob its page shows (writing nothing, so no write lock is taken).
+    None when there is nothing to do: no such order, or already rendered (unless `force`)."""
+    order = db.session.get(ServiceOrder, order_id)
+    if order is None or (order.render_state == RenderState.RENDERED and not force):
+        return None
+    content = json.loads(order.content_json)
+    wanted = [p["thumb_sha256"] for p in content.get("photos", [])]
+    if content.get("signature"):
+        wanted.append(content["signature"]["png_sha256"])
+    blobs = {b.sha256: (b.data, b.media_type)
+             for b in db.session.execute(select(Blob).where(Blob.sha256.in_(wanted))).scalars()} if wanted else {}
+    logo = _company_logo()
+    if logo:
+        blobs[logo[0]] = (logo[1], logo[2])
+    html = order_html(order, content, logo_sha=logo[0] if logo else "", available=set(blobs))
+    return RenderJob(order_id, content, html, blobs, logo)
+
+
+def run_render(job: RenderJob, renderer=None) -> tuple[bytes | None, str | None]:
+    """WeasyPrint on the prepared page, touching no database: (pdf, None) or (None, the error)."""
+    try:
+        return (renderer or write_pdf)(job.html, job.content, fetcher=make_fetcher(job.blobs.get)), None
+    except Exception as error:  # noqa: BLE001 - any rendering failure keeps the order and is retried later
+        log.exception("rendering order %s failed", job.order_id)
+        return None, "".join(traceback.format_exception_only(type(error), error))[:2000]
+
+
+def store_render(job: RenderJob, pdf: bytes | None, error: str | None, *, force: bool = False) -> bool | None:
+    """Record the attempt (one short write for the caller to commit): True when the PDF is stored, False when the
+    render failed (kept, retried later), None when another worker rendered it meanwhile."""
+    order = db.session.get(ServiceOrder, job.order_id, populate_existing=True)
+    order.render_attempts += 1
+    if order.render_state == RenderState.RENDERED and not force:
+        return None
+    if pdf is None:
+        if order.render_state != RenderState.RENDERED:  # a stored PDF stays valid when a re-render fails
+            order.render_state = RenderState.FAILED
+        order.render_error = error
         return False
-    return render_order(order)
+    if job.logo:
+        store_blob(job.logo[1], job.logo[2])
+    blob = store_blob(pdf, "application/pdf")
+    order.pdf_sha256, order.render_state, order.rendered_at, order.render_error = (
+        blob.sha256, RenderState.RENDERED, utcnow(), None)
+    return True
+
+
+def orders_to_render(now: datetime, *, max_attempts: int = 10) -> list[int]:
+    """Orders still without a PDF, to be (re)rendered by the worker: the first attempt at once, each retry
+    later than the last (1, 3, 7, 15... minutes after the order was frozen) up to `max_attempts`; after that an
+    admin runs `flask orders render-pending` (the download page also tries again)."""
+    rows = db.session.execute(select(ServiceOrder.id, ServiceOrder.render_attempts, ServiceOrder.created_at)
+                              .where(ServiceOrder.render_state != RenderState.RENDERED,
+                                     ServiceOrder.render_attempts < max_attempts)).all()
+    return [order_id for order_id, attempts, created_at in rows
+            if attempts == 0 or now >= created_at + timedelta(minutes=2 ** attempts - 1)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from ..alerts import notifications as alerts
 from ..core.context import MAX_TEXT, Context, require_assignee
 from ..core.db import db
 from ..core.enums import AnalysisTrigger, ClockName, ReviewDecision, Role, TicketStatus
@@ -56,6 +57,7 @@ def submit(ticket: Ticket, ctx: Context) -> None:
     if ticket.submitted_at is None:
         ticket.submitted_at = ctx.now
     stop_clock(ticket, ClockName.SUBMISSION, ctx.now)  # the first submission counts for the 2-hour clock
+    alerts.order_submitted(ticket, ctx.now)
 
 
 def review(ticket: Ticket, ctx: Context, *, approve: bool, comment: str, complex_case: bool = False) -> Review:
@@ -73,6 +75,8 @@ def review(ticket: Ticket, ctx: Context, *, approve: bool, comment: str, complex
     entry = Review(ticket=ticket, reviewer=ctx.actor, decision=decision, comment=comment[:MAX_TEXT] or None,
                    created_at=ctx.now)
     db.session.add(entry)
+    if not approve:
+        alerts.order_returned(ticket, ctx.now, comment)
     if approve:
         ticket.closed_at = ctx.now
         ticket.is_complex = ticket.is_complex or complex_case

@@ -147,6 +147,9 @@ class OrderSigned(Payload):
     signature_png: Any = Field(json_schema_extra={"type": "string", "pattern": "^data:image/png;base64,"})
     strokes: Any = Field(json_schema_extra={"type": "array", "items": {"type": "array"},
                                             "description": "signature_pad's stroke points, kept as evidence"})
+    # Optional: the customer gets the link to the signed order (a malformed address is kept out, not refused:
+    # the signature stands).
+    customer_email: Note = ""
 
 
 class OrderSubmitted(Payload):
@@ -236,7 +239,7 @@ def _precautions_told(ticket: Ticket, ctx: Context, data: PrecautionsTold, at: d
 def _order_signed(ticket: Ticket, ctx: Context, data: OrderSigned, at: datetime, meta: dict) -> None:
     signing.sign_order(ticket, ctx, signer_name=data.signer_name, rating=data.rating, comment=data.comment,
                        signature_png=data.signature_png, strokes=data.strokes, device_id=meta["device_id"],
-                       signed_at_client=at, op_id=meta["op_id"])
+                       signed_at_client=at, op_id=meta["op_id"], customer_email=data.customer_email)
     meta["signed"] = True
 
 

@@ -10,6 +10,9 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from PIL import Image, UnidentifiedImageError
 
+from ..alerts.customer import queue_customer_copy
+from ..alerts.mail import valid_email
+from ..core.audit import record_event
 from ..core.blobs import store_blob
 from ..core.context import AFTER_ARRIVAL, Context, checked_time, require_assignee
 from ..core.db import db
@@ -91,9 +94,10 @@ def check_strokes(strokes) -> list:
 
 def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, comment: str | None,
                signature_png: str, strokes, device_id: str, signed_at_client: datetime | None,
-               op_id: uuid.UUID | None = None) -> Signature:
+               op_id: uuid.UUID | None = None, customer_email: str | None = None) -> Signature:
     """The customer signs on the technician's phone: the order is locked, its content frozen and hashed,
-    and the 2-hour submission clock starts. The PDF is rendered afterwards (orders.render_pending)."""
+    and the 2-hour submission clock starts. The PDF is rendered afterwards by the worker; a customer e-mail
+    (given now or at intake) gets the link to the signed order."""
     require_assignee(ctx, ticket)
     ensure_not_locked(ticket)
     if ticket.status != TicketStatus.ON_SITE:
@@ -127,6 +131,14 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
     ticket.service_ended_at = client_time
     start_clock(ticket, ClockName.SUBMISSION, client_time,
                 client_time + ctx.rules().minutes("submission_minutes"), threshold=ctx.rules().submission_minutes)
+    customer_email = (customer_email or "").strip()
+    if customer_email:
+        if valid_email(customer_email):
+            ticket.customer_email = customer_email
+        else:  # the signature stands; only the copy by e-mail is not sent
+            record_event("customer_email.refused", actor=ctx.actor, ticket=ticket, via=ctx.via,
+                         value=customer_email[:254])
     db.session.flush()
-    freeze_order(ticket, now=client_time)
+    order = freeze_order(ticket, now=client_time)
+    queue_customer_copy(ticket, order)
     return signature

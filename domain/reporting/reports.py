@@ -39,21 +39,15 @@ from ..core.labels import clock_labels, span_text
 from ..core.locales import html_lang
 from ..core.models import Signature, Ticket, TicketClock, User
 from ..sla.policy import current_policy
+from ..sla.rules import CLOCK_RULES
 
 WEEK_RE = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)
 SATISFIED_FROM = 4  # a rating of 4 or 5 counts as satisfied
 RATINGS = (1, 2, 3, 4, 5)
 
-# The figures in the order the report shows them; each clock figure reads the clock of that name.
-CLOCK_FIGURES = {
-    "response_rate": ClockName.FIRST_CONTACT,
-    "intake": ClockName.INTAKE,
-    "remote_fix": ClockName.REMOTE_FIX,
-    "order_filed": ClockName.ORDER_FILED,
-    "preparation": ClockName.PREPARATION,
-    "submission": ClockName.SUBMISSION,
-    "case_analysis": ClockName.CASE_ANALYSIS,
-}
+# Each clock figure reads the clock whose declaration names it (domain/sla/rules.py), first contact first.
+CLOCK_FIGURES = dict(sorted(((rule.report_key, rule.name) for rule in CLOCK_RULES.values()),
+                            key=lambda item: item[1] != ClockName.FIRST_CONTACT))
 FIGURE_KEYS = ("response_rate", "resolution_rate", "satisfaction", "intake", "remote_fix", "order_filed",
                "preparation", "submission", "case_analysis")
 

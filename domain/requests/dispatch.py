@@ -9,6 +9,8 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
+from ..alerts import notifications as alerts
+from ..alerts.mail import valid_email
 from ..core.audit import record_event
 from ..core.context import (
     AFTER_CONTACT,
@@ -169,6 +171,9 @@ def validate_intake(data: dict, ctx: Context) -> tuple[Intake, DeviceCategory | 
             errors["reported_at"] = _l("The contact time is more than 30 days ago.")
         else:
             reported_at = min(parsed, ctx.now)
+    customer_email = _text(data, "customer_email", 254)
+    if customer_email and not valid_email(customer_email):
+        errors["customer_email"] = _l("Enter a valid e-mail address, or leave it empty.")
     if errors:
         raise ValidationError(errors)
 
@@ -188,6 +193,7 @@ def validate_intake(data: dict, ctx: Context) -> tuple[Intake, DeviceCategory | 
         urgency=urgency,
         channel=channel,
         reported_at=reported_at,
+        customer_email=customer_email or None,
     ), category
 
 
@@ -206,6 +212,7 @@ def create_request(data: dict, ctx: Context) -> Ticket:
     window = policy.first_contact_window(ticket.urgency)
     start_clock(ticket, ClockName.FIRST_CONTACT, ticket.created_at, ticket.created_at + window,
                 threshold=int(window.total_seconds() // 60))
+    alerts.request_entered(ticket)
     return ticket
 
 
@@ -262,6 +269,7 @@ def assign(ticket: Ticket, technician: User, ctx: Context, expected_version: int
         record_event("ticket.reassigned", actor=ctx.actor, ticket=ticket, entity=ticket, via=ctx.via,
                      remote_addr=ctx.remote_addr, from_state=ticket.status.value, to_state=ticket.status.value,
                      technician=technician.username, previous=previous.username if previous else None)
+    alerts.request_assigned(ticket)
 
 
 def escalate(ticket: Ticket, expert: User, reason: str, ctx: Context) -> None:
@@ -275,6 +283,7 @@ def escalate(ticket: Ticket, expert: User, reason: str, ctx: Context) -> None:
     ticket.expert, ticket.escalated_at, ticket.escalation_reason = expert, ctx.now, reason[:MAX_TEXT]
     record_event("ticket.escalated", actor=ctx.actor, ticket=ticket, entity=ticket, via=ctx.via,
                  remote_addr=ctx.remote_addr, expert=expert.username, reason=reason[:500])
+    alerts.request_escalated(ticket)
 
 
 def cancel(ticket: Ticket, reason: str, ctx: Context) -> None:

@@ -26,6 +26,7 @@ class Intake:
     address: str | None = None
     device_model: DeviceModel | None = None
     serial_number: str | None = None
+    customer_email: str | None = None
 
 
 def open_ticket(intake: Intake, *, actor: User | None, tz: ZoneInfo, created_at: datetime | None = None,
@@ -44,6 +45,7 @@ def open_ticket(intake: Intake, *, actor: User | None, tz: ZoneInfo, created_at:
         device_category=intake.device_model.category if intake.device_model else None,
         device_model_text=intake.device_model_text,
         serial_number=intake.serial_number,
+        customer_email=intake.customer_email,
         problem=intake.problem,
         reported_at=intake.reported_at,
         created_at=created_at,

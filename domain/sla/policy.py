@@ -25,6 +25,11 @@ class Policy:
     submission_minutes: int = 120          # end of service -> order submitted for review
     case_analysis_working_days: int = 3    # case analysis done within this many working days
     due_soon_minutes: int = 10             # boards highlight clocks due within this many minutes
+    # Alerts before a deadline (domain/sla/rules.py says who gets each).
+    warn_first_contact_minutes: int = 10
+    warn_preparation_minutes: int = 15
+    warn_submission_minutes: int = 30
+    warn_case_analysis_working_days: int = 1
 
     def first_contact_window(self, urgency: Urgency) -> timedelta:
         minutes = self.first_contact_urgent_minutes if urgency == Urgency.URGENT \

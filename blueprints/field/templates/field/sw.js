@@ -55,3 +55,26 @@ self.addEventListener("sync", (event) => {
     for (const client of clients) client.postMessage("flush");
   }));
 });
+
+// Web Push (blueprints/alerts): show the alert; a tap opens the job (or focuses an open window on it).
+self.addEventListener("push", (event) => {
+  const data = event.data ? event.data.json() : {};
+  event.waitUntil(self.registration.showNotification(data.title || "", {
+    body: data.body || "", tag: data.tag, data: { url: data.url || "/field/" }, icon: "/static/img/icon-192.png",
+  }));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const url = new URL(event.notification.data?.url || "/field/", self.location.origin);
+  if (url.origin !== self.location.origin) return;
+  event.waitUntil((async () => {
+    for (const client of await self.clients.matchAll({ type: "window", includeUncontrolled: true })) {
+      if (new URL(client.url).pathname === url.pathname && "focus" in client) {
+        await client.navigate(url.href);
+        return client.focus();
+      }
+    }
+    return self.clients.openWindow(url.href);
+  })());
+});

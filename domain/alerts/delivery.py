@@ -1,0 +1,101 @@
+"""Delivering alerts beyond the inbox: Web Push to the user's browsers and e-mail, as each user chose."""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import force_locale
+from sqlalchemy import delete, select, update
+
+from ..core.db import db
+from ..core.models import Notification, PushSubscription, User
+from ..sla.policy import current_policy
+from . import mail, push
+from .notifications import Kind, title_and_body
+
+log = logging.getLogger(__name__)
+BATCH = 500
+
+# Without a choice of their own: every alert by push, and by e-mail what must not be missed.
+DEFAULT_CHANNELS: dict[str, list[str]] = {
+    "push": [k.value for k in Kind],
+    "email": [Kind.MISSED.value, Kind.RETURNED.value, Kind.WEEKLY_REPORT.value],
+}
+
+
+def channels_of(user: User) -> dict[str, set[str]]:
+    chosen = user.alert_channels or {}
+    return {channel: set(chosen.get(channel, default)) for channel, default in DEFAULT_CHANNELS.items()}
+
+
+def save_channels(user: User, push_kinds: list[str], email_kinds: list[str]) -> None:
+    known = {k.value for k in Kind}
+    user.alert_channels = {"push": sorted(set(push_kinds) & known), "email": sorted(set(email_kinds) & known)}
+
+
+def link_for(user: User, note: Notification, public_url: str) -> str:
+    """Where a tap on the alert leads: the job on a technician's phone, the request page for everyone else."""
+    number = (note.params or {}).get("number")
+    base = public_url.rstrip("/")
+    if note.kind == Kind.WEEKLY_REPORT:
+        return f"{base}/reports/delivered"
+    if not number:
+        return f"{base}/notifications/"
+    if user.role.value == "technician":
+        return f"{base}/field/#/job/{number}"
+    return f"{base}/dispatch/requests/{number}"
+
+
+def claim_pending(now: datetime) -> list[int]:
+    """Take the alerts not delivered yet (the caller commits): two workers never deliver one twice."""
+    ids = db.session.execute(select(Notification.id).where(Notification.delivered_at.is_(None))
+                             .order_by(Notification.id).limit(BATCH)).scalars().all()
+    if not ids:
+        return []
+    return list(db.session.execute(update(Notification).where(Notification.id.in_(ids),
+                                                              Notification.delivered_at.is_(None))
+                                   .values(delivered_at=now).returning(Notification.id)).scalars())
+
+
+def deliver(claimed: list[int], config: Mapping[str, Any], *, pusher: push.Pusher | None = None) -> int:
+    """Push the claimed alerts and queue their mail, as each user chose; drop the subscriptions the push
+    service says are gone. The caller commits. Returns the number of pushes sent."""
+    if not claimed:
+        return 0
+    notes = db.session.execute(select(Notification).where(Notification.id.in_(claimed))
+                               .order_by(Notification.id)).scalars().all()
+    user_ids = {n.user_id for n in notes}
+    users = {u.id: u for u in db.session.execute(select(User).where(User.id.in_(user_ids))).scalars()}
+    subscriptions: dict[int, list[PushSubscription]] = defaultdict(list)
+    for s in db.session.execute(select(PushSubscription).where(PushSubscription.user_id.in_(user_ids))).scalars():
+        subscriptions[s.user_id].append(s)
+    tz = ZoneInfo(config["TIMEZONE"])
+    policy = current_policy()
+    if pusher is None and any(subscriptions.values()):
+        pusher = push.Pusher(push.load_vapid(config["INSTANCE_PATH_FOR_KEYS"]), config["VAPID_SUBJECT"])
+    gone: set[int] = set()
+    sent = 0
+    for note in notes:
+        user = users[note.user_id]
+        if not user.active:
+            continue
+        wanted = channels_of(user)
+        with force_locale(user.locale or "zh_CN"):
+            title, body = title_and_body(note, tz=tz, policy=policy)
+        url = link_for(user, note, config["PUBLIC_URL"])
+        live = [s for s in subscriptions[user.id] if s.id not in gone]
+        if note.kind in wanted["push"] and live and pusher is not None:
+            pushed, dropped = push.push_to(pusher, live, {"title": title, "body": body, "url": url,
+                                                          "tag": f"{note.kind}:{note.id}", "id": note.id})
+            sent += pushed
+            gone.update(dropped)
+        if note.kind in wanted["email"] and user.email:
+            mail.queue_mail(f"alert.{note.kind}", [user.email], title, f"{body}\n\n{url}\n")
+    if gone:
+        db.session.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone)))
+        log.info("dropped %d push subscriptions the push service says are gone", len(gone))
+    return sent

@@ -1,0 +1,206 @@
+"""In-app notifications: created once per user and idempotency key, read in the reader's language."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ..core.db import db
+from ..core.deferred import after_commit_task
+from ..core.enums import ClockName, Role
+from ..core.errors import NotFound
+from ..core.labels import clock_labels
+from ..core.models import Notification, Ticket, User
+from ..core.types import utcnow
+from ..sla.policy import Policy, current_policy
+from ..sla.rules import Audience
+
+INBOX_SIZE = 50
+
+
+class Kind(StrEnum):
+    ASSIGNED = "assigned"            # a request assigned to you
+    NEW_REQUEST = "new_request"      # a new request waits for assignment
+    DUE_SOON = "due_soon"            # a deadline is near
+    MISSED = "missed"                # a deadline passed
+    ESCALATED = "escalated"          # a request escalated to you
+    SUBMITTED = "submitted"          # an order waits for review
+    RETURNED = "returned"            # your order came back from review
+    WEEKLY_REPORT = "weekly_report"  # last week's report is out
+
+
+KIND_LABELS = {
+    Kind.ASSIGNED: _l("New assignment"),
+    Kind.NEW_REQUEST: _l("New request to assign"),
+    Kind.DUE_SOON: _l("Deadline soon"),
+    Kind.MISSED: _l("Deadline missed"),
+    Kind.ESCALATED: _l("Escalated to you"),
+    Kind.SUBMITTED: _l("Order submitted for review"),
+    Kind.RETURNED: _l("Order returned"),
+    Kind.WEEKLY_REPORT: _l("Weekly report"),
+}
+
+
+def active_supervisors() -> list[User]:
+    with db.session.no_autoflush:  # reading them must not write the caller's pending changes early
+        return list(db.session.execute(
+            select(User).where(User.role == Role.SUPERVISOR, User.active.is_(True)).order_by(User.id)).scalars())
+
+
+def audience_ids(audience: Iterable[Audience], *, assignee_id: int | None, expert_id: int | None,
+                 supervisor_ids: list[int]) -> set[int]:
+    """The users an alert goes to; a request nobody holds yet goes to the supervisors instead."""
+    ids: set[int] = set()
+    for who in audience:
+        if who == Audience.ASSIGNEE:
+            ids.update([assignee_id] if assignee_id else supervisor_ids)
+        elif who == Audience.SUPERVISORS:
+            ids.update(supervisor_ids)
+        elif who == Audience.EXPERT and expert_id:
+            ids.add(expert_id)
+    return ids
+
+
+def insert_once(rows: list[dict[str, Any]]) -> int:
+    """Insert notifications, skipping any whose (user, key) exists: one statement whatever the number.
+    Returns how many were new; delivery (push, e-mail) is started after the commit."""
+    if not rows:
+        return 0
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    now = utcnow()
+    values = [{"params": {}, "ticket_id": None, "clock": None, "due_at": None, "created_at": now, **row}
+              for row in rows]
+    created = 0
+    for start in range(0, len(values), 500):  # a bounded statement (SQLite limits its parameters)
+        statement = insert(Notification).values(values[start:start + 500]) \
+            .on_conflict_do_nothing(index_elements=["user_id", "key"])
+        # No autoflush: the caller's pending changes (an assignment's version check) flush at its commit, where
+        # a concurrent change becomes the caller's Conflict, not an error here.
+        with db.session.no_autoflush:  # (RETURNING: the drivers' rowcount for this statement differs)
+            created += len(db.session.execute(statement.returning(Notification.id)).all())
+    if created:
+        after_commit_task("deliver_notifications")
+    return created
+
+
+def notify(user_ids: Iterable[int], kind: Kind, key: str, *, ticket: Ticket | None = None,
+           **params: Any) -> int:
+    """Alert these users of an event of the process, in the caller's transaction. The rows are added to the
+    session, written with the caller's other changes at its commit (no write taken early: on SQLite that would
+    hold the database's write lock for the rest of the request). An event's key carries its time, so the same
+    event is never alerted twice."""
+    if ticket is not None:
+        params.setdefault("number", ticket.number)
+    notes = [Notification(user_id=uid, kind=kind.value, key=f"{kind.value}:{key}", ticket=ticket, params=params)
+             for uid in sorted(set(user_ids))]
+    db.session.add_all(notes)
+    if notes:
+        after_commit_task("deliver_notifications")
+    return len(notes)
+
+
+# --- events of the process: alerted at once -------------------------------------------------------------
+
+
+def request_entered(ticket: Ticket) -> None:
+    if ticket.assignee_id is None and ticket.assignee is None:
+        notify([u.id for u in active_supervisors()], Kind.NEW_REQUEST, f"{ticket.number}", ticket=ticket,
+               text=ticket.problem[:120])
+
+
+def request_assigned(ticket: Ticket) -> None:
+    notify([ticket.assignee.id], Kind.ASSIGNED, f"{ticket.number}:{ticket.assigned_at.isoformat()}",
+           ticket=ticket, text=ticket.problem[:120])
+
+
+def request_escalated(ticket: Ticket) -> None:
+    notify([ticket.expert.id], Kind.ESCALATED, f"{ticket.number}:{ticket.escalated_at.isoformat()}",
+           ticket=ticket, text=(ticket.escalation_reason or "")[:120])
+
+
+def order_submitted(ticket: Ticket, at: datetime) -> None:
+    notify([u.id for u in active_supervisors()], Kind.SUBMITTED, f"{ticket.number}:{at.isoformat()}",
+           ticket=ticket)
+
+
+def order_returned(ticket: Ticket, at: datetime, comment: str) -> None:
+    if ticket.assignee is not None:
+        notify([ticket.assignee.id], Kind.RETURNED, f"{ticket.number}:{at.isoformat()}", ticket=ticket,
+               text=comment[:200])
+
+
+# --- reading --------------------------------------------------------------------------------------------
+
+
+def title_and_body(note: Notification, *, tz: ZoneInfo, policy: Policy) -> tuple[str, str]:
+    """The alert's words in the current locale (titles are written when read, not when created)."""
+    p = note.params or {}
+    number = p.get("number", "")
+    clock = ""
+    if p.get("clock") in {c.value for c in ClockName}:
+        clock = clock_labels(policy)[ClockName(p["clock"])]
+    due = datetime.fromisoformat(p["due_at"]).astimezone(tz).strftime("%m-%d %H:%M") if p.get("due_at") else ""
+    text = p.get("text", "")
+    kind = note.kind
+    if kind == Kind.ASSIGNED:
+        return _("%(number)s assigned to you", number=number), text
+    if kind == Kind.NEW_REQUEST:
+        return _("New request %(number)s waits for assignment", number=number), text
+    if kind == Kind.DUE_SOON:
+        return _("%(number)s: deadline soon", number=number), _("%(clock)s: due at %(due)s", clock=clock, due=due)
+    if kind == Kind.MISSED:
+        return _("%(number)s: deadline missed", number=number), _("%(clock)s: was due at %(due)s", clock=clock,
+                                                                    due=due)
+    if kind == Kind.ESCALATED:
+        return _("%(number)s escalated to you", number=number), text
+    if kind == Kind.SUBMITTED:
+        return _("%(number)s submitted for review", number=number), ""
+    if kind == Kind.RETURNED:
+        return _("%(number)s returned to you", number=number), text
+    if kind == Kind.WEEKLY_REPORT:
+        return _("Weekly report %(week)s", week=p.get("week", "")), _("The report is stored and was sent to "
+                                                                      "customer service.")
+    return str(KIND_LABELS.get(kind, kind)), text
+
+
+def as_item(note: Notification, *, tz: ZoneInfo, policy: Policy) -> dict[str, Any]:
+    title, body = title_and_body(note, tz=tz, policy=policy)
+    return {"id": note.id, "kind": note.kind, "ticket": (note.params or {}).get("number"), "title": title,
+            "body": body, "created_at": note.created_at.isoformat(),
+            "read_at": note.read_at.isoformat() if note.read_at else None}
+
+
+def unread_count(user: User) -> int:
+    return db.session.execute(select(func.count(Notification.id)).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None))).scalar_one()
+
+
+def inbox(user: User, *, tz: ZoneInfo, limit: int = INBOX_SIZE) -> dict[str, Any]:
+    """The user's newest notifications and the number unread."""
+    notes = db.session.execute(select(Notification).where(Notification.user_id == user.id)
+                               .order_by(Notification.id.desc()).limit(limit)).scalars().all()
+    policy = current_policy()
+    return {"items": [as_item(n, tz=tz, policy=policy) for n in notes], "unread": unread_count(user)}
+
+
+def mark_read(user: User, notification_id: int, now: datetime | None = None) -> Notification:
+    note = db.session.get(Notification, notification_id) if 0 < notification_id < 2**31 else None
+    if note is None or note.user_id != user.id:
+        raise NotFound("no_notification", _l("No such notification."))
+    if note.read_at is None:
+        note.read_at = now or utcnow()
+    return note
+
+
+def mark_all_read(user: User, now: datetime | None = None) -> None:
+    db.session.execute(update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+                       .values(read_at=now or utcnow()))

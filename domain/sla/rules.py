@@ -1,0 +1,82 @@
+"""Every clock of the policy declared once: what starts it, what stops it, the policy setting that sets its
+deadline, and who is alerted before and after the deadline. The clock labels, the alert scan and the weekly
+report read this table; a rule is found (and changed) here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from ..core.enums import ClockName
+from .policy import Policy
+from .workdays import is_workday
+
+
+class Audience(StrEnum):
+    """Who an alert about a request goes to."""
+
+    ASSIGNEE = "assignee"        # the technician the request is assigned to (supervisors while unassigned)
+    SUPERVISORS = "supervisors"  # every active supervisor
+    EXPERT = "expert"            # the expert a request is escalated to
+
+
+@dataclass(frozen=True)
+class ClockRule:
+    name: ClockName
+    starts: str                    # the event that starts the clock (documentation, README)
+    stops: str                     # the event that stops it
+    threshold: tuple[str, ...]     # the policy settings that set the deadline
+    warn_setting: str | None       # the policy setting: how long before the deadline to warn
+    warn_to: tuple[Audience, ...]  # who is warned before the deadline
+    missed_to: tuple[Audience, ...]  # who is told the deadline was missed
+    report_key: str                # the figure's key in the weekly report
+    warn_in_working_days: bool = False
+
+    def warn_at(self, due_at: datetime, policy: Policy, tz: ZoneInfo,
+                overrides: dict[date, bool] | None = None) -> datetime | None:
+        """When the "deadline soon" alert is due, or None when this clock warns nobody."""
+        if self.warn_setting is None or not self.warn_to:
+            return None
+        amount = getattr(policy, self.warn_setting)
+        if not self.warn_in_working_days:
+            return due_at - timedelta(minutes=amount)
+        # The start of the working day `amount` working days before the last day of the deadline.
+        day = (due_at - timedelta(microseconds=1)).astimezone(tz).date()
+        counted = 0
+        while counted < amount:
+            day -= timedelta(days=1)
+            if is_workday(day, overrides):
+                counted += 1
+        return datetime.combine(day, WORKDAY_STARTS, tzinfo=tz)
+
+
+WORKDAY_STARTS = time(9, 0)
+OWNER_AND_SUPERVISORS = (Audience.ASSIGNEE, Audience.SUPERVISORS)
+
+CLOCK_RULES: dict[ClockName, ClockRule] = {rule.name: rule for rule in (
+    ClockRule(ClockName.INTAKE, "the customer got in touch", "the request is entered",
+              ("intake_minutes",), None, (), (), "intake"),
+    ClockRule(ClockName.FIRST_CONTACT, "the request is entered", "the first successful contact",
+              ("first_contact_urgent_minutes", "first_contact_normal_minutes"),
+              "warn_first_contact_minutes", (Audience.ASSIGNEE,), OWNER_AND_SUPERVISORS, "response_rate"),
+    ClockRule(ClockName.REMOTE_FIX, "the first contact", "solved remotely (or a visit is needed)",
+              ("remote_fix_minutes",), None, (), OWNER_AND_SUPERVISORS, "remote_fix"),
+    ClockRule(ClockName.ORDER_FILED, "solved remotely", "the service order filled",
+              ("order_filled_minutes",), None, (), OWNER_AND_SUPERVISORS, "order_filed"),
+    ClockRule(ClockName.PREPARATION, "a visit is scheduled", "the preparation is confirmed",
+              ("preparation_lead_minutes",), "warn_preparation_minutes", (Audience.ASSIGNEE,),
+              OWNER_AND_SUPERVISORS, "preparation"),
+    ClockRule(ClockName.SUBMISSION, "the customer signs", "the order is submitted for review",
+              ("submission_minutes",), "warn_submission_minutes", (Audience.ASSIGNEE,),
+              OWNER_AND_SUPERVISORS, "submission"),
+    ClockRule(ClockName.CASE_ANALYSIS, "an order of a first-seen fault type or a complex case is approved",
+              "the case analysis is completed", ("case_analysis_working_days",),
+              "warn_case_analysis_working_days", (Audience.SUPERVISORS, Audience.EXPERT),
+              (Audience.SUPERVISORS, Audience.EXPERT), "case_analysis", warn_in_working_days=True),
+)}
+
+# Working-day warnings come at most this long before their deadline (a long holiday, the Spring Festival,
+# between the warning and the deadline): the scan reads such clocks this far ahead.
+WORKING_DAY_WARN_HORIZON = timedelta(days=14)

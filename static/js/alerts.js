@@ -1,0 +1,79 @@
+// The bell's unread count (every page and the phone) and turning Web Push on for this browser.
+// Plain module, no framework; the server renders the first count, this keeps it fresh.
+const REFRESH_MS = 60_000;
+
+async function refreshCount() {
+  const badges = document.querySelectorAll("[data-unread-count]");
+  if (!badges.length || !navigator.onLine) return;
+  try {
+    const response = await fetch("/api/v1/notifications", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const { unread } = await response.json();
+    for (const badge of badges) {
+      badge.textContent = String(unread);
+      badge.hidden = unread === 0;
+    }
+  } catch (error) {
+    // offline or the server is away: keep the last count
+  }
+}
+
+function keyBytes(base64url) {
+  const padded = base64url.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (base64url.length % 4)) % 4);
+  return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+}
+
+async function csrfToken() {
+  const response = await fetch("/api/v1/session", { credentials: "same-origin" });
+  if (!response.ok) throw new Error(`session ${response.status}`);
+  return (await response.json()).csrf_token;
+}
+
+// Subscribe through the service worker that controls /field/ (registered by the field app).
+async function subscribe() {
+  const registration = await navigator.serviceWorker.register("/sw.js", { scope: "/field/" });
+  await navigator.serviceWorker.ready;
+  const keyResponse = await fetch("/api/v1/push/key", { credentials: "same-origin" });
+  const { public_key: key } = await keyResponse.json();
+  let subscription = await registration.pushManager.getSubscription();
+  if (!subscription) {
+    subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
+  }
+  const response = await fetch("/api/v1/push/subscriptions", {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": await csrfToken() },
+    body: JSON.stringify(subscription.toJSON()),
+  });
+  return response.status === 201;
+}
+
+function wirePushButton() {
+  const button = document.getElementById("alerts-enable");
+  const status = document.getElementById("alerts-push-status");
+  if (!button || !("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return;
+  const show = (key) => { if (status) { status.textContent = status.dataset[key] || ""; status.hidden = false; } };
+  if (Notification.permission === "denied") { show("denied"); return; }
+  if (Notification.permission === "granted") {
+    // Already allowed: keep the server's copy of this browser's subscription current, quietly.
+    subscribe().then((ok) => ok && show("on")).catch(() => {});
+    return;
+  }
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      if ((await Notification.requestPermission()) !== "granted") { show("denied"); return; }
+      if (await subscribe()) { button.hidden = true; show("on"); }
+    } catch (error) {
+      show("failed");
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+refreshCount();
+setInterval(refreshCount, REFRESH_MS);
+document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") refreshCount(); });
+window.addEventListener("online", refreshCount);
+wirePushButton();

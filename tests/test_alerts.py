@@ -1,0 +1,281 @@
+"""Alerts: the inbox API and page, alerts at once for events of the process, the periodic deadline scan with an
+injected clock (once, never twice, after a restart too), and the alert settings."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from domain.alerts import notifications
+from domain.alerts.scan import scan_deadlines
+from domain.core import context
+from domain.core.db import db
+from domain.core.enums import ClockName, ContactMethod, Role
+from domain.core.models import Notification, User
+from domain.requests import dispatch
+from domain.requests.catalog import ensure_catalog
+from domain.sla.policy import DEFAULT_POLICY
+from domain.sla.rules import CLOCK_RULES
+
+from .conftest import PASSWORD
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Shanghai
+BODY = {"customer_name": "鲸鱼电竞俱乐部", "contact_phone": "13900139002", "device_model": "Blackmagic ATEM Mini Pro",
+        "problem": "比赛直播中切换台无法切换机位", "urgency": "urgent"}
+
+
+@pytest.fixture
+def staff(app, make_user):
+    ids = {name: make_user(role, name)[0] for name, role in [
+        ("desk", Role.DISPATCHER), ("boss", Role.SUPERVISOR), ("boss2", Role.SUPERVISOR), ("li", Role.TECHNICIAN),
+        ("chen", Role.EXPERT)]}
+    with app.app_context():
+        ensure_catalog()
+        db.session.commit()
+    return ids
+
+
+def ctx(user_id, at):
+    return context.Context(actor=db.session.get(User, user_id), tz=SHANGHAI, now=at)
+
+
+def login(app, username):
+    client = app.test_client()
+    assert client.post("/auth/login", data={"username": username, "password": PASSWORD}).status_code == 302
+    return client
+
+
+def alerts_of(user_id, kind=None):
+    query = select(Notification).where(Notification.user_id == user_id)
+    if kind:
+        query = query.where(Notification.kind == kind)
+    return db.session.execute(query.order_by(Notification.id)).scalars().all()
+
+
+def new_request(staff, at=T0, **extra):
+    ticket = dispatch.create_request({**BODY, "reported_at": at.isoformat(), **extra}, ctx(staff["desk"], at))
+    db.session.commit()
+    return ticket
+
+
+def test_new_request_alerts_supervisors_and_assignment_alerts_the_technician(app, staff):
+    with app.app_context():
+        ticket = new_request(staff)
+        assert [n.kind for n in alerts_of(staff["boss"])] == ["new_request"]
+        assert [n.kind for n in alerts_of(staff["boss2"])] == ["new_request"]
+        assert alerts_of(staff["li"]) == [] and alerts_of(staff["desk"]) == []
+        dispatch.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], T0 + timedelta(minutes=2)))
+        db.session.commit()
+        [assigned] = alerts_of(staff["li"])
+        assert assigned.kind == "assigned" and assigned.ticket_id == ticket.id
+        dispatch.escalate(ticket, db.session.get(User, staff["chen"]), "固件问题", ctx(staff["boss"], T0))
+        db.session.commit()
+        assert [n.kind for n in alerts_of(staff["chen"])] == ["escalated"]
+
+
+def test_inbox_api_lists_the_users_alerts_and_marks_one_read(app, staff):
+    with app.app_context():
+        number = new_request(staff).number
+    client = login(app, "boss")
+    box = client.get("/api/v1/notifications").get_json()
+    assert box["unread"] == 1
+    [item] = box["items"]
+    assert set(item) == {"id", "kind", "ticket", "title", "body", "created_at", "read_at"}
+    assert item["kind"] == "new_request" and item["ticket"] == number and number in item["title"]
+    assert item["read_at"] is None and item["body"] == BODY["problem"]
+    response = client.post(f"/api/v1/notifications/{item['id']}/read")
+    assert response.status_code == 200 and response.get_json()["unread"] == 0
+    assert client.get("/api/v1/notifications").get_json()["items"][0]["read_at"] is not None
+    # Someone else's alert is not found, not readable.
+    other = login(app, "boss2")
+    assert other.post(f"/api/v1/notifications/{item['id']}/read").status_code == 404
+    assert other.get("/api/v1/notifications").get_json()["unread"] == 1
+
+
+def test_titles_are_written_in_the_readers_language(app, staff):
+    with app.app_context():
+        number = new_request(staff).number
+    client = login(app, "boss")
+    zh = client.get("/api/v1/notifications").get_json()["items"][0]["title"]
+    client.post("/lang", data={"lang": "en"})
+    en = client.get("/api/v1/notifications").get_json()["items"][0]["title"]
+    assert en == f"New request {number} waits for assignment"
+    assert zh != en and number in zh
+
+
+def test_the_bell_shows_the_unread_count_on_every_page(app, staff):
+    with app.app_context():
+        new_request(staff)
+        new_request(staff)
+    client = login(app, "boss")
+    for path in ("/", "/dispatch/board", "/kb/", "/notifications/"):
+        page = client.get(path).get_data(as_text=True)
+        assert 'class="bell-count" data-unread-count>2</span>' in page, path
+    page = client.get("/notifications/").get_data(as_text=True)
+    assert page.count('class="card alert-item unread"') == 2
+    client.post("/notifications/read-all")
+    assert 'data-unread-count hidden>0</span>' in client.get("/").get_data(as_text=True)
+
+
+def test_the_phone_shows_the_bell_too(app, staff):
+    client = login(app, "li")
+    page = client.get("/field/").get_data(as_text=True)
+    assert "data-unread-count" in page and "/static/js/alerts.js" in page
+    assert "/static/js/alerts.js" in client.get("/sw.js").get_data(as_text=True)  # precached: works offline
+
+
+def test_open_from_the_inbox_marks_read_and_goes_to_the_request(app, staff):
+    with app.app_context():
+        number = new_request(staff).number
+        note_id = alerts_of(staff["boss"])[0].id
+    client = login(app, "boss")
+    response = client.post(f"/notifications/{note_id}/read", data={"open": "1"})
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/dispatch/requests/{number}")
+    assert client.get("/api/v1/notifications").get_json()["unread"] == 0
+
+
+# --- the periodic scan ------------------------------------------------------------------------------------
+
+
+def scan(at):
+    created = scan_deadlines(at, SHANGHAI)
+    db.session.commit()
+    return created
+
+
+def test_first_contact_warned_once_before_and_missed_once_after_the_deadline(app, make_app, staff):
+    with app.app_context():
+        ticket = new_request(staff)  # urgent: first contact due T0 + 30 min, warned 10 min before
+        dispatch.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], T0 + timedelta(minutes=1)))
+        db.session.commit()
+        due = T0 + timedelta(minutes=30)
+        assert scan(due - timedelta(minutes=10, seconds=1)) == 0
+        assert scan(due - timedelta(minutes=10)) == 1
+        [soon] = alerts_of(staff["li"], "due_soon")
+        assert soon.params == {"number": ticket.number, "clock": "first_contact", "due_at": due.isoformat()}
+        assert scan(due - timedelta(minutes=5)) == 0  # the next minute's scan: nothing new
+        assert scan(due) == 3  # missed: the technician and both supervisors
+        assert scan(due + timedelta(minutes=1)) == 0
+        number = ticket.number
+    # A restarted worker (a new app, a new process's state) alerts nobody again.
+    restarted = make_app()
+    with restarted.app_context():
+        assert scan(T0 + timedelta(minutes=31)) == 0
+        assert scan(T0 + timedelta(minutes=20)) == 0
+        total = db.session.execute(select(func.count(Notification.id)).where(
+            Notification.kind.in_(["due_soon", "missed"]))).scalar_one()
+        assert total == 4
+    client = login(app, "li")
+    missed = [i for i in client.get("/api/v1/notifications").get_json()["items"] if i["kind"] == "missed"]
+    assert len(missed) == 1 and missed[0]["ticket"] == number
+
+
+def test_an_unassigned_request_is_warned_to_the_supervisors(app, staff):
+    with app.app_context():
+        new_request(staff)
+        assert scan(T0 + timedelta(minutes=20)) == 2
+        assert {n.user_id for n in db.session.execute(select(Notification).where(
+            Notification.kind == "due_soon")).scalars()} == {staff["boss"], staff["boss2"]}
+
+
+def test_a_deadline_met_in_time_is_never_alerted(app, staff):
+    with app.app_context():
+        ticket = new_request(staff)
+        dispatch.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], T0 + timedelta(minutes=1)))
+        dispatch.record_contact(ticket, ctx(staff["li"], T0 + timedelta(minutes=5)), method=ContactMethod.PHONE,
+                                at=T0 + timedelta(minutes=5))
+        db.session.commit()
+        for minutes in (20, 30, 31, 60):
+            scan(T0 + timedelta(minutes=minutes))
+        kinds = {n.kind for n in alerts_of(staff["li"])}
+        # Remote-fix clock (started at contact, 30 min, no warning) is missed at contact + 30.
+        assert "due_soon" not in kinds
+        missed = [n.params["clock"] for n in alerts_of(staff["li"], "missed")]
+        assert missed == ["remote_fix"]
+
+
+def test_a_rescheduled_deadline_is_a_new_alert(app, staff):
+    from domain.sla.clocks import start_clock
+
+    with app.app_context():
+        ticket = new_request(staff)
+        assert scan(T0 + timedelta(minutes=21)) == 2
+        start_clock(ticket, ClockName.FIRST_CONTACT, T0, T0 + timedelta(minutes=50))
+        db.session.commit()
+        assert scan(T0 + timedelta(minutes=22)) == 0
+        assert scan(T0 + timedelta(minutes=41)) == 2
+
+
+def test_case_analysis_is_warned_the_working_day_before(app):
+    rule = CLOCK_RULES[ClockName.CASE_ANALYSIS]
+    with app.app_context():
+        # Due at the end of Monday 2026-11-30: warned on Friday 2026-11-27 at 09:00 (the weekend does not count).
+        due = datetime(2026, 12, 1, 0, 0, tzinfo=SHANGHAI)
+        assert rule.warn_at(due, DEFAULT_POLICY, SHANGHAI) == datetime(2026, 11, 27, 9, 0, tzinfo=SHANGHAI)
+        # Due right after the National Day holiday: the warning falls on a working day before it, whatever
+        # the holidays and make-up working days in between.
+        from domain.sla.workdays import is_workday
+
+        due = datetime(2026, 10, 9, 0, 0, tzinfo=SHANGHAI)
+        warn = rule.warn_at(due, DEFAULT_POLICY, SHANGHAI)
+        assert is_workday(warn.date()) and warn < due - timedelta(days=1)
+
+
+def test_every_clock_is_declared_once_with_its_settings():
+    assert set(CLOCK_RULES) == set(ClockName)
+    for rule in CLOCK_RULES.values():
+        for setting in rule.threshold + ((rule.warn_setting,) if rule.warn_setting else ()):
+            assert hasattr(DEFAULT_POLICY, setting), setting
+    assert DEFAULT_POLICY.warn_first_contact_minutes == 10 and DEFAULT_POLICY.warn_preparation_minutes == 15
+    assert DEFAULT_POLICY.warn_submission_minutes == 30 and DEFAULT_POLICY.warn_case_analysis_working_days == 1
+
+
+def test_submission_and_return_alert_supervisors_then_the_technician(app, make_user):
+    from domain.documents import review
+
+    from .orderfactory import make_signed_order
+
+    with app.app_context():
+        made = make_signed_order(make_user, photos=0)
+        ticket = dispatch.get_ticket(made["number"])
+        ids = made["ids"]
+        ticket.fault_category_id = None
+        from domain.core.models import FaultCategory
+
+        ticket.fault_category = db.session.execute(select(FaultCategory)).scalars().first()
+        ticket.solution_summary = "更换线缆"
+        review.submit(ticket, ctx(ids["tech"], datetime.now(UTC)))
+        db.session.commit()
+        assert [n.kind for n in alerts_of(ids["boss"], "submitted")] == ["submitted"]
+        review.review(ticket, ctx(ids["boss"], datetime.now(UTC)), approve=False, comment="请补充根因")
+        db.session.commit()
+        [returned] = alerts_of(ids["tech"], "returned")
+        assert returned.params["text"] == "请补充根因"
+
+
+def test_alert_settings_are_saved_per_user(app, staff):
+    client = login(app, "li")
+    page = client.get("/notifications/preferences").get_data(as_text=True)
+    assert 'name="push" value="assigned" aria-label' in page
+    response = client.post("/notifications/preferences", data={"email": "li@example.com", "push": ["assigned"],
+                                                               "email_kind": ["missed", "bogus"]})
+    assert response.status_code == 302
+    with app.app_context():
+        user = db.session.get(User, staff["li"])
+        assert user.email == "li@example.com"
+        assert user.alert_channels == {"push": ["assigned"], "email": ["missed"]}
+    bad = client.post("/notifications/preferences", data={"email": "not-an-address"})
+    assert bad.status_code == 400
+    with app.app_context():
+        assert db.session.get(User, staff["li"]).email == "li@example.com"  # nothing lost
+
+
+def test_insert_once_is_one_statement_for_many_alerts(app, staff):
+    with app.app_context():
+        rows = [{"user_id": staff["boss"], "kind": "missed", "key": f"k{i}"} for i in range(1200)]
+        assert notifications.insert_once(rows) == 1200
+        assert notifications.insert_once(rows) == 0
+        db.session.commit()

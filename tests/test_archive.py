@@ -1,0 +1,104 @@
+"""The supervisors' archive of filed orders: filters and search, download and first-page preview, and the ZIP of a
+selection built by the worker with its progress."""
+from __future__ import annotations
+
+import io
+import zipfile
+from zoneinfo import ZoneInfo
+
+from PIL import Image
+
+from domain.core import uow
+from domain.core.enums import Role
+
+from .conftest import PASSWORD
+from .orderfactory import make_signed_order
+
+
+def login(app, user_id):
+    from domain.core.db import db
+    from domain.core.models import User
+
+    with app.app_context():
+        username = db.session.get(User, user_id).username
+    client = app.test_client()
+    assert client.post("/auth/login", data={"username": username, "password": PASSWORD}).status_code == 302
+    return client
+
+
+def two_orders(app, make_user):
+    with app.app_context():
+        first = make_signed_order(make_user, photos=0)
+        second = make_signed_order(make_user, photos=0, problem="推流中断，编码器反复重启")
+        uow.commit()  # rendered by the worker (here at once)
+    return first, second
+
+
+def test_the_archive_lists_filters_and_searches_filed_orders(app, make_user):
+    first, second = two_orders(app, make_user)
+    boss = login(app, first["ids"]["boss"])
+    page = boss.get("/orders/").get_data(as_text=True)
+    assert first["number"] in page and second["number"] in page
+    assert f'/orders/{first["number"]}/preview.png' in page and f'/orders/{first["number"]}/pdf' in page
+    only = boss.get("/orders/", query_string={"q": "编码器"}).get_data(as_text=True)
+    assert second["number"] in only and first["number"] not in only
+    by_tech = boss.get("/orders/", query_string={"technician": first["ids"]["tech"]}).get_data(as_text=True)
+    assert first["number"] in by_tech and second["number"] not in by_tech
+    assert first["number"] not in boss.get("/orders/", query_string={"kind": "remote"}).get_data(as_text=True)
+    assert first["number"] in boss.get("/orders/", query_string={"state": "signed", "device": "atem",
+                                                                 "customer": "鲸鱼"}).get_data(as_text=True)
+    bad = boss.get("/orders/", query_string={"from": "2026-13-01", "kind": "x"})
+    assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_data(as_text=True)
+
+
+def test_the_archive_is_linked_from_home_and_the_board(app, make_user):
+    boss_id, _ = make_user(Role.SUPERVISOR, "boss")
+    boss = login(app, boss_id)
+    assert 'href="/orders/"' in boss.get("/").get_data(as_text=True)
+    assert 'href="/orders/"' in boss.get("/dispatch/board").get_data(as_text=True)
+    desk_id, _ = make_user(Role.DISPATCHER, "desk")
+    assert 'href="/orders/"' not in login(app, desk_id).get("/dispatch/board").get_data(as_text=True)
+
+
+def test_the_preview_is_the_first_page_as_a_picture(app, make_user):
+    first, _ = two_orders(app, make_user)
+    boss = login(app, first["ids"]["boss"])
+    response = boss.get(f"/orders/{first['number']}/preview.png")
+    assert response.status_code == 200 and response.mimetype == "image/png"
+    image = Image.open(io.BytesIO(response.data))
+    assert image.width == 480 and 1.3 < image.height / image.width < 1.5  # an A4 page
+    assert boss.get(f"/orders/{first['number']}/preview.png",
+                    headers={"If-None-Match": response.headers["ETag"]}).status_code == 304
+
+
+def test_the_zip_of_a_selection_is_built_by_the_worker_with_progress(app, make_user):
+    first, second = two_orders(app, make_user)
+    boss = login(app, first["ids"]["boss"])
+    response = boss.post("/orders/exports", data={"q": "FS-"})
+    assert response.status_code == 302
+    status_url = response.headers["Location"]
+    page = boss.get(status_url).get_data(as_text=True)
+    assert ".zip" in page  # the worker ran at once here: the ZIP is ready
+    job_id = status_url.rstrip("/").rsplit("/", 1)[1]
+    archive = zipfile.ZipFile(io.BytesIO(boss.get(f"/orders/exports/{job_id}.zip").data))
+    assert sorted(archive.namelist()) == sorted([f"{first['number']}.pdf", f"{second['number']}.pdf"])
+    assert archive.read(f"{first['number']}.pdf").startswith(b"%PDF-")
+    # Another supervisor does not see someone else's export; an empty selection is a clear error.
+    other_id, _ = make_user(Role.SUPERVISOR, "boss-2")
+    assert login(app, other_id).get(status_url).status_code == 404
+    assert boss.post("/orders/exports", data={"q": "no such order"}).status_code == 400
+
+
+def test_export_progress_is_shown_while_the_worker_builds(make_app, make_user):
+    app = make_app(HUEY_IMMEDIATE=False)  # queued, not built yet
+    first, _ = two_orders(app, make_user)
+    boss = login(app, first["ids"]["boss"])
+    status_url = boss.post("/orders/exports", data={}).headers["Location"]
+    page = boss.get(status_url).get_data(as_text=True)
+    assert "<progress" in page and 'http-equiv="refresh"' in page
+    import worker
+
+    with app.app_context():
+        job_id = int(status_url.rsplit("/", 1)[1])
+        assert worker.build_export_zip(job_id, ZoneInfo("Asia/Shanghai")) == "done"
+    assert "<progress" not in boss.get(status_url).get_data(as_text=True)

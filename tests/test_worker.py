@@ -1,0 +1,153 @@
+"""The background worker: tasks run off the request path; a real `flask worker` process renders a signed order;
+work whose task was lost (a worker killed mid-task) is found again by the minute tick; `make run` starts the web
+server and a worker and stops both."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from domain.core import uow
+from domain.core.db import db
+from domain.core.enums import RenderState
+from domain.core.models import ServiceOrder
+from domain.requests import dispatch
+
+from .orderfactory import make_signed_order
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def render_state(number: str) -> RenderState:
+    db.session.remove()
+    return dispatch.get_ticket(number).service_order.render_state
+
+
+def worker_env(app, database_url) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HUEY_IMMEDIATE"))}
+    env.update(INSTANCE_PATH=app.instance_path, DATABASE_URL=database_url, FLASK_APP="app")
+    return env
+
+
+def test_a_real_worker_process_renders_the_signed_order(make_app, make_user, database_url, tmp_path):
+    app = make_app(HUEY_IMMEDIATE=False)  # tasks go to the queue file in the instance folder
+    with app.app_context():
+        number = make_signed_order(make_user, photos=1)["number"]
+        uow.commit()  # the owner's commit starts the queued work: the render task goes to the queue
+        # Signed and committed, nothing rendered in the caller: the render waits for the worker.
+        assert render_state(number) == RenderState.PENDING
+    assert (Path(app.instance_path) / "huey.db").exists()
+    log = (tmp_path / "worker.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "flask", "worker", "--max-tasks", "3"], cwd=ROOT,
+                               env=worker_env(app, database_url), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        with app.app_context():
+            while render_state(number) != RenderState.RENDERED:
+                assert process.poll() is None, (tmp_path / "worker.log").read_text(errors="replace")
+                assert time.monotonic() < deadline, "the worker did not render the order in time"
+                time.sleep(0.5)
+            order = dispatch.get_ticket(number).service_order
+            assert order.render_attempts == 1 and order.pdf_sha256
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail("the worker did not stop on Ctrl-C")
+        finally:
+            log.close()
+    assert "render_orders" in (tmp_path / "worker.log").read_text(errors="replace")
+
+
+def test_a_lost_render_task_is_found_by_the_minute_tick(make_app, make_user):
+    import worker
+
+    app = make_app(HUEY_IMMEDIATE=False)
+    with app.app_context():
+        number = make_signed_order(make_user, photos=0)["number"]
+        worker.huey.flush()  # the queued task is lost, as when a worker is killed mid-task
+        assert render_state(number) == RenderState.PENDING
+        assert worker.tick()["rendered"] == 1
+        assert render_state(number) == RenderState.RENDERED
+        assert worker.tick()["rendered"] == 0
+
+
+def test_a_failed_render_is_retried_with_backoff_never_left_pending(app, make_user, monkeypatch):
+    from datetime import timedelta
+
+    import worker
+    from domain.documents import orders
+
+    def broken(html, content, *, fetcher=None):
+        raise RuntimeError("font missing")
+
+    with app.app_context():
+        monkeypatch.setattr(orders, "write_pdf", broken)
+        number = make_signed_order(make_user, photos=0)["number"]
+        uow.commit()  # the render after the commit fails
+        order = dispatch.get_ticket(number).service_order
+        assert order.render_state == RenderState.FAILED and "font missing" in order.render_error
+        created = order.created_at
+        assert orders.orders_to_render(created + timedelta(seconds=30)) == []  # waits before retrying
+        assert orders.orders_to_render(created + timedelta(minutes=1)) == [order.id]
+        monkeypatch.undo()
+        assert worker.render_pending_orders(created + timedelta(minutes=1)) == 1
+        assert render_state(number) == RenderState.RENDERED
+        assert orders.orders_to_render(created + timedelta(days=1)) == []
+
+
+def test_signing_holds_no_transaction_while_rendering(app, make_user, monkeypatch):
+    """While WeasyPrint works, the session has no transaction open (on SQLite: no write lock)."""
+    from domain.documents import orders
+
+    seen = []
+    real = orders.write_pdf
+
+    def watching(html, content, *, fetcher=None):
+        seen.append(db.session().in_transaction())
+        return real(html, content, fetcher=fetcher)
+
+    with app.app_context():
+        monkeypatch.setattr(orders, "write_pdf", watching)
+        number = make_signed_order(make_user, photos=1)["number"]
+        uow.commit()
+        assert seen == [False]
+        assert render_state(number) == RenderState.RENDERED
+        order = db.session.execute(select(ServiceOrder)).scalar_one()
+        assert order.render_attempts == 1
+
+
+@pytest.mark.skipif(not Path("/bin/sh").exists(), reason="needs a POSIX shell")
+def test_make_run_script_stops_both_on_ctrl_c(tmp_path):
+    """scripts/run.sh with stand-ins for flask: both start, Ctrl-C (SIGINT to the group) stops both."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "flask").write_text(f"#!/bin/sh\necho \"$$ $1\" >> {tmp_path}/started\nexec sleep 300\n")
+    (bin_dir / "flask").chmod(0o755)
+    process = subprocess.Popen(["sh", str(ROOT / "scripts" / "run.sh")], cwd=ROOT, start_new_session=True,
+                               env={**os.environ, "BIN": str(bin_dir)})
+    deadline = time.monotonic() + 20
+    while not ((tmp_path / "started").exists() and len((tmp_path / "started").read_text().split("\n")) > 2):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    started = dict(line.split()[::-1] for line in (tmp_path / "started").read_text().strip().splitlines())
+    assert set(started) == {"worker", "run"}
+    os.killpg(process.pid, signal.SIGINT)
+    process.wait(timeout=20)
+    for pid in started.values():
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, f"{pid} still running"
+            time.sleep(0.1)

@@ -1,0 +1,319 @@
+"""The background worker: Huey on an embedded SQLite queue in the instance folder (nothing to install), or on
+Redis when HUEY_REDIS_URL is set (several app servers share one queue).
+
+    flask worker                       # the consumer in the foreground (make run starts one beside the server)
+
+Tasks are kicks: each reads what is due from the database (orders without a PDF, alerts not yet delivered,
+mail not yet sent, last week's report not yet stored), so a task started twice does the work once, and work
+whose task was lost (the worker killed mid-task) is found again by the minute tick.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app, has_app_context
+from huey import RedisHuey, SqliteHuey, crontab
+from huey.api import Huey
+
+log = logging.getLogger(__name__)
+
+
+def make_huey() -> Huey:
+    """The queue from the environment (the same settings the app reads)."""
+    redis_url = os.environ.get("HUEY_REDIS_URL")
+    if redis_url:
+        return RedisHuey("fieldservice", url=redis_url)
+    instance = Path(os.environ.get("INSTANCE_PATH") or Path(__file__).resolve().parent / "instance")
+    instance.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("fieldservice", filename=str(instance / "huey.db"))
+
+
+huey = make_huey()
+_worker_app: Flask | None = None
+
+
+def configure(app: Flask) -> None:
+    """Called by the app factory: tests run tasks at once (HUEY_IMMEDIATE); the domain's after-commit hook
+    enqueues the named tasks."""
+    from domain.core.deferred import install_runner
+
+    immediate = bool(app.config.get("HUEY_IMMEDIATE"))
+    huey.immediate = immediate
+    if not immediate and isinstance(huey, SqliteHuey):
+        # The queue beside this app's database settings: the instance folder the app was created with.
+        filename = str(Path(app.instance_path) / "huey.db")
+        if huey.storage_kwargs.get("filename") != filename:
+            huey.storage_kwargs = {**huey.storage_kwargs, "filename": filename}
+            huey.storage = huey.create_storage()
+    install_runner(enqueue)
+
+
+def set_worker_app(app: Flask) -> None:
+    global _worker_app
+    _worker_app = app
+
+
+@contextmanager
+def task_context():
+    """A fresh application context (and so a fresh database session) for one task: inside a request in
+    immediate mode, the request's own app; in the worker, the worker's app."""
+    global _worker_app
+    if has_app_context():
+        app = current_app._get_current_object()
+    else:
+        if _worker_app is None:
+            from app import create_app
+
+            _worker_app = create_app()
+        app = _worker_app
+    with app.app_context():
+        from domain.core.db import db
+
+        try:
+            yield app
+        finally:
+            db.session.remove()
+
+
+def enqueue(name: str, args: tuple[Any, ...] = ()) -> None:
+    task = TASKS.get(name)
+    if task is None:
+        log.error("unknown task %s", name)
+        return
+    try:
+        task(*args)
+    except Exception:  # noqa: BLE001 - a queue that is down must not fail the request that committed
+        log.exception("could not start task %s; the minute tick will find the work", name)
+
+
+def _tz(app: Flask):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(app.config["TIMEZONE"])
+
+
+# --- the work: each function owns its transactions (short ones, none held while rendering or sending) -----
+
+
+def render_pending_orders(now=None) -> int:
+    """Render every order still without a PDF (at once after signing, with backoff after a failure)."""
+    from domain.core import uow
+    from domain.core.db import take_write_lock
+    from domain.core.types import utcnow
+    from domain.documents.orders import orders_to_render, prepare_render, run_render, store_render
+
+    rendered = 0
+    ids = orders_to_render(now or utcnow())
+    uow.rollback()
+    for order_id in ids:
+        job = prepare_render(order_id)
+        uow.rollback()  # the read ends here: no transaction (no SQLite write lock) while WeasyPrint works
+        if job is None:
+            continue
+        pdf, error = run_render(job)
+        take_write_lock()
+        rendered += bool(store_render(job, pdf, error))
+        uow.commit()
+    return rendered
+
+
+def deliver_alerts(config) -> int:
+    """Claim the alerts not delivered yet (committed first: never delivered twice), then push and queue mail."""
+    from domain.alerts.delivery import claim_pending, deliver
+    from domain.core import uow
+    from domain.core.types import utcnow
+
+    claimed = claim_pending(utcnow())
+    uow.commit()
+    deliver(claimed, config)
+    uow.commit()
+    return len(claimed)
+
+
+def send_due_mail(config, now=None) -> int:
+    """Send the queued mail that is due: claimed, then sent with no transaction open, then recorded."""
+    from domain.alerts import mail
+    from domain.core import uow
+    from domain.core.types import utcnow
+
+    now = now or utcnow()
+    sent = 0
+    ids = mail.due_mail(config, now)
+    uow.rollback()
+    for mail_id in ids:
+        claimed = mail.claim(mail_id, config, now)
+        uow.commit()
+        if not claimed:
+            continue
+        message = mail.message_or_hold(mail_id, config, now)
+        if message is None:
+            uow.commit()
+            continue
+        uow.rollback()
+        error = mail.try_send(config, message)
+        sent += mail.record_attempt(mail_id, error, now)
+        uow.commit()
+    return sent
+
+
+def deliver_weekly_report(config, now) -> bool:
+    """Last week's report on Monday 09:00 (TIMEZONE): stored, mailed, announced; once."""
+    from zoneinfo import ZoneInfo
+
+    from flask_babel import force_locale
+
+    from domain.alerts import weekly
+    from domain.core import uow
+    from domain.core.db import take_write_lock
+    from domain.reporting import reports
+
+    tz = ZoneInfo(config["TIMEZONE"])
+    week = weekly.week_due(now, tz)
+    if weekly.is_stored(week):
+        uow.rollback()
+        return False
+    from flask import current_app
+
+    locale = config.get("BABEL_DEFAULT_LOCALE") or "zh_CN"
+    with force_locale(locale):
+        report, csv_data = weekly.build_report(week, now, tz)
+        uow.rollback()  # nothing held while WeasyPrint lays the PDF out
+        pdf_data = reports.report_pdf(report, company=config["COMPANY_NAME"], templates=current_app.jinja_env,
+                                      locale=locale)
+        take_write_lock()
+        delivered = weekly.store_and_send(week, pdf_data, csv_data, config, now)
+    uow.commit()
+    return delivered
+
+
+# --- tasks ------------------------------------------------------------------------------------------------
+
+
+@huey.task(retries=2, retry_delay=30)
+def render_orders() -> int:
+    with task_context():
+        return render_pending_orders()
+
+
+@huey.task(retries=2, retry_delay=10)
+def deliver_notifications() -> int:
+    with task_context() as app:
+        return deliver_alerts(app.config)
+
+
+@huey.task()
+def send_mail() -> int:
+    with task_context() as app:
+        return send_due_mail(app.config)
+
+
+def build_export_zip(job_id: int, tz) -> str:
+    """The ZIP of an archive selection, with its progress written as it goes (the page polls it)."""
+    import io
+    import zipfile
+
+    from domain.core import uow
+    from domain.core.models import ExportJob
+    from domain.documents import archive
+
+    job = db_get(ExportJob, job_id)
+    if job is None or job.state == "done":
+        uow.rollback()
+        return "nothing"
+    ids = archive.export_order_ids(job, tz)
+    job.state, job.total, job.done = "running", len(ids), 0
+    uow.commit()
+    buffer, missing = io.BytesIO(), []
+    try:
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zip_file:
+            for done, order_id in enumerate(ids, start=1):
+                number = archive.add_to_zip(zip_file, order_id)
+                if number:
+                    missing.append(number)
+                if done % 20 == 0 or done == len(ids):
+                    db_get(ExportJob, job_id).done = done
+                    uow.commit()
+            if missing:
+                zip_file.writestr("MISSING.txt", "\n".join(missing) + "\n")
+    except Exception as error:  # noqa: BLE001 - the page says it failed instead of spinning forever
+        log.exception("export %s failed", job_id)
+        uow.rollback()
+        archive.finish_export(job_id, None, f"{type(error).__name__}: {error}"[:500])
+        uow.commit()
+        return "failed"
+    archive.finish_export(job_id, buffer.getvalue())
+    uow.commit()
+    return "done"
+
+
+def db_get(model, ident):
+    from domain.core.db import db
+
+    return db.session.get(model, ident)
+
+
+@huey.task(retries=1, retry_delay=30)
+def build_export(job_id: int) -> str:
+    with task_context() as app:
+        return build_export_zip(job_id, _tz(app))
+
+
+def tick(now=None) -> dict[str, int]:
+    """The minute's work: alerts due, their delivery, PDFs, the weekly report, mail. A step that fails is logged
+    and rolled back; the others still run (and the next minute tries it again)."""
+    from domain.alerts.scan import scan_deadlines
+    from domain.core import uow
+    from domain.core.types import utcnow
+
+    done: dict[str, int] = {}
+    with task_context() as app:
+        now = now or utcnow()
+
+        def scan() -> int:
+            created = scan_deadlines(now, _tz(app))
+            uow.commit()
+            return created
+
+        steps = {"alerts": scan, "delivered": lambda: deliver_alerts(app.config),
+                 "rendered": lambda: render_pending_orders(now),
+                 "weekly": lambda: int(deliver_weekly_report(app.config, now)),
+                 "mailed": lambda: send_due_mail(app.config, now)}
+        for name, step in steps.items():
+            try:
+                done[name] = step()
+            except Exception:  # noqa: BLE001 - one failing step must not stop the others
+                log.exception("minute tick: %s failed", name)
+                uow.rollback()
+                done[name] = 0
+    return done
+
+
+@huey.periodic_task(crontab(minute="*"))
+def minute_tick() -> dict[str, int]:
+    return tick()
+
+
+TASKS: dict[str, Callable[..., Any]] = {
+    "render_orders": render_orders,
+    "deliver_notifications": deliver_notifications,
+    "send_mail": send_mail,
+    "build_export": build_export,
+}
+
+
+def run_consumer(app: Flask, *, workers: int, max_tasks: int | None) -> None:
+    """The consumer in the foreground. Workers are processes, recycled after `max_tasks` tasks: WeasyPrint
+    keeps native memory it never returns, so a long-lived renderer only grows."""
+    from huey.consumer_options import ConsumerConfig
+
+    set_worker_app(app)
+    config = ConsumerConfig(workers=workers, worker_type="process", periodic=True, max_tasks=max_tasks,
+                            check_worker_health=True, health_check_interval=1, flush_locks=True)
+    config.setup_logger()
+    consumer = huey.create_consumer(**config.values)
+    consumer.run()

@@ -11,7 +11,10 @@ from domain.sla.policy import current_policy
 
 STRINGS = {
     "my_jobs": _l("My jobs"), "no_jobs": _l("No jobs assigned to you. New ones appear here after the next sync."),
-    "left": _l("{n} min left"), "overdue": _l("{n} min overdue"),
+    # The same words as the web pages' countdowns: "{t} left", with {t} in days, hours or minutes.
+    "left": _l("%(time)s left", time="{t}"), "overdue": _l("%(time)s overdue", time="{t}"),
+    "dur.d": _l("%(d)s d %(h)s h", d="{d}", h="{h}"), "dur.h": _l("%(h)s h %(m)s min", h="{h}", m="{m}"),
+    "dur.m": _l("%(m)s min", m="{m}"),
     "online": _l("Online"), "offline": _l("Offline: everything is saved on this phone"),
     "pending": _l("{n} waiting to send"), "all_sent": _l("Everything sent"), "last_sync": _l("last sync {time}"),
     "syncing": _l("sending…"), "rejected_count": _l("{n} refused by the server"),

@@ -47,6 +47,14 @@ function date(iso) {
   return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
 }
 
+// 25,022 minutes reads as "17 天 9 小时", as on the web pages.
+function duration(minutes) {
+  const d = Math.floor(minutes / 1440), hours = Math.floor((minutes % 1440) / 60), m = minutes % 60;
+  if (d) return t("dur.d", { d, h: hours });
+  if (hours) return t("dur.h", { h: hours, m });
+  return t("dur.m", { m });
+}
+
 function clockLine(job, names = null) {
   const stopped = (c) => c.name === "submission" && job.submission?.submitted_at;  // submitted on this phone
   const running = (job.clocks || []).filter((c) => (!names || names.includes(c.name)) && !stopped(c) &&
@@ -57,7 +65,7 @@ function clockLine(job, names = null) {
   const minutes = Math.round((Date.parse(c.due_at) - store.serverNow().getTime()) / 60000);
   // The policy's "due soon" threshold: from the last jobs feed, else the one the page was served with.
   const soon = Number(sync.state.dueSoonMinutes ?? T.due_soon_minutes ?? 10);
-  const text = minutes >= 0 ? t("left", { n: minutes }) : t("overdue", { n: -minutes });
+  const text = t(minutes >= 0 ? "left" : "overdue", { t: duration(Math.abs(minutes)) });
   return h("p", { class: `deadline ${minutes < 0 ? "overdue" : minutes < soon ? "soon" : ""}` },
     `${t(`clock.${c.name}`)}: ${text}`);
 }

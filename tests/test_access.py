@@ -142,6 +142,16 @@ ANSWERS = {
     "kb.case_analysis": NO_SUCH_OBJECT,
     "dispatch.photo": NO_SUCH_OBJECT,  # {n} has no photo and no signature
     "dispatch.signature": NO_SUCH_OBJECT,
+    "orders.preview": NO_SUCH_OBJECT,  # {n} has no signed order yet
+    "orders.start_export": INVALID_FORM,
+    "orders.export_status": NO_SUCH_OBJECT,
+    "orders.export_download": NO_SUCH_OBJECT,
+    "alerts.mark_read": NO_SUCH_OBJECT,
+    "alerts.mark_all_read": (302, "/notifications/"),
+    "alerts.delivered_report_file": NO_SUCH_OBJECT,  # no report stored for that week
+    "alerts_api.mark_read": NO_SUCH_OBJECT,
+    "alerts_api.subscribe": INVALID_FORM,
+    "alerts_api.unsubscribe": INVALID_FORM,
 }
 
 

@@ -64,6 +64,15 @@ JOBS = {"type": "object", "required": ["jobs", "server_time", "user"], "properti
     "jobs": {"type": "array", "items": {"type": "object", "required": ["number"], "properties": {"number": TEXT}}},
     "server_time": TIME, "due_soon_minutes": {"type": "integer"},
     "user": {"type": "object", "required": ["username"], "properties": {"username": TEXT, "display_name": TEXT}}}}
+INBOX = {"type": "object", "required": ["items", "unread"], "properties": {
+    "items": {"type": "array", "items": {
+        "type": "object", "required": ["id", "kind", "ticket", "title", "body", "created_at", "read_at"],
+        "properties": {"id": {"type": "integer"}, "kind": TEXT, "ticket": NULLABLE_TEXT, "title": TEXT, "body": TEXT,
+                       "created_at": TIME, "read_at": {"type": ["string", "null"], "format": "date-time"}}}},
+    "unread": {"type": "integer"}}}
+SUBSCRIPTION = {"type": "object", "required": ["endpoint", "keys"], "properties": {
+    "endpoint": {"type": "string", "format": "uri"},
+    "keys": {"type": "object", "required": ["p256dh", "auth"], "properties": {"p256dh": TEXT, "auth": TEXT}}}}
 NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40},
           "example": "FS-2026-000123"}
 
@@ -104,6 +113,39 @@ OTHER_PATHS = {
             **WEEK["properties"], "timezone": TEXT, "complete": {"type": "boolean"}, "generated_at": TIME,
             "previous": WEEK}}),
             "400": _error("bad or future week"), "403": _error("not a supervisor"), **COMMON}}},
+    "/api/v1/notifications": {"get": {
+        "summary": "the signed-in user's inbox: newest alerts first, and how many are unread",
+        "responses": {"200": _json("the inbox", INBOX), **COMMON}}},
+    "/api/v1/notifications/{notification_id}/read": {"post": {
+        "summary": "mark one of the user's alerts as read",
+        "security": [{"bearer": []}, {"session": [], "csrf": []}],
+        "parameters": [{"name": "notification_id", "in": "path", "required": True,
+                        "schema": {"type": "integer", "minimum": 1}}],
+        "responses": {"200": _json("marked", {
+            "type": "object", "required": ["id", "read_at", "unread"],
+            "properties": {"id": {"type": "integer"}, "read_at": TIME, "unread": {"type": "integer"}}}),
+            "404": _error("no such alert for this user"), **COMMON}}},
+    "/api/v1/push/key": {"get": {
+        "summary": "the VAPID public key the browser subscribes with (applicationServerKey)",
+        "responses": {"200": _json("the key", {"type": "object", "required": ["public_key"],
+                                               "properties": {"public_key": TEXT}}), **COMMON}}},
+    "/api/v1/push/subscriptions": {
+        "post": {
+            "summary": "register the browser's push subscription (only on a host of PUSH_ENDPOINTS_ALLOWED)",
+            "security": [{"bearer": []}, {"session": [], "csrf": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": SUBSCRIPTION}}},
+            "responses": {"201": _json("registered", {
+                "type": "object", "required": ["id", "endpoint"],
+                "properties": {"id": {"type": "integer"}, "endpoint": TEXT}}),
+                "400": _error("push_endpoint_not_allowed (a host outside PUSH_ENDPOINTS_ALLOWED) or "
+                              "bad_subscription"), **COMMON}},
+        "delete": {
+            "summary": "remove the browser's push subscription",
+            "security": [{"bearer": []}, {"session": [], "csrf": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["endpoint"], "properties": {"endpoint": TEXT}}}}},
+            "responses": {"204": {"description": "removed"}, "400": _error("no endpoint given"),
+                          "404": _error("no such subscription"), **COMMON}}},
 }
 
 

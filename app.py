@@ -57,7 +57,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_template_helpers(app)
     register_commands(app)
     register_worker(app)
+    register_site()
     return app
+
+
+def register_site() -> None:
+    """The domain is given this deployment's settings, never reads the app: see domain/core/site.py."""
+    from blueprints.core.helpers import current_site
+    from domain.core import site
+
+    site.provide(current_site)
 
 
 def select_locale() -> str:

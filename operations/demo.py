@@ -37,6 +37,7 @@ from domain.core.models import (
     User,
 )
 from domain.core.types import utcnow
+from domain.core import site
 from domain.documents.orders import freeze_order
 from domain.requests import workflow
 from domain.requests.catalog import ensure_catalog
@@ -341,7 +342,7 @@ def _advance(ticket: Ticket, status: TicketStatus, users: dict[str, User], tech:
                                  technician_id=tech.id)
     workflow.move(ticket, TicketStatus.SIGNED, actor=tech, action="order.signed", via="cli")
     db.session.flush()
-    freeze_order(ticket, now=signed_at)
+    freeze_order(ticket, site=site.current(), now=signed_at)
     visit.departed_at = signed_at + timedelta(minutes=10)
     ticket.service_ended_at = signed_at
     start_clock(ticket, ClockName.SUBMISSION, signed_at, signed_at + DEFAULT_POLICY.minutes("submission_minutes"))

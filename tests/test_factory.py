@@ -122,3 +122,24 @@ def test_api_errors_are_json(client):
     response = client.get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_the_domain_reads_no_app_and_imports_no_blueprint():
+    """The import rule (blueprints -> domain, never back) and settings passed in (domain/core/site.py): no module
+    of the domain imports a blueprint or reads Flask's current_app."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "domain"
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            if any(n.startswith("blueprints") or n in ("flask.current_app", "app") for n in names):
+                offenders.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    assert offenders == []

@@ -416,3 +416,25 @@ def test_signing_is_audited_with_device_and_times(app, signed):
         assert signature.signed_at_client <= signature.signed_at and signature.strokes
         assert db.session.execute(select(ServiceOrder).where(ServiceOrder.ticket_id == ticket.id)).scalar_one()
         assert db.session.execute(select(Ticket.status).where(Ticket.id == ticket.id)).scalar_one() == "signed"
+
+
+def test_a_document_uses_the_site_it_is_given(app, signed):
+    """Rendering takes the deployment's settings as a Site (domain/core/site.py), not from the app: another
+    company's address, key and time zone given in are the ones the page uses."""
+    from zoneinfo import ZoneInfo
+
+    from domain.core.site import Site
+
+    with app.app_context():
+        order = dispatch.get_ticket(signed["number"]).service_order
+        other = Site(company="Other Co", public_url="https://orders.example.net", secret_key="another key",
+                     tz=ZoneInfo("America/New_York"), templates=app.jinja_env)
+        html = orders.order_html(order, site=other)
+        token = orders.verify_token(order, other)
+        assert "https://orders.example.net/verify/" + token in html
+        assert token != orders.verify_token(order)  # signed with the given key, not the app's
+        assert orders.read_verify_token(token, other) == signed["number"]
+        assert orders.read_verify_token(token, Site.from_config(app.config)) is None
+        signed_at = dispatch.get_ticket(signed["number"]).signature.signed_at_client
+        from domain.core.types import in_zone
+        assert in_zone(signed_at, ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M") in html

@@ -88,6 +88,14 @@ def company_tz() -> ZoneInfo:
     return ZoneInfo(current_app.config["TIMEZONE"])
 
 
+def current_site():
+    """This deployment's Site (company, PUBLIC_URL, signing key, time zone, print templates) from the settings
+    of the app in use: what the domain's documents and customer links are given."""
+    from domain.core.site import Site
+
+    return Site.from_config(current_app.config, current_app.jinja_env)
+
+
 def current_locale() -> str:
     """The language of this answer, by the app's name ("zh_CN" or "en")."""
     return app_locale(get_locale())
@@ -198,7 +206,7 @@ def domain_context():
     from domain.core.context import Context
 
     return Context(actor=current_user._get_current_object(), tz=company_tz(),
-                   remote_addr=request.remote_addr)
+                   remote_addr=request.remote_addr, site=current_site())
 
 
 def apply_field_errors(form, fields: dict) -> list[str]:

@@ -5,7 +5,7 @@ import io
 import zipfile
 from datetime import date, datetime, time, timedelta
 
-from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.file import FileField
@@ -26,7 +26,7 @@ from domain.sla.policy import current_policy
 from ..access import public, roles_required
 from ..core.actions import form_action
 from ..core.forms import SafeForm
-from ..core.helpers import company_tz, domain_context
+from ..core.helpers import company_tz, current_site, domain_context
 from ..core.hygiene import form_text
 from . import bp
 
@@ -47,7 +47,7 @@ def _order_for(number: str) -> ServiceOrder:
 
 def _pdf_response(order: ServiceOrder, *, inline: bool = False):
     """The stored PDF (rendered now if an earlier attempt failed), with an ETag: a second download renders nothing."""
-    if not orders.ensure_rendered(order):
+    if not orders.ensure_rendered(order, current_site()):
         return render_template("orders/pending.html", order=order), 503
     etag = order.pdf_sha256
     if request.if_none_match.contains(etag):
@@ -76,19 +76,17 @@ def share(number: str):
     form = VerifyForm()
     if not form.validate_on_submit():
         abort(400)
-    days = current_app.config["SHARE_LINK_DAYS"]
-    link = orders.share_url(current_app.config["PUBLIC_URL"],
-                            url_for("orders.customer_copy", token=orders.share_token(order)))
+    site = current_site()
+    link = site.link(url_for("orders.customer_copy", token=orders.share_token(order, site)))
     return render_template("orders/share.html", order=order, link=link,
-                           expires=datetime.now(company_tz()) + timedelta(days=days))
+                           expires=datetime.now(site.tz) + timedelta(days=site.share_link_days))
 
 
 @bp.get("/o/<token>")
 @public
 def customer_copy(token: str):
     """The customer's copy, without an account, while the link is valid."""
-    number, generation, problem = orders.read_share_token(token, current_app.config["SHARE_LINK_DAYS"] * 86400,
-                                                          utcnow())
+    number, generation, problem = orders.read_share_token(token, current_site(), utcnow())
     if problem == "expired":
         return render_template("errors/error.html", code=410,
                                title=_("This link has expired. Ask the technical support team for a new one.")), 410
@@ -118,7 +116,7 @@ def revoke_share(number: str):
 @public
 def verify(token: str):
     """What the QR code opens: the order's number, signing time and hashes; an uploaded PDF is compared."""
-    number = orders.read_verify_token(token)
+    number = orders.read_verify_token(token, current_site())
     ticket = db.session.execute(
         select(Ticket).options(joinedload(Ticket.service_order), joinedload(Ticket.signature))
         .where(Ticket.number == (number or ""))).unique().scalar_one_or_none()
@@ -165,11 +163,12 @@ def export_zip():
     if kind in {k.value for k in Resolution}:
         query = query.where(ServiceOrder.kind == Resolution(kind))
     found = db.session.execute(query).scalars().all()
+    site = current_site()
     buffer = io.BytesIO()
     missing = []
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for order in found:
-            if orders.ensure_rendered(order):
+            if orders.ensure_rendered(order, site):
                 archive.writestr(f"{order.ticket.number}.pdf", db.session.get(Blob, order.pdf_sha256).data)
             else:
                 missing.append(order.ticket.number)

@@ -1,32 +1,32 @@
 """The customer's copy: after signing, the customer gets the link to their signed order by e-mail."""
 from __future__ import annotations
 
-from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from ..core.db import db
 from ..core.models import ServiceOrder, Ticket
+from ..core.site import Site
 from ..documents.orders import share_token
 from . import mail
 
 
-def customer_copy_link(order: ServiceOrder) -> str:
+def customer_copy_link(order: ServiceOrder, site: Site) -> str:
     """The time-limited download link (/o/<token>), from PUBLIC_URL: the address customers reach."""
-    return current_app.config["PUBLIC_URL"].rstrip("/") + "/o/" + share_token(order)
+    return site.link("/o/" + share_token(order, site))
 
 
-def queue_customer_copy(ticket: Ticket, order: ServiceOrder) -> bool:
+def queue_customer_copy(ticket: Ticket, order: ServiceOrder, site: Site) -> bool:
     """Queue the mail with the link when the request carries the customer's e-mail. True when queued."""
     if not ticket.customer_email:
         return False
     db.session.flush()  # the new order's column defaults (its share generation) are part of the link
-    days = current_app.config["SHARE_LINK_DAYS"]
+    days = site.share_link_days
     with force_locale(order.locale or "zh_CN"):
         subject = _("Your signed service order %(number)s", number=ticket.number)
         body = _("Hello %(name)s,\n\nthank you for confirming our service. Your signed service order %(number)s "
                  "can be downloaded as PDF for %(days)d days here:\n\n%(link)s\n\n%(company)s",
                  name=ticket.signature.signer_name if ticket.signature else ticket.customer.name,
-                 number=ticket.number, days=days, link=customer_copy_link(order),
-                 company=current_app.config["COMPANY_NAME"])
+                 number=ticket.number, days=days, link=customer_copy_link(order, site),
+                 company=site.company)
     return mail.queue_mail("customer_copy", [ticket.customer_email], subject, body) is not None

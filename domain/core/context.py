@@ -13,6 +13,7 @@ from ..sla.policy import Policy, current_policy
 from . import validation
 from .errors import Forbidden, ValidationError
 from .models import Ticket, User
+from .site import Site
 from .types import utcnow
 
 # A phone's clock may run a little ahead of the server's.
@@ -37,6 +38,8 @@ class Context:
     via: str = "web"
     remote_addr: str | None = None
     policy: Policy | None = None
+    # This deployment's settings (company, PUBLIC_URL, ...) for the documents an action makes; see site.py.
+    site: Site | None = None
     # Times moved onto their bounds by checked_time: (field, time given, time used), for the op's record.
     adjusted: list[tuple[str, datetime, datetime]] = field(default_factory=list)
 
@@ -44,6 +47,13 @@ class Context:
         if self.policy is None:
             self.policy = current_policy()
         return self.policy
+
+    def settings(self) -> Site:
+        if self.site is None:
+            from . import site
+
+            self.site = site.current()
+        return self.site
 
 
 def is_assignee(user: User, ticket: Ticket) -> bool:

@@ -17,9 +17,7 @@ import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import force_locale
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy import select
@@ -31,6 +29,8 @@ from ..core.deferred import after_commit_task
 from ..core.enums import RenderState, Resolution
 from ..core.labels import clock_labels
 from ..core.models import Blob, ServiceOrder, Ticket
+from ..core.site import Site
+from ..core.site import current as current_site
 from ..core.types import in_zone, utcnow
 from ..requests.serialise import iso as _iso
 from ..requests.serialise import request_summary
@@ -102,16 +102,16 @@ def content_hash(content: dict) -> str:
     return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
 
 
-def freeze_order(ticket: Ticket, *, locale: str | None = None, company: str | None = None,
+def freeze_order(ticket: Ticket, *, site: Site, locale: str | None = None,
                  now: datetime | None = None) -> ServiceOrder:
     """Freeze the order's content at signing (or a remote fix); idempotent for a ticket already frozen.
-    The document is in the technician's language (Chinese unless their account says English)."""
+    The document is in the technician's language (Chinese unless their account says English) and names the
+    site's company."""
     if ticket.service_order is not None:
         return ticket.service_order
     now = now or utcnow()
     locale = locale or ("en" if ticket.assignee is not None and ticket.assignee.locale == "en" else "zh_CN")
-    company = company or current_app.config["COMPANY_NAME"]
-    content = canonical_content(ticket, locale=locale, company=company, now=now)
+    content = canonical_content(ticket, locale=locale, company=site.company, now=now)
     order = ServiceOrder(ticket=ticket, kind=Resolution(content["kind"]), locale=locale,
                          content_json=canonical_json(content), content_sha256=content_hash(content),
                          render_state=RenderState.PENDING)
@@ -186,46 +186,41 @@ def make_fetcher(blob_loader=None):
     return StoredContentFetcher()
 
 
-def verify_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="order-verify")
+def verify_serializer(site: Site) -> URLSafeSerializer:
+    return URLSafeSerializer(site.secret_key, salt="order-verify")
 
 
-def share_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="order-share")
+def share_serializer(site: Site) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(site.secret_key, salt="order-share")
 
 
-def verify_token(order: ServiceOrder) -> str:
+def verify_token(order: ServiceOrder, site: Site | None = None) -> str:
     """A token for the QR code: it never expires (a printed order must stay checkable)."""
-    return verify_serializer().dumps({"n": order.ticket.number, "h": order.content_sha256[:16]})
+    return verify_serializer(site or current_site()).dumps({"n": order.ticket.number,
+                                                           "h": order.content_sha256[:16]})
 
 
-def read_verify_token(token: str) -> str | None:
+def read_verify_token(token: str, site: Site) -> str | None:
     try:
-        data = verify_serializer().loads(token)
+        data = verify_serializer(site).loads(token)
     except BadSignature:
         return None
     return data.get("n") if isinstance(data, dict) else None
 
 
-def share_token(order: ServiceOrder) -> str:
+def share_token(order: ServiceOrder, site: Site) -> str:
     # The order's share generation is part of the link: raising it (revoke_share_links) ends every earlier link.
-    return share_serializer().dumps({"n": order.ticket.number, "g": order.share_generation})
+    return share_serializer(site).dumps({"n": order.ticket.number, "g": order.share_generation})
 
 
-def share_url(public_url: str, path: str) -> str:
-    """A customer link on the site's configured address (PUBLIC_URL), never on the Host header a request came
-    with (a forged Host would hand the customer a link to another site)."""
-    return public_url.rstrip("/") + path
-
-
-def read_share_token(token: str, max_age: int, now: datetime) -> tuple[str | None, int | None, str | None]:
-    """(number, generation, None) or (None, None, "expired"|"invalid"). The link's age is measured at `now`
-    (the caller's clock)."""
+def read_share_token(token: str, site: Site, now: datetime) -> tuple[str | None, int | None, str | None]:
+    """(number, generation, None) or (None, None, "expired"|"invalid"). The link's age (at most the site's
+    SHARE_LINK_DAYS) is measured at `now` (the caller's clock)."""
     try:
-        data, signed_at = share_serializer().loads(token, return_timestamp=True)
+        data, signed_at = share_serializer(site).loads(token, return_timestamp=True)
     except BadSignature:
         return None, None, "invalid"
-    if (now - signed_at).total_seconds() > max_age:
+    if (now - signed_at).total_seconds() > site.share_link_days * 86400:
         return None, None, "expired"
     if not isinstance(data, dict) or not isinstance(data.get("n"), str):
         return None, None, "invalid"
@@ -244,9 +239,9 @@ def revoke_share_links(order: ServiceOrder, ctx) -> None:
                  remote_addr=ctx.remote_addr, generation=order.share_generation)
 
 
-def _company_logo() -> tuple[str, bytes, str] | None:
+def _company_logo(site: Site) -> tuple[str, bytes, str] | None:
     """(sha256, bytes, media type) of the configured logo file, or None."""
-    logo_path = current_app.config.get("COMPANY_LOGO")
+    logo_path = site.logo_path
     if not (logo_path and Path(logo_path).is_file()):
         return None
     data = Path(logo_path).read_bytes()
@@ -254,17 +249,18 @@ def _company_logo() -> tuple[str, bytes, str] | None:
     return hashlib.sha256(data).hexdigest(), data, media
 
 
-def order_html(order: ServiceOrder, content: dict | None = None, *, logo_sha: str | None = None,
-               available: set[str] | None = None) -> str:
-    """The print template filled from the frozen content, in the order's language."""
+def order_html(order: ServiceOrder, content: dict | None = None, *, site: Site | None = None,
+               logo_sha: str | None = None, available: set[str] | None = None) -> str:
+    """The print template filled from the frozen content, in the order's language and the site's time zone."""
+    site = site or current_site()
     content = content or json.loads(order.content_json)
-    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    tz = site.tz
     if logo_sha is None:
-        logo = _company_logo()
+        logo = _company_logo(site)
         logo_sha = store_blob(logo[1], logo[2]).sha256 if logo else None
     import segno
 
-    verify_url = current_app.config.get("PUBLIC_URL", "").rstrip("/") + "/verify/" + verify_token(order)
+    verify_url = site.link("/verify/" + verify_token(order, site))
     qr_svg = segno.make(verify_url, error="m").svg_inline(scale=2, border=1, omitsize=False)
 
     def local(value: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -276,7 +272,7 @@ def order_html(order: ServiceOrder, content: dict | None = None, *, logo_sha: st
             if thumbs else set()
     with force_locale("en" if order.locale == "en" else "zh_CN"):
         # The bare Jinja template: page context processors (navigation, the signed-in user) do not apply.
-        template = current_app.jinja_env.get_template("print/service_order.html")
+        template = site.templates.get_template("print/service_order.html")
         labels = {name.value: label for name, label in clock_labels(current_policy()).items()}
         return template.render(c=content, order=order, local=local, labels=labels,
                                qr_svg=qr_svg, verify_url=verify_url, logo_sha=logo_sha, available=available,
@@ -295,10 +291,10 @@ def write_pdf(html: str, content: dict, *, fetcher=None) -> bytes:
                               jpeg_quality=80)
 
 
-def render_order(order: ServiceOrder) -> bool:
+def render_order(order: ServiceOrder, site: Site | None = None) -> bool:
     """Render and store the PDF now, again if it was rendered before; on failure the order keeps its state and
     the error. Nothing is written before WeasyPrint runs (no write lock held); the caller commits."""
-    job = prepare_render(order.id, force=True)
+    job = prepare_render(order.id, site=site, force=True)
     if job is None:
         return False
     pdf, error = run_render(job)
@@ -307,10 +303,10 @@ def render_order(order: ServiceOrder) -> bool:
     return order.render_state == RenderState.RENDERED
 
 
-def ensure_rendered(order: ServiceOrder) -> bool:
+def ensure_rendered(order: ServiceOrder, site: Site | None = None) -> bool:
     if order.render_state == RenderState.RENDERED and order.pdf_sha256:
         return True
-    return render_order(order)
+    return render_order(order, site)
 
 
 def pending_orders() -> list[ServiceOrder]:
@@ -329,7 +325,7 @@ class RenderJob:
     logo: tuple[str, bytes, str] | None
 
 
-def prepare_render(order_id: int, *, force: bool = False) -> RenderJob | None:
+def prepare_render(order_id: int, *, site: Site | None = None, force: bool = False) -> RenderJob | None:
     """Read an order's content and every blob its page shows (writing nothing, so no write lock is taken).
     None when there is nothing to do: no such order, or already rendered (unless `force`)."""
     order = db.session.get(ServiceOrder, order_id)
@@ -341,10 +337,11 @@ def prepare_render(order_id: int, *, force: bool = False) -> RenderJob | None:
         wanted.append(content["signature"]["png_sha256"])
     blobs = {b.sha256: (b.data, b.media_type)
              for b in db.session.execute(select(Blob).where(Blob.sha256.in_(wanted))).scalars()} if wanted else {}
-    logo = _company_logo()
+    site = site or current_site()
+    logo = _company_logo(site)
     if logo:
         blobs[logo[0]] = (logo[1], logo[2])
-    html = order_html(order, content, logo_sha=logo[0] if logo else "", available=set(blobs))
+    html = order_html(order, content, site=site, logo_sha=logo[0] if logo else "", available=set(blobs))
     return RenderJob(order_id, content, html, blobs, logo)
 
 

@@ -139,6 +139,6 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
             record_event("customer_email.refused", actor=ctx.actor, ticket=ticket, via=ctx.via,
                          value=customer_email[:254])
     db.session.flush()
-    order = freeze_order(ticket, now=client_time)
-    queue_customer_copy(ticket, order)
+    order = freeze_order(ticket, site=ctx.settings(), now=client_time)
+    queue_customer_copy(ticket, order, ctx.settings())
     return signature

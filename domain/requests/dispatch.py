@@ -409,7 +409,7 @@ def resolve_remotely(ticket: Ticket, ctx: Context, *, cause: str, work_done: str
     from ..documents.orders import freeze_order
 
     db.session.flush()
-    freeze_order(ticket, now=ctx.now)
+    freeze_order(ticket, site=ctx.settings(), now=ctx.now)
 
 
 # --- on-site visits ------------------------------------------------------------------------------------------

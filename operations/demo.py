@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
-from domain.core import accounts
+from domain.core import accounts, site
 from domain.core.blobs import store_blob
 from domain.core.db import db
 from domain.core.enums import (
@@ -37,7 +37,6 @@ from domain.core.models import (
     User,
 )
 from domain.core.types import utcnow
-from domain.core import site
 from domain.documents.orders import freeze_order
 from domain.requests import workflow
 from domain.requests.catalog import ensure_catalog

@@ -46,18 +46,45 @@ def signed_in_app(base, context, username="li"):
     pytest.fail("the service worker never took control of /field/")
 
 
+INK = """(canvas) => {
+    const blank = document.createElement('canvas');
+    blank.width = canvas.width; blank.height = canvas.height;
+    return canvas.width > 0 && canvas.toDataURL() !== blank.toDataURL();
+}"""
+
+
+def wait_for_state(page, check, what: str, attempts: int = 200):
+    """Poll a condition of the page (the strict CSP refuses page.wait_for_function's strings): a wait on the
+    state, bounded by attempts, never a fixed sleep that a loaded machine can outrun."""
+    for _ in range(attempts):
+        if check():
+            return
+        page.wait_for_timeout(50)
+    pytest.fail(f"never reached: {what}")
+
+
+def signature_has_ink(page) -> bool:
+    canvas = page.locator("canvas.signature-pad")
+    return canvas.count() == 1 and canvas.evaluate(INK)
+
+
 def draw_signature(page):
     canvas = page.locator("canvas.signature-pad")
     expect(canvas).to_be_visible()
     canvas.scroll_into_view_if_needed()
-    page.wait_for_timeout(100)
-    box = canvas.bounding_box()
+    # Draw only once the canvas stands still (scrolled, laid out): the same box twice in a row.
+    boxes = []
+    wait_for_state(page, lambda: boxes.append(canvas.bounding_box()) or (len(boxes) > 1 and boxes[-1] == boxes[-2]
+                                                                         and boxes[-1]["width"] > 0),
+                   "the signature pad at rest")
+    box = boxes[-1]
     x, y = box["x"] + 30, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down()
     for i in range(1, 40):
         page.mouse.move(x + i * 7, y + (25 if i % 2 else -25), steps=2)
     page.mouse.up()
+    wait_for_state(page, lambda: signature_has_ink(page), "the signature drawn on the pad")
 
 
 def step(page, name):
@@ -765,7 +792,7 @@ def test_a_phone_clock_minutes_off_loses_nothing_and_sends_corrected_times(app, 
         pytest.fail(f"the phone never estimated its clock offset (last {offset})")
     tapped = datetime.now(UTC)
     step(page, "arrive").get_by_role("button", name="我已到达现场").click()
-    expect(step(page, "arrive")).to_contain_text("已完成")
+    expect(step(page, "arrive")).to_contain_text("已完成", timeout=20000)
     expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
     synced = datetime.now(UTC)
     tolerance = timedelta(seconds=30)  # the offset's estimate (half a round trip) and the test's own steps
@@ -793,6 +820,11 @@ def test_a_refused_signature_is_shown_on_the_job_and_stays_recoverable(app, visi
     page = signed_in_app(base, context)
     page.goto(job_url(base, number))
     expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    # Each done step shows its tick and the time the server recorded, the cause and the test included.
+    for name in ("arrive", "problem", "cause", "tests", "confirm", "precautions"):
+        expect(step(page, name)).to_have_class(re.compile(r"\bdone\b"), timeout=20000)
+        expect(step(page, name).locator("h2 .step-time")).to_have_count(1)
+        expect(step(page, name).locator("h2 .step-no")).to_have_text("✓")
     message = "客户尚未确认设备运行正常。"
 
     def refuse(route):
@@ -812,7 +844,7 @@ def test_a_refused_signature_is_shown_on_the_job_and_stays_recoverable(app, visi
     refusal = step(page, "sign").locator(".refusal")
     expect(refusal).to_contain_text(message, timeout=20000)
     expect(refusal).to_contain_text("请先请客户确认设备运行正常")
-    expect(page.locator("#sync-status")).to_contain_text("1 条被服务器拒绝")
+    expect(page.locator("#sync-status")).to_contain_text("1 条被服务器拒绝", timeout=20000)
     assert_status_consistent(page)
     refusal.get_by_role("button", name="知道了").click()
     expect(step(page, "sign").locator(".refusal")).to_have_count(0)
@@ -821,11 +853,9 @@ def test_a_refused_signature_is_shown_on_the_job_and_stays_recoverable(app, visi
     step(page, "sign").get_by_role("link", name="请客户查看并签字").click()
     expect(page.get_by_label("您的姓名")).to_have_value("王五")
     expect(page.locator(".star[data-rating='4']")).to_have_attribute("aria-pressed", "true")
-    blank = page.evaluate("""(() => { const c = document.createElement('canvas');
-        const s = document.querySelector('canvas.signature-pad'); c.width = s.width; c.height = s.height;
-        return c.toDataURL().length; })()""")
     expect(page.locator("canvas.signature-pad")).to_be_visible()
-    assert page.evaluate("document.querySelector('canvas.signature-pad').toDataURL().length") > blank
+    # Drawn again from the kept strokes (waited for as a state: the screen may be redrawn meanwhile).
+    wait_for_state(page, lambda: signature_has_ink(page), "the refused signature drawn again")
     page.get_by_role("button", name="确认并签字").click()
     page.get_by_role("button", name="将手机交还技术员").click()
     page.get_by_role("link", name="我是技术员：返回工单").click()

@@ -720,6 +720,45 @@ def test_signing_before_the_acceptance_test_is_impossible_offline(app, visit_job
     assert problems == []
 
 
+def open_step(page, name):
+    """A step allowed though not next is folded, one tap away: open it (a no-op when it is open already)."""
+    details = step(page, name).locator("details")
+    if details.count() and not details.evaluate("(d) => d.open"):
+        step(page, name).locator("summary").click()
+    return step(page, name)
+
+
+def test_signing_before_the_cause_and_work_done_is_impossible_offline(app, visit_job, phone):
+    """The order the customer signs prints the cause and the work done: with the test passed and the customer's
+    confirmation but nothing written, signing is not offered (the server's reason shown) until they are."""
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    number = visit_job["number"]
+    expect(page.get_by_text(number)).to_be_visible(timeout=10000)
+    context.set_offline(True)
+    page.get_by_text(number).click()
+    step(page, "arrive").get_by_role("button", name="我已到达现场").click()
+    expect(step(page, "arrive")).to_contain_text("已完成")
+    count = open_step(page, "tests").locator("button[data-test]").count()
+    assert count >= 1
+    for i in range(count):
+        open_step(page, "tests").locator("li").nth(i).get_by_role("button", name="通过", exact=True).click()
+    expect(step(page, "tests")).to_contain_text("已完成")
+    open_step(page, "confirm").get_by_role("button", name="客户确认设备运行正常").click()
+    expect(step(page, "confirm")).to_contain_text("已完成")
+    sign = step(page, "sign")
+    expect(sign.get_by_role("link", name="请客户查看并签字")).to_have_count(0)
+    expect(sign.locator(".why")).to_have_text("请先记录故障原因和处理措施。")
+    cause = open_step(page, "cause")
+    cause.get_by_label("原因", exact=True).fill("主输出 XLR 接头松动")
+    cause.get_by_label("处理措施").fill("重新插紧主输出线缆并固定")
+    cause.get_by_role("button", name="保存").click()
+    expect(step(page, "cause")).to_contain_text("已完成")
+    expect(step(page, "sign").locator(".why")).to_have_count(0)
+    expect(open_step(page, "sign").get_by_role("link", name="请客户查看并签字")).to_be_visible()
+    assert problems == []
+
+
 def test_reschedule_then_the_preparation_is_confirmed_again(app, visit_job, phone):
     from datetime import UTC, datetime, timedelta
 

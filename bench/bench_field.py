@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser import CHROMIUM, CHROMIUM_ARGS, PHONE, live_server  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, live_server  # noqa: E402  (the browser helpers of the tests)
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from app import create_app  # noqa: E402

@@ -332,6 +332,7 @@ def _advance(ticket: Ticket, status: TicketStatus, users: dict[str, User], tech:
     visit.precautions_told_at = done + timedelta(minutes=3)
     ticket.cause = "电源适配器老化导致供电不稳"
     ticket.work_done = "更换电源适配器，重新连接线缆，完成验收测试。"
+    visit.work_recorded_at = done - timedelta(minutes=5)  # written before the test, as on the phone
     signed_at = done + timedelta(minutes=5)
     rating = 4 if ticket.urgency == Urgency.URGENT else 5
     ticket.signature = Signature(signer_name=ticket.contact_name or "客户", rating=rating,

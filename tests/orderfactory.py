@@ -87,8 +87,8 @@ def make_signed_order(make_user, *, notes=("已到达现场，与客户确认故
         db.session.add(Photo(ticket=ticket, blob_sha256=full, thumb_sha256=thumb, width=1600, height=1200,
                              caption=f"现场照片 {i + 1}", taken_at=now + timedelta(minutes=160 + i),
                              uploaded_by_id=ids["tech"]))
-    ticket.cause = "SDI 线缆接头松动"
-    ticket.work_done = "更换 SDI 线缆并重新插紧，切换恢复正常。"
+    onsite.record_work(ticket, ctx("tech", 175), cause="SDI 线缆接头松动",
+                       work_done="更换 SDI 线缆并重新插紧，切换恢复正常。", at=now + timedelta(minutes=175))
     for item in ("开机自检正常", "所有输入源正常显示", "PGM 输出与推流正常"):
         onsite.record_test(ticket, ctx("tech", 180), item=item, passed=True, note="")
     onsite.confirm_customer(ticket, ctx("tech", 185), "客户确认设备运行正常")

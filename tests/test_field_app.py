@@ -46,18 +46,45 @@ def signed_in_app(base, context, username="li"):
     pytest.fail("the service worker never took control of /field/")
 
 
+INK = """(canvas) => {
+    const blank = document.createElement('canvas');
+    blank.width = canvas.width; blank.height = canvas.height;
+    return canvas.width > 0 && canvas.toDataURL() !== blank.toDataURL();
+}"""
+
+
+def wait_for_state(page, check, what: str, attempts: int = 200):
+    """Poll a condition of the page (the strict CSP refuses page.wait_for_function's strings): a wait on the
+    state, bounded by attempts, never a fixed sleep that a loaded machine can outrun."""
+    for _ in range(attempts):
+        if check():
+            return
+        page.wait_for_timeout(50)
+    pytest.fail(f"never reached: {what}")
+
+
+def signature_has_ink(page) -> bool:
+    canvas = page.locator("canvas.signature-pad")
+    return canvas.count() == 1 and canvas.evaluate(INK)
+
+
 def draw_signature(page):
     canvas = page.locator("canvas.signature-pad")
     expect(canvas).to_be_visible()
     canvas.scroll_into_view_if_needed()
-    page.wait_for_timeout(100)
-    box = canvas.bounding_box()
+    # Draw only once the canvas stands still (scrolled, laid out): the same box twice in a row.
+    boxes = []
+    wait_for_state(page, lambda: boxes.append(canvas.bounding_box()) or (len(boxes) > 1 and boxes[-1] == boxes[-2]
+                                                                         and boxes[-1]["width"] > 0),
+                   "the signature pad at rest")
+    box = boxes[-1]
     x, y = box["x"] + 30, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down()
     for i in range(1, 40):
         page.mouse.move(x + i * 7, y + (25 if i % 2 else -25), steps=2)
     page.mouse.up()
+    wait_for_state(page, lambda: signature_has_ink(page), "the signature drawn on the pad")
 
 
 def step(page, name):
@@ -219,7 +246,7 @@ def ready_to_sign(app, number):
         ctx = context.Context(actor=db.session.get(User, ticket.assignee_id), tz=ZoneInfo("Asia/Shanghai"), now=now)
         onsite.arrive(ticket, ctx, now)
         onsite.confirm_problem(ticket, ctx, "主输出无声", now)
-        ticket.cause, ticket.work_done = "XLR 接头松动", "重新插紧"
+        onsite.record_work(ticket, ctx, cause="XLR 接头松动", work_done="重新插紧", at=now)
         items = [x["zh"] for x in (ticket.device_category.acceptance_tests if ticket.device_category else [])]
         for item in items or ["主输出有声"]:
             onsite.record_test(ticket, ctx, item=item, passed=True, note="", at=now)
@@ -531,6 +558,23 @@ def test_a_photo_is_downscaled_on_the_phone_and_stored_once(app, visit_job, phon
         assert op.status.value == "applied" and op.replays == 0
         assert json.loads(op.body)["data"]["size"] == stored["size"]  # the phone uploaded the downscaled copy
         assert photo.caption == "主输出接口特写"
+
+    # Sent earlier: the job shows its thumbnail (from the jobs feed), and again offline (the service worker's cache).
+    for offline in (False, True):
+        if offline:
+            context.set_offline(True)
+            page.reload()
+        thumb = notes_step(page).locator(".thumbs img[alt='主输出接口特写']")
+        expect(thumb).to_be_visible(timeout=20000)
+        assert f"/photos/{photo.id}?size=thumb" in thumb.get_attribute("src")
+        for _ in range(100):  # loaded, not a broken image (polled: the strict CSP refuses wait_for_function)
+            if thumb.evaluate("(img) => img.complete && img.naturalWidth") > 0:
+                break
+            page.wait_for_timeout(100)
+        assert thumb.evaluate("(img) => img.naturalWidth") > 0, f"thumbnail not loaded (offline={offline})"
+    # Kept in the service worker's runtime cache (not only the browser's HTTP cache, which it may evict).
+    kept = page.evaluate("caches.open('field-thumbs').then((c) => c.keys()).then((k) => k.map((r) => r.url))")
+    assert [u for u in kept if f"/photos/{photo.id}?size=thumb" in u], kept
     assert problems == []
 
 
@@ -676,6 +720,45 @@ def test_signing_before_the_acceptance_test_is_impossible_offline(app, visit_job
     assert problems == []
 
 
+def open_step(page, name):
+    """A step allowed though not next is folded, one tap away: open it (a no-op when it is open already)."""
+    details = step(page, name).locator("details")
+    if details.count() and not details.evaluate("(d) => d.open"):
+        step(page, name).locator("summary").click()
+    return step(page, name)
+
+
+def test_signing_before_the_cause_and_work_done_is_impossible_offline(app, visit_job, phone):
+    """The order the customer signs prints the cause and the work done: with the test passed and the customer's
+    confirmation but nothing written, signing is not offered (the server's reason shown) until they are."""
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    number = visit_job["number"]
+    expect(page.get_by_text(number)).to_be_visible(timeout=10000)
+    context.set_offline(True)
+    page.get_by_text(number).click()
+    step(page, "arrive").get_by_role("button", name="我已到达现场").click()
+    expect(step(page, "arrive")).to_contain_text("已完成")
+    count = open_step(page, "tests").locator("button[data-test]").count()
+    assert count >= 1
+    for i in range(count):
+        open_step(page, "tests").locator("li").nth(i).get_by_role("button", name="通过", exact=True).click()
+    expect(step(page, "tests")).to_contain_text("已完成")
+    open_step(page, "confirm").get_by_role("button", name="客户确认设备运行正常").click()
+    expect(step(page, "confirm")).to_contain_text("已完成")
+    sign = step(page, "sign")
+    expect(sign.get_by_role("link", name="请客户查看并签字")).to_have_count(0)
+    expect(sign.locator(".why")).to_have_text("请先记录故障原因和处理措施。")
+    cause = open_step(page, "cause")
+    cause.get_by_label("原因", exact=True).fill("主输出 XLR 接头松动")
+    cause.get_by_label("处理措施").fill("重新插紧主输出线缆并固定")
+    cause.get_by_role("button", name="保存").click()
+    expect(step(page, "cause")).to_contain_text("已完成")
+    expect(step(page, "sign").locator(".why")).to_have_count(0)
+    expect(open_step(page, "sign").get_by_role("link", name="请客户查看并签字")).to_be_visible()
+    assert problems == []
+
+
 def test_reschedule_then_the_preparation_is_confirmed_again(app, visit_job, phone):
     from datetime import UTC, datetime, timedelta
 
@@ -746,18 +829,26 @@ def test_a_phone_clock_minutes_off_loses_nothing_and_sends_corrected_times(app, 
         page.wait_for_timeout(100)
     else:
         pytest.fail(f"the phone never estimated its clock offset (last {offset})")
+    tapped = datetime.now(UTC)
     step(page, "arrive").get_by_role("button", name="我已到达现场").click()
-    expect(step(page, "arrive")).to_contain_text("已完成")
+    expect(step(page, "arrive")).to_contain_text("已完成", timeout=20000)
     expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
-    now = datetime.now(UTC)
+    synced = datetime.now(UTC)
+    tolerance = timedelta(seconds=30)  # the offset's estimate (half a round trip) and the test's own steps
     with app.app_context():
         (op,) = db.session.execute(select(SyncOp)).scalars().all()
         assert op.status.value == "applied"
         body = json.loads(op.body)
         sent_at = datetime.fromisoformat(body["at"])
         device_at = datetime.fromisoformat(body["device_at"])
-        assert abs((sent_at - now).total_seconds()) < 60  # corrected to the server's clock
-        assert abs((device_at - now).total_seconds() - skew_minutes * 60) < 60  # the phone's own clock, kept
+        # Corrected to the server's clock (within the real time of the tap), the phone's own clock kept.
+        assert tapped - tolerance <= sent_at <= synced + tolerance, (tapped, sent_at, synced)
+        skew = timedelta(minutes=skew_minutes)
+        assert tapped + skew - tolerance <= device_at <= synced + skew + tolerance, (tapped, device_at, skew)
+        # What is stored is the real time of the tap, neither the phone's clock nor corrected twice.
+        arrived = dispatch.get_ticket(number).visits[-1].arrived_at
+        assert tapped - tolerance <= arrived <= synced + tolerance, (tapped, arrived, synced)
+        assert op.client_at == sent_at and op.device_at == device_at
     assert problems == []
 
 
@@ -768,6 +859,11 @@ def test_a_refused_signature_is_shown_on_the_job_and_stays_recoverable(app, visi
     page = signed_in_app(base, context)
     page.goto(job_url(base, number))
     expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    # Each done step shows its tick and the time the server recorded, the cause and the test included.
+    for name in ("arrive", "problem", "cause", "tests", "confirm", "precautions"):
+        expect(step(page, name)).to_have_class(re.compile(r"\bdone\b"), timeout=20000)
+        expect(step(page, name).locator("h2 .step-time")).to_have_count(1)
+        expect(step(page, name).locator("h2 .step-no")).to_have_text("✓")
     message = "客户尚未确认设备运行正常。"
 
     def refuse(route):
@@ -787,7 +883,7 @@ def test_a_refused_signature_is_shown_on_the_job_and_stays_recoverable(app, visi
     refusal = step(page, "sign").locator(".refusal")
     expect(refusal).to_contain_text(message, timeout=20000)
     expect(refusal).to_contain_text("请先请客户确认设备运行正常")
-    expect(page.locator("#sync-status")).to_contain_text("1 条被服务器拒绝")
+    expect(page.locator("#sync-status")).to_contain_text("1 条被服务器拒绝", timeout=20000)
     assert_status_consistent(page)
     refusal.get_by_role("button", name="知道了").click()
     expect(step(page, "sign").locator(".refusal")).to_have_count(0)
@@ -796,11 +892,9 @@ def test_a_refused_signature_is_shown_on_the_job_and_stays_recoverable(app, visi
     step(page, "sign").get_by_role("link", name="请客户查看并签字").click()
     expect(page.get_by_label("您的姓名")).to_have_value("王五")
     expect(page.locator(".star[data-rating='4']")).to_have_attribute("aria-pressed", "true")
-    blank = page.evaluate("""(() => { const c = document.createElement('canvas');
-        const s = document.querySelector('canvas.signature-pad'); c.width = s.width; c.height = s.height;
-        return c.toDataURL().length; })()""")
     expect(page.locator("canvas.signature-pad")).to_be_visible()
-    assert page.evaluate("document.querySelector('canvas.signature-pad').toDataURL().length") > blank
+    # Drawn again from the kept strokes (waited for as a state: the screen may be redrawn meanwhile).
+    wait_for_state(page, lambda: signature_has_ink(page), "the refused signature drawn again")
     page.get_by_role("button", name="确认并签字").click()
     page.get_by_role("button", name="将手机交还技术员").click()
     page.get_by_role("link", name="我是技术员：返回工单").click()

@@ -52,12 +52,13 @@ def server_run(app, client, number: str, kinds: list[str], rng: random.Random, v
     start, faults = job["facts"], job["fault_categories"]
     ops, verdicts = [], []
     for kind in kinds:
-        with app.app_context():
-            data = _payload(kind, number, rng, vary) if kind not in ("remote.guided", "order.submitted") else (
-                {"method": "phone", "steps": "重启编码器"} if kind == "remote.guided" else
-                {"fault_category_id": faults[0]["id"] if faults else None, "root_cause": "线缆松动",
-                 "solution_summary": "重新插紧线缆",
-                 "parts_used": ""})
+        kind, data = kind if isinstance(kind, tuple) else (kind, None)  # a payload the sequence gives, or made
+        if data is None:
+            with app.app_context():
+                data = _payload(kind, number, rng, vary) if kind not in ("remote.guided", "order.submitted") else (
+                    {"method": "phone", "steps": "重启编码器"} if kind == "remote.guided" else
+                    {"fault_category_id": faults[0]["id"] if faults else None, "root_cause": "线缆松动",
+                     "solution_summary": "重新插紧线缆", "parts_used": ""})
         result = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [
             {"op_id": str(uuid.uuid4()), "kind": kind, "ticket": number, "at": at(0), "data": data}]}).json
         result = result["results"][0]
@@ -78,9 +79,14 @@ def sequences(seed: int) -> list[tuple[list[str], bool]]:
         (["contact.made", "visit.scheduled", "prep.confirmed", "prep.confirmed", "visit.scheduled",
           "visit.arrived", "prep.confirmed", "visit.arrived", "visit.scheduled", "prep.confirmed"],
          False),                                                                  # rescheduled
-        (["contact.made", "visit.scheduled", "prep.confirmed", "visit.arrived", "order.signed", "visit.departed",
-          "test.recorded", "customer.confirmed", "order.signed", "visit.departed", "note.added"], False),
+        (["contact.made", "visit.scheduled", "prep.confirmed", "visit.arrived", "order.signed", "work.recorded",
+          "order.signed", "visit.departed", "test.recorded", "customer.confirmed", "order.signed", "visit.departed",
+          "note.added"], False),                                                  # signing before the work, the test
     ]
+    failing, passing = (("test.recorded", {"item": item, "passed": passed, "note": ""})
+                        for item, passed in (("主输出正常", False), ("各通道输入有信号", True)))
+    out.append((["contact.made", "visit.scheduled", "visit.arrived", failing, passing, "customer.confirmed",
+                 "work.recorded", "order.signed"], False))                        # a failed item, another passed
     for _ in range(3):  # at random, biased towards the next steps of a visit, with failed tests and missed calls
         kinds = [rng.choice(KINDS) if rng.random() < 0.5 else ON_SITE_PATH[min(i // 3, len(ON_SITE_PATH) - 1)]
                  for i in range(30)]
@@ -104,10 +110,13 @@ def test_phone_and_server_give_every_op_the_same_verdict(app, assigned, seed):  
             assert local == server, (op["kind"], server, local)
             refused.add(server.get("code"))
         if run["end"] is not None:
-            # tests_passed is per item on the server and per op in the declaration (see tests/test_flow.py).
-            assert {**mine["facts"], "tests_passed": None} == {**run["end"], "tests_passed": None}
+            # Every fact, tests_passed and its per-item tally included.
+            assert mine["facts"] == run["end"], (run["ops"], mine["facts"], run["end"])
+    # The tally met both outcomes: a failed item outweighing a later pass of another, and every item passed.
+    tallies = [r["end"]["tallies"]["tests_passed"] for r in runs if r["end"]]
+    assert any(len(t) == 2 and not all(t.values()) for t in tallies) and any(t and all(t.values()) for t in tallies)
     # The sequences exercised the refusals that matter on site.
-    assert {"no_tests", "not_signed", "already_done", "already_on_site"} <= refused
+    assert {"no_tests", "no_work", "not_signed", "already_done", "already_on_site"} <= refused
 
 
 def new_request(app) -> str:

@@ -131,6 +131,66 @@ def test_any_character_the_phone_can_type_prints(app, make_user, tmp_path):
         assert flat.count(emoji) >= 1, emoji
 
 
+def test_an_order_full_of_emoji_keeps_what_pdfa_3b_asks_as_far_as_checked_here(app, make_user, tmp_path):
+    """No PDF/A validator (veraPDF) runs here; what can be checked is: the sRGB OutputIntent and the PDF/A-3B
+    identification in the XMP metadata, every font embedded and none of Type 3 (the colour emoji are bitmaps drawn
+    as images over an embedded TrueType font), each emoji glyph's width the same in /W as in the embedded font
+    program, no .notdef glyph drawn, no image asking for interpolation (6.2.8), the JSON attachment with its
+    relationship, MIME type and date, no encryption or JavaScript."""
+    import io
+    import json
+    import subprocess
+
+    from fontTools.ttLib import TTFont
+
+    from domain.documents import orders
+
+    from .pdfobjects import data, head, pdf_objects
+
+    with app.app_context():
+        made = make_signed_order(make_user, photos=1, notes=("已到达现场🎤，确认故障——无声。" + "".join(EMOJI) * 3,))
+        order = dispatch.get_ticket(made["number"]).service_order
+        content = json.loads(order.content_json)
+        content["work_done"] = "".join(EMOJI) * 4
+        pdf = orders.write_pdf(orders.order_html(order, content), content)
+    path = tmp_path / "emoji.pdf"
+    path.write_bytes(pdf)
+    fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in fonts.splitlines()[2:]]
+    assert any("Emoji" in row[0] for row in rows) and all(row[-5] == "yes" for row in rows), fonts
+    assert "Type 3" not in fonts, fonts
+    objects = pdf_objects(pdf)
+    catalog = next(head(o) for o in objects.values() if b"/Type /Catalog" in head(o))
+    assert b"/S /GTS_PDFA1" in catalog and b"/DestOutputProfile" in catalog and b"/AF [" in catalog, catalog
+    profile = objects[int(re.search(rb"/DestOutputProfile (\d+) 0 R", catalog).group(1))]
+    assert b"/N 3" in head(profile) and data(profile)[36:40] == b"acsp"  # an RGB ICC profile
+    xmp = next(data(o) for o in objects.values() if b"/Type /Metadata" in head(o)).decode()
+    assert 'pdfaid:part="3"' in xmp and 'pdfaid:conformance="B"' in xmp, xmp
+    images = [head(o) for o in objects.values() if b"/Subtype /Image" in head(o)]
+    assert len(images) > 10  # the emoji bitmaps (and their masks), the photo, the signature
+    assert not [i for i in images if b"/Interpolate true" in i], images[:2]
+    filespec = next(head(o) for o in objects.values() if b"/Type /Filespec" in head(o))
+    embedded = next(head(o) for o in objects.values() if b"/Type /EmbeddedFile" in head(o))
+    assert b"/AFRelationship" in filespec and b"/Subtype /application#2fjson" in embedded and b"/ModDate" in embedded
+    assert b"/Encrypt" not in pdf and not any(b"/JavaScript" in head(o) for o in objects.values())
+    # The emoji font: the widths the PDF declares are those of the embedded program.
+    cid_font = next(head(o) for o in objects.values() if b"/CIDFontType2" in head(o) and b"Emoji" in head(o))
+    descriptor = next(head(o) for o in objects.values() if b"/FontDescriptor" in head(o) and b"Emoji" in head(o))
+    program = TTFont(io.BytesIO(data(objects[int(re.search(rb"/FontFile2 (\d+) 0 R", descriptor).group(1))])))
+    scale, glyphs = 1000 / program["head"].unitsPerEm, program.getGlyphOrder()
+    widths = re.findall(rb"(\d+) \[([\d ]+)\]", cid_font.split(b"/W [", 1)[1].split(b"]]", 1)[0] + b"]")
+    assert widths
+    for start, listed in widths:
+        for offset, width in enumerate(listed.split()):
+            advance = program["hmtx"][glyphs[int(start) + offset]][0] * scale
+            assert abs(advance - int(width)) <= 1, (start, offset, advance, width)
+    # No text draws glyph 0 (.notdef: a box, and forbidden by 6.2.11.8): every font here is two-byte Identity-H.
+    for page in (o for o in objects.values() if b"/Type /Page/" in head(o) or b"/Type /Page\n" in head(o)):
+        contents = objects[int(re.search(rb"/Contents (\d+) 0 R", head(page)).group(1))]
+        codes = [h[i:i + 4] for h in re.findall(rb"<([0-9a-f]+)>", data(contents)) for i in range(0, len(h), 4)]
+        assert codes and b"0000" not in codes
+
+
 def test_numbers_stay_in_the_text_font(app, make_user, tmp_path):
     """The emoji font is limited to emoji code points: an order without emoji embeds none (digits, '#' and '*'
     are keycap bases in an emoji font and would print spaced out)."""

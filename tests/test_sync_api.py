@@ -364,6 +364,32 @@ def test_photo_is_upright_small_and_without_gps(app, job):
         assert max(thumb.size) == 400
 
 
+def test_photos_sent_earlier_come_back_in_the_jobs_feed_as_thumbnails_only_their_viewers_get(app, job):
+    """The phone shows each photo sent earlier: the feed gives a thumbnail URL (a small JPEG, cached for good,
+    behind the request's access check); the photo op keeps the phone's own clock beside the corrected time."""
+    client = phone(app)
+    sync(client, [op("visit.arrived", job["number"], minutes=-5)])
+    op_id, device_at = str(uuid.uuid4()), at(4)
+    response = client.post("/api/v1/sync/photo", data={
+        "op_id": op_id, "ticket": job["number"], "at": at(-1), "device_at": device_at, "device_id": "phone-1",
+        "caption": "机柜背面", "file": (io.BytesIO(jpeg_with_gps_and_rotation()), "p.jpg")},
+        content_type="multipart/form-data")
+    assert response.json["results"][0]["status"] == "applied"
+    with app.app_context():
+        record = db.session.execute(select(SyncOp).where(SyncOp.op_id == uuid.UUID(op_id))).scalar_one()
+        assert record.device_at == datetime.fromisoformat(device_at)
+    feed = client.get("/api/v1/me/jobs").json
+    (photo,) = next(j for j in feed["jobs"] if j["number"] == job["number"])["photos"]
+    assert photo["caption"] == "机柜背面" and photo["thumb_url"].endswith(f"/photos/{photo['id']}?size=thumb")
+    thumb = client.get(photo["thumb_url"])
+    assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg"
+    assert "max-age=31536000" in thumb.headers["Cache-Control"] and "private" in thumb.headers["Cache-Control"]
+    image = Image.open(io.BytesIO(thumb.data))
+    assert image.format == "JPEG" and max(image.size) <= 400 and len(thumb.data) < 60_000
+    assert client.get(photo["thumb_url"], headers={"If-None-Match": thumb.headers["ETag"]}).status_code == 304
+    assert phone(app, "t2").get(photo["thumb_url"]).status_code == 403  # another technician's request
+
+
 @pytest.mark.parametrize("make,code", [
     (lambda: b"", "photo_empty"),
     (lambda: b"%PDF-1.7 this is not an image", "photo_unreadable"),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -74,6 +74,7 @@ def sync_photo():
     upload = request.files.get("file")
     data = upload.read() if upload else b""
     op = {"op_id": form.get("op_id"), "kind": "photo.added", "ticket": form.get("ticket"), "at": form.get("at"),
+          "device_at": form.get("device_at"),  # the phone's own clock, kept beside the corrected `at`
           "data": {"note_id": form.get("note_id") or None, "caption": form.get("caption") or "",
                    "size": len(data), "filename": (upload.filename or "")[:200] if upload else ""}}
     photo = None
@@ -96,7 +97,11 @@ def sync_photo():
 def my_jobs():
     now = utcnow()
     # The phone highlights a deadline this close as the boards do: the policy's threshold, not its own.
-    return jsonify(jobs=jobs_for(current_user, now, current_locale()), flow=flow_document(),
+    jobs = jobs_for(current_user, now, current_locale())
+    for job in jobs:  # photos sent earlier: their thumbnails (access-checked, cached for good: blobs never change)
+        for photo in job["photos"]:
+            photo["thumb_url"] = url_for("dispatch.photo", number=job["number"], photo_id=photo["id"], size="thumb")
+    return jsonify(jobs=jobs, flow=flow_document(),
                    server_time=now.isoformat(), due_soon_minutes=current_policy().due_soon_minutes,
                    user={"username": current_user.username, "display_name": current_user.display_name})
 

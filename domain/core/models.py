@@ -429,6 +429,7 @@ class Visit(Base):
     confirmed_problem: Mapped[str | None] = mapped_column(Text)
     customer_confirmed_at: Mapped[datetime | None]
     customer_confirmation: Mapped[str | None] = mapped_column(Text)
+    work_recorded_at: Mapped[datetime | None]  # when the cause and the work done were (last) written on site
     precautions_told_at: Mapped[datetime | None]
     departed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]

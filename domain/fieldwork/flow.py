@@ -10,7 +10,12 @@ Evaluation (`refusal_for`), the same on both sides:
 2. each fact of `refused_if`, in order: true -> refused with `refusals[fact]`;
 3. otherwise accepted. Applying an accepted op (`apply`): every fact of `sets` becomes true, of `clears` false;
    then `sets_if` / `clears_if`: {fact: condition}, where a condition {field: [values]} holds when every named
-   payload field's value (null when absent) is one of the values listed.
+   payload field's value (null when absent) is one of the values listed; then `tallies`: {fact: {"key": field,
+   "value": field, "length": n}}: the op's yes/no `value` becomes the last result of the item named by its `key`
+   (trimmed, its first n characters), kept in `facts["tallies"][fact]` = {item: bool}, and the fact holds when
+   there is at least one item and every item's last result is yes. So "the tests passed" means the same on both
+   sides: every item of the acceptance test passed at its last recording (a failed item recorded again as passed
+   counts as passed; another item passing does not make up for a failed one).
 
 The document sent to the phone (`flow_document`, messages in the user's language), for example:
 
@@ -18,7 +23,7 @@ The document sent to the phone (`flow_document`, messages in the user's language
      "facts": ["contact_made", "remote_guided", ...],
      "steps": {
        "order.signed": {
-         "requires": ["arrived", "tests_recorded", "customer_confirmed"],
+         "requires": ["arrived", "work_recorded", "tests_recorded", "customer_confirmed"],
          "refused_if": ["signed"],
          "sets": ["signed", "service_ended"], "clears": [], "sets_if": {}, "clears_if": {},
          "refusals": {
@@ -27,12 +32,13 @@ The document sent to the phone (`flow_document`, messages in the user's language
            "signed": {"code": "order_locked", "message": "The customer has already signed this order."}, ...}},
        "test.recorded": {
          "requires": ["arrived"], "refused_if": ["signed"], "sets": ["tests_recorded"], "clears": [],
-         "sets_if": {"tests_passed": {"passed": [true]}},
-         "clears_if": {"tests_passed": {"passed": [false]}, "customer_confirmed": {"passed": [false]}},
+         "sets_if": {}, "clears_if": {"customer_confirmed": {"passed": [false]}},
+         "tallies": {"tests_passed": {"key": "item", "value": "passed", "length": 200}},
          "refusals": {...}},
        ...}}
 
-and each job of the feed carries `"facts": {"contact_made": true, "arrived": false, ...}`.
+and each job of the feed carries `"facts": {"contact_made": true, "arrived": false, ...,
+"tallies": {"tests_passed": {"主输出正常": true}}}`.
 
 Bump VERSION whenever a rule changes: the phone keeps the declaration it last received with its cached jobs.
 """
@@ -48,13 +54,28 @@ from ..core.enums import TicketStatus
 from ..core.errors import DomainError
 from ..core.models import Ticket
 
-VERSION = 1
+VERSION = 2  # 2: signing requires the cause and work done; tests_passed is a tally of the items' last results
 
 FACTS = ("contact_made", "remote_guided", "remote_resolved", "visit_scheduled", "prep_confirmed", "arrived",
          "problem_confirmed", "work_recorded", "tests_recorded", "tests_passed", "customer_confirmed",
          "precautions_told", "signed", "departed", "service_ended", "submitted", "returned")
 
 Condition = dict[str, list]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A fact kept per item: the last yes/no (`value` field) of each item (`key` field, trimmed, first `length`
+    characters); the fact holds when there is an item and every item's last answer is yes."""
+    key: str
+    value: str
+    length: int = 200
+
+    def item(self, data: Mapping) -> str:
+        return str(data.get(self.key) or "").strip()[:self.length]
+
+    def as_dict(self) -> dict:
+        return {"key": self.key, "value": self.value, "length": self.length}
 
 
 @dataclass(frozen=True)
@@ -74,11 +95,13 @@ class Step:
     clears: tuple[str, ...] = ()
     sets_if: dict[str, Condition] = field(default_factory=dict)
     clears_if: dict[str, Condition] = field(default_factory=dict)
+    tallies: dict[str, Tally] = field(default_factory=dict)
     refusals: dict[str, Refusal] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"requires": list(self.requires), "refused_if": list(self.refused_if), "sets": list(self.sets),
                 "clears": list(self.clears), "sets_if": self.sets_if, "clears_if": self.clears_if,
+                "tallies": {fact: tally.as_dict() for fact, tally in self.tallies.items()},
                 "refusals": {fact: refusal.as_dict() for fact, refusal in self.refusals.items()}}
 
 
@@ -91,6 +114,8 @@ ON_SITE_ALREADY = Refusal("already_on_site", _l("You are already on site: this s
 RESOLVED_REMOTELY = Refusal("resolved_remotely", _l("This request was already solved remotely."))
 VISIT_AGREED = Refusal("visit_scheduled", _l("A visit is already scheduled: remote handling is over."))
 LOCKED = Refusal("order_locked", _l("The customer has already signed this order: it can no longer change."))
+NO_WORK = Refusal("no_work", _l("Record the cause of the problem and the work done first."))
+NO_TESTS = Refusal("no_tests", _l("Run the acceptance test with the customer first."))
 NOT_SIGNED = Refusal("not_signed", _l("The customer has not signed the service order yet: you may not leave."))
 
 
@@ -133,24 +158,24 @@ STEPS: dict[str, Step] = {
     "work.recorded": Step(
         requires=("arrived",), refused_if=("signed",), sets=("work_recorded",),
         refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
-    # A failed item voids a confirmation the customer gave before it.
+    # A failed item voids a confirmation the customer gave before it; the tests passed when every item's last
+    # result is a pass.
     "test.recorded": Step(
         requires=("arrived",), refused_if=("signed",), sets=("tests_recorded",),
-        sets_if={"tests_passed": {"passed": [True]}},
-        clears_if={"tests_passed": {"passed": [False]}, "customer_confirmed": {"passed": [False]}},
+        clears_if={"customer_confirmed": {"passed": [False]}},
+        tallies={"tests_passed": Tally(key="item", value="passed")},
         refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
     "customer.confirmed": Step(
         requires=("arrived", "tests_recorded"), refused_if=("signed",), sets=("customer_confirmed",),
-        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED,
-                  "tests_recorded": Refusal("no_tests", _l("Run the acceptance test with the customer first."))}),
+        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED, "tests_recorded": NO_TESTS}),
     "precautions.told": Step(
         requires=("arrived",), refused_if=("signed",), sets=("precautions_told",),
         refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
+    # The order the customer signs prints the cause and the work done: they are written first.
     "order.signed": Step(
-        requires=("arrived", "tests_recorded", "customer_confirmed"), refused_if=("signed",),
+        requires=("arrived", "work_recorded", "tests_recorded", "customer_confirmed"), refused_if=("signed",),
         sets=("signed", "service_ended"),
-        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED,
-                  "tests_recorded": Refusal("no_tests", _l("Run the acceptance test with the customer first.")),
+        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED, "work_recorded": NO_WORK, "tests_recorded": NO_TESTS,
                   "customer_confirmed": Refusal("not_confirmed", _l("The customer has not confirmed that the "
                                                                     "device works normally yet."))}),
     "visit.departed": Step(
@@ -194,14 +219,23 @@ def apply(kind: str, facts: Mapping[str, bool], data: Mapping) -> dict[str, bool
     after.update(dict.fromkeys(step.clears, False))
     after.update({fact: True for fact, condition in step.sets_if.items() if _holds(condition, data)})
     after.update({fact: False for fact, condition in step.clears_if.items() if _holds(condition, data)})
+    if step.tallies:
+        tallies = dict(after.get("tallies") or {})
+        for fact, tally in step.tallies.items():
+            results = {**(tallies.get(fact) or {}), tally.item(data): data.get(tally.value) is True}
+            tallies[fact] = results
+            after[fact] = all(results.values())  # never empty: this op's item is in it
+        after["tallies"] = tallies
     return after
 
 
-def facts_of(ticket: Ticket) -> dict[str, bool]:
-    """What has happened on a request, from the database (the starting point of the phone's evaluation)."""
+def facts_of(ticket: Ticket) -> dict[str, Any]:
+    """What has happened on a request, from the database (the starting point of the phone's evaluation), with the
+    tallies' items (the acceptance test's last result per item)."""
     visit = ticket.current_visit
     status = ticket.status
     signed = ticket.signature is not None
+    results = {test.item: test.passed for test in ticket.tests}
     return {
         "contact_made": ticket.first_contact_at is not None,
         "remote_guided": bool(ticket.remote_sessions),
@@ -212,7 +246,7 @@ def facts_of(ticket: Ticket) -> dict[str, bool]:
         "problem_confirmed": visit is not None and visit.problem_confirmed_at is not None,
         "work_recorded": bool(ticket.cause and ticket.work_done),
         "tests_recorded": bool(ticket.tests),
-        "tests_passed": bool(ticket.tests) and all(t.passed for t in ticket.tests),
+        "tests_passed": bool(results) and all(results.values()),
         "customer_confirmed": visit is not None and visit.customer_confirmed_at is not None,
         "precautions_told": visit is not None and visit.precautions_told_at is not None,
         "signed": signed,
@@ -220,6 +254,7 @@ def facts_of(ticket: Ticket) -> dict[str, bool]:
         "service_ended": signed or ticket.remote_resolved_at is not None,
         "submitted": status in (TicketStatus.SUBMITTED, TicketStatus.APPROVED),
         "returned": status == TicketStatus.RETURNED,
+        "tallies": {"tests_passed": results},
     }
 
 

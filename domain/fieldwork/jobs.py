@@ -59,13 +59,15 @@ def _job(ticket: Ticket, now: datetime, articles: list[KbArticle], faults: list[
     submission = next((c for c in clocks if c.name == ClockName.SUBMISSION), None)
     returned = next((r for r in reversed(ticket.reviews) if r.decision == ReviewDecision.RETURNED), None)
     return {
-        **request_summary(ticket, now),
+        **request_summary(ticket, now, clocks),
         "version": ticket.version,
         "technician": ticket.assignee.display_name if ticket.assignee else None,
         "visit": None if visit is None else {
             "scheduled_at": _iso(visit.scheduled_at), "address": visit.address, "agreed_with": visit.agreed_with,
             "prepared_at": _iso(visit.prep_confirmed_at), "arrived_at": _iso(visit.arrived_at),
             "problem_confirmed_at": _iso(visit.problem_confirmed_at), "confirmed_problem": visit.confirmed_problem,
+            "work_recorded_at": _iso(visit.work_recorded_at),
+            "tests_recorded_at": _iso(max((t.recorded_at for t in ticket.tests), default=None)),
             "customer_confirmed_at": _iso(visit.customer_confirmed_at),
             "precautions_told_at": _iso(visit.precautions_told_at), "departed_at": _iso(visit.departed_at),
             "checklist": [{"id": i.id, "kind": i.kind.value, "label": i.label, "checked": i.checked}

@@ -93,7 +93,7 @@ def record_work(ticket: Ticket, ctx: Context, *, cause: str, work_done: str, at:
         errors["work_done"] = _l("Record what was done.")
     if errors:
         raise ValidationError(errors)
-    checked_time(at, ctx, "at", not_before=visit.arrived_at, after=AFTER_ARRIVAL)
+    visit.work_recorded_at = checked_time(at, ctx, "at", not_before=visit.arrived_at, after=AFTER_ARRIVAL)
     ticket.cause, ticket.work_done = cause.strip()[:MAX_TEXT], work_done.strip()[:MAX_TEXT]
     record_event("work.recorded", actor=ctx.actor, ticket=ticket, via=ctx.via)
     return visit

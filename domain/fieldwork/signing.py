@@ -23,6 +23,7 @@ from ..core.types import utcnow
 from ..documents.orders import freeze_order
 from ..requests import workflow
 from ..sla.clocks import start_clock
+from .flow import NO_WORK, FlowRefused
 from .onsite import current_visit, ensure_not_locked
 
 PNG_PREFIX = "data:image/png;base64,"
@@ -106,6 +107,8 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
     if visit.customer_confirmed_at is None:
         raise DomainError("not_confirmed",
                           _l("The customer has not confirmed that the device works normally yet."))
+    if not (ticket.cause and ticket.work_done):  # the order the customer signs prints them (flow.py's order.signed)
+        raise FlowRefused(NO_WORK.code, NO_WORK.message)
     errors = {}
     signer_name = (signer_name or "").strip()
     if not signer_name:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ..core.models import Ticket
-from ..sla.clocks import ticket_clocks
+from ..sla.clocks import ClockView, ticket_clocks
 
 
 def iso(value: datetime | None) -> str | None:
@@ -14,8 +14,9 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def request_summary(ticket: Ticket, now: datetime) -> dict[str, Any]:
-    """Who asked, about what device and problem, how urgent, and the clocks as of `now`."""
+def request_summary(ticket: Ticket, now: datetime, clocks: list[ClockView] | None = None) -> dict[str, Any]:
+    """Who asked, about what device and problem, how urgent, and the clocks as of `now` (`clocks`: the caller's
+    `ticket_clocks(ticket, now)`, when it needs them too)."""
     category = ticket.device_category
     return {
         "number": ticket.number,
@@ -29,5 +30,5 @@ def request_summary(ticket: Ticket, now: datetime) -> dict[str, Any]:
         "problem": ticket.problem,
         "reported_at": iso(ticket.reported_at),
         "created_at": iso(ticket.created_at),
-        "clocks": [clock.as_dict() for clock in ticket_clocks(ticket, now)],
+        "clocks": [clock.as_dict() for clock in (ticket_clocks(ticket, now) if clocks is None else clocks)],
     }

@@ -285,7 +285,8 @@ function doneAt(job, name) {
   const server = {
     contact: clock("first_contact"), resolve: clock("order_filed") || clock("remote_fix"),
     guide: (job.remote || []).map((r) => r.at).pop(), prepare: visit.prepared_at, arrive: visit.arrived_at,
-    problem: visit.problem_confirmed_at, confirm: visit.customer_confirmed_at, precautions: visit.precautions_told_at,
+    problem: visit.problem_confirmed_at, cause: visit.work_recorded_at, tests: visit.tests_recorded_at,
+    confirm: visit.customer_confirmed_at, precautions: visit.precautions_told_at,
     sign: job.signed_at, depart: visit.departed_at, submit: job.submission?.submitted_at,
   }[name];
   return (job.fact_times && job.fact_times[STEPS[name].fact]) || (job.done_at && job.done_at[kind]) || server || null;

@@ -3,8 +3,11 @@
 // Generic on purpose: every rule is data in the declaration, none is written here.
 //
 // A step: {requires: [fact], refused_if: [fact], sets: [fact], clears: [fact],
-//          sets_if: {fact: {field: [values]}}, clears_if: {...}, refusals: {fact: {code, message}}}
+//          sets_if: {fact: {field: [values]}}, clears_if: {...},
+//          tallies: {fact: {key, value, length}}, refusals: {fact: {code, message}}}
 // A condition holds when every named payload field's value (null when absent) is one of the values listed.
+// A tally keeps each item's last yes/no in facts.tallies[fact] ({item: bool}, the item trimmed to its first `length`
+// characters); the fact holds when every item's last answer is yes.
 
 function holds(condition, data) {
   return Object.entries(condition || {}).every(([name, values]) => {
@@ -36,6 +39,16 @@ export function apply(flow, facts, kind, data) {
   for (const fact of step.clears || []) next[fact] = false;
   for (const [fact, condition] of Object.entries(step.sets_if || {})) if (holds(condition, data)) next[fact] = true;
   for (const [fact, condition] of Object.entries(step.clears_if || {})) if (holds(condition, data)) next[fact] = false;
+  const tallies = Object.entries(step.tallies || {});
+  if (tallies.length) {
+    next.tallies = { ...(next.tallies || {}) };
+    for (const [fact, tally] of tallies) {
+      const item = Array.from(String((data && data[tally.key]) || "").trim()).slice(0, tally.length).join("");
+      const results = { ...(next.tallies[fact] || {}), [item]: Boolean(data) && data[tally.value] === true };
+      next.tallies[fact] = results;
+      next[fact] = Object.values(results).every(Boolean);
+    }
+  }
   return next;
 }
 

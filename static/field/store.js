@@ -110,8 +110,9 @@ export function applyLocally(job, op) {
   return job;
 }
 
-// The phone's clock minus the server's, estimated at every exchange (sync.js): an op carries the corrected
-// time in `at` and the phone's own clock in `device_at`.
+// The server's clock minus the phone's (negative on a phone that runs fast), estimated at every exchange (sync.js):
+// an op carries the corrected time in `at` (the phone's clock plus this offset, applied once, here) and the phone's
+// own clock in `device_at`.
 let clockOffsetMs = 0;
 export function setClockOffset(ms) { clockOffsetMs = ms; return setMeta("clock_offset", ms); }
 export function clockOffset() { return clockOffsetMs; }

@@ -22,10 +22,34 @@ self.addEventListener("activate", (event) => {
   })());
 });
 
+// Thumbnails of the photos sent earlier (the jobs feed's thumb_url), kept for offline: from this cache first (a
+// photo never changes under its URL); only a real image is kept (never a sign-in redirect); the oldest go first.
+const THUMBS = "field-thumbs";
+const MAX_THUMBS = 300;
+const isThumb = (url) => url.searchParams.get("size") === "thumb" &&
+  /^\/dispatch\/requests\/[^/]+\/photos\/[^/]+$/.test(url.pathname);
+
+async function thumbnail(request) {
+  const cache = await caches.open(THUMBS);
+  const hit = await cache.match(request);
+  if (hit) return hit;
+  const response = await fetch(request);
+  if (response.ok && !response.redirected && (response.headers.get("Content-Type") || "").startsWith("image/")) {
+    await cache.put(request, response.clone());
+    const keys = await cache.keys();
+    for (const old of keys.slice(0, Math.max(0, keys.length - MAX_THUMBS))) await cache.delete(old);
+  }
+  return response;
+}
+
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== self.location.origin || url.pathname.startsWith("/api/")) return;
+  if (isThumb(url)) {
+    event.respondWith(thumbnail(request));
+    return;
+  }
   if (request.mode === "navigate" && url.pathname.startsWith("/field")) {
     // Network first: a fresh shell (and a sign-in page when the session ended); the cached shell offline.
     event.respondWith((async () => {

@@ -326,7 +326,7 @@ def _advance(ticket: Ticket, status: TicketStatus, users: dict[str, User], tech:
         ticket.tests.append(AcceptanceTest(item=item["zh"], passed=True, note="", position=position,
                                            recorded_at=done, recorded_by_id=tech.id, visit_id=visit.id))
     visit.customer_confirmed_at = done + timedelta(minutes=2)
-    visit.customer_confirmation = "客户确认设备运行正常"
+    visit.customer_confirmation = "云台转动无异响，推流 10 分钟画面稳定"
     for position, text in enumerate(category.precaution_templates):
         ticket.precautions.append(Precaution(text=text["zh"], position=position, told_at=done))
     visit.precautions_told_at = done + timedelta(minutes=3)

@@ -6,6 +6,8 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from domain.core.accounts import SUPPORTED_LOCALES, set_locale
+from domain.core.types import utcnow
+from domain.requests.attention import attention_for
 from extensions import db
 
 from ..access import public, signed_in
@@ -18,7 +20,21 @@ LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 @bp.get("/")
 @signed_in
 def index():
-    return render_template("core/index.html", items=nav_items(current_user))
+    return render_template("core/index.html", items=nav_items(current_user), badges=_badges(current_user))
+
+
+def _badges(user) -> dict[str, list[tuple[str, str]]]:
+    """What waits on each tile of the home page: (text, style) per endpoint, from domain/requests/attention.py."""
+    a = attention_for(user, utcnow())
+    overdue = [(_("%(n)d overdue", n=a.overdue), "danger")] if a.overdue else []
+    badges = {
+        "dispatch.board": ([(_("%(n)d unassigned", n=a.unassigned), "warning")] if a.unassigned else []) + overdue
+        or [(_("Nothing unassigned or overdue"), "ok")],
+        "orders.review_queue": [(_("%(n)d waiting", n=a.to_review), "warning" if a.to_review else "ok")],
+        "field.app": [(_("%(n)d open", n=a.my_jobs), "info")] + overdue,
+        "dispatch.escalated": [(_("%(n)d open", n=a.escalated), "warning" if a.escalated else "ok")],
+    }
+    return badges
 
 
 @bp.post("/lang")

@@ -9,7 +9,7 @@ the largest size over p95 at the smallest). Baseline, measured in the same run a
 30 rows fetched by one plain SQLAlchemy query (no rendering, no counting), i.e. the least any board could cost.
 
 Generated databases are kept and reused (a PostgreSQL schema, or a SQLite file under BENCH_CACHE, default
-~/.cache/fieldservice-bench), keyed by size and by the schema's DDL: a model change builds them again.
+~/.cache/fieldservice-bench), keyed by size and by the source of the models and of this generator: a change builds them again.
 BENCH_FRESH=1 rebuilds them; BENCH_KEEP=0 drops them after the run.
 """
 from __future__ import annotations
@@ -26,7 +26,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import event, insert, select  # noqa: E402
@@ -66,16 +67,10 @@ def database_url(tmp: Path) -> tuple[str, callable]:
 
 
 def schema_key(size: int) -> str:
-    """The cache key of a generated database: its size and the schema's DDL (both dialects)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-    from sqlalchemy.schema import CreateIndex, CreateTable
-
-    ddl = []
-    for dialect in (postgresql.dialect(), sqlite.dialect()):
-        for table in db.metadata.sorted_tables:
-            ddl.append(str(CreateTable(table).compile(dialect=dialect)))
-            ddl.extend(str(CreateIndex(index).compile(dialect=dialect)) for index in table.indexes)
-    return f"{size}_{hashlib.sha256(chr(10).join(ddl).encode()).hexdigest()[:10]}"
+    """The cache key of a generated database: its size, the models and this generator (their source text)."""
+    sources = [ROOT / "domain/core/models.py", Path(__file__)]
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:10]
+    return f"{size}_{digest}"
 
 
 def cached_database_url(size: int) -> tuple[str, bool, callable]:

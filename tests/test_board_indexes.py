@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import event
 
 from domain.core.db import db
-from domain.requests.board import BoardFilter, board_page
+from domain.core.models import TICKET_OPEN_STATES_SQL
+from domain.requests.board import BoardFilter, board_page, technician_load
+from domain.requests.workflow import OPEN_STATES
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -88,3 +90,31 @@ def test_the_search_uses_the_trigram_indexes_on_postgresql(app):
         assert "ix_customers_name_trgm" in _plan(app, *customers)
     else:  # SQLite has no trigram index: a LIKE with a leading wildcard reads the table
         assert "SCAN tickets" in plan
+
+
+def test_the_open_requests_index_names_the_open_states():
+    assert set(TICKET_OPEN_STATES_SQL) == {state.value for state in OPEN_STATES}
+
+
+def test_each_technicians_load_and_a_pages_clocks_are_read_from_indexes(app):
+    sent = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+
+    with app.app_context():
+        engine = db.engine
+        postgresql = engine.dialect.name == "postgresql"
+        event.listen(engine, "before_cursor_execute", keep)
+        try:
+            technician_load()
+        finally:
+            event.remove(engine, "before_cursor_execute", keep)
+    plan = _plan(app, *sent[0])
+    print("\n" + plan)
+    if postgresql:  # an index-only scan of the open requests
+        assert "ix_tickets_open_by_assignee" in plan
+    else:  # SQLite probes its (assignee, status) index per technician
+        assert "SEARCH tickets USING" in plan and "SCAN tickets" not in plan
+    clocks = _plan(app, "SELECT id FROM ticket_clocks WHERE ticket_id IN (1, 2, 3)", ())
+    assert "ix_ticket_clocks_ticket_id" in clocks

@@ -370,6 +370,13 @@ TICKET_BOARD_ORDER = (
 Index("ix_tickets_board_order", *(Grouping(key) if isinstance(key, Case) else key for key in TICKET_BOARD_ORDER))
 
 
+# Each technician's open requests (the board's load column: whom to give the next one to), read from this index
+# alone. The states are workflow.OPEN_STATES (tests/test_board_indexes.py checks they agree).
+TICKET_OPEN_STATES_SQL = ("new", "assigned", "contacted", "visit_scheduled", "on_site")
+_open = Ticket.status.in_([_constant(state) for state in TICKET_OPEN_STATES_SQL])
+Index("ix_tickets_open_by_assignee", Ticket.assignee_id, Ticket.urgency, postgresql_where=_open, sqlite_where=_open)
+
+
 def _trigram_index(name: str, column) -> Index:
     """A trigram index (PostgreSQL's pg_trgm, GIN) serving `ILIKE '%...%'` on the column; nothing on SQLite.
     The operator class is named with its schema: the extension lives in `public`, and a database whose
@@ -400,6 +407,9 @@ class TicketClock(Base):
         Index("ix_ticket_clocks_name_started", "name", "started_at"),
         # The weekly report counts each clock in the week its deadline falls in.
         Index("ix_ticket_clocks_due_at", "due_at"),
+        # A page of requests loads their clocks (all of them, superseded ones too: the partial index above
+        # cannot serve that).
+        Index("ix_ticket_clocks_ticket_id", "ticket_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,8 +1,9 @@
 """board order and trigram search indexes
 
 The supervisor board reads its page from an index on its own ORDER BY (unassigned first, urgent first, nearest
-deadline, newest) instead of sorting every request; on PostgreSQL the board's substring search (number,
-customer, device, phone, serial) uses trigram indexes (pg_trgm, GIN).
+deadline, newest) instead of sorting every request; each technician's open requests (the board's load column)
+from a partial index over open requests; a page's clocks by their request; on PostgreSQL the board's substring
+search (number, customer, device, phone, serial) uses trigram indexes (pg_trgm, GIN).
 
 Revision ID: 3f9a2c1d7e64
 Revises: ec100819c80c
@@ -36,8 +37,14 @@ TRIGRAM = [
 ]
 
 
+OPEN = sa.text("status IN ('new', 'assigned', 'contacted', 'visit_scheduled', 'on_site')")
+
+
 def upgrade():
     op.create_index('ix_tickets_board_order', 'tickets', BOARD_ORDER, unique=False)
+    op.create_index('ix_tickets_open_by_assignee', 'tickets', ['assignee_id', 'urgency'], unique=False,
+                    postgresql_where=OPEN, sqlite_where=OPEN)
+    op.create_index('ix_ticket_clocks_ticket_id', 'ticket_clocks', ['ticket_id'], unique=False)
     if op.get_bind().dialect.name == 'postgresql':
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
         for name, table, column in TRIGRAM:
@@ -49,4 +56,6 @@ def downgrade():
     if op.get_bind().dialect.name == 'postgresql':
         for name, table, _column in TRIGRAM:
             op.drop_index(name, table_name=table)
+    op.drop_index('ix_ticket_clocks_ticket_id', table_name='ticket_clocks')
+    op.drop_index('ix_tickets_open_by_assignee', table_name='tickets')
     op.drop_index('ix_tickets_board_order', table_name='tickets')

@@ -9,7 +9,8 @@ the largest size over p95 at the smallest). Baseline, measured in the same run a
 30 rows fetched by one plain SQLAlchemy query (no rendering, no counting), i.e. the least any board could cost.
 
 Generated databases are kept and reused (a PostgreSQL schema, or a SQLite file under BENCH_CACHE, default
-~/.cache/fieldservice-bench), keyed by size and by the source of the models and of this generator: a change builds them again.
+~/.cache/fieldservice-bench), keyed by size and by the source of the models and of this generator: a change
+builds them again.
 BENCH_FRESH=1 rebuilds them; BENCH_KEEP=0 drops them after the run.
 """
 from __future__ import annotations

@@ -150,17 +150,19 @@ def raw_statements(app, number: str, ops: list[dict]) -> float:
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
+        savepoints = 0
         start = time.perf_counter()
         for i in range(0, len(prepared), BATCH):
             if engine.dialect.name == "sqlite":
                 cursor.execute("BEGIN IMMEDIATE")
-            for n, (record, note, audit) in enumerate(prepared[i:i + BATCH]):
+            for record, note, audit in prepared[i:i + BATCH]:
+                savepoints += 1  # named as SQLAlchemy names them: a new name each time
                 cursor.execute(*record)
                 cursor.fetchone()
-                cursor.execute(f"SAVEPOINT sa_savepoint_{n + 1}")
+                cursor.execute(f"SAVEPOINT sa_savepoint_{savepoints}")
                 cursor.execute(*note)
                 cursor.execute(*audit)
-                cursor.execute(f"RELEASE SAVEPOINT sa_savepoint_{n + 1}")
+                cursor.execute(f"RELEASE SAVEPOINT sa_savepoint_{savepoints}")
             raw.commit()
         elapsed = time.perf_counter() - start
     finally:

@@ -371,10 +371,12 @@ Index("ix_tickets_board_order", *(Grouping(key) if isinstance(key, Case) else ke
 
 
 # Each technician's open requests (the board's load column: whom to give the next one to), read from this index
-# alone. The states are workflow.OPEN_STATES (tests/test_board_indexes.py checks they agree).
+# alone (status included: PostgreSQL reads only the index when it holds every column the query names). The states
+# are workflow.OPEN_STATES (tests/test_board_indexes.py checks they agree).
 TICKET_OPEN_STATES_SQL = ("new", "assigned", "contacted", "visit_scheduled", "on_site")
 _open = Ticket.status.in_([_constant(state) for state in TICKET_OPEN_STATES_SQL])
-Index("ix_tickets_open_by_assignee", Ticket.assignee_id, Ticket.urgency, postgresql_where=_open, sqlite_where=_open)
+Index("ix_tickets_open_by_assignee", Ticket.assignee_id, Ticket.urgency, Ticket.status, postgresql_where=_open,
+      sqlite_where=_open)
 
 
 def _trigram_index(name: str, column) -> Index:

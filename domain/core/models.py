@@ -366,8 +366,11 @@ TICKET_BOARD_ORDER = (
     Ticket.created_at.desc(),
     Ticket.id.desc(),
 )
-# PostgreSQL wants each expression of an index in parentheses (a Grouping).
-Index("ix_tickets_board_order", *(Grouping(key) if isinstance(key, Case) else key for key in TICKET_BOARD_ORDER))
+# PostgreSQL wants each expression of an index in parentheses (a Grouping). The columns the expressions and the
+# usual filters read are included: PostgreSQL then answers from the index alone (an index-only scan), without
+# visiting each request's row on the way to page 100.
+Index("ix_tickets_board_order", *(Grouping(key) if isinstance(key, Case) else key for key in TICKET_BOARD_ORDER),
+      postgresql_include=["status", "urgency", "assignee_id"])
 
 
 # Each technician's open requests (the board's load column: whom to give the next one to), read from this index

@@ -41,7 +41,8 @@ OPEN = sa.text("status IN ('new', 'assigned', 'contacted', 'visit_scheduled', 'o
 
 
 def upgrade():
-    op.create_index('ix_tickets_board_order', 'tickets', BOARD_ORDER, unique=False)
+    op.create_index('ix_tickets_board_order', 'tickets', BOARD_ORDER, unique=False,
+                    postgresql_include=['status', 'urgency', 'assignee_id'])
     op.create_index('ix_tickets_open_by_assignee', 'tickets', ['assignee_id', 'urgency', 'status'], unique=False,
                     postgresql_where=OPEN, sqlite_where=OPEN)
     op.create_index('ix_ticket_clocks_ticket_id', 'ticket_clocks', ['ticket_id'], unique=False)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select, true
+from sqlalchemy import and_, case, func, or_, select, text, true
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..core.db import db
@@ -115,6 +115,11 @@ def board_page(f: BoardFilter, now: datetime, tz: ZoneInfo) -> BoardPage:
     ordered = select(Ticket.id).where(where).order_by(*TICKET_BOARD_ORDER)
     head = None
     if f.q.strip():
+        if db.session.get_bind().dialect.name == "postgresql":
+            # A plan made for this pattern, always: psycopg prepares a statement it has sent five times, and
+            # PostgreSQL's generic plan for it, blind to the pattern, walks the whole order index instead of
+            # asking the trigram indexes (70 ms instead of 2 at 50,000 requests).
+            db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         head = db.session.execute(ordered.limit(COUNT_CAP + 1)).scalars().all()
         total = len(head)
     else:

@@ -1,5 +1,6 @@
-"""Fault injection: a batch interrupted by a dead app worker (SIGKILL) or a dropped database connection is
-applied exactly once after the phone's retry. Prints the counts."""
+"""Fault injection: a batch interrupted by a dead app worker (SIGKILL: at a random point, or deterministically
+right after its commit, before the answer) or a dropped database connection is applied exactly once after the
+phone's retry. Prints the counts."""
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +18,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
+from blueprints.core.transaction import KILL_AFTER_COMMIT_ENV
 from domain.core.db import db
-from domain.core.models import ProgressNote, SyncOp
+from domain.core.models import AuditEvent, ProgressNote, SyncOp, Ticket
 from domain.fieldwork import sync as applier
 
 from .orderfactory import make_prepared_visit
@@ -138,3 +140,64 @@ def test_a_worker_killed_mid_batch_applies_each_op_once_after_the_retry(app, job
     assert after_kill in ((0, 0), (len(ops), len(ops)))  # all or nothing: one commit per batch
     assert set(statuses) <= {"applied", "duplicate"}
     assert final == (len(ops), len(ops))
+
+
+def test_a_worker_killed_after_its_commit_before_answering_applies_each_op_once_after_the_retry(
+        app, job, database_url, tmp_path, monkeypatch):
+    """The case a random kill rarely hits: the batch is committed, the answer never leaves. The phone still has
+    every op in its outbox and sends the batch again; each op must be answered duplicate, nothing applied twice."""
+    ops = notes(job["number"], 50)
+    with app.app_context():
+        ticket_id = db.session.execute(select(Ticket.id).where(Ticket.number == job["number"])).scalar_one()
+
+    def ticket_rows() -> tuple[int, int]:
+        with app.app_context():
+            notes_count = db.session.execute(select(func.count(ProgressNote.id))
+                                             .where(ProgressNote.ticket_id == ticket_id)).scalar_one()
+            events = db.session.execute(select(func.count(AuditEvent.id)).where(
+                AuditEvent.ticket_id == ticket_id, AuditEvent.action == "note.added")).scalar_one()
+            return notes_count, events
+
+    before = ticket_rows()
+    trigger = tmp_path / "kill-after-commit"
+    monkeypatch.setenv(KILL_AFTER_COMMIT_ENV, str(trigger))  # read by the app process at each commit
+    with app_processes(database_url, tmp_path, count=1) as bases:
+        base = bases[0]
+        opener, csrf = http_phone(base)
+        body = json.dumps({"device_id": "phone-1", "ops": ops}).encode()
+
+        def post():
+            request = urllib.request.Request(base + "/api/v1/sync", data=body, method="POST", headers={
+                "Content-Type": "application/json", "X-CSRFToken": csrf})
+            with opener.open(request, timeout=120) as response:
+                return json.loads(response.read())["results"]
+
+        trigger.touch()  # the next commit is the batch's: its worker dies right after it
+        with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+            post()
+        assert not trigger.exists()  # the fault happened (the worker took the trigger before killing itself)
+        after_kill = stored(app, ops)
+        deadline = time.monotonic() + 60
+        while True:  # the master starts a new worker; the phone sends the same batch again
+            try:
+                retry = post()
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    statuses = [r["status"] for r in retry]
+    final = stored(app, ops)
+    after = ticket_rows()
+    with app.app_context():
+        replays = db.session.execute(select(SyncOp.replays).where(
+            SyncOp.op_id.in_([uuid.UUID(o["op_id"]) for o in ops]))).scalars().all()
+    print(f"\nworker killed after its commit: stored before the retry (notes, records) {after_kill}; retry "
+          f"{statuses.count('applied')} applied, {statuses.count('duplicate')} duplicate; stored {final}; "
+          f"notes and note events added to the request {after[0] - before[0]}, {after[1] - before[1]}")
+    assert after_kill == (len(ops), len(ops))  # committed although never answered
+    assert statuses == ["duplicate"] * len(ops)
+    assert [r["op_id"] for r in retry] == [o["op_id"] for o in ops]
+    assert final == (len(ops), len(ops))
+    assert (after[0] - before[0], after[1] - before[1]) == (len(ops), len(ops))  # each applied exactly once
+    assert sorted(replays) == [1] * len(ops)

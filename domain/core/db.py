@@ -60,3 +60,13 @@ def take_write_lock() -> None:
     raw = connection.connection.dbapi_connection
     if not raw.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def can_write_at_once() -> bool:
+    """Whether a row may be written now, with a Core statement, rather than queued for the session's flush at the
+    end: always on PostgreSQL (a row lock at most); on SQLite only once the transaction is already a writer (its
+    first write locks the whole database until the commit, which must not start earlier than it used to)."""
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        return True
+    return connection.connection.dbapi_connection.in_transaction

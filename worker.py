@@ -263,6 +263,40 @@ def build_export(job_id: int) -> str:
         return build_export_zip(job_id, _tz(app))
 
 
+def build_manual_pdf(job_id: int, app: Flask) -> str:
+    """The FAQ manual of one selection: the job marked running (a short write), its HTML read, then WeasyPrint with
+    no transaction open, then the PDF stored."""
+    from domain.core import uow
+    from domain.core.db import take_write_lock
+    from domain.knowledge import kb
+
+    take_write_lock()
+    claimed = kb.claim_manual(job_id)
+    uow.commit()
+    if not claimed:
+        return "nothing"
+    articles = 0
+    try:
+        html, articles = kb.manual_job_html(job_id, company=app.config["COMPANY_NAME"], tz=_tz(app),
+                                            templates=app.jinja_env)
+        uow.rollback()  # the read ends here: nothing held while WeasyPrint lays the manual out
+        pdf, error = kb.manual_pdf(html), None
+    except Exception as failure:  # noqa: BLE001 - the page says it failed instead of spinning forever
+        log.exception("manual %s failed", job_id)
+        uow.rollback()
+        pdf, error = None, f"{type(failure).__name__}: {failure}"[:500]
+    take_write_lock()
+    kb.finish_manual(job_id, pdf, error, articles)
+    uow.commit()
+    return "done" if pdf is not None else "failed"
+
+
+@huey.task(retries=1, retry_delay=30)
+def build_manual(job_id: int) -> str:
+    with task_context() as app:
+        return build_manual_pdf(job_id, app)
+
+
 def tick(now=None) -> dict[str, int]:
     """The minute's work: alerts due, their delivery, PDFs, the weekly report, mail. A step that fails is logged
     and rolled back; the others still run (and the next minute tries it again)."""
@@ -303,6 +337,7 @@ TASKS: dict[str, Callable[..., Any]] = {
     "deliver_notifications": deliver_notifications,
     "send_mail": send_mail,
     "build_export": build_export,
+    "build_manual": build_manual,
 }
 
 

@@ -76,28 +76,38 @@ def scan_deadlines(now: datetime, tz: ZoneInfo, policy: Policy | None = None) ->
     """Create the alerts due at `now` (and the watermark, in the caller's transaction); returns how many were new."""
     policy = policy or current_policy()
     since = window_start(now)
-    written = TicketClock.written_at > since if since is not None else None
-    missed_to = [r.name for r in CLOCK_RULES.values() if r.missed_to]
-    missed_window = [TicketClock.due_at > now - MISSED_LOOKBACK, TicketClock.due_at <= now]
-    if since is not None:
-        missed_window.append(or_(TicketClock.due_at > since, written))
-    missed = db.session.execute(_running_clocks(
-        *missed_window, TicketClock.name.in_(missed_to), _not_alerted(Kind.MISSED))).all()
-    # Each clock warned this long before its deadline (working-day warnings: read ahead, checked below).
-    windows = []
+    start = now - MISSED_LOOKBACK if since is None else max(since, now - MISSED_LOOKBACK)
+    # Every term of each OR reads one index range: (name, due_at) for the deadlines come since the mark, written_at
+    # for the clocks written since (a few), so neither read grows with the number of open requests.
+    written = and_(TicketClock.written_at > since, TicketClock.due_at > now - MISSED_LOOKBACK) \
+        if since is not None else None
+    missed_terms = []
+    for rule in CLOCK_RULES.values():
+        if rule.missed_to:
+            missed_terms.append(and_(TicketClock.name == rule.name, TicketClock.due_at > start,
+                                     TicketClock.due_at <= now))
+            if written is not None:
+                missed_terms.append(and_(TicketClock.name == rule.name, written, TicketClock.due_at <= now))
+    missed = db.session.execute(_running_clocks(or_(*missed_terms), _not_alerted(Kind.MISSED))).all()
+    # Each clock warned this long before its deadline (working-day warnings: read over their horizon, checked
+    # below). A warning whose time came since the mark: a deadline in (mark + ahead, now + ahead].
+    soon_terms = []
     for rule in CLOCK_RULES.values():
         if rule.warn_setting is None or not rule.warn_to:
             continue
         if rule.warn_in_working_days:
-            windows.append(and_(TicketClock.name == rule.name, TicketClock.due_at <= now + WORKING_DAY_WARN_HORIZON))
+            soon_terms.append(and_(TicketClock.name == rule.name, TicketClock.due_at > now,
+                                   TicketClock.due_at <= now + WORKING_DAY_WARN_HORIZON))
             continue
         ahead = timedelta(minutes=getattr(policy, rule.warn_setting))
-        window = and_(TicketClock.name == rule.name, TicketClock.due_at <= now + ahead)
-        if since is not None:  # the warning time (deadline - ahead) came since the watermark
-            window = and_(window, or_(TicketClock.due_at > since + ahead, written))
-        windows.append(window)
-    soon = db.session.execute(_running_clocks(TicketClock.due_at > now, or_(*windows),
-                                              _not_alerted(Kind.DUE_SOON))).all() if windows else []
+        soon_terms.append(and_(TicketClock.name == rule.name,
+                               TicketClock.due_at > (now if since is None else max(now, since + ahead)),
+                               TicketClock.due_at <= now + ahead))
+        if since is not None:
+            soon_terms.append(and_(TicketClock.name == rule.name, TicketClock.written_at > since,
+                                   TicketClock.due_at > now, TicketClock.due_at <= now + ahead))
+    soon = db.session.execute(_running_clocks(or_(*soon_terms), _not_alerted(Kind.DUE_SOON))).all() \
+        if soon_terms else []
     _set_mark(now)
     if not missed and not soon:
         return 0

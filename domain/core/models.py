@@ -357,6 +357,7 @@ class TicketClock(Base):
         Index("ix_ticket_clocks_due_at", "due_at"),
         # The deadline scan also reads the clocks written since its last run (a deadline already near or past).
         Index("ix_ticket_clocks_written_at", "written_at"),
+        Index("ix_ticket_clocks_name_due", "name", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -47,10 +47,12 @@ def upgrade():
     with op.batch_alter_table('ticket_clocks', schema=None) as batch_op:
         batch_op.add_column(sa.Column('written_at', domain.core.types.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index('ix_ticket_clocks_written_at', ['written_at'], unique=False)
+        batch_op.create_index('ix_ticket_clocks_name_due', ['name', 'due_at'], unique=False)
 
 
 def downgrade():
     with op.batch_alter_table('ticket_clocks', schema=None) as batch_op:
+        batch_op.drop_index('ix_ticket_clocks_name_due')
         batch_op.drop_index('ix_ticket_clocks_written_at')
         batch_op.drop_column('written_at')
 

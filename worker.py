@@ -91,6 +91,46 @@ def enqueue(name: str, args: tuple[Any, ...] = ()) -> None:
         log.exception("could not start task %s; the minute tick will find the work", name)
 
 
+# --- the memory budget of a task process ---------------------------------------------------------------------
+#
+# WeasyPrint (Pango, fontconfig, HarfBuzz) keeps ~235 KB of native memory per PDF that the process never returns.
+# A task process measures its size once warmed up (after WARMUP_RENDERS renders: fonts and caches loaded), and
+# stops rendering once it grew `WORKER_MAX_GROWTH` percent (8) over it: the task at hand hands what is left to the
+# queue, the process exits after it and the consumer starts a fresh one. 8% leaves room for the one render
+# between two checks, so a process never passes 10%. WORKER_MAX_TASKS recycles as well, after that many tasks.
+
+WARMUP_RENDERS = 3
+_memory = {"renders": 0, "warm": None, "growth": None}
+
+
+def rss_bytes() -> int:
+    """This process's resident size (Linux /proc; elsewhere the peak, from getrusage)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def set_growth_limit(percent: int | None) -> None:
+    """Called in the worker (`flask worker`): web processes are recycled by gunicorn's --max-requests."""
+    _memory["growth"] = percent / 100 if percent else None
+
+
+def rendered_one() -> None:
+    """Count a PDF rendered in this process; the size after WARMUP_RENDERS is its warmed-up size."""
+    _memory["renders"] += 1
+    if _memory["renders"] == WARMUP_RENDERS:
+        _memory["warm"] = rss_bytes()
+
+
+def over_memory_budget() -> bool:
+    warm, growth = _memory["warm"], _memory["growth"]
+    return bool(warm and growth) and rss_bytes() > warm * (1 + growth)
+
+
 def _tz(app: Flask):
     from zoneinfo import ZoneInfo
 
@@ -116,9 +156,15 @@ def render_pending_orders(now=None) -> int:
         if job is None:
             continue
         pdf, error = run_render(job)
+        rendered_one()
         take_write_lock()
         rendered += bool(store_render(job, pdf, error))
         uow.commit()
+        if over_memory_budget() and order_id != ids[-1]:
+            # The rest goes to a fresh process: this one exits after the task (RecyclingWorker).
+            log.info("render process grew past its budget (%d MB): handing over", rss_bytes() >> 20)
+            enqueue("render_orders")
+            break
     return rendered
 
 
@@ -185,6 +231,7 @@ def deliver_weekly_report(config, now) -> bool:
         uow.rollback()  # nothing held while WeasyPrint lays the PDF out
         pdf_data = reports.report_pdf(report, company=config["COMPANY_NAME"], templates=current_app.jinja_env,
                                       locale=locale)
+        rendered_one()
         take_write_lock()
         delivered = weekly.store_and_send(week, pdf_data, csv_data, config, now)
     uow.commit()
@@ -281,6 +328,7 @@ def build_manual_pdf(job_id: int, app: Flask) -> str:
                                             templates=app.jinja_env)
         uow.rollback()  # the read ends here: nothing held while WeasyPrint lays the manual out
         pdf, error = kb.manual_pdf(html), None
+        rendered_one()
     except Exception as failure:  # noqa: BLE001 - the page says it failed instead of spinning forever
         log.exception("manual %s failed", job_id)
         uow.rollback()
@@ -341,14 +389,35 @@ TASKS: dict[str, Callable[..., Any]] = {
 }
 
 
-def run_consumer(app: Flask, *, workers: int, max_tasks: int | None) -> None:
-    """The consumer in the foreground. Workers are processes, recycled after `max_tasks` tasks: WeasyPrint
-    keeps native memory it never returns, so a long-lived renderer only grows."""
+def _recycling_consumer_class():
+    from huey.consumer import Consumer, Worker, WorkerRecycle
+
+    class RecyclingWorker(Worker):
+        """Huey's worker, which also ends its process after a task once the process grew past its memory
+        budget (the consumer's health check starts a fresh one, as after WORKER_MAX_TASKS)."""
+
+        def loop(self, now=None):
+            super().loop(now)
+            if over_memory_budget():
+                self._logger.info("Worker grew to %d MB, past its budget: recycling.", rss_bytes() >> 20)
+                raise WorkerRecycle()
+
+    class RecyclingConsumer(Consumer):
+        worker_class = RecyclingWorker
+
+    return RecyclingConsumer
+
+
+def run_consumer(app: Flask, *, workers: int, max_tasks: int | None, max_growth: int | None = None) -> None:
+    """The consumer in the foreground. Workers are processes, recycled after `max_tasks` tasks and once grown
+    `max_growth` percent over their warmed-up size: WeasyPrint keeps native memory it never returns, so a
+    long-lived renderer only grows."""
     from huey.consumer_options import ConsumerConfig
 
     set_worker_app(app)
+    set_growth_limit(max_growth)
     config = ConsumerConfig(workers=workers, worker_type="process", periodic=True, max_tasks=max_tasks,
                             check_worker_health=True, health_check_interval=1, flush_locks=True)
     config.setup_logger()
-    consumer = huey.create_consumer(**config.values)
+    consumer = _recycling_consumer_class()(huey, **config.values)
     consumer.run()

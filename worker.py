@@ -408,12 +408,16 @@ def _recycling_consumer_class():
     return RecyclingConsumer
 
 
-def run_consumer(app: Flask, *, workers: int, max_tasks: int | None, max_growth: int | None = None) -> None:
+def run_consumer(app: Flask, *, workers: int, max_tasks: int | None, max_growth: int | None = None,
+                 nice: int = 0) -> None:
     """The consumer in the foreground. Workers are processes, recycled after `max_tasks` tasks and once grown
     `max_growth` percent over their warmed-up size: WeasyPrint keeps native memory it never returns, so a
-    long-lived renderer only grows."""
+    long-lived renderer only grows. `nice` lowers the CPU priority of the consumer and its processes: on a
+    machine shared with the web servers, a burst of renders waits for the phones' answers, not the reverse."""
     from huey.consumer_options import ConsumerConfig
 
+    if nice > 0:
+        os.nice(nice)
     set_worker_app(app)
     set_growth_limit(max_growth)
     config = ConsumerConfig(workers=workers, worker_type="process", periodic=True, max_tasks=max_tasks,

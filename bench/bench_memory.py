@@ -123,7 +123,7 @@ def main() -> None:
         import worker
 
         worker.huey.immediate = False
-        env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "app"}
+        env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "app", "WORKER_NICE": "0"}  # same CPU share
         print(f"worker memory over {RENDERS} renders ({PER_ROUND} orders of 2 pages, 2 photos, re-rendered each "
               f"round); resident size of the task process")
         run(app, {**env, "WORKER_MAX_GROWTH": "0", "WORKER_MAX_TASKS": "100000"}, "recycling off")

@@ -275,7 +275,8 @@ def bench_scan(url: str) -> None:
           f"{'meets' if pct(times, 95) < 200 else 'MISSES'}")
     print(f"   the same without the watermark (each scan reads the whole {MISSED_LOOKBACK_H} h look-back, as before): "
           f"median {statistics.median(full_times):.1f} ms, p95 {pct(full_times, 95):.1f} ms, {sum(full_created)} new "
-          f"alerts; watermark / whole look-back, median {statistics.median(times) / statistics.median(full_times):.2f}x")
+          f"alerts; watermark / whole look-back, median "
+          f"{statistics.median(times) / statistics.median(full_times):.2f}x")
     print(f"   SQL statements per scan: {sorted(set(statements))} with {N_OPEN} requests, "
           f"{sorted(set(small_statements))} with only a few")
     print(f"   baseline COUNT of running clocks: {base:.1f} ms; scan median {statistics.median(times) / base:.1f}x")

@@ -45,7 +45,7 @@ from app import create_app  # noqa: E402
 from domain.core import accounts, context  # noqa: E402
 from domain.core.db import db  # noqa: E402
 from domain.core.enums import ContactMethod, RenderState, Role  # noqa: E402
-from domain.core.models import ServiceOrder, User  # noqa: E402
+from domain.core.models import ServiceOrder  # noqa: E402
 from domain.requests import dispatch  # noqa: E402
 from domain.requests.catalog import ensure_catalog  # noqa: E402
 
@@ -229,8 +229,8 @@ def main() -> None:
                                    "--log-level", "warning", "app:create_app()"], cwd=ROOT, env=env,
                                   start_new_session=True)
         worker = subprocess.Popen([str(ROOT / ".venv/bin/flask"), "--app", "app", "worker", "--workers", "1"],
-                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "worker.log", "w"),
-                                  start_new_session=True)
+                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=open(Path(tmp) / "worker.log", "w"), start_new_session=True)
         try:
             wait_http(base, server)
             names = sorted(numbers)
@@ -253,7 +253,8 @@ def main() -> None:
             print(f"1. the herds (load average {load:.1f} before, {os.getloadavg()[0]:.1f} after):")
             report("no batch signs   ", plain, alone_plain)
             report("every batch signs", signing, alone_sign)
-            print(f"   signing herd / plain herd, p95: {pct([r[0] for r in signing], 95) / pct([r[0] for r in plain], 95):.2f}x")
+            ratio = pct([r[0] for r in signing], 95) / pct([r[0] for r in plain], 95)
+            print(f"   signing herd / plain herd, p95: {ratio:.2f}x")
             # The worker drains: every signed order rendered.
             signed = PHONES + ALONE + 2
             deadline = time.perf_counter() + DRAIN_TIMEOUT

@@ -200,7 +200,8 @@ def worker_command(workers: int, max_tasks: int | None):
     app = current_app._get_current_object()
     if app.config.get("HUEY_IMMEDIATE"):
         raise click.UsageError("HUEY_IMMEDIATE is set: tasks run in the web process, there is no queue to serve.")
-    worker.run_consumer(app, workers=max(workers, 1), max_tasks=max_tasks or app.config["WORKER_MAX_TASKS"])
+    worker.run_consumer(app, workers=max(workers, 1), max_tasks=max_tasks or app.config["WORKER_MAX_TASKS"],
+                        max_growth=app.config["WORKER_MAX_GROWTH"], nice=app.config["WORKER_NICE"])
 
 
 def register(app: Flask) -> None:

@@ -109,6 +109,10 @@ def load_settings(instance_path: str) -> dict:
         "HUEY_IMMEDIATE": _flag("HUEY_IMMEDIATE"),
         "HUEY_REDIS_URL": os.environ.get("HUEY_REDIS_URL") or None,
         "WORKER_MAX_TASKS": _int("WORKER_MAX_TASKS", 100),
+        # A task process is replaced once it grew this many percent over its size after warm-up (0: never).
+        "WORKER_MAX_GROWTH": _int("WORKER_MAX_GROWTH", 8),
+        # The worker's CPU priority below the web servers' (nice): renders yield to answers on a shared machine.
+        "WORKER_NICE": _int("WORKER_NICE", 10),
         # Mail: with no SMTP_HOST mail is written to the log and kept in the outbox.
         "SMTP_HOST": os.environ.get("SMTP_HOST") or None,
         "SMTP_PORT": _int("SMTP_PORT", 587),

@@ -91,6 +91,46 @@ def enqueue(name: str, args: tuple[Any, ...] = ()) -> None:
         log.exception("could not start task %s; the minute tick will find the work", name)
 
 
+# --- the memory budget of a task process ---------------------------------------------------------------------
+#
+# WeasyPrint (Pango, fontconfig, HarfBuzz) keeps ~235 KB of native memory per PDF that the process never returns.
+# A task process measures its size once warmed up (after WARMUP_RENDERS renders: fonts and caches loaded), and
+# stops rendering once it grew `WORKER_MAX_GROWTH` percent (8) over it: the task at hand hands what is left to the
+# queue, the process exits after it and the consumer starts a fresh one. 8% leaves room for the one render
+# between two checks, so a process never passes 10%. WORKER_MAX_TASKS recycles as well, after that many tasks.
+
+WARMUP_RENDERS = 3
+_memory = {"renders": 0, "warm": None, "growth": None}
+
+
+def rss_bytes() -> int:
+    """This process's resident size (Linux /proc; elsewhere the peak, from getrusage)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def set_growth_limit(percent: int | None) -> None:
+    """Called in the worker (`flask worker`): web processes are recycled by gunicorn's --max-requests."""
+    _memory["growth"] = percent / 100 if percent else None
+
+
+def rendered_one() -> None:
+    """Count a PDF rendered in this process; the size after WARMUP_RENDERS is its warmed-up size."""
+    _memory["renders"] += 1
+    if _memory["renders"] == WARMUP_RENDERS:
+        _memory["warm"] = rss_bytes()
+
+
+def over_memory_budget() -> bool:
+    warm, growth = _memory["warm"], _memory["growth"]
+    return bool(warm and growth) and rss_bytes() > warm * (1 + growth)
+
+
 def _tz(app: Flask):
     from zoneinfo import ZoneInfo
 
@@ -116,9 +156,15 @@ def render_pending_orders(now=None) -> int:
         if job is None:
             continue
         pdf, error = run_render(job)
+        rendered_one()
         take_write_lock()
         rendered += bool(store_render(job, pdf, error))
         uow.commit()
+        if over_memory_budget() and order_id != ids[-1]:
+            # The rest goes to a fresh process: this one exits after the task (RecyclingWorker).
+            log.info("render process grew past its budget (%d MB): handing over", rss_bytes() >> 20)
+            enqueue("render_orders")
+            break
     return rendered
 
 
@@ -185,6 +231,7 @@ def deliver_weekly_report(config, now) -> bool:
         uow.rollback()  # nothing held while WeasyPrint lays the PDF out
         pdf_data = reports.report_pdf(report, company=config["COMPANY_NAME"], templates=current_app.jinja_env,
                                       locale=locale)
+        rendered_one()
         take_write_lock()
         delivered = weekly.store_and_send(week, pdf_data, csv_data, config, now)
     uow.commit()
@@ -263,6 +310,41 @@ def build_export(job_id: int) -> str:
         return build_export_zip(job_id, _tz(app))
 
 
+def build_manual_pdf(job_id: int, app: Flask) -> str:
+    """The FAQ manual of one selection: the job marked running (a short write), its HTML read, then WeasyPrint with
+    no transaction open, then the PDF stored."""
+    from domain.core import uow
+    from domain.core.db import take_write_lock
+    from domain.knowledge import kb
+
+    take_write_lock()
+    claimed = kb.claim_manual(job_id)
+    uow.commit()
+    if not claimed:
+        return "nothing"
+    articles = 0
+    try:
+        html, articles = kb.manual_job_html(job_id, company=app.config["COMPANY_NAME"], tz=_tz(app),
+                                            templates=app.jinja_env)
+        uow.rollback()  # the read ends here: nothing held while WeasyPrint lays the manual out
+        pdf, error = kb.manual_pdf(html), None
+        rendered_one()
+    except Exception as failure:  # noqa: BLE001 - the page says it failed instead of spinning forever
+        log.exception("manual %s failed", job_id)
+        uow.rollback()
+        pdf, error = None, f"{type(failure).__name__}: {failure}"[:500]
+    take_write_lock()
+    kb.finish_manual(job_id, pdf, error, articles)
+    uow.commit()
+    return "done" if pdf is not None else "failed"
+
+
+@huey.task(retries=1, retry_delay=30)
+def build_manual(job_id: int) -> str:
+    with task_context() as app:
+        return build_manual_pdf(job_id, app)
+
+
 def tick(now=None) -> dict[str, int]:
     """The minute's work: alerts due, their delivery, PDFs, the weekly report, mail. A step that fails is logged
     and rolled back; the others still run (and the next minute tries it again)."""
@@ -303,17 +385,43 @@ TASKS: dict[str, Callable[..., Any]] = {
     "deliver_notifications": deliver_notifications,
     "send_mail": send_mail,
     "build_export": build_export,
+    "build_manual": build_manual,
 }
 
 
-def run_consumer(app: Flask, *, workers: int, max_tasks: int | None) -> None:
-    """The consumer in the foreground. Workers are processes, recycled after `max_tasks` tasks: WeasyPrint
-    keeps native memory it never returns, so a long-lived renderer only grows."""
+def _recycling_consumer_class():
+    from huey.consumer import Consumer, Worker, WorkerRecycle
+
+    class RecyclingWorker(Worker):
+        """Huey's worker, which also ends its process after a task once the process grew past its memory
+        budget (the consumer's health check starts a fresh one, as after WORKER_MAX_TASKS)."""
+
+        def loop(self, now=None):
+            super().loop(now)
+            if over_memory_budget():
+                self._logger.info("Worker grew to %d MB, past its budget: recycling.", rss_bytes() >> 20)
+                raise WorkerRecycle()
+
+    class RecyclingConsumer(Consumer):
+        worker_class = RecyclingWorker
+
+    return RecyclingConsumer
+
+
+def run_consumer(app: Flask, *, workers: int, max_tasks: int | None, max_growth: int | None = None,
+                 nice: int = 0) -> None:
+    """The consumer in the foreground. Workers are processes, recycled after `max_tasks` tasks and once grown
+    `max_growth` percent over their warmed-up size: WeasyPrint keeps native memory it never returns, so a
+    long-lived renderer only grows. `nice` lowers the CPU priority of the consumer and its processes: on a
+    machine shared with the web servers, a burst of renders waits for the phones' answers, not the reverse."""
     from huey.consumer_options import ConsumerConfig
 
+    if nice > 0:
+        os.nice(nice)
     set_worker_app(app)
+    set_growth_limit(max_growth)
     config = ConsumerConfig(workers=workers, worker_type="process", periodic=True, max_tasks=max_tasks,
                             check_worker_health=True, health_check_interval=1, flush_locks=True)
     config.setup_logger()
-    consumer = huey.create_consumer(**config.values)
+    consumer = _recycling_consumer_class()(huey, **config.values)
     consumer.run()

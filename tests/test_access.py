@@ -80,7 +80,9 @@ ROUTES = [
     ("GET", "/api/v1/reports/weekly?week=2026-W47", "reports_api.weekly", SUPERVISOR),
     ("GET", "/kb/", "kb.index", EVERY_ROLE),
     ("GET", "/kb/articles/999", "kb.article", EVERY_ROLE),
-    ("GET", "/kb/manual.pdf", "kb.manual", EVERY_ROLE),
+    ("POST", "/kb/manuals?category=999", "kb.start_manual", EVERY_ROLE),  # no such kind of device: 404
+    ("GET", "/kb/manuals/999", "kb.manual_status", EVERY_ROLE),
+    ("GET", "/kb/manuals/999.pdf", "kb.manual_download", EVERY_ROLE),
     ("GET", "/kb/articles/new", "kb.new_article", EDITORS),
     ("GET", "/kb/articles/999/edit", "kb.edit_article", EDITORS),
     ("POST", "/kb/articles/999/status", "kb.set_article_status", EDITORS),
@@ -140,6 +142,9 @@ ANSWERS = {
     "kb.set_article_status": NO_SUCH_OBJECT,
     "kb.edit_fault": NO_SUCH_OBJECT,
     "kb.case_analysis": NO_SUCH_OBJECT,
+    "kb.start_manual": NO_SUCH_OBJECT,
+    "kb.manual_status": NO_SUCH_OBJECT,
+    "kb.manual_download": NO_SUCH_OBJECT,
     "dispatch.photo": NO_SUCH_OBJECT,  # {n} has no photo and no signature
     "dispatch.signature": NO_SUCH_OBJECT,
     "orders.preview": NO_SUCH_OBJECT,  # {n} has no signed order yet

@@ -209,6 +209,87 @@ def test_a_rescheduled_deadline_is_a_new_alert(app, staff):
         assert scan(T0 + timedelta(minutes=41)) == 2
 
 
+# --- the scan's watermark ----------------------------------------------------------------------------------
+
+
+def written_at(at):
+    """The clocks were written (committed) at `at` (server time), as if entered then."""
+    from sqlalchemy import update
+
+    from domain.core.models import TicketClock
+
+    db.session.execute(update(TicketClock).values(written_at=at))
+    db.session.commit()
+
+
+def first_contact_alerts():
+    return sorted((n.params["number"], n.kind, n.user_id) for n in db.session.execute(
+        select(Notification).where(Notification.clock == "first_contact")).scalars())
+
+
+def test_a_gap_in_the_scans_alerts_everything_once(app, staff):
+    with app.app_context():
+        # Unassigned requests, the supervisors alerted: urgent (first contact due T0+30, warned at T0+20), normal
+        # (due T0+60, warned at T0+50), normal entered at T0+5 (due T0+65, warned at T0+55).
+        early = new_request(staff).number
+        middle = new_request(staff, urgency="normal").number
+        late = new_request(staff, at=T0 + timedelta(minutes=5), urgency="normal").number
+        written_at(T0 + timedelta(minutes=5))
+        assert scan(T0 + timedelta(minutes=21)) == 2  # early warned
+        # The worker is stopped for 30 minutes: early's deadline passed, middle's warning came. The next scan's
+        # window covers the gap.
+        assert scan(T0 + timedelta(minutes=51)) == 2 + 2
+        bosses = sorted([staff["boss"], staff["boss2"]])
+        assert first_contact_alerts() == sorted([(early, kind, b) for b in bosses for kind in ("due_soon", "missed")]
+                                                + [(middle, "due_soon", b) for b in bosses])
+        assert scan(T0 + timedelta(minutes=52)) == 0
+        assert scan(T0 + timedelta(minutes=56)) == 2  # late warned
+        assert scan(T0 + timedelta(minutes=57)) == 0
+        assert scan(T0 + timedelta(minutes=70)) == 2 + 2  # a second gap: middle and late missed
+        assert scan(T0 + timedelta(minutes=71)) == 0
+        assert first_contact_alerts() == sorted((n, kind, b) for n in (early, middle, late) for b in bosses
+                                                for kind in ("due_soon", "missed"))
+
+
+def test_the_watermark_survives_a_restart_and_bounds_what_is_read(app, make_app, staff):
+    with app.app_context():
+        number = new_request(staff).number  # first contact due T0+30
+        written_at(T0)
+        assert scan(T0 + timedelta(minutes=33)) == 2  # first scan: missed (the warning's time has passed too)
+    restarted = make_app()
+    with restarted.app_context():
+        from domain.alerts.scan import window_start
+
+        assert window_start(T0 + timedelta(minutes=34)) == T0 + timedelta(minutes=31)  # the stored mark - overlap
+        # Read only what is new since the mark: an alert removed by hand is not made again by the next minute
+        # (the deadline is behind the window), which is what keeps each minute's reads small.
+        db.session.execute(Notification.__table__.delete().where(Notification.kind == "missed"))
+        db.session.commit()
+        assert scan(T0 + timedelta(minutes=34)) == 0
+        # A deadline passing after the restart is alerted (the window starts at the stored mark).
+        later = new_request(staff, at=T0 + timedelta(minutes=6)).number  # due T0+36
+        written_at(T0)
+        assert scan(T0 + timedelta(minutes=37)) == 2
+        # A scan whose clock went back reads the whole look-back again (and the keys keep it to once).
+        assert scan(T0 + timedelta(minutes=20)) == 2  # the first request's warning: never made before
+        assert scan(T0 + timedelta(minutes=21)) == 0
+        assert [n[0] for n in first_contact_alerts() if n[1] == "missed"] == [later, later]
+        assert {n[0] for n in first_contact_alerts() if n[1] == "due_soon"} == {number}
+
+
+def test_a_request_entered_late_is_warned_though_its_warning_time_is_behind_the_watermark(app, staff):
+    with app.app_context():
+        assert scan(T0 + timedelta(minutes=30)) == 0  # nothing open yet: the mark is at T0+30
+        # Entered at T0+30 for a customer who called at T0+5: first contact due T0+35, its warning (T0+25)
+        # and the intake deadline lie before the mark.
+        number = new_request(staff, at=T0 + timedelta(minutes=5)).number
+        written_at(T0 + timedelta(minutes=30, seconds=20))
+        assert scan(T0 + timedelta(minutes=31)) == 2
+        assert first_contact_alerts() == sorted((number, "due_soon", b) for b in (staff["boss"], staff["boss2"]))
+        assert scan(T0 + timedelta(minutes=32)) == 0
+        assert scan(T0 + timedelta(minutes=36)) == 2  # then missed, once
+
+
 def test_case_analysis_is_warned_the_working_day_before(app):
     rule = CLOCK_RULES[ClockName.CASE_ANALYSIS]
     with app.app_context():

@@ -326,9 +326,19 @@ def pdf_tool(tool: str, path, *args) -> str:
                           capture_output=True, text=True).stdout
 
 
+def manual(client, headers, **form):
+    """Ask for the manual (the worker builds it, at once in tests) and download it from its page."""
+    started = client.post("/kb/manuals", data=form, headers=headers)
+    assert started.status_code == 302
+    page = client.get(started.headers["Location"], headers=headers).get_data(as_text=True)
+    assert "<progress" not in page and ".pdf" in page
+    return client.get(started.headers["Location"] + ".pdf", headers=headers)
+
+
 def test_the_faq_manual_pdf(app, library, expert, tmp_path):
-    response = client_as(app, expert[1]).get("/kb/manual.pdf", headers=ZH)
+    response = manual(client_as(app, expert[1]), ZH)
     assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="faq-manual.pdf"'
     path = tmp_path / "manual.pdf"
     path.write_bytes(response.data)
     text = pdf_tool("pdftotext", path, "-layout")
@@ -346,7 +356,7 @@ def test_the_faq_manual_pdf(app, library, expert, tmp_path):
 def test_the_manual_for_one_kind_of_device_in_english(app, library, expert, tmp_path):
     with app.app_context():
         camera = model("Sony", "PXW-Z190").category_id
-    response = client_as(app, expert[1]).get(f"/kb/manual.pdf?category={camera}", headers=EN)
+    response = manual(client_as(app, expert[1]), EN, category=camera)
     path = tmp_path / "camera.pdf"
     path.write_bytes(response.data)
     text = pdf_tool("pdftotext", path)
@@ -355,8 +365,43 @@ def test_the_manual_for_one_kind_of_device_in_english(app, library, expert, tmp_
 
 def test_an_empty_manual_says_so(app, expert, tmp_path):
     path = tmp_path / "empty.pdf"
-    path.write_bytes(client_as(app, expert[1]).get("/kb/manual.pdf", headers=ZH).data)
+    path.write_bytes(manual(client_as(app, expert[1]), ZH).data)
     assert "暂无已发布的文章" in pdf_tool("pdftotext", path)
+
+
+def test_the_manual_is_built_by_the_worker_and_a_repeated_request_joins_the_pending_one(make_app, make_user,
+                                                                                     tmp_path):
+    import worker
+
+    app = make_app(HUEY_IMMEDIATE=False)  # queued: the page shows progress until the worker has built it
+    _, tech_name = make_user(Role.TECHNICIAN)
+    with app.app_context():
+        ensure_catalog()
+        db.session.commit()
+        camera = model("Sony", "PXW-Z190").category_id
+    tech = client_as(app, tech_name)
+    first = tech.post("/kb/manuals", data={}, headers=ZH).headers["Location"]
+    page = tech.get(first, headers=ZH).get_data(as_text=True)
+    assert "<progress" in page and 'http-equiv="refresh"' in page
+    assert tech.get(first + ".pdf").status_code == 404  # not built yet
+    # The same selection while it is pending: the same job; another kind of device or language: another.
+    assert tech.post("/kb/manuals", data={}, headers=ZH).headers["Location"] == first
+    camera_job = tech.post("/kb/manuals", data={"category": camera}, headers=ZH).headers["Location"]
+    english_job = tech.post("/kb/manuals", data={}, headers=EN).headers["Location"]
+    assert len({first, camera_job, english_job}) == 3
+    with app.app_context():
+        job_id = int(first.rsplit("/", 1)[1])
+        assert worker.build_manual_pdf(job_id, app) == "done"
+        assert worker.build_manual_pdf(job_id, app) == "nothing"  # a task run twice builds it once
+        from domain.core.models import ManualJob
+
+        assert db.session.get(ManualJob, job_id).state == "done"
+    assert "<progress" not in tech.get(first, headers=ZH).get_data(as_text=True)
+    path = tmp_path / "manual.pdf"
+    path.write_bytes(tech.get(first + ".pdf").data)
+    assert "常见问题解决方案手册" in pdf_tool("pdftotext", path)
+    # Once built, a new request makes a new manual (articles may have changed since).
+    assert tech.post("/kb/manuals", data={}, headers=ZH).headers["Location"] != first
 
 
 def test_demo_data_has_articles_for_the_field_app(app):

@@ -151,3 +151,36 @@ def test_make_run_script_stops_both_on_ctrl_c(tmp_path):
                 break
             assert time.monotonic() < deadline, f"{pid} still running"
             time.sleep(0.1)
+
+
+def test_a_render_process_past_its_memory_budget_hands_over_and_is_recycled(make_app, make_user, monkeypatch):
+    """A process that grew past WORKER_MAX_GROWTH over its warmed-up size renders no more: the rest of its task
+    goes back to the queue, and the worker ends its process after the task (the consumer starts a fresh one)."""
+    import threading
+
+    from huey.consumer import WorkerRecycle
+
+    import worker
+
+    app = make_app(HUEY_IMMEDIATE=False)
+    sizes = iter([100 << 20] + [112 << 20] * 50)  # warmed up at 100 MB, then 12% over (the budget: 8%)
+    monkeypatch.setattr(worker, "rss_bytes", lambda: next(sizes))
+    monkeypatch.setattr(worker, "WARMUP_RENDERS", 1)
+    monkeypatch.setattr(worker, "_memory", {"renders": 0, "warm": None, "growth": None})
+    worker.set_growth_limit(8)
+    with app.app_context():
+        numbers = [make_signed_order(make_user, photos=0)["number"] for _ in range(3)]
+        uow.commit()  # three render kicks queued
+        worker.huey.flush()  # (the kicks are what the test starts by hand below)
+        assert worker.render_pending_orders() == 1  # one rendered, then over budget: handed over
+        states = [render_state(n) for n in numbers]
+        assert states.count(RenderState.RENDERED) == 1 and states.count(RenderState.PENDING) == 2
+        assert worker.huey.pending_count() == 1  # the rest, queued for a fresh process
+        process_worker = worker._recycling_consumer_class().worker_class(
+            worker.huey, threading.Event(), default_delay=0.1, max_delay=0.1, backoff=1.0)
+        with pytest.raises(WorkerRecycle):
+            process_worker.loop()  # runs the queued task (one more render), then ends the process
+        assert [render_state(n) for n in numbers].count(RenderState.RENDERED) == 2
+        # Within budget: no recycling.
+        worker.set_growth_limit(0)
+        assert not worker.over_memory_budget()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -11,7 +11,7 @@ from domain.core.db import db
 from domain.core.enums import ArticleStatus, ClockName
 from domain.core.errors import NotFound
 from domain.core.locales import name_key as names_in
-from domain.core.models import DeviceCategory, FaultCategory, KbArticle
+from domain.core.models import Blob, DeviceCategory, FaultCategory, KbArticle
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
 from domain.knowledge import kb
@@ -21,7 +21,7 @@ from domain.sla.policy import current_policy
 
 from ..access import roles_required, signed_in
 from ..core.actions import form_action
-from ..core.helpers import apply_field_errors, company_tz, current_locale, domain_context
+from ..core.helpers import apply_field_errors, current_locale, domain_context
 from . import bp
 from .forms import ArticleForm, CaseAnalysisForm, FaultCategoryForm
 
@@ -69,21 +69,37 @@ def article(article_id: int):
                            can_edit=kb.can_edit(current_user), **_catalog())
 
 
-@bp.get("/manual.pdf")
+@bp.post("/manuals")
 @signed_in
-def manual():
-    """The FAQ manual 《常见问题解决方案手册》 as PDF: every published article, or one kind of device."""
-    category = db.session.get(DeviceCategory, _int_arg("category")) if _int_arg("category") else None
-    locale = current_locale()
-    scope = getattr(category, names_in(locale)) if category else None
-    html = kb.manual_html(kb.articles_for_manual(category.id if category else None),
-                          locale=locale, company=current_app.config["COMPANY_NAME"],
-                          tz=company_tz(), now=utcnow(), templates=current_app.jinja_env, scope=scope)
-    response = make_response(kb.manual_pdf(html))
+def start_manual():
+    """The FAQ manual 《常见问题解决方案手册》 as PDF (every published article, or one kind of device), built by
+    the background worker: this records the request (or joins the same one pending) and shows its progress."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    job = kb.start_manual(current_user._get_current_object(), _int_arg("category"), current_locale())
+    return redirect(url_for("kb.manual_status", job_id=job.id))
+
+
+@bp.get("/manuals/<int:job_id>")
+@signed_in
+def manual_status(job_id: int):
+    job = kb.manual_job(job_id)
+    if job is None:
+        abort(404)
+    scope = getattr(job.device_category, names_in(current_locale())) if job.device_category else None
+    return render_template("kb/manual.html", job=job, scope=scope)
+
+
+@bp.get("/manuals/<int:job_id>.pdf")
+@signed_in
+def manual_download(job_id: int):
+    job = kb.manual_job(job_id)
+    if job is None or not job.pdf_sha256:
+        abort(404)
+    response = make_response(db.session.get(Blob, job.pdf_sha256).data)
     response.headers["Content-Type"] = "application/pdf"
-    name = "faq-manual" + (f"-{category.code}" if category else "") + ".pdf"
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Content-Disposition"] = f'attachment; filename="{kb.manual_file_name(job)}"'
+    response.headers["Cache-Control"] = "private, max-age=3600"
     return response
 
 

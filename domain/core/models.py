@@ -415,6 +415,9 @@ class TicketClock(Base):
         # A page of requests loads their clocks (all of them, superseded ones too: the partial index above
         # cannot serve that).
         Index("ix_ticket_clocks_ticket_id", "ticket_id"),
+        # The deadline scan also reads the clocks written since its last run (a deadline already near or past).
+        Index("ix_ticket_clocks_written_at", "written_at"),
+        Index("ix_ticket_clocks_name_due", "name", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -431,6 +434,9 @@ class TicketClock(Base):
     calendar_fallback: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Replaced by a new clock for the same rule (the visit moved after this one's deadline had passed).
     superseded_at: Mapped[datetime | None]
+    # When the row was last written (server time): the minute scan reads the clocks written since its last run,
+    # whose deadline (or warning) may already lie behind its watermark (a request entered late, a restart).
+    written_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="clocks")
 
@@ -900,3 +906,35 @@ class ExportJob(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class ScanMark(Base):
+    """The watermark of a periodic scan: the time its last run completed. The minute's deadline scan reads only
+    what came due since then (and the clocks written since), so its work follows what is new, not what is open."""
+
+    __tablename__ = "scan_marks"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    scanned_until: Mapped[datetime]
+
+
+
+class ManualJob(Base):
+    """The FAQ manual as PDF, built by the worker for one selection (a kind of device, or all, in one language);
+    the page polls its state, and a second request for the same selection while it is pending joins it."""
+
+    __tablename__ = "manual_jobs"
+    __table_args__ = (Index("ix_manual_jobs_selection", "locale", "device_category_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    device_category_id: Mapped[int | None] = mapped_column(ForeignKey("device_categories.id"))
+    locale: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
+    articles: Mapped[int] = mapped_column(default=0)
+    pdf_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    device_category: Mapped[DeviceCategory | None] = relationship()

@@ -22,8 +22,17 @@ from ..core.db import db
 from ..core.enums import ArticleStatus, Role, TicketStatus
 from ..core.errors import Forbidden, NotFound, ValidationError
 from ..core.locales import is_english
-from ..core.models import CaseAnalysis, DeviceCategory, DeviceModel, FaultCategory, KbArticle, Ticket, User
-from ..core.types import in_zone
+from ..core.models import (
+    CaseAnalysis,
+    DeviceCategory,
+    DeviceModel,
+    FaultCategory,
+    KbArticle,
+    ManualJob,
+    Ticket,
+    User,
+)
+from ..core.types import in_zone, utcnow
 from ..documents.cases import analysis_errors, complete_case_analysis
 
 MAX_TITLE = 200
@@ -451,3 +460,74 @@ def manual_pdf(html: str) -> bytes:
 
     fetcher = make_fetcher()
     return HTML(string=html, base_url="fs-static:", url_fetcher=fetcher).write_pdf(optimize_images=True)
+
+
+# --- the manual built by the worker ----------------------------------------------------------------------------
+
+PENDING = ("queued", "running")
+
+
+def start_manual(user: User, device_category_id: int | None, locale: str) -> ManualJob:
+    """Ask the worker for the manual of one selection (a kind of device or all, in `locale`): a request for a
+    selection already queued or being built joins that job; otherwise a new one is recorded (the caller commits;
+    the worker builds it after the commit)."""
+    from ..core.deferred import after_commit_task
+
+    category = db.session.get(DeviceCategory, device_category_id) if device_category_id else None
+    if device_category_id and category is None:
+        raise NotFound("no_device_category", _l("There is no such kind of device."))
+    pending = db.session.execute(
+        select(ManualJob).where(ManualJob.locale == locale, ManualJob.state.in_(PENDING),
+                                ManualJob.device_category_id.is_(None) if category is None
+                                else ManualJob.device_category_id == category.id)
+        .order_by(ManualJob.id.desc()).limit(1)).scalar_one_or_none()
+    if pending is not None:
+        return pending
+    job = ManualJob(user_id=user.id, device_category_id=category.id if category else None, locale=locale)
+    db.session.add(job)
+    db.session.flush()
+    after_commit_task("build_manual", job.id)
+    return job
+
+
+def manual_job(job_id: int) -> ManualJob | None:
+    if not 0 < job_id < 2**31:  # beyond any id: never a database overflow
+        return None
+    return db.session.get(ManualJob, job_id)
+
+
+def manual_file_name(job: ManualJob) -> str:
+    return "faq-manual" + (f"-{job.device_category.code}" if job.device_category else "") + ".pdf"
+
+
+def claim_manual(job_id: int) -> bool:
+    """The worker's first step (a short write): the job marked running; False when there is nothing to build.
+    A job left running by a worker killed mid-render is built again by the task's retry."""
+    job = db.session.get(ManualJob, job_id)
+    if job is None or job.state not in PENDING:
+        return False
+    job.state = "running"
+    return True
+
+
+def manual_job_html(job_id: int, *, company: str, tz, templates: Environment) -> tuple[str, int]:
+    """The HTML of a job's manual and its number of articles (a read; the caller ends it before WeasyPrint)."""
+    from ..core.locales import name_key
+
+    job = db.session.get(ManualJob, job_id)
+    category = job.device_category
+    articles = articles_for_manual(category.id if category else None)
+    return manual_html(articles, locale=job.locale, company=company, tz=tz, now=utcnow(), templates=templates,
+                       scope=getattr(category, name_key(job.locale)) if category else None), len(articles)
+
+
+def finish_manual(job_id: int, pdf: bytes | None, error: str | None = None, articles: int = 0) -> None:
+    from ..core.blobs import store_blob
+
+    job = db.session.get(ManualJob, job_id)
+    job.finished_at, job.articles = utcnow(), articles
+    if pdf is None:
+        job.state, job.error = "failed", error
+    else:
+        job.state, job.pdf_sha256 = "done", store_blob(pdf, "application/pdf").sha256
+

@@ -274,7 +274,7 @@ class Ticket(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     assigned_at: Mapped[datetime | None]
     assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    expert_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    expert_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     escalated_at: Mapped[datetime | None]
     escalation_reason: Mapped[str | None] = mapped_column(Text)
 

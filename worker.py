@@ -361,10 +361,19 @@ def tick(now=None) -> dict[str, int]:
             uow.commit()
             return created
 
+        def requeue_manuals() -> int:
+            from domain.knowledge.kb import lost_manual_jobs
+
+            lost = lost_manual_jobs(now)
+            uow.rollback()
+            for job_id in lost:
+                enqueue("build_manual", (job_id,))
+            return len(lost)
+
         steps = {"alerts": scan, "delivered": lambda: deliver_alerts(app.config),
                  "rendered": lambda: render_pending_orders(now),
                  "weekly": lambda: int(deliver_weekly_report(app.config, now)),
-                 "mailed": lambda: send_due_mail(app.config, now)}
+                 "mailed": lambda: send_due_mail(app.config, now), "manuals": requeue_manuals}
         for name, step in steps.items():
             try:
                 done[name] = step()

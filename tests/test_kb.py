@@ -3,6 +3,7 @@ list, and the printable FAQ manual checked with poppler."""
 from __future__ import annotations
 
 import subprocess
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -400,8 +401,34 @@ def test_the_manual_is_built_by_the_worker_and_a_repeated_request_joins_the_pend
     path = tmp_path / "manual.pdf"
     path.write_bytes(tech.get(first + ".pdf").data)
     assert "常见问题解决方案手册" in pdf_tool("pdftotext", path)
-    # Once built, a new request makes a new manual (articles may have changed since).
-    assert tech.post("/kb/manuals", data={}, headers=ZH).headers["Location"] != first
+    # Once built, the same selection gets the same PDF while nothing in it changed; a new article makes a new one.
+    assert tech.post("/kb/manuals", data={}, headers=ZH).headers["Location"] == first
+    expert_id, _ = make_user(Role.EXPERT)
+    with app.app_context():
+        write(expert_id, "摄像机无视频输出", "黑屏", "检查 SDI 输出设置")
+        db.session.commit()
+    assert tech.post("/kb/manuals", data={}, headers=ZH).headers["Location"] not in {first, camera_job, english_job}
+
+
+def test_a_manual_whose_task_was_lost_is_queued_again_by_the_minute_tick(make_app, make_user):
+    import worker
+    from domain.core.models import ManualJob
+
+    app = make_app(HUEY_IMMEDIATE=False)
+    _, tech_name = make_user(Role.TECHNICIAN)
+    job_id = int(client_as(app, tech_name).post("/kb/manuals", data={}, headers=ZH).headers["Location"]
+                 .rsplit("/", 1)[1])
+    queued = []
+    original = worker.enqueue
+    worker.enqueue = lambda name, args=(): queued.append((name, args))
+    try:
+        with app.app_context():
+            created = db.session.get(ManualJob, job_id).created_at
+            assert worker.tick(created + timedelta(minutes=2))["manuals"] == 0  # the worker may just be busy
+            assert worker.tick(created + timedelta(minutes=11))["manuals"] == 1
+    finally:
+        worker.enqueue = original
+    assert queued == [("build_manual", (job_id,))]
 
 
 def test_demo_data_has_articles_for_the_field_app(app):

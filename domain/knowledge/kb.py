@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from jinja2 import Environment
@@ -469,8 +470,8 @@ PENDING = ("queued", "running")
 
 def start_manual(user: User, device_category_id: int | None, locale: str) -> ManualJob:
     """Ask the worker for the manual of one selection (a kind of device or all, in `locale`): a request for a
-    selection already queued or being built joins that job; otherwise a new one is recorded (the caller commits;
-    the worker builds it after the commit)."""
+    selection already queued or being built joins that job, one already built from the same articles gets that
+    one; otherwise a new one is recorded (the caller commits; the worker builds it after the commit)."""
     from ..core.deferred import after_commit_task
 
     category = db.session.get(DeviceCategory, device_category_id) if device_category_id else None
@@ -483,11 +484,30 @@ def start_manual(user: User, device_category_id: int | None, locale: str) -> Man
         .order_by(ManualJob.id.desc()).limit(1)).scalar_one_or_none()
     if pending is not None:
         return pending
+    built = _manual_still_current(locale, category)
+    if built is not None:
+        return built
     job = ManualJob(user_id=user.id, device_category_id=category.id if category else None, locale=locale)
     db.session.add(job)
     db.session.flush()
     after_commit_task("build_manual", job.id)
     return job
+
+
+def _manual_still_current(locale: str, category: DeviceCategory | None) -> ManualJob | None:
+    """The newest manual built for this selection, if nothing it is made of changed since it was asked for: an
+    article written, published or withdrawn (updated_at), or a case analysis completed (its root causes are
+    printed). The same PDF is handed out instead of laying 100 pages out again."""
+    changed = db.session.execute(select(func.max(KbArticle.updated_at))).scalar_one()
+    analysed = db.session.execute(select(func.max(CaseAnalysis.completed_at))).scalar_one()
+    since = max((t for t in (changed, analysed) if t is not None), default=None)
+    query = (select(ManualJob).where(ManualJob.locale == locale, ManualJob.state == "done",
+                                     ManualJob.device_category_id.is_(None) if category is None
+                                     else ManualJob.device_category_id == category.id)
+             .order_by(ManualJob.id.desc()).limit(1))
+    if since is not None:
+        query = query.where(ManualJob.created_at > since)
+    return db.session.execute(query).scalar_one_or_none()
 
 
 def manual_job(job_id: int) -> ManualJob | None:
@@ -498,6 +518,18 @@ def manual_job(job_id: int) -> ManualJob | None:
 
 def manual_file_name(job: ManualJob) -> str:
     return "faq-manual" + (f"-{job.device_category.code}" if job.device_category else "") + ".pdf"
+
+
+# A manual still queued this long after it was asked for lost its task (a queue emptied, a failed enqueue).
+MANUAL_LOST_AFTER = timedelta(minutes=10)
+
+
+def lost_manual_jobs(now: datetime) -> list[int]:
+    """Jobs still queued long after they were asked for: the minute tick queues their task again (a task that
+    runs twice builds once: claim_manual)."""
+    return list(db.session.execute(select(ManualJob.id).where(ManualJob.state == "queued",
+                                                             ManualJob.created_at < now - MANUAL_LOST_AFTER)
+                                   .order_by(ManualJob.id)).scalars())
 
 
 def claim_manual(job_id: int) -> bool:

@@ -1,11 +1,12 @@
-"""The sync applier: every op from a phone's outbox is applied once, in order, atomically and on its own,
-and recorded with its raw body, whatever the outcome (see DESIGN.md, "The sync contract").
+"""The sync applier: every op from a phone's outbox is applied once, in order, atomically and on its own, and
+recorded with its raw body, whatever the outcome (see DESIGN.md, "The sync contract").
 
-Each op runs in its own savepoint (atomic, and a rejected op never undoes or stops another); a batch commits
-once. An op's SyncOp row is inserted first (INSERT ... ON CONFLICT DO NOTHING on its op_id): a concurrent
-request carrying the same op_id (a retry racing the original, a second tab, a second app server) waits on that
-unique key and then finds the op already applied, so effects are never doubled. A batch's tickets are read once
-and locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already lets one writer in at a time).
+Each op is atomic on its own (a rejected op never undoes or stops another): ops run in savepoints, one around a
+run of ops that apply, one around an op its handler refuses (see `_apply_run`); a batch commits once. An op's
+SyncOp row is inserted first (INSERT ... ON CONFLICT DO NOTHING on its op_id): a concurrent request carrying the
+same op_id (a retry racing the original, a second tab, a second app server) waits on that unique key and then
+finds the op already applied, so effects are never doubled. A batch's tickets are read once and locked (FOR
+UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already lets one writer in at a time).
 """
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ def _parse_at(value) -> datetime | None:
 # --- applying ----------------------------------------------------------------------------------------------
 #
 # Per op, on the way that matters (a new op): one INSERT of its record (ON CONFLICT DO NOTHING on the op_id:
-# never an error, so it needs no savepoint), then one savepoint around the handler, whose own statements follow.
+# never an error, so it needs no savepoint of its own), then the handler's own statements, inside its run's
+# savepoint.
 # What a batch needs to look up (its tickets, the records of ops already received, the note ids already taken)
 # is read once per batch.
 

@@ -107,8 +107,7 @@ def op(kind, number, data=None, minutes=0):
 def signing_batch(number, signature):
     return [op("visit.arrived", number, minutes=-30),
             op("problem.confirmed", number, {"text": "主输出无声"}, minutes=-28),
-            op("note.added", number, {"note_id": str(uuid.uuid4()), "text": "已更换输出线缆",
-                                      "shown_to_customer": True}, minutes=-20),
+            op("work.recorded", number, {"cause": "输出线缆松动", "work_done": "已更换输出线缆"}, minutes=-20),
             op("test.recorded", number, {"item": "主输出正常", "passed": True, "note": ""}, minutes=-10),
             op("customer.confirmed", number, {"note": "设备运行正常"}, minutes=-8),
             op("precautions.told", number, {"items": ["开关机前先将推子归零"]}, minutes=-7),

@@ -94,6 +94,7 @@ def _run(app, number: str, kinds: list[str], rng: random.Random, vary: bool = Fa
     for kind in kinds:
         with app.app_context():
             before = flow.facts_of(dispatch.get_ticket(number))
+            assert dict(flow._LazyFacts(dispatch.get_ticket(number))) == before  # what the server's check reads
             data = _payload(kind, number, rng, vary)
         predicted = flow.refusal_for(kind, before)
         answer = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [

@@ -215,3 +215,57 @@ def test_any_way_of_sending_an_outbox_applies_each_valid_op_once(app, job, outbo
         assert received == len(ops)  # every op stored once, however often it was sent
     assert [final[raw["op_id"]]["status"] for raw in ops] == [
         "applied" if (raw["data"]["note_id"], raw["data"].get("text")) in valid else "rejected" for raw in ops]
+
+
+def test_ops_refused_by_their_handler_undo_only_themselves_and_the_rest_applies_once(app, job):
+    """The applier runs ops in runs, one savepoint per run; an op its handler refuses undoes its run and is then
+    applied alone. The outcome must be that of one savepoint per op: each good op's note, op record and audit
+    event exactly once, each refused op stored rejected with nothing of it written."""
+    from sqlalchemy import event
+
+    from domain.core.models import AuditEvent
+
+    number = job["number"]
+    first = note(number, "一")
+    reused = note(number, "重复")
+    reused["data"]["note_id"] = first["data"]["note_id"]
+    ops = [first, note(number, "二"), reused,  # refused third: the two before it are applied again
+           op("work.recorded", number, {"cause": "线缆", "work_done": "更换"}, minutes=-1),  # not arrived yet
+           note(number, "三"), note(number, "   "), note(number, "四"), note(number, "五")]
+    expected = ["applied", "applied", "note_exists", "not_on_site", "applied", "invalid", "applied", "applied"]
+    client = phone(app)
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement.split()[0].upper())
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        answer = post(client, ops).json["results"]
+        statements.clear()
+        all_good = post(client, [note(number, f"好 {i}") for i in range(6)]).json["results"]
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    got = [r["status"] if r["status"] == "applied" else r["code"] for r in answer]
+    assert got == expected, answer
+    assert [r["status"] for r in all_good] == ["applied"] * 6
+    # The all-good batch: one savepoint for its six ops (not one each).
+    assert statements.count("SAVEPOINT") == 1, statements
+    with app.app_context():
+        texts = db.session.execute(select(ProgressNote.text).join(SyncOp, SyncOp.ticket_id == ProgressNote.ticket_id)
+                                   .where(SyncOp.op_id == uuid.UUID(first["op_id"]))).scalars().all()
+        assert sorted(t for t in texts if not t.startswith("好")) == sorted(["一", "二", "三", "四", "五"])
+        events = db.session.execute(select(func.count(AuditEvent.id)).where(
+            AuditEvent.action == "note.added", AuditEvent.via == "sync")).scalar_one()
+        assert events == 5 + 6
+        records = dict(db.session.execute(select(SyncOp.op_id, SyncOp.status)).all())
+        for raw, want in zip(ops, expected, strict=True):
+            assert records[uuid.UUID(raw["op_id"])] == ("applied" if want == "applied" else "rejected")
+    # Sent again: every op answered as before, nothing doubled.
+    again = post(client, ops).json["results"]
+    assert [r["status"] for r in again] == ["duplicate"] * len(ops)
+    assert [r.get("code") for r in again] == [r.get("code") for r in answer]
+    with app.app_context():
+        assert db.session.execute(select(func.count(ProgressNote.id))).scalar_one() == 5 + 6

@@ -34,5 +34,5 @@ class _StartTask:
 def after_commit_task(name: str, *args: Any) -> None:
     """Start the named worker task after the commit (once per name and arguments in a transaction)."""
     job = _StartTask(name, args)
-    if job not in db.session.info.get(uow._QUEUE_KEY, []):
+    if job not in db.session.info.get(uow.QUEUE_KEY, []):
         uow.after_commit(job)

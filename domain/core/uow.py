@@ -18,21 +18,21 @@ from typing import TypeVar
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.exc import StaleDataError
 
-from .db import db, take_write_lock
+from .db import JOINED_KEY, db, drop_joined, joined_count, take_write_lock
 from .errors import Conflict
 from .models import Ticket
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_QUEUE_KEY = "after_commit"
+QUEUE_KEY = "after_commit"
 
 
 def after_commit(job: Callable[[], object]) -> None:
     """Run `job` after the current transaction commits (never if it rolls back). A job runs in its own small
     transaction, committed after it; a failing job is logged and rolled back, the committed work stays. A job
     must look its data up again (by number or id): what it was queued for may have been rolled back since."""
-    db.session.info.setdefault(_QUEUE_KEY, []).append(job)
+    db.session.info.setdefault(QUEUE_KEY, []).append(job)
 
 
 def _stale(numbers: list[str]) -> Conflict:
@@ -73,24 +73,26 @@ def commit() -> None:
     except BaseException:
         rollback()
         raise
+    db.session.info.pop(JOINED_KEY, None)
     _run_after_commit()
 
 
 def rollback() -> None:
     """Undo the transaction and drop the work queued for after it."""
-    db.session.info.pop(_QUEUE_KEY, None)
+    db.session.info.pop(QUEUE_KEY, None)
+    db.session.info.pop(JOINED_KEY, None)
     db.session.rollback()
 
 
 def _run_after_commit() -> None:
-    while jobs := db.session.info.pop(_QUEUE_KEY, None):
+    while jobs := db.session.info.pop(QUEUE_KEY, None):
         for job in jobs:
             try:
                 job()
                 db.session.commit()
             except Exception:  # noqa: BLE001 - the committed work must stand whatever a follow-up does
                 log.exception("after-commit job %r failed", job)
-                db.session.info.pop(_QUEUE_KEY, None)
+                db.session.info.pop(QUEUE_KEY, None)
                 db.session.rollback()
 
 
@@ -112,7 +114,7 @@ def attempt(action: Callable[[], T]) -> T:
     request's transaction is untouched."""
     # SQLite's driver starts no transaction before a SAVEPOINT: begin one, so the savepoint nests in it.
     take_write_lock()
-    queued = len(db.session.info.get(_QUEUE_KEY, []))
+    queued, joined = len(db.session.info.get(QUEUE_KEY, [])), joined_count()
     savepoint = db.session.begin_nested()
     try:
         result = action()
@@ -121,7 +123,8 @@ def attempt(action: Callable[[], T]) -> T:
         if savepoint.is_active:  # (a stale flush already rolled it back)
             savepoint.rollback()
         # What the undone action queued for after the commit goes with it.
-        del db.session.info.get(_QUEUE_KEY, [])[queued:]
+        del db.session.info.get(QUEUE_KEY, [])[queued:]
+        drop_joined(joined)
         raise
     savepoint.commit()
     return result

@@ -44,7 +44,7 @@ Bump VERSION whenever a rule changes: the phone keeps the declaration it last re
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -229,38 +229,73 @@ def apply(kind: str, facts: Mapping[str, bool], data: Mapping) -> dict[str, bool
     return after
 
 
+def _test_results(ticket: Ticket) -> dict[str, bool]:
+    return {test.item: test.passed for test in ticket.tests}
+
+
+def _all_passed(results: dict[str, bool]) -> bool:
+    return bool(results) and all(results.values())
+
+
+def _visit_at(attribute: str) -> Callable[[Ticket, Any], bool]:
+    return lambda ticket, visit: visit is not None and getattr(visit, attribute) is not None
+
+
+# Each fact's one definition: (request, its current visit) -> the fact. `facts_of` computes them all (the phone's
+# starting point); `enforce` only those its step names (a note needs "signed" alone: the applier's hot path).
+_FACT_RULES: dict[str, Callable[[Ticket, Any], Any]] = {
+    "contact_made": lambda ticket, visit: ticket.first_contact_at is not None,
+    "remote_guided": lambda ticket, visit: bool(ticket.remote_sessions),
+    "remote_resolved": lambda ticket, visit: ticket.remote_resolved_at is not None,
+    "visit_scheduled": lambda ticket, visit: visit is not None,
+    "prep_confirmed": _visit_at("prep_confirmed_at"),
+    "arrived": _visit_at("arrived_at"),
+    "problem_confirmed": _visit_at("problem_confirmed_at"),
+    "work_recorded": lambda ticket, visit: bool(ticket.cause and ticket.work_done),
+    "tests_recorded": lambda ticket, visit: bool(ticket.tests),
+    "tests_passed": lambda ticket, visit: _all_passed(_test_results(ticket)),
+    "customer_confirmed": _visit_at("customer_confirmed_at"),
+    "precautions_told": _visit_at("precautions_told_at"),
+    "signed": lambda ticket, visit: ticket.signature is not None,
+    "departed": _visit_at("departed_at"),
+    "service_ended": lambda ticket, visit: ticket.signature is not None or ticket.remote_resolved_at is not None,
+    "submitted": lambda ticket, visit: ticket.status in (TicketStatus.SUBMITTED, TicketStatus.APPROVED),
+    "returned": lambda ticket, visit: ticket.status == TicketStatus.RETURNED,
+    "tallies": lambda ticket, visit: {"tests_passed": _test_results(ticket)},
+}
+
+
+class _LazyFacts(Mapping):
+    """The facts of one request, each computed (from `_FACT_RULES`) when first asked for."""
+
+    def __init__(self, ticket: Ticket) -> None:
+        self._ticket, self._values = ticket, {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._values:
+            if "visit" not in self.__dict__:
+                self.visit = self._ticket.current_visit
+            self._values[name] = _FACT_RULES[name](self._ticket, self.visit)
+        return self._values[name]
+
+    def __iter__(self):
+        return iter(_FACT_RULES)
+
+    def __len__(self) -> int:
+        return len(_FACT_RULES)
+
+
 def facts_of(ticket: Ticket) -> dict[str, Any]:
     """What has happened on a request, from the database (the starting point of the phone's evaluation), with the
     tallies' items (the acceptance test's last result per item)."""
     visit = ticket.current_visit
-    status = ticket.status
-    signed = ticket.signature is not None
-    results = {test.item: test.passed for test in ticket.tests}
-    return {
-        "contact_made": ticket.first_contact_at is not None,
-        "remote_guided": bool(ticket.remote_sessions),
-        "remote_resolved": ticket.remote_resolved_at is not None,
-        "visit_scheduled": visit is not None,
-        "prep_confirmed": visit is not None and visit.prep_confirmed_at is not None,
-        "arrived": visit is not None and visit.arrived_at is not None,
-        "problem_confirmed": visit is not None and visit.problem_confirmed_at is not None,
-        "work_recorded": bool(ticket.cause and ticket.work_done),
-        "tests_recorded": bool(ticket.tests),
-        "tests_passed": bool(results) and all(results.values()),
-        "customer_confirmed": visit is not None and visit.customer_confirmed_at is not None,
-        "precautions_told": visit is not None and visit.precautions_told_at is not None,
-        "signed": signed,
-        "departed": visit is not None and visit.departed_at is not None,
-        "service_ended": signed or ticket.remote_resolved_at is not None,
-        "submitted": status in (TicketStatus.SUBMITTED, TicketStatus.APPROVED),
-        "returned": status == TicketStatus.RETURNED,
-        "tallies": {"tests_passed": results},
-    }
+    return {name: rule(ticket, visit) for name, rule in _FACT_RULES.items()}
 
 
 def enforce(ticket: Ticket, kind: str, facts: Mapping[str, bool] | None = None) -> None:
-    """Refuse an act the declared flow does not allow now (the same refusal the phone shows offline)."""
-    refusal = refusal_for(kind, facts if facts is not None else facts_of(ticket))
+    """Refuse an act the declared flow does not allow now (the same refusal the phone shows offline). Only the
+    facts the step names are computed."""
+    refusal = refusal_for(kind, facts if facts is not None else _LazyFacts(ticket))
     if refusal is not None:
         raise FlowRefused(refusal.code, refusal.message)
 

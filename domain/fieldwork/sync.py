@@ -1,11 +1,12 @@
-"""The sync applier: every op from a phone's outbox is applied once, in order, atomically and on its own,
-and recorded with its raw body, whatever the outcome (see DESIGN.md, "The sync contract").
+"""The sync applier: every op from a phone's outbox is applied once, in order, atomically and on its own, and
+recorded with its raw body, whatever the outcome (see DESIGN.md, "The sync contract").
 
-Each op runs in its own savepoint (atomic, and a rejected op never undoes or stops another); a batch commits
-once. An op's SyncOp row is inserted first (INSERT ... ON CONFLICT DO NOTHING on its op_id): a concurrent
-request carrying the same op_id (a retry racing the original, a second tab, a second app server) waits on that
-unique key and then finds the op already applied, so effects are never doubled. A batch's tickets are read once
-and locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already lets one writer in at a time).
+Each op is atomic on its own (a rejected op never undoes or stops another): ops run in savepoints, one around a
+run of ops that apply, one around an op its handler refuses (see `_apply_run`); a batch commits once. An op's
+SyncOp row is inserted first (INSERT ... ON CONFLICT DO NOTHING on its op_id): a concurrent request carrying the
+same op_id (a retry racing the original, a second tab, a second app server) waits on that unique key and then
+finds the op already applied, so effects are never doubled. A batch's tickets are read once and locked (FOR
+UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already lets one writer in at a time).
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from ..core import context, validation
-from ..core.db import db, take_write_lock
+from ..core import context, uow, validation
+from ..core.db import db, drop_joined, joined_count, take_write_lock
 from ..core.enums import OpStatus
 from ..core.errors import DomainError
 from ..core.models import ProgressNote, SyncOp, Ticket, User
@@ -78,7 +79,8 @@ def _parse_at(value) -> datetime | None:
 # --- applying ----------------------------------------------------------------------------------------------
 #
 # Per op, on the way that matters (a new op): one INSERT of its record (ON CONFLICT DO NOTHING on the op_id:
-# never an error, so it needs no savepoint), then one savepoint around the handler, whose own statements follow.
+# never an error, so it needs no savepoint of its own), then the handler's own statements, inside its run's
+# savepoint.
 # What a batch needs to look up (its tickets, the records of ops already received, the note ids already taken)
 # is read once per batch.
 
@@ -188,23 +190,77 @@ def _replay(existing: SyncOp, raw, given: str, user, device_id) -> Result:
 
 def apply_batch(raws: list, *, user: User, device_id: str, tz: ZoneInfo, remote_addr: str | None = None,
                 photo: ProcessedImage | None = None) -> tuple[list[Result], list[Ticket]]:
-    """Apply ops in order, each atomically and on its own (a savepoint per op: a rejected op never undoes or
-    stops another); the request's one commit makes them durable together (one write for the batch, not one per op).
+    """Apply ops in order, each atomically and on its own (a rejected op never undoes or stops another); the
+    request's one commit makes them durable together (one write for the batch, not one per op).
     Returns the results and the requests signed in this batch (their PDFs are rendered after the commit)."""
-    results, signed = [], []
     take_write_lock()
-    batch = _Batch.load(raws)
-    for raw in raws:
-        result, ticket = _apply(raw, batch, user=user, device_id=device_id, tz=tz, remote_addr=remote_addr,
-                                photo=photo)
-        results.append(result)
-        if ticket is not None:
-            signed.append(ticket)
+    out = _Outcome([], [], _Batch.load(raws), dict(user=user, device_id=device_id, tz=tz, remote_addr=remote_addr,
+                                                   photo=photo))
+    _apply_ops(raws, 0, len(raws), out)
     db.session.flush()
-    return results, signed
+    return out.results, out.signed
 
 
-def _apply(raw, batch: _Batch, *, user, device_id, tz, remote_addr, photo) -> tuple[Result, Ticket | None]:
+# Ops are applied in runs: one savepoint around a run of ops rather than one per op (two statements fewer per
+# op, and the session's bookkeeping of a savepoint). Nearly every op applies (the phone checks the same flow
+# offline); when one is refused by its handler, the run is undone back to its start, the ops before the refused
+# one are applied again (they applied cleanly), then the refused one alone in its own savepoint, exactly as it
+# would have been on its own; the next run starts after it. Each op stays atomic on its own, and the results,
+# the rows and the order of the trail are those of one savepoint per op. A refused op costs the run before it
+# once more (at most twice the work for a batch).
+
+
+@dataclass
+class _Outcome:
+    results: list[Result]
+    signed: list[Ticket]
+    batch: _Batch
+    context: dict
+
+    def mark(self) -> tuple:
+        session = db.session()
+        return (len(self.results), len(self.signed), len(session.info.get(uow.QUEUE_KEY, [])),
+                dict(self.batch.known), set(self.batch.notes_taken), joined_count())
+
+    def reset(self, mark: tuple) -> None:
+        """Forget what the undone run did: its results, its queued jobs, what it added to the batch's lookups,
+        and the rows it made stored objects of (written by Core, then joined to the session: gone with it)."""
+        results, signed, queued, known, notes_taken, joined = mark
+        del self.results[results:], self.signed[signed:], db.session.info.get(uow.QUEUE_KEY, [])[queued:]
+        self.batch.known, self.batch.notes_taken = known, notes_taken
+        drop_joined(joined)
+
+    def add(self, result: Result, ticket: Ticket | None) -> None:
+        self.results.append(result)
+        if ticket is not None:
+            self.signed.append(ticket)
+
+
+def _apply_ops(raws: list, start: int, end: int, out: _Outcome) -> None:
+    while start < end:
+        start = _apply_run(raws, start, end, out)
+
+
+def _apply_run(raws: list, start: int, end: int, out: _Outcome) -> int:
+    """Apply raws[start:end] in one savepoint; where the next run starts (after an op its handler refused)."""
+    mark = out.mark()
+    savepoint = db.session.begin_nested()
+    for index in range(start, end):
+        try:
+            out.add(*_apply(raws[index], out.batch, own_savepoint=False, **out.context))
+        except (DomainError, IntegrityError):
+            savepoint.rollback()
+            out.reset(mark)
+            _apply_ops(raws, start, index, out)
+            out.add(*_apply(raws[index], out.batch, own_savepoint=True, **out.context))
+            return index + 1
+    savepoint.commit()
+    return end
+
+
+def _apply(raw, batch: _Batch, *, own_savepoint: bool, user, device_id, tz, remote_addr,
+           photo) -> tuple[Result, Ticket | None]:
+    """One op. Without `own_savepoint` (inside a run) its handler's refusal is raised, for the run to undo."""
     if not isinstance(raw, dict):
         return _store_rejection({"op": raw}, None, user, device_id, "malformed_op",
                                 _l("An op must be an object.")), None
@@ -245,27 +301,41 @@ def _apply(raw, batch: _Batch, *, user, device_id, tz, remote_addr, photo) -> tu
     meta = {"device_id": device_id, "op_id": op_uuid, "photo": photo, "notes_taken": batch.notes_taken}
     # Things happened when the phone says (never later than now): offline work syncs late but keeps its time.
     ctx = context.Context(actor=user, tz=tz, now=min(at, utcnow()), via="sync", remote_addr=remote_addr)
+    if not own_savepoint:
+        _handle(kind, ticket, ctx, payload_data=data, at=at, meta=meta, record_id=record_id)
+        return Result(given, "applied"), ticket if meta.get("signed") else None
+    queued, joined = len(db.session.info.get(uow.QUEUE_KEY, [])), joined_count()
     savepoint = db.session.begin_nested()
     try:
-        payload = parse_payload(REGISTRY[kind], data)
-        context.require_assignee(ctx, ticket)
-        flow.enforce(ticket, kind)  # the declared flow, the same the phone applies offline
-        REGISTRY[kind].handler(ticket, ctx, payload, at, meta)
-        if ctx.adjusted:  # a phone clock a few minutes off: the act kept, at its bound; both times recorded
-            db.session.execute(update(SyncOp).where(SyncOp.id == record_id).values(applied_at=ctx.adjusted[0][2])
-                               .execution_options(synchronize_session=False))
-        db.session.flush()
+        _handle(kind, ticket, ctx, payload_data=data, at=at, meta=meta, record_id=record_id)
         savepoint.commit()
     except DomainError as error:
         savepoint.rollback()
+        del db.session.info.get(uow.QUEUE_KEY, [])[queued:]  # what the undone op queued goes with it
+        drop_joined(joined)
         _mark_rejected(record_id, error.code, error.message)
         return Result(given, "rejected", error.code, str(error.message)[:2000]), None
     except IntegrityError:
         savepoint.rollback()
+        del db.session.info.get(uow.QUEUE_KEY, [])[queued:]
+        drop_joined(joined)
         message = _l("The op conflicted with stored data.")
         _mark_rejected(record_id, "conflict", message)
         return Result(given, "rejected", "conflict", str(message)), None
     return Result(given, "applied"), ticket if meta.get("signed") else None
+
+
+def _handle(kind: str, ticket: Ticket, ctx: context.Context, *, payload_data: dict, at: datetime, meta: dict,
+            record_id: int) -> None:
+    """The op's own checks and its handler; its writes flushed, so that a conflict is this op's."""
+    payload = parse_payload(REGISTRY[kind], payload_data)
+    context.require_assignee(ctx, ticket)
+    flow.enforce(ticket, kind)  # the declared flow, the same the phone applies offline
+    REGISTRY[kind].handler(ticket, ctx, payload, at, meta)
+    if ctx.adjusted:  # a phone clock a few minutes off: the act kept, at its bound; both times recorded
+        db.session.execute(update(SyncOp).where(SyncOp.id == record_id).values(applied_at=ctx.adjusted[0][2])
+                           .execution_options(synchronize_session=False))
+    db.session.flush()
 
 
 def apply_op(raw, *, user: User, device_id: str, tz: ZoneInfo, remote_addr: str | None = None,

@@ -9,7 +9,6 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
-from sqlalchemy.orm import make_transient_to_detached
 
 from ..alerts import notifications as alerts
 from ..alerts.mail import valid_email
@@ -25,7 +24,7 @@ from ..core.context import (
     parse_client_time,
     require_assignee,
 )
-from ..core.db import can_write_at_once, db
+from ..core.db import can_write_at_once, db, join_as_stored
 from ..core.enums import (
     Channel,
     ClockName,
@@ -329,8 +328,9 @@ def add_note(ticket: Ticket, text: str, ctx: Context, *, shown_to_customer: bool
         # One Core INSERT, not a unit-of-work flush: a phone's outbox adds notes by the hundred (the sync
         # applier). The note then joins the session as stored, with no further SQL.
         db.session.connection().execute(_NOTE_INSERT, values)
-        make_transient_to_detached(note)
-    db.session.add(note)
+        join_as_stored(note)
+    else:
+        db.session.add(note)
     if "notes" in ticket.__dict__:  # a list already loaded does not know the new note
         db.session.expire(ticket, ["notes"])
     record_event("note.added", actor=ctx.actor, ticket=ticket, entity=None, via=ctx.via, remote_addr=ctx.remote_addr)

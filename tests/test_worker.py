@@ -132,16 +132,24 @@ def test_make_run_script_stops_both_on_ctrl_c(tmp_path):
     bin_dir.mkdir()
     (bin_dir / "flask").write_text(f"#!/bin/sh\necho \"$$ $1\" >> {tmp_path}/started\nexec sleep 300\n")
     (bin_dir / "flask").chmod(0o755)
+    # Ctrl-C as in a terminal: SIGINT at its default, even when the tests themselves were started in the
+    # background (a shell without job control starts them with SIGINT ignored, which sh would then never trap).
     process = subprocess.Popen(["sh", str(ROOT / "scripts" / "run.sh")], cwd=ROOT, start_new_session=True,
-                               env={**os.environ, "BIN": str(bin_dir)})
-    deadline = time.monotonic() + 20
-    while not ((tmp_path / "started").exists() and len((tmp_path / "started").read_text().split("\n")) > 2):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    started = dict(line.split()[::-1] for line in (tmp_path / "started").read_text().strip().splitlines())
-    assert set(started) == {"worker", "run"}
-    os.killpg(process.pid, signal.SIGINT)
-    process.wait(timeout=20)
+                               env={**os.environ, "BIN": str(bin_dir)},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 20
+        while not ((tmp_path / "started").exists() and len((tmp_path / "started").read_text().split("\n")) > 2):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        started = dict(line.split()[::-1] for line in (tmp_path / "started").read_text().strip().splitlines())
+        assert set(started) == {"worker", "run"}
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=20)
+    finally:
+        if process.poll() is None:  # never leave the group running for the next tests
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
     for pid in started.values():
         deadline = time.monotonic() + 10
         while True:

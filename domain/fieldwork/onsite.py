@@ -83,9 +83,8 @@ def record_test(ticket: Ticket, ctx: Context, *, item: str, passed: bool, note: 
     return test
 
 
-def record_work(ticket: Ticket, ctx: Context, *, cause: str, work_done: str, at: datetime | None = None) -> Visit:
-    """The cause of the fault and what was done on site: printed on the order the customer signs."""
-    visit = _on_site(ticket, ctx)
+def cause_and_work(cause: str | None, work_done: str | None) -> tuple[str, str]:
+    """The cause of the fault and the work done, both required (on site and for a remote fix alike), trimmed."""
     errors = {}
     if not (cause or "").strip():
         errors["cause"] = _l("Record the cause of the problem.")
@@ -93,8 +92,15 @@ def record_work(ticket: Ticket, ctx: Context, *, cause: str, work_done: str, at:
         errors["work_done"] = _l("Record what was done.")
     if errors:
         raise ValidationError(errors)
+    return cause.strip()[:MAX_TEXT], work_done.strip()[:MAX_TEXT]
+
+
+def record_work(ticket: Ticket, ctx: Context, *, cause: str, work_done: str, at: datetime | None = None) -> Visit:
+    """The cause of the fault and what was done on site: printed on the order the customer signs."""
+    visit = _on_site(ticket, ctx)
+    written = cause_and_work(cause, work_done)
     visit.work_recorded_at = checked_time(at, ctx, "at", not_before=visit.arrived_at, after=AFTER_ARRIVAL)
-    ticket.cause, ticket.work_done = cause.strip()[:MAX_TEXT], work_done.strip()[:MAX_TEXT]
+    ticket.cause, ticket.work_done = written
     record_event("work.recorded", actor=ctx.actor, ticket=ticket, via=ctx.via)
     return visit
 

@@ -52,6 +52,7 @@ from ..core.models import (
 from ..core.types import utcnow
 from ..core.validation import parse_int, text_problem
 from ..fieldwork import flow
+from ..fieldwork.onsite import cause_and_work
 from ..sla.clocks import drop_clock, start_clock, stop_clock
 from ..sla.policy import Policy
 from . import workflow
@@ -398,13 +399,7 @@ def resolve_remotely(ticket: Ticket, ctx: Context, *, cause: str, work_done: str
     filled with this call); the 2-hour submission clock starts from the fix."""
     require_assignee(ctx, ticket)
     flow.enforce(ticket, "remote.resolved")
-    errors = {}
-    if not (cause or "").strip():
-        errors["cause"] = _l("Record the cause of the problem.")
-    if not (work_done or "").strip():
-        errors["work_done"] = _l("Record what was done.")
-    if errors:
-        raise ValidationError(errors)
+    written = cause_and_work(cause, work_done)
     fixed = checked_time(resolved_at, ctx, "resolved_at", not_before=ticket.first_contact_at or ticket.created_at,
                          after=AFTER_CONTACT)
     workflow.move(ticket, TicketStatus.REMOTE_RESOLVED, actor=ctx.actor, action="ticket.remote_resolved",
@@ -412,7 +407,7 @@ def resolve_remotely(ticket: Ticket, ctx: Context, *, cause: str, work_done: str
     policy = ctx.rules()
     ticket.resolution = Resolution.REMOTE
     ticket.remote_resolved_at = ticket.service_ended_at = fixed
-    ticket.cause, ticket.work_done = cause.strip()[:MAX_TEXT], work_done.strip()[:MAX_TEXT]
+    ticket.cause, ticket.work_done = written
     ticket.order_filled_at = ctx.now
     stop_clock(ticket, ClockName.REMOTE_FIX, fixed)
     start_clock(ticket, ClockName.ORDER_FILED, fixed, fixed + policy.minutes("order_filled_minutes"),

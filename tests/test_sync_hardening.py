@@ -246,20 +246,27 @@ def test_ops_refused_by_their_handler_undo_only_themselves_and_the_rest_applies_
         answer = post(client, ops).json["results"]
         statements.clear()
         all_good = post(client, [note(number, f"好 {i}") for i in range(6)]).json["results"]
+        six = list(statements)
+        statements.clear()
+        assert [r["status"] for r in post(client, [note(number, f"再 {i}") for i in range(12)]).json["results"]] == [
+            "applied"] * 12
+        twelve = list(statements)
     finally:
         event.remove(engine, "before_cursor_execute", count)
     got = [r["status"] if r["status"] == "applied" else r["code"] for r in answer]
     assert got == expected, answer
     assert [r["status"] for r in all_good] == ["applied"] * 6
-    # The all-good batch: one savepoint for its six ops (not one each).
-    assert statements.count("SAVEPOINT") == 1, statements
+    # The all-good batch: one savepoint for its six ops (not one each); their records, notes and audit events
+    # written by multi-row INSERTs, as many for twelve ops as for six (not three per op).
+    assert six.count("SAVEPOINT") == 1, six
+    assert 3 <= six.count("INSERT") <= 4 and twelve.count("INSERT") == six.count("INSERT"), (six, twelve)
     with app.app_context():
         texts = db.session.execute(select(ProgressNote.text).join(SyncOp, SyncOp.ticket_id == ProgressNote.ticket_id)
                                    .where(SyncOp.op_id == uuid.UUID(first["op_id"]))).scalars().all()
-        assert sorted(t for t in texts if not t.startswith("好")) == sorted(["一", "二", "三", "四", "五"])
+        assert sorted(t for t in texts if not t.startswith(("好", "再"))) == sorted(["一", "二", "三", "四", "五"])
         events = db.session.execute(select(func.count(AuditEvent.id)).where(
             AuditEvent.action == "note.added", AuditEvent.via == "sync")).scalar_one()
-        assert events == 5 + 6
+        assert events == 5 + 6 + 12
         records = dict(db.session.execute(select(SyncOp.op_id, SyncOp.status)).all())
         for raw, want in zip(ops, expected, strict=True):
             assert records[uuid.UUID(raw["op_id"])] == ("applied" if want == "applied" else "rejected")
@@ -268,4 +275,65 @@ def test_ops_refused_by_their_handler_undo_only_themselves_and_the_rest_applies_
     assert [r["status"] for r in again] == ["duplicate"] * len(ops)
     assert [r.get("code") for r in again] == [r.get("code") for r in answer]
     with app.app_context():
-        assert db.session.execute(select(func.count(ProgressNote.id))).scalar_one() == 5 + 6
+        assert db.session.execute(select(func.count(ProgressNote.id))).scalar_one() == 5 + 6 + 12
+
+
+def _hide_from_batch(monkeypatch, op_ids=(), note_ids=()):
+    """Make the batch's one read miss some op records and note ids, as when a concurrent request stores them just
+    after that read: the run's held INSERT then meets a key already taken."""
+    from domain.fieldwork import sync
+
+    load = sync._Batch.load.__func__
+
+    def load_missing(cls, raws):
+        batch = load(cls, raws)
+        for op_id in op_ids:
+            batch.known.pop(uuid.UUID(op_id), None)
+        batch.notes_taken.difference_update(uuid.UUID(n) for n in note_ids)
+        return batch
+
+    monkeypatch.setattr(sync._Batch, "load", classmethod(load_missing))
+
+
+def test_an_op_stored_meanwhile_by_another_request_is_a_duplicate_and_the_run_applies_once(app, job, monkeypatch):
+    """The run's op records are written by one INSERT ... ON CONFLICT DO NOTHING; one that finds its op_id taken
+    (a retry racing the original) makes the run redo its ops one at a time: that op answers duplicate, the others
+    apply once."""
+    from domain.core.models import AuditEvent
+
+    number = job["number"]
+    client = phone(app)
+    raced = note(number, "先到")
+    assert post(client, [raced]).json["results"][0]["status"] == "applied"
+    _hide_from_batch(monkeypatch, op_ids=[raced["op_id"]])
+    ops = [note(number, "甲"), raced, note(number, "乙")]
+    answer = post(client, ops).json["results"]
+    assert [r["status"] for r in answer] == ["applied", "duplicate", "applied"], answer
+    with app.app_context():
+        texts = db.session.execute(select(ProgressNote.text)).scalars().all()
+        assert sorted(texts) == sorted(["先到", "甲", "乙"])
+        assert db.session.execute(select(func.count(SyncOp.id))).scalar_one() == 3
+        assert db.session.execute(select(func.count(AuditEvent.id)).where(
+            AuditEvent.action == "note.added")).scalar_one() == 3
+
+
+def test_a_note_id_taken_meanwhile_refuses_that_op_alone(app, job, monkeypatch):
+    """A held note whose id was taken meanwhile fails the run's INSERT; redone one at a time, that op is refused
+    (conflict), stored, and the ops around it apply once."""
+    number = job["number"]
+    client = phone(app)
+    first = note(number, "原来的")
+    assert post(client, [first]).json["results"][0]["status"] == "applied"
+    _hide_from_batch(monkeypatch, note_ids=[first["data"]["note_id"]])
+    clash = note(number, "抢先")
+    clash["data"]["note_id"] = first["data"]["note_id"]
+    ops = [note(number, "甲"), clash, note(number, "乙")]
+    answer = post(client, ops).json["results"]
+    assert [r["status"] if r["status"] == "applied" else r["code"] for r in answer] == [
+        "applied", "conflict", "applied"], answer
+    with app.app_context():
+        texts = db.session.execute(select(ProgressNote.text)).scalars().all()
+        assert sorted(texts) == sorted(["原来的", "甲", "乙"])
+        status = db.session.execute(select(SyncOp.status).where(SyncOp.op_id == uuid.UUID(clash["op_id"]))).scalar_one()
+        assert status == "rejected"
+    assert [r["status"] for r in post(client, ops).json["results"]] == ["duplicate"] * 3

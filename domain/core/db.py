@@ -1,12 +1,14 @@
 """The SQLAlchemy base and the Flask-SQLAlchemy handle."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON, MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached, registry
 
 from .types import UTCDateTime
@@ -96,3 +98,76 @@ def drop_joined(since: int) -> None:
         if obj in session:
             session.expunge(obj)
     del joined[since:]
+
+
+# --- rows held for one multi-row INSERT ----------------------------------------------------------------------
+#
+# The sync applier writes a phone's outbox by the hundred: per op its record, often a note and an audit event,
+# each one row. Sent one statement each, the round trips are most of the cost. While `held_rows()` is open, such
+# rows (`write_row`) are held and sent as one multi-row INSERT per table: at the end, or before any other
+# statement runs on the connection (a read, an ORM flush, a savepoint), so every statement still sees every row
+# written before it, in the order written. Held rows must not refer to one another (they go table by table).
+
+HELD_KEY = "held_rows"
+
+
+class RowsNotWritten(Exception):
+    """Held rows could not all be written (a key taken meanwhile): the caller writes them again one at a time."""
+
+
+class HeldRows:
+    def __init__(self, connection) -> None:
+        self.connection = connection
+        self.rows: dict[Any, list[dict]] = {}  # statement -> rows, in the order first used
+        self.failed = False
+
+    def add(self, statement, values: dict) -> None:
+        self.rows.setdefault(statement, []).append(values)
+
+    def discard(self) -> None:
+        self.rows.clear()
+
+    def write(self) -> None:
+        if not self.rows:
+            return
+        pending, self.rows = self.rows, {}
+        try:
+            for statement, rows in pending.items():
+                result = self.connection.execute(statement, rows)
+                if statement._returning and len(result.all()) != len(rows):  # ON CONFLICT DO NOTHING skipped one
+                    raise RowsNotWritten(statement.table.name)
+        except (RowsNotWritten, IntegrityError):
+            self.failed = True
+            raise
+
+
+@contextmanager
+def held_rows():
+    """Hold `write_row` rows until the block ends (written then) or another statement runs; dropped if the block
+    raises. `failed` tells whether writing them did (the caller cannot tell which row: it redoes them one by one)."""
+    connection = db.session.connection()
+    held = HeldRows(connection)
+    connection.info[HELD_KEY] = held
+    try:
+        yield held
+        held.write()
+    finally:
+        held.discard()
+        connection.info.pop(HELD_KEY, None)
+
+
+def write_row(statement, values: dict) -> None:
+    """One row by a Core INSERT: at once, or held for the block's multi-row INSERT (`held_rows`)."""
+    connection = db.session.connection()
+    held = connection.info.get(HELD_KEY)
+    if held is None:
+        connection.execute(statement, values)
+    else:
+        held.add(statement, values)
+
+
+@event.listens_for(Engine, "before_execute")
+def _write_held_rows_first(connection, clauseelement, multiparams, params, execution_options):
+    held = connection.info.get(HELD_KEY)
+    if held is not None and held.rows:
+        held.write()

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ..core import context, uow, validation
-from ..core.db import db, drop_joined, joined_count, take_write_lock
+from ..core.db import RowsNotWritten, db, drop_joined, held_rows, joined_count, take_write_lock, write_row
 from ..core.enums import OpStatus
 from ..core.errors import DomainError
 from ..core.models import ProgressNote, SyncOp, Ticket, User
@@ -92,6 +92,7 @@ class _Batch:
     tickets: dict[str, Ticket]
     known: dict[uuid.UUID, SyncOp]
     notes_taken: set[uuid.UUID]
+    recorded: set[uuid.UUID]  # op records this batch has written (or holds, see `_apply_run`)
 
     @classmethod
     def load(cls, raws: list) -> _Batch:
@@ -120,7 +121,7 @@ class _Batch:
         if note_ids:
             query = select(ProgressNote.id).where(ProgressNote.id.in_(note_ids))
             notes_taken = set(db.session.execute(query).scalars())
-        return cls(tickets, known, notes_taken)
+        return cls(tickets, known, notes_taken, set())
 
 
 def _record(raw, op_uuid, *, user, device_id, status, code=None, message=None, ticket=None, at=None) -> dict:
@@ -153,15 +154,36 @@ def _insert_if_new_statement():
 _INSERT_IF_NEW = _insert_if_new_statement()
 
 
-def _insert(values: dict) -> int | None:
-    """Insert an op record; its id, or None when its op_id is already taken. On PostgreSQL an insert whose op_id
-    a concurrent transaction has just inserted waits for that transaction, then finds the key taken (or free,
-    if it rolled back): a retry racing the original, a second tab, a second app server never both apply."""
-    return db.session.connection().execute(_INSERT_IF_NEW, values).scalar_one_or_none()
+def _held_insert_statement(dialect: str):
+    """The same INSERT for a run's records, held and sent together (one multi-row INSERT, compiled once per
+    run): the op_ids it wrote come back, so that one taken meanwhile is noticed (`RowsNotWritten`)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = SyncOp.__table__
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    return insert.on_conflict_do_nothing(index_elements=[table.c.op_id]).returning(table.c.op_id)
 
 
-def _mark_rejected(record_id: int, code: str, message) -> None:
-    db.session.execute(update(SyncOp).where(SyncOp.id == record_id)
+_HELD_INSERTS = {dialect: _held_insert_statement(dialect) for dialect in ("postgresql", "sqlite")}
+
+
+def _insert(values: dict, batch: _Batch | None = None, *, hold: bool = False) -> bool:
+    """Insert an op record; False when its op_id is already taken. On PostgreSQL an insert whose op_id a
+    concurrent transaction has just inserted waits for that transaction, then finds the key taken (or free, if
+    it rolled back): a retry racing the original, a second tab, a second app server never both apply.
+    With `hold`, the record is held for its run's one multi-row INSERT (taken meanwhile: the run is redone)."""
+    if batch is not None:
+        if values["op_id"] in batch.recorded:  # the same op twice in one batch: the second is a replay
+            return False
+        batch.recorded.add(values["op_id"])
+    if hold:
+        write_row(_HELD_INSERTS[db.session.connection().dialect.name], values)
+        return True
+    return db.session.connection().execute(_INSERT_IF_NEW, values).scalar_one_or_none() is not None
+
+
+def _mark_rejected(op_uuid: uuid.UUID, code: str, message) -> None:
+    db.session.execute(update(SyncOp).where(SyncOp.op_id == op_uuid)
                        .values(status=OpStatus.REJECTED, code=code, message=str(message)[:2000])
                        .execution_options(synchronize_session=False))
 
@@ -220,14 +242,14 @@ class _Outcome:
     def mark(self) -> tuple:
         session = db.session()
         return (len(self.results), len(self.signed), len(session.info.get(uow.QUEUE_KEY, [])),
-                dict(self.batch.known), set(self.batch.notes_taken), joined_count())
+                dict(self.batch.known), set(self.batch.notes_taken), set(self.batch.recorded), joined_count())
 
     def reset(self, mark: tuple) -> None:
         """Forget what the undone run did: its results, its queued jobs, what it added to the batch's lookups,
         and the rows it made stored objects of (written by Core, then joined to the session: gone with it)."""
-        results, signed, queued, known, notes_taken, joined = mark
+        results, signed, queued, known, notes_taken, recorded, joined = mark
         del self.results[results:], self.signed[signed:], db.session.info.get(uow.QUEUE_KEY, [])[queued:]
-        self.batch.known, self.batch.notes_taken = known, notes_taken
+        self.batch.known, self.batch.notes_taken, self.batch.recorded = known, notes_taken, recorded
         drop_joined(joined)
 
     def add(self, result: Result, ticket: Ticket | None) -> None:
@@ -245,15 +267,21 @@ def _apply_run(raws: list, start: int, end: int, out: _Outcome) -> int:
     """Apply raws[start:end] in one savepoint; where the next run starts (after an op its handler refused)."""
     mark = out.mark()
     savepoint = db.session.begin_nested()
-    for index in range(start, end):
-        try:
-            out.add(*_apply(raws[index], out.batch, own_savepoint=False, **out.context))
-        except (DomainError, IntegrityError):
-            savepoint.rollback()
-            out.reset(mark)
-            _apply_ops(raws, start, index, out)
-            out.add(*_apply(raws[index], out.batch, own_savepoint=True, **out.context))
+    index = start
+    try:
+        with held_rows() as held:  # the run's records, notes and events: one INSERT per table
+            for index in range(start, end):
+                out.add(*_apply(raws[index], out.batch, own_savepoint=False, **out.context))
+    except (DomainError, IntegrityError, RowsNotWritten):
+        savepoint.rollback()
+        out.reset(mark)
+        if held.failed:  # a held row could not be written (a key taken meanwhile): whose is unknown
+            for alone in range(start, index + 1):
+                out.add(*_apply(raws[alone], out.batch, own_savepoint=True, **out.context))
             return index + 1
+        _apply_ops(raws, start, index, out)
+        out.add(*_apply(raws[index], out.batch, own_savepoint=True, **out.context))
+        return index + 1
     savepoint.commit()
     return end
 
@@ -292,8 +320,9 @@ def _apply(raw, batch: _Batch, *, own_savepoint: bool, user, device_id, tz, remo
     values = _record(raw, op_uuid, user=user, device_id=device_id, status=OpStatus.APPLIED, ticket=ticket, at=at)
     if problem is not None:
         values.update(status=OpStatus.REJECTED, code=problem[0], message=str(problem[1]))
-    record_id = _insert(values)
-    if record_id is None:  # taken first (earlier in this batch, or by a concurrent request): answered as a replay
+    # A new op's record is held for its run's one INSERT; one refused before its handler is written at once.
+    if not _insert(values, batch, hold=not own_savepoint and problem is None):
+        # taken first (earlier in this batch, or by a concurrent request): answered as a replay
         batch.known[op_uuid] = existing = _find(op_uuid)
         return _replay(existing, raw, given, user, device_id), None
     if problem is not None:
@@ -302,38 +331,38 @@ def _apply(raw, batch: _Batch, *, own_savepoint: bool, user, device_id, tz, remo
     # Things happened when the phone says (never later than now): offline work syncs late but keeps its time.
     ctx = context.Context(actor=user, tz=tz, now=min(at, utcnow()), via="sync", remote_addr=remote_addr)
     if not own_savepoint:
-        _handle(kind, ticket, ctx, payload_data=data, at=at, meta=meta, record_id=record_id)
+        _handle(kind, ticket, ctx, payload_data=data, at=at, meta=meta, op_uuid=op_uuid)
         return Result(given, "applied"), ticket if meta.get("signed") else None
     queued, joined = len(db.session.info.get(uow.QUEUE_KEY, [])), joined_count()
     savepoint = db.session.begin_nested()
     try:
-        _handle(kind, ticket, ctx, payload_data=data, at=at, meta=meta, record_id=record_id)
+        _handle(kind, ticket, ctx, payload_data=data, at=at, meta=meta, op_uuid=op_uuid)
         savepoint.commit()
     except DomainError as error:
         savepoint.rollback()
         del db.session.info.get(uow.QUEUE_KEY, [])[queued:]  # what the undone op queued goes with it
         drop_joined(joined)
-        _mark_rejected(record_id, error.code, error.message)
+        _mark_rejected(op_uuid, error.code, error.message)
         return Result(given, "rejected", error.code, str(error.message)[:2000]), None
     except IntegrityError:
         savepoint.rollback()
         del db.session.info.get(uow.QUEUE_KEY, [])[queued:]
         drop_joined(joined)
         message = _l("The op conflicted with stored data.")
-        _mark_rejected(record_id, "conflict", message)
+        _mark_rejected(op_uuid, "conflict", message)
         return Result(given, "rejected", "conflict", str(message)), None
     return Result(given, "applied"), ticket if meta.get("signed") else None
 
 
 def _handle(kind: str, ticket: Ticket, ctx: context.Context, *, payload_data: dict, at: datetime, meta: dict,
-            record_id: int) -> None:
+            op_uuid: uuid.UUID) -> None:
     """The op's own checks and its handler; its writes flushed, so that a conflict is this op's."""
     payload = parse_payload(REGISTRY[kind], payload_data)
     context.require_assignee(ctx, ticket)
     flow.enforce(ticket, kind)  # the declared flow, the same the phone applies offline
     REGISTRY[kind].handler(ticket, ctx, payload, at, meta)
     if ctx.adjusted:  # a phone clock a few minutes off: the act kept, at its bound; both times recorded
-        db.session.execute(update(SyncOp).where(SyncOp.id == record_id).values(applied_at=ctx.adjusted[0][2])
+        db.session.execute(update(SyncOp).where(SyncOp.op_id == op_uuid).values(applied_at=ctx.adjusted[0][2])
                            .execution_options(synchronize_session=False))
     db.session.flush()
 
@@ -355,7 +384,7 @@ def reject_op(raw: dict, *, user: User, device_id: str, code: str, message) -> R
     elif (existing := _find(op_uuid)) is not None:
         result = _replay(existing, raw, given, user, device_id)
     elif _insert(_record(raw, op_uuid, user=user, device_id=device_id, status=OpStatus.REJECTED, code=code,
-                         message=message, at=_parse_at(raw.get("at")))) is not None:
+                         message=message, at=_parse_at(raw.get("at")))):
         result = Result(given, "rejected", code, str(message))
     else:
         result = _replay(_find(op_uuid), raw, given, user, device_id)

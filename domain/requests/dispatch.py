@@ -24,7 +24,7 @@ from ..core.context import (
     parse_client_time,
     require_assignee,
 )
-from ..core.db import can_write_at_once, db, join_as_stored
+from ..core.db import can_write_at_once, db, join_as_stored, write_row
 from ..core.enums import (
     Channel,
     ClockName,
@@ -326,9 +326,9 @@ def add_note(ticket: Ticket, text: str, ctx: Context, *, shown_to_customer: bool
                   received_at=utcnow())
     note = ProgressNote(**values)
     if can_write_at_once():
-        # One Core INSERT, not a unit-of-work flush: a phone's outbox adds notes by the hundred (the sync
-        # applier). The note then joins the session as stored, with no further SQL.
-        db.session.connection().execute(_NOTE_INSERT, values)
+        # One Core INSERT (held for a multi-row one in the sync applier's runs), not a unit-of-work flush: a
+        # phone's outbox adds notes by the hundred. The note then joins the session as stored, with no more SQL.
+        write_row(_NOTE_INSERT, values)
         join_as_stored(note)
     else:
         db.session.add(note)

@@ -41,7 +41,7 @@ def record_event(
     stored = (actor is None or values["actor_id"] is not None) and (ticket is None or values["ticket_id"] is not None)
     session = db.session()
     if stored and not any(isinstance(obj, AuditEvent) for obj in session.new) and can_write_at_once():
-        write_row(_AUDIT_INSERT, values)  # held for a multi-row INSERT in the sync applier's runs
+        write_row(_AUDIT_INSERT, values)  # held for one INSERT per table in the sync applier's runs
         return
     values.pop("actor_id")
     session.add(AuditEvent(actor=actor, **values))

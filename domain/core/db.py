@@ -104,15 +104,11 @@ def drop_joined(since: int) -> None:
 #
 # The sync applier writes a phone's outbox by the hundred: per op its record, often a note and an audit event,
 # each one row. Sent one statement each, the round trips are most of the cost. While `held_rows()` is open, such
-# rows (`write_row`) are held and sent as one multi-row INSERT per table: at the end, or before any other
+# rows (`write_row`) are held and sent as one INSERT per table (executemany): at the end, or before any other
 # statement runs on the connection (a read, an ORM flush, a savepoint), so every statement still sees every row
 # written before it, in the order written. Held rows must not refer to one another (they go table by table).
 
 HELD_KEY = "held_rows"
-
-
-class RowsNotWritten(Exception):
-    """Held rows could not all be written (a key taken meanwhile): the caller writes them again one at a time."""
 
 
 class HeldRows:
@@ -133,10 +129,8 @@ class HeldRows:
         pending, self.rows = self.rows, {}
         try:
             for statement, rows in pending.items():
-                result = self.connection.execute(statement, rows)
-                if statement._returning and len(result.all()) != len(rows):  # ON CONFLICT DO NOTHING skipped one
-                    raise RowsNotWritten(statement.table.name)
-        except (RowsNotWritten, IntegrityError):
+                self.connection.execute(statement, rows)  # executemany: pipelined by psycopg, one call in sqlite3
+        except IntegrityError:
             self.failed = True
             raise
 
@@ -157,7 +151,7 @@ def held_rows():
 
 
 def write_row(statement, values: dict) -> None:
-    """One row by a Core INSERT: at once, or held for the block's multi-row INSERT (`held_rows`)."""
+    """One row by a Core INSERT: at once, or held for the block's one INSERT per table (`held_rows`)."""
     connection = db.session.connection()
     held = connection.info.get(HELD_KEY)
     if held is None:

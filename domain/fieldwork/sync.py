@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ..core import context, uow, validation
-from ..core.db import RowsNotWritten, db, drop_joined, held_rows, joined_count, take_write_lock, write_row
+from ..core.db import db, drop_joined, held_rows, joined_count, take_write_lock, write_row
 from ..core.enums import OpStatus
 from ..core.errors import DomainError
 from ..core.models import ProgressNote, SyncOp, Ticket, User
@@ -51,10 +51,12 @@ class Result:
         return out
 
 
-def stored_body(raw) -> str:
+def stored_body(raw, storable: bool | None = None) -> str:
     """The op as stored and hashed: canonical JSON, or, for a body the database could not store (NUL, a lone
-    surrogate, nesting too deep), the same escaped to ASCII."""
-    return canonical_json(raw) if validation.json_problem(raw) is None else validation.storable_json(raw)
+    surrogate, nesting too deep), the same escaped to ASCII. `storable`: that check, when already made."""
+    if storable is None:
+        storable = validation.json_problem(raw) is None
+    return canonical_json(raw) if storable else validation.storable_json(raw)
 
 
 def body_hash(raw) -> str:
@@ -124,8 +126,9 @@ class _Batch:
         return cls(tickets, known, notes_taken, set())
 
 
-def _record(raw, op_uuid, *, user, device_id, status, code=None, message=None, ticket=None, at=None) -> dict:
-    body = stored_body(raw)
+def _record(raw, op_uuid, *, user, device_id, status, code=None, message=None, ticket=None, at=None,
+            storable: bool | None = None) -> dict:
+    body = stored_body(raw, storable)
 
     def field(name: str, limit: int) -> str | None:  # what the op says, as a text that can be stored
         value = raw.get(name) if isinstance(raw, dict) else None
@@ -154,30 +157,22 @@ def _insert_if_new_statement():
 _INSERT_IF_NEW = _insert_if_new_statement()
 
 
-def _held_insert_statement(dialect: str):
-    """The same INSERT for a run's records, held and sent together (one multi-row INSERT, compiled once per
-    run): the op_ids it wrote come back, so that one taken meanwhile is noticed (`RowsNotWritten`)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    table = SyncOp.__table__
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
-    return insert.on_conflict_do_nothing(index_elements=[table.c.op_id]).returning(table.c.op_id)
-
-
-_HELD_INSERTS = {dialect: _held_insert_statement(dialect) for dialect in ("postgresql", "sqlite")}
+# A run's records, held and sent together (one executemany): without ON CONFLICT, so that an op_id taken
+# meanwhile (a retry racing the original) fails the run's INSERT, and the run is redone one op at a time.
+_HELD_INSERT = SyncOp.__table__.insert()
 
 
 def _insert(values: dict, batch: _Batch | None = None, *, hold: bool = False) -> bool:
     """Insert an op record; False when its op_id is already taken. On PostgreSQL an insert whose op_id a
     concurrent transaction has just inserted waits for that transaction, then finds the key taken (or free, if
     it rolled back): a retry racing the original, a second tab, a second app server never both apply.
-    With `hold`, the record is held for its run's one multi-row INSERT (taken meanwhile: the run is redone)."""
+    With `hold`, the record is held for its run's one INSERT (taken meanwhile: the run is redone)."""
     if batch is not None:
         if values["op_id"] in batch.recorded:  # the same op twice in one batch: the second is a replay
             return False
         batch.recorded.add(values["op_id"])
     if hold:
-        write_row(_HELD_INSERTS[db.session.connection().dialect.name], values)
+        write_row(_HELD_INSERT, values)
         return True
     return db.session.connection().execute(_INSERT_IF_NEW, values).scalar_one_or_none() is not None
 
@@ -272,10 +267,10 @@ def _apply_run(raws: list, start: int, end: int, out: _Outcome) -> int:
         with held_rows() as held:  # the run's records, notes and events: one INSERT per table
             for index in range(start, end):
                 out.add(*_apply(raws[index], out.batch, own_savepoint=False, **out.context))
-    except (DomainError, IntegrityError, RowsNotWritten):
+    except (DomainError, IntegrityError):
         savepoint.rollback()
         out.reset(mark)
-        if held.failed:  # a held row could not be written (a key taken meanwhile): whose is unknown
+        if held.failed:  # a held row could not be written (a key taken meanwhile): whose, the INSERT does not say
             for alone in range(start, index + 1):
                 out.add(*_apply(raws[alone], out.batch, own_savepoint=True, **out.context))
             return index + 1
@@ -302,6 +297,7 @@ def _apply(raw, batch: _Batch, *, own_savepoint: bool, user, device_id, tz, remo
     kind, number, data, at = raw.get("kind"), raw.get("ticket"), raw.get("data", {}), _parse_at(raw.get("at"))
     # NUL, lone surrogates, NaN, nesting: refused alone, stored escaped.
     problem = validation.json_problem(raw)
+    storable = problem is None
     if problem is not None:
         pass
     elif not isinstance(kind, str) or kind not in REGISTRY:
@@ -317,7 +313,8 @@ def _apply(raw, batch: _Batch, *, own_savepoint: bool, user, device_id, tz, remo
         ticket = batch.tickets.get(number[:40]) if len(number) <= 40 else None
         if ticket is None:
             problem = ("unknown_ticket", _l("There is no request %(number)s.", number=number[:40]))
-    values = _record(raw, op_uuid, user=user, device_id=device_id, status=OpStatus.APPLIED, ticket=ticket, at=at)
+    values = _record(raw, op_uuid, user=user, device_id=device_id, status=OpStatus.APPLIED, ticket=ticket, at=at,
+                     storable=storable)
     if problem is not None:
         values.update(status=OpStatus.REJECTED, code=problem[0], message=str(problem[1]))
     # A new op's record is held for its run's one INSERT; one refused before its handler is written at once.

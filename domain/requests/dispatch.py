@@ -326,7 +326,7 @@ def add_note(ticket: Ticket, text: str, ctx: Context, *, shown_to_customer: bool
                   received_at=utcnow())
     note = ProgressNote(**values)
     if can_write_at_once():
-        # One Core INSERT (held for a multi-row one in the sync applier's runs), not a unit-of-work flush: a
+        # One Core INSERT (held for one per table in the sync applier's runs), not a unit-of-work flush: a
         # phone's outbox adds notes by the hundred. The note then joins the session as stored, with no more SQL.
         write_row(_NOTE_INSERT, values)
         join_as_stored(note)

@@ -11,9 +11,8 @@ in turns with the applier's batches:
 - raw, a statement per row (the issue's baseline: the statements the applier sent when it was filed, less its
   savepoint per op): per op the op record's INSERT ... ON CONFLICT DO NOTHING RETURNING id, the note's INSERT,
   the audit event's INSERT; per batch one SAVEPOINT and its RELEASE;
-- raw, the applier's own statements today (for reference): per batch a SAVEPOINT, one multi-row INSERT of the
-  op records (ON CONFLICT DO NOTHING RETURNING op_id), the notes and the audit events each by one executemany,
-  and the RELEASE;
+- raw, the applier's own statements today (for reference): per batch a SAVEPOINT, the op records, the notes and
+  the audit events each by one executemany (one INSERT per table), and the RELEASE;
 - the same rows inserted with plain SQLAlchemy ORM objects, one commit per batch of 50; for reference also one
   commit per op.
 Also printed: the SQL statements the applier runs per op (counted in process, on one more batch).
@@ -116,7 +115,7 @@ def baseline(app, number: str, ops: list[dict], per_commit: int) -> float:
 def raw_statements(app, number: str, ops: list[dict]) -> RawBatches:
     """The statements writing these ops' rows, to be sent raw: compiled SQL and converted parameters prepared
     here, then sent through the DB-API cursor, a savepoint around each batch's ops and a commit every batch:
-    `send` a statement per row, `send_held` the applier's multi-row statements."""
+    `send` a statement per row, `send_held` the applier's own (an executemany per table)."""
     from domain.fieldwork import sync
 
     with app.app_context():
@@ -160,7 +159,7 @@ def raw_statements(app, number: str, ops: list[dict]) -> RawBatches:
         held = []
         for first in range(0, len(prepared), BATCH):
             records, notes, audits = zip(*(rows for *_, rows in prepared[first:first + BATCH]), strict=True)
-            held.append((compiled(sync._HELD_INSERTS[engine.dialect.name].values(list(records)), None),
+            held.append((compiled_many(sync._HELD_INSERT, records),
                          compiled_many(ProgressNote.__table__.insert(), notes),
                          compiled_many(AuditEvent.__table__.insert(), audits)))
     return RawBatches(engine, prepared, held)
@@ -196,8 +195,7 @@ class RawBatches:
         self.savepoints += 1
         self.cursor.execute(f"SAVEPOINT sa_savepoint_{self.savepoints}")
         records, notes, audits = self.held[first // BATCH]
-        self.cursor.execute(*records)
-        self.cursor.fetchall()
+        self.cursor.executemany(*records)
         self.cursor.executemany(*notes)
         self.cursor.executemany(*audits)
         self.cursor.execute(f"RELEASE SAVEPOINT sa_savepoint_{self.savepoints}")
@@ -318,8 +316,8 @@ def main() -> None:
         print(f"raw, a statement a row  {raw:6.2f} s   {N_OPS / raw:7.0f} ops/s (baseline: per op its record's, "
               f"note's and audit event's INSERT, a savepoint per batch, through the driver, a commit per {BATCH}, "
               f"in process, taking turns with the applier's batches)")
-        print(f"raw, applier's own SQL  {raw_held:6.2f} s   {N_OPS / raw_held:7.0f} ops/s (reference: per batch one "
-              f"multi-row INSERT of the records, an executemany each for notes and events, a savepoint)")
+        print(f"raw, applier's own SQL  {raw_held:6.2f} s   {N_OPS / raw_held:7.0f} ops/s (reference: per batch an "
+              f"executemany each for the records, notes and events, a savepoint)")
         print(f"plain SQLAlchemy rows   {plain:6.2f} s   {N_OPS / plain:7.0f} ops/s (baseline: same rows, "
               f"a commit per {BATCH})")
         print(f"  ... a commit per op   {plain_each:6.2f} s   {N_OPS / plain_each:7.0f} ops/s (for reference)")

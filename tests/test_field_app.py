@@ -572,6 +572,27 @@ def test_a_photo_is_downscaled_on_the_phone_and_stored_once(app, visit_job, phon
                 break
             page.wait_for_timeout(100)
         assert thumb.evaluate("(img) => img.naturalWidth") > 0, f"thumbnail not loaded (offline={offline})"
+        # A tap opens it full size (1067 px wide); offline, where only thumbnails are kept, its thumbnail, saying so
+        # (the browser's HTTP cache emptied first: it kept the full size opened online, and may evict it any time).
+        if offline:
+            page.context.new_cdp_session(page).send("Network.clearBrowserCache")
+        notes_step(page).get_by_role("button", name="查看大图：主输出接口特写").click()
+        view = page.locator("dialog.photo-view")
+        expect(view).to_be_visible()
+        large = view.locator("img")
+        for _ in range(100):
+            if large.evaluate("(img) => img.complete && img.naturalWidth > 0 && (img.src.includes('size=thumb') "
+                              "|| img.naturalWidth === 1067)"):
+                break
+            page.wait_for_timeout(100)
+        if offline:
+            assert "size=thumb" in large.get_attribute("src")
+            expect(view).to_contain_text("手机联网后才能看原图")
+        else:
+            assert large.evaluate("(img) => img.naturalWidth") == 1067
+            expect(view.get_by_text("手机联网后才能看原图")).to_be_hidden()
+        view.get_by_role("button", name="关闭照片").click()
+        expect(view).to_have_count(0)
     # Kept in the service worker's runtime cache (not only the browser's HTTP cache, which it may evict).
     kept = page.evaluate("caches.open('field-thumbs').then((c) => c.keys()).then((k) => k.map((r) => r.url))")
     assert [u for u in kept if f"/photos/{photo.id}?size=thumb" in u], kept

@@ -99,7 +99,8 @@ def my_jobs():
     # The phone highlights a deadline this close as the boards do: the policy's threshold, not its own.
     jobs = jobs_for(current_user, now, current_locale())
     for job in jobs:  # photos sent earlier: their thumbnails (access-checked, cached for good: blobs never change)
-        for photo in job["photos"]:
+        for photo in job["photos"]:  # and full size, opened from the thumbnail
+            photo["url"] = url_for("dispatch.photo", number=job["number"], photo_id=photo["id"])
             photo["thumb_url"] = url_for("dispatch.photo", number=job["number"], photo_id=photo["id"], size="thumb")
     return jsonify(jobs=jobs, flow=flow_document(),
                    server_time=now.isoformat(), due_soon_minutes=current_policy().due_soon_minutes,

@@ -555,7 +555,9 @@ const STEP_BODIES = {
       h("h3", {}, t("photos")),
       photos.length ? h("p", { class: "muted" }, t("photos_count", { n: photos.length })) : null,
       h("ul", { class: "thumbs" }, photos.filter((p) => p.pending || p.thumb_url).map((p) => h("li", {},
-        p.thumb_url ? h("img", { src: p.thumb_url, alt: p.caption || t("photo"), width: 96, height: 96 }) :
+        p.thumb_url ? h("button", { type: "button", class: "thumb-open", onclick: () => showPhoto(p),
+          "aria-label": t("photo_open", { caption: p.caption || t("photo") }) },
+        h("img", { src: p.thumb_url, alt: p.caption || t("photo"), width: 96, height: 96 })) :
           h("span", { class: "thumb-waiting" }, t("photo_waiting")),
         h("span", {}, p.caption || ""),
         p.pending ? h("button", { type: "button", class: "button small secondary", onclick: async () => {
@@ -798,6 +800,22 @@ async function signScreen(number, id) {
 }
 
 // Back to the technician: a deliberate act (two taps), so a customer never lands in the technician's screens.
+// A photo sent earlier, full size over the page. Offline the full size is not on the phone (only thumbnails
+// are kept): its thumbnail is shown instead, saying so.
+function showPhoto(photo) {
+  const note = h("p", { class: "muted", hidden: true }, t("photo_full_offline"));
+  const image = h("img", { src: photo.url, alt: photo.caption || t("photo"), onerror: () => {
+    if (image.src.endsWith(photo.thumb_url)) return;
+    image.src = photo.thumb_url;
+    note.hidden = false;
+  } });
+  const view = h("dialog", { class: "photo-view", onclose: () => view.remove() },
+    image, photo.caption ? h("p", {}, photo.caption) : null, note,
+    h("button", { type: "button", class: "button wide secondary", onclick: () => view.close() }, t("photo_close")));
+  document.body.append(view);
+  view.showModal();
+}
+
 function handBack(number, afterSigning) {
   const confirm = h("a", { class: "button wide", href: `#/job/${number}`, hidden: true }, t("i_am_technician"));
   const ask = h("button", { type: "button", class: `button wide ${afterSigning ? "" : "secondary"}`, onclick: () => {

@@ -8,7 +8,6 @@ from typing import Any
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON, MetaData, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached, registry
 
 from .types import UTCDateTime
@@ -115,7 +114,6 @@ class HeldRows:
     def __init__(self, connection) -> None:
         self.connection = connection
         self.rows: dict[Any, list[dict]] = {}  # statement -> rows, in the order first used
-        self.failed = False
 
     def add(self, statement, values: dict) -> None:
         self.rows.setdefault(statement, []).append(values)
@@ -127,18 +125,14 @@ class HeldRows:
         if not self.rows:
             return
         pending, self.rows = self.rows, {}
-        try:
-            for statement, rows in pending.items():
-                self.connection.execute(statement, rows)  # executemany: pipelined by psycopg, one call in sqlite3
-        except IntegrityError:
-            self.failed = True
-            raise
+        for statement, rows in pending.items():
+            self.connection.execute(statement, rows)  # executemany: pipelined by psycopg, one call in sqlite3
 
 
 @contextmanager
 def held_rows():
     """Hold `write_row` rows until the block ends (written then) or another statement runs; dropped if the block
-    raises. `failed` tells whether writing them did (the caller cannot tell which row: it redoes them one by one)."""
+    raises. A failed write (IntegrityError) does not say which row: the caller redoes them one at a time."""
     connection = db.session.connection()
     held = HeldRows(connection)
     connection.info[HELD_KEY] = held

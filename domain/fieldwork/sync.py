@@ -264,18 +264,21 @@ def _apply_run(raws: list, start: int, end: int, out: _Outcome) -> int:
     savepoint = db.session.begin_nested()
     index = start
     try:
-        with held_rows() as held:  # the run's records, notes and events: one INSERT per table
+        with held_rows():  # the run's records, notes and events: one INSERT per table
             for index in range(start, end):
                 out.add(*_apply(raws[index], out.batch, own_savepoint=False, **out.context))
-    except (DomainError, IntegrityError):
+            db.session.flush()  # the run's other writes, together (a row changed by several ops: one UPDATE)
+    except DomainError:  # refused by its handler, before it wrote anything
         savepoint.rollback()
         out.reset(mark)
-        if held.failed:  # a held row could not be written (a key taken meanwhile): whose, the INSERT does not say
-            for alone in range(start, index + 1):
-                out.add(*_apply(raws[alone], out.batch, own_savepoint=True, **out.context))
-            return index + 1
         _apply_ops(raws, start, index, out)
         out.add(*_apply(raws[index], out.batch, own_savepoint=True, **out.context))
+        return index + 1
+    except IntegrityError:  # a write failed (a key taken meanwhile); written together, whose is not known
+        savepoint.rollback()
+        out.reset(mark)
+        for alone in range(start, index + 1):
+            out.add(*_apply(raws[alone], out.batch, own_savepoint=True, **out.context))
         return index + 1
     savepoint.commit()
     return end
@@ -328,7 +331,7 @@ def _apply(raw, batch: _Batch, *, own_savepoint: bool, user, device_id, tz, remo
     # Things happened when the phone says (never later than now): offline work syncs late but keeps its time.
     ctx = context.Context(actor=user, tz=tz, now=min(at, utcnow()), via="sync", remote_addr=remote_addr)
     if not own_savepoint:
-        _handle(kind, ticket, ctx, payload_data=data, at=at, meta=meta, op_uuid=op_uuid)
+        _handle(kind, ticket, ctx, payload_data=data, at=at, meta=meta, op_uuid=op_uuid, flush=False)
         return Result(given, "applied"), ticket if meta.get("signed") else None
     queued, joined = len(db.session.info.get(uow.QUEUE_KEY, [])), joined_count()
     savepoint = db.session.begin_nested()
@@ -352,8 +355,9 @@ def _apply(raw, batch: _Batch, *, own_savepoint: bool, user, device_id, tz, remo
 
 
 def _handle(kind: str, ticket: Ticket, ctx: context.Context, *, payload_data: dict, at: datetime, meta: dict,
-            op_uuid: uuid.UUID) -> None:
-    """The op's own checks and its handler; its writes flushed, so that a conflict is this op's."""
+            op_uuid: uuid.UUID, flush: bool = True) -> None:
+    """The op's own checks and its handler. Alone (`own_savepoint`), its writes are flushed, so that a conflict
+    is this op's; in a run they are flushed with the run's (a conflict there redoes the run op by op)."""
     payload = parse_payload(REGISTRY[kind], payload_data)
     context.require_assignee(ctx, ticket)
     flow.enforce(ticket, kind)  # the declared flow, the same the phone applies offline
@@ -361,7 +365,8 @@ def _handle(kind: str, ticket: Ticket, ctx: context.Context, *, payload_data: di
     if ctx.adjusted:  # a phone clock a few minutes off: the act kept, at its bound; both times recorded
         db.session.execute(update(SyncOp).where(SyncOp.op_id == op_uuid).values(applied_at=ctx.adjusted[0][2])
                            .execution_options(synchronize_session=False))
-    db.session.flush()
+    if flush:
+        db.session.flush()
 
 
 def apply_op(raw, *, user: User, device_id: str, tz: ZoneInfo, remote_addr: str | None = None,

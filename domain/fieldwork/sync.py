@@ -268,7 +268,7 @@ def _apply_run(raws: list, start: int, end: int, out: _Outcome) -> int:
             for index in range(start, end):
                 out.add(*_apply(raws[index], out.batch, own_savepoint=False, **out.context))
             db.session.flush()  # the run's other writes, together (a row changed by several ops: one UPDATE)
-    except DomainError:  # refused by its handler, before it wrote anything
+    except DomainError:  # refused by its handler: the run is undone, the op then applied alone
         savepoint.rollback()
         out.reset(mark)
         _apply_ops(raws, start, index, out)

@@ -113,7 +113,9 @@ def scan_deadlines(now: datetime, tz: ZoneInfo, policy: Policy | None = None) ->
     # The warnings come since the last scan: the deadlines after the latest one it read (its warned-through
     # mark, computed with the lead times and holidays of then) up to the latest one warned by now. A lead time
     # raised since then widens this window over the warnings it moved behind the mark; one lowered narrows it
-    # (nothing is read twice: the anti-join and the keys skip what was alerted). Plus the clocks written since.
+    # (nothing is sent twice: the anti-join and the keys skip what was alerted). Plus the clocks written since,
+    # which also covers a clock committed just after the last scan read its range (no overlap needed here: a
+    # day's case analyses, all due at one midnight, are not read again every minute).
     warning_rules = [rule for rule in CLOCK_RULES.values() if rule.warn_setting is not None and rule.warn_to]
     overrides = load_overrides(now.astimezone(tz).date() - timedelta(days=1), date.max) \
         if any(rule.warn_in_working_days for rule in warning_rules) else None

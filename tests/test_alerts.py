@@ -2,7 +2,7 @@
 injected clock (once, never twice, after a restart too), and the alert settings."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -369,7 +369,6 @@ def test_warned_through_is_the_latest_deadline_warned_by_then():
     """warn_at(due) <= t exactly when due <= warned_through(t): the scan's range of deadlines is the warnings come,
     across weekends, the National Day holiday and its make-up Saturday, an administrator's day off, and 2027."""
     from dataclasses import replace
-    from datetime import date
 
     rule = CLOCK_RULES[ClockName.CASE_ANALYSIS]
     days_off = {date(2026, 11, 26): False, date(2027, 1, 1): False}  # a company day off; New Year 2027 entered
@@ -461,8 +460,6 @@ def test_case_analysis_warned_once_the_working_day_before_across_a_weekend(app, 
 
 
 def test_case_analysis_after_the_national_day_holiday_and_a_day_off_entered_late(app, staff):
-    from datetime import date
-
     from domain.sla.workdays import set_override
 
     with app.app_context():
@@ -501,7 +498,7 @@ def test_case_analysis_across_new_year_2027_the_calendar_does_not_know(app, staf
     with app.app_context():
         # New Year's Day 2027 entered by the administrator: 31 December, Monday 4 and Tuesday 5 January count.
         # Due at the end of 5 January, warned on Monday 4 at 09:00 (Friday 1 is a holiday, then the weekend).
-        db.session.add(CalendarOverride(day=date_(2027, 1, 1), is_workday=False, note="元旦",
+        db.session.add(CalendarOverride(day=date(2027, 1, 1), is_workday=False, note="元旦",
                                         created_by_id=staff["boss"]))
         db.session.commit()
         ticket, analysis = case_analysis(staff, datetime(2026, 12, 30, 10, 0, tzinfo=SHANGHAI))
@@ -512,12 +509,6 @@ def test_case_analysis_across_new_year_2027_the_calendar_does_not_know(app, staf
         assert scan(datetime(2027, 1, 4, 9, 0, tzinfo=SHANGHAI)) == 3
         assert scan(datetime(2027, 1, 4, 9, 1, tzinfo=SHANGHAI)) == 0
         assert case_alerts() == sorted(("due_soon", staff[who]) for who in ("boss", "boss2", "chen"))
-
-
-def date_(*args):
-    from datetime import date
-
-    return date(*args)
 
 
 def test_an_approved_orders_case_analysis_is_warned_and_missed(app, make_user):

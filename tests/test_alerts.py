@@ -584,3 +584,33 @@ def test_a_lead_time_lowered_sends_nothing_again(app, staff):
         bosses = (staff["boss"], staff["boss2"])
         assert [n for n in first_contact_alerts() if n[1] == "due_soon"] == sorted(
             (number, "due_soon", b) for number in (first, second) for b in bosses)
+
+
+def test_the_scan_runs_the_same_statements_for_one_case_analysis_or_many(app, staff):
+    from sqlalchemy import event
+
+    def statements(at):
+        count = []
+
+        def on_execute(*args):
+            count.append(1)
+
+        event.listen(db.engine, "before_cursor_execute", on_execute)
+        try:
+            created = scan(at)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", on_execute)
+        return len(count), created
+
+    with app.app_context():
+        case_analysis(staff, datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI))  # warned Friday 27 at 09:00
+        scan(datetime(2026, 11, 26, 8, 0, tzinfo=SHANGHAI))
+        one = statements(datetime(2026, 11, 26, 9, 0, tzinfo=SHANGHAI))  # Thursday's warnings: none of these
+        for _ in range(12):
+            case_analysis(staff, datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI))
+        scan(datetime(2026, 11, 27, 8, 0, tzinfo=SHANGHAI))
+        many = statements(datetime(2026, 11, 27, 9, 0, tzinfo=SHANGHAI))
+        assert many[1] == 13 * 3  # each warned to both supervisors and the expert
+        quiet = statements(datetime(2026, 11, 27, 9, 1, tzinfo=SHANGHAI))
+        # The same reads and writes whatever is found: the alerts made add the supervisors' read and one insert.
+        assert one[1] == quiet[1] == 0 and one[0] == quiet[0] and many[0] == quiet[0] + 2

@@ -2,7 +2,7 @@
 injected clock (once, never twice, after a restart too), and the alert settings."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -360,3 +360,257 @@ def test_insert_once_is_one_statement_for_many_alerts(app, staff):
         assert notifications.insert_once(rows) == 1200
         assert notifications.insert_once(rows) == 0
         db.session.commit()
+
+
+# --- working-day warnings and lead times changed: read once, in the window since the mark ------------------
+
+
+def test_warned_through_is_the_latest_deadline_warned_by_then():
+    """warn_at(due) <= t exactly when due <= warned_through(t): the scan's range of deadlines is the warnings come,
+    across weekends, the National Day holiday and its make-up Saturday, an administrator's day off, and 2027."""
+    from dataclasses import replace
+
+    rule = CLOCK_RULES[ClockName.CASE_ANALYSIS]
+    days_off = {date(2026, 11, 26): False, date(2027, 1, 1): False}  # a company day off; New Year 2027 entered
+    for amount in (1, 2, 3):
+        policy = replace(DEFAULT_POLICY, warn_case_analysis_working_days=amount)
+        for start in (datetime(2026, 9, 24, tzinfo=SHANGHAI), datetime(2026, 11, 19, tzinfo=SHANGHAI),
+                      datetime(2026, 12, 24, tzinfo=SHANGHAI)):
+            moments = [start + timedelta(hours=h, minutes=m) for h in range(0, 24 * 20, 3) for m in (0, 59)]
+            moments += [start + timedelta(days=d, hours=9) for d in range(20)]  # 09:00 exactly
+            deadlines = [start + timedelta(days=d) for d in range(1, 30)]  # local midnights
+            deadlines += [start + timedelta(days=d, hours=h) for d in range(1, 30) for h in (9, 17)]
+            for overrides in ({}, days_off):
+                warnings = [(due, rule.warn_at(due, policy, SHANGHAI, overrides)) for due in deadlines]
+                for t in moments:
+                    through = rule.warned_through(t, policy, SHANGHAI, overrides)
+                    for due, warn in warnings:
+                        assert (warn <= t) == (due <= through), (t, due)
+    minutes = CLOCK_RULES[ClockName.FIRST_CONTACT]
+    assert minutes.warned_through(T0, DEFAULT_POLICY, SHANGHAI) == T0 + timedelta(minutes=10)
+    assert CLOCK_RULES[ClockName.INTAKE].warned_through(T0, DEFAULT_POLICY, SHANGHAI) is None
+
+
+def case_analysis(staff, opened):
+    """A request approved at `opened` as a complex case: its case analysis clock starts (the request is closed)."""
+    from domain.core.enums import AnalysisTrigger, TicketStatus
+    from domain.documents.cases import open_case_analysis
+
+    ticket = new_request(staff, at=opened - timedelta(hours=3))
+    dispatch.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], opened - timedelta(hours=3)))
+    ticket.expert_id = staff["chen"]
+    ticket.status = TicketStatus.APPROVED
+    for clock in ticket.clocks:  # the request's own clocks were met long ago
+        clock.done_at = clock.done_at or opened - timedelta(hours=2)
+    analysis = open_case_analysis(ticket, AnalysisTrigger.COMPLEX, ctx(staff["boss"], opened))
+    db.session.commit()
+    written_at(opened)
+    return ticket, analysis
+
+
+def case_alerts(kind=None):
+    query = select(Notification).where(Notification.clock == "case_analysis")
+    if kind:
+        query = query.where(Notification.kind == kind)
+    return sorted((n.kind, n.user_id) for n in db.session.execute(query).scalars())
+
+
+def scan_every(start, end, step):
+    created = 0
+    while start <= end:
+        created += scan(start)
+        start += step
+    return created
+
+
+def test_case_analysis_warned_once_the_working_day_before_across_a_weekend(app, make_app, staff):
+    with app.app_context():
+        # Opened Wednesday 25 November, 3 working days: Thursday, Friday, Monday. Due at the end of Monday 30
+        # November; warned on Friday 27 at 09:00 (the working day before its last day), to the supervisors and
+        # the expert.
+        ticket, analysis = case_analysis(staff, datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI))
+        assert analysis.due_at == datetime(2026, 12, 1, 0, 0, tzinfo=SHANGHAI)
+        warned = [("due_soon", staff[who]) for who in ("boss", "boss2", "chen")]
+        assert scan_every(datetime(2026, 11, 26, 23, 0, tzinfo=SHANGHAI),
+                          datetime(2026, 11, 27, 8, 59, tzinfo=SHANGHAI), timedelta(minutes=30)) == 0
+        assert scan(datetime(2026, 11, 27, 8, 59, 59, tzinfo=SHANGHAI)) == 0
+        assert scan(datetime(2026, 11, 27, 9, 0, tzinfo=SHANGHAI)) == 3
+        assert case_alerts() == sorted(warned)
+        assert scan(datetime(2026, 11, 27, 9, 1, tzinfo=SHANGHAI)) == 0
+        # Read once, when its day starts: an alert removed by hand is not made again by the next minutes (the
+        # scan no longer reads the working-day warnings over their whole horizon every minute).
+        db.session.execute(Notification.__table__.delete().where(Notification.clock == "case_analysis"))
+        db.session.commit()
+        assert scan_every(datetime(2026, 11, 27, 9, 2, tzinfo=SHANGHAI),
+                          datetime(2026, 11, 27, 12, 0, tzinfo=SHANGHAI), timedelta(minutes=15)) == 0
+        # The weekend and Monday: nothing new (each scan within the look-back of the previous one).
+        assert scan_every(datetime(2026, 11, 27, 12, 0, tzinfo=SHANGHAI),
+                          datetime(2026, 11, 30, 23, 59, tzinfo=SHANGHAI), timedelta(minutes=90)) == 0
+    restarted = make_app()
+    with restarted.app_context():
+        assert scan(datetime(2026, 11, 30, 23, 59, 30, tzinfo=SHANGHAI)) == 0
+        # Missed at midnight: the supervisors and the expert, once.
+        assert scan(datetime(2026, 12, 1, 0, 0, tzinfo=SHANGHAI)) == 3
+        assert scan(datetime(2026, 12, 1, 0, 1, tzinfo=SHANGHAI)) == 0
+        # A scan whose clock went back reads its whole window again: the warning removed by hand comes back
+        # once, nothing else twice.
+        assert scan(datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)) == 3
+        assert scan(datetime(2026, 11, 28, 10, 1, tzinfo=SHANGHAI)) == 0
+        assert case_alerts() == sorted(warned + [("missed", staff[who]) for who in ("boss", "boss2", "chen")])
+
+
+def test_case_analysis_after_the_national_day_holiday_and_a_day_off_entered_late(app, staff):
+    from domain.sla.workdays import set_override
+
+    with app.app_context():
+        # Opened 30 September: 1-7 October are holidays, 8, 9 and the make-up Saturday 10 October the three
+        # working days. Due at the end of Saturday 10 October, warned on Friday 9 October at 09:00.
+        ticket, analysis = case_analysis(staff, datetime(2026, 9, 30, 16, 0, tzinfo=SHANGHAI))
+        assert analysis.due_at == datetime(2026, 10, 11, 0, 0, tzinfo=SHANGHAI)
+        assert scan_every(datetime(2026, 9, 30, 16, 0, tzinfo=SHANGHAI),
+                          datetime(2026, 10, 8, 9, 30, tzinfo=SHANGHAI), timedelta(minutes=100)) == 0
+        # The company then gives Friday 9 October off: the warning moves to Thursday 8 at 09:00, which the
+        # scans already passed. The next scan sends it, once.
+        set_override(date(2026, 10, 9), False, "公司调休", actor=db.session.get(User, staff["boss"]))
+        db.session.commit()
+        assert scan(datetime(2026, 10, 8, 9, 31, tzinfo=SHANGHAI)) == 3
+        assert scan(datetime(2026, 10, 8, 9, 32, tzinfo=SHANGHAI)) == 0
+        assert scan_every(datetime(2026, 10, 8, 10, 0, tzinfo=SHANGHAI),
+                          datetime(2026, 10, 10, 23, 59, tzinfo=SHANGHAI), timedelta(minutes=100)) == 0
+        assert scan(datetime(2026, 10, 11, 0, 0, tzinfo=SHANGHAI)) == 3
+        assert [kind for kind, _ in case_alerts()] == ["due_soon"] * 3 + ["missed"] * 3
+
+
+def test_case_analysis_across_new_year_2027_the_calendar_does_not_know(app, staff, monkeypatch):
+    import chinese_calendar
+
+    from domain.core.models import CalendarOverride
+    from domain.sla import workdays
+
+    real = chinese_calendar.is_workday
+
+    def is_workday(day):
+        if day.year >= 2027:
+            raise NotImplementedError("no data for 2027")
+        return real(day)
+
+    monkeypatch.setattr(workdays.chinese_calendar, "is_workday", is_workday)
+    with app.app_context():
+        # New Year's Day 2027 entered by the administrator: 31 December, Monday 4 and Tuesday 5 January count.
+        # Due at the end of 5 January, warned on Monday 4 at 09:00 (Friday 1 is a holiday, then the weekend).
+        db.session.add(CalendarOverride(day=date(2027, 1, 1), is_workday=False, note="元旦",
+                                        created_by_id=staff["boss"]))
+        db.session.commit()
+        ticket, analysis = case_analysis(staff, datetime(2026, 12, 30, 10, 0, tzinfo=SHANGHAI))
+        assert analysis.due_at == datetime(2027, 1, 6, 0, 0, tzinfo=SHANGHAI)
+        assert scan_every(datetime(2026, 12, 30, 10, 0, tzinfo=SHANGHAI),
+                          datetime(2027, 1, 4, 8, 59, tzinfo=SHANGHAI), timedelta(minutes=110)) == 0
+        assert scan(datetime(2027, 1, 4, 8, 59, 59, tzinfo=SHANGHAI)) == 0
+        assert scan(datetime(2027, 1, 4, 9, 0, tzinfo=SHANGHAI)) == 3
+        assert scan(datetime(2027, 1, 4, 9, 1, tzinfo=SHANGHAI)) == 0
+        assert case_alerts() == sorted(("due_soon", staff[who]) for who in ("boss", "boss2", "chen"))
+
+
+def test_an_approved_orders_case_analysis_is_warned_and_missed(app, make_user):
+    """Through the review: approving a complex case closes the request and starts its case analysis, whose clock
+    the scan still follows."""
+    from domain.core.models import FaultCategory
+    from domain.documents import review
+
+    from .orderfactory import make_signed_order
+
+    with app.app_context():
+        made = make_signed_order(make_user, photos=0)
+        ticket, ids = dispatch.get_ticket(made["number"]), made["ids"]
+        ticket.fault_category = db.session.execute(select(FaultCategory)).scalars().first()
+        ticket.solution_summary = "更换线缆"
+        review.submit(ticket, ctx(ids["tech"], datetime.now(UTC)))
+        review.review(ticket, ctx(ids["boss"], datetime.now(UTC)), approve=True, comment="", complex_case=True)
+        db.session.commit()
+        assert ticket.status == "approved"
+        due = ticket.case_analysis.due_at
+        warn = CLOCK_RULES[ClockName.CASE_ANALYSIS].warn_at(due, DEFAULT_POLICY, SHANGHAI)
+        assert scan(warn - timedelta(minutes=1)) == 0
+        assert scan(warn) == len(alerts_of(ids["boss"], "due_soon")) == 1
+        assert scan(due) == len(alerts_of(ids["boss"], "missed")) == 1
+
+
+def set_policy(staff, **values):
+    from domain.sla.policy import save_policy
+
+    save_policy(values, actor=db.session.get(User, staff["boss"]))
+    db.session.commit()
+
+
+def test_a_lead_time_raised_sends_the_warnings_it_moved_behind_the_mark(app, make_app, staff):
+    with app.app_context():
+        # Unassigned, so the supervisors are warned. Urgent: first contact due T0+30, warned at T0+20 (10 min).
+        first = new_request(staff).number
+        second = new_request(staff, at=T0 + timedelta(minutes=15)).number  # due T0+45
+        written_at(T0)
+        assert scan_every(T0 + timedelta(minutes=1), T0 + timedelta(minutes=12), timedelta(minutes=1)) == 0
+        # Raised to 20 minutes: the first request's warning (now T0+10) already lay behind the mark (T0+12).
+        set_policy(staff, warn_first_contact_minutes=20)
+        assert scan(T0 + timedelta(minutes=13)) == 2
+        assert {n[0] for n in first_contact_alerts()} == {first}
+        assert scan(T0 + timedelta(minutes=14)) == 0
+    restarted = make_app()
+    with restarted.app_context():
+        assert scan_every(T0 + timedelta(minutes=15), T0 + timedelta(minutes=24), timedelta(minutes=1)) == 0
+        assert scan(T0 + timedelta(minutes=25)) == 2  # the second's warning, at its new time (T0+45-20)
+        assert scan_every(T0 + timedelta(minutes=26), T0 + timedelta(minutes=29), timedelta(minutes=1)) == 0
+        assert scan(T0 + timedelta(minutes=30)) == 2  # the first missed
+        bosses = (staff["boss"], staff["boss2"])
+        assert first_contact_alerts() == sorted([(first, "due_soon", b) for b in bosses]
+                                                + [(first, "missed", b) for b in bosses]
+                                                + [(second, "due_soon", b) for b in bosses])
+
+
+def test_a_lead_time_lowered_sends_nothing_again(app, staff):
+    with app.app_context():
+        first = new_request(staff).number  # due T0+30, warned at T0+20
+        second = new_request(staff, at=T0 + timedelta(minutes=10)).number  # due T0+40
+        written_at(T0)
+        assert scan_every(T0 + timedelta(minutes=1), T0 + timedelta(minutes=20), timedelta(minutes=1)) == 2
+        # Lowered to 5 minutes: the first's warning (now T0+25) was already sent for this deadline.
+        set_policy(staff, warn_first_contact_minutes=5)
+        assert scan_every(T0 + timedelta(minutes=21), T0 + timedelta(minutes=29), timedelta(minutes=1)) == 0
+        assert scan(T0 + timedelta(minutes=30)) == 2  # the first missed: a new alert, not its warning again
+        assert scan_every(T0 + timedelta(minutes=31), T0 + timedelta(minutes=34), timedelta(minutes=1)) == 0
+        assert scan(T0 + timedelta(minutes=35)) == 2  # the second's warning, at its new time (T0+40-5)
+        # And raised again: nothing sent twice.
+        set_policy(staff, warn_first_contact_minutes=30)
+        assert scan(T0 + timedelta(minutes=36)) == 0
+        bosses = (staff["boss"], staff["boss2"])
+        assert [n for n in first_contact_alerts() if n[1] == "due_soon"] == sorted(
+            (number, "due_soon", b) for number in (first, second) for b in bosses)
+
+
+def test_the_scan_runs_the_same_statements_for_one_case_analysis_or_many(app, staff):
+    from sqlalchemy import event
+
+    def statements(at):
+        count = []
+
+        def on_execute(*args):
+            count.append(1)
+
+        event.listen(db.engine, "before_cursor_execute", on_execute)
+        try:
+            created = scan(at)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", on_execute)
+        return len(count), created
+
+    with app.app_context():
+        case_analysis(staff, datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI))  # warned Friday 27 at 09:00
+        scan(datetime(2026, 11, 26, 8, 0, tzinfo=SHANGHAI))
+        one = statements(datetime(2026, 11, 26, 9, 0, tzinfo=SHANGHAI))  # Thursday's warnings: none of these
+        for _ in range(12):
+            case_analysis(staff, datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI))
+        scan(datetime(2026, 11, 27, 8, 0, tzinfo=SHANGHAI))
+        many = statements(datetime(2026, 11, 27, 9, 0, tzinfo=SHANGHAI))
+        assert many[1] == 13 * 3  # each warned to both supervisors and the expert
+        quiet = statements(datetime(2026, 11, 27, 9, 1, tzinfo=SHANGHAI))
+        # The same reads and writes whatever is found: the alerts made add the supervisors' read and one insert.
+        assert one[1] == quiet[1] == 0 and one[0] == quiet[0] and many[0] == quiet[0] + 2

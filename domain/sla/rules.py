@@ -51,6 +51,29 @@ class ClockRule:
                 counted += 1
         return datetime.combine(day, WORKDAY_STARTS, tzinfo=tz)
 
+    def warned_through(self, at: datetime, policy: Policy, tz: ZoneInfo,
+                       overrides: dict[date, bool] | None = None) -> datetime | None:
+        """The latest deadline whose warning is due by `at`: warn_at(due) <= at exactly when due <= this (warn_at
+        never decreases as the deadline moves later), so the warnings come in a window are one range of deadlines.
+        None when this clock warns nobody."""
+        if self.warn_setting is None or not self.warn_to:
+            return None
+        amount = getattr(policy, self.warn_setting)
+        if not self.warn_in_working_days:
+            return at + timedelta(minutes=amount)
+        # A working day's warnings come at its start: the first working day starting after `at` warns of the
+        # deadlines after the end of the amount-th working day counted from it; every earlier one is warned by `at`.
+        local = at.astimezone(tz)
+        day = local.date() + timedelta(days=1 if local.time() >= WORKDAY_STARTS else 0)
+        while not is_workday(day, overrides):
+            day += timedelta(days=1)
+        counted = 1
+        while counted < amount:
+            day += timedelta(days=1)
+            if is_workday(day, overrides):
+                counted += 1
+        return datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+
 
 WORKDAY_STARTS = time(9, 0)
 OWNER_AND_SUPERVISORS = (Audience.ASSIGNEE, Audience.SUPERVISORS)
@@ -76,7 +99,3 @@ CLOCK_RULES: dict[ClockName, ClockRule] = {rule.name: rule for rule in (
               "warn_case_analysis_working_days", (Audience.SUPERVISORS, Audience.EXPERT),
               (Audience.SUPERVISORS, Audience.EXPERT), "case_analysis", warn_in_working_days=True),
 )}
-
-# Working-day warnings come at most this long before their deadline (a long holiday, the Spring Festival,
-# between the warning and the deadline): the scan reads such clocks this far ahead.
-WORKING_DAY_WARN_HORIZON = timedelta(days=14)

@@ -98,7 +98,7 @@ SCENARIOS = [
     (TicketStatus.CONTACTED, Urgency.NORMAL, 5, "Canon", "XF605", "XF6-10233",
      "摄像机自动对焦在暗光下来回拉风箱。", 5),
     (TicketStatus.REMOTE_RESOLVED, Urgency.NORMAL, 2, "Elgato", "HD60 X", "EHX-2211",
-     "OBS 里采集卡画面黑屏，声音正常。", 26),
+     "OBS 里采集卡画面黑屏，声音正常。", 1.5),
     (TicketStatus.REMOTE_RESOLVED, Urgency.URGENT, 0, "Teradek", "Vidiu X", "TDX-0921",
      "推流鉴权失败，提示密钥无效，直播即将开始。", 50),
     (TicketStatus.REMOTE_RESOLVED, Urgency.NORMAL, 4, "Yamaha", "MG10XU", "YMG-7781",
@@ -112,7 +112,7 @@ SCENARIOS = [
     (TicketStatus.ON_SITE, Urgency.NORMAL, 0, "Sony", "PXW-Z190", "SNZ-190-667",
      "摄像机 SDI 输出偶发花屏。", 28),
     (TicketStatus.SIGNED, Urgency.URGENT, 1, "LiveU", "Solo Pro", "LUS-4410",
-     "户外赛事直播编码器码率大幅波动，丢帧严重。", 30),
+     "户外赛事直播编码器码率大幅波动，丢帧严重。", 3),
     (TicketStatus.SIGNED, Urgency.NORMAL, 2, "Panasonic", "AW-UE150", "PAU-150-09",
      "PTZ 摄像机云台转动时有异响。", 52),
     (TicketStatus.SUBMITTED, Urgency.NORMAL, 4, "Magewell", "USB Capture HDMI 4K Plus", "MUC-4K-332",
@@ -160,6 +160,13 @@ def ensure_demo_users() -> dict[str, User]:
     return users
 
 
+# Remote fixes the technician went on to submit, and the supervisor to review (by the device's serial number): a
+# team does not leave days-old fixes unsubmitted, and the demo should show one running clock of each kind, not a
+# board full of old misses.
+REMOTE_THEN = {"TDX-0921": TicketStatus.SUBMITTED, "YMG-7781": TicketStatus.APPROVED,
+               "EHX-2213": TicketStatus.APPROVED, "MWE-5522": TicketStatus.APPROVED}
+
+
 def seed_demo(tz: ZoneInfo, now: datetime | None = None) -> tuple[dict[str, User], int]:
     """Create the demo users and, on an empty database, the demo requests. Returns (users, requests made).
 
@@ -194,15 +201,17 @@ def seed_demo(tz: ZoneInfo, now: datetime | None = None) -> tuple[dict[str, User
             "channel": [Channel.PHONE, Channel.WEB, Channel.OTHER][index % 3],
             "reported_at": reported.isoformat()}, ctx(users["dispatcher"], created))
         db.session.flush()
-        _advance(ticket, status, users, technicians[index % 2], signature_blob.sha256, created, now, ctx)
+        _advance(ticket, REMOTE_THEN.get(serial, status), users, technicians[index % 2], signature_blob.sha256,
+                 created, now, ctx, remote=status == TicketStatus.REMOTE_RESOLVED)
     db.session.flush()
     seed_articles(users["expert"], tz, now)
     return users, len(SCENARIOS)
 
 
-def _write_up(ticket: Ticket, ctx: Context) -> None:
-    """An approved demo order's internal write-up; the first of its fault type opens a case analysis, as in review."""
-    from domain.documents.cases import open_case_analysis
+def _write_up(ticket: Ticket, ctx: Context, expert: User, analysed: Context | None) -> None:
+    """An approved demo order's internal write-up; the first of its fault type opens a case analysis, as in review,
+    which the expert writes when `analysed` (a context of that time) is given."""
+    from domain.documents.cases import complete_case_analysis, open_case_analysis
 
     fault = db.session.execute(select(FaultCategory).where(
         FaultCategory.device_category_id == ticket.device_category_id).order_by(FaultCategory.id)).scalars().first()
@@ -213,6 +222,10 @@ def _write_up(ticket: Ticket, ctx: Context) -> None:
     ticket.solution_summary = ticket.work_done
     if not seen:
         open_case_analysis(ticket, AnalysisTrigger.FIRST_SEEN, ctx)
+        if analysed is not None:
+            complete_case_analysis(ticket, analysed, summary=f"{ticket.device_model_text}：{ticket.problem}",
+                                   root_cause=ticket.cause or "", fix=ticket.work_done or "",
+                                   prevention="出库前按检查表测试该项，并在交接时提醒客户。")
 
 
 # FAQ articles: (brand, model, fault code, title, symptoms, solution, precautions).
@@ -263,8 +276,9 @@ def seed_articles(author: User, tz: ZoneInfo, now: datetime) -> int:
 
 
 def _advance(ticket: Ticket, status: TicketStatus, users: dict[str, User], tech: User, signature_sha: str,
-             created: datetime, now: datetime, ctx) -> None:
-    """Take a request through the process up to `status`, each step at a plausible time."""
+             created: datetime, now: datetime, ctx, remote: bool = False) -> None:
+    """Take a request through the process up to `status`, each step at a plausible time (`remote`: solved by
+    remote guidance, then on to `status`)."""
     supervisor = users["supervisor"]
     t = created
     if status == TicketStatus.CANCELLED:
@@ -283,7 +297,7 @@ def _advance(ticket: Ticket, status: TicketStatus, users: dict[str, User], tech:
                    at=min(t, now))
     if status == TicketStatus.CONTACTED:
         return
-    if status == TicketStatus.REMOTE_RESOLVED:
+    if remote:
         record_remote_session(ticket, ctx(tech, t + timedelta(minutes=20)), method=ContactMethod.SCREEN_SHARE,
                               steps="远程共享屏幕，检查设备输出设置", outcome=RemoteOutcome.RESOLVED,
                               started_at=t + timedelta(minutes=1), ended_at=t + timedelta(minutes=18))
@@ -291,6 +305,8 @@ def _advance(ticket: Ticket, status: TicketStatus, users: dict[str, User], tech:
                          cause="设置错误：输出格式与直播软件不匹配",
                          work_done="远程指导客户将输出分辨率改为 1080p30 并重启软件，画面恢复正常。",
                          resolved_at=t + timedelta(minutes=18))
+        if status != TicketStatus.REMOTE_RESOLVED:
+            _submit_and_review(ticket, status, users, t + timedelta(minutes=18), now, ctx)
         return
     record_remote_session(ticket, ctx(tech, t + timedelta(minutes=25)), method=ContactMethod.PHONE,
                           steps="电话指导检查线缆与电源，重启设备，故障依旧", outcome=RemoteOutcome.NEEDS_VISIT,
@@ -346,9 +362,16 @@ def _advance(ticket: Ticket, status: TicketStatus, users: dict[str, User], tech:
     visit.departed_at = signed_at + timedelta(minutes=10)
     ticket.service_ended_at = signed_at
     start_clock(ticket, ClockName.SUBMISSION, signed_at, signed_at + DEFAULT_POLICY.minutes("submission_minutes"))
-    if status == TicketStatus.SIGNED:
-        return
-    ticket.submitted_at = signed_at + timedelta(minutes=70)
+    if status != TicketStatus.SIGNED:
+        _submit_and_review(ticket, status, users, signed_at, now, ctx)
+
+
+def _submit_and_review(ticket: Ticket, status: TicketStatus, users: dict[str, User], ended: datetime,
+                       now: datetime, ctx) -> None:
+    """Submitted 70 minutes after the service ended, then reviewed up to `status` three hours later; a case
+    analysis it opens is written a day later, unless that is recent."""
+    supervisor, tech = users["supervisor"], ticket.assignee
+    ticket.submitted_at = ended + timedelta(minutes=70)
     stop_clock(ticket, ClockName.SUBMISSION, ticket.submitted_at)
     workflow.move(ticket, TicketStatus.SUBMITTED, actor=tech, action="order.submitted", via="cli")
     if status == TicketStatus.SUBMITTED:
@@ -359,5 +382,7 @@ def _advance(ticket: Ticket, status: TicketStatus, users: dict[str, User], tech:
                                  comment=None if decision == ReviewDecision.APPROVED else "请补充故障分类和根本原因"))
     if decision == ReviewDecision.APPROVED:
         ticket.closed_at = reviewed
-        _write_up(ticket, ctx(supervisor, reviewed))
+        # Analyses opened in the last three days are still being written (their clock running).
+        _write_up(ticket, ctx(supervisor, reviewed), users["expert"],
+                  ctx(users["expert"], reviewed + timedelta(days=1)) if reviewed < now - timedelta(days=3) else None)
     workflow.move(ticket, status, actor=supervisor, action=f"order.{decision.value}", via="cli")

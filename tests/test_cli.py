@@ -1,11 +1,14 @@
 """flask users / seed-demo / doctor."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
 from domain.core.db import db
 from domain.core.enums import Role, TicketStatus
 from domain.core.models import AuditEvent, Signature, Ticket, User
+from domain.core.types import utcnow
 
 
 def test_users_create(app, runner):
@@ -52,9 +55,19 @@ def test_seed_demo_covers_every_stage_and_prints_logins(app, runner):
         assert len(set(numbers)) == count and all(n.startswith("FS-") for n in numbers)
         problems = db.session.execute(select(Ticket.problem)).scalars().all()
         assert all(any("\u4e00" <= ch <= "\u9fff" for ch in p) for p in problems)
+        # Signed on site: every order past signing but the remote fixes submitted and reviewed since.
         signed = db.session.execute(select(func.count(Signature.id))).scalar_one()
         assert signed == db.session.execute(select(func.count(Ticket.id)).where(Ticket.status.in_(
-            [TicketStatus.SIGNED, TicketStatus.SUBMITTED, TicketStatus.APPROVED, TicketStatus.RETURNED]))).scalar_one()
+            [TicketStatus.SIGNED, TicketStatus.SUBMITTED, TicketStatus.APPROVED, TicketStatus.RETURNED]),
+            Ticket.remote_resolved_at.is_(None))).scalar_one()
+        remote_reviewed = db.session.execute(select(func.count(Ticket.id)).where(
+            Ticket.remote_resolved_at.is_not(None), Ticket.status == TicketStatus.APPROVED)).scalar_one()
+        assert remote_reviewed >= 2
+        # A demo shows the clocks at work, not a board of old misses: no fix waits days to be submitted.
+        stale = db.session.execute(select(func.count(Ticket.id)).where(
+            Ticket.status.in_([TicketStatus.REMOTE_RESOLVED, TicketStatus.SIGNED]),
+            Ticket.service_ended_at < utcnow() - timedelta(days=3))).scalar_one()
+        assert stale == 0
         # Every demo request's history is attributable.
         assert db.session.execute(select(func.count(AuditEvent.id))).scalar_one() >= count
     # Running it again adds nothing and still prints the logins.

@@ -3,10 +3,10 @@ recorded with its raw body, whatever the outcome (see DESIGN.md, "The sync contr
 
 Each op is atomic on its own (a rejected op never undoes or stops another): ops run in savepoints, one around a
 run of ops that apply, one around an op its handler refuses (see `_apply_run`); a batch commits once. An op's
-SyncOp row is inserted first (INSERT ... ON CONFLICT DO NOTHING on its op_id): a concurrent request carrying the
-same op_id (a retry racing the original, a second tab, a second app server) waits on that unique key and then
-finds the op already applied, so effects are never doubled. A batch's tickets are read once and locked (FOR
-UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already lets one writer in at a time).
+SyncOp row is written first, under a unique op_id: a concurrent request carrying the same op_id (a retry racing
+the original, a second tab, a second app server) waits on that unique key and then finds the op already applied,
+so effects are never doubled. A batch's tickets are read once and locked (FOR UPDATE on PostgreSQL; SQLite's
+BEGIN IMMEDIATE already lets one writer in at a time).
 """
 from __future__ import annotations
 
@@ -80,9 +80,10 @@ def _parse_at(value) -> datetime | None:
 
 # --- applying ----------------------------------------------------------------------------------------------
 #
-# Per op, on the way that matters (a new op): one INSERT of its record (ON CONFLICT DO NOTHING on the op_id:
-# never an error, so it needs no savepoint of its own), then the handler's own statements, inside its run's
-# savepoint.
+# Per op, on the way that matters (a new op): its record, then the handler's own writes, inside its run's
+# savepoint. In a run the records, notes and audit events are held and written by one INSERT per table, and the
+# other writes flushed once, at the run's end (`db.held_rows`); an op alone writes its record with INSERT ... ON
+# CONFLICT DO NOTHING (never an error, so it needs no savepoint of its own).
 # What a batch needs to look up (its tickets, the records of ops already received, the note ids already taken)
 # is read once per batch.
 
@@ -224,7 +225,8 @@ def apply_batch(raws: list, *, user: User, device_id: str, tz: ZoneInfo, remote_
 # one are applied again (they applied cleanly), then the refused one alone in its own savepoint, exactly as it
 # would have been on its own; the next run starts after it. Each op stays atomic on its own, and the results,
 # the rows and the order of the trail are those of one savepoint per op. A refused op costs the run before it
-# once more (at most twice the work for a batch).
+# once more (at most twice the work for a batch). A write that fails in a run (an IntegrityError: a key taken
+# meanwhile) cannot say whose it was: the run is undone and each of its ops applied alone.
 
 
 @dataclass

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from flask_babel import force_locale
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import bindparam, inspect, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core.audit import record_event
 from ..core.blobs import store_blob
@@ -28,7 +29,19 @@ from ..core.db import db, take_write_lock
 from ..core.deferred import after_commit_task
 from ..core.enums import RenderState, Resolution
 from ..core.labels import clock_labels
-from ..core.models import Blob, ServiceOrder, Ticket
+from ..core.models import (
+    Blob,
+    ContactAttempt,
+    Customer,
+    DeviceCategory,
+    Photo,
+    PrepItem,
+    ProgressNote,
+    RemoteSession,
+    ServiceOrder,
+    Ticket,
+    User,
+)
 from ..core.site import Site
 from ..core.site import current as current_site
 from ..core.types import in_zone, utcnow
@@ -45,8 +58,64 @@ CANONICAL_VERSION = 1
 # --- content ------------------------------------------------------------------------------------------------
 
 
-def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetime) -> dict:
-    """Everything the order shows, as plain data: what the hash covers and what the PDF is rendered from."""
+# The rows an order shows that closing it does not change, each read with one plain SELECT in the order its
+# relationship declares: signing happens inside a phone's sync batch, where loading them through the ORM one
+# relationship at a time cost more than the rest of the signature.
+_ORDER_ROWS = {
+    "contacts": select(ContactAttempt.at, ContactAttempt.method, ContactAttempt.reached, ContactAttempt.note)
+    .where(ContactAttempt.ticket_id == bindparam("ticket_id")).order_by(ContactAttempt.at),
+    "remote": select(RemoteSession.method, RemoteSession.started_at, RemoteSession.ended_at, RemoteSession.outcome,
+                     RemoteSession.steps)
+    .where(RemoteSession.ticket_id == bindparam("ticket_id")).order_by(RemoteSession.started_at),
+    "checklist": select(PrepItem.kind, PrepItem.label, PrepItem.checked)
+    .where(PrepItem.visit_id == bindparam("visit_id")).order_by(PrepItem.position),
+    # The author's name as a subquery, not a join: the notes are read (and ordered) as the relationship reads them.
+    "notes": select(ProgressNote.id, ProgressNote.written_at,
+                    select(User.display_name).where(User.id == ProgressNote.author_id).scalar_subquery()
+                    .label("author"), ProgressNote.text, ProgressNote.shown_to_customer)
+    .where(ProgressNote.ticket_id == bindparam("ticket_id")).order_by(ProgressNote.written_at),
+    "photos": select(Photo.blob_sha256, Photo.thumb_sha256, Photo.caption, Photo.taken_at, Photo.width,
+                     Photo.height)
+    .where(Photo.ticket_id == bindparam("ticket_id")).order_by(Photo.taken_at),
+}
+
+
+@dataclass(frozen=True)
+class OrderRows:
+    """What `canonical_content` reads of a request's contacts, remote sessions, checklist, notes and photos."""
+    contacts: list
+    remote: list
+    checklist: list
+    notes: list
+    photos: list
+
+
+def order_rows(ticket: Ticket) -> OrderRows:
+    """Read the rows now (the session's pending changes written first). Signing reads them before it writes,
+    so that its own writes are flushed once, together."""
+    db.session.flush()
+    unloaded = inspect(ticket).unloaded
+    if {"customer", "device_category"} <= unloaded and ticket.device_category_id is not None:
+        # Both with one query rather than a load each.
+        customer, category = db.session.execute(
+            select(Customer, DeviceCategory).where(Customer.id == ticket.customer_id)
+            .outerjoin(DeviceCategory, DeviceCategory.id == ticket.device_category_id)).one()
+        set_committed_value(ticket, "customer", customer)
+        set_committed_value(ticket, "device_category", category)
+    connection = db.session.connection()
+    visit = ticket.current_visit
+    read = {name: connection.execute(query, {"ticket_id": ticket.id}).all()
+            for name, query in _ORDER_ROWS.items() if name != "checklist"}
+    checklist = [] if visit is None else connection.execute(_ORDER_ROWS["checklist"], {"visit_id": visit.id}).all()
+    return OrderRows(checklist=checklist, **read)
+
+
+def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetime,
+                      rows: OrderRows | None = None) -> dict:
+    """Everything the order shows, as plain data: what the hash covers and what the PDF is rendered from.
+    `rows`: `order_rows(ticket)` read earlier by the caller (read now otherwise)."""
+    if rows is None:
+        rows = order_rows(ticket)
     visit = ticket.current_visit
     signature = ticket.signature
     summary = request_summary(ticket, now)
@@ -61,9 +130,9 @@ def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetim
         "technician": {"username": ticket.assignee.username, "name": ticket.assignee.display_name}
         if ticket.assignee else None,
         "contacts": [{"at": _iso(c.at), "method": c.method.value, "reached": c.reached, "note": c.note}
-                     for c in ticket.contacts],
+                     for c in rows.contacts],
         "remote": [{"method": r.method.value, "started_at": _iso(r.started_at), "ended_at": _iso(r.ended_at),
-                    "outcome": r.outcome.value, "steps": r.steps} for r in ticket.remote_sessions],
+                    "outcome": r.outcome.value, "steps": r.steps} for r in rows.remote],
         "cause": ticket.cause,
         "work_done": ticket.work_done,
         "remote_resolved_at": _iso(ticket.remote_resolved_at),
@@ -71,17 +140,17 @@ def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetim
             "scheduled_at": _iso(visit.scheduled_at), "address": visit.address,
             "prepared_at": _iso(visit.prep_confirmed_at),
             "checklist": [{"kind": i.kind.value, "label": i.label, "checked": i.checked}
-                          for i in visit.prep_items],
+                          for i in rows.checklist],
             "arrived_at": _iso(visit.arrived_at),
             "problem_confirmed": visit.confirmed_problem,
             "customer_confirmed_at": _iso(visit.customer_confirmed_at),
             "customer_confirmation": visit.customer_confirmation,
             "precautions_told_at": _iso(visit.precautions_told_at),
         },
-        "notes": [{"id": str(n.id), "at": _iso(n.written_at), "author": n.author.display_name, "text": n.text,
-                   "shown_to_customer": n.shown_to_customer} for n in ticket.notes],
+        "notes": [{"id": str(n.id), "at": _iso(n.written_at), "author": n.author, "text": n.text,
+                   "shown_to_customer": n.shown_to_customer} for n in rows.notes],
         "photos": [{"sha256": p.blob_sha256, "thumb_sha256": p.thumb_sha256, "caption": p.caption,
-                    "taken_at": _iso(p.taken_at), "width": p.width, "height": p.height} for p in ticket.photos],
+                    "taken_at": _iso(p.taken_at), "width": p.width, "height": p.height} for p in rows.photos],
         "tests": [{"item": t.item, "passed": t.passed, "note": t.note} for t in ticket.tests],
         "precautions": [p.text for p in ticket.precautions],
         "signature": None if signature is None else {
@@ -102,16 +171,16 @@ def content_hash(content: dict) -> str:
     return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
 
 
-def freeze_order(ticket: Ticket, *, site: Site, locale: str | None = None,
-                 now: datetime | None = None) -> ServiceOrder:
+def freeze_order(ticket: Ticket, *, site: Site, locale: str | None = None, now: datetime | None = None,
+                 rows: OrderRows | None = None) -> ServiceOrder:
     """Freeze the order's content at signing (or a remote fix); idempotent for a ticket already frozen.
     The document is in the technician's language (Chinese unless their account says English) and names the
-    site's company."""
+    site's company. `rows`: see `canonical_content`."""
     if ticket.service_order is not None:
         return ticket.service_order
     now = now or utcnow()
     locale = locale or ("en" if ticket.assignee is not None and ticket.assignee.locale == "en" else "zh_CN")
-    content = canonical_content(ticket, locale=locale, company=site.company, now=now)
+    content = canonical_content(ticket, locale=locale, company=site.company, now=now, rows=rows)
     order = ServiceOrder(ticket=ticket, kind=Resolution(content["kind"]), locale=locale,
                          content_json=canonical_json(content), content_sha256=content_hash(content),
                          render_state=RenderState.PENDING)

@@ -9,18 +9,20 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from PIL import Image, UnidentifiedImageError
+from sqlalchemy import bindparam, text
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..alerts.customer import queue_customer_copy
 from ..alerts.mail import valid_email
 from ..core.audit import record_event
-from ..core.blobs import store_blob
+from ..core.blobs import sha256_hex, store_blob
 from ..core.context import AFTER_ARRIVAL, Context, checked_time, require_assignee
-from ..core.db import db
+from ..core.db import can_write_at_once, db
 from ..core.enums import ClockName, TicketStatus
 from ..core.errors import DomainError, ValidationError
-from ..core.models import Signature, Ticket
+from ..core.models import Blob, Signature, Ticket
 from ..core.types import utcnow
-from ..documents.orders import freeze_order
+from ..documents.orders import freeze_order, order_rows
 from ..requests import workflow
 from ..sla.clocks import start_clock
 from .flow import NO_WORK, FlowRefused
@@ -96,6 +98,22 @@ def check_strokes(strokes) -> list:
     return strokes
 
 
+_INSERT_BLOB = text(f"INSERT INTO {Blob.__tablename__} (sha256, media_type, size, data, created_at) "
+                    "VALUES (:sha256, :media_type, :size, :data, :created_at) ON CONFLICT (sha256) DO NOTHING"
+                    ).bindparams(*(bindparam(c.name, type_=c.type) for c in Blob.__table__.columns))
+
+
+def _store_png(png: bytes) -> str:
+    """Store the cleaned signature once (content-addressed) with one statement, not a read of the row then a
+    write; its SHA-256. Outside a writing transaction on SQLite (no write may start a lock early): as any blob."""
+    if not can_write_at_once():
+        return store_blob(png, "image/png").sha256
+    digest = sha256_hex(png)
+    db.session.connection().execute(_INSERT_BLOB, dict(sha256=digest, media_type="image/png", size=len(png), data=png,
+                                                       created_at=utcnow()))
+    return digest
+
+
 def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, comment: str | None,
                signature_png: str, strokes, device_id: str, signed_at_client: datetime | None,
                op_id: uuid.UUID | None = None, customer_email: str | None = None) -> Signature:
@@ -125,26 +143,33 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
     signed_at = utcnow()  # the server's clock: when the signature reached us (the phone's time is kept too)
     client_time = checked_time(signed_at_client, ctx, "signed_at", not_before=visit.arrived_at,
                                after=AFTER_ARRIVAL)
-    blob = store_blob(png, "image/png")
-    signature = Signature(ticket=ticket, signer_name=signer_name[:100], rating=rating,
-                          comment=(comment or "").strip()[:1000] or None, png_sha256=blob.sha256, strokes=strokes,
-                          signed_at_client=client_time, signed_at=signed_at, device_id=(device_id or "")[:64],
-                          technician_id=ctx.actor.id, op_id=op_id)
-    db.session.add(signature)
-    workflow.move(ticket, TicketStatus.SIGNED, actor=ctx.actor, action="order.signed", via=ctx.via,
-                  remote_addr=ctx.remote_addr, signer=signer_name[:100], device_id=(device_id or "")[:64])
-    # The service ended when the customer signed (the phone's time: it may have synced much later).
-    ticket.service_ended_at = client_time
-    start_clock(ticket, ClockName.SUBMISSION, client_time,
-                client_time + ctx.rules().minutes("submission_minutes"), threshold=ctx.rules().submission_minutes)
-    customer_email = (customer_email or "").strip()
-    if customer_email:
-        if valid_email(customer_email):
-            ticket.customer_email = customer_email
-        else:  # the signature stands; only the copy by e-mail is not sent
-            record_event("customer_email.refused", actor=ctx.actor, ticket=ticket, via=ctx.via,
-                         value=customer_email[:254])
-    db.session.flush()
-    order = freeze_order(ticket, site=ctx.settings(), now=client_time)
-    queue_customer_copy(ticket, order, ctx.settings())
+    # What signing reads, read before it writes: the signature, the request, its clock and the frozen order are
+    # then written by one flush (reading after a write flushes it first, one round of the unit of work each).
+    policy, site = ctx.rules(), ctx.settings()
+    rows = order_rows(ticket)
+    png_sha256 = _store_png(png)
+    # Not yet signed, so not yet frozen: only signing and a remote fix freeze an order, and a request fixed
+    # remotely never reaches the site (flow.py); the order's unique ticket_id would refuse a second one anyway.
+    set_committed_value(ticket, "service_order", None)
+    with db.session.no_autoflush:  # what is still loaded below (clocks, customer...) is nothing this op writes
+        signature = Signature(ticket=ticket, signer_name=signer_name[:100], rating=rating,
+                              comment=(comment or "").strip()[:1000] or None, png_sha256=png_sha256,
+                              strokes=strokes, signed_at_client=client_time, signed_at=signed_at,
+                              device_id=(device_id or "")[:64], technician_id=ctx.actor.id, op_id=op_id)
+        db.session.add(signature)
+        workflow.move(ticket, TicketStatus.SIGNED, actor=ctx.actor, action="order.signed", via=ctx.via,
+                      remote_addr=ctx.remote_addr, signer=signer_name[:100], device_id=(device_id or "")[:64])
+        # The service ended when the customer signed (the phone's time: it may have synced much later).
+        ticket.service_ended_at = client_time
+        start_clock(ticket, ClockName.SUBMISSION, client_time, client_time + policy.minutes("submission_minutes"),
+                    threshold=policy.submission_minutes)
+        customer_email = (customer_email or "").strip()
+        if customer_email:
+            if valid_email(customer_email):
+                ticket.customer_email = customer_email
+            else:  # the signature stands; only the copy by e-mail is not sent
+                record_event("customer_email.refused", actor=ctx.actor, ticket=ticket, via=ctx.via,
+                             value=customer_email[:254])
+        order = freeze_order(ticket, site=site, now=client_time, rows=rows)
+    queue_customer_copy(ticket, order, site)
     return signature

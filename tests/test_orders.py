@@ -232,6 +232,51 @@ def test_content_hash_is_stable_across_renders(app, signed):
         assert first
 
 
+def test_frozen_content_lists_what_the_request_holds_in_its_order(app, make_user):
+    """Signing reads the order's contacts, remote sessions, checklist, notes and photos with plain SELECTs (not
+    the ORM's relationships, one load each): what it froze must be what the relationships hold, in their order."""
+    from datetime import timedelta
+
+    from domain.core.enums import ContactMethod, RemoteOutcome
+    from domain.core.models import RemoteSession
+    from domain.fieldwork import signing
+
+    with app.app_context():
+        made = make_signed_order(make_user, photos=3, notes=("一", "二", "三"), sign=False)
+        ticket = dispatch.get_ticket(made["number"])
+        first = ticket.contacts[0].at
+        for minutes, ended, outcome in ((2, None, RemoteOutcome.IN_PROGRESS), (1, 3, RemoteOutcome.NEEDS_VISIT)):
+            db.session.add(RemoteSession(ticket=ticket, technician_id=made["ids"]["tech"],
+                                         method=ContactMethod.SCREEN_SHARE, outcome=outcome, steps=f"步骤 {minutes}",
+                                         started_at=first + timedelta(minutes=minutes),
+                                         ended_at=ended and first + timedelta(minutes=ended)))
+        ctx = context.Context(actor=db.session.get(User, made["ids"]["tech"]), tz=SHANGHAI)
+        signing.sign_order(ticket, ctx, signer_name="黄磊", rating=5, comment="", signature_png=signature_data_url(),
+                           strokes=[[[1, 2, 0]]], device_id="phone-1", signed_at_client=None)
+        db.session.commit()
+    with app.app_context():
+        ticket = dispatch.get_ticket(made["number"])
+        content = json.loads(ticket.service_order.content_json)
+        assert [r["steps"] for r in content["remote"]] == ["步骤 1", "步骤 2"]
+        visit = ticket.current_visit
+        assert content["contacts"] == [{"at": c.at.isoformat(), "method": c.method.value, "reached": c.reached,
+                                        "note": c.note} for c in ticket.contacts]
+        assert content["remote"] == [{"method": r.method.value, "started_at": r.started_at.isoformat(),
+                                      "ended_at": r.ended_at and r.ended_at.isoformat(),
+                                      "outcome": r.outcome.value, "steps": r.steps} for r in ticket.remote_sessions]
+        assert content["visit"]["checklist"] == [{"kind": i.kind.value, "label": i.label, "checked": i.checked}
+                                                 for i in visit.prep_items] != []
+        assert content["notes"] == [{"id": str(n.id), "at": n.written_at.isoformat(), "author": n.author.display_name,
+                                     "text": n.text, "shown_to_customer": n.shown_to_customer}
+                                    for n in ticket.notes]
+        assert [n["text"] for n in content["notes"]] == ["一", "二", "三"]
+        assert content["photos"] == [{"sha256": p.blob_sha256, "thumb_sha256": p.thumb_sha256, "caption": p.caption,
+                                      "taken_at": p.taken_at.isoformat(), "width": p.width, "height": p.height}
+                                     for p in ticket.photos]
+        assert len(content["photos"]) == 3 and content["customer"]["name"] == ticket.customer.name
+        assert content["device"]["category"] == (ticket.device_category.code if ticket.device_category else None)
+
+
 def test_signed_order_cannot_change(app, signed):
     with app.app_context():
         ticket = dispatch.get_ticket(signed["number"])

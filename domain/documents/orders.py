@@ -220,8 +220,9 @@ def freeze_order(ticket: Ticket, *, site: Site, locale: str | None = None, now: 
     now = now or utcnow()
     locale = locale or ("en" if ticket.assignee is not None and ticket.assignee.locale == "en" else "zh_CN")
     content = canonical_content(ticket, locale=locale, company=site.company, now=now, rows=rows)
-    order = ServiceOrder(ticket=ticket, kind=Resolution(content["kind"]), locale=locale,
-                         content_json=canonical_json(content), content_sha256=content_hash(content),
+    frozen = canonical_json(content)  # serialised once: what is stored is what is hashed
+    order = ServiceOrder(ticket=ticket, kind=Resolution(content["kind"]), locale=locale, content_json=frozen,
+                         content_sha256=hashlib.sha256(frozen.encode("utf-8")).hexdigest(),
                          render_state=RenderState.PENDING)
     db.session.add(order)
     # Rendered by the worker once the frozen content is committed: a failed render never loses the signature.

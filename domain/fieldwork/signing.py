@@ -9,18 +9,17 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import bindparam, text
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..alerts.customer import queue_customer_copy
 from ..alerts.mail import valid_email
 from ..core.audit import record_event
-from ..core.blobs import sha256_hex, store_blob
+from ..core.blobs import store_blob_sha256
 from ..core.context import AFTER_ARRIVAL, Context, checked_time, require_assignee
-from ..core.db import can_write_at_once, db
+from ..core.db import db
 from ..core.enums import ClockName, TicketStatus
 from ..core.errors import DomainError, ValidationError
-from ..core.models import Blob, Signature, Ticket
+from ..core.models import Signature, Ticket
 from ..core.types import utcnow
 from ..documents.orders import freeze_order, order_rows
 from ..requests import workflow
@@ -100,22 +99,6 @@ def check_strokes(strokes) -> list:
     return strokes
 
 
-_INSERT_BLOB = text(f"INSERT INTO {Blob.__tablename__} (sha256, media_type, size, data, created_at) "
-                    "VALUES (:sha256, :media_type, :size, :data, :created_at) ON CONFLICT (sha256) DO NOTHING"
-                    ).bindparams(*(bindparam(c.name, type_=c.type) for c in Blob.__table__.columns))
-
-
-def _store_png(png: bytes) -> str:
-    """Store the cleaned signature once (content-addressed) with one statement, not a read of the row then a
-    write; its SHA-256. Outside a writing transaction on SQLite (no write may start a lock early): as any blob."""
-    if not can_write_at_once():
-        return store_blob(png, "image/png").sha256
-    digest = sha256_hex(png)
-    db.session.connection().execute(_INSERT_BLOB, dict(sha256=digest, media_type="image/png", size=len(png), data=png,
-                                                       created_at=utcnow()))
-    return digest
-
-
 def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, comment: str | None,
                signature_png: str, strokes, device_id: str, signed_at_client: datetime | None,
                op_id: uuid.UUID | None = None, customer_email: str | None = None) -> Signature:
@@ -149,7 +132,7 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
     # then written by one flush (reading after a write flushes it first, one round of the unit of work each).
     policy, site = ctx.rules(), ctx.settings()
     rows = order_rows(ticket)
-    png_sha256 = _store_png(png)
+    png_sha256 = store_blob_sha256(png, "image/png")
     # Not yet signed, so not yet frozen: only signing and a remote fix freeze an order, and a request fixed
     # remotely never reaches the site (flow.py); the order's unique ticket_id would refuse a second one anyway.
     set_committed_value(ticket, "service_order", None)

@@ -17,24 +17,10 @@ import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 from flask_babel import force_locale
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
-from sqlalchemy import (
-    Boolean,
-    Integer,
-    String,
-    Text,
-    bindparam,
-    cast,
-    inspect,
-    literal_column,
-    null,
-    select,
-    type_coerce,
-    union_all,
-)
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core.audit import record_event
@@ -58,7 +44,7 @@ from ..core.models import (
 )
 from ..core.site import Site
 from ..core.site import current as current_site
-from ..core.types import UTCDateTime, in_zone, utcnow
+from ..core.types import in_zone, utcnow
 from ..requests.serialise import iso as _iso
 from ..requests.serialise import request_summary
 from ..sla.policy import current_policy
@@ -72,54 +58,31 @@ CANONICAL_VERSION = 1
 # --- content ------------------------------------------------------------------------------------------------
 
 
-# The rows an order shows that closing it does not change (contacts, remote sessions, the visit's checklist, notes,
-# photos), read with one statement: signing happens inside a phone's sync batch, where loading them through the ORM
-# one relationship at a time (a round trip and an ORM load each) cost more than the rest of the signature. Each
-# list is one SELECT of the UNION ALL, its columns placed in shared typed slots, and sorted as its relationship
-# sorts. Enum columns are read as their stored values (the content holds the values).
-_SLOTS = {"at1": UTCDateTime(), "at2": UTCDateTime(), "word1": String(), "word2": String(), "text1": Text(),
-          "flag": Boolean(), "num1": Integer(), "num2": Integer(), "ident": ProgressNote.id.type, "pos": Integer()}
-_LISTS: dict[str, tuple[dict, object]] = {  # list: ({its field: (slot, column)}, which rows)
-    "contacts": ({"at": ("at1", ContactAttempt.at), "method": ("word1", ContactAttempt.method),
-                  "reached": ("flag", ContactAttempt.reached), "note": ("text1", ContactAttempt.note)},
-                 ContactAttempt.ticket_id == bindparam("ticket_id")),
-    "remote": ({"started_at": ("at1", RemoteSession.started_at), "ended_at": ("at2", RemoteSession.ended_at),
-                "method": ("word1", RemoteSession.method), "outcome": ("word2", RemoteSession.outcome),
-                "steps": ("text1", RemoteSession.steps)},
-               RemoteSession.ticket_id == bindparam("ticket_id")),
-    "checklist": ({"kind": ("word1", PrepItem.kind), "label": ("text1", PrepItem.label),
-                   "checked": ("flag", PrepItem.checked), "position": ("pos", PrepItem.position)},
-                  PrepItem.visit_id == bindparam("visit_id")),
-    "notes": ({"written_at": ("at1", ProgressNote.written_at), "id": ("ident", ProgressNote.id),
-               # the author's name as a subquery, not a join: the notes are read as the relationship reads them
-               "author": ("word1", select(User.display_name).where(User.id == ProgressNote.author_id)
-                          .scalar_subquery()),
-               "text": ("text1", ProgressNote.text), "shown_to_customer": ("flag", ProgressNote.shown_to_customer)},
-              ProgressNote.ticket_id == bindparam("ticket_id")),
-    "photos": ({"taken_at": ("at1", Photo.taken_at), "blob_sha256": ("word1", Photo.blob_sha256),
-                "thumb_sha256": ("word2", Photo.thumb_sha256), "caption": ("text1", Photo.caption),
-                "width": ("num1", Photo.width), "height": ("num2", Photo.height)},
-               Photo.ticket_id == bindparam("ticket_id")),
+# The rows an order shows that closing it does not change, each read with one plain SELECT in the order its
+# relationship declares: signing happens inside a phone's sync batch, where loading them through the ORM one
+# relationship at a time cost more than the rest of the signature.
+_ORDER_ROWS = {
+    "contacts": select(ContactAttempt.at, ContactAttempt.method, ContactAttempt.reached, ContactAttempt.note)
+    .where(ContactAttempt.ticket_id == bindparam("ticket_id")).order_by(ContactAttempt.at),
+    "remote": select(RemoteSession.method, RemoteSession.started_at, RemoteSession.ended_at, RemoteSession.outcome,
+                     RemoteSession.steps)
+    .where(RemoteSession.ticket_id == bindparam("ticket_id")).order_by(RemoteSession.started_at),
+    "checklist": select(PrepItem.kind, PrepItem.label, PrepItem.checked)
+    .where(PrepItem.visit_id == bindparam("visit_id")).order_by(PrepItem.position),
+    # The author's name as a subquery, not a join: the notes are read (and ordered) as the relationship reads them.
+    "notes": select(ProgressNote.id, ProgressNote.written_at,
+                    select(User.display_name).where(User.id == ProgressNote.author_id).scalar_subquery()
+                    .label("author"), ProgressNote.text, ProgressNote.shown_to_customer)
+    .where(ProgressNote.ticket_id == bindparam("ticket_id")).order_by(ProgressNote.written_at),
+    "photos": select(Photo.blob_sha256, Photo.thumb_sha256, Photo.caption, Photo.taken_at, Photo.width,
+                     Photo.height)
+    .where(Photo.ticket_id == bindparam("ticket_id")).order_by(Photo.taken_at),
 }
-
-
-def _lists_statement():
-    parts = []
-    for number, (fields, where) in enumerate(_LISTS.values()):
-        given = {slot: type_coerce(column, _SLOTS[slot]) for slot, column in fields.values()}
-        parts.append(select(literal_column(str(number)).label("list_no"),
-                            *((given.get(slot) if slot in given else cast(null(), type_)).label(slot)
-                              for slot, type_ in _SLOTS.items())).where(where))
-    return union_all(*parts).order_by("list_no", "at1", "pos")
-
-
-_READ_LISTS = _lists_statement()
 
 
 @dataclass(frozen=True)
 class OrderRows:
-    """What `canonical_content` reads of a request's contacts, remote sessions, checklist, notes and photos: per
-    list, its rows in order, each a SimpleNamespace of the fields named in `_LISTS`."""
+    """What `canonical_content` reads of a request's contacts, remote sessions, checklist, notes and photos."""
     contacts: list
     remote: list
     checklist: list
@@ -128,7 +91,7 @@ class OrderRows:
 
 
 def order_rows(ticket: Ticket) -> OrderRows:
-    """Read the lists now (the session's pending changes written first). Signing reads them before it writes,
+    """Read the rows now (the session's pending changes written first). Signing reads them before it writes,
     so that its own writes are flushed once, together."""
     db.session.flush()
     unloaded = inspect(ticket).unloaded
@@ -139,15 +102,12 @@ def order_rows(ticket: Ticket) -> OrderRows:
             .outerjoin(DeviceCategory, DeviceCategory.id == ticket.device_category_id)).one()
         set_committed_value(ticket, "customer", customer)
         set_committed_value(ticket, "device_category", category)
+    connection = db.session.connection()
     visit = ticket.current_visit
-    names = list(_LISTS)
-    lists: dict[str, list] = {name: [] for name in names}
-    for row in db.session.connection().execute(_READ_LISTS, {"ticket_id": ticket.id,
-                                                             "visit_id": visit.id if visit else None}):
-        name = names[row.list_no]
-        lists[name].append(SimpleNamespace(**{field: getattr(row, slot)
-                                              for field, (slot, _column) in _LISTS[name][0].items()}))
-    return OrderRows(**lists)
+    read = {name: connection.execute(query, {"ticket_id": ticket.id}).all()
+            for name, query in _ORDER_ROWS.items() if name != "checklist"}
+    checklist = [] if visit is None else connection.execute(_ORDER_ROWS["checklist"], {"visit_id": visit.id}).all()
+    return OrderRows(checklist=checklist, **read)
 
 
 def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetime,
@@ -169,17 +129,18 @@ def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetim
         "kind": (ticket.resolution or Resolution.ON_SITE).value,
         "technician": {"username": ticket.assignee.username, "name": ticket.assignee.display_name}
         if ticket.assignee else None,
-        "contacts": [{"at": _iso(c.at), "method": c.method, "reached": c.reached, "note": c.note}
+        "contacts": [{"at": _iso(c.at), "method": c.method.value, "reached": c.reached, "note": c.note}
                      for c in rows.contacts],
-        "remote": [{"method": r.method, "started_at": _iso(r.started_at), "ended_at": _iso(r.ended_at),
-                    "outcome": r.outcome, "steps": r.steps} for r in rows.remote],
+        "remote": [{"method": r.method.value, "started_at": _iso(r.started_at), "ended_at": _iso(r.ended_at),
+                    "outcome": r.outcome.value, "steps": r.steps} for r in rows.remote],
         "cause": ticket.cause,
         "work_done": ticket.work_done,
         "remote_resolved_at": _iso(ticket.remote_resolved_at),
         "visit": None if visit is None else {
             "scheduled_at": _iso(visit.scheduled_at), "address": visit.address,
             "prepared_at": _iso(visit.prep_confirmed_at),
-            "checklist": [{"kind": i.kind, "label": i.label, "checked": i.checked} for i in rows.checklist],
+            "checklist": [{"kind": i.kind.value, "label": i.label, "checked": i.checked}
+                          for i in rows.checklist],
             "arrived_at": _iso(visit.arrived_at),
             "problem_confirmed": visit.confirmed_problem,
             "customer_confirmed_at": _iso(visit.customer_confirmed_at),

@@ -272,3 +272,20 @@ def axe_violations(page) -> list[str]:
         .then((r) => r.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')}`)))""",
                           AXE_TAGS)
     return found
+
+
+@pytest.fixture
+def calendar_without_2027(monkeypatch):
+    """The holiday package as it is today, whatever version is installed: no 2027 data."""
+    import chinese_calendar
+
+    from domain.sla import workdays
+
+    real = chinese_calendar.is_workday
+
+    def is_workday(day):
+        if day.year >= 2027:
+            raise NotImplementedError("no data for 2027")
+        return real(day)
+
+    monkeypatch.setattr(workdays.chinese_calendar, "is_workday", is_workday)

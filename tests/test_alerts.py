@@ -481,20 +481,8 @@ def test_case_analysis_after_the_national_day_holiday_and_a_day_off_entered_late
         assert [kind for kind, _ in case_alerts()] == ["due_soon"] * 3 + ["missed"] * 3
 
 
-def test_case_analysis_across_new_year_2027_the_calendar_does_not_know(app, staff, monkeypatch):
-    import chinese_calendar
-
+def test_case_analysis_across_new_year_2027_the_calendar_does_not_know(app, staff, calendar_without_2027):
     from domain.core.models import CalendarOverride
-    from domain.sla import workdays
-
-    real = chinese_calendar.is_workday
-
-    def is_workday(day):
-        if day.year >= 2027:
-            raise NotImplementedError("no data for 2027")
-        return real(day)
-
-    monkeypatch.setattr(workdays.chinese_calendar, "is_workday", is_workday)
     with app.app_context():
         # New Year's Day 2027 entered by the administrator: 31 December, Monday 4 and Tuesday 5 January count.
         # Due at the end of 5 January, warned on Monday 4 at 09:00 (Friday 1 is a holiday, then the weekend).

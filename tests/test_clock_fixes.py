@@ -7,7 +7,6 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
 import pytest
 from sqlalchemy import select
 
@@ -144,19 +143,6 @@ def test_a_clock_keeps_and_shows_the_threshold_it_started_with(app, people):
     with app.app_context():
         ticket = dispatch.get_ticket(number)
         assert clock(ticket, ClockName.REMOTE_FIX, start).due_at == start + timedelta(minutes=35)
-
-
-@pytest.fixture
-def calendar_without_2027(monkeypatch):
-    """The holiday package as it is today, whatever version is installed: no 2027 data."""
-    real = chinese_calendar.is_workday
-
-    def is_workday(day):
-        if day.year >= 2027:
-            raise NotImplementedError("no data for 2027")
-        return real(day)
-
-    monkeypatch.setattr(workdays.chinese_calendar, "is_workday", is_workday)
 
 
 def _case_opened_on_2026_12_30(app, people):

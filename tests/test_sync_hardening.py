@@ -337,3 +337,49 @@ def test_a_note_id_taken_meanwhile_refuses_that_op_alone(app, job, monkeypatch):
         status = db.session.execute(select(SyncOp.status).where(SyncOp.op_id == uuid.UUID(clash["op_id"]))).scalar_one()
         assert status == "rejected"
     assert [r["status"] for r in post(client, ops).json["results"]] == ["duplicate"] * 3
+
+
+@pytest.mark.parametrize("call_in_run", [False, True], ids=["visit", "call-then-visit"])
+def test_a_whole_visit_in_one_batch_writes_each_row_once_and_the_order_freezes_all_of_it(app, job, call_in_run):
+    """What the visit's ops read (its tests, precautions, clocks, the policy) is read with the batch's tickets,
+    before any op writes, so the run's writes go out together at its end: one UPDATE of the visit and of the
+    request for the whole visit, not one per read. The order frozen at the signature shows everything the batch
+    did before it; a call made earlier in the same run (a row the order's lists read) is written before they are
+    read, which costs that run one more round of writes."""
+    import json as json_module
+
+    from sqlalchemy import event
+
+    from domain.requests import dispatch
+
+    from .test_sync_api import visit_ops
+
+    number = job["number"]
+    ops = visit_ops(number)
+    if call_in_run:
+        ops.insert(0, op("contact.made", number, {"method": "phone", "reached": True, "note": "到场前再次确认"},
+                         minutes=-31))
+    client = phone(app)
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()[:3]).upper())
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        answer = post(client, ops).json["results"]
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert [r["status"] for r in answer] == ["applied"] * len(ops), answer
+    rounds = 2 if call_in_run else 1
+    assert statements.count("UPDATE VISITS SET") == rounds, statements
+    assert statements.count("UPDATE TICKETS SET") == rounds, statements
+    with app.app_context():
+        content = json_module.loads(dispatch.get_ticket(number).service_order.content_json)
+    assert [t["item"] for t in content["tests"]] == ["各通道输入有信号", "耳返与主输出正常"]
+    assert content["precautions"] == ["开关机前先将推子归零"]
+    assert [n["text"] for n in content["notes"]] == ["已更换输出线缆"]
+    assert content["cause"] == "输出模块线缆松动"
+    assert (content["contacts"][-1]["note"] == "到场前再次确认") is call_in_run

@@ -78,6 +78,10 @@ _ORDER_ROWS = {
                      Photo.height)
     .where(Photo.ticket_id == bindparam("ticket_id")).order_by(Photo.taken_at),
 }
+# What those rows (and the customer and device category read with them) come from: pending changes to these are
+# written before reading; the session's others are not (in a sync run, the visit's other steps, which the rows do
+# not show: flushed here, they would cost one more round of the unit of work before the run's own at its end).
+_ORDER_ROW_SOURCES = (ContactAttempt, RemoteSession, PrepItem, ProgressNote, User, Photo, Customer, DeviceCategory)
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,16 @@ class OrderRows:
 
 
 def order_rows(ticket: Ticket) -> OrderRows:
-    """Read the rows now (the session's pending changes written first). Signing reads them before it writes,
-    so that its own writes are flushed once, together."""
-    db.session.flush()
+    """Read the rows now (pending changes to them written first). Signing reads them before it writes, so that
+    its own writes are flushed once, together."""
+    session = db.session()
+    if any(isinstance(obj, _ORDER_ROW_SOURCES) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.flush()
+    with session.no_autoflush:
+        return _read_order_rows(ticket)
+
+
+def _read_order_rows(ticket: Ticket) -> OrderRows:
     unloaded = inspect(ticket).unloaded
     if {"customer", "device_category"} <= unloaded and ticket.device_category_id is not None:
         # Both with one query rather than a load each.

@@ -19,14 +19,16 @@ from zoneinfo import ZoneInfo
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from ..core import context, uow, validation
 from ..core.db import db, drop_joined, held_rows, joined_count, take_write_lock, write_row
 from ..core.enums import OpStatus
 from ..core.errors import DomainError
-from ..core.models import ProgressNote, SyncOp, Ticket, User
+from ..core.models import ProgressNote, SyncOp, Ticket, User, Visit
 from ..core.types import utcnow
 from ..documents.orders import canonical_json
+from ..sla.policy import Policy, current_policy
 from . import flow
 from .images import ProcessedImage
 from .ops import REGISTRY, parse_payload
@@ -88,21 +90,38 @@ def _parse_at(value) -> datetime | None:
 # is read once per batch.
 
 
+def _ticket_loads(reads: set[str]) -> list:
+    """Loader options for the batch's tickets: the visits and the signature (every op's flow check reads them),
+    and the relationships the batch's op kinds read (OpKind.reads, "visits.prep_items" through the visits)."""
+    options = [selectinload(Ticket.visits), selectinload(Ticket.signature)]
+    for path in sorted(reads - {"policy"}):
+        first, _, then = path.partition(".")
+        loader = selectinload(getattr(Ticket, first))
+        if then:
+            loader = loader.selectinload(getattr(Visit, then))
+        options.append(loader)
+    return options
+
+
 @dataclass
 class _Batch:
-    """What one batch reads once: its tickets (locked: ops on a request are applied one batch at a time), the
-    records of its ops already received, and the note ids already taken."""
+    """What one batch reads once, before any op writes: its tickets (locked: ops on a request are applied one
+    batch at a time) with what its op kinds read of them, the policy if they need it, the records of its ops
+    already received, and the note ids already taken."""
     tickets: dict[str, Ticket]
+    policy: Policy | None
     known: dict[uuid.UUID, SyncOp]
     notes_taken: set[uuid.UUID]
     recorded: set[uuid.UUID]  # op records this batch has written (or holds, see `_apply_run`)
 
     @classmethod
     def load(cls, raws: list) -> _Batch:
-        numbers, op_ids, note_ids = set(), set(), set()
+        numbers, op_ids, note_ids, reads = set(), set(), set(), set()
         for raw in raws:
             if not isinstance(raw, dict):
                 continue
+            if isinstance(raw.get("kind"), str) and raw["kind"] in REGISTRY:
+                reads.update(REGISTRY[raw["kind"]].reads)
             if isinstance(raw.get("ticket"), str) and raw["ticket"] and not validation.text_problem(raw["ticket"]):
                 numbers.add(raw["ticket"][:40])
             if (op_uuid := _parse_op_id(raw.get("op_id"))) is not None:
@@ -115,7 +134,7 @@ class _Batch:
             # Locked in a fixed order (no deadlock between two batches): a second process with the same
             # tickets waits here, then reads what the first committed (fresh versions, its op records).
             query = (select(Ticket).where(Ticket.number.in_(numbers)).order_by(Ticket.id).with_for_update()
-                     .execution_options(populate_existing=True))
+                     .options(*_ticket_loads(reads)).execution_options(populate_existing=True))
             tickets = {t.number: t for t in db.session.execute(query).scalars()}
         known = {}
         if op_ids:
@@ -124,7 +143,8 @@ class _Batch:
         if note_ids:
             query = select(ProgressNote.id).where(ProgressNote.id.in_(note_ids))
             notes_taken = set(db.session.execute(query).scalars())
-        return cls(tickets, known, notes_taken, set())
+        policy = current_policy() if "policy" in reads else None
+        return cls(tickets, policy, known, notes_taken, set())
 
 
 def _record(raw, op_uuid, *, user, device_id, status, code=None, message=None, ticket=None, at=None,
@@ -331,7 +351,8 @@ def _apply(raw, batch: _Batch, *, own_savepoint: bool, user, device_id, tz, remo
         return Result(given, "rejected", problem[0], str(problem[1])), None
     meta = {"device_id": device_id, "op_id": op_uuid, "photo": photo, "notes_taken": batch.notes_taken}
     # Things happened when the phone says (never later than now): offline work syncs late but keeps its time.
-    ctx = context.Context(actor=user, tz=tz, now=min(at, utcnow()), via="sync", remote_addr=remote_addr)
+    ctx = context.Context(actor=user, tz=tz, now=min(at, utcnow()), via="sync", remote_addr=remote_addr,
+                          policy=batch.policy)
     if not own_savepoint:
         _handle(kind, ticket, ctx, payload_data=data, at=at, meta=meta, op_uuid=op_uuid, flush=False)
         return Result(given, "applied"), ticket if meta.get("signed") else None

@@ -192,3 +192,18 @@ def test_a_render_process_past_its_memory_budget_hands_over_and_is_recycled(make
         # Within budget: no recycling.
         worker.set_growth_limit(0)
         assert not worker.over_memory_budget()
+
+
+def test_the_worker_yields_the_cpu_to_the_web_servers_even_in_a_session_of_its_own():
+    """WORKER_NICE lowers the worker's priority and, where Linux schedules by session (autogroup), its session's:
+    a worker started in its own session (setsid, a service manager) with only its own nice lowered still took as
+    much CPU as the two gunicorn workers together while a herd of phones signed (bench/bench_herd.py)."""
+    script = ("import os, worker; before = os.nice(0); worker.lower_priority(7); print(os.nice(0) - before); "
+              "print(open('/proc/self/autogroup').read().strip() if os.path.exists('/proc/self/autogroup') else '')")
+    out = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent,
+                         capture_output=True, text=True, timeout=60, start_new_session=True)
+    assert out.returncode == 0, out.stderr
+    lowered, group = out.stdout.splitlines()
+    assert lowered == "7"
+    if Path("/proc/self/autogroup").exists():  # Linux with autogroup, as on the servers this runs on
+        assert group.endswith("nice 7"), group

@@ -418,11 +418,14 @@ def _recycling_consumer_class():
 
 
 def lower_priority(nice: int) -> None:
-    """Lower this process's CPU priority by `nice`, and that of its scheduling group: where Linux groups processes
-    by session (autogroup, on by default), a process's nice ranks it only within its own session, and a worker
-    started in a session of its own (a service manager, `setsid`) would still get as much CPU as all the web
-    servers together; the group's nice ranks the session against the others."""
+    """Lower this process's CPU priority by `nice`, and, when it leads a session of its own (a service manager's
+    unit, `setsid`), that session's too. Where Linux groups processes by session (autogroup, on by default) a
+    process's nice ranks it only within its session: a worker alone in its own took as much CPU as all the web
+    servers together. A session it shares (a terminal, `make run`) keeps its priority: lowering it would lower
+    the web server and the shell beside the worker."""
     os.nice(nice)
+    if os.getsid(0) != os.getpid():
+        return
     try:
         with open("/proc/self/autogroup", "w") as group:
             group.write(str(nice))

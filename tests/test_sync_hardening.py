@@ -383,3 +383,20 @@ def test_a_whole_visit_in_one_batch_writes_each_row_once_and_the_order_freezes_a
     assert [n["text"] for n in content["notes"]] == ["已更换输出线缆"]
     assert content["cause"] == "输出模块线缆松动"
     assert (content["contacts"][-1]["note"] == "到场前再次确认") is call_in_run
+
+
+def test_what_each_op_kind_reads_names_a_relationship_of_its_request_or_the_policy():
+    """OpKind.reads is loaded with the batch's tickets: a name that is not a relationship would fail every batch
+    carrying that kind."""
+    from sqlalchemy import inspect
+
+    from domain.core.models import Ticket, Visit
+    from domain.fieldwork.ops import REGISTRY
+
+    relationships = {"": set(inspect(Ticket).relationships.keys()), "visits": set(inspect(Visit).relationships.keys())}
+    declared = {name for kind in REGISTRY.values() for name in kind.reads}
+    assert {"tests", "precautions", "clocks", "policy"} <= declared
+    for name in declared - {"policy"}:
+        first, _, then = name.partition(".")
+        assert first in relationships[""], name
+        assert not then or (first == "visits" and then in relationships["visits"]), name

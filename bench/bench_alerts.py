@@ -150,8 +150,8 @@ def bench_signing(url: str, tmp: str) -> None:
     numbers = prepared_visits(queued, 4 * N_BATCHES + 2)
     # Warm-up: one of each (templates, fonts, caches).
     time_batches(queued, [signing_batch(numbers.pop(), signature), note_batch(numbers.pop())])
-    # Interleaved, a signing batch then a note batch: on a shared machine whose load drifts, both kinds meet the
-    # same load, and the ratio compares like with like.
+    # Interleaved, a signing batch, a note batch, the visit without the signature: on a shared machine whose load
+    # drifts, the three kinds meet the same load, and the ratios compare like with like.
     interleaved = [batch for _ in range(N_BATCHES)
                    for batch in (signing_batch(numbers.pop(), signature), note_batch(numbers.pop()),
                                  site_batch(numbers.pop()))]

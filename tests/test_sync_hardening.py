@@ -346,8 +346,6 @@ def test_a_whole_visit_in_one_batch_writes_each_row_once_and_the_order_freezes_a
     request for the whole visit, not one per read. The order frozen at the signature shows everything the batch
     did before it; a call made earlier in the same run (a row the order's lists read) is written before they are
     read, which costs that run one more round of writes."""
-    import json as json_module
-
     from sqlalchemy import event
 
     from domain.requests import dispatch
@@ -377,7 +375,7 @@ def test_a_whole_visit_in_one_batch_writes_each_row_once_and_the_order_freezes_a
     assert statements.count("UPDATE VISITS SET") == rounds, statements
     assert statements.count("UPDATE TICKETS SET") == rounds, statements
     with app.app_context():
-        content = json_module.loads(dispatch.get_ticket(number).service_order.content_json)
+        content = json.loads(dispatch.get_ticket(number).service_order.content_json)
     assert [t["item"] for t in content["tests"]] == ["各通道输入有信号", "耳返与主输出正常"]
     assert content["precautions"] == ["开关机前先将推子归零"]
     assert [n["text"] for n in content["notes"]] == ["已更换输出线缆"]

@@ -179,7 +179,12 @@ def canonical_json(content) -> str:
 
 
 def content_hash(content: dict) -> str:
-    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+    return frozen_hash(canonical_json(content))
+
+
+def frozen_hash(frozen: str) -> str:
+    """The hash of content already serialised by `canonical_json`."""
+    return hashlib.sha256(frozen.encode("utf-8")).hexdigest()
 
 
 def freeze_order(ticket: Ticket, *, site: Site, locale: str | None = None, now: datetime | None = None,
@@ -194,7 +199,7 @@ def freeze_order(ticket: Ticket, *, site: Site, locale: str | None = None, now: 
     content = canonical_content(ticket, locale=locale, company=site.company, now=now, rows=rows)
     frozen = canonical_json(content)  # serialised once: what is stored is what is hashed
     order = ServiceOrder(ticket=ticket, kind=Resolution(content["kind"]), locale=locale, content_json=frozen,
-                         content_sha256=hashlib.sha256(frozen.encode("utf-8")).hexdigest(),
+                         content_sha256=frozen_hash(frozen),
                          render_state=RenderState.PENDING)
     db.session.add(order)
     # Rendered by the worker once the frozen content is committed: a failed render never loses the signature.

@@ -61,6 +61,11 @@ def hostile_ops(number):
         (op("visit.scheduled", number, {"scheduled_at": "9999-12-31T23:59:59-14:00", "address": "Studio 1"}),
          "bad_time"),
         (op("contact.made", number, {"method": "phone", "note": "\x00"}), "nul_character"),
+        (note(number, kind="note.added²"), "unknown_kind"),
+        (note(number, kind=12345678901234567890), "unknown_kind"),
+        # Kinds whose reads are loaded with the batch's tickets (OpKind.reads), on requests that do not exist.
+        (op("order.signed", number + "²", {"signer_name": "赵远", "rating": 12345678901234567890}), "unknown_ticket"),
+        (op("test.recorded", "9" * 20, {"item": "²", "passed": True}), "unknown_ticket"),
     ]
 
 

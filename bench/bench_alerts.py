@@ -7,8 +7,9 @@ Targets (issue 13):
 1. a sync batch that signs answers within 1.5x of a note batch of the same size (p95), now that the PDF is
    rendered by the worker. Baseline: the note batch, sent alternately with the signing batches (BENCH_BATCHES of
    each, 40 by default); for reference, the same visit's batch without the signature (its six on-site steps and
-   two notes: what signing itself costs is the difference), and the signing batch with the render inline (the
-   worker's task run at once in the request, as before).
+   two notes: what signing itself costs is the difference), the signing batch with a 3x phone's whole pad (as
+   phones sent the signature before they cropped it to the ink), and the signing batch with the render inline
+   (the worker's task run at once in the request, as before).
 2. the minute scan over 50,000 open requests under 200 ms, with a constant number of SQL statements. Baseline:
    a plain COUNT of the running clocks.
 3. 500 push messages delivered to a local endpoint in under 10 s. Baseline: 500 plain POSTs of the same size to
@@ -61,15 +62,17 @@ def pct(values, p):
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def png_data_url() -> str:
+def png_data_url(size=(600, 200), scale=1.0, width=5) -> str:
+    """A signature as the phone sends it: cropped to the ink at 2 device px per CSS px (600x200). With a size and
+    scale, the same stroke on a 3x phone's whole pad, as phones sent it before they cropped (981x660)."""
     import io
     import math
 
     from PIL import Image, ImageDraw
 
-    image = Image.new("RGBA", (600, 200), (0, 0, 0, 0))
-    ImageDraw.Draw(image).line([(40 + x * 5, 100 + 40 * math.sin(x / 5)) for x in range(100)],
-                               fill=(20, 20, 20, 255), width=5)
+    image = Image.new("RGBA", size, (0, 0, 0, 0))
+    ImageDraw.Draw(image).line([((40 + x * 5) * scale, (100 + 40 * math.sin(x / 5)) * scale) for x in range(100)],
+                               fill=(20, 20, 20, 255), width=width)
     out = io.BytesIO()
     image.save(out, "PNG")
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
@@ -147,16 +150,18 @@ def bench_signing(url: str, tmp: str) -> None:
     queued = create_app({"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_ENABLED": False, "WTF_CSRF_ENABLED": False,
                          "HUEY_IMMEDIATE": False})
     signature = png_data_url()
-    numbers = prepared_visits(queued, 4 * N_BATCHES + 2)
+    numbers = prepared_visits(queued, 5 * N_BATCHES + 2)
     # Warm-up: one of each (templates, fonts, caches).
     time_batches(queued, [signing_batch(numbers.pop(), signature), note_batch(numbers.pop())])
-    # Interleaved, a signing batch, a note batch, the visit without the signature: on a shared machine whose load
-    # drifts, the three kinds meet the same load, and the ratios compare like with like.
+    whole_pad = png_data_url((981, 660), scale=1.5, width=7)
+    # Interleaved, a signing batch, a note batch, the visit without the signature, the signing batch with a 3x
+    # phone's whole pad: on a shared machine whose load drifts, the kinds meet the same load, and the ratios
+    # compare like with like.
     interleaved = [batch for _ in range(N_BATCHES)
                    for batch in (signing_batch(numbers.pop(), signature), note_batch(numbers.pop()),
-                                 site_batch(numbers.pop()))]
+                                 site_batch(numbers.pop()), signing_batch(numbers.pop(), whole_pad))]
     times = time_batches(queued, interleaved)
-    sign_ms, note_ms, site_ms = times[0::3], times[1::3], times[2::3]
+    sign_ms, note_ms, site_ms, pad_ms = times[0::4], times[1::4], times[2::4], times[3::4]
     inline = create_app({"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_ENABLED": False, "WTF_CSRF_ENABLED": False,
                          "HUEY_IMMEDIATE": True})  # the render in the request, as before the worker
     inline_ms = time_batches(inline, [signing_batch(numbers.pop(), signature) for _ in range(N_BATCHES)])
@@ -171,6 +176,8 @@ def bench_signing(url: str, tmp: str) -> None:
           f"   p95 ratio {pct(sign_ms, 95) / pct(note_ms, 95):.2f}x (target at most 1.5x)")
     print(f"   the same visit, no signature    {statistics.median(site_ms):7.1f} / {pct(site_ms, 95):7.1f}"
           f"   p95 ratio {pct(site_ms, 95) / pct(note_ms, 95):.2f}x (signing itself: the difference)")
+    print(f"   signing, a 3x phone's whole pad {statistics.median(pad_ms):7.1f} / {pct(pad_ms, 95):7.1f}"
+          f"   p95 ratio {pct(pad_ms, 95) / pct(note_ms, 95):.2f}x (as phones sent it before they cropped)")
     print(f"   signing batch, render inline    {statistics.median(inline_ms):7.1f} / {pct(inline_ms, 95):7.1f}"
           f"   p95 ratio {pct(inline_ms, 95) / pct(note_ms, 95):.2f}x (before the worker)")
     print(f"   tasks waiting in the queue for the worker: {queued_tasks}")

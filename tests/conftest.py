@@ -247,7 +247,8 @@ def chromium(app):
 
     with live_server(app) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield base, lambda: browser.new_context(locale="zh-CN", **PHONE)
+        # Options of the context may be changed (a 3x phone: device_scale_factor=3).
+        yield base, lambda **options: browser.new_context(locale="zh-CN", **{**PHONE, **options})
         browser.close()
 
 

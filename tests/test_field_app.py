@@ -1,15 +1,19 @@
 """The offline app in Debian's Chromium at phone size: a whole visit done with no network, then synced once."""
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 
 import pytest
+from PIL import Image
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from domain.core.db import db
-from domain.core.models import AcceptanceTest, Precaution, ProgressNote, Signature, SyncOp
+from domain.core.models import AcceptanceTest, OutboxMail, Precaution, ProgressNote, Signature, SyncOp
+from domain.fieldwork.signing import INK_LUT, SignatureError, clean_signature_png
 from domain.requests import dispatch
 
 from .conftest import PASSWORD, browser_sign_in
@@ -279,6 +283,106 @@ def test_signature_survives_a_resize(app, visit_job, phone):
     ratio = page.evaluate("document.querySelector('canvas.signature-pad').width / "
                           "document.querySelector('canvas.signature-pad').offsetWidth")
     assert ratio == 2  # a high-DPI canvas: device pixels, not CSS pixels
+    assert problems == []
+
+
+def open_sign_screen(page, base, number):
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    page.goto(base + f"/field/#/job/{number}")
+    step(page, "sign").get_by_role("link", name="请客户查看并签字").click()
+    expect(page.locator("canvas.signature-pad")).to_be_visible()
+    page.locator(".star[data-rating='5']").click()
+
+
+def signed_ops(app) -> list[SyncOp]:
+    with app.app_context():
+        return db.session.execute(select(SyncOp).where(SyncOp.kind == "order.signed")).scalars().all()
+
+
+def test_the_phone_sends_the_signature_trimmed_with_the_customers_email(app, visit_job, chromium):
+    """A 3x phone: the PNG sent is cropped to the ink at 2 device px per CSS px (the whole pad was ~1070x660 px,
+    15 ms of the server's time to decode); an address the server would keep out is refused on the phone first."""
+    base, new_context = chromium
+    context = new_context(device_scale_factor=3)
+    number = visit_job["number"]
+    ready_to_sign(app, number)
+    page = signed_in_app(base, context)
+    open_sign_screen(page, base, number)
+    canvas = page.locator("canvas.signature-pad")
+    pad = canvas.evaluate("(c) => ({width: c.width, height: c.height, css: c.offsetWidth})")
+    assert pad["width"] == 3 * pad["css"]
+    draw_signature(page)
+    email = page.get_by_label("您的电子邮箱（选填，用于接收已签字服务单）")
+    email.fill("zhao.yuan@")
+    page.get_by_role("button", name="确认并签字").click()
+    expect(page.locator("#announce")).to_have_text("请输入有效的邮箱地址，或留空。")
+    expect(email).to_be_focused()
+    assert signed_ops(app) == []  # nothing queued
+    email.fill("zhao.yuan@example.com")
+    page.get_by_role("button", name="确认并签字").click()
+    expect(page.get_by_text("请将手机交还技术员")).to_be_visible()
+    page.get_by_role("button", name="将手机交还技术员").click()
+    page.get_by_role("link", name="我是技术员：返回工单").click()
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+
+    [op] = signed_ops(app)
+    assert op.status == "applied"
+    data = json.loads(op.body)["data"]
+    assert data["customer_email"] == "zhao.yuan@example.com"
+    png = Image.open(io.BytesIO(base64.b64decode(data["signature_png"].split(",", 1)[1])))
+    # draw_signature's ink: 39 x 7 CSS px wide and 50 tall, plus the pen's width and 8 px of margin each side.
+    assert png.format == "PNG" and png.width < 2 * 320 and png.height < 2 * 80, png.size
+    assert png.width >= 2 * 39 * 7 and png.height >= 2 * 50
+    with app.app_context():
+        ticket = dispatch.get_ticket(number)
+        assert ticket.customer_email == "zhao.yuan@example.com" and ticket.signature is not None
+        copies = db.session.execute(select(OutboxMail).where(OutboxMail.kind == "customer_copy")).scalars().all()
+        assert [mail.recipients for mail in copies] == [["zhao.yuan@example.com"]]
+
+
+def test_a_dot_is_refused_on_the_phone_as_the_server_would(app, visit_job, chromium):
+    """A tap on a 1x phone's pad: not empty to the pad, blank to the server (too few inked pixels). The phone says
+    so and queues nothing; the server refuses the same pixels."""
+    base, new_context = chromium
+    context = new_context(device_scale_factor=1)
+    number = visit_job["number"]
+    ready_to_sign(app, number)
+    page = signed_in_app(base, context)
+    open_sign_screen(page, base, number)
+    canvas = page.locator("canvas.signature-pad")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + 100, box["y"] + 100)
+    wait_for_state(page, lambda: signature_has_ink(page), "the dot on the pad")
+    page.get_by_role("button", name="确认并签字").click()
+    expect(page.locator("#announce")).to_have_text("签名为空：请签字。")
+    assert signed_ops(app) == []
+    with app.test_request_context(), pytest.raises(SignatureError) as refused:
+        clean_signature_png(canvas.evaluate("(c) => c.toDataURL('image/png')"))
+    assert refused.value.code == "signature_blank"
+
+
+def test_the_phone_counts_ink_as_the_server_does(app, visit_job, phone):
+    """Every opacity of the pen's colour, and a few other colours, over a transparent pad: the pixels the phone
+    counts as ink are those the server's flattening counts (the threshold is the server's, from the page)."""
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    found = page.evaluate("""async () => {
+        const { inkOf } = await import('/static/field/signature.js');
+        const rules = JSON.parse(document.getElementById('rules').textContent).signature;
+        const c = document.createElement('canvas'); c.width = 256; c.height = 4;
+        const g = c.getContext('2d'); const image = g.createImageData(256, 4);
+        const colours = [[17, 17, 17], [0, 0, 255], [200, 40, 40], [120, 120, 120]];
+        colours.forEach(([r, gr, b], row) => { for (let a = 0; a < 256; a++) {
+            image.data.set([r, gr, b, a], (row * 256 + a) * 4); } });
+        g.putImageData(image, 0, 0);
+        const pixels = g.getImageData(0, 0, 256, 4).data;
+        return { count: inkOf(pixels, 256, 4, rules.ink_threshold).count, png: c.toDataURL('image/png') };
+    }""")
+    image = Image.open(io.BytesIO(base64.b64decode(found["png"].split(",", 1)[1]))).convert("RGBA")
+    flat = Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image).convert("L")
+    server_count = flat.point(INK_LUT).tobytes().count(255)
+    assert 100 < server_count < 4 * 256 and found["count"] == server_count
     assert problems == []
 
 

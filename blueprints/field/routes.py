@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import cache
 from pathlib import Path
 
 from flask import current_app, make_response, render_template, url_for
 
 from domain.core.enums import Role
+from domain.fieldwork.signing import pad_rules
 
 from ..access import public, roles_required
 from . import bp
@@ -32,13 +34,15 @@ def shell_version() -> str:
     for path in sorted(TEMPLATES.glob("*")):
         digest.update(path.read_bytes())
     digest.update((Path(__file__).parent / "strings.py").read_bytes())
+    digest.update(json.dumps(pad_rules(), sort_keys=True).encode())
     return digest.hexdigest()[:12]
 
 
 @bp.get("/field/")
 @roles_required(Role.TECHNICIAN)
 def app():
-    return render_template("field/app.html", strings=strings_for_page(), version=shell_version())
+    return render_template("field/app.html", strings=strings_for_page(), rules={"signature": pad_rules()},
+                           version=shell_version())
 
 
 @bp.get("/field/offline")

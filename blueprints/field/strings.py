@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
+from domain.alerts.mail import INVALID_EMAIL
 from domain.core.enums import TicketStatus, Urgency
 from domain.core.labels import STATUS_LABELS, URGENCY_LABELS, clock_labels
 from domain.core.locales import is_english
@@ -47,6 +48,7 @@ STRINGS = {
     "signature": _l("Signature"), "sign_here": _l("Sign in the box"), "clear": _l("Clear"),
     "confirm_sign": _l("Confirm and sign"), "need_name": _l("Enter the name of the person signing."),
     "need_rating": _l("Choose a satisfaction rating."), "need_signature": _l("The signature is empty: please sign."),
+    "customer_email": _l("Your e-mail, for your copy of the signed order (optional)"), "email_invalid": INVALID_EMAIL,
     "rejected_title": _l("Refused by the server"), "dismiss": _l("Dismiss"),
     "kb": _l("Knowledge base"), "kb.symptoms": _l("Symptoms"), "kb.solution": _l("Solution"),
     "kb.precautions": _l("Precautions"),

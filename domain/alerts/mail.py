@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 
 from ..core.blobs import store_blob
@@ -32,12 +33,14 @@ CLAIM_FOR = timedelta(minutes=10)  # a worker killed while sending: the mail is 
 BATCH = 50
 
 
-EMAIL_RE = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+EMAIL_RE = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")  # also the phone's (signing.pad_rules)
+EMAIL_MAX = 254
+INVALID_EMAIL = _l("Enter a valid e-mail address, or leave it empty.")
 
 
 def valid_email(value: str) -> bool:
     """A plausible single address (the mail server has the last word)."""
-    return len(value) <= 254 and EMAIL_RE.match(value) is not None
+    return len(value) <= EMAIL_MAX and EMAIL_RE.match(value) is not None
 
 
 def queue_mail(kind: str, recipients: list[str], subject: str, body: str,

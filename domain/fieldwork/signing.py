@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..alerts.customer import queue_customer_copy
-from ..alerts.mail import valid_email
+from ..alerts.mail import EMAIL_MAX, EMAIL_RE, valid_email
 from ..core.audit import record_event
 from ..core.blobs import store_blob_sha256
 from ..core.context import AFTER_ARRIVAL, Context, checked_time, require_assignee
@@ -34,6 +34,14 @@ INK_THRESHOLD = 160   # darker than this (0-255) counts as ink
 MIN_INK_PIXELS = 40   # fewer inked pixels than this: a blank pad or a stray dot
 MAX_STROKE_POINTS = 20000
 INK_LUT = [255 if value < INK_THRESHOLD else 0 for value in range(256)]
+
+
+def pad_rules() -> dict:
+    """What the phone checks before it queues a signature, from the limits below and the e-mail rule: the same
+    checks on the same pixels (flattened onto white, ink darker than the threshold), so the phone never queues a
+    signature or an address the server would refuse."""
+    return {"ink_threshold": INK_THRESHOLD, "min_ink_pixels": MIN_INK_PIXELS, "min_size": MIN_SIZE,
+            "max_size": MAX_SIZE, "email_pattern": EMAIL_RE.pattern, "email_max": EMAIL_MAX}
 
 
 class SignatureError(ValidationError):

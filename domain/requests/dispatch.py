@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from ..alerts import notifications as alerts
-from ..alerts.mail import valid_email
+from ..alerts.mail import INVALID_EMAIL, valid_email
 from ..core.audit import record_event
 from ..core.context import (
     AFTER_CONTACT,
@@ -176,7 +176,7 @@ def validate_intake(data: dict, ctx: Context) -> tuple[Intake, DeviceCategory | 
             reported_at = min(parsed, ctx.now)
     customer_email = _text(data, "customer_email", 254)
     if customer_email and not valid_email(customer_email):
-        errors["customer_email"] = _l("Enter a valid e-mail address, or leave it empty.")
+        errors["customer_email"] = INVALID_EMAIL
     if errors:
         raise ValidationError(errors)
 

@@ -24,7 +24,7 @@ def request_summary(ticket: Ticket, now: datetime, clocks: list[ClockView] | Non
         "urgency": ticket.urgency.value,
         "channel": ticket.channel.value,
         "customer": {"name": ticket.customer.name, "contact": ticket.contact_name, "phone": ticket.contact_phone,
-                     "address": ticket.address},
+                     "address": ticket.address, "email": ticket.customer_email},
         "device": {"model": ticket.device_model_text, "serial": ticket.serial_number,
                    "category": category.code if category else None},
         "problem": ticket.problem,

@@ -311,6 +311,7 @@ def test_the_phone_sends_the_signature_trimmed_with_the_customers_email(app, vis
     canvas = page.locator("canvas.signature-pad")
     pad = canvas.evaluate("(c) => ({width: c.width, height: c.height, css: c.offsetWidth})")
     assert pad["width"] == 3 * pad["css"]
+    expect(page.locator(".push-enable")).to_be_hidden()  # the technician's alerts prompt: not the customer's
     draw_signature(page)
     email = page.get_by_label("您的电子邮箱（选填，用于接收已签字服务单）")
     email.fill("zhao.yuan@")

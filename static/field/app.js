@@ -710,9 +710,9 @@ function knowledgeSection(job) {
 
 function customerMode(on) {
   document.body.classList.toggle("customer-mode", on);
-  for (const id of ["app-topbar", "sync-status", "login-needed", "update-ready"]) {
-    const el = document.getElementById(id);
-    if (el) el.inert = on;
+  // The technician's chrome, out of the customer's reach (the push prompt too: it would ask for the phone's alerts).
+  for (const el of document.querySelectorAll("#app-topbar, #sync-status, #login-needed, #update-ready, .push-enable")) {
+    el.inert = on;
   }
 }
 

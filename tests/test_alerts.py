@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
-from domain.alerts import notifications
+from domain.alerts import delivery, notifications
 from domain.alerts.scan import scan_deadlines
 from domain.core import context
 from domain.core.db import db
@@ -347,11 +349,30 @@ def test_alert_settings_are_saved_per_user(app, staff):
     with app.app_context():
         user = db.session.get(User, staff["li"])
         assert user.email == "li@example.com"
-        assert user.alert_channels == {"push": ["assigned"], "email": ["missed"]}
+        chosen = delivery.channels_of(user)
+        # What a technician can get is as chosen; what cannot reach them keeps its default (a role change).
+        assert chosen["push"] & TECHNICIAN_KINDS == {"assigned"} and chosen["email"] & TECHNICIAN_KINDS == {"missed"}
+        assert chosen["push"] - TECHNICIAN_KINDS == {"new_request", "escalated", "submitted", "weekly_report"}
+        assert "bogus" not in chosen["email"]
     bad = client.post("/notifications/preferences", data={"email": "not-an-address"})
     assert bad.status_code == 400
     with app.app_context():
         assert db.session.get(User, staff["li"]).email == "li@example.com"  # nothing lost
+
+
+TECHNICIAN_KINDS = {"assigned", "due_soon", "missed", "returned"}
+
+
+@pytest.mark.parametrize(("username", "offered"), [
+    ("li", TECHNICIAN_KINDS),
+    ("boss", {"new_request", "due_soon", "missed", "submitted", "weekly_report"}),
+    ("chen", {"escalated", "due_soon", "missed"}),
+    ("desk", set()),
+])
+def test_alert_settings_offer_what_can_reach_the_role(app, staff, username, offered):
+    page = login(app, username).get("/notifications/preferences").get_data(as_text=True)
+    assert set(re.findall(r'name="push" value="(\w+)"', page)) == offered
+    assert set(re.findall(r'name="email_kind" value="(\w+)"', page)) == offered
 
 
 def test_insert_once_is_one_statement_for_many_alerts(app, staff):

@@ -94,7 +94,7 @@ def preferences():
             flash(_("Alert settings saved."), "success")
             return redirect(url_for("alerts.preferences"))
     return render_template("alerts/preferences.html", form=form, channels=delivery.channels_of(user),
-                           kinds=notifications.KIND_LABELS, email=request.form.get("email", user.email or ""),
+                           kinds=notifications.kinds_for(user), email=request.form.get("email", user.email or ""),
                            error=error), 400 if error else 200
 
 

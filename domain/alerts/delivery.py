@@ -15,7 +15,7 @@ from ..core.db import db
 from ..core.models import Notification, PushSubscription, User
 from ..sla.policy import current_policy
 from . import mail, push
-from .notifications import Kind, title_and_body
+from .notifications import Kind, kinds_for, title_and_body
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -33,8 +33,12 @@ def channels_of(user: User) -> dict[str, set[str]]:
 
 
 def save_channels(user: User, push_kinds: list[str], email_kinds: list[str]) -> None:
-    known = {k.value for k in Kind}
-    user.alert_channels = {"push": sorted(set(push_kinds) & known), "email": sorted(set(email_kinds) & known)}
+    """The user's choice for the kinds that can reach them; the others keep what they were (a role changed back
+    finds its choices again)."""
+    offered = {k.value for k in kinds_for(user)}
+    current = channels_of(user)
+    user.alert_channels = {"push": sorted((current["push"] - offered) | (set(push_kinds) & offered)),
+                           "email": sorted((current["email"] - offered) | (set(email_kinds) & offered))}
 
 
 def link_for(user: User, note: Notification, public_url: str) -> str:

@@ -49,6 +49,25 @@ KIND_LABELS = {
 }
 
 
+# Who each kind can reach: the events below (a request is assigned to a technician, escalated to an expert) and the
+# clocks' rules (sla/rules.py: the assignee, the supervisors, the expert). A user's alert settings offer these only.
+KIND_ROLES: dict[Kind, frozenset[Role]] = {
+    Kind.ASSIGNED: frozenset({Role.TECHNICIAN}),
+    Kind.NEW_REQUEST: frozenset({Role.SUPERVISOR}),
+    Kind.DUE_SOON: frozenset({Role.TECHNICIAN, Role.SUPERVISOR, Role.EXPERT}),
+    Kind.MISSED: frozenset({Role.TECHNICIAN, Role.SUPERVISOR, Role.EXPERT}),
+    Kind.ESCALATED: frozenset({Role.EXPERT}),
+    Kind.SUBMITTED: frozenset({Role.SUPERVISOR}),
+    Kind.RETURNED: frozenset({Role.TECHNICIAN}),
+    Kind.WEEKLY_REPORT: frozenset({Role.SUPERVISOR}),
+}
+
+
+def kinds_for(user: User) -> dict[Kind, Any]:
+    """The kinds of alert that can reach this user (by role), with their labels."""
+    return {kind: label for kind, label in KIND_LABELS.items() if user.role in KIND_ROLES[kind]}
+
+
 def active_supervisors() -> list[User]:
     with db.session.no_autoflush:  # reading them must not write the caller's pending changes early
         return list(db.session.execute(

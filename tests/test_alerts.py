@@ -2,10 +2,9 @@
 injected clock (once, never twice, after a restart too), and the alert settings."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
-
-import re
 
 import pytest
 from sqlalchemy import func, select

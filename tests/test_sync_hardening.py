@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from domain.core.db import db
-from domain.core.models import ProgressNote, SyncOp
+from domain.core.models import OutboxMail, ProgressNote, SyncOp
 
 from .orderfactory import make_prepared_visit
 from .test_sync_api import at, op, phone
@@ -344,13 +344,16 @@ def test_a_note_id_taken_meanwhile_refuses_that_op_alone(app, job, monkeypatch):
     assert [r["status"] for r in post(client, ops).json["results"]] == ["duplicate"] * 3
 
 
-@pytest.mark.parametrize("call_in_run", [False, True], ids=["visit", "call-then-visit"])
-def test_a_whole_visit_in_one_batch_writes_each_row_once_and_the_order_freezes_all_of_it(app, job, call_in_run):
+@pytest.mark.parametrize(("call_in_run", "email"), [(False, ""), (True, ""), (False, "zhao@example.com")],
+                         ids=["visit", "call-then-visit", "visit-with-customer-email"])
+def test_a_whole_visit_in_one_batch_writes_each_row_once_and_the_order_freezes_all_of_it(app, job, call_in_run,
+                                                                                         email):
     """What the visit's ops read (its tests, precautions, clocks, the policy) is read with the batch's tickets,
     before any op writes, so the run's writes go out together at its end: one UPDATE of the visit and of the
     request for the whole visit, not one per read. The order frozen at the signature shows everything the batch
     did before it; a call made earlier in the same run (a row the order's lists read) is written before they are
-    read, which costs that run one more round of writes."""
+    read, which costs that run one more round of writes. The customer's e-mail given at signing queues their copy
+    without a round of its own."""
     from sqlalchemy import event
 
     from domain.requests import dispatch
@@ -362,6 +365,8 @@ def test_a_whole_visit_in_one_batch_writes_each_row_once_and_the_order_freezes_a
     if call_in_run:
         ops.insert(0, op("contact.made", number, {"method": "phone", "reached": True, "note": "到场前再次确认"},
                          minutes=-31))
+    if email:
+        next(o for o in ops if o["kind"] == "order.signed")["data"]["customer_email"] = email
     client = phone(app)
     with app.app_context():
         engine = db.engine
@@ -386,6 +391,9 @@ def test_a_whole_visit_in_one_batch_writes_each_row_once_and_the_order_freezes_a
     assert [n["text"] for n in content["notes"]] == ["已更换输出线缆"]
     assert content["cause"] == "输出模块线缆松动"
     assert (content["contacts"][-1]["note"] == "到场前再次确认") is call_in_run
+    with app.app_context():
+        copies = db.session.execute(select(OutboxMail.recipients).where(OutboxMail.kind == "customer_copy"))
+        assert copies.scalars().all() == ([[email]] if email else [])
 
 
 def test_what_each_op_kind_reads_names_a_relationship_of_its_request_or_the_policy():

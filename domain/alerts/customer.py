@@ -4,7 +4,6 @@ from __future__ import annotations
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from ..core.db import db
 from ..core.models import ServiceOrder, Ticket
 from ..core.site import Site
 from ..documents.orders import share_token
@@ -20,7 +19,6 @@ def queue_customer_copy(ticket: Ticket, order: ServiceOrder, site: Site) -> bool
     """Queue the mail with the link when the request carries the customer's e-mail. True when queued."""
     if not ticket.customer_email:
         return False
-    db.session.flush()  # the new order's column defaults (its share generation) are part of the link
     days = site.share_link_days
     with force_locale(order.locale or "zh_CN"):
         subject = _("Your signed service order %(number)s", number=ticket.number)

@@ -199,8 +199,8 @@ def freeze_order(ticket: Ticket, *, site: Site, locale: str | None = None, now: 
     content = canonical_content(ticket, locale=locale, company=site.company, now=now, rows=rows)
     frozen = canonical_json(content)  # serialised once: what is stored is what is hashed
     order = ServiceOrder(ticket=ticket, kind=Resolution(content["kind"]), locale=locale, content_json=frozen,
-                         content_sha256=frozen_hash(frozen),
-                         render_state=RenderState.PENDING)
+                         content_sha256=frozen_hash(frozen), render_state=RenderState.PENDING,
+                         share_generation=0)  # set here, not by the insert: the customer's link is made before it
     db.session.add(order)
     # Rendered by the worker once the frozen content is committed: a failed render never loses the signature.
     after_commit_task("render_orders")

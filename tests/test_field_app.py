@@ -286,12 +286,17 @@ def test_signature_survives_a_resize(app, visit_job, phone):
     assert problems == []
 
 
-def open_sign_screen(page, base, number):
+def sign_screen(app, chromium, number, density: int):
+    """The job's signing screen, ready for the customer's signature, on a phone of this pixel density."""
+    base, new_context = chromium
+    ready_to_sign(app, number)
+    page = signed_in_app(base, new_context(device_scale_factor=density))
     expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
     page.goto(base + f"/field/#/job/{number}")
     step(page, "sign").get_by_role("link", name="请客户查看并签字").click()
     expect(page.locator("canvas.signature-pad")).to_be_visible()
     page.locator(".star[data-rating='5']").click()
+    return page
 
 
 def signed_ops(app) -> list[SyncOp]:
@@ -302,12 +307,8 @@ def signed_ops(app) -> list[SyncOp]:
 def test_the_phone_sends_the_signature_trimmed_with_the_customers_email(app, visit_job, chromium):
     """A 3x phone: the PNG sent is cropped to the ink at 2 device px per CSS px (the whole pad was ~1070x660 px,
     15 ms of the server's time to decode); an address the server would keep out is refused on the phone first."""
-    base, new_context = chromium
-    context = new_context(device_scale_factor=3)
     number = visit_job["number"]
-    ready_to_sign(app, number)
-    page = signed_in_app(base, context)
-    open_sign_screen(page, base, number)
+    page = sign_screen(app, chromium, number, density=3)
     canvas = page.locator("canvas.signature-pad")
     pad = canvas.evaluate("(c) => ({width: c.width, height: c.height, css: c.offsetWidth})")
     assert pad["width"] == 3 * pad["css"]
@@ -344,12 +345,7 @@ def test_the_phone_sends_the_signature_trimmed_with_the_customers_email(app, vis
 def test_a_dot_is_refused_on_the_phone_as_the_server_would(app, visit_job, chromium):
     """A tap on a 1x phone's pad: not empty to the pad, blank to the server (too few inked pixels). The phone says
     so and queues nothing; the server refuses the same pixels."""
-    base, new_context = chromium
-    context = new_context(device_scale_factor=1)
-    number = visit_job["number"]
-    ready_to_sign(app, number)
-    page = signed_in_app(base, context)
-    open_sign_screen(page, base, number)
+    page = sign_screen(app, chromium, visit_job["number"], density=1)
     canvas = page.locator("canvas.signature-pad")
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()

@@ -323,6 +323,7 @@ def test_the_phone_sends_the_signature_trimmed_with_the_customers_email(app, vis
     email.fill("zhao.yuan@example.com")
     page.get_by_role("button", name="确认并签字").click()
     expect(page.get_by_text("请将手机交还技术员")).to_be_visible()
+    expect(page.locator("#announce")).to_be_empty()  # the refusal went with the act that was then done
     page.get_by_role("button", name="将手机交还技术员").click()
     page.get_by_role("link", name="我是技术员：返回工单").click()
     expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)

@@ -160,6 +160,7 @@ async function act(kind, stale, data, photo = null, draftKeys = []) {
   const job = (await store.getJob(stale.number)) || stale;  // an unchanged part kept from an earlier drawing
   const refusal = flow.check(await store.getFlow(), factsOf(job), kind);
   if (refusal) { announce(refusal.message); return false; }
+  announce();
   await store.addOp(kind, job.number, data, photo);
   await forgetDrafts(draftKeys);
   await renderStatus();
@@ -168,9 +169,16 @@ async function act(kind, stale, data, photo = null, draftKeys = []) {
   return true;
 }
 
-function announce(message) {
+// A notice about what was just tried: it goes once the act is done, the screen changes, or after a while, so it
+// never lingers over the next screen (it is read out at once: role="alert").
+let announceTimer = 0;
+function announce(message = "") {
   const live = document.getElementById("announce");
-  if (live) { live.textContent = ""; live.textContent = message; }
+  if (!live) return;
+  live.textContent = "";
+  live.textContent = message;
+  clearTimeout(announceTimer);
+  if (message) announceTimer = setTimeout(() => { live.textContent = ""; }, 8000);
 }
 
 // Ids follow the order of drawing, so an unchanged part draws the same markup (and is kept, see show()).
@@ -793,6 +801,7 @@ async function signScreen(number, id) {
         const data = { signer_name: name.value.trim(), rating, comment: comment.value.trim(),
           signature_png: png, strokes: pad.strokes() };
         if (address) data.customer_email = address;
+        announce();
         await store.addOp("order.signed", job.number, data);
         await forgetDrafts([key("name"), key("comment"), key("email"), key("rating"), key("strokes")]);
         sync.flush().then(() => { sync.requestBackgroundSync(); });
@@ -871,7 +880,7 @@ async function route(options = {}) {
   const hash = location.hash || "#/";
   const sameScreen = hash === shownHash;
   if (!sameScreen || !options.passive) { if (teardown) { teardown(); teardown = null; } }
-  if (!sameScreen) main.replaceChildren();
+  if (!sameScreen) { main.replaceChildren(); announce(); }
   shownHash = hash;
   let match;
   if ((match = hash.match(/^#\/job\/([^/]+)\/sign$/))) {

@@ -124,9 +124,18 @@ def assert_tap_targets(page):
     assert small == []
 
 
+def assert_next_step_shown(page, name):
+    """After an act the next step is current and its title shows below the sticky bar and status line."""
+    expect(step(page, name)).to_have_attribute("aria-current", "step")
+    covered = page.locator("#sync-status").bounding_box()
+    title = step(page, name).locator("h2").bounding_box()
+    assert covered["y"] + covered["height"] <= title["y"] and title["y"] + title["height"] <= 844, (covered, title)
+
+
 def tap_steps_to_signature(page, *, tests_pass=True):
     """From arrival to the customer's review, tapping and typing only what the stepper shows."""
     step(page, "arrive").get_by_role("button", name="我已到达现场").click()
+    assert_next_step_shown(page, "problem")
     step(page, "problem").locator("textarea").fill("主输出模块接触不良")
     step(page, "problem").get_by_role("button", name="保存").click()
     expect(step(page, "problem")).to_contain_text("✓ 主输出模块接触不良")
@@ -136,6 +145,7 @@ def tap_steps_to_signature(page, *, tests_pass=True):
     step(page, "cause").get_by_label("原因", exact=True).fill("主输出 XLR 接头松动")
     step(page, "cause").get_by_label("处理措施").fill("重新插紧主输出线缆并固定")
     step(page, "cause").get_by_role("button", name="保存").click()
+    assert_next_step_shown(page, "tests")
     tests = step(page, "tests")
     count = tests.locator("button[data-test]").count()
     assert count >= 3

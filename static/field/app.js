@@ -358,8 +358,15 @@ async function jobScreen(number, id, options) {
     }
   }
   if (previous !== undefined && previous !== current && current && !options.passive) {
-    const heading = main.querySelector(`[data-step="${current}"] h2`);
-    if (heading) { heading.focus({ preventScroll: true }); heading.scrollIntoView({ block: "start", behavior: "instant" }); }
+    const section = main.querySelector(`[data-step="${current}"]`);
+    const heading = section && section.querySelector("h2");
+    if (heading) {
+      heading.focus({ preventScroll: true });
+      // At the top of what shows, below the sticky bar and status line (under them, its title was hidden).
+      const status = document.getElementById("sync-status");
+      section.style.scrollMarginTop = `${Math.max(0, status ? status.getBoundingClientRect().bottom : 0) + 8}px`;
+      section.scrollIntoView({ block: "start", behavior: "instant" });
+    }
   }
 }
 

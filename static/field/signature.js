@@ -32,6 +32,7 @@ const MAX_DENSITY = 2; // device px per CSS px sent: a 70 mm wide signature on t
 // at most MAX_DENSITY: a 3x phone's whole pad is ~1070x660 px, 15 ms of the server's time to decode and check on
 // the signing request; trimmed, a fraction of that, and a smaller upload. The check runs on the pixels sent.
 export function signaturePng(canvas, rules) {
+  if (!canvas.width || !canvas.height) return null;  // not laid out: nothing drawn to send
   const density = canvas.width / (canvas.offsetWidth || canvas.width);
   const drawn = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
   const found = inkOf(drawn.data, canvas.width, canvas.height, rules.ink_threshold);

@@ -396,6 +396,33 @@ def test_a_whole_visit_in_one_batch_writes_each_row_once_and_the_order_freezes_a
         assert copies.scalars().all() == ([[email]] if email else [])
 
 
+@pytest.mark.parametrize(("email", "kept"), [
+    ("12345678901234567890", None), ("x" * 250 + "@example.com", None), ("zhao@@example.com", None),
+    ("赵远 <zhao@example.com>", None), ("zhao²@example.com", "zhao²@example.com"),
+    ("  zhao@example.com \n", "zhao@example.com"),
+], ids=["digits", "too-long", "two-at", "display-name", "superscript", "spaces"])
+def test_a_customer_email_the_server_keeps_out_never_costs_the_signature(app, job, email, kept):
+    """The phone checks the address with the server's rule; sent anyway (another client, an old phone), a
+    malformed one is kept out and recorded, and the signature stands."""
+    from domain.core.models import AuditEvent
+    from domain.requests import dispatch
+
+    from .test_sync_api import visit_ops
+
+    number = job["number"]
+    ops = visit_ops(number)
+    next(o for o in ops if o["kind"] == "order.signed")["data"]["customer_email"] = email
+    answer = post(phone(app), ops)
+    assert answer.status_code == 200 and [r["status"] for r in answer.json["results"]] == ["applied"] * len(ops)
+    with app.app_context():
+        ticket = dispatch.get_ticket(number)
+        assert ticket.signature is not None and ticket.customer_email == kept
+        refused = db.session.execute(select(AuditEvent).where(AuditEvent.action == "customer_email.refused"))
+        assert len(refused.scalars().all()) == (0 if kept else 1)
+        copies = db.session.execute(select(OutboxMail.recipients).where(OutboxMail.kind == "customer_copy"))
+        assert copies.scalars().all() == ([[kept]] if kept else [])
+
+
 def test_what_each_op_kind_reads_names_a_relationship_of_its_request_or_the_policy():
     """OpKind.reads is loaded with the batch's tickets: a name that is not a relationship would fail every batch
     carrying that kind."""

@@ -753,7 +753,8 @@ async function signScreen(number, id) {
   const name = draftInput(key("name"), { type: "text", autocomplete: "off" }, "input",
     nameDraft ?? previous.signer_name ?? job.customer.contact ?? "");
   const comment = draftInput(key("comment"), { rows: 2 }, "textarea", commentDraft ?? previous.comment ?? "");
-  const email = draftInput(key("email"), { type: "email", inputmode: "email", autocomplete: "email",
+  // No autocomplete: the phone is the technician's, its saved addresses are not the customer's.
+  const email = draftInput(key("email"), { type: "email", inputmode: "email", autocomplete: "off",
     maxlength: RULES.signature.email_max }, "input", previous.customer_email ?? job.customer.email ?? "");
   let rating = Number(ratingDraft ?? previous.rating) || 0;
   const stars = h("div", { class: "stars", role: "group", "aria-labelledby": "rating-label" },

@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from domain.alerts import delivery, mail, notifications, weekly
-from domain.alerts.mail import valid_email
+from domain.alerts.mail import INVALID_EMAIL, valid_email
 from domain.core.db import db
 from domain.core.enums import Role
 from domain.core.models import Blob, StoredReport
@@ -87,7 +87,7 @@ def preferences():
     if form.validate_on_submit():
         email = request.form.get("email", "").strip()
         if email and not valid_email(email):
-            error = _("Enter a valid e-mail address, or leave it empty.")
+            error = INVALID_EMAIL
         else:
             user.email = email or None
             delivery.save_channels(user, request.form.getlist("push"), request.form.getlist("email_kind"))

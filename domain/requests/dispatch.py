@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from ..alerts import notifications as alerts
-from ..alerts.mail import INVALID_EMAIL, valid_email
+from ..alerts.mail import EMAIL_MAX, INVALID_EMAIL, valid_email
 from ..core.audit import record_event
 from ..core.context import (
     AFTER_CONTACT,
@@ -174,7 +174,7 @@ def validate_intake(data: dict, ctx: Context) -> tuple[Intake, DeviceCategory | 
             errors["reported_at"] = _l("The contact time is more than 30 days ago.")
         else:
             reported_at = min(parsed, ctx.now)
-    customer_email = _text(data, "customer_email", 254)
+    customer_email = _text(data, "customer_email", EMAIL_MAX)
     if customer_email and not valid_email(customer_email):
         errors["customer_email"] = INVALID_EMAIL
     if errors:

@@ -370,6 +370,19 @@ def test_a_dot_is_refused_on_the_phone_as_the_server_would(app, visit_job, chrom
     assert refused.value.code == "signature_blank"
 
 
+def test_a_signature_with_more_points_than_the_server_keeps_is_refused_on_the_phone(app, visit_job, chromium,
+                                                                                    monkeypatch):
+    """The limit the server declares (lowered here to 30 points, the drawing has more) is the phone's."""
+    from domain.fieldwork import signing
+
+    monkeypatch.setattr(signing, "MAX_STROKE_POINTS", 30)
+    page = sign_screen(app, chromium, visit_job["number"], density=2)
+    draw_signature(page)  # one stroke of ~80 points
+    page.get_by_role("button", name="确认并签字").click()
+    expect(page.locator("#announce")).to_have_text("签名的笔迹点过多。")
+    assert signed_ops(app) == []
+
+
 def test_the_phone_counts_ink_as_the_server_does(app, visit_job, phone):
     """Every opacity of the pen's colour, and a few other colours, over a transparent pad: the pixels the phone
     counts as ink are those the server's flattening counts (the threshold is the server's, from the page)."""

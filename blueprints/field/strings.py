@@ -8,6 +8,7 @@ from domain.alerts.mail import INVALID_EMAIL
 from domain.core.enums import TicketStatus, Urgency
 from domain.core.labels import STATUS_LABELS, URGENCY_LABELS, clock_labels
 from domain.core.locales import is_english
+from domain.fieldwork.signing import TOO_MANY_POINTS
 from domain.sla.policy import current_policy
 
 STRINGS = {
@@ -49,6 +50,7 @@ STRINGS = {
     "confirm_sign": _l("Confirm and sign"), "need_name": _l("Enter the name of the person signing."),
     "need_rating": _l("Choose a satisfaction rating."), "need_signature": _l("The signature is empty: please sign."),
     "customer_email": _l("Your e-mail, for your copy of the signed order (optional)"), "email_invalid": INVALID_EMAIL,
+    "too_many_points": TOO_MANY_POINTS,
     "rejected_title": _l("Refused by the server"), "dismiss": _l("Dismiss"),
     "kb": _l("Knowledge base"), "kb.symptoms": _l("Symptoms"), "kb.solution": _l("Solution"),
     "kb.precautions": _l("Precautions"),

@@ -34,6 +34,7 @@ INK_THRESHOLD = 160   # darker than this (0-255) counts as ink
 MIN_INK_PIXELS = 40   # fewer inked pixels than this: a blank pad or a stray dot
 MAX_STROKE_POINTS = 20000
 INK_LUT = [255 if value < INK_THRESHOLD else 0 for value in range(256)]
+TOO_MANY_POINTS = _l("The signature has too many points.")
 
 
 def pad_rules() -> dict:
@@ -41,7 +42,8 @@ def pad_rules() -> dict:
     checks on the same pixels (flattened onto white, ink darker than the threshold), so the phone never queues a
     signature or an address the server would refuse."""
     return {"ink_threshold": INK_THRESHOLD, "min_ink_pixels": MIN_INK_PIXELS, "min_size": MIN_SIZE,
-            "max_size": MAX_SIZE, "email_pattern": EMAIL_RE.pattern, "email_max": EMAIL_MAX}
+            "max_size": MAX_SIZE, "max_stroke_points": MAX_STROKE_POINTS, "email_pattern": EMAIL_RE.pattern,
+            "email_max": EMAIL_MAX}
 
 
 class SignatureError(ValidationError):
@@ -103,7 +105,7 @@ def check_strokes(strokes) -> list:
                 raise ValidationError({"strokes": _l("The signature's strokes are malformed.")})
             points += 1
     if points > MAX_STROKE_POINTS:
-        raise ValidationError({"strokes": _l("The signature has too many points.")})
+        raise ValidationError({"strokes": TOO_MANY_POINTS})
     return strokes
 
 

@@ -806,8 +806,12 @@ async function signScreen(number, id) {
         }
         const png = pad.isEmpty() ? null : pad.png(rules);
         if (!png) { announce(t("need_signature")); return; }
+        const strokes = pad.strokes();
+        if (strokes.reduce((sum, stroke) => sum + stroke.length, 0) > rules.max_stroke_points) {
+          announce(t("too_many_points")); return;
+        }
         const data = { signer_name: name.value.trim(), rating, comment: comment.value.trim(),
-          signature_png: png, strokes: pad.strokes() };
+          signature_png: png, strokes };
         if (address) data.customer_email = address;
         announce();
         await store.addOp("order.signed", job.number, data);

@@ -138,6 +138,18 @@ def test_open_from_the_inbox_marks_read_and_goes_to_the_request(app, staff):
     assert client.get("/api/v1/notifications").get_json()["unread"] == 0
 
 
+def test_open_from_the_inbox_takes_a_technician_to_the_job_on_the_phone(app, staff):
+    """The same place as a tap on the push: the job in the field app, not the office's request page."""
+    with app.app_context():
+        ticket = new_request(staff)
+        dispatch.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], T0 + timedelta(minutes=1)))
+        db.session.commit()
+        [note] = alerts_of(staff["li"], "assigned")
+        number, note_id = ticket.number, note.id
+    response = login(app, "li").post(f"/notifications/{note_id}/read", data={"open": "1"})
+    assert response.status_code == 302 and response.headers["Location"] == f"/field/#/job/{number}"
+
+
 # --- the periodic scan ------------------------------------------------------------------------------------
 
 

@@ -407,6 +407,31 @@ def test_the_phone_counts_ink_as_the_server_does(app, visit_job, phone):
     assert problems == []
 
 
+def test_a_job_no_longer_on_the_list_says_so_and_links_to_its_page(app, visit_job, phone):
+    """An old alert's link to a job since cancelled (or finished, or handed over): once the list came from the
+    server the phone says the job is gone, not "open it once while online", and its request page still opens."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from domain.core import context
+    from domain.core.models import User
+
+    number = visit_job["number"]
+    with app.app_context():
+        boss = db.session.get(User, visit_job["ids"]["boss"])
+        dispatch.cancel(dispatch.get_ticket(number), "客户取消了活动",
+                        context.Context(actor=boss, tz=ZoneInfo("Asia/Shanghai"), now=datetime.now(UTC)))
+        db.session.commit()
+    base, context_, problems = phone
+    page = signed_in_app(base, context_)
+    page.goto(job_url(base, number))
+    gone = page.locator('[data-key="gone"]')
+    expect(gone).to_contain_text("此工单已不在您的列表中", timeout=20000)
+    gone.get_by_role("link", name="打开需求详情页").click()
+    expect(page.locator("h1")).to_contain_text(number)
+    assert problems == []
+
+
 def test_expired_session_keeps_the_outbox(app, visit_job, phone):
     base, context, problems = phone
     page = signed_in_app(base, context)

@@ -61,9 +61,8 @@ def mark_read(notification_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     note = notifications.mark_read(_user(), notification_id)
-    number = (note.params or {}).get("number")
-    if request.form.get("open") == "1" and number:
-        return redirect(url_for("dispatch.detail", number=number))
+    if request.form.get("open") == "1":
+        return redirect(delivery.path_for(_user(), note))
     return redirect(url_for("alerts.inbox"))
 
 

@@ -21,6 +21,8 @@ STRINGS = {
     "pending": _l("{n} waiting to send"), "all_sent": _l("Everything sent"), "last_sync": _l("last sync {time}"),
     "syncing": _l("sending…"), "rejected_count": _l("{n} refused by the server"),
     "job_missing": _l("This job is not on this phone. Open it once while online."),
+    "job_gone": _l("This job is no longer on your list: it was finished, cancelled or handed to someone else."),
+    "job_page": _l("Open the request's page"),
     "step.contact": _l("Log the contact with the customer"), "how": _l("How"), "note": _l("Note"),
     "save": _l("Save"),
     "method.phone": _l("Phone call"), "method.message": _l("Message (WeChat, SMS)"),

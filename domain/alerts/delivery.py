@@ -41,17 +41,21 @@ def save_channels(user: User, push_kinds: list[str], email_kinds: list[str]) -> 
                            "email": sorted((current["email"] - offered) | (set(email_kinds) & offered))}
 
 
-def link_for(user: User, note: Notification, public_url: str) -> str:
-    """Where a tap on the alert leads: the job on a technician's phone, the request page for everyone else."""
+def path_for(user: User, note: Notification) -> str:
+    """Where opening the alert leads (a tap on the push, "Open" in the inbox): the job on a technician's phone, the
+    request page for everyone else."""
     number = (note.params or {}).get("number")
-    base = public_url.rstrip("/")
     if note.kind == Kind.WEEKLY_REPORT:
-        return f"{base}/reports/delivered"
+        return "/reports/delivered"
     if not number:
-        return f"{base}/notifications/"
+        return "/notifications/"
     if user.role.value == "technician":
-        return f"{base}/field/#/job/{number}"
-    return f"{base}/dispatch/requests/{number}"
+        return f"/field/#/job/{number}"
+    return f"/dispatch/requests/{number}"
+
+
+def link_for(user: User, note: Notification, public_url: str) -> str:
+    return public_url.rstrip("/") + path_for(user, note)
 
 
 def claim_pending(now: datetime) -> list[int]:

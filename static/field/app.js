@@ -308,11 +308,20 @@ const lastCurrent = new Map(); // the step in focus, by job: focus moves only wh
 const stagedPhotos = new Map(); // photos chosen, downscaled, not yet added: {id, blob, caption}, by job
 const photoUrls = new Map();    // their object URLs, made once (the markup stays the same between drawings)
 
+// A job the phone does not hold: not fetched yet (the phone was offline since it was assigned), or, once the list
+// came from the server, no longer the technician's to do (finished, cancelled, handed over; an old alert's link):
+// its request page still shows it.
+function missingJob(number) {
+  if (!sync.state.jobsFetched) return h("p", { class: "card", "data-key": "missing" }, t("job_missing"));
+  return h("section", { class: "card", "data-key": "gone" }, h("p", {}, t("job_gone")),
+    h("a", { class: "button wide", href: `/dispatch/requests/${encodeURIComponent(number)}` }, t("job_page")));
+}
+
 async function jobScreen(number, id, options) {
   const [job, declaration, refused, staged] = await Promise.all([store.getJob(number), store.getFlow(),
     store.rejectedOps(), stagedPhotos.has(number) ? null : store.getDraft(`${number}:photos`)]);
   if (!isCurrent(id)) return;
-  if (!job) { show([h("p", { class: "card", "data-key": "missing" }, t("job_missing"))]); return; }
+  if (!job) { show([missingJob(number)]); return; }
   if (!stagedPhotos.has(number)) stagedPhotos.set(number, staged || []);
   const facts = factsOf(job);
   const path = pathOf(facts);
@@ -738,7 +747,7 @@ async function signScreen(number, id) {
       store.getDraft(key("name")), store.getDraft(key("comment")), store.getDraft(key("rating")),
       store.getDraft(key("strokes")), loadSignature()]);
   if (!isCurrent(id)) return;
-  if (!job) { show([h("p", { class: "card", "data-key": "missing" }, t("job_missing"))]); return; }
+  if (!job) { show([missingJob(number)]); return; }
   const refusal = flow.check(declaration, factsOf(job), "order.signed");
   if (refusal) {  // opened by its address while the step is not open: the reason, and back to the job
     customerMode(false);
@@ -948,8 +957,10 @@ async function startApp() {
 let shownJobsVersion = null;
 
 function refreshOnNewData() {
-  // Redraw only when new data came from the server; a part being touched or typed in is kept (show()).
-  if (sync.state.jobsVersion === shownJobsVersion) return;
+  // Redraw only when new data came from the server (or the list came, unchanged, while a job missing from it is
+  // shown: it is then known to be gone); a part being touched or typed in is kept (show()).
+  const missing = sync.state.jobsFetched && main.querySelector('[data-key="missing"]');
+  if (sync.state.jobsVersion === shownJobsVersion && !missing) return;
   shownJobsVersion = sync.state.jobsVersion;
   route({ passive: true });
 }

@@ -142,6 +142,7 @@ async function flushOnce() {
   if (jobs.status === 401) throw new AuthNeeded();
   if (jobs.ok) {
     const feed = await jobs.json();
+    state.jobsFetched = true;  // the list is the server's as of now (a job missing from it is not the phone's to do)
     await noteServerTime(jobs, jobs.sentAt, feed);
     const dueSoon = feed.due_soon_minutes ?? feed.policy?.due_soon_minutes;
     if (Number.isFinite(dueSoon) && dueSoon !== state.dueSoonMinutes) {

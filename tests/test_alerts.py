@@ -371,6 +371,20 @@ def test_alert_settings_are_saved_per_user(app, staff):
         assert db.session.get(User, staff["li"]).email == "li@example.com"  # nothing lost
 
 
+@pytest.mark.parametrize(("email", "kept"), [
+    ("li\x00@example.com", False), ("li\x7f@example.com", False), ("1" * 20, False), ("a@b.c" * 60, False),
+    ("李²@example.com", True),
+], ids=["nul", "control", "20-digits", "too-long", "superscript"])
+def test_alert_settings_refuse_an_address_that_cannot_be_stored_and_lose_nothing(app, staff, email, kept):
+    """Never a 500 (a NUL is a text PostgreSQL refuses): a clear error, the address saved before kept."""
+    client = login(app, "li")
+    assert client.post("/notifications/preferences", data={"email": "li@example.com"}).status_code == 302
+    response = client.post("/notifications/preferences", data={"email": email})
+    assert response.status_code == (302 if kept else 400)
+    with app.app_context():
+        assert db.session.get(User, staff["li"]).email == (email if kept else "li@example.com")
+
+
 TECHNICIAN_KINDS = {"assigned", "due_soon", "missed", "returned"}
 
 

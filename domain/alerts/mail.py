@@ -19,6 +19,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 
+from ..core import validation
 from ..core.blobs import store_blob
 from ..core.db import db
 from ..core.deferred import after_commit_task
@@ -33,14 +34,16 @@ CLAIM_FOR = timedelta(minutes=10)  # a worker killed while sending: the mail is 
 BATCH = 50
 
 
-EMAIL_RE = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")  # also the phone's (signing.pad_rules)
+# Also the phone's (signing.pad_rules). No control characters: a NUL is a text the database refuses.
+EMAIL_RE = re.compile(r"^[^@\s,;<>\x00-\x1f\x7f]+@[^@\s,;<>\x00-\x1f\x7f]+\.[^@\s,;<>\x00-\x1f\x7f]+$")
 EMAIL_MAX = 254
 INVALID_EMAIL = _l("Enter a valid e-mail address, or leave it empty.")
 
 
 def valid_email(value: str) -> bool:
-    """A plausible single address (the mail server has the last word)."""
-    return len(value) <= EMAIL_MAX and EMAIL_RE.match(value) is not None
+    """A plausible single address (the mail server has the last word), never a text that cannot be stored (a lone
+    surrogate)."""
+    return len(value) <= EMAIL_MAX and validation.text_problem(value) is None and EMAIL_RE.match(value) is not None
 
 
 def queue_mail(kind: str, recipients: list[str], subject: str, body: str,

@@ -89,6 +89,30 @@ def test_the_zip_of_a_selection_is_built_by_the_worker_with_progress(app, make_u
     assert boss.post("/orders/exports", data={"q": "no such order"}).status_code == 400
 
 
+HOSTILE = [("to", "9999-12-31"), ("from", "9999-12-31"), ("from", "0001-01-01"), ("q", "FS\x00"),
+           ("customer", "\x00"), ("device", "a\x00b"), ("technician", "12345678901234567890"), ("from", "²")]
+
+
+def test_hostile_filters_are_a_clear_error_never_a_500_and_start_no_export(app, make_user):
+    """Each field of the archive's filter, on the page and for a ZIP: year 9999 (the day after overflows), year 1,
+    a NUL (PostgreSQL refuses it), 20 digits, ²: a 400 naming the field; no export is started."""
+    from domain.core.db import db
+    from domain.core.models import ExportJob
+    from sqlalchemy import func, select
+
+    first, _ = two_orders(app, make_user)
+    boss = login(app, first["ids"]["boss"])
+    for field, value in HOSTILE:
+        page = boss.get("/orders/", query_string={field: value})
+        assert page.status_code == 400, (field, value, page.status_code)
+        body = page.get_data(as_text=True)  # the field's error on the page (a NUL: the site's 400 page says so)
+        assert 'class="error"' in body or "NUL" in body, (field, value)
+        assert boss.post("/orders/exports", data={field: value}).status_code == 400, (field, value)
+    with app.app_context():
+        assert db.session.execute(select(func.count(ExportJob.id))).scalar_one() == 0
+    assert boss.get("/orders/", query_string={"from": "2026-01-01", "to": "2099-12-31"}).status_code == 200
+
+
 def test_export_progress_is_shown_while_the_worker_builds(make_app, make_user):
     app = make_app(HUEY_IMMEDIATE=False)  # queued, not built yet
     first, _ = two_orders(app, make_user)

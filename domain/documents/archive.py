@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import joinedload
 
+from ..core import validation
 from ..core.blobs import store_blob
 from ..core.db import db
 from ..core.enums import RenderState, Resolution, Role, TicketStatus
@@ -48,12 +49,24 @@ class ArchiveFilter:
             if not raw:
                 return None
             try:
-                return date.fromisoformat(raw)
+                parsed = date.fromisoformat(raw)
             except ValueError:
                 errors[name] = _l("Enter the date as YYYY-MM-DD.")
                 return None
+            if not validation.time_in_range(parsed):  # 9999-12-31 would overflow as the day after
+                errors[name] = _l("This date must be between the years 2000 and 2099.")
+                return None
+            return parsed
+
+        def text(name: str) -> str:
+            value = (args.get(name) or "").strip()[:100]
+            if (problem := validation.text_problem(value)) is not None:
+                errors[name] = problem[1]
+                return ""
+            return value
 
         date_from, date_to = day("from"), day("to")
+        customer, device, q = text("customer"), text("device"), text("q")
         if date_from and date_to and date_to < date_from:
             errors["to"] = _l("The end date is before the start date.")
         technician = (args.get("technician") or "").strip()
@@ -67,9 +80,7 @@ class ArchiveFilter:
             errors["state"] = _l("Unknown review state.")
         if errors:
             raise ValidationError(errors)
-        return cls(date_from, date_to, int(technician) if technician else None,
-                   (args.get("customer") or "").strip()[:100], (args.get("device") or "").strip()[:100], kind,
-                   state, (args.get("q") or "").strip()[:100])
+        return cls(date_from, date_to, int(technician) if technician else None, customer, device, kind, state, q)
 
     def as_params(self) -> dict[str, Any]:
         data = asdict(self)

@@ -96,9 +96,10 @@ HOSTILE = [("to", "9999-12-31"), ("from", "9999-12-31"), ("from", "0001-01-01"),
 def test_hostile_filters_are_a_clear_error_never_a_500_and_start_no_export(app, make_user):
     """Each field of the archive's filter, on the page and for a ZIP: year 9999 (the day after overflows), year 1,
     a NUL (PostgreSQL refuses it), 20 digits, ²: a 400 naming the field; no export is started."""
+    from sqlalchemy import func, select
+
     from domain.core.db import db
     from domain.core.models import ExportJob
-    from sqlalchemy import func, select
 
     first, _ = two_orders(app, make_user)
     boss = login(app, first["ids"]["boss"])

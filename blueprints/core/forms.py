@@ -28,7 +28,7 @@ def refuse_out_of_range_integer(value):
 
 def refuse_out_of_range_time(value):
     if isinstance(value, datetime | date) and not validation.time_in_range(value):
-        raise ValueError(str(_l("This date must be between the years 2000 and 2099.")))
+        raise ValueError(str(validation.OUT_OF_RANGE))
     return value
 
 

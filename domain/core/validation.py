@@ -23,6 +23,7 @@ DB_INT_MIN, DB_INT_MAX = -(2**31), 2**31 - 1
 # years 1 and 9999 overflow as soon as a time zone is applied to them.
 TIME_MIN = datetime(2000, 1, 1, tzinfo=UTC)
 TIME_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+OUT_OF_RANGE = _l("This date must be between the years 2000 and 2099.")  # outside TIME_MIN..TIME_MAX
 # The deepest JSON any client of this app sends is about 5 levels (a signature's strokes); 32 leaves room.
 MAX_JSON_DEPTH = 32
 # Only ASCII digits: str.isdigit() and int() accept "²", "١٢" and other digits from elsewhere in Unicode.

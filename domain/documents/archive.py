@@ -54,7 +54,7 @@ class ArchiveFilter:
                 errors[name] = _l("Enter the date as YYYY-MM-DD.")
                 return None
             if not validation.time_in_range(parsed):  # 9999-12-31 would overflow as the day after
-                errors[name] = _l("This date must be between the years 2000 and 2099.")
+                errors[name] = validation.OUT_OF_RANGE
                 return None
             return parsed
 

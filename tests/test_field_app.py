@@ -535,6 +535,9 @@ def notes_step(page):
 def arrive(page, base, number):
     page.goto(job_url(base, number))
     page.get_by_role("button", name="我已到达现场").click()
+    # Done on the phone first (the status line then counts the op), then sent: "all sent" before the arrival was
+    # stored would be the status of the page's first sync, and the server would not know of the arrival yet.
+    expect(step(page, "arrive")).to_have_class(re.compile(r"\bdone\b"))
     expect(notes_step(page)).to_be_visible()
     expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
 

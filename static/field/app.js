@@ -825,6 +825,7 @@ async function signScreen(number, id) {
         announce();
         await store.addOp("order.signed", job.number, data);
         await forgetDrafts([key("name"), key("comment"), key("email"), key("rating"), key("strokes")]);
+        await renderStatus();  // as after every act: the status line counts the signature before it is sent
         sync.flush().then(() => { sync.requestBackgroundSync(); });
         pad.destroy();
         done.hidden = false;

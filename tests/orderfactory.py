@@ -48,6 +48,7 @@ def photo_blobs(index: int) -> tuple[str, str]:
 
 def make_signed_order(make_user, *, notes=("已到达现场，与客户确认故障现象。", "更换 SDI 线缆后信号恢复。"),
                       photos: int = 4, tech_locale: str | None = None, sign: bool = True,
+                      internal_notes=(),
                       problem: str = "比赛直播中切换台突然无法切换机位，PGM 画面卡住。") -> dict:
     """Returns the user ids and the request number; the caller is inside an app context."""
     suffix = uuid.uuid4().hex[:5]
@@ -81,6 +82,8 @@ def make_signed_order(make_user, *, notes=("已到达现场，与客户确认故
     onsite.confirm_problem(ticket, ctx("tech", 150), "两路 SDI 输入无信号，PGM 卡死")
     for i, text in enumerate(notes):
         dispatch.add_note(ticket, text, ctx("tech", 155 + i), shown_to_customer=True)
+    for i, text in enumerate(internal_notes):
+        dispatch.add_note(ticket, text, ctx("tech", 155 + len(notes) + i), shown_to_customer=False)
     db.session.flush()
     for i in range(photos):
         full, thumb = photo_blobs(i)

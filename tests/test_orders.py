@@ -61,7 +61,7 @@ def test_chinese_text_font_and_signature(app, signed, tmp_path):
     pdf = stored_pdf(app, signed["number"], tmp_path)
     text = poppler("pdftotext", "-layout", str(pdf), "-")
     for expected in ("技术支持服务单", signed["number"], "鲸鱼电竞俱乐部", "比赛直播中切换台突然无法切换机位",
-                     "更换 SDI 线缆并重新插紧", "客户签字确认", "黄磊", "响应很快，处理专业", "达标", "页码 1 / "):
+                     "更换 SDI 线缆并重新插紧", "客户签字确认", "黄磊", "响应很快，处理专业", "页码 1 / "):
         assert expected in text, expected
     fonts = poppler("pdffonts", str(pdf))
     assert "Noto-Sans-CJK-SC" in fonts
@@ -85,8 +85,11 @@ def test_pdfa3_metadata_and_attached_canonical_json(app, signed, tmp_path):
     poppler("pdfdetach", "-save", "1", "-o", str(out), str(pdf))
     with app.app_context():
         order = dispatch.get_ticket(signed["number"]).service_order
-        assert out.read_text(encoding="utf-8") == order.content_json
-        assert orders.content_hash(json.loads(out.read_text(encoding="utf-8"))) == order.content_sha256
+        view, copy_hash = orders.customer_copy(order)
+        # The customer's copy attaches what it shows, tied to the full record by the record's hash.
+        assert out.read_text(encoding="utf-8") == orders.canonical_json(view)
+        assert orders.content_hash(json.loads(out.read_text(encoding="utf-8"))) == copy_hash
+        assert view["record_sha256"] == order.content_sha256 == orders.content_hash(json.loads(order.content_json))
 
 
 @pytest.mark.pdf_layout
@@ -96,7 +99,7 @@ def test_every_page_carries_number_hash_and_page_count(app, make_user, tmp_path)
         order = dispatch.get_ticket(made["number"]).service_order
         assert orders.render_order(order)
         db.session.commit()
-        sha = order.content_sha256
+        sha = orders.customer_copy(order)[1]
     pdf = stored_pdf(app, made["number"], tmp_path)
     pages = int(re.search(r"Pages:\s+(\d+)", poppler("pdfinfo", str(pdf))).group(1))
     assert pages >= 3
@@ -410,7 +413,7 @@ def test_verify_page_compares_an_uploaded_pdf(app, signed):
         order = dispatch.get_ticket(signed["number"]).service_order
         token = orders.verify_token(order)
         original = db.session.get(Blob, order.pdf_sha256).data
-        content_sha = order.content_sha256
+        content_sha = orders.customer_copy(order)[1]  # the hash printed on the customer's copy
     client = app.test_client()
     page = client.get(f"/verify/{token}", headers=ZH).get_data(as_text=True)
     assert signed["number"] in page and content_sha in page and "黄磊" in page

@@ -69,6 +69,19 @@ def pdf(number: str):
     return _pdf_response(_order_for(number))
 
 
+@bp.get("/orders/<number>/internal.pdf")
+@roles_required(Role.SUPERVISOR, Role.EXPERT, Role.TECHNICIAN)
+def internal_pdf(number: str):
+    """The staff's copy: the whole record with internal notes, contacts, deadlines and the review's fields.
+    Rendered on request and never stored, so no customer link can lead to it."""
+    order = _order_for(number)
+    response = make_response(orders.render_internal_copy(order, utcnow(), current_site()))
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="{number}-internal.pdf"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 @bp.post("/orders/<number>/share")
 @roles_required(Role.SUPERVISOR, Role.TECHNICIAN)
 def share(number: str):
@@ -134,7 +147,8 @@ def verify(token: str):
             digest = hashlib.sha256(data).hexdigest()
             verdict = {"sha256": digest, "same": digest == order.pdf_sha256,
                        "is_pdf": data.startswith(b"%PDF-")}
-    return render_template("orders/verify.html", ticket=ticket, order=order, form=form, verdict=verdict), \
+    return render_template("orders/verify.html", ticket=ticket, order=order, form=form, verdict=verdict,
+                           copy_hash=orders.customer_copy(order)[1]), \
         400 if form.is_submitted() and verdict is None else 200
 
 

@@ -187,6 +187,48 @@ def frozen_hash(frozen: str) -> str:
     return hashlib.sha256(frozen.encode("utf-8")).hexdigest()
 
 
+# --- the customer's copy -----------------------------------------------------------------------------------
+
+CUSTOMER_COPY_FORMAT = "fieldservice.service-order.customer-copy"
+
+
+def customer_view(content: dict, *, record_sha256: str) -> dict:
+    """What the customer may see of the frozen content: the copy they sign for, download and are sent. Chosen
+    field by field, so that a field added to the frozen record stays internal until it is named here: no internal
+    notes, no contact log, no deadlines, no preparation checklist, no device id or stroke data. `record_sha256`
+    (the full record's hash) ties the copy to the record the company keeps."""
+    visit, signature = content.get("visit"), content.get("signature")
+    return {
+        "format": CUSTOMER_COPY_FORMAT,
+        "version": CANONICAL_VERSION,
+        "record_sha256": record_sha256,
+        **{key: content.get(key) for key in ("company", "locale", "number", "urgency", "kind", "problem",
+                                             "reported_at", "cause", "work_done", "remote_resolved_at")},
+        "customer": {key: content["customer"].get(key) for key in ("name", "contact", "phone", "address", "email")},
+        "device": {key: content["device"].get(key) for key in ("model", "serial")},
+        "technician": {"name": content["technician"]["name"]} if content.get("technician") else None,
+        "remote": [{key: r.get(key) for key in ("method", "started_at", "ended_at", "steps")}
+                   for r in content.get("remote", [])],
+        "visit": None if visit is None else {
+            key: visit.get(key) for key in ("scheduled_at", "address", "arrived_at", "problem_confirmed",
+                                            "customer_confirmed_at", "customer_confirmation", "precautions_told_at")},
+        "notes": [{key: n.get(key) for key in ("at", "author", "text")}
+                  for n in content.get("notes", []) if n.get("shown_to_customer") is True],
+        "photos": content.get("photos", []),
+        "tests": content.get("tests", []),
+        "precautions": content.get("precautions", []),
+        "signature": None if signature is None else {
+            key: signature.get(key) for key in ("signer_name", "rating", "comment", "png_sha256", "signed_at",
+                                                "signed_at_client")},
+    }
+
+
+def customer_copy(order: ServiceOrder) -> tuple[dict, str]:
+    """(the customer's view of the order, its hash): what the customer's PDF shows, attaches and prints."""
+    view = customer_view(json.loads(order.content_json), record_sha256=order.content_sha256)
+    return view, content_hash(view)
+
+
 def freeze_order(ticket: Ticket, *, site: Site, locale: str | None = None, now: datetime | None = None,
                  rows: OrderRows | None = None) -> ServiceOrder:
     """Freeze the order's content at signing (or a remote fix); idempotent for a ticket already frozen.
@@ -335,11 +377,34 @@ def _company_logo(site: Site) -> tuple[str, bytes, str] | None:
     return hashlib.sha256(data).hexdigest(), data, media
 
 
+def internal_facts(ticket: Ticket, now: datetime) -> dict:
+    """What only the staff's copy shows beside the frozen record: the deadlines as of `now` (some still run after
+    signing: submission, case analysis) and the review's internal fields."""
+    from ..sla.clocks import ticket_clocks
+
+    category = ticket.fault_category
+    return {
+        "as_of": _iso(now),
+        "clocks": [clock.as_dict() for clock in ticket_clocks(ticket, now)],
+        "fault_category": None if category is None else {"zh": category.name_zh, "en": category.name_en},
+        "root_cause": ticket.root_cause, "solution_summary": ticket.solution_summary,
+        "parts_used": ticket.parts_used, "is_complex": ticket.is_complex,
+    }
+
+
 def order_html(order: ServiceOrder, content: dict | None = None, *, site: Site | None = None,
-               logo_sha: str | None = None, available: set[str] | None = None) -> str:
-    """The print template filled from the frozen content, in the order's language and the site's time zone."""
+               logo_sha: str | None = None, available: set[str] | None = None,
+               internal: dict | None = None) -> str:
+    """The print template filled from the frozen content, in the order's language and the site's time zone.
+    The customer's copy (`customer_view` of the content) unless `internal` (`internal_facts`) is given: then the
+    staff's copy, with the whole record, the deadlines and the internal fields."""
     site = site or current_site()
     content = content or json.loads(order.content_json)
+    if internal is None:
+        shown = customer_view(content, record_sha256=order.content_sha256)
+        printed_hash = content_hash(shown)
+    else:
+        shown, printed_hash = content, order.content_sha256
     tz = site.tz
     if logo_sha is None:
         logo = _company_logo(site)
@@ -360,21 +425,29 @@ def order_html(order: ServiceOrder, content: dict | None = None, *, site: Site |
         # The bare Jinja template: page context processors (navigation, the signed-in user) do not apply.
         template = site.templates.get_template("print/service_order.html")
         labels = {name.value: label for name, label in clock_labels(current_policy()).items()}
-        return template.render(c=content, order=order, local=local, labels=labels,
-                               qr_svg=qr_svg, verify_url=verify_url, logo_sha=logo_sha, available=available,
-                               html_lang="en" if order.locale == "en" else "zh-CN")
+        return template.render(c=shown, order=order, internal=internal, printed_hash=printed_hash, local=local,
+                               labels=labels, qr_svg=qr_svg, verify_url=verify_url, logo_sha=logo_sha,
+                               available=available, html_lang="en" if order.locale == "en" else "zh-CN")
 
 
-def write_pdf(html: str, content: dict, *, fetcher=None) -> bytes:
-    """WeasyPrint: PDF/A-3b with the canonical JSON attached (a new Attachment each time: one cannot be reused)."""
+def write_pdf(html: str, attached: dict, *, fetcher=None, attachment_name: str | None = None) -> bytes:
+    """WeasyPrint: PDF/A-3b with `attached` (the content the page shows) as JSON (a new Attachment each time:
+    one cannot be reused)."""
     from weasyprint import HTML, Attachment
 
     fetcher = fetcher or make_fetcher()
-    attachment = Attachment(string=canonical_json(content), name=f"{content['number']}.json",
+    attachment = Attachment(string=canonical_json(attached), name=attachment_name or f"{attached['number']}.json",
                             description="canonical content of the service order", url_fetcher=fetcher)
     document = HTML(string=html, base_url="fs-static:", url_fetcher=fetcher)
     return document.write_pdf(pdf_variant="pdf/a-3b", attachments=[attachment], optimize_images=True,
                               jpeg_quality=80)
+
+
+def render_internal_copy(order: ServiceOrder, now: datetime, site: Site | None = None) -> bytes:
+    """The staff's copy, rendered on request and never stored: no customer link can reach it."""
+    job = prepare_render(order.id, site=site, force=True, internal=internal_facts(order.ticket, now))
+    return write_pdf(job.html, job.content, fetcher=make_fetcher(job.blobs.get),
+                     attachment_name=f"{order.ticket.number}-record.json")
 
 
 def render_order(order: ServiceOrder, site: Site | None = None) -> bool:
@@ -411,9 +484,11 @@ class RenderJob:
     logo: tuple[str, bytes, str] | None
 
 
-def prepare_render(order_id: int, *, site: Site | None = None, force: bool = False) -> RenderJob | None:
+def prepare_render(order_id: int, *, site: Site | None = None, force: bool = False,
+                   internal: dict | None = None) -> RenderJob | None:
     """Read an order's content and every blob its page shows (writing nothing, so no write lock is taken).
-    None when there is nothing to do: no such order, or already rendered (unless `force`)."""
+    None when there is nothing to do: no such order, or already rendered (unless `force`). The job's content is
+    what the PDF attaches: the customer's view (the staff's whole record with `internal`)."""
     order = db.session.get(ServiceOrder, order_id)
     if order is None or (order.render_state == RenderState.RENDERED and not force):
         return None
@@ -427,8 +502,10 @@ def prepare_render(order_id: int, *, site: Site | None = None, force: bool = Fal
     logo = _company_logo(site)
     if logo:
         blobs[logo[0]] = (logo[1], logo[2])
-    html = order_html(order, content, site=site, logo_sha=logo[0] if logo else "", available=set(blobs))
-    return RenderJob(order_id, content, html, blobs, logo)
+    html = order_html(order, content, site=site, logo_sha=logo[0] if logo else "", available=set(blobs),
+                      internal=internal)
+    attached = content if internal is not None else customer_view(content, record_sha256=order.content_sha256)
+    return RenderJob(order_id, attached, html, blobs, logo)
 
 
 def run_render(job: RenderJob, renderer=None) -> tuple[bytes | None, str | None]:

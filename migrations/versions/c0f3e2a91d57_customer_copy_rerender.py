@@ -1,0 +1,25 @@
+"""service orders: render every stored PDF again as the customer's copy (the copies rendered before printed the
+technician's internal notes, the contact log and the deadline table, and attached them in the JSON). The worker
+renders them again; a download renders at once. The old blobs stay in storage but are no longer served.
+
+Revision ID: c0f3e2a91d57
+Revises: 8e41b7c2d903
+Create Date: 2026-12-06 17:40:00.000000
+
+"""
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = 'c0f3e2a91d57'
+down_revision = '8e41b7c2d903'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("UPDATE service_orders SET render_state = 'pending', render_attempts = 0 "
+               "WHERE render_state = 'rendered'")
+
+
+def downgrade():
+    pass  # the customer's copies stay as they are: rendering the internal notes again would be the defect

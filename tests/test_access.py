@@ -55,6 +55,8 @@ ROUTES = [
     # {n} has no service order yet: the allowed roles get 404, not 403.
     ("GET", "/orders/{n}/pdf", "orders.pdf", {Role.SUPERVISOR, Role.EXPERT, Role.TECHNICIAN},
      {Role.SUPERVISOR, Role.EXPERT}),
+    ("GET", "/orders/{n}/internal.pdf", "orders.internal_pdf", {Role.SUPERVISOR, Role.EXPERT, Role.TECHNICIAN},
+     {Role.SUPERVISOR, Role.EXPERT}),
     ("POST", "/orders/{n}/share", "orders.share", {Role.SUPERVISOR, Role.TECHNICIAN}, SUPERVISOR),
     ("POST", "/orders/{n}/share/revoke", "orders.revoke_share", {Role.SUPERVISOR, Role.TECHNICIAN}, SUPERVISOR),
     ("GET", "/orders/export.zip?from=2026-01-01&to=2026-01-31", "orders.export_zip", SUPERVISOR),
@@ -133,6 +135,7 @@ ANSWERS = {
     "field_api.sync": INVALID_FORM,
     "field_api.sync_photo": INVALID_FORM,
     "orders.pdf": NO_SUCH_OBJECT,
+    "orders.internal_pdf": NO_SUCH_OBJECT,
     "orders.share": NO_SUCH_OBJECT,
     "orders.revoke_share": NO_SUCH_OBJECT,  # {n} has no signed order yet
     "orders.customer_copy": NO_SUCH_OBJECT,

@@ -1,5 +1,5 @@
 """The sync applier: every op from a phone's outbox is applied once, in order, atomically and on its own, and
-recorded with its raw body, whatever the outcome (see DESIGN.md, "The sync contract").
+recorded with its raw body, whatever the outcome: the contract is docs/sync-contract.md.
 
 Each op is atomic on its own (a rejected op never undoes or stops another): ops run in savepoints, one around a
 run of ops that apply, one around an op its handler refuses (see `_apply_run`); a batch commits once. An op's

@@ -34,7 +34,7 @@ from domain.core import accounts, context  # noqa: E402
 from domain.core.db import db  # noqa: E402
 from domain.core.enums import ContactMethod, Role  # noqa: E402
 from domain.fieldwork import onsite  # noqa: E402
-from domain.requests import dispatch  # noqa: E402
+from domain.requests import assignment, intake, remote_work, visits  # noqa: E402
 from domain.requests.catalog import ensure_catalog  # noqa: E402
 
 PASSWORD = "bench-pass-1"
@@ -52,25 +52,25 @@ def seed(app) -> str:
         now = datetime.now(UTC) - timedelta(hours=1)
         number = None
         for i in range(12):
-            ticket = dispatch.create_request({"customer_name": f"客户{i}", "contact_phone": "13800138001",
+            ticket = intake.create_request({"customer_name": f"客户{i}", "contact_phone": "13800138001",
                                               "device_model": "ATEM Mini Pro ISO", "problem": "切换台无法切换机位",
                                               "urgency": "urgent"}, context.Context(actor=desk, tz=tz, now=now))
             db.session.flush()
-            dispatch.assign(ticket, tech, context.Context(actor=boss, tz=tz, now=now))
-            dispatch.record_contact(ticket, context.Context(actor=tech, tz=tz, now=now + timedelta(minutes=5)),
+            assignment.assign(ticket, tech, context.Context(actor=boss, tz=tz, now=now))
+            remote_work.record_contact(ticket, context.Context(actor=tech, tz=tz, now=now + timedelta(minutes=5)),
                                     method=ContactMethod.PHONE)
             number = ticket.number
         # One visit done up to the customer's signature: the customer's review screen is measured on it.
-        ready = dispatch.create_request({"customer_name": "远山音乐现场", "contact_phone": "13600136004",
+        ready = intake.create_request({"customer_name": "远山音乐现场", "contact_phone": "13600136004",
                                          "device_model": "Behringer X32 Compact", "problem": "主输出无声",
                                          "urgency": "urgent"}, context.Context(actor=desk, tz=tz, now=now))
         db.session.flush()
-        dispatch.assign(ready, tech, context.Context(actor=boss, tz=tz, now=now))
+        assignment.assign(ready, tech, context.Context(actor=boss, tz=tz, now=now))
         ctx = context.Context(actor=tech, tz=tz, now=now + timedelta(minutes=5))
-        dispatch.record_contact(ready, ctx, method=ContactMethod.PHONE)
-        visit = dispatch.schedule_visit(ready, ctx, scheduled_at=now + timedelta(minutes=65), address="万航渡路1188号")
+        remote_work.record_contact(ready, ctx, method=ContactMethod.PHONE)
+        visit = visits.schedule_visit(ready, ctx, scheduled_at=now + timedelta(minutes=65), address="万航渡路1188号")
         db.session.flush()
-        dispatch.confirm_preparation(ready, ctx, checked_item_ids={i.id for i in visit.prep_items})
+        visits.confirm_preparation(ready, ctx, checked_item_ids={i.id for i in visit.prep_items})
         onsite.arrive(ready, ctx, now + timedelta(minutes=6))
         onsite.confirm_problem(ready, ctx, "主输出无声", now + timedelta(minutes=7))
         ready.cause, ready.work_done = "XLR 接头松动", "重新插紧"

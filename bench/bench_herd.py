@@ -46,7 +46,7 @@ from domain.core import accounts, context  # noqa: E402
 from domain.core.db import db  # noqa: E402
 from domain.core.enums import ContactMethod, RenderState, Role  # noqa: E402
 from domain.core.models import ServiceOrder  # noqa: E402
-from domain.requests import dispatch  # noqa: E402
+from domain.requests import assignment, intake, remote_work, visits  # noqa: E402
 from domain.requests.catalog import ensure_catalog  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -87,16 +87,16 @@ def seed(app, phones: int, per_phone: int) -> dict[str, list[str]]:
                 def ctx(who, minutes):
                     return context.Context(actor=who, tz=TZ, now=now + timedelta(minutes=minutes))
 
-                ticket = dispatch.create_request({"customer_name": "远山音乐现场", "contact_phone": "13600136004",
+                ticket = intake.create_request({"customer_name": "远山音乐现场", "contact_phone": "13600136004",
                                                   "device_model": "Behringer X32 Compact", "problem": "主输出无声",
                                                   "urgency": "urgent"}, ctx(desk, 0))
-                dispatch.assign(ticket, tech, ctx(boss, 1))
-                dispatch.record_contact(ticket, ctx(tech, 5), method=ContactMethod.PHONE,
+                assignment.assign(ticket, tech, ctx(boss, 1))
+                remote_work.record_contact(ticket, ctx(tech, 5), method=ContactMethod.PHONE,
                                         at=now + timedelta(minutes=5))
-                visit = dispatch.schedule_visit(ticket, ctx(tech, 6), scheduled_at=now + timedelta(minutes=90),
+                visit = visits.schedule_visit(ticket, ctx(tech, 6), scheduled_at=now + timedelta(minutes=90),
                                                 address="上海市静安区万航渡路1188号", agreed_with="赵远")
                 db.session.flush()
-                dispatch.confirm_preparation(ticket, ctx(tech, 10), checked_item_ids={i.id for i in visit.prep_items})
+                visits.confirm_preparation(ticket, ctx(tech, 10), checked_item_ids={i.id for i in visit.prep_items})
                 numbers[tech.username].append(ticket.number)
             db.session.commit()
         db.session.remove()

@@ -23,7 +23,7 @@ from domain.core.db import db  # noqa: E402
 from domain.core.enums import ContactMethod, Role  # noqa: E402
 from domain.core.models import Ticket  # noqa: E402
 from domain.fieldwork import jobs as jobs_module  # noqa: E402
-from domain.requests import dispatch  # noqa: E402
+from domain.requests import assignment, intake, remote_work, visits  # noqa: E402
 from domain.requests.catalog import ensure_catalog  # noqa: E402
 from domain.requests.serialise import request_summary  # noqa: E402
 from domain.sla.clocks import ticket_clocks  # noqa: E402
@@ -47,15 +47,15 @@ def seed(count: int) -> None:
         def ctx(user, minutes=0, now=now):
             return context.Context(actor=user, tz=SHANGHAI, now=now + timedelta(minutes=minutes))
 
-        ticket = dispatch.create_request({
+        ticket = intake.create_request({
             "customer_name": f"直播间 {index}", "contact_phone": "13600136004", "address": "上海市静安区万航渡路1188号",
             "device_model": "Behringer X32 Compact", "problem": "主输出无声", "urgency": "urgent" if index % 3 else
             "normal"}, ctx(desk))
         db.session.flush()
-        dispatch.assign(ticket, tech, ctx(boss, 1))
+        assignment.assign(ticket, tech, ctx(boss, 1))
         if index % 2:
-            dispatch.record_contact(ticket, ctx(tech, 5), method=ContactMethod.PHONE)
-            dispatch.schedule_visit(ticket, ctx(tech, 6), scheduled_at=now + timedelta(hours=8),
+            remote_work.record_contact(ticket, ctx(tech, 5), method=ContactMethod.PHONE)
+            visits.schedule_visit(ticket, ctx(tech, 6), scheduled_at=now + timedelta(hours=8),
                                     address="上海市静安区万航渡路1188号")
         db.session.flush()
     db.session.commit()

@@ -28,7 +28,7 @@ from domain.core import accounts  # noqa: E402
 from domain.core.db import db  # noqa: E402
 from domain.core.models import Blob, User  # noqa: E402
 from domain.documents import orders  # noqa: E402
-from domain.requests import dispatch  # noqa: E402
+from domain.requests import access  # noqa: E402
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", 9))
 PASSWORD = "bench-pass-1"
@@ -65,7 +65,7 @@ def main() -> None:
         with app.app_context():
             db.create_all()
             made = make_signed_order(make_user_factory(app))
-            order = dispatch.get_ticket(made["number"]).service_order
+            order = access.get_ticket(made["number"]).service_order
             content = json.loads(order.content_json)
             html = orders.order_html(order, content)
             # The same resources held in memory, for WeasyPrint alone.

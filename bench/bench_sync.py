@@ -47,7 +47,7 @@ from domain.core.db import db  # noqa: E402
 from domain.core.enums import ContactMethod, OpStatus, Role  # noqa: E402
 from domain.core.models import AuditEvent, ProgressNote, SyncOp, User  # noqa: E402
 from domain.documents.orders import canonical_json  # noqa: E402
-from domain.requests import dispatch  # noqa: E402
+from domain.requests import access, assignment, intake, remote_work  # noqa: E402
 from domain.requests.catalog import ensure_catalog  # noqa: E402
 
 N_OPS = int(os.environ.get("BENCH_OPS", 1000))
@@ -72,12 +72,12 @@ def seed(app) -> str:
         boss = accounts.create_user("boss", PASSWORD, Role.SUPERVISOR, via="cli")
         tech = accounts.create_user("tech", PASSWORD, Role.TECHNICIAN, via="cli")
         now = datetime.now(UTC) - timedelta(hours=2)
-        ticket = dispatch.create_request({"customer_name": "星河传媒", "contact_phone": "13800138001",
+        ticket = intake.create_request({"customer_name": "星河传媒", "contact_phone": "13800138001",
                                           "device_model": "ATEM Mini Pro ISO", "problem": "无信号",
                                           "urgency": "urgent"}, context.Context(actor=desk, tz=tz, now=now))
         db.session.flush()
-        dispatch.assign(ticket, tech, context.Context(actor=boss, tz=tz, now=now))
-        dispatch.record_contact(ticket, context.Context(actor=tech, tz=tz, now=now + timedelta(minutes=5)),
+        assignment.assign(ticket, tech, context.Context(actor=boss, tz=tz, now=now))
+        remote_work.record_contact(ticket, context.Context(actor=tech, tz=tz, now=now + timedelta(minutes=5)),
                                 method=ContactMethod.PHONE)
         db.session.commit()
         return ticket.number
@@ -95,7 +95,7 @@ def baseline(app, number: str, ops: list[dict], per_commit: int) -> float:
     """The rows the applier writes, by plain SQLAlchemy: per op its record, the note and the audit event;
     a commit every `per_commit` ops."""
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         tech = db.session.execute(db.select(User).where(User.username == "tech")).scalar_one()
         start = time.perf_counter()
         for i, op in enumerate(ops, 1):
@@ -119,7 +119,7 @@ def raw_statements(app, number: str, ops: list[dict]) -> RawBatches:
     from domain.fieldwork import sync
 
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         tech = db.session.execute(db.select(User).where(User.username == "tech")).scalar_one()
         ticket_id, tech_id = ticket.id, tech.id
         engine = db.engine

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from domain.core import accounts, site
 from domain.core.blobs import store_blob
+from domain.core.context import Context
 from domain.core.db import db
 from domain.core.enums import (
     AnalysisTrigger,
@@ -39,18 +40,11 @@ from domain.core.models import (
 from domain.core.types import utcnow
 from domain.documents.orders import freeze_order
 from domain.requests import workflow
+from domain.requests.assignment import assign, cancel
 from domain.requests.catalog import ensure_catalog
-from domain.requests.dispatch import (
-    Context,
-    assign,
-    cancel,
-    confirm_preparation,
-    create_request,
-    record_contact,
-    record_remote_session,
-    resolve_remotely,
-    schedule_visit,
-)
+from domain.requests.intake import create_request
+from domain.requests.remote_work import record_contact, record_remote_session, resolve_remotely
+from domain.requests.visits import confirm_preparation, schedule_visit
 from domain.sla.clocks import start_clock, stop_clock
 from domain.sla.policy import DEFAULT_POLICY
 

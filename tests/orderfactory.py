@@ -16,7 +16,7 @@ from domain.core.db import db
 from domain.core.enums import ContactMethod, Role
 from domain.core.models import Photo, User
 from domain.fieldwork import onsite, signing
-from domain.requests import dispatch
+from domain.requests import assignment, intake, progress_notes, remote_work, visits
 from domain.requests.catalog import ensure_catalog
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -66,24 +66,24 @@ def make_signed_order(make_user, *, notes=("已到达现场，与客户确认故
         return context.Context(actor=db.session.get(User, ids[who]), tz=SHANGHAI,
                                 now=now + timedelta(minutes=minutes))
 
-    ticket = dispatch.create_request({
+    ticket = intake.create_request({
         "customer_name": "鲸鱼电竞俱乐部", "contact_person": "黄磊", "contact_phone": "13900139002",
         "address": "上海市杨浦区政通路177号 B1 赛事中心", "device_model": "Blackmagic ATEM Mini Pro ISO",
         "serial_number": "ATM-23-0412", "problem": problem, "urgency": "urgent",
         "reported_at": (now - timedelta(minutes=4)).isoformat()}, ctx("desk", 0))
     db.session.flush()
-    dispatch.assign(ticket, db.session.get(User, ids["tech"]), ctx("boss", 3))
-    dispatch.record_contact(ticket, ctx("tech", 10), method=ContactMethod.PHONE, at=now + timedelta(minutes=10))
-    visit = dispatch.schedule_visit(ticket, ctx("tech", 20), scheduled_at=now + timedelta(minutes=150),
+    assignment.assign(ticket, db.session.get(User, ids["tech"]), ctx("boss", 3))
+    remote_work.record_contact(ticket, ctx("tech", 10), method=ContactMethod.PHONE, at=now + timedelta(minutes=10))
+    visit = visits.schedule_visit(ticket, ctx("tech", 20), scheduled_at=now + timedelta(minutes=150),
                                     address="上海市杨浦区政通路177号 B1 赛事中心", agreed_with="黄磊")
     db.session.flush()
-    dispatch.confirm_preparation(ticket, ctx("tech", 70), checked_item_ids={i.id for i in visit.prep_items})
+    visits.confirm_preparation(ticket, ctx("tech", 70), checked_item_ids={i.id for i in visit.prep_items})
     onsite.arrive(ticket, ctx("tech", 145))
     onsite.confirm_problem(ticket, ctx("tech", 150), "两路 SDI 输入无信号，PGM 卡死")
     for i, text in enumerate(notes):
-        dispatch.add_note(ticket, text, ctx("tech", 155 + i), shown_to_customer=True)
+        progress_notes.add_note(ticket, text, ctx("tech", 155 + i), shown_to_customer=True)
     for i, text in enumerate(internal_notes):
-        dispatch.add_note(ticket, text, ctx("tech", 155 + len(notes) + i), shown_to_customer=False)
+        progress_notes.add_note(ticket, text, ctx("tech", 155 + len(notes) + i), shown_to_customer=False)
     db.session.flush()
     for i in range(photos):
         full, thumb = photo_blobs(i)
@@ -118,16 +118,16 @@ def make_prepared_visit(make_user, *, tech: str, other_tech: str | None = None) 
         return context.Context(actor=db.session.get(User, ids[who]), tz=SHANGHAI,
                                 now=now + timedelta(minutes=minutes))
 
-    ticket = dispatch.create_request({"customer_name": "远山音乐现场", "contact_person": "赵远",
+    ticket = intake.create_request({"customer_name": "远山音乐现场", "contact_person": "赵远",
                                       "contact_phone": "13600136004", "address": "上海市静安区万航渡路1188号",
                                       "device_model": "Behringer X32 Compact", "problem": "主输出无声",
                                       "urgency": "urgent"}, ctx("desk", 0))
     db.session.flush()
-    dispatch.assign(ticket, db.session.get(User, ids["tech"]), ctx("boss", 2))
-    dispatch.record_contact(ticket, ctx("tech", 5), method=ContactMethod.PHONE)
-    visit = dispatch.schedule_visit(ticket, ctx("tech", 10), scheduled_at=now + timedelta(minutes=100),
+    assignment.assign(ticket, db.session.get(User, ids["tech"]), ctx("boss", 2))
+    remote_work.record_contact(ticket, ctx("tech", 5), method=ContactMethod.PHONE)
+    visit = visits.schedule_visit(ticket, ctx("tech", 10), scheduled_at=now + timedelta(minutes=100),
                                     address="上海市静安区万航渡路1188号")
     db.session.flush()
-    dispatch.confirm_preparation(ticket, ctx("tech", 20), checked_item_ids={i.id for i in visit.prep_items})
+    visits.confirm_preparation(ticket, ctx("tech", 20), checked_item_ids={i.id for i in visit.prep_items})
     db.session.commit()
     return {"ids": ids, "number": ticket.number}

@@ -189,12 +189,12 @@ def request_number(app, make_user):
     from domain.core import context
     from domain.core.db import db
     from domain.core.models import User
-    from domain.requests import dispatch
+    from domain.requests import intake
 
     dispatcher_id, _ = make_user(Role.DISPATCHER, "intake-desk")
     with app.app_context():
         ctx = context.Context(actor=db.session.get(User, dispatcher_id), tz=ZoneInfo("Asia/Shanghai"))
-        ticket = dispatch.create_request({"customer_name": "客户", "contact_phone": "13800000000",
+        ticket = intake.create_request({"customer_name": "客户", "contact_phone": "13800000000",
                                           "device_model": "某设备", "problem": "无信号", "urgency": "normal"}, ctx)
         db.session.commit()
         return ticket.number

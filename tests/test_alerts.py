@@ -15,7 +15,7 @@ from domain.core import context
 from domain.core.db import db
 from domain.core.enums import ClockName, ContactMethod, Role
 from domain.core.models import Notification, User
-from domain.requests import dispatch
+from domain.requests import access, assignment, intake, remote_work
 from domain.requests.catalog import ensure_catalog
 from domain.sla.policy import DEFAULT_POLICY
 from domain.sla.rules import CLOCK_RULES
@@ -57,7 +57,7 @@ def alerts_of(user_id, kind=None):
 
 
 def new_request(staff, at=T0, **extra):
-    ticket = dispatch.create_request({**BODY, "reported_at": at.isoformat(), **extra}, ctx(staff["desk"], at))
+    ticket = intake.create_request({**BODY, "reported_at": at.isoformat(), **extra}, ctx(staff["desk"], at))
     db.session.commit()
     return ticket
 
@@ -68,11 +68,11 @@ def test_new_request_alerts_supervisors_and_assignment_alerts_the_technician(app
         assert [n.kind for n in alerts_of(staff["boss"])] == ["new_request"]
         assert [n.kind for n in alerts_of(staff["boss2"])] == ["new_request"]
         assert alerts_of(staff["li"]) == [] and alerts_of(staff["desk"]) == []
-        dispatch.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], T0 + timedelta(minutes=2)))
+        assignment.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], T0 + timedelta(minutes=2)))
         db.session.commit()
         [assigned] = alerts_of(staff["li"])
         assert assigned.kind == "assigned" and assigned.ticket_id == ticket.id
-        dispatch.escalate(ticket, db.session.get(User, staff["chen"]), "固件问题", ctx(staff["boss"], T0))
+        assignment.escalate(ticket, db.session.get(User, staff["chen"]), "固件问题", ctx(staff["boss"], T0))
         db.session.commit()
         assert [n.kind for n in alerts_of(staff["chen"])] == ["escalated"]
 
@@ -142,7 +142,7 @@ def test_open_from_the_inbox_takes_a_technician_to_the_job_on_the_phone(app, sta
     """The same place as a tap on the push: the job in the field app, not the office's request page."""
     with app.app_context():
         ticket = new_request(staff)
-        dispatch.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], T0 + timedelta(minutes=1)))
+        assignment.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], T0 + timedelta(minutes=1)))
         db.session.commit()
         [note] = alerts_of(staff["li"], "assigned")
         number, note_id = ticket.number, note.id
@@ -162,7 +162,7 @@ def scan(at):
 def test_first_contact_warned_once_before_and_missed_once_after_the_deadline(app, make_app, staff):
     with app.app_context():
         ticket = new_request(staff)  # urgent: first contact due T0 + 30 min, warned 10 min before
-        dispatch.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], T0 + timedelta(minutes=1)))
+        assignment.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], T0 + timedelta(minutes=1)))
         db.session.commit()
         due = T0 + timedelta(minutes=30)
         assert scan(due - timedelta(minutes=10, seconds=1)) == 0
@@ -197,8 +197,8 @@ def test_an_unassigned_request_is_warned_to_the_supervisors(app, staff):
 def test_a_deadline_met_in_time_is_never_alerted(app, staff):
     with app.app_context():
         ticket = new_request(staff)
-        dispatch.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], T0 + timedelta(minutes=1)))
-        dispatch.record_contact(ticket, ctx(staff["li"], T0 + timedelta(minutes=5)), method=ContactMethod.PHONE,
+        assignment.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], T0 + timedelta(minutes=1)))
+        remote_work.record_contact(ticket, ctx(staff["li"], T0 + timedelta(minutes=5)), method=ContactMethod.PHONE,
                                 at=T0 + timedelta(minutes=5))
         db.session.commit()
         for minutes in (20, 30, 31, 60):
@@ -334,7 +334,7 @@ def test_submission_and_return_alert_supervisors_then_the_technician(app, make_u
 
     with app.app_context():
         made = make_signed_order(make_user, photos=0)
-        ticket = dispatch.get_ticket(made["number"])
+        ticket = access.get_ticket(made["number"])
         ids = made["ids"]
         ticket.fault_category_id = None
         from domain.core.models import FaultCategory
@@ -443,7 +443,7 @@ def case_analysis(staff, opened):
     from domain.documents.cases import open_case_analysis
 
     ticket = new_request(staff, at=opened - timedelta(hours=3))
-    dispatch.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], opened - timedelta(hours=3)))
+    assignment.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], opened - timedelta(hours=3)))
     ticket.expert_id = staff["chen"]
     ticket.status = TicketStatus.APPROVED
     for clock in ticket.clocks:  # the request's own clocks were met long ago
@@ -555,7 +555,7 @@ def test_an_approved_orders_case_analysis_is_warned_and_missed(app, make_user):
 
     with app.app_context():
         made = make_signed_order(make_user, photos=0)
-        ticket, ids = dispatch.get_ticket(made["number"]), made["ids"]
+        ticket, ids = access.get_ticket(made["number"]), made["ids"]
         ticket.fault_category = db.session.execute(select(FaultCategory)).scalars().first()
         ticket.solution_summary = "更换线缆"
         review.submit(ticket, ctx(ids["tech"], datetime.now(UTC)))

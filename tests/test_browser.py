@@ -75,7 +75,7 @@ def test_board_and_countdowns_run_under_the_csp(browser_session, make_user, app)
     from domain.core import context
     from domain.core.db import db
     from domain.core.models import User
-    from domain.requests import dispatch
+    from domain.requests import intake
     from domain.requests.catalog import ensure_catalog
 
     base, page, problems = browser_session
@@ -84,7 +84,7 @@ def test_board_and_countdowns_run_under_the_csp(browser_session, make_user, app)
     with app.app_context():
         ensure_catalog()
         ctx = context.Context(actor=db.session.get(User, desk_id), tz=ZoneInfo("Asia/Shanghai"))
-        number = dispatch.create_request({"customer_name": "星河传媒", "contact_phone": "13800138001",
+        number = intake.create_request({"customer_name": "星河传媒", "contact_phone": "13800138001",
                                           "device_model": "ATEM Mini Pro ISO", "problem": "无法切换机位",
                                           "urgency": "urgent"}, ctx).number
         db.session.commit()

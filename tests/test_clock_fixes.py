@@ -16,7 +16,7 @@ from domain.core.enums import AnalysisTrigger, ClockName, ClockState, ContactMet
 from domain.core.models import CalendarOverride, TicketClock, User
 from domain.documents.cases import open_case_analysis
 from domain.reporting.reports import Week, weekly_report
-from domain.requests import dispatch
+from domain.requests import access, assignment, intake, remote_work, visits
 from domain.requests.catalog import ensure_catalog
 from domain.sla import workdays
 from domain.sla.clocks import ticket_clocks
@@ -39,11 +39,11 @@ def ctx(who: int, at: datetime) -> context.Context:
 
 def new_request(people, at: datetime, urgency="urgent"):
     ensure_catalog()
-    ticket = dispatch.create_request({"customer_name": "远山音乐现场", "contact_phone": "13600136004",
+    ticket = intake.create_request({"customer_name": "远山音乐现场", "contact_phone": "13600136004",
                                       "address": "上海市静安区", "device_model": "Behringer X32", "problem": "无声",
                                       "urgency": urgency}, ctx(people["desk"], at))
     db.session.flush()
-    dispatch.assign(ticket, db.session.get(User, people["tech"]), ctx(people["boss"], at + timedelta(minutes=1)))
+    assignment.assign(ticket, db.session.get(User, people["tech"]), ctx(people["boss"], at + timedelta(minutes=1)))
     return ticket
 
 
@@ -62,7 +62,7 @@ def test_cancelling_after_a_missed_first_contact_keeps_it_missed(app, people):
     start = datetime.now(UTC) - timedelta(hours=3)
     with app.app_context():
         ticket = new_request(people, start)  # urgent: first contact due 30 minutes after entry
-        dispatch.cancel(ticket, "客户取消", ctx(people["boss"], start + timedelta(hours=2)))
+        assignment.cancel(ticket, "客户取消", ctx(people["boss"], start + timedelta(hours=2)))
         db.session.commit()
         now = start + timedelta(hours=3)
         assert clock(ticket, ClockName.FIRST_CONTACT, now).state == ClockState.MISSED
@@ -76,7 +76,7 @@ def test_cancelling_before_the_deadline_makes_it_not_applicable(app, people):
     start = datetime.now(UTC) - timedelta(hours=3)
     with app.app_context():
         ticket = new_request(people, start)
-        dispatch.cancel(ticket, "客户取消", ctx(people["boss"], start + timedelta(minutes=10)))
+        assignment.cancel(ticket, "客户取消", ctx(people["boss"], start + timedelta(minutes=10)))
         db.session.commit()
         assert clock(ticket, ClockName.FIRST_CONTACT, start + timedelta(hours=3)).state == ClockState.NOT_APPLICABLE
 
@@ -85,13 +85,14 @@ def test_moving_a_visit_after_its_preparation_deadline_keeps_the_miss_on_record(
     start = datetime.now(UTC) - timedelta(hours=6)
     with app.app_context():
         ticket = new_request(people, start, urgency="normal")
-        dispatch.record_contact(ticket, ctx(people["tech"], start + timedelta(minutes=5)), method=ContactMethod.PHONE)
+        remote_work.record_contact(ticket, ctx(people["tech"], start + timedelta(minutes=5)),
+                                   method=ContactMethod.PHONE)
         first_visit = start + timedelta(hours=2)  # preparation due 1 h before: start + 1 h
-        dispatch.schedule_visit(ticket, ctx(people["tech"], start + timedelta(minutes=10)), scheduled_at=first_visit,
+        visits.schedule_visit(ticket, ctx(people["tech"], start + timedelta(minutes=10)), scheduled_at=first_visit,
                                 address="上海市静安区")
         db.session.flush()
         moved_at = start + timedelta(hours=1, minutes=30)  # the preparation deadline has passed, unconfirmed
-        dispatch.schedule_visit(ticket, ctx(people["tech"], moved_at), scheduled_at=start + timedelta(hours=8),
+        visits.schedule_visit(ticket, ctx(people["tech"], moved_at), scheduled_at=start + timedelta(hours=8),
                                 address="上海市静安区")
         db.session.commit()
         rows = db.session.execute(select(TicketClock).where(TicketClock.ticket_id == ticket.id,
@@ -112,11 +113,12 @@ def test_moving_a_visit_before_its_preparation_deadline_restarts_the_clock(app, 
     start = datetime.now(UTC) - timedelta(hours=6)
     with app.app_context():
         ticket = new_request(people, start, urgency="normal")
-        dispatch.record_contact(ticket, ctx(people["tech"], start + timedelta(minutes=5)), method=ContactMethod.PHONE)
-        dispatch.schedule_visit(ticket, ctx(people["tech"], start + timedelta(minutes=10)),
+        remote_work.record_contact(ticket, ctx(people["tech"], start + timedelta(minutes=5)),
+                                   method=ContactMethod.PHONE)
+        visits.schedule_visit(ticket, ctx(people["tech"], start + timedelta(minutes=10)),
                                 scheduled_at=start + timedelta(hours=5), address="上海市静安区")
         db.session.flush()
-        dispatch.schedule_visit(ticket, ctx(people["tech"], start + timedelta(hours=1)),
+        visits.schedule_visit(ticket, ctx(people["tech"], start + timedelta(hours=1)),
                                 scheduled_at=start + timedelta(hours=8), address="上海市静安区")
         db.session.commit()
         count = db.session.execute(select(TicketClock).where(
@@ -128,7 +130,8 @@ def test_a_clock_keeps_and_shows_the_threshold_it_started_with(app, people):
     start = datetime.now(UTC) - timedelta(minutes=20)
     with app.app_context():
         ticket = new_request(people, start)
-        dispatch.record_contact(ticket, ctx(people["tech"], start + timedelta(minutes=5)), method=ContactMethod.PHONE)
+        remote_work.record_contact(ticket, ctx(people["tech"], start + timedelta(minutes=5)),
+                                   method=ContactMethod.PHONE)
         db.session.commit()
         number = ticket.number
         remote = clock(ticket, ClockName.REMOTE_FIX, start)
@@ -141,7 +144,7 @@ def test_a_clock_keeps_and_shows_the_threshold_it_started_with(app, people):
     assert "Remote fix within 30 min" in page
     assert "Remote fix within 45 min" not in page
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         assert clock(ticket, ClockName.REMOTE_FIX, start).due_at == start + timedelta(minutes=35)
 
 

@@ -14,7 +14,7 @@ from domain.core.db import db
 from domain.core.models import Blob
 from domain.core.site import current as current_site
 from domain.documents import orders
-from domain.requests import dispatch
+from domain.requests import access
 
 from .conftest import signed_client
 from .orderfactory import make_signed_order
@@ -52,7 +52,7 @@ def mixed_notes_order(app, make_user):
     fields filled in afterwards."""
     with app.app_context():
         made = make_signed_order(make_user, notes=(SHARED_NOTE,), internal_notes=(INTERNAL_NOTE,), photos=1)
-        ticket = dispatch.get_ticket(made["number"])
+        ticket = access.get_ticket(made["number"])
         ticket.root_cause = "根因：接头氧化（内部）"
         assert orders.render_order(ticket.service_order)
         db.session.commit()
@@ -80,7 +80,7 @@ def test_customer_copy_leaves_out_internal_notes_contacts_deadlines_and_review_f
     assert "device_id" not in content["signature"] and "strokes_sha256" not in content["signature"]
     assert [n["text"] for n in content["notes"]] == [SHARED_NOTE]
     with app.app_context():
-        order = dispatch.get_ticket(made["number"]).service_order
+        order = access.get_ticket(made["number"]).service_order
         view, copy_hash = orders.customer_copy(order)
         # The copy's printed hash is the hash of what it attaches; the full record keeps the internal note.
         assert orders.content_hash(content) == copy_hash and copy_hash in text
@@ -105,7 +105,7 @@ def test_internal_copy_is_for_staff_only_and_shows_the_whole_record(app, mixed_n
     assert app.test_client().get(path).status_code in (302, 401)
     # Nothing stored is the internal copy: every PDF a customer link can serve leaves the internal note out.
     with app.app_context():
-        stored = db.session.get(Blob, dispatch.get_ticket(made["number"]).service_order.pdf_sha256).data
+        stored = db.session.get(Blob, access.get_ticket(made["number"]).service_order.pdf_sha256).data
     assert INTERNAL_NOTE.replace(" ", "") not in "".join(pdf_text(stored, tmp_path).split())
 
 
@@ -114,7 +114,7 @@ def test_signature_shares_its_page_with_the_acceptance_test_and_the_precautions(
     with app.app_context():
         made = make_signed_order(make_user, photos=2,
                                  notes=[f"第 {i} 条处理记录：" + "检查线路与设置。" * 12 for i in range(notes)])
-        order = dispatch.get_ticket(made["number"]).service_order
+        order = access.get_ticket(made["number"]).service_order
         assert orders.render_order(order)
         db.session.commit()
         data = db.session.get(Blob, order.pdf_sha256).data

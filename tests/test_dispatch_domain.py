@@ -12,11 +12,10 @@ from domain.core import uow
 from domain.core.context import Context
 from domain.core.db import db
 from domain.core.enums import ClockName, ClockState, ContactMethod, Role, TicketStatus
-from domain.core.errors import Conflict, DomainError, Forbidden
+from domain.core.errors import Conflict, DomainError, Forbidden, ValidationError
 from domain.core.models import AuditEvent, DeviceModel, Ticket, User
-from domain.requests import dispatch
+from domain.requests import access, assignment, intake, progress_notes, remote_work, visits
 from domain.requests.catalog import ensure_catalog
-from domain.requests.dispatch import ValidationError
 from domain.sla.clocks import ticket_clocks
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -48,7 +47,7 @@ def ctx_for(people):
     return factory
 
 
-def intake(**changes):
+def intake_data(**changes):
     data = {"customer_name": "星河传媒", "contact_person": "周敏", "contact_phone": "13800138001",
             "address": "上海市徐汇区漕溪北路88号", "device_model": "Blackmagic ATEM Mini Pro ISO",
             "problem": "切换台无法切换机位", "urgency": "urgent", "channel": "phone",
@@ -62,7 +61,7 @@ def clocks(ticket, now):
 
 
 def new_ticket(ctx_for, **changes):
-    ticket = dispatch.create_request(intake(**changes), ctx_for("dispatcher"))
+    ticket = intake.create_request(intake_data(**changes), ctx_for("dispatcher"))
     db.session.flush()
     return ticket
 
@@ -124,7 +123,7 @@ def test_local_time_without_offset_is_the_companys_time(app, ctx_for):
 def test_bad_intake_names_the_field_and_saves_nothing(app, ctx_for, changes, field):
     with app.app_context():
         with pytest.raises(ValidationError) as raised:
-            dispatch.create_request(intake(**changes), ctx_for("dispatcher"))
+            intake.create_request(intake_data(**changes), ctx_for("dispatcher"))
         assert field in raised.value.fields
         db.session.rollback()
         assert db.session.execute(select(func.count(Ticket.id))).scalar_one() == 0
@@ -133,13 +132,13 @@ def test_bad_intake_names_the_field_and_saves_nothing(app, ctx_for, changes, fie
 def test_several_errors_are_reported_together(app, ctx_for):
     with app.app_context():
         with pytest.raises(ValidationError) as raised:
-            dispatch.create_request(intake(customer_name="", problem="", urgency=""), ctx_for("dispatcher"))
+            intake.create_request(intake_data(customer_name="", problem="", urgency=""), ctx_for("dispatcher"))
         assert {"customer_name", "problem", "urgency"} <= set(raised.value.fields)
 
 
 def test_a_technician_cannot_enter_requests(app, ctx_for):
     with app.app_context(), pytest.raises(Forbidden):
-        dispatch.create_request(intake(), ctx_for("tech"))
+        intake.create_request(intake_data(), ctx_for("tech"))
 
 
 # --- assignment and escalation ---------------------------------------------------------------------------
@@ -148,9 +147,9 @@ def test_a_technician_cannot_enter_requests(app, ctx_for):
 def test_assign_then_reassign_keeps_the_history(app, ctx_for, people):
     with app.app_context():
         ticket = new_ticket(ctx_for)
-        dispatch.assign(ticket, db.session.get(User, people["tech"]), ctx_for("supervisor"))
+        assignment.assign(ticket, db.session.get(User, people["tech"]), ctx_for("supervisor"))
         assert ticket.status == TicketStatus.ASSIGNED
-        dispatch.assign(ticket, db.session.get(User, people["tech2"]), ctx_for("supervisor"))
+        assignment.assign(ticket, db.session.get(User, people["tech2"]), ctx_for("supervisor"))
         db.session.commit()
         assert ticket.status == TicketStatus.ASSIGNED and ticket.assignee.username == "t2"
         events = db.session.execute(select(AuditEvent.action, AuditEvent.data).where(
@@ -163,27 +162,27 @@ def test_assigning_to_an_inactive_technician_is_refused(app, ctx_for):
     with app.app_context():
         new_ticket(ctx_for)
         with pytest.raises(ValidationError) as raised:
-            dispatch.active_user("gone", Role.TECHNICIAN, "technician")
+            assignment.active_user("gone", Role.TECHNICIAN, "technician")
         assert "已停用" in str(raised.value.fields["technician"])  # outside a request: the default locale
         with pytest.raises(ValidationError):
-            dispatch.active_user("e1", Role.TECHNICIAN, "technician")  # an expert is not a technician
+            assignment.active_user("e1", Role.TECHNICIAN, "technician")  # an expert is not a technician
 
 
 def test_only_supervisors_assign(app, ctx_for, people):
     with app.app_context():
         ticket = new_ticket(ctx_for)
         with pytest.raises(Forbidden):
-            dispatch.assign(ticket, db.session.get(User, people["tech"]), ctx_for("dispatcher"))
+            assignment.assign(ticket, db.session.get(User, people["tech"]), ctx_for("dispatcher"))
 
 
 def test_a_stale_board_cannot_overwrite_an_assignment(app, ctx_for, people):
     with app.app_context():
         ticket = new_ticket(ctx_for)
         seen = ticket.version
-        dispatch.assign(ticket, db.session.get(User, people["tech"]), ctx_for("supervisor"))
+        assignment.assign(ticket, db.session.get(User, people["tech"]), ctx_for("supervisor"))
         db.session.commit()
         with pytest.raises(Conflict) as raised:
-            dispatch.assign(ticket, db.session.get(User, people["tech2"]), ctx_for("supervisor2"),
+            assignment.assign(ticket, db.session.get(User, people["tech2"]), ctx_for("supervisor2"),
                             expected_version=seen)
         assert raised.value.code == "changed_meanwhile" and raised.value.details["assignee"] == "t1"
 
@@ -201,7 +200,7 @@ def test_two_supervisors_assigning_at_once_one_wins_nothing_doubled(app, ctx_for
             version = ticket.version
             barrier.wait()  # both have read the request before either writes
             try:
-                dispatch.assign(ticket, db.session.get(User, people[tech]), ctx_for(who), expected_version=version)
+                assignment.assign(ticket, db.session.get(User, people[tech]), ctx_for(who), expected_version=version)
                 uow.commit()
                 outcomes[who] = "assigned"
             except Conflict as error:
@@ -230,31 +229,31 @@ def test_escalation_lets_the_expert_see_and_add_notes(app, ctx_for, people):
     with app.app_context():
         ticket = new_ticket(ctx_for)
         expert = db.session.get(User, people["expert"])
-        assert not dispatch.can_view(expert, ticket)
+        assert not access.can_view(expert, ticket)
         with pytest.raises(ValidationError):
-            dispatch.escalate(ticket, expert, "  ", ctx_for("supervisor"))
-        dispatch.escalate(ticket, expert, "SDI 板卡疑似故障，请协助判断", ctx_for("supervisor"))
-        assert dispatch.can_view(expert, ticket)
-        note = dispatch.add_note(ticket, "建议先更换 SDI 线缆排除", ctx_for("expert"))
+            assignment.escalate(ticket, expert, "  ", ctx_for("supervisor"))
+        assignment.escalate(ticket, expert, "SDI 板卡疑似故障，请协助判断", ctx_for("supervisor"))
+        assert access.can_view(expert, ticket)
+        note = progress_notes.add_note(ticket, "建议先更换 SDI 线缆排除", ctx_for("expert"))
         assert note.author.username == "e1"
 
 
 def test_technicians_see_only_their_requests(app, ctx_for, people):
     with app.app_context():
         ticket = new_ticket(ctx_for)
-        dispatch.assign(ticket, db.session.get(User, people["tech"]), ctx_for("supervisor"))
-        assert dispatch.can_view(db.session.get(User, people["tech"]), ticket)
-        assert not dispatch.can_view(db.session.get(User, people["tech2"]), ticket)
+        assignment.assign(ticket, db.session.get(User, people["tech"]), ctx_for("supervisor"))
+        assert access.can_view(db.session.get(User, people["tech"]), ticket)
+        assert not access.can_view(db.session.get(User, people["tech2"]), ticket)
         with pytest.raises(Forbidden):
-            dispatch.record_contact(ticket, ctx_for("tech2"), method=ContactMethod.PHONE)
+            remote_work.record_contact(ticket, ctx_for("tech2"), method=ContactMethod.PHONE)
 
 
 def test_cancel_needs_a_reason_and_stops_the_clocks(app, ctx_for):
     with app.app_context():
         ticket = new_ticket(ctx_for)
         with pytest.raises(ValidationError):
-            dispatch.cancel(ticket, "", ctx_for("supervisor"))
-        dispatch.cancel(ticket, "客户已自行解决", ctx_for("supervisor"))
+            assignment.cancel(ticket, "", ctx_for("supervisor"))
+        assignment.cancel(ticket, "客户已自行解决", ctx_for("supervisor"))
         assert ticket.status == TicketStatus.CANCELLED and ticket.next_due_at is None
         assert clocks(ticket, T0 + timedelta(days=1))[ClockName.FIRST_CONTACT].state == ClockState.NOT_APPLICABLE
 
@@ -268,7 +267,7 @@ def assigned(app, ctx_for, people):
 
     def factory(**changes):
         ticket = new_ticket(ctx_for, **changes)
-        dispatch.assign(ticket, db.session.get(User, people["tech"]), ctx_for("supervisor"))
+        assignment.assign(ticket, db.session.get(User, people["tech"]), ctx_for("supervisor"))
         db.session.flush()
         return ticket
 
@@ -280,7 +279,7 @@ def test_first_contact_clock(app, ctx_for, assigned, minutes, state):
     with app.app_context():
         ticket = assigned()
         at = T0 + timedelta(minutes=minutes)
-        dispatch.record_contact(ticket, ctx_for("tech", at), method=ContactMethod.PHONE)
+        remote_work.record_contact(ticket, ctx_for("tech", at), method=ContactMethod.PHONE)
         assert ticket.status == TicketStatus.CONTACTED
         c = clocks(ticket, at)
         assert c[ClockName.FIRST_CONTACT].state == state
@@ -299,7 +298,7 @@ def test_open_clock_turns_missed_when_its_time_passes(app, assigned):
 def test_an_unanswered_call_does_not_stop_the_clock(app, ctx_for, assigned):
     with app.app_context():
         ticket = assigned()
-        dispatch.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE,
+        remote_work.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE,
                                 reached=False, note="无人接听")
         assert ticket.status == TicketStatus.ASSIGNED
         assert clocks(ticket, T0 + timedelta(minutes=5))[ClockName.FIRST_CONTACT].done_at is None
@@ -315,9 +314,9 @@ def test_remote_fix_and_order_filed_clocks(app, ctx_for, assigned, fix_after, fi
     with app.app_context():
         ticket = assigned()
         contact = T0 + timedelta(minutes=10)
-        dispatch.record_contact(ticket, ctx_for("tech", contact), method=ContactMethod.PHONE)
+        remote_work.record_contact(ticket, ctx_for("tech", contact), method=ContactMethod.PHONE)
         fixed, filled = contact + timedelta(minutes=fix_after), contact + timedelta(minutes=fill_after)
-        dispatch.resolve_remotely(ticket, ctx_for("tech", filled), cause="输出格式设置错误",
+        remote_work.resolve_remotely(ticket, ctx_for("tech", filled), cause="输出格式设置错误",
                                   work_done="指导客户改为 1080p30", resolved_at=fixed)
         c = clocks(ticket, filled)
         assert ticket.status == TicketStatus.REMOTE_RESOLVED
@@ -330,9 +329,9 @@ def test_remote_fix_and_order_filed_clocks(app, ctx_for, assigned, fix_after, fi
 def test_resolving_needs_cause_and_work_done(app, ctx_for, assigned):
     with app.app_context():
         ticket = assigned()
-        dispatch.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
+        remote_work.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
         with pytest.raises(ValidationError) as raised:
-            dispatch.resolve_remotely(ticket, ctx_for("tech", T0 + timedelta(minutes=9)), cause="", work_done=" ")
+            remote_work.resolve_remotely(ticket, ctx_for("tech", T0 + timedelta(minutes=9)), cause="", work_done=" ")
         assert set(raised.value.fields) == {"cause", "work_done"}
         assert ticket.status == TicketStatus.CONTACTED
 
@@ -341,7 +340,7 @@ def test_resolving_before_contact_is_an_illegal_move(app, ctx_for, assigned):
     with app.app_context():
         ticket = assigned()
         with pytest.raises(DomainError) as raised:
-            dispatch.resolve_remotely(ticket, ctx_for("tech"), cause="x", work_done="y")
+            remote_work.resolve_remotely(ticket, ctx_for("tech"), cause="x", work_done="y")
         assert raised.value.code == "not_contacted"  # the declared flow's refusal (domain/fieldwork/flow.py)
 
 
@@ -349,9 +348,9 @@ def test_resolving_before_contact_is_an_illegal_move(app, ctx_for, assigned):
 def test_visit_and_preparation_clock(app, ctx_for, assigned, confirm_before_visit, state):
     with app.app_context():
         ticket = assigned()
-        dispatch.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
+        remote_work.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
         scheduled_at = T0 + timedelta(hours=4)
-        visit = dispatch.schedule_visit(ticket, ctx_for("tech", T0 + timedelta(minutes=40)),
+        visit = visits.schedule_visit(ticket, ctx_for("tech", T0 + timedelta(minutes=40)),
                                         scheduled_at=scheduled_at, address="上海市杨浦区政通路177号")
         db.session.flush()
         kinds = [item.kind.value for item in visit.prep_items]
@@ -361,8 +360,8 @@ def test_visit_and_preparation_clock(app, ctx_for, assigned, confirm_before_visi
         assert c[ClockName.PREPARATION].due_at == scheduled_at - timedelta(hours=1)
         confirm_at = scheduled_at - timedelta(minutes=confirm_before_visit)
         with pytest.raises(ValidationError):  # not every item ticked yet
-            dispatch.confirm_preparation(ticket, ctx_for("tech", confirm_at), checked_item_ids=set())
-        dispatch.confirm_preparation(ticket, ctx_for("tech", confirm_at),
+            visits.confirm_preparation(ticket, ctx_for("tech", confirm_at), checked_item_ids=set())
+        visits.confirm_preparation(ticket, ctx_for("tech", confirm_at),
                                      checked_item_ids={i.id for i in visit.prep_items})
         assert clocks(ticket, confirm_at)[ClockName.PREPARATION].state == state
 
@@ -370,9 +369,9 @@ def test_visit_and_preparation_clock(app, ctx_for, assigned, confirm_before_visi
 def test_short_notice_visit_must_be_prepared_before_it_starts(app, ctx_for, assigned):
     with app.app_context():
         ticket = assigned()
-        dispatch.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
+        remote_work.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
         now = T0 + timedelta(minutes=10)
-        dispatch.schedule_visit(ticket, ctx_for("tech", now), scheduled_at=now + timedelta(minutes=40),
+        visits.schedule_visit(ticket, ctx_for("tech", now), scheduled_at=now + timedelta(minutes=40),
                                 address="现场")
         assert clocks(ticket, now)[ClockName.PREPARATION].due_at == now + timedelta(minutes=40)
 
@@ -380,10 +379,10 @@ def test_short_notice_visit_must_be_prepared_before_it_starts(app, ctx_for, assi
 def test_rescheduling_moves_the_preparation_deadline(app, ctx_for, assigned):
     with app.app_context():
         ticket = assigned()
-        dispatch.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
-        first = dispatch.schedule_visit(ticket, ctx_for("tech", T0 + timedelta(minutes=10)),
+        remote_work.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
+        first = visits.schedule_visit(ticket, ctx_for("tech", T0 + timedelta(minutes=10)),
                                         scheduled_at=T0 + timedelta(hours=3), address="A")
-        second = dispatch.schedule_visit(ticket, ctx_for("tech", T0 + timedelta(minutes=20)),
+        second = visits.schedule_visit(ticket, ctx_for("tech", T0 + timedelta(minutes=20)),
                                          scheduled_at=T0 + timedelta(hours=6), address="B")
         assert first is second and len(ticket.visits) == 1 and second.address == "B"
         assert clocks(ticket, T0)[ClockName.PREPARATION].due_at == T0 + timedelta(hours=5)
@@ -393,10 +392,10 @@ def test_rescheduling_moves_the_preparation_deadline(app, ctx_for, assigned):
 def test_cancelling_a_request_calls_off_its_visit(app, ctx_for, assigned):
     with app.app_context():
         ticket = assigned()
-        dispatch.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
-        visit = dispatch.schedule_visit(ticket, ctx_for("tech", T0 + timedelta(minutes=10)),
+        remote_work.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
+        visit = visits.schedule_visit(ticket, ctx_for("tech", T0 + timedelta(minutes=10)),
                                         scheduled_at=T0 + timedelta(hours=3), address="A")
-        dispatch.cancel(ticket, "customer sold the device", ctx_for("supervisor", T0 + timedelta(minutes=30)))
+        assignment.cancel(ticket, "customer sold the device", ctx_for("supervisor", T0 + timedelta(minutes=30)))
         db.session.flush()
         assert visit.cancelled_at == T0 + timedelta(minutes=30) and ticket.current_visit is None
 
@@ -405,10 +404,10 @@ def test_cancelling_a_request_calls_off_its_visit(app, ctx_for, assigned):
 def test_bad_visit_time_is_refused(app, ctx_for, assigned, when, field):
     with app.app_context():
         ticket = assigned()
-        dispatch.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
+        remote_work.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
         at = None if when is None else T0 + timedelta(minutes=when)
         with pytest.raises(ValidationError) as raised:
-            dispatch.schedule_visit(ticket, ctx_for("tech", T0 + timedelta(minutes=10)), scheduled_at=at,
+            visits.schedule_visit(ticket, ctx_for("tech", T0 + timedelta(minutes=10)), scheduled_at=at,
                                     address="x")
         assert field in raised.value.fields
         assert ticket.status == TicketStatus.CONTACTED
@@ -437,10 +436,10 @@ def test_clock_times_are_utc_in_the_api_form(app, ctx_for):
 
 def test_device_lookup_ignores_case_and_spaces(app, people):
     with app.app_context():
-        model = dispatch.find_device_model("blackmagic   atem mini pro iso")
+        model = intake.find_device_model("blackmagic   atem mini pro iso")
         assert isinstance(model, DeviceModel) and model.model == "ATEM Mini Pro ISO"
-        assert dispatch.find_device_model("ATEM Mini Pro ISO") == model
-        assert dispatch.find_device_model("不存在的设备") is None
+        assert intake.find_device_model("ATEM Mini Pro ISO") == model
+        assert intake.find_device_model("不存在的设备") is None
 
 
 @pytest.mark.parametrize("done_on,state", [((2026, 10, 10, 18, 0), ClockState.MET),
@@ -477,11 +476,11 @@ def test_the_request_page_offers_what_the_state_machine_allows(app, ctx_for, peo
         assert workflow.available_actions(ticket, tech) == {"contact"}
         assert workflow.available_actions(ticket, boss) == {"escalate", "assign", "cancel"}
         assert workflow.available_actions(ticket, expert) == set()
-        dispatch.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
+        remote_work.record_contact(ticket, ctx_for("tech", T0 + timedelta(minutes=5)), method=ContactMethod.PHONE)
         assert workflow.available_actions(ticket, tech) == {"contact", "remote", "resolve", "schedule_visit"}
-        dispatch.schedule_visit(ticket, ctx_for("tech", T0 + timedelta(minutes=10)),
+        visits.schedule_visit(ticket, ctx_for("tech", T0 + timedelta(minutes=10)),
                                 scheduled_at=T0 + timedelta(hours=3), address="A")
         assert workflow.available_actions(ticket, tech) == {"contact", "reschedule_visit", "prepare"}
-        dispatch.cancel(ticket, "no longer needed", ctx_for("supervisor", T0 + timedelta(minutes=20)))
+        assignment.cancel(ticket, "no longer needed", ctx_for("supervisor", T0 + timedelta(minutes=20)))
         assert workflow.available_actions(ticket, tech) == set()
         assert workflow.available_actions(ticket, boss) == set()

@@ -13,7 +13,7 @@ from domain.core import context
 from domain.core.db import db
 from domain.core.enums import ClockName, Role, TicketStatus
 from domain.core.models import DeviceModel, Ticket, TicketClock, User
-from domain.requests import dispatch
+from domain.requests import access, assignment, intake
 from domain.requests.catalog import ensure_catalog
 
 from .conftest import PASSWORD, signed_client
@@ -42,7 +42,7 @@ def make_requests(app, staff, count, **changes):
                     "device_model": "ATEM Mini Pro ISO",
                     "problem": f"问题 {i}", "urgency": "urgent" if i % 3 == 0 else "normal"}
             data.update(changes)
-            numbers.append(dispatch.create_request(data, ctx).number)
+            numbers.append(intake.create_request(data, ctx).number)
         db.session.commit()
     return numbers
 
@@ -50,8 +50,8 @@ def make_requests(app, staff, count, **changes):
 def assign_to(app, staff, number, technician):
     with app.app_context():
         ctx = context.Context(actor=db.session.get(User, staff["boss"]), tz=SHANGHAI)
-        ticket = dispatch.get_ticket(number)
-        dispatch.assign(ticket, db.session.get(User, staff[technician]), ctx)
+        ticket = access.get_ticket(number)
+        assignment.assign(ticket, db.session.get(User, staff[technician]), ctx)
         db.session.commit()
 
 
@@ -77,7 +77,7 @@ def test_intake_form_creates_the_request(app, staff):
     assert response.status_code == 302
     number = response.headers["Location"].rsplit("/", 1)[1]
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         assert ticket.device_model.model == "Vidiu X" and ticket.channel.value == "web"
         assert {c.name for c in ticket.clocks} == {ClockName.INTAKE, ClockName.FIRST_CONTACT}
     page = client.get(response.headers["Location"], headers=ZH).get_data(as_text=True)
@@ -148,7 +148,7 @@ def test_overdue_only_and_date_range(app, staff):
     numbers = make_requests(app, staff, 3)
     with app.app_context():
         # The first request was entered two days ago and never contacted: overdue.
-        ticket = dispatch.get_ticket(numbers[0])
+        ticket = access.get_ticket(numbers[0])
         past = datetime.now(UTC) - timedelta(days=2)
         ticket.created_at = past
         for clock in ticket.clocks:
@@ -213,18 +213,18 @@ def test_assign_from_the_board(app, staff):
     number = make_requests(app, staff, 1)[0]
     client = signed_client(app, "boss")
     with app.app_context():
-        version = dispatch.get_ticket(number).version
+        version = access.get_ticket(number).version
     response = client.post(f"/dispatch/requests/{number}/assign",
                            data={"technician": staff["li"], "version": version, "next": "/dispatch/board"})
     assert response.headers["Location"] == "/dispatch/board"
     with app.app_context():
-        assert dispatch.get_ticket(number).assignee.username == "li"
+        assert access.get_ticket(number).assignee.username == "li"
 
 
 def test_second_supervisor_sees_what_happened(app, staff, make_user):
     number = make_requests(app, staff, 1)[0]
     with app.app_context():
-        version = dispatch.get_ticket(number).version
+        version = access.get_ticket(number).version
     first, second = signed_client(app, "boss"), signed_client(app, make_user(Role.SUPERVISOR, "boss2")[1])
     first.post(f"/dispatch/requests/{number}/assign", data={"technician": staff["li"], "version": version})
     response = second.post(f"/dispatch/requests/{number}/assign",
@@ -233,7 +233,7 @@ def test_second_supervisor_sees_what_happened(app, staff, make_user):
     body = response.get_data(as_text=True)
     assert "刚刚已被他人修改" in body and "Test technician" in body
     with app.app_context():
-        assert dispatch.get_ticket(number).assignee.username == "li"
+        assert access.get_ticket(number).assignee.username == "li"
 
 
 def test_assigning_to_an_inactive_technician_shows_an_error(app, staff, make_user):
@@ -244,7 +244,7 @@ def test_assigning_to_an_inactive_technician_shows_an_error(app, staff, make_use
                        follow_redirects=True).get_data(as_text=True)
     assert "已停用，不能接收工作" in body
     with app.app_context():
-        assert dispatch.get_ticket(number).assignee is None
+        assert access.get_ticket(number).assignee is None
 
 
 def test_escalation_gives_the_expert_the_request(app, staff):
@@ -267,7 +267,7 @@ def test_cancel_needs_a_reason(app, staff):
     assert response.status_code == 400 and "请填写取消原因" in response.get_data(as_text=True)
     client.post(f"/dispatch/requests/{number}/cancel", data={"cancel-reason": "重复录入"})
     with app.app_context():
-        assert dispatch.get_ticket(number).status == TicketStatus.CANCELLED
+        assert access.get_ticket(number).status == TicketStatus.CANCELLED
 
 
 # --- the technician's online steps -------------------------------------------------------------------------
@@ -285,7 +285,7 @@ def test_technician_contacts_and_resolves_remotely(app, staff):
                                                                        "resolve-work_done": "改为 1080p30"})
     assert response.status_code == 302
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         assert ticket.status == TicketStatus.REMOTE_RESOLVED and ticket.remote_sessions[0].steps == "检查输出设置"
         states = {c.name: c for c in ticket.clocks}
         assert states[ClockName.ORDER_FILED].done_at is not None
@@ -309,7 +309,7 @@ def test_technician_schedules_and_prepares_a_visit(app, staff):
     assert response.status_code == 400 and "尚未确认" in response.get_data(as_text=True)
     tech.post(f"/dispatch/requests/{number}/prepare", data={"item": item_ids})
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         clock = db.session.execute(select(TicketClock).where(TicketClock.ticket_id == ticket.id,
                                                              TicketClock.name == ClockName.PREPARATION)).scalar_one()
         assert clock.done_at is not None and clock.done_at <= clock.due_at
@@ -325,7 +325,7 @@ def test_visit_in_the_past_is_refused_and_nothing_changes(app, staff):
                                                                      "visit-address": "x"}, headers=ZH)
     assert response.status_code == 400 and "上门时间已经过去" in response.get_data(as_text=True)
     with app.app_context():
-        assert dispatch.get_ticket(number).status == TicketStatus.CONTACTED
+        assert access.get_ticket(number).status == TicketStatus.CONTACTED
 
 
 def test_an_illegal_step_is_explained(app, staff):
@@ -353,7 +353,7 @@ def test_times_show_in_the_configured_zone(make_app, make_user):
         with app.app_context():
             ctx = context.Context(actor=db.session.get(User, desk_id), tz=ZoneInfo(zone),
                                    now=datetime(2026, 11, 24, 2, 5, tzinfo=UTC))
-            number = dispatch.create_request({"customer_name": "时区", "contact_phone": "1", "device_model": "x",
+            number = intake.create_request({"customer_name": "时区", "contact_phone": "1", "device_model": "x",
                                               "problem": "p", "urgency": "normal",
                                               "reported_at": "2026-11-24T02:00:00+00:00"}, ctx).number
             db.session.commit()

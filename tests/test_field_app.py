@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from domain.core.db import db
 from domain.core.models import AcceptanceTest, OutboxMail, Precaution, ProgressNote, Signature, SyncOp
 from domain.fieldwork.signing import INK_LUT, SignatureError, clean_signature_png
-from domain.requests import dispatch
+from domain.requests import access, assignment, intake, progress_notes
 
 from .conftest import PASSWORD, browser_sign_in
 from .orderfactory import make_prepared_visit
@@ -222,7 +222,7 @@ def test_on_site_visit_done_on_the_phone_offline_through_submission(app, visit_j
     expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
     assert_status_consistent(page)
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         assert db.session.execute(select(func.count(SyncOp.id)).where(SyncOp.status == "applied")).scalar_one() \
             == expected_ops
         assert ticket.status.value == "submitted" and ticket.visits[-1].departed_at is not None
@@ -255,7 +255,7 @@ def ready_to_sign(app, number):
     from domain.fieldwork import onsite
 
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         now = datetime.now(UTC) - timedelta(minutes=10)
         ctx = context.Context(actor=db.session.get(User, ticket.assignee_id), tz=ZoneInfo("Asia/Shanghai"), now=now)
         onsite.arrive(ticket, ctx, now)
@@ -347,7 +347,7 @@ def test_the_phone_sends_the_signature_trimmed_with_the_customers_email(app, vis
     assert png.format == "PNG" and png.width < 2 * 320 and png.height < 2 * 80, png.size
     assert png.width >= 2 * 39 * 7 and png.height >= 2 * 50
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         assert ticket.customer_email == "zhao.yuan@example.com" and ticket.signature is not None
         copies = db.session.execute(select(OutboxMail).where(OutboxMail.kind == "customer_copy")).scalars().all()
         assert [mail.recipients for mail in copies] == [["zhao.yuan@example.com"]]
@@ -419,7 +419,7 @@ def test_a_job_no_longer_on_the_list_says_so_and_links_to_its_page(app, visit_jo
     number = visit_job["number"]
     with app.app_context():
         boss = db.session.get(User, visit_job["ids"]["boss"])
-        dispatch.cancel(dispatch.get_ticket(number), "客户取消了活动",
+        assignment.cancel(access.get_ticket(number), "客户取消了活动",
                         context.Context(actor=boss, tz=ZoneInfo("Asia/Shanghai"), now=datetime.now(UTC)))
         db.session.commit()
     base, context_, problems = phone
@@ -449,7 +449,7 @@ def test_expired_session_keeps_the_outbox(app, visit_job, phone):
     page.get_by_role("button", name="登录").click()
     expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
     with app.app_context():
-        assert dispatch.get_ticket(number).status.value == "on_site"
+        assert access.get_ticket(number).status.value == "on_site"
         assert db.session.execute(select(func.count(SyncOp.id))).scalar_one() == 1
     assert problems == []
 
@@ -488,7 +488,7 @@ def test_answer_lost_after_the_server_committed_then_retry_doubles_nothing(app, 
     with app.app_context():
         op = db.session.execute(select(SyncOp)).scalar_one()  # still one op, applied once, then replayed
         assert op.status.value == "applied" and op.replays >= 1
-        assert dispatch.get_ticket(number).status.value == "on_site"
+        assert access.get_ticket(number).status.value == "on_site"
         from domain.core.models import AuditEvent
 
         arrivals = db.session.execute(select(func.count(AuditEvent.id)).where(
@@ -760,7 +760,7 @@ def test_knowledge_base_answers_for_the_job_are_there_offline(app, visit_job, ph
 
     number = visit_job["number"]
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         assert ticket.device_category_id is not None
         common = {"device_category_id": ticket.device_category_id, "created_by_id": visit_job["ids"]["boss"]}
         db.session.add_all([
@@ -815,12 +815,12 @@ def assigned_job(app, make_user):
         def ctx(who):
             return context.Context(actor=db.session.get(User, ids[who]), tz=ZoneInfo("Asia/Shanghai"), now=now)
 
-        ticket = dispatch.create_request({"customer_name": "星河传媒", "contact_person": "王敏",
+        ticket = intake.create_request({"customer_name": "星河传媒", "contact_person": "王敏",
                                           "contact_phone": "13800138001", "address": "上海市徐汇区漕溪北路88号",
                                           "device_model": "Magewell Ultra Encode HDMI", "problem": "推流频繁断开",
                                           "urgency": "urgent"}, ctx("desk"))
         db.session.flush()
-        dispatch.assign(ticket, db.session.get(User, ids["tech"]), ctx("boss"))
+        assignment.assign(ticket, db.session.get(User, ids["tech"]), ctx("boss"))
         db.session.commit()
         return {"ids": ids, "number": ticket.number}
 
@@ -860,7 +860,7 @@ def test_remote_path_done_on_the_phone_offline_through_submission(app, assigned_
     context.set_offline(False)
     expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         assert ticket.status.value == "submitted"
         assert ticket.cause == "无线网络上行带宽不足"
         kinds = [o.kind for o in db.session.execute(select(SyncOp).order_by(SyncOp.id)).scalars()]
@@ -966,7 +966,7 @@ def test_reschedule_then_the_preparation_is_confirmed_again(app, visit_job, phon
         ops = db.session.execute(select(SyncOp).order_by(SyncOp.id)).scalars().all()
         assert [(o.kind, o.status.value) for o in ops] == [("visit.scheduled", "applied"),
                                                            ("prep.confirmed", "applied")]
-        visit = dispatch.get_ticket(number).visits[-1]
+        visit = access.get_ticket(number).visits[-1]
         scheduled = visit.scheduled_at.replace(tzinfo=visit.scheduled_at.tzinfo or UTC)
         assert scheduled > datetime.now(UTC) + timedelta(hours=25) and visit.prep_confirmed_at is not None
     assert problems == []
@@ -1020,7 +1020,7 @@ def test_a_phone_clock_minutes_off_loses_nothing_and_sends_corrected_times(app, 
         skew = timedelta(minutes=skew_minutes)
         assert tapped + skew - tolerance <= device_at <= synced + skew + tolerance, (tapped, device_at, skew)
         # What is stored is the real time of the tap, neither the phone's clock nor corrected twice.
-        arrived = dispatch.get_ticket(number).visits[-1].arrived_at
+        arrived = access.get_ticket(number).visits[-1].arrived_at
         assert tapped - tolerance <= arrived <= synced + tolerance, (tapped, arrived, synced)
         assert op.client_at == sent_at and op.device_at == device_at
     assert problems == []
@@ -1153,10 +1153,10 @@ def test_new_data_from_the_server_never_replaces_the_control_being_typed_in(app,
         from domain.core.models import User
         from domain.fieldwork import onsite
 
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         ctx = domain_context.Context(actor=db.session.get(User, ticket.assignee_id), tz=ZoneInfo("Asia/Shanghai"))
         onsite.confirm_problem(ticket, ctx, "桌面端确认：主输出无声", datetime.now(UTC))
-        dispatch.add_note(ticket, "桌面端记录：已更换线缆", ctx)  # the part being typed in changes too
+        progress_notes.add_note(ticket, "桌面端记录：已更换线缆", ctx)  # the part being typed in changes too
         db.session.commit()
     page.evaluate("window.dispatchEvent(new Event('online'))")  # the network "comes back": a sync
     expect(step(page, "problem")).to_contain_text("桌面端确认：主输出无声", timeout=20000)
@@ -1169,9 +1169,9 @@ def test_new_data_from_the_server_never_replaces_the_control_being_typed_in(app,
     # Once the technician is done there, the next redraw brings that part up to date, the draft kept.
     page.locator("h1").click()
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         ctx = domain_context.Context(actor=db.session.get(User, ticket.assignee_id), tz=ZoneInfo("Asia/Shanghai"))
-        dispatch.add_note(ticket, "桌面端记录：再次确认", ctx)
+        progress_notes.add_note(ticket, "桌面端记录：再次确认", ctx)
         db.session.commit()
     page.evaluate("window.dispatchEvent(new Event('online'))")
     expect(notes_step(page)).to_contain_text("桌面端记录：已更换线缆", timeout=20000)
@@ -1190,7 +1190,7 @@ def test_a_returned_order_comes_back_with_the_supervisors_comment_and_is_submitt
 
     with app.app_context():
         made = make_signed_order(make_user, photos=0)
-        ticket = dispatch.get_ticket(made["number"])
+        ticket = access.get_ticket(made["number"])
         tz = ZoneInfo("Asia/Shanghai")
         tech = domain_context.Context(actor=db.session.get(User, made["ids"]["tech"]), tz=tz)
         fault = db.session.execute(select(FaultCategory).where(
@@ -1221,6 +1221,6 @@ def test_a_returned_order_comes_back_with_the_supervisors_comment_and_is_submitt
     expect(page.locator("section.returned")).to_have_count(0)
     expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         assert ticket.status.value == "submitted" and ticket.root_cause == "机柜内线缆受力，接头长期松动"
     assert problems == []

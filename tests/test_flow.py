@@ -16,7 +16,7 @@ from domain.core.enums import Role
 from domain.core.models import FaultCategory, SyncOp, User
 from domain.documents import review
 from domain.fieldwork import flow, signing
-from domain.requests import dispatch
+from domain.requests import access, assignment, intake
 from domain.requests.catalog import ensure_catalog
 
 from .orderfactory import SHANGHAI, make_signed_order, signature_data_url
@@ -33,12 +33,12 @@ def assigned(app, make_user):
                             make_user(Role.TECHNICIAN, "t1")[0])
         ensure_catalog()
         now = datetime.now(UTC) - timedelta(minutes=30)
-        ticket = dispatch.create_request({
+        ticket = intake.create_request({
             "customer_name": "远山音乐现场", "contact_phone": "13600136004", "address": "上海市静安区万航渡路1188号",
             "device_model": "Behringer X32 Compact", "problem": "主输出无声", "urgency": "urgent"},
             context.Context(actor=db.session.get(User, desk), tz=SHANGHAI, now=now))
         db.session.flush()
-        dispatch.assign(ticket, db.session.get(User, tech),
+        assignment.assign(ticket, db.session.get(User, tech),
                         context.Context(actor=db.session.get(User, boss), tz=SHANGHAI, now=now))
         db.session.commit()
         return ticket.number
@@ -54,7 +54,7 @@ def _payload(kind: str, number: str, rng: random.Random, vary: bool) -> dict:
     if kind == "visit.scheduled":
         return {"scheduled_at": at(120 + rng.randint(0, 600)), "address": "上海市静安区万航渡路1188号"}
     if kind == "prep.confirmed":
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         return {"items": [i.id for v in ticket.visits for i in v.prep_items]}
     if kind == "problem.confirmed":
         return {"text": "主输出无声"}
@@ -69,7 +69,7 @@ def _payload(kind: str, number: str, rng: random.Random, vary: bool) -> dict:
         return {"method": "screen_share", "steps": "检查输出设置",
                 "outcome": rng.choice(["needs_visit", "in_progress"])}
     if kind == "order.submitted":
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         category = db.session.execute(select(FaultCategory).where(
             FaultCategory.device_category_id == ticket.device_category_id)).scalars().first()
         return {"fault_category_id": category.id, "root_cause": "线缆老化", "solution_summary": "更换线缆",
@@ -93,8 +93,8 @@ def _run(app, number: str, kinds: list[str], rng: random.Random, vary: bool = Fa
     client, verdicts = phone(app), []
     for kind in kinds:
         with app.app_context():
-            before = flow.facts_of(dispatch.get_ticket(number))
-            assert dict(flow._LazyFacts(dispatch.get_ticket(number))) == before  # what the server's check reads
+            before = flow.facts_of(access.get_ticket(number))
+            assert dict(flow._LazyFacts(access.get_ticket(number))) == before  # what the server's check reads
             data = _payload(kind, number, rng, vary)
         predicted = flow.refusal_for(kind, before)
         answer = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [
@@ -105,7 +105,7 @@ def _run(app, number: str, kinds: list[str], rng: random.Random, vary: bool = Fa
         else:
             assert (result["status"], result["code"]) == ("rejected", predicted.code), (kind, before, result)
         with app.app_context():
-            after = flow.facts_of(dispatch.get_ticket(number))
+            after = flow.facts_of(access.get_ticket(number))
         expected = before if predicted else flow.apply(kind, before, data)
         assert after == expected, (kind, data, before)
         verdicts.append((kind, result["status"] if predicted is None else predicted.code))
@@ -116,7 +116,7 @@ def test_the_on_site_path_in_order_is_accepted_and_each_step_sets_its_fact(app, 
     verdicts = _run(app, assigned, ON_SITE_PATH, random.Random(1))
     assert [v for _, v in verdicts] == ["applied"] * len(ON_SITE_PATH)
     with app.app_context():
-        facts = flow.facts_of(dispatch.get_ticket(assigned))
+        facts = flow.facts_of(access.get_ticket(assigned))
     assert facts["signed"] and facts["departed"] and facts["submitted"] and not facts["remote_resolved"]
 
 
@@ -125,7 +125,7 @@ def test_the_remote_path_ends_in_a_submission_and_nothing_on_site_is_offered_aft
                     random.Random(4))
     assert [v for _, v in verdicts] == ["applied"] * 4 + ["resolved_remotely", "already_done", "resolved_remotely"]
     with app.app_context():
-        ticket = dispatch.get_ticket(assigned)
+        ticket = access.get_ticket(assigned)
         assert ticket.status.value == "submitted" and ticket.solution_summary == "更换线缆"
 
 
@@ -145,7 +145,7 @@ def test_the_customer_signs_only_after_the_cause_and_the_work_done_are_written(a
     verdicts = [v for _, v in _run(app, assigned, kinds, random.Random(9))]
     assert verdicts == ["applied"] * 5 + ["no_work", "not_signed"] + ["applied"] * 3
     with app.app_context():
-        ticket = dispatch.get_ticket(assigned)
+        ticket = access.get_ticket(assigned)
         assert ticket.cause and ticket.work_done and ticket.signature is not None
 
 
@@ -153,7 +153,7 @@ def test_the_domain_refuses_a_signature_without_the_cause_and_work_done(app, mak
     """The same rule where the domain is called directly (not through the sync applier)."""
     with app.app_context():
         made = make_signed_order(make_user, photos=0, sign=False)
-        ticket = dispatch.get_ticket(made["number"])
+        ticket = access.get_ticket(made["number"])
         ticket.work_done = None
         tech = context.Context(actor=db.session.get(User, made["ids"]["tech"]), tz=SHANGHAI)
         with pytest.raises(flow.FlowRefused) as refused:
@@ -178,11 +178,11 @@ def test_tests_passed_is_every_items_last_result_on_both_sides(app, assigned):
     for item, passed in [("主输出正常", False), ("各通道输入有信号", True), (" 主输出正常 ", True),
                          ("各通道输入有信号", False), ("各通道输入有信号", True)]:
         with app.app_context():
-            before = flow.facts_of(dispatch.get_ticket(assigned))
+            before = flow.facts_of(access.get_ticket(assigned))
         data = {"item": item, "passed": passed, "note": ""}
         assert _send(client, assigned, "test.recorded", data, datetime.now(UTC))["status"] == "applied"
         with app.app_context():
-            after = flow.facts_of(dispatch.get_ticket(assigned))
+            after = flow.facts_of(access.get_ticket(assigned))
         assert after == flow.apply("test.recorded", before, data)
         seen.append(after["tests_passed"])
     assert seen == [False, False, True, False, True]
@@ -247,7 +247,7 @@ def test_a_slow_phone_clock_is_clamped_onto_the_requests_entry_and_both_times_ar
     """A first contact a minute after assignment, from a phone whose corrected time still lands before the
     request's entry (a residual error of a few minutes): applied at the entry, the phone's times kept."""
     with app.app_context():
-        created = dispatch.get_ticket(assigned).created_at
+        created = access.get_ticket(assigned).created_at
     client = phone(app)
     sent_at, device_at = created - timedelta(minutes=5), created - timedelta(minutes=9)
     result = _send(client, assigned, "contact.made", {"method": "phone"}, sent_at, device_at)
@@ -255,7 +255,7 @@ def test_a_slow_phone_clock_is_clamped_onto_the_requests_entry_and_both_times_ar
     record = _record(app, result["op_id"])
     assert record.client_at == sent_at and record.device_at == device_at and record.applied_at == created
     with app.app_context():
-        assert dispatch.get_ticket(assigned).first_contact_at == created
+        assert access.get_ticket(assigned).first_contact_at == created
 
 
 def test_a_fast_phone_clock_is_clamped_to_now(app, assigned):
@@ -286,7 +286,7 @@ def test_a_skewed_phone_clock_stores_the_real_time_of_the_act(app, assigned, ske
     assert result["status"] == "applied", result
     record = _record(app, result["op_id"])
     with app.app_context():
-        arrived = dispatch.get_ticket(assigned).visits[-1].arrived_at
+        arrived = access.get_ticket(assigned).visits[-1].arrived_at
     assert abs(arrived - tapped) < timedelta(seconds=1), (arrived, tapped)
     assert record.client_at == corrected and record.device_at == device and record.applied_at is None
 
@@ -306,7 +306,7 @@ def test_a_fast_phone_without_its_correction_is_clamped_to_the_time_it_syncs(app
     after = datetime.now(UTC)
     assert result["status"] == "applied", result
     with app.app_context():
-        arrived = dispatch.get_ticket(assigned).visits[-1].arrived_at
+        arrived = access.get_ticket(assigned).visits[-1].arrived_at
     assert before <= arrived <= after and _record(app, result["op_id"]).applied_at == arrived
 
 
@@ -318,7 +318,7 @@ def test_a_time_far_before_its_bound_names_the_right_bound(app, assigned):
                                                             "address": "上海市静安区万航渡路1188号"}, now)
     assert scheduled["status"] == "applied", scheduled
     with app.app_context():
-        items = [i.id for i in dispatch.get_ticket(assigned).visits[-1].prep_items]
+        items = [i.id for i in access.get_ticket(assigned).visits[-1].prep_items]
     early = _send(client, assigned, "prep.confirmed", {"items": items}, now - timedelta(minutes=25), lang="zh")
     assert early["status"] == "rejected" and "约定上门" in early["message"] and "录入" not in early["message"]
     late = _send(client, assigned, "contact.made", {"method": "phone"}, datetime.now(UTC) + timedelta(minutes=30))
@@ -337,7 +337,7 @@ def test_a_signed_job_stays_on_the_phone_until_submitted_and_a_returned_one_come
     _run(app, assigned, ["order.submitted"], random.Random(7))
     assert [j for j in client.get("/api/v1/me/jobs").json["jobs"] if j["number"] == assigned] == []
     with app.app_context():
-        ticket = dispatch.get_ticket(assigned)
+        ticket = access.get_ticket(assigned)
         review.review(ticket, context.Context(actor=db.session.get(User, make_user(Role.SUPERVISOR, "boss2")[0]),
                                               tz=SHANGHAI), approve=False, comment="请补充更换的配件")
         db.session.commit()

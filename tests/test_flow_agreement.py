@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from domain.fieldwork import flow, ops
-from domain.requests import dispatch
+from domain.requests import assignment, intake
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS, live_server, require_chromium
 from .test_flow import ON_SITE_PATH, _payload, assigned  # noqa: F401 - the fixture
@@ -134,11 +134,11 @@ def new_request(app) -> str:
         boss = db.session.execute(db.select(User).where(User.username == "boss")).scalar_one()
         desk = db.session.execute(db.select(User).where(User.username == "desk")).scalar_one()
         now = datetime.now(UTC) - timedelta(minutes=30)
-        ticket = dispatch.create_request({
+        ticket = intake.create_request({
             "customer_name": "远山音乐现场", "contact_phone": "13600136004", "address": "上海市静安区万航渡路1188号",
             "device_model": "Behringer X32 Compact", "problem": "主输出无声", "urgency": "urgent"},
             context.Context(actor=desk, tz=SHANGHAI, now=now))
         db.session.flush()
-        dispatch.assign(ticket, tech, context.Context(actor=boss, tz=SHANGHAI, now=now))
+        assignment.assign(ticket, tech, context.Context(actor=boss, tz=SHANGHAI, now=now))
         db.session.commit()
         return ticket.number

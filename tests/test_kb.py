@@ -15,7 +15,7 @@ from domain.core.errors import DomainError, Forbidden, ValidationError
 from domain.core.models import AuditEvent, DeviceModel, FaultCategory, KbArticle, User
 from domain.documents import review
 from domain.knowledge import kb
-from domain.requests import dispatch
+from domain.requests import access
 from domain.requests.catalog import ensure_catalog
 from domain.sla.clocks import ticket_clocks
 
@@ -192,7 +192,7 @@ def approved_order(make_user, *, check=None) -> dict:
     """A signed order written up (fault type "input lost", new to the team), submitted and approved; `check` runs
     between submission and approval. Inside an app context."""
     made = make_signed_order(make_user, photos=0)
-    ticket = dispatch.get_ticket(made["number"])
+    ticket = access.get_ticket(made["number"])
     tech, boss = ctx_for(made["ids"]["tech"]), ctx_for(made["ids"]["boss"])
     review.save_internal_fields(ticket, tech, fault_category_id=fault(ticket.device_category_id, "input_loss").id,
                                 root_cause="SDI 接头氧化", solution_summary="更换 SDI 线缆", parts_used="")
@@ -223,7 +223,7 @@ def analysed(app, make_user):
     """An approved order of a fault type seen for the first time: its case analysis is open."""
     with app.app_context():
         made = approved_order(make_user)
-        assert dispatch.get_ticket(made["number"]).case_analysis is not None
+        assert access.get_ticket(made["number"]).case_analysis is not None
         return made
 
 
@@ -240,7 +240,7 @@ def test_the_case_analysis_form_publishes_an_article(app, analysed):
     page = response.get_data(as_text=True)
     assert response.status_code == 422 and "此项必填。" in page and "请填写文章标题。" in page
     with app.app_context():
-        device_model_id = dispatch.get_ticket(number).device_model_id
+        device_model_id = access.get_ticket(number).device_model_id
     response = editor.post(f"/kb/cases/{number}", data={
         "summary": "比赛现场切换台两路输入丢失", "root_cause": "SDI 接头氧化导致接触不良",
         "fix": "更换 SDI 线缆并清洁接口", "prevention": "每次出库前检查 SDI 接头", "article_title": "ATEM 输入源丢失",
@@ -248,7 +248,7 @@ def test_the_case_analysis_form_publishes_an_article(app, analysed):
         "device_model_id": device_model_id, "article_id": ""})
     assert response.status_code == 302
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         article = ticket.case_analysis.article
         assert (article.title, article.solution, article.precautions) == (
             "ATEM 输入源丢失", "更换 SDI 线缆并清洁接口", "每次出库前检查 SDI 接头")
@@ -268,7 +268,7 @@ def test_the_case_analysis_form_publishes_an_article(app, analysed):
 
 def test_a_case_analysis_updates_an_existing_article_as_a_new_revision(app, analysed):
     with app.app_context():
-        ticket = dispatch.get_ticket(analysed["number"])
+        ticket = access.get_ticket(analysed["number"])
         existing = write(analysed["ids"]["expert"], "ATEM 输入源丢失", "输入丢失", "重新插拔",
                          device=("Blackmagic", "ATEM Mini Pro ISO"), fault_code="input_loss")
         assert existing in kb.candidate_articles(ticket)
@@ -289,7 +289,7 @@ def test_a_case_analysis_updates_an_existing_article_as_a_new_revision(app, anal
 
 def test_a_technician_cannot_complete_a_case_analysis(app, analysed):
     with app.app_context():
-        ticket = dispatch.get_ticket(analysed["number"])
+        ticket = access.get_ticket(analysed["number"])
         with pytest.raises(Forbidden):
             kb.complete_analysis_with_article(
                 ticket, ctx_for(analysed["ids"]["tech"]), summary="s", root_cause="r", fix="f", prevention="p",

@@ -169,7 +169,7 @@ def test_week_label_matches_the_report_module():
 
 def test_customer_email_on_intake_and_the_copy_after_signing(mail_app, make_user, smtp_port):
     from domain.fieldwork import signing
-    from domain.requests import dispatch
+    from domain.requests import access
 
     from .orderfactory import SHANGHAI as TZ
     from .orderfactory import make_signed_order, signature_data_url
@@ -183,11 +183,11 @@ def test_customer_email_on_intake_and_the_copy_after_signing(mail_app, make_user
     good = client.post("/api/v1/requests", json={**body, "customer_email": "zhao@example.com"})
     assert good.status_code == 201
     with mail_app.app_context():
-        assert dispatch.get_ticket(good.get_json()["number"]).customer_email == "zhao@example.com"
+        assert access.get_ticket(good.get_json()["number"]).customer_email == "zhao@example.com"
     # At signing on the phone: the e-mail given there is used, and the customer gets the link.
     with SmtpServer(smtp_port) as inbox, mail_app.app_context():
         made = make_signed_order(make_user, photos=0, sign=False)
-        ticket = dispatch.get_ticket(made["number"])
+        ticket = access.get_ticket(made["number"])
         from domain.core import context
         from domain.core.models import User
 

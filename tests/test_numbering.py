@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from domain.core.db import db
 from domain.core.enums import Channel, Urgency
 from domain.core.models import Customer, Ticket
+from domain.requests.intake import Intake, open_ticket
 from domain.requests.numbering import allocate_ticket_number
-from domain.requests.tickets import Intake, open_ticket
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

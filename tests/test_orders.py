@@ -20,7 +20,7 @@ from domain.core.errors import Conflict, DomainError
 from domain.core.models import AuditEvent, Blob, ServiceOrder, Ticket, User
 from domain.documents import orders
 from domain.fieldwork import onsite
-from domain.requests import dispatch
+from domain.requests import access, assignment, intake, progress_notes, remote_work
 
 from .conftest import signed_client
 from .orderfactory import SHANGHAI, make_signed_order, signature_data_url
@@ -40,7 +40,7 @@ def poppler(tool: str, *args, stdin_pdf: bytes | None = None, tmp: Path | None =
 def signed(app, make_user):
     with app.app_context():
         made = make_signed_order(make_user)
-        order = dispatch.get_ticket(made["number"]).service_order
+        order = access.get_ticket(made["number"]).service_order
         assert orders.render_order(order)
         db.session.commit()
     return made
@@ -48,7 +48,7 @@ def signed(app, make_user):
 
 def stored_pdf(app, number: str, tmp_path: Path) -> Path:
     with app.app_context():
-        order = dispatch.get_ticket(number).service_order
+        order = access.get_ticket(number).service_order
         path = tmp_path / f"{number}.pdf"
         path.write_bytes(db.session.get(Blob, order.pdf_sha256).data)
     return path
@@ -84,7 +84,7 @@ def test_pdfa3_metadata_and_attached_canonical_json(app, signed, tmp_path):
     out = tmp_path / "attached.json"
     poppler("pdfdetach", "-save", "1", "-o", str(out), str(pdf))
     with app.app_context():
-        order = dispatch.get_ticket(signed["number"]).service_order
+        order = access.get_ticket(signed["number"]).service_order
         view, copy_hash = orders.customer_copy(order)
         # The customer's copy attaches what it shows, tied to the full record by the record's hash.
         assert out.read_text(encoding="utf-8") == orders.canonical_json(view)
@@ -96,7 +96,7 @@ def test_pdfa3_metadata_and_attached_canonical_json(app, signed, tmp_path):
 def test_every_page_carries_number_hash_and_page_count(app, make_user, tmp_path):
     with app.app_context():
         made = make_signed_order(make_user, notes=[f"第 {i} 条处理记录：" + "检查线路与设置。" * 12 for i in range(40)])
-        order = dispatch.get_ticket(made["number"]).service_order
+        order = access.get_ticket(made["number"]).service_order
         assert orders.render_order(order)
         db.session.commit()
         sha = orders.customer_copy(order)[1]
@@ -111,7 +111,7 @@ def test_every_page_carries_number_hash_and_page_count(app, make_user, tmp_path)
 def test_english_order_renders_in_english(app, make_user, tmp_path):
     with app.app_context():
         made = make_signed_order(make_user, tech_locale="en")
-        order = dispatch.get_ticket(made["number"]).service_order
+        order = access.get_ticket(made["number"]).service_order
         assert order.locale == "en" and orders.render_order(order)
         db.session.commit()
     text = poppler("pdftotext", str(stored_pdf(app, made["number"], tmp_path)), "-")
@@ -134,13 +134,13 @@ def test_remote_order_is_marked_remote_without_signature(app, make_user, tmp_pat
             return context.Context(actor=db.session.get(User, user_id), tz=SHANGHAI,
                                     now=now + timedelta(minutes=minutes))
 
-        ticket = dispatch.create_request({"customer_name": "小满带货工作室", "contact_phone": "13700137003",
+        ticket = intake.create_request({"customer_name": "小满带货工作室", "contact_phone": "13700137003",
                                           "device_model": "Elgato HD60 X", "problem": "OBS 里采集卡画面黑屏",
                                           "urgency": "normal"}, ctx(desk, 0))
         db.session.flush()
-        dispatch.assign(ticket, db.session.get(User, tech), ctx(boss, 2))
-        dispatch.record_contact(ticket, ctx(tech, 5), method=ContactMethod.PHONE)
-        dispatch.resolve_remotely(ticket, ctx(tech, 20), cause="分辨率设置错误", work_done="改为 1080p30")
+        assignment.assign(ticket, db.session.get(User, tech), ctx(boss, 2))
+        remote_work.record_contact(ticket, ctx(tech, 5), method=ContactMethod.PHONE)
+        remote_work.resolve_remotely(ticket, ctx(tech, 20), cause="分辨率设置错误", work_done="改为 1080p30")
         db.session.commit()
         order = ticket.service_order
         assert order.kind.value == "remote" and orders.render_order(order)
@@ -156,7 +156,7 @@ def test_hostile_note_text_is_escaped_and_never_fetched(app, make_user, tmp_path
     with app.app_context():
         made = make_signed_order(make_user, notes=hostile,
                                  problem='<img src="file:///etc/passwd"> 画面卡住')
-        order = dispatch.get_ticket(made["number"]).service_order
+        order = access.get_ticket(made["number"]).service_order
         content = json.loads(order.content_json)
         fetcher = orders.make_fetcher()
         pdf = orders.write_pdf(orders.order_html(order, content), content, fetcher=fetcher)
@@ -182,7 +182,7 @@ def test_fetcher_refuses_everything_but_our_own_content(app, url):
 
 def test_fetcher_serves_stored_blobs_and_print_css(app, signed):
     with app.app_context():
-        order = dispatch.get_ticket(signed["number"]).service_order
+        order = access.get_ticket(signed["number"]).service_order
         png = json.loads(order.content_json)["signature"]["png_sha256"]
         fetcher = orders.make_fetcher()
         assert fetcher.fetch(f"fs-blob:{png}").read().startswith(b"\x89PNG")
@@ -192,7 +192,7 @@ def test_fetcher_serves_stored_blobs_and_print_css(app, signed):
 def test_missing_photo_is_shown_as_missing(app, make_user, tmp_path):
     with app.app_context():
         made = make_signed_order(make_user, photos=2)
-        ticket = dispatch.get_ticket(made["number"])
+        ticket = access.get_ticket(made["number"])
         gone, photo_sha = ticket.photos[0].thumb_sha256, ticket.photos[0].blob_sha256
         db.session.delete(ticket.photos[0])
         db.session.flush()
@@ -210,7 +210,7 @@ def test_missing_photo_is_shown_as_missing(app, make_user, tmp_path):
 def test_fifty_photos_paginate(app, make_user, tmp_path):
     with app.app_context():
         made = make_signed_order(make_user, photos=50)
-        assert orders.render_order(dispatch.get_ticket(made["number"]).service_order)
+        assert orders.render_order(access.get_ticket(made["number"]).service_order)
         db.session.commit()
     pdf = stored_pdf(app, made["number"], tmp_path)
     assert int(re.search(r"Pages:\s+(\d+)", poppler("pdfinfo", str(pdf))).group(1)) >= 3
@@ -222,7 +222,7 @@ def test_fifty_photos_paginate(app, make_user, tmp_path):
 
 def test_content_hash_is_stable_across_renders(app, signed):
     with app.app_context():
-        ticket = dispatch.get_ticket(signed["number"])
+        ticket = access.get_ticket(signed["number"])
         order = ticket.service_order
         again = orders.canonical_content(ticket, locale=order.locale, company=json.loads(order.content_json)["company"],
                                          now=ticket.signature.signed_at)
@@ -246,7 +246,7 @@ def test_frozen_content_lists_what_the_request_holds_in_its_order(app, make_user
 
     with app.app_context():
         made = make_signed_order(make_user, photos=3, notes=("一", "二", "三"), sign=False)
-        ticket = dispatch.get_ticket(made["number"])
+        ticket = access.get_ticket(made["number"])
         first = ticket.contacts[0].at
         for minutes, ended, outcome in ((2, None, RemoteOutcome.IN_PROGRESS), (1, 3, RemoteOutcome.NEEDS_VISIT)):
             db.session.add(RemoteSession(ticket=ticket, technician_id=made["ids"]["tech"],
@@ -258,7 +258,7 @@ def test_frozen_content_lists_what_the_request_holds_in_its_order(app, make_user
                            strokes=[[[1, 2, 0]]], device_id="phone-1", signed_at_client=None)
         db.session.commit()
     with app.app_context():
-        ticket = dispatch.get_ticket(made["number"])
+        ticket = access.get_ticket(made["number"])
         content = json.loads(ticket.service_order.content_json)
         assert [r["steps"] for r in content["remote"]] == ["步骤 1", "步骤 2"]
         visit = ticket.current_visit
@@ -282,10 +282,10 @@ def test_frozen_content_lists_what_the_request_holds_in_its_order(app, make_user
 
 def test_signed_order_cannot_change(app, signed):
     with app.app_context():
-        ticket = dispatch.get_ticket(signed["number"])
+        ticket = access.get_ticket(signed["number"])
         tech = db.session.get(User, signed["ids"]["tech"])
         ctx = context.Context(actor=tech, tz=SHANGHAI)
-        for attempt in (lambda: dispatch.add_note(ticket, "事后补充", ctx),
+        for attempt in (lambda: progress_notes.add_note(ticket, "事后补充", ctx),
                         lambda: onsite.record_test(ticket, ctx, item="开机自检正常", passed=False),
                         lambda: onsite.confirm_problem(ticket, ctx, "改写问题"),
                         lambda: onsite.tell_precautions(ticket, ctx, ["新的注意事项"])):
@@ -299,7 +299,7 @@ def test_signed_order_cannot_change(app, signed):
 def test_departure_is_refused_before_the_customer_signs(app, make_user):
     with app.app_context():
         made = make_signed_order(make_user, sign=False)
-        ticket = dispatch.get_ticket(made["number"])
+        ticket = access.get_ticket(made["number"])
         ctx = context.Context(actor=db.session.get(User, made["ids"]["tech"]), tz=SHANGHAI)
         with pytest.raises(DomainError) as raised:
             onsite.depart(ticket, ctx)
@@ -338,11 +338,11 @@ def test_a_failed_render_keeps_the_signature_and_is_retried(app, make_user, monk
     with app.app_context():
         monkeypatch.setattr(orders, "write_pdf", broken)  # the worker's render after signing fails too
         made = make_signed_order(make_user)
-        order = dispatch.get_ticket(made["number"]).service_order
+        order = access.get_ticket(made["number"]).service_order
         assert orders.render_order(order) is False
         db.session.commit()
         assert order.render_state == RenderState.FAILED and "fonts unavailable" in order.render_error
-        assert dispatch.get_ticket(made["number"]).signature is not None
+        assert access.get_ticket(made["number"]).signature is not None
     boss = signed_client(app, made["ids"]["boss"])
     response = boss.get(f"/orders/{made['number']}/pdf", headers=ZH)
     assert response.status_code == 503 and "PDF 暂未生成" in response.get_data(as_text=True)
@@ -379,7 +379,7 @@ def test_second_download_renders_nothing_and_etag_gives_304(app, signed, monkeyp
     second = boss.get(f"/orders/{signed['number']}/pdf")
     assert first.data == second.data and first.headers["ETag"] == second.headers["ETag"]
     with app.app_context():
-        assert first.headers["ETag"].strip('"') == dispatch.get_ticket(signed["number"]).service_order.pdf_sha256
+        assert first.headers["ETag"].strip('"') == access.get_ticket(signed["number"]).service_order.pdf_sha256
     cached = boss.get(f"/orders/{signed['number']}/pdf", headers={"If-None-Match": first.headers["ETag"]})
     assert cached.status_code == 304 and cached.data == b""
 
@@ -410,7 +410,7 @@ def test_customer_link_works_until_it_expires(app, signed, monkeypatch):
 
 def test_verify_page_compares_an_uploaded_pdf(app, signed):
     with app.app_context():
-        order = dispatch.get_ticket(signed["number"]).service_order
+        order = access.get_ticket(signed["number"]).service_order
         token = orders.verify_token(order)
         original = db.session.get(Blob, order.pdf_sha256).data
         content_sha = orders.customer_copy(order)[1]  # the hash printed on the customer's copy
@@ -431,7 +431,7 @@ def test_verify_page_compares_an_uploaded_pdf(app, signed):
 
 def test_qr_code_points_to_the_verify_page(app, signed):
     with app.app_context():
-        order = dispatch.get_ticket(signed["number"]).service_order
+        order = access.get_ticket(signed["number"]).service_order
         html = orders.order_html(order)
         assert "/verify/" + orders.verify_token(order) in html and "<svg" in html
 
@@ -456,7 +456,7 @@ def test_zip_export_for_a_date_range(app, signed, make_user):
 
 def test_signing_is_audited_with_device_and_times(app, signed):
     with app.app_context():
-        ticket = dispatch.get_ticket(signed["number"])
+        ticket = access.get_ticket(signed["number"])
         event = db.session.execute(select(AuditEvent).where(AuditEvent.ticket_id == ticket.id,
                                                             AuditEvent.action == "order.signed")).scalar_one()
         assert event.data["device_id"] == "phone-1" and event.to_state == "signed"
@@ -474,7 +474,7 @@ def test_a_document_uses_the_site_it_is_given(app, signed):
     from domain.core.site import Site
 
     with app.app_context():
-        order = dispatch.get_ticket(signed["number"]).service_order
+        order = access.get_ticket(signed["number"]).service_order
         other = Site(company="Other Co", public_url="https://orders.example.net", secret_key="another key",
                      tz=ZoneInfo("America/New_York"), templates=app.jinja_env)
         html = orders.order_html(order, site=other)
@@ -483,6 +483,6 @@ def test_a_document_uses_the_site_it_is_given(app, signed):
         assert token != orders.verify_token(order)  # signed with the given key, not the app's
         assert orders.read_verify_token(token, other) == signed["number"]
         assert orders.read_verify_token(token, Site.from_config(app.config)) is None
-        signed_at = dispatch.get_ticket(signed["number"]).signature.signed_at_client
+        signed_at = access.get_ticket(signed["number"]).signature.signed_at_client
         from domain.core.types import in_zone
         assert in_zone(signed_at, ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M") in html

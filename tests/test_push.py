@@ -21,7 +21,7 @@ from domain.core import context, uow
 from domain.core.db import db
 from domain.core.enums import Role
 from domain.core.models import PushSubscription, User
-from domain.requests import dispatch
+from domain.requests import assignment, intake
 from domain.requests.catalog import ensure_catalog
 
 from .conftest import PASSWORD
@@ -114,8 +114,8 @@ def new_assigned_request(app, staff) -> str:
         def ctx(who):
             return context.Context(actor=db.session.get(User, staff[who]), tz=ZoneInfo("Asia/Shanghai"), now=now)
 
-        ticket = dispatch.create_request(BODY, ctx("desk"))
-        dispatch.assign(ticket, db.session.get(User, staff["li"]), ctx("boss"))
+        ticket = intake.create_request(BODY, ctx("desk"))
+        assignment.assign(ticket, db.session.get(User, staff["li"]), ctx("boss"))
         uow.commit()  # after the commit: the worker (here at once) pushes the alerts
         return ticket.number
 

@@ -6,7 +6,7 @@ import re
 
 from domain.core.db import db
 from domain.core.models import Blob
-from domain.requests import dispatch
+from domain.requests import access
 
 from .conftest import signed_client
 from .orderfactory import make_signed_order
@@ -15,7 +15,7 @@ from .orderfactory import make_signed_order
 def test_the_request_page_shows_the_visits_evidence(app, make_user):
     with app.app_context():
         made = make_signed_order(make_user, photos=3)
-        photo_ids = [str(p.id) for p in dispatch.get_ticket(made["number"]).photos]
+        photo_ids = [str(p.id) for p in access.get_ticket(made["number"]).photos]
     boss = signed_client(app, made["ids"]["boss"])
     page = boss.get(f"/dispatch/requests/{made['number']}", headers={"Accept-Language": "zh-CN"})
     html = page.get_data(as_text=True)
@@ -36,7 +36,7 @@ def test_the_request_page_shows_the_visits_evidence(app, make_user):
 def test_evidence_is_only_for_those_who_may_see_the_request(app, make_user):
     with app.app_context():
         made = make_signed_order(make_user, photos=1)
-        photo_id = dispatch.get_ticket(made["number"]).photos[0].id
+        photo_id = access.get_ticket(made["number"]).photos[0].id
         db.session.commit()
     other = signed_client(app, made["ids"]["other"])
     assert other.get(f"/dispatch/requests/{made['number']}/photos/{photo_id}").status_code == 403
@@ -72,7 +72,7 @@ def test_the_pdf_keeps_each_photos_aspect_ratio(app, make_user):
 
     with app.app_context():
         made = make_signed_order(make_user, photos=1, sign=False)
-        ticket = dispatch.get_ticket(made["number"])
+        ticket = access.get_ticket(made["number"])
         for width, height in ((900, 1600), (1200, 1200)):
             image, thumb = Image.new("RGB", (width, height), (90, 40, 40)), io.BytesIO()
             image.thumbnail((400, 400))
@@ -110,7 +110,7 @@ def test_any_character_the_phone_can_type_prints(app, make_user, tmp_path):
     cause = "客户说：“音箱没声音了😭”，已修好👍！「测试」『引号』‘单引号’ \"直引号\" " + "".join(EMOJI[2:]) + "，完毕……"
     with app.app_context():
         made = make_signed_order(make_user, photos=0, notes=("已到达现场🎤，确认故障——无声。",))
-        ticket = dispatch.get_ticket(made["number"])
+        ticket = access.get_ticket(made["number"])
         order = ticket.service_order
         import json
 
@@ -149,7 +149,7 @@ def test_an_order_full_of_emoji_keeps_what_pdfa_3b_asks_as_far_as_checked_here(a
 
     with app.app_context():
         made = make_signed_order(make_user, photos=1, notes=("已到达现场🎤，确认故障——无声。" + "".join(EMOJI) * 3,))
-        order = dispatch.get_ticket(made["number"]).service_order
+        order = access.get_ticket(made["number"]).service_order
         content = json.loads(order.content_json)
         content["work_done"] = "".join(EMOJI) * 4
         pdf = orders.write_pdf(orders.order_html(order, content), content)
@@ -200,7 +200,7 @@ def test_numbers_stay_in_the_text_font(app, make_user, tmp_path):
 
     with app.app_context():
         made = make_signed_order(make_user, photos=0)
-        order = dispatch.get_ticket(made["number"]).service_order
+        order = access.get_ticket(made["number"]).service_order
         assert orders.render_order(order)
         path = tmp_path / "plain.pdf"
         path.write_bytes(db.session.get(Blob, order.pdf_sha256).data)

@@ -12,7 +12,7 @@ from domain.core.enums import ClockName, ClockState, TicketStatus
 from domain.core.errors import DomainError, ValidationError
 from domain.core.models import FaultCategory, User
 from domain.documents import review
-from domain.requests import dispatch
+from domain.requests import access
 from domain.sla.clocks import ticket_clocks
 
 from .conftest import signed_client
@@ -39,7 +39,7 @@ def fault_of(ticket):
 
 def test_submit_needs_the_write_up_then_stops_the_2_hour_clock(app, signed):
     with app.app_context():
-        ticket = dispatch.get_ticket(signed["number"])
+        ticket = access.get_ticket(signed["number"])
         with pytest.raises(ValidationError) as raised:
             review.submit(ticket, ctx_of(signed, "tech"))
         assert set(raised.value.fields) == {"fault_category_id", "solution_summary"}
@@ -53,7 +53,7 @@ def test_submit_needs_the_write_up_then_stops_the_2_hour_clock(app, signed):
 
 def test_late_submission_misses_the_clock(app, signed):
     with app.app_context():
-        ticket = dispatch.get_ticket(signed["number"])
+        ticket = access.get_ticket(signed["number"])
         review.save_internal_fields(ticket, ctx_of(signed, "tech"), fault_category_id=fault_of(ticket).id,
                                     root_cause="", solution_summary="更换线缆", parts_used="")
         late = ticket.service_ended_at + timedelta(hours=2, minutes=5)
@@ -65,7 +65,7 @@ def test_return_then_amend_internal_fields_never_the_signed_content(app, signed)
     number = signed["number"]
     tech, boss = signed_client(app, signed["ids"]["tech"]), signed_client(app, signed["ids"]["boss"])
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         fault, content = fault_of(ticket).id, ticket.service_order.content_sha256
     tech.post(f"/orders/{number}/internal", data={"fault_category_id": fault, "solution_summary": "更换线缆",
                                                   "submit": "1"})
@@ -80,7 +80,7 @@ def test_return_then_amend_internal_fields_never_the_signed_content(app, signed)
                                                   "solution_summary": "更换线缆并清洁接口", "submit": "1"})
     boss.post(f"/orders/{number}/review", data={"decision": "approve", "comment": ""})
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         assert ticket.status == TicketStatus.APPROVED and ticket.root_cause == "接头氧化"
         assert [r.decision.value for r in ticket.reviews] == ["returned", "approved"]
         assert ticket.service_order.content_sha256 == content  # what the customer signed is untouched
@@ -89,7 +89,7 @@ def test_return_then_amend_internal_fields_never_the_signed_content(app, signed)
 
 def test_an_already_reviewed_order_cannot_be_reviewed_again(app, signed):
     with app.app_context():
-        ticket = dispatch.get_ticket(signed["number"])
+        ticket = access.get_ticket(signed["number"])
         review.save_internal_fields(ticket, ctx_of(signed, "tech"), fault_category_id=fault_of(ticket).id,
                                     root_cause="", solution_summary="x", parts_used="")
         review.submit(ticket, ctx_of(signed, "tech"))
@@ -104,7 +104,7 @@ def test_an_already_reviewed_order_cannot_be_reviewed_again(app, signed):
 
 def test_first_seen_fault_type_opens_a_case_analysis(app, signed, make_user):
     with app.app_context():
-        ticket = dispatch.get_ticket(signed["number"])
+        ticket = access.get_ticket(signed["number"])
         review.save_internal_fields(ticket, ctx_of(signed, "tech"), fault_category_id=fault_of(ticket).id,
                                     root_cause="", solution_summary="x", parts_used="")
         review.submit(ticket, ctx_of(signed, "tech"))
@@ -115,7 +115,7 @@ def test_first_seen_fault_type_opens_a_case_analysis(app, signed, make_user):
         assert clock.state == ClockState.PENDING
         # The same fault type again: no new analysis unless the supervisor marks it complex.
         second = make_signed_order(make_user, photos=0)
-        other = dispatch.get_ticket(second["number"])
+        other = access.get_ticket(second["number"])
         review.save_internal_fields(other, ctx_of(second, "tech"), fault_category_id=fault_of(other).id,
                                     root_cause="", solution_summary="x", parts_used="")
         review.submit(other, ctx_of(second, "tech"))
@@ -125,7 +125,7 @@ def test_first_seen_fault_type_opens_a_case_analysis(app, signed, make_user):
 
 def test_only_a_supervisor_reviews(app, signed):
     with app.app_context():
-        ticket = dispatch.get_ticket(signed["number"])
+        ticket = access.get_ticket(signed["number"])
         from domain.core.errors import Forbidden
 
         with pytest.raises(Forbidden):

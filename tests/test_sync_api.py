@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from domain.core.db import db
 from domain.core.enums import TicketStatus
 from domain.core.models import AcceptanceTest, AuditEvent, Photo, ProgressNote, Signature, SyncOp, Ticket, User
-from domain.requests import dispatch
+from domain.requests import access
 
 from .conftest import PASSWORD, csrf_from, signed_client
 from .orderfactory import SHANGHAI, make_prepared_visit, signature_data_url
@@ -79,7 +79,7 @@ def visit_ops(number):
 
 def counts(app, number):
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         return {
             "notes": db.session.execute(select(func.count(ProgressNote.id)).where(
                 ProgressNote.ticket_id == ticket.id)).scalar_one(),
@@ -97,7 +97,7 @@ def test_the_whole_visit_syncs_and_the_order_is_signed(app, job):
     assert sync(client, ops) == ["applied"] * len(ops)
     assert counts(app, job["number"]) == {"notes": 1, "tests": 2, "signatures": 1, "status": "signed"}
     with app.app_context():
-        ticket = dispatch.get_ticket(job["number"])
+        ticket = access.get_ticket(job["number"])
         assert ticket.visits[-1].departed_at is not None
         assert ticket.service_order.pdf_sha256  # rendered right after the signature was committed
         signature = ticket.signature

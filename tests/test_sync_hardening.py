@@ -356,7 +356,7 @@ def test_a_whole_visit_in_one_batch_writes_each_row_once_and_the_order_freezes_a
     without a round of its own."""
     from sqlalchemy import event
 
-    from domain.requests import dispatch
+    from domain.requests import access
 
     from .test_sync_api import visit_ops
 
@@ -385,7 +385,7 @@ def test_a_whole_visit_in_one_batch_writes_each_row_once_and_the_order_freezes_a
     assert statements.count("UPDATE VISITS SET") == rounds, statements
     assert statements.count("UPDATE TICKETS SET") == rounds, statements
     with app.app_context():
-        content = json.loads(dispatch.get_ticket(number).service_order.content_json)
+        content = json.loads(access.get_ticket(number).service_order.content_json)
     assert [t["item"] for t in content["tests"]] == ["各通道输入有信号", "耳返与主输出正常"]
     assert content["precautions"] == ["开关机前先将推子归零"]
     assert [n["text"] for n in content["notes"]] == ["已更换输出线缆"]
@@ -405,7 +405,7 @@ def test_a_customer_email_the_server_keeps_out_never_costs_the_signature(app, jo
     """The phone checks the address with the server's rule; sent anyway (another client, an old phone), a
     malformed one is kept out and recorded, and the signature stands."""
     from domain.core.models import AuditEvent
-    from domain.requests import dispatch
+    from domain.requests import access
 
     from .test_sync_api import visit_ops
 
@@ -415,7 +415,7 @@ def test_a_customer_email_the_server_keeps_out_never_costs_the_signature(app, jo
     answer = post(phone(app), ops)
     assert answer.status_code == 200 and [r["status"] for r in answer.json["results"]] == ["applied"] * len(ops)
     with app.app_context():
-        ticket = dispatch.get_ticket(number)
+        ticket = access.get_ticket(number)
         assert ticket.signature is not None and ticket.customer_email == kept
         refused = db.session.execute(select(AuditEvent).where(AuditEvent.action == "customer_email.refused"))
         assert len(refused.scalars().all()) == (0 if kept else 1)

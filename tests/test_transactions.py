@@ -139,9 +139,9 @@ def test_a_stale_version_is_the_one_conflict(app, ctx_for):  # noqa: F811
 def test_a_request_changed_meanwhile_answers_409_json(app, staff, monkeypatch):  # noqa: F811
     """Through the web: the request's commit meets the stale version and the error handlers answer 409."""
     number = signed_client(app, "desk").post("/api/v1/requests", json=BODY).get_json()["number"]
-    from domain.requests import dispatch
+    from domain.requests import assignment
 
-    real_assign = dispatch.assign
+    real_assign = assignment.assign
 
     def assign_while_someone_else_saves(ticket, *args, **kwargs):
         real_assign(ticket, *args, **kwargs)
@@ -149,7 +149,7 @@ def test_a_request_changed_meanwhile_answers_409_json(app, staff, monkeypatch): 
             other.execute(Ticket.__table__.update().where(Ticket.__table__.c.number == number)
                           .values(version=Ticket.__table__.c.version + 1))
 
-    monkeypatch.setattr(dispatch, "assign", assign_while_someone_else_saves)
+    monkeypatch.setattr(assignment, "assign", assign_while_someone_else_saves)
     response = signed_client(app, "boss").post(f"/api/v1/requests/{number}/assign", json={"technician": "li"})
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "changed_meanwhile"
     monkeypatch.undo()

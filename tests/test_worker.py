@@ -17,7 +17,7 @@ from domain.core import uow
 from domain.core.db import db
 from domain.core.enums import RenderState
 from domain.core.models import ServiceOrder
-from domain.requests import dispatch
+from domain.requests import access
 
 from .orderfactory import make_signed_order
 
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def render_state(number: str) -> RenderState:
     db.session.remove()
-    return dispatch.get_ticket(number).service_order.render_state
+    return access.get_ticket(number).service_order.render_state
 
 
 def worker_env(app, database_url) -> dict:
@@ -53,7 +53,7 @@ def test_a_real_worker_process_renders_the_signed_order(make_app, make_user, dat
                 assert process.poll() is None, (tmp_path / "worker.log").read_text(errors="replace")
                 assert time.monotonic() < deadline, "the worker did not render the order in time"
                 time.sleep(0.5)
-            order = dispatch.get_ticket(number).service_order
+            order = access.get_ticket(number).service_order
             assert order.render_attempts == 1 and order.pdf_sha256
     finally:
         process.send_signal(signal.SIGINT)
@@ -93,7 +93,7 @@ def test_a_failed_render_is_retried_with_backoff_never_left_pending(app, make_us
         monkeypatch.setattr(orders, "write_pdf", broken)
         number = make_signed_order(make_user, photos=0)["number"]
         uow.commit()  # the render after the commit fails
-        order = dispatch.get_ticket(number).service_order
+        order = access.get_ticket(number).service_order
         assert order.render_state == RenderState.FAILED and "font missing" in order.render_error
         created = order.created_at
         assert orders.orders_to_render(created + timedelta(seconds=30)) == []  # waits before retrying

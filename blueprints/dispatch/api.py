@@ -7,9 +7,8 @@ from flask_login import current_user
 
 from domain.core import uow
 from domain.core.enums import Role
-from domain.core.errors import DomainError
-from domain.requests import dispatch
-from domain.requests.dispatch import ValidationError
+from domain.core.errors import DomainError, ValidationError
+from domain.requests import access, assignment, intake
 from domain.requests.serialise import request_summary
 from extensions import csrf
 
@@ -54,7 +53,7 @@ def create_request():
     ctx.via = "api"
     body = _json_body()
     try:
-        ticket = dispatch.create_request(body, ctx)
+        ticket = intake.create_request(body, ctx)
     except ValidationError as error:
         return _validation_response(error)
     response = jsonify(number=ticket.number, status=ticket.status.value)
@@ -71,13 +70,13 @@ def assign_request(number: str):
     body = _json_body()
     ctx = domain_context()
     ctx.via = "api"
-    ticket = dispatch.get_ticket(number, current_user)
+    ticket = access.get_ticket(number, current_user)
     try:
-        technician = dispatch.active_user(str(body.get("technician") or ""), Role.TECHNICIAN, "technician")
+        technician = assignment.active_user(str(body.get("technician") or ""), Role.TECHNICIAN, "technician")
         version = body.get("version")
         if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
             raise ValidationError({"version": _("The version must be a whole number.")})
-        dispatch.assign(ticket, technician, ctx, expected_version=version)
+        assignment.assign(ticket, technician, ctx, expected_version=version)
     except ValidationError as error:
         return _validation_response(error)
     # Written now, so that a concurrent assignment answers 409 before the answer shows this one.
@@ -88,5 +87,5 @@ def assign_request(number: str):
 @api_bp.get("/requests/<number>")
 @roles_required(*ALL_ROLES)
 def get_request(number: str):
-    ticket = dispatch.get_ticket(number, current_user)
+    ticket = access.get_ticket(number, current_user)
     return jsonify(request_json(ticket, domain_context().now))

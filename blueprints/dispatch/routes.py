@@ -12,14 +12,14 @@ from wtforms.fields.choices import SelectChoice
 from domain.core import context
 from domain.core.db import db
 from domain.core.enums import ContactMethod, RemoteOutcome, Role, TicketStatus, Urgency
+from domain.core.errors import ValidationError
 from domain.core.locales import name_key
 from domain.core.models import AuditEvent, Blob, Customer, DeviceCategory, Ticket
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
 from domain.knowledge import kb
-from domain.requests import dispatch, workflow
+from domain.requests import access, assignment, intake, progress_notes, remote_work, visits, workflow
 from domain.requests.board import BoardFilter, active_users, board_page, technician_load
-from domain.requests.dispatch import ValidationError
 from domain.sla.clocks import ticket_clocks
 from domain.sla.policy import current_policy
 
@@ -73,7 +73,7 @@ def new_request():
     if form.validate_on_submit():
         data = {name: field.data for name, field in form._fields.items() if name != "csrf_token"}
         data["reported_at"] = from_local_naive(form.reported_at.data)
-        outcome = form_action(lambda: dispatch.create_request(data, domain_context()), form)
+        outcome = form_action(lambda: intake.create_request(data, domain_context()), form)
         if outcome.ok:
             ticket = outcome.value
             flash(_("Request %(number)s entered.", number=ticket.number), "success")
@@ -152,7 +152,7 @@ def escalated():
 
 
 def _visible_ticket(number: str) -> Ticket:
-    return dispatch.get_ticket(number, current_user)
+    return access.get_ticket(number, current_user)
 
 
 def _detail_forms(ticket: Ticket) -> dict:
@@ -194,7 +194,7 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         forms=forms, now=ctx.now, due_soon=current_policy().due_soon_minutes,
         actions=workflow.available_actions(ticket, user),
         is_assignee=context.is_assignee(user, ticket), is_supervisor=user.has_role(Role.SUPERVISOR),
-        can_download=dispatch.can_download_order(user, ticket), can_open_case_analysis=kb.can_edit(user),
+        can_download=access.can_download_order(user, ticket), can_open_case_analysis=kb.can_edit(user),
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,
         visit=ticket.current_visit,
     ), status
@@ -267,9 +267,9 @@ def assign(number: str):
     if not form.validate_on_submit():
         abort(400)
     def action():
-        technician = dispatch.active_user(form.technician.data or "", Role.TECHNICIAN, "technician")
+        technician = assignment.active_user(form.technician.data or "", Role.TECHNICIAN, "technician")
         version = parse_int(form.version.data or "")
-        dispatch.assign(ticket, technician, domain_context(), expected_version=version)
+        assignment.assign(ticket, technician, domain_context(), expected_version=version)
         return technician
 
     outcome = form_action(action)
@@ -282,8 +282,8 @@ def assign(number: str):
 @roles_required(Role.SUPERVISOR)
 def escalate(number: str):
     def action(ticket, form):
-        expert = dispatch.active_user(form.expert.data or "", Role.EXPERT, "expert")
-        dispatch.escalate(ticket, expert, form.reason.data, domain_context())
+        expert = assignment.active_user(form.expert.data or "", Role.EXPERT, "expert")
+        assignment.escalate(ticket, expert, form.reason.data, domain_context())
         return _("Escalated to %(name)s.", name=expert.display_name)
 
     return _act(number, "escalate", action)
@@ -293,7 +293,7 @@ def escalate(number: str):
 @roles_required(Role.SUPERVISOR)
 def cancel(number: str):
     def action(ticket, form):
-        dispatch.cancel(ticket, form.reason.data, domain_context())
+        assignment.cancel(ticket, form.reason.data, domain_context())
         return _("Request %(number)s cancelled.", number=number)
 
     return _act(number, "cancel", action)
@@ -303,7 +303,7 @@ def cancel(number: str):
 @roles_required(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR)
 def add_note(number: str):
     def action(ticket, form):
-        dispatch.add_note(ticket, form.text.data, domain_context(), shown_to_customer=form.shown_to_customer.data)
+        progress_notes.add_note(ticket, form.text.data, domain_context(), shown_to_customer=form.shown_to_customer.data)
         return _("Note added.")
 
     return _act(number, "note", action)
@@ -313,7 +313,7 @@ def add_note(number: str):
 @roles_required(Role.TECHNICIAN)
 def contact(number: str):
     def action(ticket, form):
-        dispatch.record_contact(ticket, domain_context(), method=ContactMethod(form.method.data or "phone"),
+        remote_work.record_contact(ticket, domain_context(), method=ContactMethod(form.method.data or "phone"),
                                 reached=form.reached.data, note=form.note.data or "",
                                 at=from_local_naive(form.at.data))
         return _("Contact logged.")
@@ -329,7 +329,7 @@ def remote(number: str):
             method, outcome = ContactMethod(form.method.data), RemoteOutcome(form.outcome.data)
         except ValueError:
             raise ValidationError({"outcome": _("Choose how it went.")}) from None
-        dispatch.record_remote_session(ticket, domain_context(), method=method, steps=form.steps.data or "",
+        remote_work.record_remote_session(ticket, domain_context(), method=method, steps=form.steps.data or "",
                                        outcome=outcome)
         return _("Remote guidance recorded.")
 
@@ -340,7 +340,7 @@ def remote(number: str):
 @roles_required(Role.TECHNICIAN)
 def resolve(number: str):
     def action(ticket, form):
-        dispatch.resolve_remotely(ticket, domain_context(), cause=form.cause.data or "",
+        remote_work.resolve_remotely(ticket, domain_context(), cause=form.cause.data or "",
                                   work_done=form.work_done.data or "",
                                   resolved_at=from_local_naive(form.resolved_at.data))
         return _("Solved remotely: the service order is filled in.")
@@ -353,7 +353,7 @@ def resolve(number: str):
 @roles_required(Role.TECHNICIAN)
 def visit(number: str):
     def action(ticket, form):
-        dispatch.schedule_visit(ticket, domain_context(), scheduled_at=from_local_naive(form.scheduled_at.data),
+        visits.schedule_visit(ticket, domain_context(), scheduled_at=from_local_naive(form.scheduled_at.data),
                                 address=form.address.data or "", agreed_with=form.agreed_with.data or "")
         return _("Visit scheduled; the preparation checklist is ready.")
 
@@ -365,7 +365,7 @@ def visit(number: str):
 def prepare(number: str):
     def action(ticket, form):
         checked = {number for v in request.form.getlist("item") if (number := parse_int(v)) is not None}
-        dispatch.confirm_preparation(ticket, domain_context(), checked_item_ids=checked)
+        visits.confirm_preparation(ticket, domain_context(), checked_item_ids=checked)
         return _("Preparation confirmed.")
 
     return _act(number, "prepare", action)

@@ -15,7 +15,7 @@ from domain.core.models import Blob, DeviceCategory, FaultCategory, KbArticle
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
 from domain.knowledge import kb
-from domain.requests import dispatch
+from domain.requests import access
 from domain.sla.clocks import ticket_clocks
 from domain.sla.policy import current_policy
 
@@ -63,7 +63,7 @@ def index():
 @signed_in
 def article(article_id: int):
     item = kb.get_article(article_id, current_user)
-    visible_sources = [t for t in item.sources if dispatch.can_view(current_user, t)]
+    visible_sources = [t for t in item.sources if access.can_view(current_user, t)]
     return render_template("kb/article.html", article=item, causes=kb.root_causes(item),
                            visible_sources={t.number for t in visible_sources},
                            can_edit=kb.can_edit(current_user), **_catalog())
@@ -194,7 +194,7 @@ def cases():
 @bp.route("/cases/<number>", methods=["GET", "POST"])
 @roles_required(*kb.EDITOR_ROLES)
 def case_analysis(number: str):
-    ticket = dispatch.get_ticket(number)
+    ticket = access.get_ticket(number)
     analysis = ticket.case_analysis
     if analysis is None:
         raise NotFound("no_analysis", _("Request %(number)s has no case analysis.", number=number))
@@ -229,7 +229,7 @@ def case_analysis(number: str):
     chosen_article = _int_arg("article_id") if request.method == "POST" else None
     return render_template("kb/case.html", ticket=ticket, analysis=analysis, form=form, clock=clock, errors=errors,
                            unplaced=unplaced, candidates=kb.candidate_articles(ticket), chosen_model=chosen_model,
-                           chosen_article=chosen_article, can_view_ticket=dispatch.can_view(current_user, ticket),
+                           chosen_article=chosen_article, can_view_ticket=access.can_view(current_user, ticket),
                            **_catalog()), 422 if errors else 200
 
 

@@ -19,7 +19,7 @@ from domain.core.models import Blob, ServiceOrder, Ticket
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
 from domain.documents import orders, review
-from domain.requests import dispatch
+from domain.requests import access
 from domain.sla.clocks import ticket_clocks
 from domain.sla.policy import current_policy
 
@@ -37,8 +37,8 @@ class VerifyForm(SafeForm):
 
 def _order_for(number: str) -> ServiceOrder:
     """The order of a request the user may download: supervisors and experts any, a technician their own."""
-    ticket = dispatch.get_ticket(number)
-    if not dispatch.can_download_order(current_user, ticket):
+    ticket = access.get_ticket(number)
+    if not access.can_download_order(current_user, ticket):
         raise Forbidden("not_allowed", _("You may not see request %(number)s.", number=number))
     if ticket.service_order is None:
         raise NotFound("no_order", _("Request %(number)s has no service order yet.", number=number))
@@ -211,7 +211,7 @@ def review_queue():
 @roles_required(Role.TECHNICIAN)
 def save_internal(number: str):
     """The technician's internal write-up, and (with the submit button) the submission for review."""
-    ticket = dispatch.get_ticket(number, current_user)
+    ticket = access.get_ticket(number, current_user)
     form = VerifyForm()
     if not form.validate_on_submit():
         abort(400)
@@ -234,7 +234,7 @@ def save_internal(number: str):
 @bp.post("/orders/<number>/review")
 @roles_required(Role.SUPERVISOR)
 def review_order(number: str):
-    ticket = dispatch.get_ticket(number, current_user)
+    ticket = access.get_ticket(number, current_user)
     form = VerifyForm()
     if not form.validate_on_submit():
         abort(400)

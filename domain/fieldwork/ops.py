@@ -37,7 +37,7 @@ from ..core.enums import ContactMethod, RemoteOutcome
 from ..core.errors import DomainError
 from ..core.models import Photo, Ticket
 from ..documents import review
-from ..requests import dispatch
+from ..requests import progress_notes, remote_work, visits
 from . import onsite, signing
 from .images import ProcessedImage
 
@@ -166,26 +166,26 @@ Handler = Callable[[Ticket, Context, Any, datetime, dict], None]
 
 
 def _contact(ticket: Ticket, ctx: Context, data: ContactMade, at: datetime, meta: dict) -> None:
-    dispatch.record_contact(ticket, ctx, method=data.method, reached=data.reached, note=data.note, at=at)
+    remote_work.record_contact(ticket, ctx, method=data.method, reached=data.reached, note=data.note, at=at)
 
 
 def _remote_guided(ticket: Ticket, ctx: Context, data: RemoteGuided, at: datetime, meta: dict) -> None:
-    dispatch.record_remote_session(ticket, ctx, method=data.method, steps=data.steps, outcome=data.outcome,
+    remote_work.record_remote_session(ticket, ctx, method=data.method, steps=data.steps, outcome=data.outcome,
                                    started_at=data.started_at or at,
                                    ended_at=None if data.outcome == RemoteOutcome.IN_PROGRESS else at)
 
 
 def _remote_resolved(ticket: Ticket, ctx: Context, data: WorkDone, at: datetime, meta: dict) -> None:
-    dispatch.resolve_remotely(ticket, ctx, cause=data.cause, work_done=data.work_done, resolved_at=at)
+    remote_work.resolve_remotely(ticket, ctx, cause=data.cause, work_done=data.work_done, resolved_at=at)
 
 
 def _visit_scheduled(ticket: Ticket, ctx: Context, data: VisitScheduled, at: datetime, meta: dict) -> None:
-    dispatch.schedule_visit(ticket, ctx, scheduled_at=data.scheduled_at, address=data.address,
+    visits.schedule_visit(ticket, ctx, scheduled_at=data.scheduled_at, address=data.address,
                             agreed_with=data.agreed_with)
 
 
 def _prep_confirmed(ticket: Ticket, ctx: Context, data: PrepConfirmed, at: datetime, meta: dict) -> None:
-    dispatch.confirm_preparation(ticket, ctx, checked_item_ids=set(data.items), at=at)
+    visits.confirm_preparation(ticket, ctx, checked_item_ids=set(data.items), at=at)
 
 
 def _arrived(ticket: Ticket, ctx: Context, data: Empty, at: datetime, meta: dict) -> None:
@@ -201,7 +201,7 @@ def _note_added(ticket: Ticket, ctx: Context, data: NoteAdded, at: datetime, met
     taken = meta["notes_taken"]  # read once for the batch, kept up to date as notes are added
     if data.note_id in taken:
         raise OpRejected("note_exists", _l("A note with this id already exists."))
-    dispatch.add_note(ticket, data.text, ctx, shown_to_customer=data.shown_to_customer, note_id=data.note_id,
+    progress_notes.add_note(ticket, data.text, ctx, shown_to_customer=data.shown_to_customer, note_id=data.note_id,
                       written_at=at)
     taken.add(data.note_id)
 

@@ -10,7 +10,7 @@ from ..core.labels import STATUS_LABELS
 from ..core.models import Ticket, User
 
 # Each state and the states it may move to. A visit may be rescheduled (VISIT_SCHEDULED -> itself);
-# reassigning a request does not change its state (see dispatch.assign).
+# reassigning a request does not change its state (see assignment.assign).
 ALLOWED: dict[S, frozenset[S]] = {
     S.NEW: frozenset({S.ASSIGNED, S.CANCELLED}),
     S.ASSIGNED: frozenset({S.CONTACTED, S.CANCELLED}),

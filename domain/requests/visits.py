@@ -1,0 +1,118 @@
+"""On-site visits: agreeing the time, the preparation checklist and its confirmation one hour before."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+
+from ..core.audit import record_event
+from ..core.context import (
+    AFTER_SCHEDULING,
+    CLOCK_SKEW,
+    Context,
+    checked_time,
+    require_assignee,
+)
+from ..core.db import db
+from ..core.enums import (
+    ClockName,
+    PrepKind,
+    Resolution,
+    TicketStatus,
+)
+from ..core.errors import DomainError, ValidationError
+from ..core.models import (
+    PrepItem,
+    Ticket,
+    Visit,
+)
+from ..fieldwork import flow
+from ..sla.clocks import drop_clock, start_clock, stop_clock
+from ..sla.policy import Policy
+from . import workflow
+
+
+def suggested_prep_items(ticket: Ticket, address: str, locale: str = "zh") -> list[tuple[PrepKind, str]]:
+    """The checklist a visit starts from: the address, the device's state, the category's tools and spares."""
+    key = "en" if locale.startswith("en") else "zh"
+    category = ticket.device_category
+    items = [(PrepKind.ADDRESS, address),
+             (PrepKind.DEVICE_STATE, ticket.device_model_text + (f" ({ticket.serial_number})"
+                                                                  if ticket.serial_number else ""))]
+    if category is not None:
+        items += [(PrepKind.TOOL, t[key]) for t in category.suggested_tools]
+        items += [(PrepKind.SPARE, s[key]) for s in category.suggested_spares]
+    return items
+
+
+def preparation_due(scheduled_at: datetime, scheduled_when: datetime, policy: Policy) -> datetime:
+    """Preparation is due `preparation_lead_minutes` before the visit; a visit agreed at shorter notice
+    must be prepared before it starts."""
+    due = scheduled_at - policy.minutes("preparation_lead_minutes")
+    return due if due >= scheduled_when else scheduled_at
+
+
+def schedule_visit(ticket: Ticket, ctx: Context, *, scheduled_at: datetime | None, address: str,
+                   agreed_with: str = "", items: list[tuple[PrepKind, str]] | None = None) -> Visit:
+    """Agree an on-site visit (or move the agreed time). Remote fixing no longer applies; preparation starts,
+    again after a move: the checklist is confirmed anew for the new time."""
+    require_assignee(ctx, ticket)
+    flow.enforce(ticket, "visit.scheduled")
+    errors = {}
+    if scheduled_at is None:
+        errors["scheduled_at"] = _l("Enter the agreed visit time.")
+    elif scheduled_at < ctx.now - CLOCK_SKEW:
+        errors["scheduled_at"] = _l("The visit time is in the past.")
+    elif scheduled_at > ctx.now + timedelta(days=60):
+        errors["scheduled_at"] = _l("The visit time is more than 60 days away.")
+    address = (address or "").strip()
+    if not address:
+        errors["address"] = _l("Enter the address of the visit.")
+    if errors:
+        raise ValidationError(errors)
+    rescheduling = ticket.status == TicketStatus.VISIT_SCHEDULED
+    workflow.move(ticket, TicketStatus.VISIT_SCHEDULED, actor=ctx.actor,
+                  action="visit.rescheduled" if rescheduling else "visit.scheduled", via=ctx.via,
+                  remote_addr=ctx.remote_addr, scheduled_at=scheduled_at.isoformat())
+    ticket.resolution = Resolution.ON_SITE
+    drop_clock(ticket, ClockName.REMOTE_FIX)
+    current = ticket.current_visit
+    if current is not None and current.arrived_at is None:  # rescheduled: the same visit, a new time
+        visit = current
+        visit.scheduled_at, visit.address = scheduled_at, address[:500]
+        visit.agreed_with = agreed_with.strip()[:100] or visit.agreed_with
+    else:
+        visit = Visit(ticket=ticket, technician=ctx.actor, scheduled_at=scheduled_at, address=address[:500],
+                      agreed_with=agreed_with.strip()[:100] or ticket.contact_name, created_at=ctx.now)
+        db.session.add(visit)
+        for position, (kind, label) in enumerate(items or suggested_prep_items(ticket, address)):
+            label = (label or "").strip()
+            if label:
+                visit.prep_items.append(PrepItem(kind=kind, label=label[:200], position=position))
+    visit.prep_confirmed_at = None
+    for item in visit.prep_items:
+        item.checked, item.checked_at = False, None
+    start_clock(ticket, ClockName.PREPARATION, ctx.now, preparation_due(scheduled_at, ctx.now, ctx.rules()),
+                threshold=ctx.rules().preparation_lead_minutes)
+    return visit
+
+
+def confirm_preparation(ticket: Ticket, ctx: Context, *, checked_item_ids: set[int],
+                        at: datetime | None = None) -> Visit:
+    """Every checklist item confirmed (address, device state, each tool and spare packed) stops the clock."""
+    require_assignee(ctx, ticket)
+    flow.enforce(ticket, "prep.confirmed")
+    visit = ticket.current_visit
+    if ticket.status != TicketStatus.VISIT_SCHEDULED or visit is None:
+        raise DomainError("no_visit", _l("There is no scheduled visit to prepare."))
+    at = checked_time(at, ctx, "at", not_before=visit.created_at, after=AFTER_SCHEDULING)
+    for item in visit.prep_items:
+        if item.id in checked_item_ids and not item.checked:
+            item.checked, item.checked_at = True, at
+    unchecked = [item.label for item in visit.prep_items if not item.checked]
+    if unchecked:
+        raise ValidationError({"items": _l("Not confirmed yet: %(items)s", items="、".join(unchecked))})
+    visit.prep_confirmed_at = at
+    stop_clock(ticket, ClockName.PREPARATION, at)
+    record_event("visit.prepared", actor=ctx.actor, ticket=ticket, via=ctx.via, remote_addr=ctx.remote_addr)
+    return visit

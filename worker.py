@@ -265,8 +265,8 @@ def build_export_zip(job_id: int, tz) -> str:
     import zipfile
 
     from domain.core import uow
-    from domain.core.models import ExportJob
     from domain.documents import archive
+    from domain.documents.models import ExportJob
 
     job = db_get(ExportJob, job_id)
     if job is None or job.state == "done":

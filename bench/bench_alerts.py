@@ -42,12 +42,15 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from sqlalchemy import event, func, insert, select  # noqa: E402
 
 from app import create_app  # noqa: E402
+from domain.alerts.models import Notification, PushSubscription
 from domain.core import accounts, context  # noqa: E402
 from domain.core.db import db  # noqa: E402
 from domain.core.enums import Channel, ClockName, ContactMethod, Role, TicketStatus, Urgency  # noqa: E402
-from domain.core.models import Customer, Notification, PushSubscription, Ticket, TicketClock, User  # noqa: E402
+from domain.core.models import User
 from domain.requests import assignment, intake, remote_work, visits  # noqa: E402
 from domain.requests.catalog import ensure_catalog  # noqa: E402
+from domain.requests.models import Customer, Ticket
+from domain.sla.models import TicketClock
 
 TZ = ZoneInfo("Asia/Shanghai")
 PASSWORD = "bench-pass-1"
@@ -243,8 +246,8 @@ def seed_open_requests(app, count: int, now: datetime) -> None:
 def time_scans(app, start: datetime, runs: int, *, watermark: bool = True) -> tuple[list[float], list[int], list[int]]:
     """`watermark=False`: the mark is removed before each scan, so each reads the whole look-back (as before the
     watermark)."""
+    from domain.alerts.models import ScanMark
     from domain.alerts.scan import scan_deadlines
-    from domain.core.models import ScanMark
 
     times, statements, created = [], [], []
     with app.app_context():

@@ -38,8 +38,9 @@ from app import create_app  # noqa: E402
 from domain.core import accounts  # noqa: E402
 from domain.core.db import db  # noqa: E402
 from domain.core.enums import Channel, ClockName, Role, TicketStatus, Urgency  # noqa: E402
-from domain.core.models import Customer, DeviceModel, Ticket, TicketClock  # noqa: E402
 from domain.requests.catalog import ensure_catalog  # noqa: E402
+from domain.requests.models import Customer, DeviceModel, Ticket  # noqa: E402
+from domain.sla.models import TicketClock  # noqa: E402
 
 SIZES = [50_000, 200_000]
 REPEAT = int(os.environ.get("BENCH_REPEAT", 25))

@@ -45,7 +45,7 @@ from app import create_app  # noqa: E402
 from domain.core import accounts, context  # noqa: E402
 from domain.core.db import db  # noqa: E402
 from domain.core.enums import ContactMethod, RenderState, Role  # noqa: E402
-from domain.core.models import ServiceOrder  # noqa: E402
+from domain.documents.models import ServiceOrder  # noqa: E402
 from domain.requests import assignment, intake, remote_work, visits  # noqa: E402
 from domain.requests.catalog import ensure_catalog  # noqa: E402
 

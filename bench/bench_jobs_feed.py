@@ -21,10 +21,10 @@ from app import create_app  # noqa: E402
 from domain.core import accounts, context  # noqa: E402
 from domain.core.db import db  # noqa: E402
 from domain.core.enums import ContactMethod, Role  # noqa: E402
-from domain.core.models import Ticket  # noqa: E402
 from domain.fieldwork import jobs as jobs_module  # noqa: E402
 from domain.requests import assignment, intake, remote_work, visits  # noqa: E402
 from domain.requests.catalog import ensure_catalog  # noqa: E402
+from domain.requests.models import Ticket
 from domain.requests.serialise import request_summary  # noqa: E402
 from domain.sla.clocks import ticket_clocks  # noqa: E402
 

@@ -28,9 +28,10 @@ from app import create_app  # noqa: E402
 from domain.core import accounts  # noqa: E402
 from domain.core.db import db  # noqa: E402
 from domain.core.enums import ArticleStatus, Channel, Role, TicketStatus, Urgency  # noqa: E402
-from domain.core.models import Customer, DeviceModel, FaultCategory, KbArticle, Ticket  # noqa: E402
 from domain.knowledge import kb  # noqa: E402
+from domain.knowledge.models import KbArticle
 from domain.requests.catalog import ensure_catalog  # noqa: E402
+from domain.requests.models import Customer, DeviceModel, FaultCategory, Ticket
 
 N_ARTICLES = int(os.environ.get("BENCH_ARTICLES", 5_000))
 N_ORDERS = int(os.environ.get("BENCH_ORDERS", 20_000))

@@ -30,7 +30,7 @@ from app import create_app  # noqa: E402
 from domain.core import uow  # noqa: E402
 from domain.core.db import db  # noqa: E402
 from domain.core.enums import RenderState  # noqa: E402
-from domain.core.models import ServiceOrder  # noqa: E402
+from domain.documents.models import ServiceOrder  # noqa: E402
 
 RENDERS = int(os.environ.get("BENCH_RENDERS", 300))
 PER_ROUND = int(os.environ.get("BENCH_ORDERS", 10))

@@ -32,9 +32,11 @@ from domain.core import accounts  # noqa: E402
 from domain.core.blobs import store_blob  # noqa: E402
 from domain.core.db import db  # noqa: E402
 from domain.core.enums import Channel, ClockName, Resolution, Role, TicketStatus, Urgency  # noqa: E402
-from domain.core.models import Customer, DeviceModel, Signature, Ticket, TicketClock  # noqa: E402
+from domain.fieldwork.models import Signature
 from domain.reporting import reports  # noqa: E402
 from domain.requests.catalog import ensure_catalog  # noqa: E402
+from domain.requests.models import Customer, DeviceModel, Ticket
+from domain.sla.models import TicketClock
 
 N_REQUESTS = int(os.environ.get("BENCH_REQUESTS", 50_000))
 REPEAT = int(os.environ.get("BENCH_REPEAT", 25))

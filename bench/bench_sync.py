@@ -45,10 +45,12 @@ from app import create_app  # noqa: E402
 from domain.core import accounts, context  # noqa: E402
 from domain.core.db import db  # noqa: E402
 from domain.core.enums import ContactMethod, OpStatus, Role  # noqa: E402
-from domain.core.models import AuditEvent, ProgressNote, SyncOp, User  # noqa: E402
+from domain.core.models import AuditEvent, User  # noqa: E402
 from domain.documents.orders import canonical_json  # noqa: E402
+from domain.fieldwork.models import SyncOp  # noqa: E402
 from domain.requests import access, assignment, intake, remote_work  # noqa: E402
 from domain.requests.catalog import ensure_catalog  # noqa: E402
+from domain.requests.models import ProgressNote  # noqa: E402
 
 N_OPS = int(os.environ.get("BENCH_OPS", 1000))
 BATCH = 50

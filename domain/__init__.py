@@ -2,3 +2,13 @@
 
 Nothing here imports a blueprint; views call into this package.
 """
+
+# Every package keeps its models beside its rules; they are imported here, together, so that a relationship
+# naming a class of another package (by name, resolved when the mappers are configured) always finds it.
+from .alerts import models as _alerts_models  # noqa: E402, F401
+from .core import models as _core_models  # noqa: E402, F401
+from .documents import models as _documents_models  # noqa: E402, F401
+from .fieldwork import models as _fieldwork_models  # noqa: E402, F401
+from .knowledge import models as _knowledge_models  # noqa: E402, F401
+from .requests import models as _requests_models  # noqa: E402, F401
+from .sla import models as _sla_models  # noqa: E402, F401

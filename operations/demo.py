@@ -25,24 +25,16 @@ from domain.core.enums import (
     TicketStatus,
     Urgency,
 )
-from domain.core.models import (
-    AcceptanceTest,
-    Customer,
-    DeviceModel,
-    FaultCategory,
-    Precaution,
-    ProgressNote,
-    Review,
-    Signature,
-    Ticket,
-    User,
-)
+from domain.core.models import User
 from domain.core.types import utcnow
+from domain.documents.models import Review
 from domain.documents.orders import freeze_order
+from domain.fieldwork.models import AcceptanceTest, Precaution, Signature
 from domain.requests import workflow
 from domain.requests.assignment import assign, cancel
 from domain.requests.catalog import ensure_catalog
 from domain.requests.intake import create_request
+from domain.requests.models import Customer, DeviceModel, FaultCategory, ProgressNote, Ticket
 from domain.requests.remote_work import record_contact, record_remote_session, resolve_remotely
 from domain.requests.visits import confirm_preparation, schedule_visit
 from domain.sla.clocks import start_clock, stop_clock

@@ -14,8 +14,9 @@ from domain.core import context
 from domain.core.blobs import store_blob
 from domain.core.db import db
 from domain.core.enums import ContactMethod, Role
-from domain.core.models import Photo, User
+from domain.core.models import User
 from domain.fieldwork import onsite, signing
+from domain.fieldwork.models import Photo
 from domain.requests import assignment, intake, progress_notes, remote_work, visits
 from domain.requests.catalog import ensure_catalog
 

@@ -137,7 +137,7 @@ def test_policy_page_changes_a_deadline_and_audits_it(app, client, admin):
     # Back to the default: the stored override goes away.
     client.post("/admin/policy", data={"first_contact_urgent_minutes": "30"})
     with app.app_context():
-        from domain.core.models import PolicySetting
+        from domain.sla.models import PolicySetting
 
         assert db.session.query(PolicySetting).count() == 0
 
@@ -155,7 +155,7 @@ def test_policy_page_refuses_bad_numbers(app, client, admin, value):
 def test_calendar_overrides_can_be_added_and_removed(app, client, admin):
     from datetime import date
 
-    from domain.core.models import CalendarOverride
+    from domain.sla.models import CalendarOverride
 
     response = client.post("/admin/calendar", data={"day": "2031-01-06", "is_workday": "0", "note": "公司假日"})
     assert response.status_code == 302

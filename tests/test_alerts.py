@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import func, select
 
 from domain.alerts import delivery, notifications
+from domain.alerts.models import Notification
 from domain.alerts.scan import scan_deadlines
 from domain.core import context
 from domain.core.db import db
 from domain.core.enums import ClockName, ContactMethod, Role
-from domain.core.models import Notification, User
+from domain.core.models import User
 from domain.requests import access, assignment, intake, remote_work
 from domain.requests.catalog import ensure_catalog
 from domain.sla.policy import DEFAULT_POLICY
@@ -229,7 +230,7 @@ def written_at(at):
     """The clocks were written (committed) at `at` (server time), as if entered then."""
     from sqlalchemy import update
 
-    from domain.core.models import TicketClock
+    from domain.sla.models import TicketClock
 
     db.session.execute(update(TicketClock).values(written_at=at))
     db.session.commit()
@@ -337,7 +338,7 @@ def test_submission_and_return_alert_supervisors_then_the_technician(app, make_u
         ticket = access.get_ticket(made["number"])
         ids = made["ids"]
         ticket.fault_category_id = None
-        from domain.core.models import FaultCategory
+        from domain.requests.models import FaultCategory
 
         ticket.fault_category = db.session.execute(select(FaultCategory)).scalars().first()
         ticket.solution_summary = "更换线缆"
@@ -528,7 +529,7 @@ def test_case_analysis_after_the_national_day_holiday_and_a_day_off_entered_late
 
 
 def test_case_analysis_across_new_year_2027_the_calendar_does_not_know(app, staff, calendar_without_2027):
-    from domain.core.models import CalendarOverride
+    from domain.sla.models import CalendarOverride
     with app.app_context():
         # New Year's Day 2027 entered by the administrator: 31 December, Monday 4 and Tuesday 5 January count.
         # Due at the end of 5 January, warned on Monday 4 at 09:00 (Friday 1 is a holiday, then the weekend).
@@ -548,8 +549,8 @@ def test_case_analysis_across_new_year_2027_the_calendar_does_not_know(app, staf
 def test_an_approved_orders_case_analysis_is_warned_and_missed(app, make_user):
     """Through the review: approving a complex case closes the request and starts its case analysis, whose clock
     the scan still follows."""
-    from domain.core.models import FaultCategory
     from domain.documents import review
+    from domain.requests.models import FaultCategory
 
     from .orderfactory import make_signed_order
 

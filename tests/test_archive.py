@@ -99,7 +99,7 @@ def test_hostile_filters_are_a_clear_error_never_a_500_and_start_no_export(app, 
     from sqlalchemy import func, select
 
     from domain.core.db import db
-    from domain.core.models import ExportJob
+    from domain.documents.models import ExportJob
 
     first, _ = two_orders(app, make_user)
     boss = login(app, first["ids"]["boss"])

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import event
 
 from domain.core.db import db
-from domain.core.models import TICKET_OPEN_STATES_SQL
 from domain.requests.board import BoardFilter, board_page, technician_load
+from domain.requests.models import TICKET_OPEN_STATES_SQL
 from domain.requests.workflow import OPEN_STATES
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -7,8 +7,10 @@ from sqlalchemy import func, select
 
 from domain.core.db import db
 from domain.core.enums import Role, TicketStatus
-from domain.core.models import AuditEvent, Signature, Ticket, User
+from domain.core.models import AuditEvent, User
 from domain.core.types import utcnow
+from domain.fieldwork.models import Signature
+from domain.requests.models import Ticket
 
 
 def test_users_create(app, runner):

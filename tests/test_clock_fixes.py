@@ -13,13 +13,14 @@ from sqlalchemy import select
 from domain.core import context
 from domain.core.db import db
 from domain.core.enums import AnalysisTrigger, ClockName, ClockState, ContactMethod, Role
-from domain.core.models import CalendarOverride, TicketClock, User
+from domain.core.models import User
 from domain.documents.cases import open_case_analysis
 from domain.reporting.reports import Week, weekly_report
 from domain.requests import access, assignment, intake, remote_work, visits
 from domain.requests.catalog import ensure_catalog
 from domain.sla import workdays
 from domain.sla.clocks import ticket_clocks
+from domain.sla.models import CalendarOverride, TicketClock
 from domain.sla.policy import save_policy
 
 from .conftest import PASSWORD

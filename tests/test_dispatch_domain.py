@@ -13,9 +13,10 @@ from domain.core.context import Context
 from domain.core.db import db
 from domain.core.enums import ClockName, ClockState, ContactMethod, Role, TicketStatus
 from domain.core.errors import Conflict, DomainError, Forbidden, ValidationError
-from domain.core.models import AuditEvent, DeviceModel, Ticket, User
+from domain.core.models import AuditEvent, User
 from domain.requests import access, assignment, intake, progress_notes, remote_work, visits
 from domain.requests.catalog import ensure_catalog
+from domain.requests.models import DeviceModel, Ticket
 from domain.sla.clocks import ticket_clocks
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -414,7 +415,7 @@ def test_bad_visit_time_is_refused(app, ctx_for, assigned, when, field):
 
 
 def test_policy_overrides_change_the_deadlines(app, ctx_for):
-    from domain.core.models import PolicySetting
+    from domain.sla.models import PolicySetting
 
     with app.app_context():
         db.session.add(PolicySetting(key="first_contact_urgent_minutes", value="20"))

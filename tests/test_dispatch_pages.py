@@ -12,9 +12,11 @@ from sqlalchemy import event, func, select
 from domain.core import context
 from domain.core.db import db
 from domain.core.enums import ClockName, Role, TicketStatus
-from domain.core.models import DeviceModel, Ticket, TicketClock, User
+from domain.core.models import User
 from domain.requests import access, assignment, intake
 from domain.requests.catalog import ensure_catalog
+from domain.requests.models import DeviceModel, Ticket
+from domain.sla.models import TicketClock
 
 from .conftest import PASSWORD, signed_client
 

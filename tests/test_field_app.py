@@ -11,10 +11,12 @@ from PIL import Image
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
+from domain.alerts.models import OutboxMail
 from domain.core.db import db
-from domain.core.models import AcceptanceTest, OutboxMail, Precaution, ProgressNote, Signature, SyncOp
+from domain.fieldwork.models import AcceptanceTest, Precaution, Signature, SyncOp
 from domain.fieldwork.signing import INK_LUT, SignatureError, clean_signature_png
 from domain.requests import access, assignment, intake, progress_notes
+from domain.requests.models import ProgressNote
 
 from .conftest import PASSWORD, browser_sign_in
 from .orderfactory import make_prepared_visit
@@ -669,7 +671,8 @@ def test_a_photo_is_downscaled_on_the_phone_and_stored_once(app, visit_job, phon
 
     from PIL import Image
 
-    from domain.core.models import Blob, Photo
+    from domain.core.models import Blob
+    from domain.fieldwork.models import Photo
 
     base, context, problems = phone
     page = signed_in_app(base, context)
@@ -756,7 +759,7 @@ def test_knowledge_base_answers_for_the_job_are_there_offline(app, visit_job, ph
     from datetime import UTC, datetime
 
     from domain.core.enums import ArticleStatus
-    from domain.core.models import KbArticle
+    from domain.knowledge.models import KbArticle
 
     number = visit_job["number"]
     with app.app_context():
@@ -1183,8 +1186,9 @@ def test_a_returned_order_comes_back_with_the_supervisors_comment_and_is_submitt
     from zoneinfo import ZoneInfo
 
     from domain.core import context as domain_context
-    from domain.core.models import FaultCategory, User
+    from domain.core.models import User
     from domain.documents import review
+    from domain.requests.models import FaultCategory
 
     from .orderfactory import make_signed_order
 

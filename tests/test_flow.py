@@ -13,11 +13,13 @@ from sqlalchemy import select
 from domain.core import context
 from domain.core.db import db
 from domain.core.enums import Role
-from domain.core.models import FaultCategory, SyncOp, User
+from domain.core.models import User
 from domain.documents import review
 from domain.fieldwork import flow, signing
+from domain.fieldwork.models import SyncOp
 from domain.requests import access, assignment, intake
 from domain.requests.catalog import ensure_catalog
+from domain.requests.models import FaultCategory
 
 from .orderfactory import SHANGHAI, make_signed_order, signature_data_url
 from .test_sync_api import at, phone

@@ -20,7 +20,8 @@ from wtforms.fields.core import UnboundField
 from blueprints.core.forms import SafeForm
 from domain.core.db import db
 from domain.core.enums import Role
-from domain.core.models import ProgressNote, SyncOp, Ticket
+from domain.fieldwork.models import SyncOp
+from domain.requests.models import ProgressNote, Ticket
 
 from .conftest import PASSWORD
 from .orderfactory import make_prepared_visit, make_signed_order

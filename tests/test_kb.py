@@ -12,11 +12,13 @@ from domain.core import context
 from domain.core.db import db
 from domain.core.enums import ArticleStatus, ClockName, ClockState, Role
 from domain.core.errors import DomainError, Forbidden, ValidationError
-from domain.core.models import AuditEvent, DeviceModel, FaultCategory, KbArticle, User
+from domain.core.models import AuditEvent, User
 from domain.documents import review
 from domain.knowledge import kb
+from domain.knowledge.models import KbArticle
 from domain.requests import access
 from domain.requests.catalog import ensure_catalog
+from domain.requests.models import DeviceModel, FaultCategory
 from domain.sla.clocks import ticket_clocks
 
 from .conftest import PASSWORD
@@ -394,7 +396,7 @@ def test_the_manual_is_built_by_the_worker_and_a_repeated_request_joins_the_pend
         job_id = int(first.rsplit("/", 1)[1])
         assert worker.build_manual_pdf(job_id, app) == "done"
         assert worker.build_manual_pdf(job_id, app) == "nothing"  # a task run twice builds it once
-        from domain.core.models import ManualJob
+        from domain.knowledge.models import ManualJob
 
         assert db.session.get(ManualJob, job_id).state == "done"
     assert "<progress" not in tech.get(first, headers=ZH).get_data(as_text=True)
@@ -412,7 +414,7 @@ def test_the_manual_is_built_by_the_worker_and_a_repeated_request_joins_the_pend
 
 def test_a_manual_whose_task_was_lost_is_queued_again_by_the_minute_tick(make_app, make_user):
     import worker
-    from domain.core.models import ManualJob
+    from domain.knowledge.models import ManualJob
 
     app = make_app(HUEY_IMMEDIATE=False)
     _, tech_name = make_user(Role.TECHNICIAN)

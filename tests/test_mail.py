@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 import worker
 from domain.alerts import mail, weekly
+from domain.alerts.models import Notification, OutboxMail, StoredReport
 from domain.core import uow
 from domain.core.db import db
 from domain.core.enums import Role
-from domain.core.models import Notification, OutboxMail, StoredReport
 from domain.reporting.reports import Week
 
 from .conftest import PASSWORD

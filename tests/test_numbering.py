@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 from domain.core.db import db
 from domain.core.enums import Channel, Urgency
-from domain.core.models import Customer, Ticket
 from domain.requests.intake import Intake, open_ticket
+from domain.requests.models import Customer, Ticket
 from domain.requests.numbering import allocate_ticket_number
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

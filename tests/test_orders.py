@@ -17,10 +17,12 @@ from domain.core import context
 from domain.core.db import db
 from domain.core.enums import RenderState, TicketStatus
 from domain.core.errors import Conflict, DomainError
-from domain.core.models import AuditEvent, Blob, ServiceOrder, Ticket, User
+from domain.core.models import AuditEvent, Blob, User
 from domain.documents import orders
+from domain.documents.models import ServiceOrder
 from domain.fieldwork import onsite
 from domain.requests import access, assignment, intake, progress_notes, remote_work
+from domain.requests.models import Ticket
 
 from .conftest import signed_client
 from .orderfactory import SHANGHAI, make_signed_order, signature_data_url
@@ -241,8 +243,8 @@ def test_frozen_content_lists_what_the_request_holds_in_its_order(app, make_user
     from datetime import timedelta
 
     from domain.core.enums import ContactMethod, RemoteOutcome
-    from domain.core.models import RemoteSession
     from domain.fieldwork import signing
+    from domain.requests.models import RemoteSession
 
     with app.app_context():
         made = make_signed_order(make_user, photos=3, notes=("一", "二", "三"), sign=False)

@@ -17,10 +17,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
+from domain.alerts.models import PushSubscription
 from domain.core import context, uow
 from domain.core.db import db
 from domain.core.enums import Role
-from domain.core.models import PushSubscription, User
+from domain.core.models import User
 from domain.requests import assignment, intake
 from domain.requests.catalog import ensure_catalog
 

@@ -20,8 +20,11 @@ from domain.core.blobs import store_blob
 from domain.core.db import db
 from domain.core.enums import Channel, ClockName, Role, TicketStatus, Urgency
 from domain.core.errors import DomainError
-from domain.core.models import Customer, Signature, Ticket, TicketClock, User
+from domain.core.models import User
+from domain.fieldwork.models import Signature
 from domain.reporting import reports
+from domain.requests.models import Customer, Ticket
+from domain.sla.models import TicketClock
 
 SH = ZoneInfo("Asia/Shanghai")
 # Wednesday of 2026-W48: 2026-W47 (Mon 16 Nov .. Sun 22 Nov) is the last complete week.

@@ -64,9 +64,10 @@ def test_the_pdf_keeps_each_photos_aspect_ratio(app, make_user):
 
     from domain.core import context
     from domain.core.blobs import store_blob
-    from domain.core.models import Photo, User
+    from domain.core.models import User
     from domain.documents import orders
     from domain.fieldwork import signing
+    from domain.fieldwork.models import Photo
 
     from .orderfactory import SHANGHAI, signature_data_url
 

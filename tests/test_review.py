@@ -10,9 +10,10 @@ from domain.core import context
 from domain.core.db import db
 from domain.core.enums import ClockName, ClockState, TicketStatus
 from domain.core.errors import DomainError, ValidationError
-from domain.core.models import FaultCategory, User
+from domain.core.models import User
 from domain.documents import review
 from domain.requests import access
+from domain.requests.models import FaultCategory
 from domain.sla.clocks import ticket_clocks
 
 from .conftest import signed_client

@@ -23,8 +23,10 @@ from sqlalchemy import func, select
 
 from domain.core.db import db
 from domain.core.enums import TicketStatus
-from domain.core.models import AcceptanceTest, AuditEvent, Photo, ProgressNote, Signature, SyncOp, Ticket, User
+from domain.core.models import AuditEvent, User
+from domain.fieldwork.models import AcceptanceTest, Photo, Signature, SyncOp
 from domain.requests import access
+from domain.requests.models import ProgressNote, Ticket
 
 from .conftest import PASSWORD, csrf_from, signed_client
 from .orderfactory import SHANGHAI, make_prepared_visit, signature_data_url

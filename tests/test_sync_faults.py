@@ -20,8 +20,10 @@ from sqlalchemy import func, select
 
 from blueprints.core.transaction import KILL_AFTER_COMMIT_ENV
 from domain.core.db import db
-from domain.core.models import AuditEvent, ProgressNote, SyncOp, Ticket
+from domain.core.models import AuditEvent
 from domain.fieldwork import sync as applier
+from domain.fieldwork.models import SyncOp
+from domain.requests.models import ProgressNote, Ticket
 
 from .orderfactory import make_prepared_visit
 from .test_sync_api import app_processes, at, http_phone, phone

@@ -9,8 +9,10 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from domain.alerts.models import OutboxMail
 from domain.core.db import db
-from domain.core.models import OutboxMail, ProgressNote, SyncOp
+from domain.fieldwork.models import SyncOp
+from domain.requests.models import ProgressNote
 
 from .orderfactory import make_prepared_visit
 from .test_sync_api import at, op, phone
@@ -428,8 +430,9 @@ def test_what_each_op_kind_reads_names_a_relationship_of_its_request_or_the_poli
     carrying that kind."""
     from sqlalchemy import inspect
 
-    from domain.core.models import Ticket, Visit
+    from domain.fieldwork.models import Visit
     from domain.fieldwork.ops import REGISTRY
+    from domain.requests.models import Ticket
 
     relationships = {"": set(inspect(Ticket).relationships.keys()), "visits": set(inspect(Visit).relationships.keys())}
     declared = {name for kind in REGISTRY.values() for name in kind.reads}

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from domain.core import uow
 from domain.core.db import db
 from domain.core.errors import Conflict, DomainError
-from domain.core.models import CalendarOverride, Ticket
+from domain.requests.models import Ticket
+from domain.sla.models import CalendarOverride
 
 from .conftest import signed_client
 from .test_dispatch_domain import ctx_for, new_ticket, people  # noqa: F401 - fixtures

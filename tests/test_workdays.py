@@ -5,7 +5,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from domain.core.db import db
-from domain.core.models import CalendarOverride
+from domain.sla.models import CalendarOverride
 from domain.sla.workdays import add_working_days, calendar_known, is_workday
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from domain.core import uow
 from domain.core.db import db
 from domain.core.enums import RenderState
-from domain.core.models import ServiceOrder
+from domain.documents.models import ServiceOrder
 from domain.requests import access
 
 from .orderfactory import make_signed_order

@@ -8,8 +8,9 @@ import pytest
 from domain.core.db import db
 from domain.core.enums import TicketStatus as S
 from domain.core.errors import DomainError
-from domain.core.models import AuditEvent, Ticket
+from domain.core.models import AuditEvent
 from domain.requests import workflow
+from domain.requests.models import Ticket
 
 LEGAL = {
     (S.NEW, S.ASSIGNED), (S.NEW, S.CANCELLED),

@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from domain.alerts import delivery, mail, notifications, weekly
 from domain.alerts.mail import INVALID_EMAIL, valid_email
+from domain.alerts.models import StoredReport
 from domain.core.db import db
 from domain.core.enums import Role
-from domain.core.models import Blob, StoredReport
+from domain.core.models import Blob
 
 from ..access import roles_required, signed_in
 from . import bp

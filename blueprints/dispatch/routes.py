@@ -14,12 +14,13 @@ from domain.core.db import db
 from domain.core.enums import ContactMethod, RemoteOutcome, Role, TicketStatus, Urgency
 from domain.core.errors import ValidationError
 from domain.core.locales import name_key
-from domain.core.models import AuditEvent, Blob, Customer, DeviceCategory, Ticket
+from domain.core.models import AuditEvent, Blob
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
 from domain.knowledge import kb
 from domain.requests import access, assignment, intake, progress_notes, remote_work, visits, workflow
 from domain.requests.board import BoardFilter, active_users, board_page, technician_load
+from domain.requests.models import Customer, DeviceCategory, Ticket
 from domain.sla.clocks import ticket_clocks
 from domain.sla.policy import current_policy
 
@@ -181,7 +182,7 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         .where(AuditEvent.ticket_id == ticket.id).order_by(AuditEvent.at, AuditEvent.id)
     ).scalars().all()
     user = current_user
-    from domain.core.models import FaultCategory
+    from domain.requests.models import FaultCategory
 
     faults = db.session.execute(
         select(FaultCategory).where(FaultCategory.active.is_(True),

@@ -11,11 +11,13 @@ from domain.core.db import db
 from domain.core.enums import ArticleStatus, ClockName
 from domain.core.errors import NotFound
 from domain.core.locales import name_key as names_in
-from domain.core.models import Blob, DeviceCategory, FaultCategory, KbArticle
+from domain.core.models import Blob
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
 from domain.knowledge import kb
+from domain.knowledge.models import KbArticle
 from domain.requests import access
+from domain.requests.models import DeviceCategory, FaultCategory
 from domain.sla.clocks import ticket_clocks
 from domain.sla.policy import current_policy
 

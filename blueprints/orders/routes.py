@@ -15,11 +15,13 @@ from sqlalchemy.orm import joinedload
 from domain.core.db import db
 from domain.core.enums import Resolution, Role
 from domain.core.errors import Forbidden, NotFound
-from domain.core.models import Blob, ServiceOrder, Ticket
+from domain.core.models import Blob
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
 from domain.documents import orders, review
+from domain.documents.models import ServiceOrder
 from domain.requests import access
+from domain.requests.models import Ticket
 from domain.sla.clocks import ticket_clocks
 from domain.sla.policy import current_policy
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from ..core.models import ServiceOrder, Ticket
 from ..core.site import Site
+from ..documents.models import ServiceOrder
 from ..documents.orders import share_token
+from ..requests.models import Ticket
 from . import mail
 
 

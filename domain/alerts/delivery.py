@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from flask_babel import force_locale
 from sqlalchemy import delete, select, update
 
+from ..alerts.models import Notification, PushSubscription
 from ..core.db import db
-from ..core.models import Notification, PushSubscription, User
+from ..core.models import User
 from ..sla.policy import current_policy
 from . import mail, push
 from .notifications import Kind, kinds_for, title_and_body

@@ -19,11 +19,12 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 
+from ..alerts.models import OutboxMail
 from ..core import validation
 from ..core.blobs import store_blob
 from ..core.db import db
 from ..core.deferred import after_commit_task
-from ..core.models import Blob, OutboxMail
+from ..core.models import Blob
 from ..core.types import utcnow
 
 log = logging.getLogger(__name__)

@@ -13,13 +13,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ..alerts.models import Notification
 from ..core.db import db
 from ..core.deferred import after_commit_task
 from ..core.enums import ClockName, Role
 from ..core.errors import NotFound
 from ..core.labels import clock_labels
-from ..core.models import Notification, Ticket, User
+from ..core.models import User
 from ..core.types import utcnow
+from ..requests.models import Ticket
 from ..sla.policy import Policy, current_policy
 from ..sla.rules import Audience
 

@@ -19,9 +19,10 @@ import requests
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 
+from ..alerts.models import PushSubscription
 from ..core.db import db
 from ..core.errors import ValidationError
-from ..core.models import PushSubscription, User
+from ..core.models import User
 from ..core.types import utcnow
 
 log = logging.getLogger(__name__)

@@ -28,9 +28,11 @@ from sqlalchemy import and_, exists, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ..alerts.models import Notification, ScanMark
 from ..core.db import db
 from ..core.enums import ClockName, TicketStatus
-from ..core.models import Notification, ScanMark, Ticket, TicketClock
+from ..requests.models import Ticket
+from ..sla.models import TicketClock
 from ..sla.policy import Policy, current_policy
 from ..sla.rules import CLOCK_RULES
 from ..sla.workdays import load_overrides

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ..alerts.models import StoredReport
 from ..core.blobs import store_blob
 from ..core.db import db
-from ..core.models import StoredReport
 from ..reporting import reports
 from . import mail
 from .notifications import Kind, active_supervisors, notify

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..requests.models import Ticket
 from .db import can_write_at_once, db, write_row
-from .models import AuditEvent, Ticket, User
+from .models import AuditEvent, User
 
 _AUDIT_INSERT = AuditEvent.__table__.insert()
 

@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 
+from ..requests.models import Ticket
 from ..sla.policy import Policy, current_policy
 from . import validation
 from .errors import Forbidden, ValidationError
-from .models import Ticket, User
+from .models import User
 from .site import Site
 from .types import utcnow
 

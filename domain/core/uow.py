@@ -18,9 +18,9 @@ from typing import TypeVar
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.exc import StaleDataError
 
+from ..requests.models import Ticket
 from .db import JOINED_KEY, db, drop_joined, joined_count, take_write_lock
 from .errors import Conflict
-from .models import Ticket
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -18,8 +18,10 @@ from ..core.blobs import store_blob
 from ..core.db import db
 from ..core.enums import RenderState, Resolution, Role, TicketStatus
 from ..core.errors import ValidationError
-from ..core.models import Blob, Customer, ExportJob, ServiceOrder, Ticket, User
+from ..core.models import Blob, User
 from ..core.types import utcnow
+from ..documents.models import ExportJob, ServiceOrder
+from ..requests.models import Customer, Ticket
 
 PAGE_SIZE = 50
 MAX_EXPORT = 2000  # orders in one ZIP

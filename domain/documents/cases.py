@@ -8,7 +8,8 @@ from ..core.context import Context
 from ..core.db import db
 from ..core.enums import AnalysisTrigger, ClockName, Role
 from ..core.errors import Conflict, Forbidden, ValidationError
-from ..core.models import CaseAnalysis, Ticket
+from ..documents.models import CaseAnalysis
+from ..requests.models import Ticket
 from ..sla.clocks import start_clock, stop_clock
 from ..sla.workdays import working_days_due
 

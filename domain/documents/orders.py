@@ -29,22 +29,13 @@ from ..core.db import db, take_write_lock
 from ..core.deferred import after_commit_task
 from ..core.enums import RenderState, Resolution
 from ..core.labels import clock_labels
-from ..core.models import (
-    Blob,
-    ContactAttempt,
-    Customer,
-    DeviceCategory,
-    Photo,
-    PrepItem,
-    ProgressNote,
-    RemoteSession,
-    ServiceOrder,
-    Ticket,
-    User,
-)
+from ..core.models import Blob, User
 from ..core.site import Site
 from ..core.site import current as current_site
 from ..core.types import in_zone, utcnow
+from ..documents.models import ServiceOrder
+from ..fieldwork.models import Photo, PrepItem
+from ..requests.models import ContactAttempt, Customer, DeviceCategory, ProgressNote, RemoteSession, Ticket
 from ..requests.serialise import iso as _iso
 from ..requests.serialise import request_summary
 from ..sla.policy import current_policy

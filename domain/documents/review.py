@@ -11,9 +11,10 @@ from ..core.context import MAX_TEXT, Context, require_assignee
 from ..core.db import db
 from ..core.enums import AnalysisTrigger, ClockName, ReviewDecision, Role, TicketStatus
 from ..core.errors import DomainError, Forbidden, ValidationError
-from ..core.models import FaultCategory, Review, Ticket
+from ..documents.models import Review
 from ..fieldwork import flow
 from ..requests import workflow
+from ..requests.models import FaultCategory, Ticket
 from ..sla.clocks import stop_clock
 from .cases import open_case_analysis
 

@@ -52,7 +52,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..core.enums import TicketStatus
 from ..core.errors import DomainError
-from ..core.models import Ticket
+from ..requests.models import Ticket
 
 VERSION = 2  # 2: signing requires the cause and work done; tests_passed is a tally of the items' last results
 

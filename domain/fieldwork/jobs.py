@@ -9,7 +9,10 @@ from sqlalchemy.orm import selectinload
 from ..core.db import db
 from ..core.enums import ArticleStatus, ClockName, ReviewDecision, TicketStatus
 from ..core.locales import DEFAULT_LOCALE, name_key
-from ..core.models import FaultCategory, KbArticle, Ticket, User, Visit
+from ..core.models import User
+from ..fieldwork.models import Visit
+from ..knowledge.models import KbArticle
+from ..requests.models import FaultCategory, Ticket
 from ..requests.serialise import iso as _iso
 from ..requests.serialise import request_summary
 from ..sla.clocks import ticket_clocks

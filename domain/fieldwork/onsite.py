@@ -14,8 +14,9 @@ from ..core.context import AFTER_ARRIVAL, AFTER_SCHEDULING, MAX_TEXT, Context, c
 from ..core.db import db
 from ..core.enums import TicketStatus
 from ..core.errors import Conflict, DomainError, ValidationError
-from ..core.models import AcceptanceTest, Precaution, Ticket, Visit
+from ..fieldwork.models import AcceptanceTest, Precaution, Visit
 from ..requests import workflow
+from ..requests.models import Ticket
 
 
 def ensure_not_locked(ticket: Ticket) -> None:

@@ -35,9 +35,10 @@ from ..core.context import Context, require_assignee
 from ..core.db import db
 from ..core.enums import ContactMethod, RemoteOutcome
 from ..core.errors import DomainError
-from ..core.models import Photo, Ticket
 from ..documents import review
+from ..fieldwork.models import Photo
 from ..requests import progress_notes, remote_work, visits
+from ..requests.models import Ticket
 from . import onsite, signing
 from .images import ProcessedImage
 

@@ -19,10 +19,11 @@ from ..core.context import AFTER_ARRIVAL, Context, checked_time, require_assigne
 from ..core.db import db
 from ..core.enums import ClockName, TicketStatus
 from ..core.errors import DomainError, ValidationError
-from ..core.models import Signature, Ticket
 from ..core.types import utcnow
 from ..documents.orders import freeze_order, order_rows
+from ..fieldwork.models import Signature
 from ..requests import workflow
+from ..requests.models import Ticket
 from ..sla.clocks import start_clock
 from .flow import NO_WORK, FlowRefused
 from .onsite import current_visit, ensure_not_locked

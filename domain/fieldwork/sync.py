@@ -25,9 +25,11 @@ from ..core import context, uow, validation
 from ..core.db import db, drop_joined, held_rows, joined_count, take_write_lock, write_row
 from ..core.enums import OpStatus
 from ..core.errors import DomainError
-from ..core.models import ProgressNote, SyncOp, Ticket, User, Visit
+from ..core.models import User
 from ..core.types import utcnow
 from ..documents.orders import canonical_json
+from ..fieldwork.models import SyncOp, Visit
+from ..requests.models import ProgressNote, Ticket
 from ..sla.policy import Policy, current_policy
 from . import flow
 from .images import ProcessedImage

@@ -23,18 +23,12 @@ from ..core.db import db
 from ..core.enums import ArticleStatus, Role, TicketStatus
 from ..core.errors import Forbidden, NotFound, ValidationError
 from ..core.locales import is_english
-from ..core.models import (
-    CaseAnalysis,
-    DeviceCategory,
-    DeviceModel,
-    FaultCategory,
-    KbArticle,
-    ManualJob,
-    Ticket,
-    User,
-)
+from ..core.models import User
 from ..core.types import in_zone, utcnow
 from ..documents.cases import analysis_errors, complete_case_analysis
+from ..documents.models import CaseAnalysis
+from ..knowledge.models import KbArticle, ManualJob
+from ..requests.models import DeviceCategory, DeviceModel, FaultCategory, Ticket
 
 MAX_TITLE = 200
 MAX_QUERY = 100

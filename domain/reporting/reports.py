@@ -37,7 +37,10 @@ from ..core.enums import ClockName, Role, TicketStatus
 from ..core.errors import DomainError
 from ..core.labels import clock_labels, span_text
 from ..core.locales import html_lang
-from ..core.models import Signature, Ticket, TicketClock, User
+from ..core.models import User
+from ..fieldwork.models import Signature
+from ..requests.models import Ticket
+from ..sla.models import TicketClock
 from ..sla.policy import current_policy
 from ..sla.rules import CLOCK_RULES
 

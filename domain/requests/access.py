@@ -12,10 +12,8 @@ from ..core.enums import (
     Role,
 )
 from ..core.errors import Forbidden, NotFound
-from ..core.models import (
-    Ticket,
-    User,
-)
+from ..core.models import User
+from ..requests.models import Ticket
 
 
 def can_view(user: User, ticket: Ticket) -> bool:

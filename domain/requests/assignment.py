@@ -17,11 +17,9 @@ from ..core.enums import (
     TicketStatus,
 )
 from ..core.errors import Conflict, DomainError, Forbidden, ValidationError
-from ..core.models import (
-    Ticket,
-    User,
-)
+from ..core.models import User
 from ..core.validation import parse_int, text_problem
+from ..requests.models import Ticket
 from ..sla.clocks import drop_clock
 from . import workflow
 

@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 
 from ..core.db import db
 from ..core.enums import Role, TicketStatus
-from ..core.models import Ticket, User
+from ..core.models import User
 from ..fieldwork.jobs import ACTIVE
+from ..requests.models import Ticket
 from .workflow import CLOSED
 
 

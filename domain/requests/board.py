@@ -15,7 +15,8 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from ..core.db import db
 from ..core.enums import Role, TicketStatus, Urgency
-from ..core.models import TICKET_BOARD_ORDER, Customer, Ticket, User
+from ..core.models import User
+from ..requests.models import TICKET_BOARD_ORDER, Customer, Ticket
 from .workflow import OPEN_STATES
 
 PER_PAGE = 30

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ..core.db import db
-from ..core.models import DeviceCategory, DeviceModel, FaultCategory
+from ..requests.models import DeviceCategory, DeviceModel, FaultCategory
 
 
 def _pairs(*items: tuple[str, str]) -> list[dict[str, str]]:

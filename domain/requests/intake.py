@@ -28,15 +28,10 @@ from ..core.enums import (
     Urgency,
 )
 from ..core.errors import Forbidden, ValidationError
-from ..core.models import (
-    Customer,
-    DeviceCategory,
-    DeviceModel,
-    Ticket,
-    User,
-)
+from ..core.models import User
 from ..core.types import utcnow
 from ..core.validation import parse_int, text_problem
+from ..requests.models import Customer, DeviceCategory, DeviceModel, Ticket
 from ..sla.clocks import start_clock, stop_clock
 from .numbering import allocate_ticket_number
 

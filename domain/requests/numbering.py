@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..core.db import db
-from ..core.models import TicketSequence
+from ..requests.models import TicketSequence
 
 PREFIX = "FS"
 

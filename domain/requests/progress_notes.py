@@ -17,11 +17,8 @@ from ..core.enums import (
     Role,
 )
 from ..core.errors import Conflict, Forbidden, ValidationError
-from ..core.models import (
-    ProgressNote,
-    Ticket,
-)
 from ..core.types import utcnow
+from ..requests.models import ProgressNote, Ticket
 from .access import can_view
 
 

@@ -23,13 +23,9 @@ from ..core.enums import (
     TicketStatus,
 )
 from ..core.errors import DomainError, ValidationError
-from ..core.models import (
-    ContactAttempt,
-    RemoteSession,
-    Ticket,
-)
 from ..fieldwork import flow
 from ..fieldwork.onsite import cause_and_work
+from ..requests.models import ContactAttempt, RemoteSession, Ticket
 from ..sla.clocks import start_clock, stop_clock
 from . import workflow
 

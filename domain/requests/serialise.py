@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..core.models import Ticket
+from ..requests.models import Ticket
 from ..sla.clocks import ClockView, ticket_clocks
 
 

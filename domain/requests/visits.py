@@ -21,12 +21,9 @@ from ..core.enums import (
     TicketStatus,
 )
 from ..core.errors import DomainError, ValidationError
-from ..core.models import (
-    PrepItem,
-    Ticket,
-    Visit,
-)
 from ..fieldwork import flow
+from ..fieldwork.models import PrepItem, Visit
+from ..requests.models import Ticket
 from ..sla.clocks import drop_clock, start_clock, stop_clock
 from ..sla.policy import Policy
 from . import workflow

@@ -7,7 +7,8 @@ from ..core.audit import record_event
 from ..core.enums import TicketStatus as S
 from ..core.errors import DomainError
 from ..core.labels import STATUS_LABELS
-from ..core.models import Ticket, User
+from ..core.models import User
+from ..requests.models import Ticket
 
 # Each state and the states it may move to. A visit may be rescheduled (VISIT_SCHEDULED -> itself);
 # reassigning a request does not change its state (see assignment.assign).

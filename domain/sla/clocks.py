@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..core.enums import ClockName, ClockState
-from ..core.models import Ticket, TicketClock
+from ..requests.models import Ticket
+from ..sla.models import TicketClock
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from ..core.db import db
 from ..core.enums import Urgency
-from ..core.models import PolicySetting
+from ..sla.models import PolicySetting
 
 
 @dataclass(frozen=True)

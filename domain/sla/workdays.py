@@ -12,7 +12,7 @@ import chinese_calendar
 from sqlalchemy import select
 
 from ..core.db import db
-from ..core.models import CalendarOverride
+from ..sla.models import CalendarOverride
 
 
 def load_overrides(start: date, end: date) -> dict[date, bool]:

@@ -1,0 +1,103 @@
+"""The service order as a document, its review, the case analysis, and the archive's exports."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    ForeignKey,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..core.db import Base
+from ..core.enums import (
+    AnalysisTrigger,
+    RenderState,
+    Resolution,
+    ReviewDecision,
+)
+from ..core.models import User, enum_type
+from ..core.types import utcnow
+
+if TYPE_CHECKING:  # relationships name these classes; domain/__init__.py imports every models module
+    from ..knowledge.models import KbArticle
+    from ..requests.models import Ticket
+
+
+class ServiceOrder(Base):
+    """The rendered service order: its canonical content, the content hash and the PDF blob."""
+
+    __tablename__ = "service_orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    kind: Mapped[Resolution] = mapped_column(enum_type(Resolution))
+    locale: Mapped[str] = mapped_column(String(10))
+    content_json: Mapped[str] = mapped_column(Text)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    pdf_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
+    render_state: Mapped[RenderState] = mapped_column(enum_type(RenderState), default=RenderState.PENDING)
+    render_attempts: Mapped[int] = mapped_column(default=0)
+    render_error: Mapped[str | None] = mapped_column(Text)
+    rendered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Part of every customer link (/o/...): raising it revokes the links given so far.
+    share_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    ticket: Mapped[Ticket] = relationship(back_populates="service_order")
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    decision: Mapped[ReviewDecision] = mapped_column(enum_type(ReviewDecision))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="reviews")
+    reviewer: Mapped[User] = relationship()
+
+
+class CaseAnalysis(Base):
+    """Due within 3 working days for a first-seen fault type or a complex problem."""
+
+    __tablename__ = "case_analyses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    fault_category_id: Mapped[int | None] = mapped_column(ForeignKey("fault_categories.id"))
+    trigger: Mapped[AnalysisTrigger] = mapped_column(enum_type(AnalysisTrigger))
+    opened_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    summary: Mapped[str | None] = mapped_column(Text)
+    root_cause: Mapped[str | None] = mapped_column(Text)
+    fix: Mapped[str | None] = mapped_column(Text)
+    prevention: Mapped[str | None] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    completed_at: Mapped[datetime | None]
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("kb_articles.id"))
+
+    ticket: Mapped[Ticket] = relationship(back_populates="case_analysis")
+    article: Mapped[KbArticle | None] = relationship()
+
+
+class ExportJob(Base):
+    """A ZIP of service orders built by the worker; the page polls its progress."""
+
+    __tablename__ = "export_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
+    done: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int] = mapped_column(default=0)
+    zip_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

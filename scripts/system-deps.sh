@@ -2,10 +2,11 @@
 # Installs the Debian packages the app needs when they are missing; with --test, also what the tests need.
 #   app:   a venv for Python, Pango for WeasyPrint, a Simplified Chinese font, an emoji font (what a phone can
 #          type prints: WeasyPrint embeds its colour glyphs as images over extractable text), fast font subsetting
-#   tests: poppler-utils (pdftotext, pdffonts, pdfimages) and Debian's Chromium for the browser tests
+#   tests: poppler-utils (pdftotext, pdffonts, pdfimages), Debian's Chromium for the browser tests, Node for the
+#          phone's pure modules (static/field/flow.js)
 set -e
 packages="fontconfig fonts-noto-cjk fonts-noto-color-emoji libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 curl"
-[ "$1" = "--test" ] && packages="$packages poppler-utils chromium"
+[ "$1" = "--test" ] && packages="$packages poppler-utils chromium nodejs"
 
 missing=""
 for p in $packages; do

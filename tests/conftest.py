@@ -37,8 +37,7 @@ def _with_search_path(url: str, schema: str) -> str:
     return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
+def hash_passwords_fast(monkeypatch) -> None:
     """Real hashing, fewer rounds: the suite creates hundreds of users."""
     import functools
 
@@ -48,6 +47,11 @@ def fast_password_hashing(monkeypatch):
 
     monkeypatch.setattr(domain.core.models, "generate_password_hash",
                         functools.partial(generate_password_hash, method="pbkdf2:sha256:1000"))
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch):
+    hash_passwords_fast(monkeypatch)
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +93,37 @@ def _empty_postgres(url: str) -> None:
     engine.dispose()
 
 
+@contextmanager
+def private_database(database, folder):
+    """A database of its own for a module's shared world, beside the per-test one: a copy of the SQLite template,
+    or a new PostgreSQL schema (dropped afterwards). Yields its URL."""
+    if database["kind"] == "sqlite":
+        path = folder / "world.db"
+        shutil.copyfile(database["template"], path)
+        yield f"sqlite:///{path}"
+        return
+    schema = f"fs_world_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    engine = sa.create_engine(database["base_url"])
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = _with_search_path(database["base_url"], schema)
+    schema_engine = sa.create_engine(url)
+    db.metadata.create_all(schema_engine)
+    schema_engine.dispose()
+    try:
+        yield url
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def app_settings(database_url: str, **overrides) -> dict:
+    """The settings every test app starts from."""
+    return {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_ENABLED": False, "SERVER_NAME": None, **overrides}
+
+
 @pytest.fixture
 def database_url(database, tmp_path):
     if database["kind"] == "postgresql":
@@ -106,15 +141,7 @@ def make_app(database_url, tmp_path, monkeypatch):
     apps = []
 
     def factory(**overrides):
-        config = {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "WTF_CSRF_ENABLED": False,
-            "RATELIMIT_ENABLED": False,
-            "SERVER_NAME": None,
-        }
-        config.update(overrides)
-        application = create_app(config)
+        application = create_app(app_settings(database_url, **overrides))
         apps.append(application)
         return application
 
@@ -239,17 +266,35 @@ def require_chromium() -> None:
                     "(make test does this when it can)")
 
 
-@pytest.fixture
-def chromium(app):
-    """`app` served on a local port and Chromium: yields (base URL, a new phone-sized Chinese browser context)."""
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """One Chromium for the whole run (starting it costs more than most tests): each test gets its own contexts,
+    which share nothing (cookies, storage, IndexedDB, service workers), on its own server's origin."""
     require_chromium()
     from playwright.sync_api import sync_playwright
 
-    with live_server(app) as base, sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        # Options of the context may be changed (a 3x phone: device_scale_factor=3).
-        yield base, lambda **options: browser.new_context(locale="zh-CN", **{**PHONE, **options})
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def chromium(app, chromium_browser):
+    """`app` served on a local port and Chromium: yields (base URL, a new phone-sized Chinese browser context).
+    The contexts a test opens are closed after it."""
+    contexts = []
+
+    def new_context(**options):
+        # Options of the context may be changed (a 3x phone: device_scale_factor=3).
+        context = chromium_browser.new_context(locale="zh-CN", **{**PHONE, **options})
+        contexts.append(context)
+        return context
+
+    with live_server(app) as base:
+        yield base, new_context
+        for context in contexts:
+            context.close()
 
 
 def browser_sign_in(page, base: str, username: str, next_path: str = "") -> None:

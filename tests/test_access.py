@@ -6,6 +6,8 @@ import pytest
 from blueprints.access import PUBLIC
 from domain.core.enums import Role
 
+from .conftest import PASSWORD, AuthActions, app_settings, hash_passwords_fast, private_database
+
 ANON = "anonymous"
 EVERY_ROLE = set(Role)
 ADMIN_ONLY = {Role.ADMIN}
@@ -180,10 +182,12 @@ def test_every_view_declares_who_may_use_it(app):
 
 CASES = [(route[0], route[1], route[2], route[4] if len(route) > 4 else route[3], who)
          for route in ROUTES for who in [ANON, *Role]]
+# A GET changes nothing: every GET case reads one world built once for the module; a POST gets a world of its own.
+READ_CASES = [case for case in CASES if case[0] == "GET"]
+WRITE_CASES = [case for case in CASES if case[0] != "GET"]
 
 
-@pytest.fixture
-def request_number(app, make_user):
+def _new_request(app, dispatcher_id: int) -> str:
     from zoneinfo import ZoneInfo
 
     from domain.core import context
@@ -191,29 +195,55 @@ def request_number(app, make_user):
     from domain.core.models import User
     from domain.requests import intake
 
-    dispatcher_id, _ = make_user(Role.DISPATCHER, "intake-desk")
     with app.app_context():
         ctx = context.Context(actor=db.session.get(User, dispatcher_id), tz=ZoneInfo("Asia/Shanghai"))
         ticket = intake.create_request({"customer_name": "客户", "contact_phone": "13800000000",
-                                          "device_model": "某设备", "problem": "无信号", "urgency": "normal"}, ctx)
+                                        "device_model": "某设备", "problem": "无信号", "urgency": "normal"}, ctx)
         db.session.commit()
         return ticket.number
 
 
-@pytest.mark.parametrize("method,url,endpoint,allowed,who", CASES,
-                         ids=[f"{c[0]} {c[1]} as {c[4]}" for c in CASES])
-def test_route_by_role(client, make_user, auth, request_number, method, url, endpoint, allowed, who):
-    target_id, _ = make_user(Role.TECHNICIAN, "target-user")
-    if who != ANON:
-        _, name = make_user(who)
-        assert auth.login(name).status_code == 302
-    response = client.open(url.format(user_id=target_id, n=request_number), method=method,
-                           data={"active": "1", "lang": "en", "password": "long-enough-pw"})
+@pytest.fixture
+def request_number(app, make_user):
+    dispatcher_id, _ = make_user(Role.DISPATCHER, "intake-desk")
+    return _new_request(app, dispatcher_id)
+
+
+@pytest.fixture(scope="module")
+def read_world(database, tmp_path_factory):
+    """One app and database for every GET case: a user of each role signed in once, the target user, the request."""
+    from app import create_app
+    from domain.core import accounts
+    from domain.core.db import db
+
+    folder = tmp_path_factory.mktemp("access-world")
+    with private_database(database, folder) as url, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("INSTANCE_PATH", str(folder / "instance"))
+        hash_passwords_fast(patch)
+        app = create_app(app_settings(url))
+        with app.app_context():
+            users = {name: accounts.create_user(name, PASSWORD, role, display_name=f"Test {role.value}", via="cli")
+                     for name, role in [("target-user", Role.TECHNICIAN), ("intake-desk", Role.DISPATCHER),
+                                        *((f"as-{role.value}", role) for role in Role)]}
+            db.session.commit()
+            ids = {name: user.id for name, user in users.items()}
+        clients = {}
+        for role in Role:
+            clients[role] = app.test_client()
+            assert AuthActions(clients[role]).login(f"as-{role.value}").status_code == 302
+        yield {"app": app, "clients": clients, "target_id": ids["target-user"],
+               "number": _new_request(app, ids["intake-desk"])}
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _check_answer(response, url, endpoint, allowed, who, target_id, number) -> None:
     if allowed == PUBLIC or (who != ANON and who in allowed):
         status, location = ANSWERS.get(endpoint, (200, None))
         if endpoint == "auth.login" and who == ANON:
             status, location = 200, None  # the form; a signed-in user is sent home
-        location = location and location.format(user_id=target_id, n=request_number)
+        location = location and location.format(user_id=target_id, n=number)
         assert (response.status_code, response.headers.get("Location")) == (status, location), endpoint
     elif who == ANON:
         if url.startswith("/api/"):
@@ -223,6 +253,27 @@ def test_route_by_role(client, make_user, auth, request_number, method, url, end
             assert response.headers["Location"].startswith("/auth/login?next=")
     else:
         assert response.status_code == 403
+
+
+@pytest.mark.parametrize("method,url,endpoint,allowed,who", READ_CASES,
+                         ids=[f"{c[0]} {c[1]} as {c[4]}" for c in READ_CASES])
+def test_read_route_by_role(read_world, method, url, endpoint, allowed, who):
+    client = read_world["app"].test_client() if who == ANON else read_world["clients"][who]
+    target_id, number = read_world["target_id"], read_world["number"]
+    response = client.get(url.format(user_id=target_id, n=number))
+    _check_answer(response, url, endpoint, allowed, who, target_id, number)
+
+
+@pytest.mark.parametrize("method,url,endpoint,allowed,who", WRITE_CASES,
+                         ids=[f"{c[0]} {c[1]} as {c[4]}" for c in WRITE_CASES])
+def test_write_route_by_role(client, make_user, auth, request_number, method, url, endpoint, allowed, who):
+    target_id, _ = make_user(Role.TECHNICIAN, "target-user")
+    if who != ANON:
+        _, name = make_user(who)
+        assert auth.login(name).status_code == 302
+    response = client.open(url.format(user_id=target_id, n=request_number), method=method,
+                           data={"active": "1", "lang": "en", "password": "long-enough-pw"})
+    _check_answer(response, url, endpoint, allowed, who, target_id, request_number)
 
 
 def test_supervisor_with_admin_flag_manages_users(client, make_user, auth):

@@ -1,19 +1,21 @@
 """The phone and the server agree on the visit flow: many op sequences (in order, out of order, repeated, after a
 reschedule, at random) go through the server's real sync applier and through the phone's own evaluator
-(static/field/flow.js as the app serves it, run in Debian's Chromium on the declaration the jobs feed ships), and
+(static/field/flow.js as the app serves it, run by Node on the declaration the jobs feed ships), and
 every op gets the same verdict (applied, or refused with the same code), and both end on the same facts."""
 from __future__ import annotations
 
+import json
 import random
+import shutil
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from domain.fieldwork import flow, ops
 from domain.requests import assignment, intake
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, live_server, require_chromium
 from .test_flow import ON_SITE_PATH, _payload, assigned  # noqa: F401 - the fixture
 from .test_sync_api import at, phone
 
@@ -21,29 +23,37 @@ from .test_sync_api import at, phone
 KINDS = [k for k in flow.STEPS if k in ops.OP_KINDS and k != "photo.added"]
 REMOTE_PATH = [k for k in ("contact.made", "remote.guided", "remote.resolved", "order.submitted") if k in KINDS]
 
-PHONE_RUN = """async ({ declaration, cases }) => {
-  const flow = await import("/static/field/flow.js");
-  return cases.map(({ facts, ops }) => {
-    const verdicts = flow.run(declaration, facts, ops);
-    let current = { ...facts };
-    ops.forEach((op, i) => {
-      if (verdicts[i].status === "applied") current = flow.apply(declaration, current, op.kind, op.data);
-    });
-    return { verdicts, facts: current };
+# flow.js itself, as the app serves it, run by Node (Debian's `nodejs`): the module is plain ECMAScript with no
+# browser API, so no browser is needed to run it.
+PHONE_RUN = """import * as flow from "./flow.mjs";
+import { readFileSync } from "node:fs";
+const { declaration, cases } = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const out = cases.map(({ facts, ops }) => {
+  const verdicts = flow.run(declaration, facts, ops);
+  let current = { ...facts };
+  ops.forEach((op, i) => {
+    if (verdicts[i].status === "applied") current = flow.apply(declaration, current, op.kind, op.data);
   });
-}"""
+  return { verdicts, facts: current };
+});
+process.stdout.write(JSON.stringify(out));
+"""
 
 
-def phone_verdicts(app, declaration: dict, cases: list[dict]) -> list[dict]:
-    """flow.js itself, as the app serves it, in Debian's Chromium (the phone's engine)."""
-    require_chromium()
-    with live_server(app) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.goto(base + "/field/offline")  # any page of the site: the module is imported from it
-        out = page.evaluate(PHONE_RUN, {"declaration": declaration, "cases": cases})
-        browser.close()
-    return out
+def phone_verdicts(app, declaration: dict, cases: list[dict], tmp_path: Path) -> list[dict]:
+    """The phone's evaluator on the declaration the jobs feed ships."""
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.fail("node is missing: apt-get install nodejs (make test installs it)")
+    with app.test_client().get("/static/field/flow.js") as served:
+        assert served.status_code == 200 and b"export function run" in served.data
+        (tmp_path / "flow.mjs").write_bytes(served.data)
+    (tmp_path / "run.mjs").write_text(PHONE_RUN, encoding="utf-8")
+    (tmp_path / "input.json").write_text(json.dumps({"declaration": declaration, "cases": cases}), encoding="utf-8")
+    result = subprocess.run([node, str(tmp_path / "run.mjs"), str(tmp_path / "input.json")], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def server_run(app, client, number: str, kinds: list[str], rng: random.Random, vary: bool) -> dict:
@@ -94,16 +104,15 @@ def sequences(seed: int) -> list[tuple[list[str], bool]]:
     return out
 
 
-@pytest.mark.browser
 @pytest.mark.parametrize("seed", range(2))
-def test_phone_and_server_give_every_op_the_same_verdict(app, assigned, seed):  # noqa: F811
+def test_phone_and_server_give_every_op_the_same_verdict(app, assigned, seed, tmp_path):  # noqa: F811
     runs, declaration = [], None
     for index, (kinds, vary) in enumerate(sequences(seed)):
         number = assigned if index == 0 else new_request(app)
         client = phone(app)
         declaration = declaration or client.get("/api/v1/me/jobs").json["flow"]
         runs.append(server_run(app, client, number, kinds, random.Random(seed * 100 + index), vary))
-    phone_side = phone_verdicts(app, declaration, [{"facts": r["start"], "ops": r["ops"]} for r in runs])
+    phone_side = phone_verdicts(app, declaration, [{"facts": r["start"], "ops": r["ops"]} for r in runs], tmp_path)
     refused = set()
     for run, mine in zip(runs, phone_side, strict=True):
         for op, server, local in zip(run["ops"], run["verdicts"], mine["verdicts"], strict=True):

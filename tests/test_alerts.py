@@ -21,7 +21,7 @@ from domain.requests.catalog import ensure_catalog
 from domain.sla.policy import DEFAULT_POLICY
 from domain.sla.rules import CLOCK_RULES
 
-from .conftest import PASSWORD
+from .conftest import signed_client
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Shanghai
@@ -43,11 +43,6 @@ def staff(app, make_user):
 def ctx(user_id, at):
     return context.Context(actor=db.session.get(User, user_id), tz=SHANGHAI, now=at)
 
-
-def login(app, username):
-    client = app.test_client()
-    assert client.post("/auth/login", data={"username": username, "password": PASSWORD}).status_code == 302
-    return client
 
 
 def alerts_of(user_id, kind=None):
@@ -81,7 +76,7 @@ def test_new_request_alerts_supervisors_and_assignment_alerts_the_technician(app
 def test_inbox_api_lists_the_users_alerts_and_marks_one_read(app, staff):
     with app.app_context():
         number = new_request(staff).number
-    client = login(app, "boss")
+    client = signed_client(app, "boss")
     box = client.get("/api/v1/notifications").get_json()
     assert box["unread"] == 1
     [item] = box["items"]
@@ -92,7 +87,7 @@ def test_inbox_api_lists_the_users_alerts_and_marks_one_read(app, staff):
     assert response.status_code == 200 and response.get_json()["unread"] == 0
     assert client.get("/api/v1/notifications").get_json()["items"][0]["read_at"] is not None
     # Someone else's alert is not found, not readable.
-    other = login(app, "boss2")
+    other = signed_client(app, "boss2")
     assert other.post(f"/api/v1/notifications/{item['id']}/read").status_code == 404
     assert other.get("/api/v1/notifications").get_json()["unread"] == 1
 
@@ -100,7 +95,7 @@ def test_inbox_api_lists_the_users_alerts_and_marks_one_read(app, staff):
 def test_titles_are_written_in_the_readers_language(app, staff):
     with app.app_context():
         number = new_request(staff).number
-    client = login(app, "boss")
+    client = signed_client(app, "boss")
     zh = client.get("/api/v1/notifications").get_json()["items"][0]["title"]
     client.post("/lang", data={"lang": "en"})
     en = client.get("/api/v1/notifications").get_json()["items"][0]["title"]
@@ -112,7 +107,7 @@ def test_the_bell_shows_the_unread_count_on_every_page(app, staff):
     with app.app_context():
         new_request(staff)
         new_request(staff)
-    client = login(app, "boss")
+    client = signed_client(app, "boss")
     for path in ("/", "/dispatch/board", "/kb/", "/notifications/"):
         page = client.get(path).get_data(as_text=True)
         assert 'class="bell-count" data-unread-count>2</span>' in page, path
@@ -123,7 +118,7 @@ def test_the_bell_shows_the_unread_count_on_every_page(app, staff):
 
 
 def test_the_phone_shows_the_bell_too(app, staff):
-    client = login(app, "li")
+    client = signed_client(app, "li")
     page = client.get("/field/").get_data(as_text=True)
     assert "data-unread-count" in page and "/static/js/alerts.js" in page
     assert "/static/js/alerts.js" in client.get("/sw.js").get_data(as_text=True)  # precached: works offline
@@ -133,7 +128,7 @@ def test_open_from_the_inbox_marks_read_and_goes_to_the_request(app, staff):
     with app.app_context():
         number = new_request(staff).number
         note_id = alerts_of(staff["boss"])[0].id
-    client = login(app, "boss")
+    client = signed_client(app, "boss")
     response = client.post(f"/notifications/{note_id}/read", data={"open": "1"})
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/dispatch/requests/{number}")
     assert client.get("/api/v1/notifications").get_json()["unread"] == 0
@@ -147,7 +142,7 @@ def test_open_from_the_inbox_takes_a_technician_to_the_job_on_the_phone(app, sta
         db.session.commit()
         [note] = alerts_of(staff["li"], "assigned")
         number, note_id = ticket.number, note.id
-    response = login(app, "li").post(f"/notifications/{note_id}/read", data={"open": "1"})
+    response = signed_client(app, "li").post(f"/notifications/{note_id}/read", data={"open": "1"})
     assert response.status_code == 302 and response.headers["Location"] == f"/field/#/job/{number}"
 
 
@@ -182,7 +177,7 @@ def test_first_contact_warned_once_before_and_missed_once_after_the_deadline(app
         total = db.session.execute(select(func.count(Notification.id)).where(
             Notification.kind.in_(["due_soon", "missed"]))).scalar_one()
         assert total == 4
-    client = login(app, "li")
+    client = signed_client(app, "li")
     missed = [i for i in client.get("/api/v1/notifications").get_json()["items"] if i["kind"] == "missed"]
     assert len(missed) == 1 and missed[0]["ticket"] == number
 
@@ -352,7 +347,7 @@ def test_submission_and_return_alert_supervisors_then_the_technician(app, make_u
 
 
 def test_alert_settings_are_saved_per_user(app, staff):
-    client = login(app, "li")
+    client = signed_client(app, "li")
     page = client.get("/notifications/preferences").get_data(as_text=True)
     assert 'name="push" value="assigned" aria-label' in page
     response = client.post("/notifications/preferences", data={"email": "li@example.com", "push": ["assigned"],
@@ -378,7 +373,7 @@ def test_alert_settings_are_saved_per_user(app, staff):
 ], ids=["nul", "control", "20-digits", "too-long", "superscript"])
 def test_alert_settings_refuse_an_address_that_cannot_be_stored_and_lose_nothing(app, staff, email, kept):
     """Never a 500 (a NUL is a text PostgreSQL refuses): a clear error, the address saved before kept."""
-    client = login(app, "li")
+    client = signed_client(app, "li")
     assert client.post("/notifications/preferences", data={"email": "li@example.com"}).status_code == 302
     response = client.post("/notifications/preferences", data={"email": email})
     assert response.status_code == (302 if kept else 400)
@@ -396,7 +391,7 @@ TECHNICIAN_KINDS = {"assigned", "due_soon", "missed", "returned"}
     ("desk", set()),
 ])
 def test_alert_settings_offer_what_can_reach_the_role(app, staff, username, offered):
-    page = login(app, username).get("/notifications/preferences").get_data(as_text=True)
+    page = signed_client(app, username).get("/notifications/preferences").get_data(as_text=True)
     assert set(re.findall(r'name="push" value="(\w+)"', page)) == offered
     assert set(re.findall(r'name="email_kind" value="(\w+)"', page)) == offered
 

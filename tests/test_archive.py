@@ -11,19 +11,8 @@ from PIL import Image
 from domain.core import uow
 from domain.core.enums import Role
 
-from .conftest import PASSWORD
+from .conftest import signed_client
 from .orderfactory import make_signed_order
-
-
-def login(app, user_id):
-    from domain.core.db import db
-    from domain.core.models import User
-
-    with app.app_context():
-        username = db.session.get(User, user_id).username
-    client = app.test_client()
-    assert client.post("/auth/login", data={"username": username, "password": PASSWORD}).status_code == 302
-    return client
 
 
 def two_orders(app, make_user):
@@ -36,7 +25,7 @@ def two_orders(app, make_user):
 
 def test_the_archive_lists_filters_and_searches_filed_orders(app, make_user):
     first, second = two_orders(app, make_user)
-    boss = login(app, first["ids"]["boss"])
+    boss = signed_client(app, first["ids"]["boss"])
     page = boss.get("/orders/").get_data(as_text=True)
     assert first["number"] in page and second["number"] in page
     assert f'/orders/{first["number"]}/preview.png' in page and f'/orders/{first["number"]}/pdf' in page
@@ -53,16 +42,16 @@ def test_the_archive_lists_filters_and_searches_filed_orders(app, make_user):
 
 def test_the_archive_is_linked_from_home_and_the_board(app, make_user):
     boss_id, _ = make_user(Role.SUPERVISOR, "boss")
-    boss = login(app, boss_id)
+    boss = signed_client(app, boss_id)
     assert 'href="/orders/"' in boss.get("/").get_data(as_text=True)
     assert 'href="/orders/"' in boss.get("/dispatch/board").get_data(as_text=True)
     desk_id, _ = make_user(Role.DISPATCHER, "desk")
-    assert 'href="/orders/"' not in login(app, desk_id).get("/dispatch/board").get_data(as_text=True)
+    assert 'href="/orders/"' not in signed_client(app, desk_id).get("/dispatch/board").get_data(as_text=True)
 
 
 def test_the_preview_is_the_first_page_as_a_picture(app, make_user):
     first, _ = two_orders(app, make_user)
-    boss = login(app, first["ids"]["boss"])
+    boss = signed_client(app, first["ids"]["boss"])
     response = boss.get(f"/orders/{first['number']}/preview.png")
     assert response.status_code == 200 and response.mimetype == "image/png"
     image = Image.open(io.BytesIO(response.data))
@@ -73,7 +62,7 @@ def test_the_preview_is_the_first_page_as_a_picture(app, make_user):
 
 def test_the_zip_of_a_selection_is_built_by_the_worker_with_progress(app, make_user):
     first, second = two_orders(app, make_user)
-    boss = login(app, first["ids"]["boss"])
+    boss = signed_client(app, first["ids"]["boss"])
     response = boss.post("/orders/exports", data={"q": "FS-"})
     assert response.status_code == 302
     status_url = response.headers["Location"]
@@ -85,7 +74,7 @@ def test_the_zip_of_a_selection_is_built_by_the_worker_with_progress(app, make_u
     assert archive.read(f"{first['number']}.pdf").startswith(b"%PDF-")
     # Another supervisor does not see someone else's export; an empty selection is a clear error.
     other_id, _ = make_user(Role.SUPERVISOR, "boss-2")
-    assert login(app, other_id).get(status_url).status_code == 404
+    assert signed_client(app, other_id).get(status_url).status_code == 404
     assert boss.post("/orders/exports", data={"q": "no such order"}).status_code == 400
 
 
@@ -102,7 +91,7 @@ def test_hostile_filters_are_a_clear_error_never_a_500_and_start_no_export(app, 
     from domain.documents.models import ExportJob
 
     first, _ = two_orders(app, make_user)
-    boss = login(app, first["ids"]["boss"])
+    boss = signed_client(app, first["ids"]["boss"])
     for field, value in HOSTILE:
         page = boss.get("/orders/", query_string={field: value})
         assert page.status_code == 400, (field, value, page.status_code)
@@ -117,7 +106,7 @@ def test_hostile_filters_are_a_clear_error_never_a_500_and_start_no_export(app, 
 def test_export_progress_is_shown_while_the_worker_builds(make_app, make_user):
     app = make_app(HUEY_IMMEDIATE=False)  # queued, not built yet
     first, _ = two_orders(app, make_user)
-    boss = login(app, first["ids"]["boss"])
+    boss = signed_client(app, first["ids"]["boss"])
     status_url = boss.post("/orders/exports", data={}).headers["Location"]
     page = boss.get(status_url).get_data(as_text=True)
     assert "<progress" in page and 'http-equiv="refresh"' in page

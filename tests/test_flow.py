@@ -22,7 +22,7 @@ from domain.requests.catalog import ensure_catalog
 from domain.requests.models import FaultCategory
 
 from .orderfactory import SHANGHAI, make_signed_order, signature_data_url
-from .test_sync_api import at, phone
+from .phones import at, phone
 
 SIGNATURE = signature_data_url()
 

@@ -16,8 +16,8 @@ import pytest
 from domain.fieldwork import flow, ops
 from domain.requests import assignment, intake
 
+from .phones import at, phone
 from .test_flow import ON_SITE_PATH, _payload, assigned  # noqa: F401 - the fixture
-from .test_sync_api import at, phone
 
 # Every kind the server handles as a plain op (photos go to their own endpoint, with a file).
 KINDS = [k for k in flow.STEPS if k in ops.OP_KINDS and k != "photo.added"]

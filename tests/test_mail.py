@@ -21,7 +21,7 @@ from domain.core.db import db
 from domain.core.enums import Role
 from domain.reporting.reports import Week
 
-from .conftest import PASSWORD
+from .conftest import signed_client
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -67,11 +67,6 @@ def mail_app(make_app, smtp_port):
                     PUBLIC_URL="https://fs.example.com")
 
 
-def login(app, username):
-    client = app.test_client()
-    assert client.post("/auth/login", data={"username": username, "password": PASSWORD}).status_code == 302
-    return client
-
 
 def test_a_mail_goes_out_through_smtp(mail_app, smtp_port):
     with SmtpServer(smtp_port) as inbox, mail_app.app_context():
@@ -101,7 +96,7 @@ def test_a_server_that_is_down_is_retried_with_backoff_and_nothing_is_lost(mail_
         assert row.attempts == 2 and row.next_attempt_at - first_retry >= timedelta(minutes=2)  # growing pause
         pending_until = row.next_attempt_at
     _, admin = make_user(Role.ADMIN)
-    page = login(mail_app, admin).get("/admin/outbox").get_data(as_text=True)
+    page = signed_client(mail_app, admin).get("/admin/outbox").get_data(as_text=True)
     assert "Retry me" in page and "Connection" in page  # visible to an admin
     with SmtpServer(smtp_port) as inbox, mail_app.app_context():
         assert worker.send_due_mail(mail_app.config, now=pending_until + timedelta(seconds=1)) == 1
@@ -155,7 +150,7 @@ def test_the_weekly_report_is_stored_mailed_and_announced_on_monday(mail_app, ma
     with mail_app.app_context():
         [note] = db.session.execute(select(Notification).where(Notification.user_id == boss_id)).scalars().all()
         assert note.kind == "weekly_report" and note.params["week"] == "2026-W48"
-    client = login(mail_app, boss)
+    client = signed_client(mail_app, boss)
     page = client.get("/reports/delivered").get_data(as_text=True)
     assert "2026-W48" in page and "2026-W47" in page
     pdf = client.get("/reports/delivered/2026-W48.pdf")
@@ -175,7 +170,7 @@ def test_customer_email_on_intake_and_the_copy_after_signing(mail_app, make_user
     from .orderfactory import make_signed_order, signature_data_url
 
     _, desk = make_user(Role.DISPATCHER, "desk")
-    client = login(mail_app, desk)
+    client = signed_client(mail_app, desk)
     body = {"customer_name": "远山音乐现场", "contact_phone": "13600136004", "device_model": "Behringer X32",
             "problem": "主输出无声", "urgency": "normal"}
     bad = client.post("/api/v1/requests", json={**body, "customer_email": "not an address"})
@@ -206,5 +201,5 @@ def test_customer_email_on_intake_and_the_copy_after_signing(mail_app, make_user
 
 def test_intake_form_takes_the_customers_email(mail_app, make_user):
     _, desk = make_user(Role.DISPATCHER, "desk")
-    page = login(mail_app, desk).get("/dispatch/new").get_data(as_text=True)
+    page = signed_client(mail_app, desk).get("/dispatch/new").get_data(as_text=True)
     assert 'name="customer_email"' in page and 'type="email"' in page

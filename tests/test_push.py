@@ -25,7 +25,7 @@ from domain.core.models import User
 from domain.requests import assignment, intake
 from domain.requests.catalog import ensure_catalog
 
-from .conftest import PASSWORD
+from .conftest import signed_client
 
 BODY = {"customer_name": "远山音乐现场", "contact_phone": "13600136004", "device_model": "Behringer X32 Compact",
         "problem": "主输出无声", "urgency": "urgent"}
@@ -103,11 +103,6 @@ def staff(push_app, make_user):
     return ids
 
 
-def login(app, username):
-    client = app.test_client()
-    assert client.post("/auth/login", data={"username": username, "password": PASSWORD}).status_code == 302
-    return client
-
 
 def new_assigned_request(app, staff) -> str:
     now = datetime.now(UTC)
@@ -122,7 +117,7 @@ def new_assigned_request(app, staff) -> str:
 
 
 def test_the_public_key_is_generated_once_and_kept(push_app, make_app, staff):
-    client = login(push_app, "li")
+    client = signed_client(push_app, "li")
     key = client.get("/api/v1/push/key").get_json()["public_key"]
     raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
     assert len(raw) == 65 and raw[0] == 4  # an uncompressed P-256 point, as pushManager.subscribe() wants
@@ -130,7 +125,7 @@ def test_the_public_key_is_generated_once_and_kept(push_app, make_app, staff):
     path = os.path.join(push_app.instance_path, "vapid_private.pem")
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     again = make_app()  # another process, the same instance folder
-    assert login(again, "li").get("/api/v1/push/key").get_json()["public_key"] == key
+    assert signed_client(again, "li").get("/api/v1/push/key").get_json()["public_key"] == key
 
 
 @pytest.mark.parametrize("endpoint,status,code", [
@@ -146,7 +141,7 @@ def test_the_public_key_is_generated_once_and_kept(push_app, make_app, staff):
 def test_subscriptions_only_on_known_push_services(make_app, make_user, endpoint, status, code):
     app = make_app()  # the built-in list of push services
     make_user(Role.TECHNICIAN, "li")
-    client = login(app, "li")
+    client = signed_client(app, "li")
     response = client.post("/api/v1/push/subscriptions", json={"endpoint": endpoint, "keys": BrowserKeys().keys})
     assert response.status_code == status
     if code:
@@ -154,7 +149,7 @@ def test_subscriptions_only_on_known_push_services(make_app, make_user, endpoint
 
 
 def test_a_malformed_subscription_is_400_with_a_code(push_app, staff, push_service):
-    client = login(push_app, "li")
+    client = signed_client(push_app, "li")
     for body in ({"endpoint": push_service.url("/x")}, {"endpoint": push_service.url("/x"), "keys": {"p256dh": "x"}},
                  {"endpoint": push_service.url("/x"), "keys": {"p256dh": b64url(b"\x04" * 10), "auth": b64url(b"a")}},
                  "not an object"):
@@ -163,7 +158,7 @@ def test_a_malformed_subscription_is_400_with_a_code(push_app, staff, push_servi
 
 
 def test_delete_removes_the_subscription(push_app, staff, push_service):
-    client = login(push_app, "li")
+    client = signed_client(push_app, "li")
     endpoint = push_service.url("/sub/1")
     assert client.post("/api/v1/push/subscriptions", json={"endpoint": endpoint,
                                                            "keys": BrowserKeys().keys}).status_code == 201
@@ -175,7 +170,7 @@ def test_delete_removes_the_subscription(push_app, staff, push_service):
 
 def test_an_assignment_is_pushed_encrypted_to_the_technicians_phone(push_app, staff, push_service):
     browser = BrowserKeys()
-    client = login(push_app, "li")
+    client = signed_client(push_app, "li")
     public_key = client.get("/api/v1/push/key").get_json()["public_key"]
     assert client.post("/api/v1/push/subscriptions", json={"endpoint": push_service.url("/sub/li"),
                                                            "keys": browser.keys}).status_code == 201
@@ -196,7 +191,7 @@ def test_an_assignment_is_pushed_encrypted_to_the_technicians_phone(push_app, st
 
 
 def test_a_gone_subscription_is_dropped(push_app, staff, push_service):
-    client = login(push_app, "li")
+    client = signed_client(push_app, "li")
     for path in ("/gone/1", "/sub/ok"):
         client.post("/api/v1/push/subscriptions", json={"endpoint": push_service.url(path),
                                                         "keys": BrowserKeys().keys})
@@ -208,7 +203,7 @@ def test_a_gone_subscription_is_dropped(push_app, staff, push_service):
 
 
 def test_a_user_who_turned_push_off_gets_no_push(push_app, staff, push_service):
-    client = login(push_app, "li")
+    client = signed_client(push_app, "li")
     client.post("/api/v1/push/subscriptions", json={"endpoint": push_service.url("/sub/li"),
                                                     "keys": BrowserKeys().keys})
     client.post("/notifications/preferences", data={"push": ["missed"]})

@@ -26,7 +26,7 @@ from domain.fieldwork.models import SyncOp
 from domain.requests.models import ProgressNote, Ticket
 
 from .orderfactory import make_prepared_visit
-from .test_sync_api import app_processes, at, http_phone, phone
+from .phones import app_processes, at, http_phone, phone
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from domain.fieldwork.models import SyncOp
 from domain.requests.models import ProgressNote
 
 from .orderfactory import make_prepared_visit
-from .test_sync_api import at, op, phone
+from .phones import at, op, phone
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def test_a_batch_the_server_cannot_read_is_400_json(app, job, body):
 
 @pytest.mark.parametrize("field", ["ticket", "caption", "at", "device_id", "op_id", "note_id"])
 def test_photo_upload_with_a_nul_in_any_field_is_never_500(app, job, field):
-    from .test_sync_api import jpeg_with_gps_and_rotation
+    from .phones import jpeg_with_gps_and_rotation
 
     form = {"op_id": str(uuid.uuid4()), "ticket": job["number"], "at": at(-1), "device_id": "phone-1",
             "caption": "现场", "note_id": ""}
@@ -360,7 +360,7 @@ def test_a_whole_visit_in_one_batch_writes_each_row_once_and_the_order_freezes_a
 
     from domain.requests import access
 
-    from .test_sync_api import visit_ops
+    from .phones import visit_ops
 
     number = job["number"]
     ops = visit_ops(number)
@@ -409,7 +409,7 @@ def test_a_customer_email_the_server_keeps_out_never_costs_the_signature(app, jo
     from domain.core.models import AuditEvent
     from domain.requests import access
 
-    from .test_sync_api import visit_ops
+    from .phones import visit_ops
 
     number = job["number"]
     ops = visit_ops(number)

@@ -93,7 +93,9 @@ def make_signed_order(make_user, *, notes=("已到达现场，与客户确认故
                              uploaded_by_id=ids["tech"]))
     onsite.record_work(ticket, ctx("tech", 175), cause="SDI 线缆接头松动",
                        work_done="更换 SDI 线缆并重新插紧，切换恢复正常。", at=now + timedelta(minutes=175))
-    for item in ("开机自检正常", "所有输入源正常显示", "PGM 输出与推流正常"):
+    # The switcher's whole checklist (every item needs a result before the customer confirms), and one of the
+    # technician's own.
+    for item in ("所有输入源正常显示", "切换无黑场与卡顿", "PGM 输出与推流正常", "字幕与画中画正常", "开机自检正常"):
         onsite.record_test(ticket, ctx("tech", 180), item=item, passed=True, note="")
     onsite.confirm_customer(ticket, ctx("tech", 185), "客户确认设备运行正常")
     onsite.tell_precautions(ticket, ctx("tech", 186), ["固件升级前请联系技术支持", "保持设备通风"])

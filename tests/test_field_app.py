@@ -1228,3 +1228,62 @@ def test_a_returned_order_comes_back_with_the_supervisors_comment_and_is_submitt
         ticket = access.get_ticket(number)
         assert ticket.status.value == "submitted" and ticket.root_cause == "机柜内线缆受力，接头长期松动"
     assert problems == []
+
+
+def test_the_customer_confirms_only_a_finished_test_and_a_failure_knowingly(app, visit_job, phone, tmp_path):
+    """Offline, tapping only: an item not applicable needs its reason; the customer's confirmation is not offered
+    while an item has no result; with a failed item it is refused until the acknowledgement is ticked, and the
+    server then records exactly that (the same declared rules on both sides)."""
+    base, context, problems = phone
+    page = signed_in_app(base, context)
+    number = visit_job["number"]
+    expect(page.get_by_text(number)).to_be_visible(timeout=10000)
+    context.set_offline(True)
+    page.get_by_text(number).click()
+    step(page, "arrive").get_by_role("button", name="我已到达现场").click()
+    expect(step(page, "arrive")).to_contain_text("已完成")
+    rows = open_step(page, "tests").locator("li")
+    count = rows.count()
+    assert count == 4  # the mixer's checklist
+    rows.nth(0).get_by_role("button", name="不适用", exact=True).click()
+    expect(page.locator("#announce")).to_have_text("请写明此项不适用的原因。")
+    expect(rows.nth(0).locator(".badge")).to_have_count(0)  # nothing recorded
+    rows.nth(0).get_by_role("textbox").fill("客户现场无此信号源")
+    rows.nth(0).get_by_role("button", name="不适用", exact=True).click()
+    expect(open_step(page, "tests").locator("li").nth(0).locator(".badge")).to_have_text("— 不适用")
+    open_step(page, "tests").locator("li").nth(1).get_by_role("button", name="未通过", exact=True).click()
+    # Two items still without a result: the confirmation is not offered, and the step says why.
+    expect(step(page, "confirm").get_by_role("button", name="客户确认设备运行正常")).to_have_count(0)
+    expect(step(page, "confirm").locator(".why")).to_contain_text("验收测试的每一项都须先有结果")
+    for i in (2, 3):
+        open_step(page, "tests").locator("li").nth(i).get_by_role("button", name="通过", exact=True).click()
+    expect(open_step(page, "confirm").locator(".ack")).to_contain_text("未恢复：耳返与主输出正常")
+    open_step(page, "confirm").get_by_role("button", name="客户确认设备运行正常").click()
+    expect(page.locator("#announce")).to_contain_text("验收测试有未通过的项目")
+    expect(step(page, "confirm")).not_to_contain_text("已完成")
+    open_step(page, "confirm").get_by_label("设备部分功能未恢复，客户已知悉").check()
+    open_step(page, "confirm").get_by_role("button", name="客户确认设备运行正常").click()
+    expect(step(page, "confirm")).to_contain_text("设备部分功能未恢复，客户已知悉")
+    cause = open_step(page, "cause")
+    cause.get_by_label("原因", exact=True).fill("主输出模块损坏")
+    cause.get_by_label("处理措施").fill("更换备用线缆，主输出待返厂维修")
+    cause.get_by_role("button", name="保存").click()
+    expect(step(page, "cause")).to_contain_text("已完成")
+    # What the customer reviews before signing says what does not work and what they acknowledged.
+    open_step(page, "sign").get_by_role("link", name="请客户查看并签字").click()
+    summary = page.locator('[data-key="summary"]')
+    expect(summary).to_contain_text("— 不适用: 各通道输入有信号 (客户现场无此信号源)")
+    expect(summary).to_contain_text("✗ 耳返与主输出正常")
+    expect(summary).to_contain_text("设备部分功能未恢复，客户已知悉")
+    page.screenshot(path=str(tmp_path / "sign-summary.png"), full_page=True)
+    context.set_offline(False)
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    with app.app_context():
+        ticket = access.get_ticket(number)
+        kinds = [o.kind for o in db.session.execute(select(SyncOp).order_by(SyncOp.id)).scalars()]
+        assert kinds == ["visit.arrived", *["test.recorded"] * 4, "customer.confirmed", "work.recorded"]
+        assert {o.status.value for o in db.session.execute(select(SyncOp)).scalars()} == {"applied"}
+        na = [t for t in ticket.tests if t.not_applicable]
+        assert len(na) == 1 and na[0].note == "客户现场无此信号源" and not na[0].passed
+        assert ticket.visits[-1].failures_acknowledged and ticket.visits[-1].customer_confirmed_at is not None
+    assert problems == []

@@ -63,8 +63,17 @@ def _payload(kind: str, number: str, rng: random.Random, vary: bool) -> dict:
     if kind == "note.added":
         return {"note_id": str(uuid.uuid4()), "text": "检查中", "shown_to_customer": False}
     if kind == "test.recorded":
-        return {"item": rng.choice(["各通道输入有信号", "主输出正常"]), "passed": not vary or rng.random() < 0.7,
-                "note": ""}
+        # In order: the checklist's next item without a result; varied: any item (the technician's own too),
+        # failed sometimes, not applicable sometimes (with or without the reason it needs).
+        ticket = access.get_ticket(number)
+        names = [names[0] for names in flow.required_tests(ticket)]
+        left = [name for name in names if name not in {t.item for t in ticket.tests}]
+        item = left[0] if left and not vary else rng.choice([*names, "主输出正常"])
+        if vary and rng.random() < 0.15:
+            return {"item": item, "passed": False, "not_applicable": True, "note": rng.choice(["", "客户不使用该功能"])}
+        return {"item": item, "passed": not vary or rng.random() < 0.7, "note": ""}
+    if kind == "customer.confirmed":
+        return {"note": "", "failures_acknowledged": vary and rng.random() < 0.5}
     if kind == "precautions.told":
         return {"items": ["开关机前先将推子归零"]}
     if kind == "remote.guided":
@@ -83,7 +92,7 @@ def _payload(kind: str, number: str, rng: random.Random, vary: bool) -> dict:
 
 
 ON_SITE_PATH = ["contact.made", "remote.guided", "visit.scheduled", "prep.confirmed", "visit.arrived",
-                "problem.confirmed", "note.added", "work.recorded", "test.recorded", "customer.confirmed",
+                "problem.confirmed", "note.added", "work.recorded", *["test.recorded"] * 4, "customer.confirmed",
                 "precautions.told", "order.signed", "visit.departed", "order.submitted"]
 REMOTE_PATH = ["contact.made", "remote.guided", "remote.resolved", "order.submitted"]
 KINDS = [k for k in flow.STEPS if k != "photo.added"]
@@ -98,7 +107,7 @@ def _run(app, number: str, kinds: list[str], rng: random.Random, vary: bool = Fa
             before = flow.facts_of(access.get_ticket(number))
             assert dict(flow._LazyFacts(access.get_ticket(number))) == before  # what the server's check reads
             data = _payload(kind, number, rng, vary)
-        predicted = flow.refusal_for(kind, before)
+        predicted = flow.refusal_for(kind, before, data)
         answer = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [
             {"op_id": str(uuid.uuid4()), "kind": kind, "ticket": number, "at": at(0), "data": data}]}).json
         result = answer["results"][0]
@@ -142,10 +151,10 @@ def test_signing_before_the_acceptance_test_and_leaving_before_signing_are_refus
 
 def test_the_customer_signs_only_after_the_cause_and_the_work_done_are_written(app, assigned):
     """The order the customer signs prints the cause and the work done: signing without them is refused."""
-    kinds = ["contact.made", "visit.scheduled", "visit.arrived", "test.recorded", "customer.confirmed",
+    kinds = ["contact.made", "visit.scheduled", "visit.arrived", *["test.recorded"] * 4, "customer.confirmed",
              "order.signed", "visit.departed", "work.recorded", "order.signed", "visit.departed"]
     verdicts = [v for _, v in _run(app, assigned, kinds, random.Random(9))]
-    assert verdicts == ["applied"] * 5 + ["no_work", "not_signed"] + ["applied"] * 3
+    assert verdicts == ["applied"] * 8 + ["no_work", "not_signed"] + ["applied"] * 3
     with app.app_context():
         ticket = access.get_ticket(assigned)
         assert ticket.cause and ticket.work_done and ticket.signature is not None
@@ -220,11 +229,15 @@ def test_the_jobs_feed_carries_the_declaration_and_each_jobs_facts(app, assigned
         "not_confirmed"
     assert feed["flow"]["steps"]["contact.made"]["sets_if"] == {"contact_made": {"reached": [True, None]}}
     job = next(j for j in feed["jobs"] if j["number"] == assigned)
-    assert set(job["facts"]) == set(flow.FACTS) | {"tallies"}
-    assert signed["requires"] == ["arrived", "work_recorded", "tests_recorded", "customer_confirmed"]
+    assert set(job["facts"]) == set(flow.FACTS) | {"tallies", "required"}
+    assert signed["requires"] == ["arrived", "work_recorded", "tests_recorded", "tests_answered", "customer_confirmed"]
     assert signed["refusals"]["work_recorded"]["code"] == "no_work"
-    assert feed["flow"]["steps"]["test.recorded"]["tallies"] == {
-        "tests_passed": {"key": "item", "value": "passed", "length": 200}}
+    assert signed["refusals"]["tests_answered"]["code"] == "tests_unanswered"
+    assert feed["flow"]["steps"]["test.recorded"]["tallies"] == {"tests_passed": {
+        "key": "item", "value": "passed", "length": 200, "or_value": "not_applicable", "complete": "tests_answered"}}
+    # The mixer's checklist, each item under its Chinese and English names.
+    assert job["facts"]["required"]["tests_passed"][0] == ["各通道输入有信号", "Signal on every input channel"]
+    assert job["facts"]["tests_answered"] is False
     assert job["facts"]["visit_scheduled"] is False
 
 

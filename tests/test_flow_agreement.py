@@ -97,6 +97,18 @@ def sequences(seed: int) -> list[tuple[list[str], bool]]:
                         for item, passed in (("主输出正常", False), ("各通道输入有信号", True)))
     out.append((["contact.made", "visit.scheduled", "visit.arrived", failing, passing, "customer.confirmed",
                  "work.recorded", "order.signed"], False))                        # a failed item, another passed
+    # The checklist: an item not applicable without its reason, then with it; a failed item; the customer asked
+    # to confirm before every item has a result, then without acknowledging the failure, then acknowledging it;
+    # an item recorded under its English name.
+    def test(item, passed, **more):
+        return ("test.recorded", {"item": item, "passed": passed, "note": "", **more})
+
+    out.append((["contact.made", "visit.scheduled", "visit.arrived", "work.recorded",
+                 test("无底噪与爆音", False, not_applicable=True),
+                 test("无底噪与爆音", False, not_applicable=True, note="客户不使用"), test("各通道输入有信号", False),
+                 ("customer.confirmed", {"note": ""}), test("Monitor and main outputs work", True),
+                 test("USB 声卡被电脑识别", True), ("customer.confirmed", {"note": ""}),
+                 ("customer.confirmed", {"note": "", "failures_acknowledged": True}), "order.signed"], False))
     for _ in range(3):  # at random, biased towards the next steps of a visit, with failed tests and missed calls
         kinds = [rng.choice(KINDS) if rng.random() < 0.5 else ON_SITE_PATH[min(i // 3, len(ON_SITE_PATH) - 1)]
                  for i in range(30)]
@@ -125,7 +137,8 @@ def test_phone_and_server_give_every_op_the_same_verdict(app, assigned, seed, tm
     tallies = [r["end"]["tallies"]["tests_passed"] for r in runs if r["end"]]
     assert any(len(t) == 2 and not all(t.values()) for t in tallies) and any(t and all(t.values()) for t in tallies)
     # The sequences exercised the refusals that matter on site.
-    assert {"no_tests", "no_work", "not_signed", "already_done", "already_on_site"} <= refused
+    assert {"no_tests", "no_work", "not_signed", "already_done", "already_on_site", "tests_unanswered",
+            "reason_required", "failures_unacknowledged"} <= refused
 
 
 def new_request(app) -> str:

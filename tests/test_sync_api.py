@@ -59,7 +59,7 @@ def test_the_whole_visit_syncs_and_the_order_is_signed(app, job):
     client = phone(app)
     ops = visit_ops(job["number"])
     assert sync(client, ops) == ["applied"] * len(ops)
-    assert counts(app, job["number"]) == {"notes": 1, "tests": 2, "signatures": 1, "status": "signed"}
+    assert counts(app, job["number"]) == {"notes": 1, "tests": 4, "signatures": 1, "status": "signed"}
     with app.app_context():
         ticket = access.get_ticket(job["number"])
         assert ticket.visits[-1].departed_at is not None
@@ -168,7 +168,7 @@ def test_an_op_on_a_signed_order_is_order_locked(app, job):
             op("test.recorded", job["number"], {"item": "各通道输入有信号", "passed": False}),
             op("precautions.told", job["number"], {"items": ["改过的注意事项"]})]
     assert sync(client, late) == ["rejected:order_locked"] * 3
-    assert counts(app, job["number"])["tests"] == 2
+    assert counts(app, job["number"])["tests"] == 4
 
 
 def test_departure_before_signature_is_refused(app, job):
@@ -204,7 +204,7 @@ def test_two_servers_syncing_the_same_outbox_at_once_apply_it_once(make_app, job
     moment: a retry racing the original. Each op is applied exactly once."""
     servers = [make_app(), make_app()]
     clients = [phone(server) for server in servers]
-    ops = visit_ops(job["number"])[:8]
+    ops = visit_ops(job["number"])[:10]  # through the precautions
     barrier = threading.Barrier(2)
     answers = [None, None]
 
@@ -220,7 +220,7 @@ def test_two_servers_syncing_the_same_outbox_at_once_apply_it_once(make_app, job
     for index in range(len(ops)):
         statuses = sorted(answers[k][index]["status"] for k in range(2))
         assert statuses == ["applied", "duplicate"], (index, statuses)  # sorted: one applied, one duplicate
-    assert counts(servers[0], job["number"]) == {"notes": 1, "tests": 2, "signatures": 0, "status": "on_site"}
+    assert counts(servers[0], job["number"]) == {"notes": 1, "tests": 4, "signatures": 0, "status": "on_site"}
 
 
 def test_me_jobs_has_what_the_phone_needs_offline(app, job):
@@ -401,7 +401,7 @@ def test_ticket_state_after_sync_is_on_site(app, job):
 def test_two_app_processes_syncing_the_same_outbox_at_once_apply_it_once(app, job, database_url, tmp_path):
     """Two app server processes on one database receive the same outbox at the same moment (a phone whose retry
     reached the second server while the first was still working): every op is stored once and applied once."""
-    ops = visit_ops(job["number"])[:8]
+    ops = visit_ops(job["number"])[:10]  # through the precautions
     with app_processes(database_url, tmp_path) as bases:
         opener, csrf = http_phone(bases[0])  # one session, valid on both servers (signed cookie, shared key)
         body = json.dumps({"device_id": "phone-1", "ops": ops}).encode()
@@ -434,6 +434,6 @@ def test_two_app_processes_syncing_the_same_outbox_at_once_apply_it_once(app, jo
         assert {r.status.value for r in rows} == {"applied"}
         actions = dict(db.session.execute(select(AuditEvent.action, func.count(AuditEvent.id))
                                           .where(AuditEvent.via == "sync").group_by(AuditEvent.action)).all())
-        assert actions == {"visit.arrived": 1, "problem.confirmed": 1, "note.added": 1, "test.recorded": 2,
+        assert actions == {"visit.arrived": 1, "problem.confirmed": 1, "note.added": 1, "test.recorded": 4,
                            "work.recorded": 1, "customer.confirmed": 1, "precautions.told": 1}
-    assert counts(app, job["number"]) == {"notes": 1, "tests": 2, "signatures": 0, "status": "on_site"}
+    assert counts(app, job["number"]) == {"notes": 1, "tests": 4, "signatures": 0, "status": "on_site"}

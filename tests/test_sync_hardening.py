@@ -388,7 +388,8 @@ def test_a_whole_visit_in_one_batch_writes_each_row_once_and_the_order_freezes_a
     assert statements.count("UPDATE TICKETS SET") == rounds, statements
     with app.app_context():
         content = json.loads(access.get_ticket(number).service_order.content_json)
-    assert [t["item"] for t in content["tests"]] == ["各通道输入有信号", "耳返与主输出正常"]
+    assert [t["item"] for t in content["tests"]] == ["各通道输入有信号", "耳返与主输出正常", "无底噪与爆音",
+                                                     "USB 声卡被电脑识别"]
     assert content["precautions"] == ["开关机前先将推子归零"]
     assert [n["text"] for n in content["notes"]] == ["已更换输出线缆"]
     assert content["cause"] == "输出模块线缆松动"

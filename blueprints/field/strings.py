@@ -38,6 +38,10 @@ STRINGS = {
     "add_note": _l("Add note"), "photo": _l("Photo"), "add_photo": _l("Add photo"),
     "photos_count": _l("{n} photos"), "step.tests": _l("Acceptance test with the customer"),
     "passed": _l("Passed"), "failed": _l("Failed"), "step.confirm": _l("The customer confirms it works"),
+    "not_applicable": _l("Not applicable"),
+    "failures_ack": _l("Some functions of the device are not restored; the customer has been told and acknowledges "
+                       "it"),
+    "failed_items": _l("Not working: {items}"),
     "customer_confirmed": _l("The customer confirmed the device works normally"),
     "customer_says_ok": _l("The customer confirms it works normally"),
     "step.precautions": _l("Precautions for the customer"), "one_per_line": _l("One per line"),
@@ -151,6 +155,7 @@ STRINGS.update({
     "take_photo": _l("Take a photo"),
     "technician": _l("Technician"),
     "test_note_n": _l("Note on test {n}"),
+    "test_note_or_reason_n": _l("Note on test {n} (for “Not applicable”, the reason)"),
     "tests": _l("Acceptance tests"),
     "thanks": _l("Signed. Thank you!"),
     "undo": _l("Undo last stroke"),

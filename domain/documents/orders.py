@@ -147,13 +147,15 @@ def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetim
             "problem_confirmed": visit.confirmed_problem,
             "customer_confirmed_at": _iso(visit.customer_confirmed_at),
             "customer_confirmation": visit.customer_confirmation,
+            "failures_acknowledged": visit.failures_acknowledged,
             "precautions_told_at": _iso(visit.precautions_told_at),
         },
         "notes": [{"id": str(n.id), "at": _iso(n.written_at), "author": n.author, "text": n.text,
                    "shown_to_customer": n.shown_to_customer} for n in rows.notes],
         "photos": [{"sha256": p.blob_sha256, "thumb_sha256": p.thumb_sha256, "caption": p.caption,
                     "taken_at": _iso(p.taken_at), "width": p.width, "height": p.height} for p in rows.photos],
-        "tests": [{"item": t.item, "passed": t.passed, "note": t.note} for t in ticket.tests],
+        "tests": [{"item": t.item, "passed": t.passed, "not_applicable": t.not_applicable, "note": t.note}
+                  for t in ticket.tests],
         "precautions": [p.text for p in ticket.precautions],
         "signature": None if signature is None else {
             "signer_name": signature.signer_name, "rating": signature.rating, "comment": signature.comment,
@@ -202,7 +204,8 @@ def customer_view(content: dict, *, record_sha256: str) -> dict:
                    for r in content.get("remote", [])],
         "visit": None if visit is None else {
             key: visit.get(key) for key in ("scheduled_at", "address", "arrived_at", "problem_confirmed",
-                                            "customer_confirmed_at", "customer_confirmation", "precautions_told_at")},
+                                            "customer_confirmed_at", "customer_confirmation", "failures_acknowledged",
+                                            "precautions_told_at")},
         "notes": [{key: n.get(key) for key in ("at", "author", "text")}
                   for n in content.get("notes", []) if n.get("shown_to_customer") is True],
         "photos": content.get("photos", []),

@@ -59,10 +59,17 @@ def _flow_lines(kind: str) -> list[str]:
     for fact in step.refused_if:
         refusal = step.refusals.get(fact)
         lines.append(f"- refused once `{fact}`" + (f": `{refusal.code}` ({refusal.message})" if refusal else ""))
+    for name, rule in step.refused_when.items():
+        refusal = step.refusals[name]
+        parts = [*(f"`{fact}` is " + " or ".join(f"`{json.dumps(v)}`" for v in values)
+                   for fact, values in rule.get("facts", {}).items()), _condition(rule.get("data", {}))]
+        lines.append(f"- refused when {' and '.join(p for p in parts if p)}: `{refusal.code}` ({refusal.message})")
     effects = [*(f"sets `{f}`" for f in step.sets), *(f"clears `{f}`" for f in step.clears),
                *(f"sets `{f}` when {_condition(cond)}" for f, cond in step.sets_if.items()),
                *(f"clears `{f}` when {_condition(cond)}" for f, cond in step.clears_if.items()),
-               *(f"tallies `{f}` per `{t.key}` from `{t.value}`" for f, t in step.tallies.items())]
+               *(f"tallies `{f}` per `{t.key}` from `{t.value}`" + (f" or `{t.or_value}`" if t.or_value else "")
+                 + (f", and `{t.complete}` once every item the job requires has a result" if t.complete else "")
+                 for f, t in step.tallies.items())]
     if effects:
         lines.append("- then " + "; ".join(effects))
     return lines or ["- allowed at any time"]

@@ -8,14 +8,21 @@ server's facts and applies its pending ops in order with `apply`.
 Evaluation (`refusal_for`), the same on both sides:
 1. each fact of `requires`, in order: false -> refused with `refusals[fact]`;
 2. each fact of `refused_if`, in order: true -> refused with `refusals[fact]`;
-3. otherwise accepted. Applying an accepted op (`apply`): every fact of `sets` becomes true, of `clears` false;
+3. each rule of `refused_when`, in order, when the op's payload is known: {name: {"facts": condition, "data":
+   condition}} holds when both conditions hold (a condition on the facts reads a fact's value, false when absent)
+   -> refused with `refusals[name]`;
+4. otherwise accepted. Applying an accepted op (`apply`): every fact of `sets` becomes true, of `clears` false;
    then `sets_if` / `clears_if`: {fact: condition}, where a condition {field: [values]} holds when every named
    payload field's value (null when absent) is one of the values listed; then `tallies`: {fact: {"key": field,
    "value": field, "length": n}}: the op's yes/no `value` becomes the last result of the item named by its `key`
    (trimmed, its first n characters), kept in `facts["tallies"][fact]` = {item: bool}, and the fact holds when
-   there is at least one item and every item's last result is yes. So "the tests passed" means the same on both
-   sides: every item of the acceptance test passed at its last recording (a failed item recorded again as passed
-   counts as passed; another item passing does not make up for a failed one).
+   there is at least one item and every item's last result is yes; `or_value` names a second yes/no field that
+   also counts as yes (an item not applicable is no failure). A tally's `complete` fact holds when every item the
+   job requires (`facts["required"][fact]`: a list of items, each a list of the names it may be recorded under,
+   its Chinese and English names) has a result. So "the tests passed" means the same on both sides: every item of
+   the acceptance test passed (or does not apply) at its last recording (a failed item recorded again as passed
+   counts as passed; another item passing does not make up for a failed one), and "the tests are answered" that
+   no item of the device's checklist is left without a result.
 
 The document sent to the phone (`flow_document`, messages in the user's language), for example:
 
@@ -54,13 +61,15 @@ from ..core.enums import TicketStatus
 from ..core.errors import DomainError
 from ..requests.models import Ticket
 
-VERSION = 2  # 2: signing requires the cause and work done; tests_passed is a tally of the items' last results
+VERSION = 3  # 2: signing requires the cause and work done; tests_passed is a tally of the items' last results;
+# 3: every item of the checklist answered (tests_answered), not applicable with a reason, failures acknowledged
 
 FACTS = ("contact_made", "remote_guided", "remote_resolved", "visit_scheduled", "prep_confirmed", "arrived",
-         "problem_confirmed", "work_recorded", "tests_recorded", "tests_passed", "customer_confirmed",
+         "problem_confirmed", "work_recorded", "tests_recorded", "tests_passed", "tests_answered", "customer_confirmed",
          "precautions_told", "signed", "departed", "service_ended", "submitted", "returned")
 
 Condition = dict[str, list]
+When = dict[str, Condition]  # {"facts": condition, "data": condition}
 
 
 @dataclass(frozen=True)
@@ -70,12 +79,18 @@ class Tally:
     key: str
     value: str
     length: int = 200
+    or_value: str | None = None
+    complete: str | None = None
 
     def item(self, data: Mapping) -> str:
         return str(data.get(self.key) or "").strip()[:self.length]
 
+    def result(self, data: Mapping) -> bool:
+        return data.get(self.value) is True or (self.or_value is not None and data.get(self.or_value) is True)
+
     def as_dict(self) -> dict:
-        return {"key": self.key, "value": self.value, "length": self.length}
+        return {"key": self.key, "value": self.value, "length": self.length, "or_value": self.or_value,
+                "complete": self.complete}
 
 
 @dataclass(frozen=True)
@@ -96,11 +111,13 @@ class Step:
     sets_if: dict[str, Condition] = field(default_factory=dict)
     clears_if: dict[str, Condition] = field(default_factory=dict)
     tallies: dict[str, Tally] = field(default_factory=dict)
+    refused_when: dict[str, When] = field(default_factory=dict)
     refusals: dict[str, Refusal] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"requires": list(self.requires), "refused_if": list(self.refused_if), "sets": list(self.sets),
                 "clears": list(self.clears), "sets_if": self.sets_if, "clears_if": self.clears_if,
+                "refused_when": self.refused_when,
                 "tallies": {fact: tally.as_dict() for fact, tally in self.tallies.items()},
                 "refusals": {fact: refusal.as_dict() for fact, refusal in self.refusals.items()}}
 
@@ -116,6 +133,8 @@ VISIT_AGREED = Refusal("visit_scheduled", _l("A visit is already scheduled: remo
 LOCKED = Refusal("order_locked", _l("The customer has already signed this order: it can no longer change."))
 NO_WORK = Refusal("no_work", _l("Record the cause of the problem and the work done first."))
 NO_TESTS = Refusal("no_tests", _l("Run the acceptance test with the customer first."))
+UNANSWERED = Refusal("tests_unanswered", _l("Every item of the acceptance test needs a result first: passed, failed, "
+                                            "or not applicable with the reason."))
 NOT_SIGNED = Refusal("not_signed", _l("The customer has not signed the service order yet: you may not leave."))
 
 
@@ -159,23 +178,35 @@ STEPS: dict[str, Step] = {
         requires=("arrived",), refused_if=("signed",), sets=("work_recorded",),
         refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
     # A failed item voids a confirmation the customer gave before it; the tests passed when every item's last
-    # result is a pass.
+    # result is a pass (or "not applicable", which needs its reason); they are answered when every item of the
+    # device's checklist has a result.
     "test.recorded": Step(
         requires=("arrived",), refused_if=("signed",), sets=("tests_recorded",),
-        clears_if={"customer_confirmed": {"passed": [False]}},
-        tallies={"tests_passed": Tally(key="item", value="passed")},
-        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
+        clears_if={"customer_confirmed": {"passed": [False], "not_applicable": [False, None]}},
+        tallies={"tests_passed": Tally(key="item", value="passed", or_value="not_applicable",
+                                       complete="tests_answered")},
+        refused_when={"reason_missing": {"data": {"not_applicable": [True], "note": ["", None]}}},
+        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED,
+                  "reason_missing": Refusal("reason_required", _l("Say why this item does not apply."))}),
+    # The customer confirms only a finished test; with a failed item, only knowingly (printed on the order).
     "customer.confirmed": Step(
-        requires=("arrived", "tests_recorded"), refused_if=("signed",), sets=("customer_confirmed",),
-        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED, "tests_recorded": NO_TESTS}),
+        requires=("arrived", "tests_recorded", "tests_answered"), refused_if=("signed",),
+        sets=("customer_confirmed",),
+        refused_when={"failures_unacknowledged": {"facts": {"tests_passed": [False]},
+                                                  "data": {"failures_acknowledged": [False, None]}}},
+        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED, "tests_recorded": NO_TESTS, "tests_answered": UNANSWERED,
+                  "failures_unacknowledged": Refusal("failures_unacknowledged", _l(
+                      "An item of the acceptance test failed: the customer confirms only after acknowledging that "
+                      "some functions are not restored."))}),
     "precautions.told": Step(
         requires=("arrived",), refused_if=("signed",), sets=("precautions_told",),
         refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
     # The order the customer signs prints the cause and the work done: they are written first.
     "order.signed": Step(
-        requires=("arrived", "work_recorded", "tests_recorded", "customer_confirmed"), refused_if=("signed",),
-        sets=("signed", "service_ended"),
+        requires=("arrived", "work_recorded", "tests_recorded", "tests_answered", "customer_confirmed"),
+        refused_if=("signed",), sets=("signed", "service_ended"),
         refusals={"arrived": NOT_ON_SITE, "signed": LOCKED, "work_recorded": NO_WORK, "tests_recorded": NO_TESTS,
+                  "tests_answered": UNANSWERED,
                   "customer_confirmed": Refusal("not_confirmed", _l("The customer has not confirmed that the "
                                                                     "device works normally yet."))}),
     "visit.departed": Step(
@@ -198,8 +229,14 @@ def _holds(condition: Condition, data: Mapping) -> bool:
     return all(data.get(name) in values for name, values in condition.items())
 
 
-def refusal_for(kind: str, facts: Mapping[str, bool]) -> Refusal | None:
-    """The one evaluation: why `kind` may not happen now, or None."""
+def _when(rule: When, facts: Mapping, data: Mapping) -> bool:
+    return all(bool(facts.get(name)) in values for name, values in rule.get("facts", {}).items()) and \
+        _holds(rule.get("data", {}), data)
+
+
+def refusal_for(kind: str, facts: Mapping[str, Any], data: Mapping | None = None) -> Refusal | None:
+    """The one evaluation: why `kind` may not happen now, or None. The `refused_when` rules need the op's payload
+    (`data`); without it (may this step be offered at all?) they are not asked."""
     step = STEPS.get(kind)
     if step is None:
         return None
@@ -209,6 +246,10 @@ def refusal_for(kind: str, facts: Mapping[str, bool]) -> Refusal | None:
     for fact in step.refused_if:
         if facts.get(fact):
             return step.refusals[fact]
+    if data is not None:
+        for name, rule in step.refused_when.items():
+            if _when(rule, facts, data):
+                return step.refusals[name]
     return None
 
 
@@ -222,15 +263,31 @@ def apply(kind: str, facts: Mapping[str, bool], data: Mapping) -> dict[str, bool
     if step.tallies:
         tallies = dict(after.get("tallies") or {})
         for fact, tally in step.tallies.items():
-            results = {**(tallies.get(fact) or {}), tally.item(data): data.get(tally.value) is True}
+            results = {**(tallies.get(fact) or {}), tally.item(data): tally.result(data)}
             tallies[fact] = results
             after[fact] = all(results.values())  # never empty: this op's item is in it
+            if tally.complete:
+                after[tally.complete] = _answered((after.get("required") or {}).get(fact) or [], results)
         after["tallies"] = tallies
     return after
 
 
+def _answered(required: list[list[str]], results: Mapping[str, bool]) -> bool:
+    """Every required item (any of its names) has a result."""
+    return all(any(name in results for name in names) for names in required)
+
+
 def _test_results(ticket: Ticket) -> dict[str, bool]:
-    return {test.item: test.passed for test in ticket.tests}
+    return {test.item: test.passed or test.not_applicable for test in ticket.tests}
+
+
+def required_tests(ticket: Ticket) -> list[list[str]]:
+    """The acceptance-test items the device's category requires, each with the names it may be recorded under
+    (its Chinese and English names: the phone shows the user's language)."""
+    category = ticket.device_category
+    items = category.acceptance_tests if category is not None else []
+    return [[name[:200] for name in ((item.get("zh"), item.get("en")) if isinstance(item, dict) else (item,))
+             if name] for item in items or []]
 
 
 def _all_passed(results: dict[str, bool]) -> bool:
@@ -254,6 +311,7 @@ _FACT_RULES: dict[str, Callable[[Ticket, Any], Any]] = {
     "work_recorded": lambda ticket, visit: bool(ticket.cause and ticket.work_done),
     "tests_recorded": lambda ticket, visit: bool(ticket.tests),
     "tests_passed": lambda ticket, visit: _all_passed(_test_results(ticket)),
+    "tests_answered": lambda ticket, visit: _answered(required_tests(ticket), _test_results(ticket)),
     "customer_confirmed": _visit_at("customer_confirmed_at"),
     "precautions_told": _visit_at("precautions_told_at"),
     "signed": lambda ticket, visit: ticket.signature is not None,
@@ -262,6 +320,7 @@ _FACT_RULES: dict[str, Callable[[Ticket, Any], Any]] = {
     "submitted": lambda ticket, visit: ticket.status in (TicketStatus.SUBMITTED, TicketStatus.APPROVED),
     "returned": lambda ticket, visit: ticket.status == TicketStatus.RETURNED,
     "tallies": lambda ticket, visit: {"tests_passed": _test_results(ticket)},
+    "required": lambda ticket, visit: {"tests_passed": required_tests(ticket)},
 }
 
 
@@ -292,10 +351,10 @@ def facts_of(ticket: Ticket) -> dict[str, Any]:
     return {name: rule(ticket, visit) for name, rule in _FACT_RULES.items()}
 
 
-def enforce(ticket: Ticket, kind: str, facts: Mapping[str, bool] | None = None) -> None:
+def enforce(ticket: Ticket, kind: str, facts: Mapping[str, bool] | None = None, data: Mapping | None = None) -> None:
     """Refuse an act the declared flow does not allow now (the same refusal the phone shows offline). Only the
-    facts the step names are computed."""
-    refusal = refusal_for(kind, facts if facts is not None else _LazyFacts(ticket))
+    facts the step names are computed. `data`: the op's payload, for the rules that read it."""
+    refusal = refusal_for(kind, facts if facts is not None else _LazyFacts(ticket), data)
     if refusal is not None:
         raise FlowRefused(refusal.code, refusal.message)
 

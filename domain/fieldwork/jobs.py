@@ -72,6 +72,7 @@ def _job(ticket: Ticket, now: datetime, articles: list[KbArticle], faults: list[
             "work_recorded_at": _iso(visit.work_recorded_at),
             "tests_recorded_at": _iso(max((t.recorded_at for t in ticket.tests), default=None)),
             "customer_confirmed_at": _iso(visit.customer_confirmed_at),
+            "failures_acknowledged": visit.failures_acknowledged,
             "precautions_told_at": _iso(visit.precautions_told_at), "departed_at": _iso(visit.departed_at),
             "checklist": [{"id": i.id, "kind": i.kind.value, "label": i.label, "checked": i.checked}
                           for i in visit.prep_items],
@@ -82,7 +83,8 @@ def _job(ticket: Ticket, now: datetime, articles: list[KbArticle], faults: list[
         },
         "notes": [{"note_id": str(n.id), "text": n.text, "at": _iso(n.written_at),
                    "shown_to_customer": n.shown_to_customer} for n in ticket.notes],
-        "tests": [{"item": t.item, "passed": t.passed, "note": t.note} for t in ticket.tests],
+        "tests": [{"item": t.item, "passed": t.passed, "not_applicable": t.not_applicable, "note": t.note}
+                  for t in ticket.tests],
         "precautions": [p.text for p in ticket.precautions],
         "cause": ticket.cause,
         "work_done": ticket.work_done,

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -46,6 +47,8 @@ class Visit(Base):
     confirmed_problem: Mapped[str | None] = mapped_column(Text)
     customer_confirmed_at: Mapped[datetime | None]
     customer_confirmation: Mapped[str | None] = mapped_column(Text)
+    # The customer confirmed knowing that an item failed ("设备部分功能未恢复，客户已知悉"), printed on the order.
+    failures_acknowledged: Mapped[bool] = mapped_column(default=False, server_default=false())
     work_recorded_at: Mapped[datetime | None]  # when the cause and the work done were (last) written on site
     precautions_told_at: Mapped[datetime | None]
     departed_at: Mapped[datetime | None]
@@ -94,7 +97,7 @@ class Photo(Base):
 
 
 class AcceptanceTest(Base):
-    """One item of the customer acceptance test, passed or failed."""
+    """One item of the customer acceptance test: passed, failed, or not applicable (with the reason in `note`)."""
 
     __tablename__ = "acceptance_tests"
     __table_args__ = (UniqueConstraint("ticket_id", "item"),)
@@ -104,6 +107,7 @@ class AcceptanceTest(Base):
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
     item: Mapped[str] = mapped_column(String(200))
     passed: Mapped[bool]
+    not_applicable: Mapped[bool] = mapped_column(default=False, server_default=false())
     note: Mapped[str | None] = mapped_column(Text)
     position: Mapped[int] = mapped_column(default=0)
     recorded_at: Mapped[datetime]

@@ -17,6 +17,7 @@ from ..core.errors import Conflict, DomainError, ValidationError
 from ..fieldwork.models import AcceptanceTest, Precaution, Visit
 from ..requests import workflow
 from ..requests.models import Ticket
+from . import flow
 
 
 def ensure_not_locked(ticket: Ticket) -> None:
@@ -63,24 +64,31 @@ def confirm_problem(ticket: Ticket, ctx: Context, text: str, at: datetime | None
 
 
 def record_test(ticket: Ticket, ctx: Context, *, item: str, passed: bool, note: str = "",
-                at: datetime | None = None) -> AcceptanceTest:
-    """One acceptance-test item, passed or failed; recording the same item again updates it."""
+                at: datetime | None = None, not_applicable: bool = False) -> AcceptanceTest:
+    """One acceptance-test item: passed, failed, or not applicable (the reason in `note`, required); recording the
+    same item again updates it."""
     visit = _on_site(ticket, ctx)
     item = (item or "").strip()
     if not item:
         raise ValidationError({"item": _l("Name the test item.")})
-    if not isinstance(passed, bool):
+    if not isinstance(passed, bool) or not isinstance(not_applicable, bool):
         raise ValidationError({"passed": _l("Say whether the test passed.")})
+    note = (note or "").strip()[:MAX_TEXT]
+    if not_applicable and not note:
+        raise DomainError("reason_required", _l("Say why this item does not apply."))
+    passed = passed and not not_applicable
     at = checked_time(at, ctx, "at", not_before=visit.arrived_at, after=AFTER_ARRIVAL)
     test = next((t for t in ticket.tests if t.item == item[:200]), None)
     if test is None:
         test = AcceptanceTest(ticket=ticket, visit_id=visit.id, item=item[:200], position=len(ticket.tests),
                               recorded_by_id=ctx.actor.id, passed=passed, recorded_at=at)
         db.session.add(test)
-    test.passed, test.note, test.recorded_at = passed, (note or "").strip()[:MAX_TEXT] or None, at
-    if not passed:
+    test.passed, test.not_applicable, test.note, test.recorded_at = passed, not_applicable, note or None, at
+    if not passed and not not_applicable:
         visit.customer_confirmed_at = None  # the customer confirmed a device that has since failed a test
-    record_event("test.recorded", actor=ctx.actor, ticket=ticket, via=ctx.via, item=item[:200], passed=passed)
+        visit.failures_acknowledged = False
+    record_event("test.recorded", actor=ctx.actor, ticket=ticket, via=ctx.via, item=item[:200], passed=passed,
+                 not_applicable=not_applicable)
     return test
 
 
@@ -106,14 +114,19 @@ def record_work(ticket: Ticket, ctx: Context, *, cause: str, work_done: str, at:
     return visit
 
 
-def confirm_customer(ticket: Ticket, ctx: Context, note: str = "", at: datetime | None = None) -> Visit:
-    """The customer confirms the device works normally after the acceptance test."""
+def confirm_customer(ticket: Ticket, ctx: Context, note: str = "", at: datetime | None = None, *,
+                     failures_acknowledged: bool = False) -> Visit:
+    """The customer confirms the device after the acceptance test: every item answered, and, when an item failed,
+    knowing it (`failures_acknowledged`, printed on the order)."""
     visit = _on_site(ticket, ctx)
-    if not ticket.tests:
-        raise DomainError("no_tests", _l("Run the acceptance test with the customer first."))
+    # The declared flow's rule, here too for callers other than the sync applier (which checked it already).
+    flow.enforce(ticket, "customer.confirmed", data={"failures_acknowledged": failures_acknowledged})
+    failed = any(not (t.passed or t.not_applicable) for t in ticket.tests)
     visit.customer_confirmed_at = checked_time(at, ctx, "at", not_before=visit.arrived_at, after=AFTER_ARRIVAL)
     visit.customer_confirmation = (note or "").strip()[:MAX_TEXT] or None
-    record_event("customer.confirmed", actor=ctx.actor, ticket=ticket, via=ctx.via)
+    visit.failures_acknowledged = failed and failures_acknowledged is True
+    record_event("customer.confirmed", actor=ctx.actor, ticket=ticket, via=ctx.via,
+                 failures_acknowledged=visit.failures_acknowledged)
     return visit
 
 

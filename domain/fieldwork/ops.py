@@ -129,11 +129,15 @@ class PhotoAdded(Payload):
 class TestRecorded(Payload):
     item: Text
     passed: StrictBool
-    note: Note = ""
+    note: Note = Field(default="", description="what was seen; for an item not applicable, the reason (required)")
+    not_applicable: StrictBool = Field(default=False, description="the item does not apply to this device or "
+                                                                  "visit (`passed` is then false)")
 
 
 class CustomerConfirmed(Payload):
     note: Note = ""
+    failures_acknowledged: StrictBool = Field(default=False, description="the customer knows that an item failed "
+                                                                         "(required when one did)")
 
 
 class PrecautionsTold(Payload):
@@ -226,11 +230,12 @@ def _work_recorded(ticket: Ticket, ctx: Context, data: WorkDone, at: datetime, m
 
 
 def _test_recorded(ticket: Ticket, ctx: Context, data: TestRecorded, at: datetime, meta: dict) -> None:
-    onsite.record_test(ticket, ctx, item=data.item, passed=data.passed, note=data.note, at=at)
+    onsite.record_test(ticket, ctx, item=data.item, passed=data.passed, note=data.note, at=at,
+                       not_applicable=data.not_applicable)
 
 
 def _customer_confirmed(ticket: Ticket, ctx: Context, data: CustomerConfirmed, at: datetime, meta: dict) -> None:
-    onsite.confirm_customer(ticket, ctx, data.note, at)
+    onsite.confirm_customer(ticket, ctx, data.note, at, failures_acknowledged=data.failures_acknowledged)
 
 
 def _precautions_told(ticket: Ticket, ctx: Context, data: PrecautionsTold, at: datetime, meta: dict) -> None:
@@ -286,10 +291,11 @@ _KINDS = (
     OpKind("work.recorded", WorkDone, _work_recorded, "the cause and the work done on site"),
     OpKind("test.recorded", TestRecorded, _test_recorded, "one acceptance-test item", reads=("tests",)),
     OpKind("customer.confirmed", CustomerConfirmed, _customer_confirmed, "the customer confirms it works",
-           reads=("tests",)),
+           reads=("tests", "device_category")),
     OpKind("precautions.told", PrecautionsTold, _precautions_told, "precautions told to the customer",
            reads=("precautions",)),
-    OpKind("order.signed", OrderSigned, _order_signed, "the customer's signature", reads=("clocks", "policy")),
+    OpKind("order.signed", OrderSigned, _order_signed, "the customer's signature",
+           reads=("clocks", "policy", "tests", "device_category")),
     OpKind("visit.departed", Empty, _departed, "left the site"),
     OpKind("order.submitted", OrderSubmitted, _order_submitted, "write-up and submission to the supervisor"),
 )

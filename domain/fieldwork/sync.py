@@ -385,7 +385,7 @@ def _handle(kind: str, ticket: Ticket, ctx: context.Context, *, payload_data: di
     is this op's; in a run they are flushed with the run's (a conflict there redoes the run op by op)."""
     payload = parse_payload(REGISTRY[kind], payload_data)
     context.require_assignee(ctx, ticket)
-    flow.enforce(ticket, kind)  # the declared flow, the same the phone applies offline
+    flow.enforce(ticket, kind, data=payload.model_dump())  # the declared flow, the same the phone applies offline
     REGISTRY[kind].handler(ticket, ctx, payload, at, meta)
     if ctx.adjusted:  # a phone clock a few minutes off: the act kept, at its bound; both times recorded
         db.session.execute(update(SyncOp).where(SyncOp.op_id == op_uuid).values(applied_at=ctx.adjusted[0][2])

@@ -158,7 +158,7 @@ async function forgetDrafts(keys) {
 // Every act: refused here already if the server would refuse it (the reason is shown instead of the button).
 async function act(kind, stale, data, photo = null, draftKeys = []) {
   const job = (await store.getJob(stale.number)) || stale;  // an unchanged part kept from an earlier drawing
-  const refusal = flow.check(await store.getFlow(), factsOf(job), kind);
+  const refusal = flow.check(await store.getFlow(), factsOf(job), kind, data);  // the rules on the payload too
   if (refusal) { announce(refusal.message); return false; }
   announce();
   await store.addOp(kind, job.number, data, photo);
@@ -631,28 +631,43 @@ const STEP_BODIES = {
   tests(ctx, refusal) {
     const { job, key } = ctx;
     const items = testItems(job);
+    const badge = (done) => (done.not_applicable ? h("span", { class: "badge" }, `— ${t("not_applicable")}`)
+      : h("span", { class: `badge ${done.passed ? "ok" : "bad"}` }, done.passed ? `✓ ${t("passed")}` : `✗ ${t("failed")}`));
     return [h("ul", { class: "tests" }, items.map((item, i) => {
       const done = (job.tests || []).find((x) => x.item === item);
       const note = draftInput(key(`test:${item}`), { type: "text" }, "input", done?.note || "");
-      const record = (passed) => act("test.recorded", job, { item, passed, note: note.value.trim() }, null,
-        [key(`test:${item}`)]);
-      return h("li", { "data-item": item }, h("p", { class: "test-item" }, item, done ? h("span",
-        { class: `badge ${done.passed ? "ok" : "bad"}` }, done.passed ? `✓ ${t("passed")}` : `✗ ${t("failed")}`) : null),
-      offer(refusal, h("div", { class: "pass-fail", role: "group", "aria-label": item },
-        h("button", { type: "button", class: `button choice-ok ${done?.passed === true ? "chosen" : "secondary"}`,
-          "data-test": item, "aria-pressed": String(done?.passed === true), onclick: () => record(true) }, t("passed")),
-        h("button", { type: "button", class: `button choice-bad ${done?.passed === false ? "chosen" : "secondary"}`,
-          "aria-pressed": String(done?.passed === false), onclick: () => record(false) }, t("failed")))),
-      field(t("test_note_n", { n: i + 1 }), note));
+      // Not applicable: the note is its reason (the declared flow refuses it without one, here as on the server).
+      const record = (passed, notApplicable = false) => act("test.recorded", job, {
+        item, passed, note: note.value.trim(), ...(notApplicable ? { not_applicable: true } : {}) }, null,
+      [key(`test:${item}`)]);
+      const state = done ? (done.not_applicable ? "na" : done.passed ? "ok" : "bad") : null;
+      const choice = (name, cls, label, onclick) => h("button", { type: "button",
+        class: `button ${cls} ${state === name ? "chosen" : "secondary"}`, "aria-pressed": String(state === name),
+        ...(name === "ok" ? { "data-test": item } : {}), "data-choice": name, onclick }, label);
+      return h("li", { "data-item": item }, h("p", { class: "test-item" }, item, done ? badge(done) : null),
+        offer(refusal, h("div", { class: "pass-fail", role: "group", "aria-label": item },
+          choice("ok", "choice-ok", t("passed"), () => record(true)),
+          choice("bad", "choice-bad", t("failed"), () => record(false)),
+          choice("na", "choice-na", t("not_applicable"), () => record(false, true)))),
+        field(t("test_note_or_reason_n", { n: i + 1 }), note));
     }))];
   },
 
   confirm(ctx, refusal) {
     const { job, key } = ctx;
-    if (ctx.facts.customer_confirmed) return h("p", { class: "done" }, t("customer_confirmed"));
+    if (ctx.facts.customer_confirmed) {
+      return h("p", { class: "done" }, job.visit?.failures_acknowledged ? t("failures_ack") : t("customer_confirmed"));
+    }
     const note = draftInput(key("confirm"), { type: "text" });
-    return [field(t("note"), note), offer(refusal, bigButton(t("customer_says_ok"), () => act("customer.confirmed",
-      job, { note: note.value.trim() }, null, [key("confirm")])))];
+    // An item failed: the customer confirms only knowingly (the flow refuses it otherwise, on both sides).
+    const failed = (job.tests || []).filter((x) => !x.passed && !x.not_applicable).map((x) => x.item);
+    const ack = h("input", { type: "checkbox", id: "failures-ack", name: "failures_acknowledged" });
+    return [
+      failed.length ? h("div", { class: "ack" }, h("p", { class: "bad" }, t("failed_items", { items: failed.join("、") })),
+        h("label", { class: "check-row", for: "failures-ack" }, ack, t("failures_ack"))) : null,
+      field(t("note"), note), offer(refusal, bigButton(t("customer_says_ok"), () => act("customer.confirmed",
+        job, { note: note.value.trim(), ...(failed.length ? { failures_acknowledged: ack.checked } : {}) }, null,
+        [key("confirm")])))];
   },
 
   precautions(ctx, refusal) {
@@ -793,7 +808,9 @@ async function signScreen(number, id) {
       customerNotes.length ? [h("h2", {}, t("notes_for_you")),
         h("ul", { class: "big" }, customerNotes.map((n) => h("li", {}, n.text)))] : null,
       (job.tests || []).length ? [h("h2", {}, t("tests")), h("ul", { class: "big tests-summary" },
-        job.tests.map((x) => h("li", {}, `${x.passed ? "✓" : "✗"} ${x.item}${x.note ? ` (${x.note})` : ""}`)))] : null,
+        job.tests.map((x) => h("li", {}, `${x.not_applicable ? `— ${t("not_applicable")}:` : x.passed ? "✓" : "✗"} ${
+          x.item}${x.note ? ` (${x.note})` : ""}`))),
+      job.visit?.failures_acknowledged ? h("p", { class: "big bad" }, t("failures_ack")) : null] : null,
       (job.precautions || []).length ? [h("h2", {}, t("precautions")),
         h("ul", { class: "big" }, job.precautions.map((p) => h("li", {}, p)))] : null),
     h("section", { class: "card sign-form", "data-key": "form" },

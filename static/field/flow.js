@@ -4,10 +4,13 @@
 //
 // A step: {requires: [fact], refused_if: [fact], sets: [fact], clears: [fact],
 //          sets_if: {fact: {field: [values]}}, clears_if: {...},
-//          tallies: {fact: {key, value, length}}, refusals: {fact: {code, message}}}
-// A condition holds when every named payload field's value (null when absent) is one of the values listed.
+//          refused_when: {name: {facts: {fact: [values]}, data: {field: [values]}}},
+//          tallies: {fact: {key, value, length, or_value, complete}}, refusals: {fact or name: {code, message}}}
+// A condition holds when every named payload field's value (null when absent) is one of the values listed; in
+// refused_when, a condition on the facts reads each fact as true or false.
 // A tally keeps each item's last yes/no in facts.tallies[fact] ({item: bool}, the item trimmed to its first `length`
-// characters); the fact holds when every item's last answer is yes.
+// characters; yes when `value` or `or_value` is true); the fact holds when every item's last answer is yes, and its
+// `complete` fact when every item of facts.required[fact] (each a list of the names it may be recorded under) has one.
 
 function holds(condition, data) {
   return Object.entries(condition || {}).every(([name, values]) => {
@@ -16,17 +19,31 @@ function holds(condition, data) {
   });
 }
 
+function factsHold(condition, facts) {
+  return Object.entries(condition || {}).every(([name, values]) => values.includes(Boolean(facts && facts[name])));
+}
+
+function answered(required, results) {
+  return (required || []).every((names) => names.some((name) => name in results));
+}
+
 function refusal(step, fact) {
   return (step.refusals && step.refusals[fact]) || { code: "refused", message: fact };
 }
 
 // null when the op may be applied on these facts, else the refusal {code, message}. Requirements first, in order,
-// then the facts that refuse it: the order the server evaluates them in, so the same refusal is named.
-export function check(flow, facts, kind) {
+// then the facts that refuse it, then (when the payload is given) the rules that read it: the order the server
+// evaluates them in, so the same refusal is named. Without `data`: may the step be offered at all?
+export function check(flow, facts, kind, data) {
   const step = flow && flow.steps && flow.steps[kind];
   if (!step) return null;  // a kind the flow does not constrain
   for (const fact of step.requires || []) if (!(facts && facts[fact])) return refusal(step, fact);
   for (const fact of step.refused_if || []) if (facts && facts[fact]) return refusal(step, fact);
+  if (data !== undefined) {
+    for (const [name, rule] of Object.entries(step.refused_when || {})) {
+      if (factsHold(rule.facts, facts) && holds(rule.data, data)) return refusal(step, name);
+    }
+  }
   return null;
 }
 
@@ -44,9 +61,11 @@ export function apply(flow, facts, kind, data) {
     next.tallies = { ...(next.tallies || {}) };
     for (const [fact, tally] of tallies) {
       const item = Array.from(String((data && data[tally.key]) || "").trim()).slice(0, tally.length).join("");
-      const results = { ...(next.tallies[fact] || {}), [item]: Boolean(data) && data[tally.value] === true };
+      const yes = Boolean(data) && (data[tally.value] === true || (tally.or_value && data[tally.or_value] === true));
+      const results = { ...(next.tallies[fact] || {}), [item]: Boolean(yes) };
       next.tallies[fact] = results;
       next[fact] = Object.values(results).every(Boolean);
+      if (tally.complete) next[tally.complete] = answered((next.required || {})[fact], results);
     }
   }
   return next;
@@ -56,7 +75,7 @@ export function apply(flow, facts, kind, data) {
 export function run(flow, facts, ops) {
   let current = { ...(facts || {}) };
   return ops.map((op) => {
-    const refused = check(flow, current, op.kind);
+    const refused = check(flow, current, op.kind, op.data || {});
     if (refused) return { status: "rejected", code: refused.code };
     current = apply(flow, current, op.kind, op.data || {});
     return { status: "applied" };

@@ -96,8 +96,12 @@ export function applyLocally(job, op) {
     case "note.added": job.notes = [...(job.notes || []).filter((n) => n.note_id !== d.note_id),
       { note_id: d.note_id, text: d.text, at: op.at, shown_to_customer: d.shown_to_customer }]; break;
     case "test.recorded": job.tests = [...(job.tests || []).filter((t) => t.item !== d.item),
-      { item: d.item, passed: d.passed, note: d.note }]; break;
-    case "customer.confirmed": job.visit.customer_confirmed_at = op.at; break;
+      { item: d.item, passed: d.passed && !d.not_applicable, not_applicable: Boolean(d.not_applicable), note: d.note }];
+      if (!d.passed && !d.not_applicable) { job.visit.customer_confirmed_at = null; job.visit.failures_acknowledged = false; }
+      break;
+    case "customer.confirmed": job.visit.customer_confirmed_at = op.at;
+      job.visit.failures_acknowledged = (job.tests || []).some((t) => !t.passed && !t.not_applicable)
+        && d.failures_acknowledged === true; break;
     case "precautions.told": job.precautions = d.items; job.visit.precautions_told_at = op.at; break;
     case "prep.confirmed": for (const item of job.visit.checklist || []) if (d.items.includes(item.id)) item.checked = true;
       job.visit.prepared_at = op.at; break;

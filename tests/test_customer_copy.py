@@ -3,6 +3,8 @@ fields), with the signature on the page of what it confirms; the whole record is
 never reachable from a customer link. Checked on real PDFs with poppler-utils."""
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import re
 import subprocess
@@ -125,3 +127,22 @@ def test_signature_shares_its_page_with_the_acceptance_test_and_the_precautions(
     text = on_page[signed_on[0]]
     for expected in ("验收测试", "PGM 输出与推流正常", "已告知客户的注意事项", "保持设备通风"):
         assert expected in text, expected
+
+
+def test_a_copy_issued_before_the_customers_copy_existed_is_still_genuine(app, mixed_notes_order):
+    """Orders rendered before this fix were rendered again (migration c0f3e2a91d57), keeping the old PDF's hash:
+    a customer's earlier copy uploaded to the verify page is recognised, not called a forgery."""
+    made = mixed_notes_order
+    earlier = b"%PDF-1.7 an earlier rendering of the order\n"
+    with app.app_context():
+        order = access.get_ticket(made["number"]).service_order
+        order.superseded_pdf_sha256 = hashlib.sha256(earlier).hexdigest()
+        db.session.commit()
+        token = orders.verify_token(order)
+    client = app.test_client()
+    answer = client.post(f"/verify/{token}", data={"pdf": (io.BytesIO(earlier), "old.pdf")}, headers=ZH,
+                         content_type="multipart/form-data").get_data(as_text=True)
+    assert "较早签发的真实副本" in answer and "不一致" not in answer
+    other = client.post(f"/verify/{token}", data={"pdf": (io.BytesIO(earlier + b"%"), "old.pdf")}, headers=ZH,
+                        content_type="multipart/form-data").get_data(as_text=True)
+    assert "该文件与存档原件不一致" in other

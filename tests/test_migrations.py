@@ -62,3 +62,34 @@ def test_doctor_reports_migration_state(database, make_app, tmp_path):
             db.engine.dispose()
     finally:
         drop()
+
+
+def test_the_customer_copy_migration_renders_every_stored_order_again_and_keeps_the_old_hash(
+        database, make_app, tmp_path):
+    """c0f3e2a91d57: an order rendered before (its PDF printed the internal notes) becomes pending, so that the
+    worker renders the customer's copy, and its old PDF's hash is kept for the verify page; a pending one stays."""
+    url, drop = _empty_database_url(database, tmp_path)
+    try:
+        app = make_app(SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade(revision="8e41b7c2d903")
+            with db.engine.begin() as conn:
+                # Only the rows under test: the foreign keys are not what this migration is about.
+                if database["kind"] == "sqlite":
+                    conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
+                else:
+                    conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+                for row_id, state, pdf in ((1, "rendered", "a" * 64), (2, "pending", None)):
+                    conn.execute(sa.text(
+                        "INSERT INTO service_orders (id, ticket_id, kind, locale, content_json, content_sha256, "
+                        "pdf_sha256, render_state, render_attempts, created_at, share_generation) VALUES (:id, :id, "
+                        "'on_site', 'zh_CN', '{}', :sha, :pdf, :state, 1, CURRENT_TIMESTAMP, 0)"),
+                        {"id": row_id, "sha": "c" * 64, "pdf": pdf, "state": state})
+            upgrade()
+            rows = db.session.execute(sa.text("SELECT id, render_state, render_attempts, pdf_sha256, "
+                                              "superseded_pdf_sha256 FROM service_orders ORDER BY id")).all()
+            assert [tuple(r) for r in rows] == [(1, "pending", 0, "a" * 64, "a" * 64), (2, "pending", 1, None, None)]
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        drop()

@@ -148,7 +148,7 @@ def verify(token: str):
         else:
             digest = hashlib.sha256(data).hexdigest()
             verdict = {"sha256": digest, "same": digest == order.pdf_sha256,
-                       "is_pdf": data.startswith(b"%PDF-")}
+                       "earlier": digest == order.superseded_pdf_sha256, "is_pdf": data.startswith(b"%PDF-")}
     return render_template("orders/verify.html", ticket=ticket, order=order, form=form, verdict=verdict,
                            copy_hash=orders.customer_copy(order)[1]), \
         400 if form.is_submitted() and verdict is None else 200

@@ -45,6 +45,9 @@ class ServiceOrder(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Part of every customer link (/o/...): raising it revokes the links given so far.
     share_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The PDF this order had before the customer's copy left the internal notes out (rendered again by migration
+    # c0f3e2a91d57): a customer's earlier copy is still recognised as genuine on the verify page.
+    superseded_pdf_sha256: Mapped[str | None] = mapped_column(String(64))
 
     ticket: Mapped[Ticket] = relationship(back_populates="service_order")
 

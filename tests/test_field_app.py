@@ -298,8 +298,9 @@ def test_signature_survives_a_resize(app, visit_job, phone):
     assert problems == []
 
 
-def sign_screen(app, chromium, number, density: int):
-    """The job's signing screen, ready for the customer's signature, on a phone of this pixel density."""
+def sign_screen(app, chromium, number, density: int, rate: bool = True):
+    """The job's signing screen, ready for the customer's signature, on a phone of this pixel density (five stars
+    given unless `rate` is false)."""
     base, new_context = chromium
     ready_to_sign(app, number)
     page = signed_in_app(base, new_context(device_scale_factor=density))
@@ -307,7 +308,8 @@ def sign_screen(app, chromium, number, density: int):
     page.goto(base + f"/field/#/job/{number}")
     step(page, "sign").get_by_role("link", name="请客户查看并签字").click()
     expect(page.locator("canvas.signature-pad")).to_be_visible()
-    page.locator(".star[data-rating='5']").click()
+    if rate:
+        page.locator(".star[data-rating='5']").click()
     return page
 
 
@@ -1287,3 +1289,21 @@ def test_the_customer_confirms_only_a_finished_test_and_a_failure_knowingly(app,
         assert len(na) == 1 and na[0].note == "客户现场无此信号源" and not na[0].passed
         assert ticket.visits[-1].failures_acknowledged and ticket.visits[-1].customer_confirmed_at is not None
     assert problems == []
+
+
+def test_the_customer_may_sign_without_rating(app, visit_job, chromium):
+    """The rating is the customer's to give or skip (the sync contract: "1..5 or absent"): no stars, and the
+    signature goes, the order is signed, the request page and the weekly figures leave the rating out."""
+    number = visit_job["number"]
+    page = sign_screen(app, chromium, number, density=2, rate=False)
+    expect(page.get_by_text("您对本次服务满意吗？（1 到 5 分，可不评）")).to_be_visible()
+    draw_signature(page)
+    page.get_by_role("button", name="确认并签字").click()
+    expect(page.get_by_text("请将手机交还技术员")).to_be_visible()
+    page.get_by_role("button", name="将手机交还技术员").click()
+    page.get_by_role("link", name="我是技术员：返回工单").click()
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    [op] = signed_ops(app)
+    assert op.status == "applied" and "rating" not in json.loads(op.body)["data"]
+    with app.app_context():
+        assert access.get_ticket(number).signature.rating is None

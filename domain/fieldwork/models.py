@@ -143,7 +143,7 @@ class Signature(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
     signer_name: Mapped[str] = mapped_column(String(100))
-    rating: Mapped[int]
+    rating: Mapped[int | None]  # the customer may skip it (DESIGN: "1..5 or absent")
     comment: Mapped[str | None] = mapped_column(Text)
     png_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
     strokes: Mapped[list[Any]] = mapped_column(default=list)

@@ -147,7 +147,8 @@ class PrecautionsTold(Payload):
 class OrderSigned(Payload):
     """The signature's content is checked by signing.py (its own codes: signature_blank, ...)."""
     signer_name: Text
-    rating: Any = Field(json_schema_extra={"type": "integer", "minimum": 1, "maximum": 5})
+    rating: Any = Field(default=None, json_schema_extra={"type": "integer", "minimum": 1, "maximum": 5,
+                                                         "description": "absent or null: the customer skipped it"})
     comment: Note = ""
     signature_png: Any = Field(json_schema_extra={"type": "string", "pattern": "^data:image/png;base64,"})
     strokes: Any = Field(json_schema_extra={"type": "array", "items": {"type": "array"},

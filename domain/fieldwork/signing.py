@@ -130,7 +130,8 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
     signer_name = (signer_name or "").strip()
     if not signer_name:
         errors["signer_name"] = _l("Enter the name of the person signing.")
-    if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+    # The customer may skip the rating (it is their choice, and never a reason to leave a site unsigned).
+    if rating is not None and (not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5):
         errors["rating"] = _l("The satisfaction rating is 1 to 5.")
     if errors:
         raise ValidationError(errors)

@@ -15,7 +15,8 @@ How the figures are counted (the page and the PDF say the same: `counting_rules`
 - Resolution rate: requests entered in the week (created_at), cancelled ones left out; resolved = solved remotely
   or signed by the customer after an on-site visit, whenever that happened up to the report.
 - Satisfaction: ratings of orders the customer signed in the week (the signing time on the phone); numerator =
-  ratings of 4 or 5, denominator = all ratings; plus the mean and the count of each rating 1..5.
+  ratings of 4 or 5, denominator = all ratings (an order signed without a rating is not counted); plus the mean and
+  the count of each rating 1..5.
 - Per technician: by the request's assignee. Unassigned requests count in the overall figures only.
 """
 from __future__ import annotations
@@ -341,7 +342,8 @@ def _count_ratings(week: Week, previous: Week, weeks: dict[int, WeekFigures]) ->
     stmt = (
         select(current, Ticket.assignee_id, Signature.rating, func.count(Signature.id))
         .join(Ticket, Ticket.id == Signature.ticket_id)
-        .where(Signature.signed_at_client >= previous.start, Signature.signed_at_client < week.end)
+        .where(Signature.signed_at_client >= previous.start, Signature.signed_at_client < week.end,
+               Signature.rating.is_not(None))  # a rating the customer skipped is not a figure
         .group_by(current, Ticket.assignee_id, Signature.rating)
     )
     for in_current, assignee_id, rating, count in db.session.execute(stmt):

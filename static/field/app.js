@@ -824,7 +824,6 @@ async function signScreen(number, id) {
         h("button", { type: "button", class: "button secondary", onclick: () => pad.clear() }, t("clear"))),
       h("button", { type: "button", class: "button wide", id: "confirm-sign", onclick: async () => {
         if (!name.value.trim()) { announce(t("need_name")); name.focus(); return; }
-        if (!rating) { announce(t("need_rating")); return; }
         const address = email.value.trim();
         const rules = RULES.signature;
         if (address && (address.length > rules.email_max || !new RegExp(rules.email_pattern, "u").test(address))) {
@@ -836,7 +835,8 @@ async function signScreen(number, id) {
         if (strokes.reduce((sum, stroke) => sum + stroke.length, 0) > rules.max_stroke_points) {
           announce(t("too_many_points")); return;
         }
-        const data = { signer_name: name.value.trim(), rating, comment: comment.value.trim(),
+        // The rating is the customer's to give or skip (absent: skipped).
+        const data = { signer_name: name.value.trim(), ...(rating ? { rating } : {}), comment: comment.value.trim(),
           signature_png: png, strokes };
         if (address) data.customer_email = address;
         announce();

@@ -249,14 +249,43 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "i
 
 @contextmanager
 def live_server(app):
-    """Serve `app` on a free port of 127.0.0.1 in a background thread."""
+    """Serve `app` on a free port of 127.0.0.1 in a background thread. On the way out it waits (10 s at most) for
+    the requests still being answered: one still writing when the next test empties the database deadlocks it
+    (PostgreSQL's TRUNCATE waits for the request's locks, the request for the TRUNCATE's)."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    answering, done = [0], threading.Condition()
+    accept, answer = server.process_request, server.process_request_thread
+
+    def finished():
+        with done:
+            answering[0] -= 1
+            done.notify_all()
+
+    def accepted(request, client_address):  # counted before its thread starts: none slips past the wait
+        with done:
+            answering[0] += 1
+        try:
+            accept(request, client_address)
+        except BaseException:
+            finished()
+            raise
+
+    def answered(request, client_address):
+        try:
+            answer(request, client_address)
+        finally:
+            finished()
+
+    server.process_request, server.process_request_thread = accepted, answered
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+        with done:
+            done.wait_for(lambda: answering[0] == 0, timeout=10)
+        server.server_close()
         thread.join(timeout=5)
 
 

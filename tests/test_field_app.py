@@ -874,14 +874,20 @@ def test_remote_path_done_on_the_phone_offline_through_submission(app, assigned_
     assert problems == []
 
 
-def test_signing_before_the_acceptance_test_is_impossible_offline(app, visit_job, phone):
-    base, context, problems = phone
+def arrive_offline(base, context, number):
+    """Signed in, the job opened, the network cut, and the arrival tapped: the start of an offline visit."""
     page = signed_in_app(base, context)
-    number = visit_job["number"]
     expect(page.get_by_text(number)).to_be_visible(timeout=10000)
     context.set_offline(True)
     page.get_by_text(number).click()
     step(page, "arrive").get_by_role("button", name="我已到达现场").click()
+    return page
+
+
+def test_signing_before_the_acceptance_test_is_impossible_offline(app, visit_job, phone):
+    base, context, problems = phone
+    number = visit_job["number"]
+    page = arrive_offline(base, context, number)
     sign = step(page, "sign")
     expect(sign.get_by_role("link", name="请客户查看并签字")).to_have_count(0)  # not offered...
     expect(sign.locator(".why")).not_to_be_empty()  # ...and it says why (the server's own message)
@@ -911,12 +917,8 @@ def test_signing_before_the_cause_and_work_done_is_impossible_offline(app, visit
     """The order the customer signs prints the cause and the work done: with the test passed and the customer's
     confirmation but nothing written, signing is not offered (the server's reason shown) until they are."""
     base, context, problems = phone
-    page = signed_in_app(base, context)
     number = visit_job["number"]
-    expect(page.get_by_text(number)).to_be_visible(timeout=10000)
-    context.set_offline(True)
-    page.get_by_text(number).click()
-    step(page, "arrive").get_by_role("button", name="我已到达现场").click()
+    page = arrive_offline(base, context, number)
     expect(step(page, "arrive")).to_contain_text("已完成")
     count = open_step(page, "tests").locator("button[data-test]").count()
     assert count >= 1
@@ -1237,12 +1239,8 @@ def test_the_customer_confirms_only_a_finished_test_and_a_failure_knowingly(app,
     while an item has no result; with a failed item it is refused until the acknowledgement is ticked, and the
     server then records exactly that (the same declared rules on both sides)."""
     base, context, problems = phone
-    page = signed_in_app(base, context)
     number = visit_job["number"]
-    expect(page.get_by_text(number)).to_be_visible(timeout=10000)
-    context.set_offline(True)
-    page.get_by_text(number).click()
-    step(page, "arrive").get_by_role("button", name="我已到达现场").click()
+    page = arrive_offline(base, context, number)
     expect(step(page, "arrive")).to_contain_text("已完成")
     rows = open_step(page, "tests").locator("li")
     count = rows.count()

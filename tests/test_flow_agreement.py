@@ -100,14 +100,15 @@ def sequences(seed: int) -> list[tuple[list[str], bool]]:
     # The checklist: an item not applicable without its reason, then with it; a failed item; the customer asked
     # to confirm before every item has a result, then without acknowledging the failure, then acknowledging it;
     # an item recorded under its English name.
-    def test(item, passed, **more):
+    def result(item, passed, **more):
         return ("test.recorded", {"item": item, "passed": passed, "note": "", **more})
 
     out.append((["contact.made", "visit.scheduled", "visit.arrived", "work.recorded",
-                 test("无底噪与爆音", False, not_applicable=True),
-                 test("无底噪与爆音", False, not_applicable=True, note="客户不使用"), test("各通道输入有信号", False),
-                 ("customer.confirmed", {"note": ""}), test("Monitor and main outputs work", True),
-                 test("USB 声卡被电脑识别", True), ("customer.confirmed", {"note": ""}),
+                 result("无底噪与爆音", False, not_applicable=True),
+                 result("无底噪与爆音", False, not_applicable=True, note="客户不使用"),
+                 result("各通道输入有信号", False),
+                 ("customer.confirmed", {"note": ""}), result("Monitor and main outputs work", True),
+                 result("USB 声卡被电脑识别", True), ("customer.confirmed", {"note": ""}),
                  ("customer.confirmed", {"note": "", "failures_acknowledged": True}), "order.signed"], False))
     for _ in range(3):  # at random, biased towards the next steps of a visit, with failed tests and missed calls
         kinds = [rng.choice(KINDS) if rng.random() < 0.5 else ON_SITE_PATH[min(i // 3, len(ON_SITE_PATH) - 1)]

@@ -68,6 +68,12 @@ def hostile_ops(number):
         # Kinds whose reads are loaded with the batch's tickets (OpKind.reads), on requests that do not exist.
         (op("order.signed", number + "²", {"signer_name": "赵远", "rating": 12345678901234567890}), "unknown_ticket"),
         (op("test.recorded", "9" * 20, {"item": "²", "passed": True}), "unknown_ticket"),
+        # The acceptance test's own fields: a flag is a JSON boolean, a reason is text the database can store.
+        (op("test.recorded", number, {"item": "²", "passed": False, "not_applicable": "²"}), "bad_payload"),
+        (op("test.recorded", number, {"item": "x", "passed": False, "not_applicable": True, "note": "a\x00b"}),
+         "nul_character"),
+        (op("customer.confirmed", number, {"failures_acknowledged": 12345678901234567890}), "bad_payload"),
+        (op("customer.confirmed", number, {"failures_acknowledged": "Infinity"}), "bad_payload"),
     ]
 
 

@@ -38,6 +38,7 @@ from ..fieldwork.models import Photo, PrepItem
 from ..requests.models import ContactAttempt, Customer, DeviceCategory, ProgressNote, RemoteSession, Ticket
 from ..requests.serialise import iso as _iso
 from ..requests.serialise import request_summary
+from ..sla.clocks import ticket_clocks
 from ..sla.policy import current_policy
 
 log = logging.getLogger(__name__)
@@ -374,8 +375,6 @@ def _company_logo(site: Site) -> tuple[str, bytes, str] | None:
 def internal_facts(ticket: Ticket, now: datetime) -> dict:
     """What only the staff's copy shows beside the frozen record: the deadlines as of `now` (some still run after
     signing: submission, case analysis) and the review's internal fields."""
-    from ..sla.clocks import ticket_clocks
-
     category = ticket.fault_category
     return {
         "as_of": _iso(now),

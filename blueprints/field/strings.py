@@ -155,7 +155,7 @@ STRINGS.update({
     "take_photo": _l("Take a photo"),
     "technician": _l("Technician"),
     "test_note_n": _l("Note on test {n}"),
-    "test_note_or_reason_n": _l("Note on test {n} (for “Not applicable”, the reason)"),
+    "test_note_or_reason_n": _l("Note on test {n} (the reason, if it does not apply)"),
     "tests": _l("Acceptance tests"),
     "thanks": _l("Signed. Thank you!"),
     "undo": _l("Undo last stroke"),

@@ -4,6 +4,8 @@ the request's JSON, the weekly report, the session and jobs bodies), and what ev
 its op payloads; `complete_document` adds this to it, so the served document covers every /api/v1 route."""
 from __future__ import annotations
 
+from domain.fieldwork.feed import JobsFeed
+
 TEXT = {"type": "string"}
 TIME = {"type": "string", "format": "date-time"}
 NULLABLE_TEXT = {"type": ["string", "null"]}
@@ -60,10 +62,6 @@ SESSION = {"type": "object", "required": ["username", "role", "csrf_token"], "pr
     "username": TEXT, "display_name": TEXT, "role": {"enum": ["dispatcher", "technician", "expert", "supervisor",
                                                               "admin"]},
     "is_admin": {"type": "boolean"}, "locale": TEXT, "csrf_token": TEXT}}
-JOBS = {"type": "object", "required": ["jobs", "server_time", "user"], "properties": {
-    "jobs": {"type": "array", "items": {"type": "object", "required": ["number"], "properties": {"number": TEXT}}},
-    "server_time": TIME, "due_soon_minutes": {"type": "integer"},
-    "user": {"type": "object", "required": ["username"], "properties": {"username": TEXT, "display_name": TEXT}}}}
 INBOX = {"type": "object", "required": ["items", "unread"], "properties": {
     "items": {"type": "array", "items": {
         "type": "object", "required": ["id", "kind", "ticket", "title", "body", "created_at", "read_at"],
@@ -156,7 +154,10 @@ def complete_document(document: dict) -> dict:
     schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
     schemes["bearer"] = {"type": "http", "scheme": "bearer",
                          "description": "an API token (flask api-tokens) for other systems: no CSRF needed"}
-    for path, body in (("/api/v1/session", SESSION), ("/api/v1/me/jobs", JOBS)):
+    # The jobs feed from its models (domain/fieldwork/feed.py), their shared parts among the components.
+    jobs = JobsFeed.model_json_schema(ref_template="#/components/schemas/{model}")
+    document["components"].setdefault("schemas", {}).update(jobs.pop("$defs", {}))
+    for path, body in (("/api/v1/session", SESSION), ("/api/v1/me/jobs", jobs)):
         get = document["paths"].get(path, {}).get("get")
         if get is not None:
             get["responses"]["200"] = _json(get["responses"].get("200", {}).get("description", "ok"), body)

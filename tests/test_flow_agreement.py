@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import subprocess
 import uuid
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from domain.fieldwork import flow, ops
+from domain.fieldwork.feed import JobsFeed
 from domain.requests import assignment, intake
 
 from .phones import at, phone
@@ -165,3 +167,106 @@ def new_request(app) -> str:
         assignment.assign(ticket, tech, context.Context(actor=boss, tz=SHANGHAI, now=now))
         db.session.commit()
         return ticket.number
+
+
+# --- the local effects: what an op does at once to the phone's copy agrees with the feed after the sync ----------
+
+EFFECTS_RUN = """import { applyEffects } from "./effects.mjs";
+import { readFileSync } from "node:fs";
+const steps = JSON.parse(readFileSync(process.argv[2], "utf8"));
+process.stdout.write(JSON.stringify(steps.map(({ job, op, effects, facts }) => applyEffects(job, op, effects, facts))));
+"""
+
+
+def _effect_paths(effects: list[dict]) -> list[tuple[str, str | None]]:
+    """Where each effect writes: (path, the field an `each` sets)."""
+    return [(effect.get("upsert") or effect.get("append") or effect.get("each") or effect["set"],
+             effect["set"] if "each" in effect else None) for effect in effects]
+
+
+def _read(job: dict | None, path: str):
+    for key in path.split("."):
+        job = job.get(key) if isinstance(job, dict) else None
+    return job
+
+
+def _comparable(value):
+    """Times as instants (the op's offset and the feed's may differ), lists and objects compared throughout."""
+    from datetime import datetime
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and "T" in value:
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return value
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items()}
+    return value
+
+
+def _payload_for(app, kind: str, number: str, rng, faults) -> dict:
+    if kind == "remote.guided":
+        return {"method": "screen_share", "steps": "重启编码器", "outcome": "needs_visit"}
+    if kind == "order.submitted":
+        return {"fault_category_id": faults[0]["id"] if faults else None, "root_cause": "线缆松动",
+                "solution_summary": "重新插紧线缆", "parts_used": "XLR 线 1 条"}
+    with app.app_context():
+        data = _payload(kind, number, rng, False)
+    if kind == "visit.scheduled":
+        data["agreed_with"] = "王经理"
+    return data
+
+
+@pytest.mark.parametrize("path", ["on_site", "remote"])
+def test_each_kinds_local_effects_leave_the_job_as_the_feed_shows_it(app, assigned, path, tmp_path):  # noqa: F811
+    """Every op kind of a whole day, one at a time: the phone's copy before the op, with the kind's declared effects
+    applied by effects.js (as the app serves it) under Node, shows what the jobs feed shows once the server has the
+    op, at every path the effects write and in the status."""
+    node = shutil.which("node") or shutil.which("nodejs")
+    assert node, "node is missing: apt-get install nodejs (make test installs it)"
+    client, rng = phone(app), random.Random(7)
+    rules = json.loads(re.search(r'<script type="application/json" id="rules">(.*?)</script>',
+                                 client.get("/field/").get_data(as_text=True), re.S).group(1))
+    kinds = [k for k in (ON_SITE_PATH if path == "on_site" else REMOTE_PATH) if k != "photo.added"]
+    steps, feeds = [], []
+    before = next(j for j in client.get("/api/v1/me/jobs").json["jobs"] if j["number"] == assigned)
+    items = iter(t["zh"] for t in before["templates"]["acceptance_tests"])
+    for kind in kinds:
+        data = _payload_for(app, kind, assigned, rng, before["fault_categories"])
+        if kind == "test.recorded":
+            data = {"item": next(items), "passed": True, "note": "正常"}
+        op = {"op_id": str(uuid.uuid4()), "kind": kind, "ticket": assigned, "at": at(0), "data": data}
+        result = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [op]}).json["results"][0]
+        assert result["status"] == "applied", (kind, result)
+        answer = client.get("/api/v1/me/jobs").json
+        JobsFeed.model_validate(answer)  # the feed is what its declared models (and so the OpenAPI document) say
+        after = next((j for j in answer["jobs"] if j["number"] == assigned), None)
+        if after is None:  # submitted: the job leaves the phone's list (its effects show until the sync)
+            assert kind == "order.submitted", kind
+            break
+        steps.append({"job": before, "op": op, "effects": rules["ops"][kind]["effects"], "facts": after["facts"]})
+        feeds.append(after)
+        before = after
+    with app.test_client().get("/static/field/effects.js") as served:
+        (tmp_path / "effects.mjs").write_bytes(served.data)
+    (tmp_path / "run.mjs").write_text(EFFECTS_RUN, encoding="utf-8")
+    (tmp_path / "steps.json").write_text(json.dumps(steps), encoding="utf-8")
+    ran = subprocess.run([node, str(tmp_path / "run.mjs"), str(tmp_path / "steps.json")], capture_output=True,
+                         text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    checked = set()
+    for step, local, feed in zip(steps, json.loads(ran.stdout), feeds, strict=True):
+        kind = step["op"]["kind"]
+        assert local["status"] == feed["status"], (kind, local["status"], feed["status"])
+        for where, field in _effect_paths(step["effects"]):
+            mine, theirs = _read(local, where), _read(feed, where)
+            if field is not None:  # an `each`: the field it sets on the items the phone holds (a new visit's
+                # checklist is the server's to make: it arrives with the sync)
+                theirs = {x["id"]: x[field] for x in theirs or []}
+                mine = {x["id"]: x[field] for x in mine or [] if x["id"] in theirs}
+                theirs = {key: value for key, value in theirs.items() if key in mine}
+            assert _comparable(mine) == _comparable(theirs), (kind, where, mine, theirs)
+            checked.add(kind)
+    # Every kind of the path declares what it changes (the submission leaves the feed: nothing to compare with).
+    assert checked == set(kinds) - {"order.submitted"}, set(kinds) - checked

@@ -1,9 +1,16 @@
-"""What the layout must keep as it changes: rows are written in an order their foreign keys accept."""
+"""What the layout must keep as it changes: rows are written in an order their foreign keys accept; each op kind
+is declared once, in Python, and reaches the phone from that declaration."""
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from sqlalchemy.orm import configure_mappers
 
 from domain.core.db import Base
+from domain.fieldwork import feed, ops
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # A flush writes the rows of tables with no relationship between them in the order of their classes' module and
 # name ("domain.alerts.models.StoredReport" before "domain.core.models.Blob"): a foreign key no relationship
@@ -27,3 +34,43 @@ def test_every_foreign_key_is_written_after_the_row_it_names():
             if target not in (None, mapper) and key.parent.key not in declared and target._sort_key > mapper._sort_key:
                 at_risk.add((mapper.class_.__name__, key.parent.key))
     assert at_risk == NEVER_NEW_TOGETHER, "declare a relationship for the new foreign keys (see StoredReport)"
+
+
+def _item_model(model, path: str):
+    """The model of the items of the list at `path` (notes -> Note)."""
+    for key in path.split("."):
+        annotation = model.model_fields[key].annotation
+        model = next(arg for arg in (*getattr(annotation, "__args__", ()), annotation)
+                     if isinstance(arg, type) and issubclass(arg, feed.BaseModel))
+    return model
+
+
+def test_each_kinds_local_effects_write_only_where_the_feeds_job_has_a_field():
+    for name, kind in ops.REGISTRY.items():
+        for effect in kind.effects:
+            path = effect.get("upsert") or effect.get("append") or effect.get("each") or effect["set"]
+            assert feed.field_at(feed.Job, path), (name, path)
+            if "item" in effect:
+                assert set(effect["item"]) <= set(_item_model(feed.Job, path).model_fields), (name, effect)
+            if "each" in effect:
+                assert effect["set"] in _item_model(feed.Job, path).model_fields, (name, effect)
+            for condition in (effect.get("if") or {}).get("job", {}):
+                assert feed.field_at(feed.Job, condition), (name, condition)
+        if kind.screen:
+            assert kind.done_fact is None or kind.done_fact in kind.step.sets + tuple(kind.step.sets_if), name
+
+
+def test_no_op_kind_is_written_into_the_phone_apps_generic_parts():
+    """The phone's store, sync, flow and effects know no op kind by name (labels, effects, screens, which kinds go
+    as files: all come from the declaration); the app's words name none either; the app itself names a kind only
+    where a screen does that act, never as a key of its own table."""
+    names = [re.escape(name) for name in ops.REGISTRY]
+    kind = re.compile("|".join(names))
+    for generic in ("store.js", "sync.js", "flow.js", "effects.js", "rules.js"):
+        found = kind.findall((ROOT / "static" / "field" / generic).read_text(encoding="utf-8"))
+        assert not found, (generic, found)
+    assert not kind.findall((ROOT / "blueprints" / "field" / "strings.py").read_text(encoding="utf-8"))
+    app = (ROOT / "static" / "field" / "app.js").read_text(encoding="utf-8")
+    keyed = re.findall(r'["\'](?:{})["\']\s*:'.format("|".join(names)), app) + re.findall(r"kind:\s*[\"']", app)
+    assert not keyed, keyed
+    assert "switch (op.kind)" not in app

@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import current_app, make_response, render_template, url_for
 
 from domain.core.enums import Role
-from domain.fieldwork.signing import pad_rules
+from domain.fieldwork.phone import phone_rules
 
 from ..access import public, roles_required
 from . import bp
@@ -17,7 +17,8 @@ from .strings import strings_for_page
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 # The app shell: precached by the service worker so the app opens with no network.
-SHELL_FILES = ["field/app.js", "field/store.js", "field/sync.js", "field/flow.js", "field/signature.js",
+SHELL_FILES = ["field/app.js", "field/store.js", "field/sync.js", "field/flow.js", "field/effects.js",
+               "field/rules.js", "field/signature.js",
                "field/field.css",
                "css/app.css", "vendor/idb-8.0.4/index.js", "vendor/signature_pad-5.1.4/signature_pad.min.js",
                "img/icon.svg", "img/icon-192.png", "img/icon-512.png",
@@ -34,15 +35,21 @@ def shell_version() -> str:
     for path in sorted(TEMPLATES.glob("*")):
         digest.update(path.read_bytes())
     digest.update((Path(__file__).parent / "strings.py").read_bytes())
-    digest.update(json.dumps(pad_rules(), sort_keys=True).encode())
+    # The declarations the page embeds, less the labels (in the reader's language; the catalogs carry them).
+    rules = _rules()
+    rules["ops"] = {name: {**kind, "label": None} for name, kind in rules["ops"].items()}
+    digest.update(json.dumps(rules, sort_keys=True).encode())
     return digest.hexdigest()[:12]
+
+
+def _rules() -> dict:
+    return phone_rules(max_ops=current_app.config["SYNC_MAX_OPS"], max_bytes=current_app.config["SYNC_MAX_BYTES"])
 
 
 @bp.get("/field/")
 @roles_required(Role.TECHNICIAN)
 def app():
-    return render_template("field/app.html", strings=strings_for_page(), rules={"signature": pad_rules()},
-                           version=shell_version())
+    return render_template("field/app.html", strings=strings_for_page(), rules=_rules(), version=shell_version())
 
 
 @bp.get("/field/offline")

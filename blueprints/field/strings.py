@@ -8,6 +8,7 @@ from domain.alerts.mail import INVALID_EMAIL
 from domain.core.enums import TicketStatus, Urgency
 from domain.core.labels import STATUS_LABELS, URGENCY_LABELS, clock_labels
 from domain.core.locales import is_english
+from domain.fieldwork.ops import REGISTRY
 from domain.fieldwork.signing import TOO_MANY_POINTS
 from domain.sla.policy import current_policy
 
@@ -167,17 +168,8 @@ for status in TicketStatus:
     STRINGS[f"status.{status.value}"] = STATUS_LABELS[status]
 for urgency in Urgency:
     STRINGS[f"urgency.{urgency.value}"] = URGENCY_LABELS[urgency]
-OP_LABELS = {
-    "contact.made": _l("First contact"), "remote.guided": _l("Remote guidance"),
-    "work.recorded": _l("Cause and work done"), "order.submitted": _l("Submission"),
-    "remote.resolved": _l("Solved remotely"), "visit.scheduled": _l("Visit scheduled"),
-    "prep.confirmed": _l("Preparation"), "visit.arrived": _l("Arrival"), "problem.confirmed": _l("Problem confirmed"),
-    "note.added": _l("Note"), "photo.added": _l("Photo"), "test.recorded": _l("Acceptance test"),
-    "customer.confirmed": _l("Customer's confirmation"), "precautions.told": _l("Precautions"),
-    "order.signed": _l("Signature"), "visit.departed": _l("Leaving"),
-}
-for kind, label in OP_LABELS.items():
-    STRINGS[f"op.{kind}"] = label
+for kind, declared in REGISTRY.items():  # each kind's label, declared with the kind
+    STRINGS[f"op.{kind}"] = declared.label
 
 
 def strings_for_page() -> dict[str, str]:

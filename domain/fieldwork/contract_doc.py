@@ -75,6 +75,44 @@ def _flow_lines(kind: str) -> list[str]:
     return lines or ["- allowed at any time"]
 
 
+def _value(spec: dict) -> str:
+    if "value" in spec:
+        return f"`{json.dumps(spec['value'], ensure_ascii=False)}`"
+    if "op" in spec:
+        return "the op's time" if spec["op"] == "at" else "the op's id"
+    default = spec.get("default")
+    return f"`data.{spec['data']}`" + ("" if default is None else f" (else `{json.dumps(default)}`)")
+
+
+def _effect_line(effect: dict) -> str:
+    if "each" in effect:
+        line = f"every item of `{effect['each']}`" + (f" whose `id` is in {_value(effect['where_in'])}"
+                                                      if "where_in" in effect else "") + \
+            f": `{effect['set']}` = {_value(effect['to'])}"
+    elif "set" in effect:
+        line = f"`{effect['set']}` = {_value(effect['to'])}"
+    else:
+        verb, path = ("upsert", effect["upsert"]) if "upsert" in effect else ("append", effect["append"])
+        fields = ", ".join(f"`{name}`: {_value(spec)}" for name, spec in effect["item"].items())
+        line = (f"in `{path}`, the item with the same `{effect['key']}` replaced (else appended): {{{fields}}}"
+                if verb == "upsert" else f"appended to `{path}`: {{{fields}}}")
+    when = effect.get("if") or {}
+    conditions = [*(f"`data.{f}` is " + " or ".join(f"`{json.dumps(v)}`" for v in values)
+                    for f, values in when.get("data", {}).items()),
+                  *(f"`{f}` is " + " or ".join(f"`{json.dumps(v)}`" for v in values)
+                    for f, values in when.get("facts", {}).items()),
+                  *(f"the job's `{f}` is " + " or ".join(f"`{json.dumps(v)}`" for v in values)
+                    for f, values in when.get("job", {}).items())]
+    return "- " + line + (f", when {' and '.join(conditions)}" if conditions else "")
+
+
+def _phone_lines(kind: ops.OpKind) -> list[str]:
+    where = f"the stepper's `{kind.screen}` screen" if kind.screen else "no screen of its own"
+    lines = [f"On the phone: \"{kind.label}\", on {where}" + (f" (done when `{kind.done_fact}`)" if kind.done_fact
+                                                                else "") + ". Its local effects on the job's copy:"]
+    return lines + [_effect_line(effect) for effect in kind.effects]
+
+
 def op_kinds_markdown() -> str:
     """The generated section (English: the source language of the messages)."""
     schemas, definitions = ops.payload_schemas("#/$defs/{model}")
@@ -89,7 +127,7 @@ def op_kinds_markdown() -> str:
         if extra:
             out += ["", "Field codes: " + ", ".join(f"`{f}` → `{code}`" for f, code in extra.items())
                     + " (any other field that does not fit: `bad_payload`)."]
-        out += ["", "Flow:", *_flow_lines(name), ""]
+        out += ["", "Flow:", *_flow_lines(name), "", *_phone_lines(kind), ""]
     out.append(END)
     return "\n".join(out) + "\n"
 

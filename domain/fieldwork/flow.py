@@ -1,5 +1,6 @@
-"""The visit flow, declared once: for each op kind, the facts it requires, the facts that refuse it, the facts it
-sets and clears, and the refusal (code and message) of each unmet condition. The server enforces it (the sync
+"""The visit flow: for each op kind, the facts it requires, the facts that refuse it, the facts it sets and clears,
+and the refusal (code and message) of each unmet condition, declared with the kind itself (ops.py: `OpKind.step`)
+in this module's vocabulary (Step, Tally, Refusal). The server enforces it (the sync
 applier, and the domain functions the desktop forms call, through `enforce`); the phone receives it in
 `GET /api/v1/me/jobs` and applies it offline with the same rules, so that a step the server would refuse is never
 offered. A fact is a yes/no about a request computed from the database (`facts_of`); the phone starts from the
@@ -138,87 +139,22 @@ UNANSWERED = Refusal("tests_unanswered", _l("Every item of the acceptance test n
 NOT_SIGNED = Refusal("not_signed", _l("The customer has not signed the service order yet: you may not leave."))
 
 
-def _once(what) -> Refusal:
-    return Refusal("already_done", what)
+def steps() -> dict[str, Step]:
+    """Each op kind's step, from its one declaration (ops.py, which imports this module's vocabulary)."""
+    global _steps
+    if _steps is None:
+        from .ops import REGISTRY
+        _steps = {name: kind.step for name, kind in REGISTRY.items()}
+    return _steps
 
 
-STEPS: dict[str, Step] = {
-    # Logging a call; only a call that reached the customer counts as the first contact.
-    "contact.made": Step(
-        refused_if=("arrived", "remote_resolved"), sets_if={"contact_made": {"reached": [True, None]}},
-        refusals={"arrived": ON_SITE_ALREADY, "remote_resolved": RESOLVED_REMOTELY}),
-    "remote.guided": Step(
-        requires=("contact_made",), refused_if=("visit_scheduled", "remote_resolved"), sets=("remote_guided",),
-        refusals={"contact_made": NOT_CONTACTED, "visit_scheduled": VISIT_AGREED,
-                  "remote_resolved": RESOLVED_REMOTELY}),
-    "remote.resolved": Step(
-        requires=("contact_made",), refused_if=("visit_scheduled", "remote_resolved"),
-        sets=("remote_resolved", "work_recorded", "service_ended"),
-        refusals={"contact_made": NOT_CONTACTED, "visit_scheduled": VISIT_AGREED,
-                  "remote_resolved": RESOLVED_REMOTELY}),
-    # Scheduling again moves the visit: its preparation must be confirmed again.
-    "visit.scheduled": Step(
-        requires=("contact_made",), refused_if=("arrived", "remote_resolved"), sets=("visit_scheduled",),
-        clears=("prep_confirmed",),
-        refusals={"contact_made": NOT_CONTACTED, "arrived": ON_SITE_ALREADY, "remote_resolved": RESOLVED_REMOTELY}),
-    "prep.confirmed": Step(
-        requires=("visit_scheduled",), refused_if=("arrived", "prep_confirmed"), sets=("prep_confirmed",),
-        refusals={"visit_scheduled": NO_VISIT, "arrived": ON_SITE_ALREADY,
-                  "prep_confirmed": _once(_l("The preparation is already confirmed; after a new visit time it "
-                                             "is confirmed again."))}),
-    "visit.arrived": Step(
-        requires=("visit_scheduled",), refused_if=("arrived",), sets=("arrived",),
-        refusals={"visit_scheduled": NO_VISIT, "arrived": _once(_l("Your arrival is already recorded."))}),
-    "problem.confirmed": Step(
-        requires=("arrived",), refused_if=("signed",), sets=("problem_confirmed",),
-        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
-    "note.added": Step(refused_if=("signed",), refusals={"signed": LOCKED}),
-    "photo.added": Step(refused_if=("signed",), refusals={"signed": LOCKED}),
-    "work.recorded": Step(
-        requires=("arrived",), refused_if=("signed",), sets=("work_recorded",),
-        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
-    # A failed item voids a confirmation the customer gave before it; the tests passed when every item's last
-    # result is a pass (or "not applicable", which needs its reason); they are answered when every item of the
-    # device's checklist has a result.
-    "test.recorded": Step(
-        requires=("arrived",), refused_if=("signed",), sets=("tests_recorded",),
-        clears_if={"customer_confirmed": {"passed": [False], "not_applicable": [False, None]}},
-        tallies={"tests_passed": Tally(key="item", value="passed", or_value="not_applicable",
-                                       complete="tests_answered")},
-        refused_when={"reason_missing": {"data": {"not_applicable": [True], "note": ["", None]}}},
-        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED,
-                  "reason_missing": Refusal("reason_required", _l("Say why this item does not apply."))}),
-    # The customer confirms only a finished test; with a failed item, only knowingly (printed on the order).
-    "customer.confirmed": Step(
-        requires=("arrived", "tests_recorded", "tests_answered"), refused_if=("signed",),
-        sets=("customer_confirmed",),
-        refused_when={"failures_unacknowledged": {"facts": {"tests_passed": [False]},
-                                                  "data": {"failures_acknowledged": [False, None]}}},
-        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED, "tests_recorded": NO_TESTS, "tests_answered": UNANSWERED,
-                  "failures_unacknowledged": Refusal("failures_unacknowledged", _l(
-                      "An item of the acceptance test failed: the customer confirms only after acknowledging that "
-                      "some functions are not restored."))}),
-    "precautions.told": Step(
-        requires=("arrived",), refused_if=("signed",), sets=("precautions_told",),
-        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
-    # The order the customer signs prints the cause and the work done: they are written first.
-    "order.signed": Step(
-        requires=("arrived", "work_recorded", "tests_recorded", "tests_answered", "customer_confirmed"),
-        refused_if=("signed",), sets=("signed", "service_ended"),
-        refusals={"arrived": NOT_ON_SITE, "signed": LOCKED, "work_recorded": NO_WORK, "tests_recorded": NO_TESTS,
-                  "tests_answered": UNANSWERED,
-                  "customer_confirmed": Refusal("not_confirmed", _l("The customer has not confirmed that the "
-                                                                    "device works normally yet."))}),
-    "visit.departed": Step(
-        requires=("signed",), refused_if=("departed",), sets=("departed",),
-        refusals={"signed": NOT_SIGNED, "departed": _once(_l("Your departure is already recorded."))}),
-    # Submission: after the customer signed or the remote fix; again only after the supervisor returned it.
-    "order.submitted": Step(
-        requires=("service_ended",), refused_if=("submitted",), sets=("submitted",), clears=("returned",),
-        refusals={"service_ended": Refusal("not_ended", _l("Finish the service first: the customer signs the "
-                                                           "order, or the request is solved remotely.")),
-                  "submitted": _once(_l("The order is already submitted to the supervisor."))}),
-}
+_steps: dict[str, Step] | None = None
+
+
+def __getattr__(name: str):
+    if name == "STEPS":  # flow.STEPS reads as the declaration it is
+        return steps()
+    raise AttributeError(name)
 
 
 class FlowRefused(DomainError):
@@ -237,7 +173,7 @@ def _when(rule: When, facts: Mapping, data: Mapping) -> bool:
 def refusal_for(kind: str, facts: Mapping[str, Any], data: Mapping | None = None) -> Refusal | None:
     """The one evaluation: why `kind` may not happen now, or None. The `refused_when` rules need the op's payload
     (`data`); without it (may this step be offered at all?) they are not asked."""
-    step = STEPS.get(kind)
+    step = steps().get(kind)
     if step is None:
         return None
     for fact in step.requires:
@@ -255,7 +191,7 @@ def refusal_for(kind: str, facts: Mapping[str, Any], data: Mapping | None = None
 
 def apply(kind: str, facts: Mapping[str, bool], data: Mapping) -> dict[str, bool]:
     """The facts after an accepted op (what the phone does with each pending op)."""
-    step, after = STEPS[kind], dict(facts)
+    step, after = steps()[kind], dict(facts)
     after.update(dict.fromkeys(step.sets, True))
     after.update(dict.fromkeys(step.clears, False))
     after.update({fact: True for fact, condition in step.sets_if.items() if _holds(condition, data)})
@@ -362,4 +298,4 @@ def enforce(ticket: Ticket, kind: str, facts: Mapping[str, bool] | None = None, 
 def flow_document() -> dict:
     """The declaration as the phone receives it, its messages in the current user's language."""
     return {"version": VERSION, "facts": list(FACTS),
-            "steps": {kind: step.as_dict() for kind, step in STEPS.items()}}
+            "steps": {kind: step.as_dict() for kind, step in steps().items()}}

@@ -33,13 +33,30 @@ from ..core import validation
 from ..core.blobs import store_blob
 from ..core.context import Context, require_assignee
 from ..core.db import db
-from ..core.enums import ContactMethod, RemoteOutcome
+from ..core.enums import ContactMethod, RemoteOutcome, TicketStatus
 from ..core.errors import DomainError
 from ..documents import review
 from ..fieldwork.models import Photo
 from ..requests import progress_notes, remote_work, visits
 from ..requests.models import Ticket
 from . import onsite, signing
+from .effects import OP_ID, OP_TIME, append, copy_fields, data, each, set_to, upsert, value
+from .flow import (
+    LOCKED,
+    NO_TESTS,
+    NO_VISIT,
+    NO_WORK,
+    NOT_CONTACTED,
+    NOT_ON_SITE,
+    NOT_SIGNED,
+    ON_SITE_ALREADY,
+    RESOLVED_REMOTELY,
+    UNANSWERED,
+    VISIT_AGREED,
+    Refusal,
+    Step,
+    Tally,
+)
 from .images import ProcessedImage
 
 
@@ -262,10 +279,22 @@ def _order_submitted(ticket: Ticket, ctx: Context, data: OrderSubmitted, at: dat
 
 @dataclass(frozen=True)
 class OpKind:
+    """One op kind, whole: its payload, what it does on the server (`handler`), when the flow allows it (`step`),
+    what it does at once to the phone's copy of the job (`effects`), and how the phone names it."""
     name: str
     payload: type[Payload]
     handler: Handler
     summary: str
+    label: Any  # a lazy string: the phone's name for the act (refusals, the outbox)
+    step: Step
+    effects: tuple[dict, ...] = ()
+    # The stepper's screen the act belongs to (static/field/app.js draws it), and the fact that says it is done.
+    screen: str | None = None
+    done_fact: str | None = None
+    optional: bool = False  # a screen the day may skip
+    # The payload field that tells one act of this kind from another (the test's item): the phone clears a refusal
+    # when the same act is done again, not when another one is.
+    act_key: str | None = None
     # Sent as multipart to /api/v1/sync/photo, never in a JSON batch.
     multipart: bool = False
     # What its handler reads of the request besides the visits and the signature (every op's flow check reads
@@ -274,31 +303,155 @@ class OpKind:
     # before it (one more round of the unit of work). A read left out costs that round, nothing else.
     reads: tuple[str, ...] = ()
 
+    def for_phone(self) -> dict:
+        return {"label": str(self.label), "screen": self.screen, "done_fact": self.done_fact,
+                "optional": self.optional, "multipart": self.multipart, "act_key": self.act_key,
+                "effects": list(self.effects)}
+
+
+def _once(what) -> Refusal:
+    return Refusal("already_done", what)
+
+
+# A test item that failed (neither passed nor set aside as not applicable).
+FAILED_ITEM = {"passed": [False], "not_applicable": [False, None]}
 
 _KINDS = (
-    OpKind("contact.made", ContactMade, _contact, "a call or message to the customer",
-           reads=("clocks", "policy")),
-    OpKind("remote.guided", RemoteGuided, _remote_guided, "remote guidance given"),
+    # Logging a call; only a call that reached the customer counts as the first contact.
+    OpKind("contact.made", ContactMade, _contact, "a call or message to the customer", _l("First contact"),
+           Step(refused_if=("arrived", "remote_resolved"), sets_if={"contact_made": {"reached": [True, None]}},
+                refusals={"arrived": ON_SITE_ALREADY, "remote_resolved": RESOLVED_REMOTELY}),
+           effects=(set_to("status", value(TicketStatus.CONTACTED), when={"data": {"reached": [True, None]},
+                                                                          "job": {"status": ["assigned"]}}),),
+           screen="contact", done_fact="contact_made", reads=("clocks", "policy")),
+    OpKind("remote.guided", RemoteGuided, _remote_guided, "remote guidance given", _l("Remote guidance"),
+           Step(requires=("contact_made",), refused_if=("visit_scheduled", "remote_resolved"), sets=("remote_guided",),
+                refusals={"contact_made": NOT_CONTACTED, "visit_scheduled": VISIT_AGREED,
+                          "remote_resolved": RESOLVED_REMOTELY}),
+           effects=(append("remote", {"method": data("method", ContactMethod.PHONE), "steps": data("steps"),
+                                      "outcome": data("outcome", RemoteOutcome.IN_PROGRESS), "at": OP_TIME}),),
+           screen="guide", done_fact="remote_guided", optional=True),
     OpKind("remote.resolved", WorkDone, _remote_resolved, "solved remotely: the order is filed with it",
-           reads=("clocks", "policy")),
-    OpKind("visit.scheduled", VisitScheduled, _visit_scheduled, "a visit agreed (or moved)",
-           reads=("clocks", "policy")),
-    OpKind("prep.confirmed", PrepConfirmed, _prep_confirmed, "the preparation checklist confirmed",
-           reads=("clocks", "visits.prep_items")),
-    OpKind("visit.arrived", Empty, _arrived, "arrived at the customer's site"),
-    OpKind("problem.confirmed", ProblemConfirmed, _problem_confirmed, "the problem confirmed on site"),
-    OpKind("note.added", NoteAdded, _note_added, "a progress note"),
-    OpKind("photo.added", PhotoAdded, _photo_added, "a photo", multipart=True),
-    OpKind("work.recorded", WorkDone, _work_recorded, "the cause and the work done on site"),
-    OpKind("test.recorded", TestRecorded, _test_recorded, "one acceptance-test item", reads=("tests",)),
+           _l("Solved remotely"),
+           Step(requires=("contact_made",), refused_if=("visit_scheduled", "remote_resolved"),
+                sets=("remote_resolved", "work_recorded", "service_ended"),
+                refusals={"contact_made": NOT_CONTACTED, "visit_scheduled": VISIT_AGREED,
+                          "remote_resolved": RESOLVED_REMOTELY}),
+           effects=(set_to("status", value(TicketStatus.REMOTE_RESOLVED)), *copy_fields("", "cause", "work_done")),
+           screen="resolve", done_fact="remote_resolved", reads=("clocks", "policy")),
+    # Scheduling again moves the visit: its preparation must be confirmed again.
+    OpKind("visit.scheduled", VisitScheduled, _visit_scheduled, "a visit agreed (or moved)", _l("Visit scheduled"),
+           Step(requires=("contact_made",), refused_if=("arrived", "remote_resolved"), sets=("visit_scheduled",),
+                clears=("prep_confirmed",),
+                refusals={"contact_made": NOT_CONTACTED, "arrived": ON_SITE_ALREADY,
+                          "remote_resolved": RESOLVED_REMOTELY}),
+           effects=(set_to("status", value(TicketStatus.VISIT_SCHEDULED)),
+                    *copy_fields("visit.", "scheduled_at", "address", "agreed_with", defaults={"agreed_with": ""}),
+                    set_to("visit.prepared_at", value(None)), set_to("visit.arrived_at", value(None)),
+                    each("visit.checklist", "checked", value(False))),
+           screen="schedule", done_fact="visit_scheduled", reads=("clocks", "policy")),
+    OpKind("prep.confirmed", PrepConfirmed, _prep_confirmed, "the preparation checklist confirmed", _l("Preparation"),
+           Step(requires=("visit_scheduled",), refused_if=("arrived", "prep_confirmed"), sets=("prep_confirmed",),
+                refusals={"visit_scheduled": NO_VISIT, "arrived": ON_SITE_ALREADY,
+                          "prep_confirmed": _once(_l("The preparation is already confirmed; after a new visit time "
+                                                     "it is confirmed again."))}),
+           effects=(each("visit.checklist", "checked", value(True), where_in=data("items", [])),
+                    set_to("visit.prepared_at", OP_TIME)),
+           screen="prepare", done_fact="prep_confirmed", reads=("clocks", "visits.prep_items")),
+    OpKind("visit.arrived", Empty, _arrived, "arrived at the customer's site", _l("Arrival"),
+           Step(requires=("visit_scheduled",), refused_if=("arrived",), sets=("arrived",),
+                refusals={"visit_scheduled": NO_VISIT, "arrived": _once(_l("Your arrival is already recorded."))}),
+           effects=(set_to("status", value(TicketStatus.ON_SITE)), set_to("visit.arrived_at", OP_TIME)),
+           screen="arrive", done_fact="arrived"),
+    OpKind("problem.confirmed", ProblemConfirmed, _problem_confirmed, "the problem confirmed on site",
+           _l("Problem confirmed"),
+           Step(requires=("arrived",), refused_if=("signed",), sets=("problem_confirmed",),
+                refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
+           effects=(set_to("visit.confirmed_problem", data("text")), set_to("visit.problem_confirmed_at", OP_TIME)),
+           screen="problem", done_fact="problem_confirmed"),
+    OpKind("note.added", NoteAdded, _note_added, "a progress note", _l("Note"),
+           Step(refused_if=("signed",), refusals={"signed": LOCKED}),
+           effects=(upsert("notes", "note_id", {"note_id": data("note_id"), "text": data("text"), "at": OP_TIME,
+                                                "shown_to_customer": data("shown_to_customer", False)}),),
+           screen="work", optional=True),
+    OpKind("photo.added", PhotoAdded, _photo_added, "a photo", _l("Photo"),
+           Step(refused_if=("signed",), refusals={"signed": LOCKED}),
+           effects=(append("photos", {"op_id": OP_ID, "caption": data("caption", ""), "pending": value(True)}),),
+           screen="work", multipart=True),
+    OpKind("work.recorded", WorkDone, _work_recorded, "the cause and the work done on site", _l("Cause and work done"),
+           Step(requires=("arrived",), refused_if=("signed",), sets=("work_recorded",),
+                refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
+           effects=(*copy_fields("", "cause", "work_done"), set_to("visit.work_recorded_at", OP_TIME)),
+           screen="cause", done_fact="work_recorded"),
+    # A failed item voids a confirmation the customer gave before it; the tests passed when every item's last
+    # result is a pass (or "not applicable", which needs its reason); they are answered when every item of the
+    # device's checklist has a result.
+    OpKind("test.recorded", TestRecorded, _test_recorded, "one acceptance-test item", _l("Acceptance test"),
+           Step(requires=("arrived",), refused_if=("signed",), sets=("tests_recorded",),
+                clears_if={"customer_confirmed": FAILED_ITEM},
+                tallies={"tests_passed": Tally(key="item", value="passed", or_value="not_applicable",
+                                               complete="tests_answered")},
+                refused_when={"reason_missing": {"data": {"not_applicable": [True], "note": ["", None]}}},
+                refusals={"arrived": NOT_ON_SITE, "signed": LOCKED,
+                          "reason_missing": Refusal("reason_required", _l("Say why this item does not apply."))}),
+           effects=(upsert("tests", "item", {"item": data("item"), "passed": data("passed", False),
+                                             "not_applicable": data("not_applicable", False),
+                                             "note": data("note", "")}),
+                    set_to("visit.tests_recorded_at", OP_TIME),
+                    set_to("visit.customer_confirmed_at", value(None), when={"data": FAILED_ITEM}),
+                    set_to("visit.failures_acknowledged", value(False), when={"data": FAILED_ITEM})),
+           screen="tests", done_fact="tests_recorded", act_key="item", reads=("tests",)),
+    # The customer confirms only a finished test; with a failed item, only knowingly (printed on the order).
     OpKind("customer.confirmed", CustomerConfirmed, _customer_confirmed, "the customer confirms it works",
-           reads=("tests", "device_category")),
+           _l("Customer's confirmation"),
+           Step(requires=("arrived", "tests_recorded", "tests_answered"), refused_if=("signed",),
+                sets=("customer_confirmed",),
+                refused_when={"failures_unacknowledged": {"facts": {"tests_passed": [False]},
+                                                          "data": {"failures_acknowledged": [False, None]}}},
+                refusals={"arrived": NOT_ON_SITE, "signed": LOCKED, "tests_recorded": NO_TESTS,
+                          "tests_answered": UNANSWERED,
+                          "failures_unacknowledged": Refusal("failures_unacknowledged", _l(
+                              "An item of the acceptance test failed: the customer confirms only after "
+                              "acknowledging that some functions are not restored."))}),
+           effects=(set_to("visit.customer_confirmed_at", OP_TIME),
+                    set_to("visit.failures_acknowledged", value(False)),
+                    set_to("visit.failures_acknowledged", value(True),
+                           when={"facts": {"tests_passed": [False]}, "data": {"failures_acknowledged": [True]}})),
+           screen="confirm", done_fact="customer_confirmed", reads=("tests", "device_category")),
     OpKind("precautions.told", PrecautionsTold, _precautions_told, "precautions told to the customer",
-           reads=("precautions",)),
-    OpKind("order.signed", OrderSigned, _order_signed, "the customer's signature",
-           reads=("clocks", "policy", "tests", "device_category")),
-    OpKind("visit.departed", Empty, _departed, "left the site"),
-    OpKind("order.submitted", OrderSubmitted, _order_submitted, "write-up and submission to the supervisor"),
+           _l("Precautions"),
+           Step(requires=("arrived",), refused_if=("signed",), sets=("precautions_told",),
+                refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
+           effects=(set_to("precautions", data("items", [])), set_to("visit.precautions_told_at", OP_TIME)),
+           screen="precautions", done_fact="precautions_told", reads=("precautions",)),
+    # The order the customer signs prints the cause and the work done: they are written first.
+    OpKind("order.signed", OrderSigned, _order_signed, "the customer's signature", _l("Signature"),
+           Step(requires=("arrived", "work_recorded", "tests_recorded", "tests_answered", "customer_confirmed"),
+                refused_if=("signed",), sets=("signed", "service_ended"),
+                refusals={"arrived": NOT_ON_SITE, "signed": LOCKED, "work_recorded": NO_WORK,
+                          "tests_recorded": NO_TESTS, "tests_answered": UNANSWERED,
+                          "customer_confirmed": Refusal("not_confirmed", _l("The customer has not confirmed that "
+                                                                            "the device works normally yet."))}),
+           effects=(set_to("status", value(TicketStatus.SIGNED)), set_to("signed", value(True)),
+                    set_to("signed_at", OP_TIME)),
+           screen="sign", done_fact="signed", reads=("clocks", "policy", "tests", "device_category")),
+    OpKind("visit.departed", Empty, _departed, "left the site", _l("Leaving"),
+           Step(requires=("signed",), refused_if=("departed",), sets=("departed",),
+                refusals={"signed": NOT_SIGNED, "departed": _once(_l("Your departure is already recorded."))}),
+           effects=(set_to("visit.departed_at", OP_TIME),),
+           screen="depart", done_fact="departed"),
+    # Submission: after the customer signed or the remote fix; again only after the supervisor returned it.
+    OpKind("order.submitted", OrderSubmitted, _order_submitted, "write-up and submission to the supervisor",
+           _l("Submission"),
+           Step(requires=("service_ended",), refused_if=("submitted",), sets=("submitted",), clears=("returned",),
+                refusals={"service_ended": Refusal("not_ended", _l("Finish the service first: the customer signs "
+                                                                   "the order, or the request is solved remotely.")),
+                          "submitted": _once(_l("The order is already submitted to the supervisor."))}),
+           effects=(set_to("status", value(TicketStatus.SUBMITTED)), set_to("submission.submitted_at", OP_TIME),
+                    set_to("submission.returned_comment", value(None)),
+                    *copy_fields("submission.", "fault_category_id", "root_cause", "solution_summary", "parts_used",
+                                 defaults={"root_cause": "", "solution_summary": "", "parts_used": ""})),
+           screen="submit", done_fact="submitted"),
 )
 REGISTRY: dict[str, OpKind] = {kind.name: kind for kind in _KINDS}
 OP_KINDS = tuple(REGISTRY)

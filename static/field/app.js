@@ -4,6 +4,7 @@
 import * as store from "./store.js";
 import * as sync from "./sync.js";
 import * as flow from "./flow.js";
+import { ENUMS, OPS, RULES, SCREENS } from "./rules.js";
 
 // The signature pad is needed on the customer's screen only: loaded after the first screen is drawn, so the app
 // opens without parsing it (and it is in memory well before the customer's screen is asked for).
@@ -11,8 +12,6 @@ let signatureModule = null;
 const loadSignature = () => (signatureModule ||= import("./signature.js"));
 
 const T = JSON.parse(document.getElementById("i18n").textContent);
-// The server's limits the phone checks before it queues an op (today the signature's: domain/fieldwork/signing.py).
-const RULES = JSON.parse(document.getElementById("rules")?.textContent || "{}");
 const main = document.getElementById("screen");
 let teardown = null;
 
@@ -224,18 +223,8 @@ async function jobsScreen(id, options) {
 // --- the job: one stepper for the whole day ---------------------------------------------------------------
 
 // What the server knows about the job (its facts) with this phone's pending ops applied on top (store.js).
-// Facts the feed does not carry are read from the job's fields, so an older server still drives the stepper.
 function factsOf(job) {
-  const visit = job.visit || {};
-  const derived = {
-    contact_made: job.status !== "assigned", remote_resolved: job.status === "remote_resolved",
-    visit_scheduled: Boolean(job.visit), prep_confirmed: Boolean(visit.prepared_at), arrived: Boolean(visit.arrived_at),
-    problem_confirmed: Boolean(visit.problem_confirmed_at), work_recorded: Boolean(job.cause && job.work_done),
-    tests_recorded: Boolean((job.tests || []).length), customer_confirmed: Boolean(visit.customer_confirmed_at),
-    precautions_told: Boolean((job.precautions || []).length), signed: Boolean(job.signed),
-    departed: Boolean(visit.departed_at), submitted: job.status === "submitted", returned: job.status === "returned",
-  };
-  return { ...derived, ...(job.facts || {}) };
+  return job.facts || {};
 }
 
 // The steps of the day, by the path the job has taken: remote, on site, or not decided yet.
@@ -248,24 +237,11 @@ function pathOf(facts) {
   return ["contact", "guide", "choose", "submit"];
 }
 
-const STEPS = {
-  contact: { kind: "contact.made", fact: "contact_made" },
-  guide: { kind: "remote.guided", fact: "remote_guided", optional: true },
-  choose: { kind: null, fact: null },
-  resolve: { kind: "remote.resolved", fact: "remote_resolved" },
-  schedule: { kind: "visit.scheduled", fact: "visit_scheduled" },
-  prepare: { kind: "prep.confirmed", fact: "prep_confirmed" },
-  arrive: { kind: "visit.arrived", fact: "arrived" },
-  problem: { kind: "problem.confirmed", fact: "problem_confirmed" },
-  work: { kind: "note.added", fact: null, optional: true },
-  cause: { kind: "work.recorded", fact: "work_recorded" },
-  tests: { kind: "test.recorded", fact: "tests_recorded" },
-  confirm: { kind: "customer.confirmed", fact: "customer_confirmed" },
-  precautions: { kind: "precautions.told", fact: "precautions_told" },
-  sign: { kind: "order.signed", fact: "signed" },
-  depart: { kind: "visit.departed", fact: "departed" },
-  submit: { kind: "order.submitted", fact: "submitted" },
-};
+// The stepper's screens: each with the op kind that does it and the fact that says it is done, as the server
+// declares them (domain/fieldwork/ops.py); "choose" is the fork between remote and on site, an act of its own.
+const STEPS = { ...SCREENS, choose: { kind: null, fact: null } };
+// The screen where an op kind's refusal shows.
+const screenOf = (kind) => OPS[kind]?.screen;
 
 // A step is done when the server's fact (or this phone's pending op) says so; the acceptance test once every item of
 // the device's checklist has a result (the fact is set by the first one), or once the customer confirmed or signed.
@@ -381,9 +357,7 @@ async function jobScreen(number, id, options) {
 
 // Refusals of ops whose step is not on the job's path (they would be shown nowhere else).
 function strayRefusals(ctx, path) {
-  const kinds = path.map((name) => STEPS[name].kind);
-  const stray = ctx.refusals.filter((op) => !op.acknowledged && !kinds.includes(op.kind) &&
-    !(op.kind === "photo.added" && path.includes("work")));
+  const stray = ctx.refusals.filter((op) => !op.acknowledged && !path.includes(screenOf(op.kind)));
   return stray.length ? h("div", { "data-key": "stray" }, stray.map(refusalBox)) : null;
 }
 
@@ -404,8 +378,7 @@ function stepItem(ctx, name, index, { done, current }) {
   const def = STEPS[name];
   const title = t(`step.${name}`);
   const refusal = def.kind ? flow.check(declaration, facts, def.kind) : null;
-  const mine = refusals.filter((op) => !op.acknowledged &&
-    (op.kind === def.kind || (name === "work" && op.kind === "photo.added")));
+  const mine = refusals.filter((op) => !op.acknowledged && screenOf(op.kind) === name);
   const at = done ? doneAt(job, name) : null;
   const key = `${job.number}:${name}`;
   const heading = h("h2", { tabindex: "-1" },
@@ -450,7 +423,7 @@ function bigButton(label, onclick, extra = "") {
   return h("button", { type: "button", class: `button wide ${extra}`, onclick }, label);
 }
 
-const METHODS = ["phone", "message", "screen_share", "other"];
+const METHODS = ENUMS.contact_methods || ["phone"];
 
 const STEP_BODIES = {
   contact(ctx, refusal) {
@@ -465,7 +438,7 @@ const STEP_BODIES = {
 
   guide(ctx, refusal) {
     const { job, key } = ctx;
-    const given = job.guidance || (job.remote || []).slice(-1)[0] || {};
+    const given = (job.remote || []).slice(-1)[0] || {};
     const method = select(METHODS.map((m) => [m, t(`method.${m}`)]), given.method || "phone");
     const steps = draftInput(key("guide"), { rows: 3 }, "textarea", given.steps || "");
     return [ctx.facts.remote_guided ? h("p", { class: "done" }, t("guided_done")) : null,
@@ -704,7 +677,7 @@ const STEP_BODIES = {
   submit(ctx, refusal) {
     const { job, key, facts } = ctx;
     if (facts.submitted) return h("p", { class: "done" }, t("submitted_done"));
-    const w = job.writeup || job.submission || {};
+    const w = job.submission || {};
     const categories = job.fault_categories || [];
     const category = select([["", t("choose")], ...categories.map((c) => [c.id, c.name])],
       liveDrafts.get(key("w-cat")) || w.fault_category_id || "");

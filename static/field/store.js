@@ -2,6 +2,8 @@
 // accepted by the server, rejected ops with their reasons, photos waiting to upload, drafts, and small facts.
 import { openDB } from "../vendor/idb-8.0.4/index.js";
 import * as flow from "./flow.js";
+import { applyEffects } from "./effects.js";
+import { OPS } from "./rules.js";
 
 const dbPromise = openDB("fieldservice", 1, {
   upgrade(db) {
@@ -51,9 +53,9 @@ export async function replaceJobs(jobs, declaration = null) {
   const tx = db.transaction(["jobs", "rejected"], "readwrite");
   const before = JSON.stringify(await tx.objectStore("jobs").getAll());
   await tx.objectStore("jobs").clear();
-  for (const job of jobs) {
-    job.facts = job.facts || {};
-    for (const op of pending.filter((o) => o.ticket === job.number)) applyLocally(job, op);
+  for (const fetched of jobs) {
+    let job = { ...fetched, facts: fetched.facts || {} };
+    for (const op of pending.filter((o) => o.ticket === job.number)) job = applyLocally(job, op);
     await tx.objectStore("jobs").put(job);
   }
   // A refused op stays on the phone until its step is done again (the server now has that fact).
@@ -73,45 +75,14 @@ export async function getFlow() {
 }
 
 // An op changes the local copy of its job at once, so the screen shows it before any network: its facts move as
-// the flow declares (the same rules the server applies), and its time is kept for the step's tick.
+// the flow declares (the same rules the server applies), its fields as its kind's declared effects say (the feed
+// shows the same after the sync), and its time is kept for the step's tick.
 export function applyLocally(job, op) {
-  const d = op.data || {};
-  job.visit = job.visit || {};
-  job.facts = flow.apply(currentFlow, job.facts || {}, op.kind, d);
-  job.done_at = { ...(job.done_at || {}), [op.kind]: op.at };
-  switch (op.kind) {
-    case "contact.made": if (d.reached && job.status === "assigned") job.status = "contacted"; break;
-    case "remote.guided": job.guidance = d; break;
-    case "remote.resolved": job.status = "remote_resolved"; job.cause = d.cause; job.work_done = d.work_done; break;
-    case "visit.scheduled": job.status = "visit_scheduled";
-      job.visit = { ...job.visit, scheduled_at: d.scheduled_at, address: d.address, agreed_with: d.agreed_with,
-        prepared_at: null, arrived_at: null,
-        checklist: (job.visit.checklist || []).map((item) => ({ ...item, checked: false })) };
-      break;
-    case "work.recorded": job.cause = d.cause; job.work_done = d.work_done; break;
-    case "order.submitted": job.status = "submitted"; job.writeup = d;
-      job.submission = { ...(job.submission || {}), submitted_at: op.at, returned_comment: null }; break;
-    case "visit.arrived": job.status = "on_site"; job.visit.arrived_at = op.at; break;
-    case "problem.confirmed": job.visit.confirmed_problem = d.text; job.visit.problem_confirmed_at = op.at; break;
-    case "note.added": job.notes = [...(job.notes || []).filter((n) => n.note_id !== d.note_id),
-      { note_id: d.note_id, text: d.text, at: op.at, shown_to_customer: d.shown_to_customer }]; break;
-    case "test.recorded": job.tests = [...(job.tests || []).filter((t) => t.item !== d.item),
-      { item: d.item, passed: d.passed && !d.not_applicable, not_applicable: Boolean(d.not_applicable), note: d.note }];
-      if (!d.passed && !d.not_applicable) { job.visit.customer_confirmed_at = null; job.visit.failures_acknowledged = false; }
-      break;
-    case "customer.confirmed": job.visit.customer_confirmed_at = op.at;
-      job.visit.failures_acknowledged = (job.tests || []).some((t) => !t.passed && !t.not_applicable)
-        && d.failures_acknowledged === true; break;
-    case "precautions.told": job.precautions = d.items; job.visit.precautions_told_at = op.at; break;
-    case "prep.confirmed": for (const item of job.visit.checklist || []) if (d.items.includes(item.id)) item.checked = true;
-      job.visit.prepared_at = op.at; break;
-    case "order.signed": job.status = "signed"; job.signed = true; job.signed_at = op.at; break;
-    case "visit.departed": job.visit.departed_at = op.at; break;
-    case "photo.added": job.photos = [...(job.photos || []), { op_id: op.op_id, caption: d.caption, pending: true }];
-      break;
-    default: break;
-  }
-  return job;
+  const facts = flow.apply(currentFlow, job.facts || {}, op.kind, op.data || {});
+  const next = applyEffects(job, op, OPS[op.kind]?.effects, facts);
+  next.facts = facts;
+  next.done_at = { ...(job.done_at || {}), [op.kind]: op.at };
+  return next;
 }
 
 // The server's clock minus the phone's (negative on a phone that runs fast), estimated at every exchange (sync.js):
@@ -136,9 +107,9 @@ export async function addOp(kind, ticket, data, photo = null) {
   const job = await tx.objectStore("jobs").get(ticket);
   if (job) await tx.objectStore("jobs").put(applyLocally(job, op));
   // The step is being done again: a refusal of the same step is cleared once the server has the new op.
+  const key = OPS[kind]?.act_key;  // one act of its kind among several (a test's item)
   for (const old of await tx.objectStore("rejected").getAll()) {
-    if (old.ticket === ticket && old.kind === kind && !old.redone &&
-        (kind !== "test.recorded" || old.data.item === data.item)) {
+    if (old.ticket === ticket && old.kind === kind && !old.redone && (!key || old.data[key] === data[key])) {
       await tx.objectStore("rejected").put({ ...old, redone: op.op_id });
     }
   }

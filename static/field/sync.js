@@ -2,12 +2,13 @@
 // second tab never sends the same ops concurrently (and if it did, the server's op_id check would answer duplicate);
 // a tab that finds the lock taken flushes again once it is free, so its own newest ops are not left waiting.
 import * as store from "./store.js";
+import { LIMITS, OPS } from "./rules.js";
 
-// Ops per request: few round trips and one commit per batch on the server (which takes up to SYNC_MAX_OPS = 200),
-// yet a short request on a weak network. Also capped in bytes, well under the server's SYNC_MAX_KB (2 MB); a batch
-// the server still finds too large (413) is sent again in halves.
-const BATCH = 50;
-const BATCH_BYTES = 512 * 1024;
+// Ops per request: few round trips and one commit per batch on the server (which takes up to its SYNC_MAX_OPS),
+// yet a short request on a weak network. Also capped in bytes, well under the server's SYNC_MAX_KB; a batch the
+// server still finds too large (413) is sent again in halves.
+const BATCH = Math.min(50, LIMITS.max_ops || 50);
+const BATCH_BYTES = Math.min(512 * 1024, Math.floor((LIMITS.max_bytes || 2 * 1024 * 1024) / 4));
 const encoder = new TextEncoder();
 let listeners = [];
 export const state = { online: navigator.onLine, syncing: false, needsLogin: false, lastSync: null, error: null,
@@ -95,7 +96,7 @@ function textBatch(ops, maxOps) {
   const batch = [];
   let bytes = 0;
   for (const { seq, ...op } of ops) {
-    if (op.kind === "photo.added" || batch.length >= maxOps) break;  // text ops up to the next photo, in order
+    if (OPS[op.kind]?.multipart || batch.length >= maxOps) break;  // text ops up to the next photo, in order
     const size = encoder.encode(JSON.stringify(op)).length;
     if (batch.length && bytes + size > BATCH_BYTES) break;
     batch.push(op);
@@ -110,7 +111,7 @@ async function flushOnce() {
   let maxOps = BATCH;
   while (ops.length) {
     const op = ops[0];
-    if (op.kind === "photo.added") {
+    if (OPS[op.kind]?.multipart) {
       const photo = await store.getPhoto(op.op_id);
       const form = new FormData();
       for (const key of ["op_id", "ticket", "at", "device_at"]) if (op[key]) form.append(key, op[key]);

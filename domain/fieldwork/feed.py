@@ -1,0 +1,182 @@
+"""The shape of `GET /api/v1/me/jobs`, declared once as models: the OpenAPI document is generated from them (so
+schemathesis checks every answer against them), and the op kinds' local effects (ops.py) may only write where a
+job has a field (tests/test_structure.py). `jobs.py` builds the feed; these say what it holds."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..core.enums import ClockName, ClockState, ContactMethod, RemoteOutcome, TicketStatus, Urgency
+
+Time = str | None  # ISO 8601 with an offset, or null
+
+
+class Feed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Clock(Feed):
+    name: ClockName
+    due_at: Time
+    done_at: Time
+    state: ClockState
+
+
+class Customer(Feed):
+    name: str
+    contact: str | None
+    phone: str | None
+    address: str | None
+    email: str | None
+
+
+class Device(Feed):
+    model: str | None
+    serial: str | None
+    category: str | None = Field(description="the device category's code")
+
+
+class ChecklistItem(Feed):
+    id: int
+    kind: str
+    label: str
+    checked: bool
+
+
+class Visit(Feed):
+    scheduled_at: Time
+    address: str | None
+    agreed_with: str | None
+    prepared_at: Time
+    arrived_at: Time
+    problem_confirmed_at: Time
+    confirmed_problem: str | None
+    work_recorded_at: Time
+    tests_recorded_at: Time
+    customer_confirmed_at: Time
+    failures_acknowledged: bool
+    precautions_told_at: Time
+    departed_at: Time
+    checklist: list[ChecklistItem]
+
+
+class Templates(Feed):
+    acceptance_tests: list[Any] = Field(description="items: a text, or {\"zh\": …, \"en\": …}")
+    precautions: list[Any]
+
+
+class Note(Feed):
+    note_id: str
+    text: str
+    at: Time
+    shown_to_customer: bool
+
+
+class TestResult(Feed):
+    item: str
+    passed: bool
+    not_applicable: bool
+    note: str | None
+
+
+class RemoteSession(Feed):
+    method: ContactMethod
+    steps: str
+    outcome: RemoteOutcome
+    at: Time
+
+
+class Photo(Feed):
+    id: str
+    caption: str | None
+    at: Time
+    width: int | None
+    height: int | None
+    url: str = Field(description="full size (access-checked)")
+    thumb_url: str
+    # On the phone only, until the photo is sent: its op and that it waits (photo.added's local effect).
+    op_id: str | None = None
+    pending: bool | None = None
+
+
+class Submission(Feed):
+    due_at: Time
+    state: ClockState | None
+    submitted_at: Time
+    returned_comment: str | None
+    fault_category_id: int | None
+    root_cause: str | None
+    solution_summary: str | None
+    parts_used: str | None
+
+
+class FaultCategory(Feed):
+    id: int
+    code: str
+    name: str
+
+
+class Article(Feed):
+    id: int
+    title: str
+    symptoms: str | None
+    solution: str | None
+    precautions: str | None
+
+
+class Job(Feed):
+    number: str
+    status: TicketStatus
+    urgency: Urgency
+    channel: str
+    customer: Customer
+    device: Device
+    problem: str
+    reported_at: Time
+    created_at: Time
+    clocks: list[Clock]
+    version: int
+    technician: str | None
+    visit: Visit | None
+    templates: Templates
+    notes: list[Note]
+    tests: list[TestResult]
+    precautions: list[str]
+    cause: str | None
+    work_done: str | None
+    signed: bool
+    signed_at: Time
+    remote: list[RemoteSession]
+    photos: list[Photo]
+    submission: Submission
+    fault_categories: list[FaultCategory]
+    facts: dict[str, Any] = Field(description="the flow's facts (domain/fieldwork/flow.py), with its tallies")
+    knowledge: list[Article]
+
+
+class User(Feed):
+    username: str
+    display_name: str | None
+
+
+class JobsFeed(Feed):
+    jobs: list[Job]
+    flow: dict[str, Any] = Field(description="the visit flow's declaration (flow.flow_document)")
+    server_time: str
+    due_soon_minutes: int
+    user: User
+
+
+def field_at(model: type[BaseModel], path: str) -> bool:
+    """Whether `path` ("visit.arrived_at", "notes") names a field of the model, through nested models."""
+    for key in path.split("."):
+        field = model.model_fields.get(key)
+        if field is None:
+            return False
+        nested = [arg for arg in getattr(field.annotation, "__args__", ()) if isinstance(arg, type)] + \
+            ([field.annotation] if isinstance(field.annotation, type) else [])
+        model = next((t for t in nested if issubclass(t, BaseModel)), None)  # type: ignore[assignment]
+        if model is None:
+            return key == path.split(".")[-1]
+    return True

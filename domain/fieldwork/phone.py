@@ -1,0 +1,30 @@
+"""What the phone app is given of the server's declarations, in the shell page (cached with the app's code, so the
+code and the declaration it reads always match, offline too): each op kind's label, screen and local effects
+(ops.py), the stepper's screens, the enums its forms offer, the sync limits and the signature's checks. The flow's
+rules travel with the jobs feed instead (flow.flow_document): they are kept with the cached jobs they judge."""
+from __future__ import annotations
+
+from ..core.enums import ContactMethod, RemoteOutcome, TicketStatus
+from .ops import REGISTRY
+from .signing import pad_rules
+
+
+def screens() -> dict[str, dict]:
+    """The stepper's screens, each with the kind that does it (the first declared for it) and its done fact."""
+    out: dict[str, dict] = {}
+    for name, kind in REGISTRY.items():
+        if kind.screen and kind.screen not in out:
+            out[kind.screen] = {"kind": name, "fact": kind.done_fact, "optional": kind.optional}
+    return out
+
+
+def phone_rules(*, max_ops: int, max_bytes: int) -> dict:
+    """The `rules` JSON of the shell page (labels in the current user's language)."""
+    return {
+        "ops": {name: kind.for_phone() for name, kind in REGISTRY.items()},
+        "screens": screens(),
+        "enums": {"contact_methods": [m.value for m in ContactMethod], "statuses": [s.value for s in TicketStatus],
+                  "remote_outcomes": [o.value for o in RemoteOutcome]},
+        "limits": {"max_ops": max_ops, "max_bytes": max_bytes},
+        "signature": pad_rules(),
+    }

@@ -70,7 +70,20 @@ def test_no_op_kind_is_written_into_the_phone_apps_generic_parts():
         found = kind.findall((ROOT / "static" / "field" / generic).read_text(encoding="utf-8"))
         assert not found, (generic, found)
     assert not kind.findall((ROOT / "blueprints" / "field" / "strings.py").read_text(encoding="utf-8"))
-    app = (ROOT / "static" / "field" / "app.js").read_text(encoding="utf-8")
-    keyed = re.findall(r'["\'](?:{})["\']\s*:'.format("|".join(names)), app) + re.findall(r"kind:\s*[\"']", app)
-    assert not keyed, keyed
-    assert "switch (op.kind)" not in app
+    for module in sorted((ROOT / "static" / "field").glob("*.js")):
+        code = module.read_text(encoding="utf-8")
+        keyed = re.findall(r'["\'](?:{})["\']\s*:'.format("|".join(names)), code) + re.findall(r"kind:\s*[\"']", code)
+        assert not keyed, (module.name, keyed)
+        assert "switch (op.kind)" not in code, module.name
+
+
+def test_the_phone_app_is_in_modules_of_readable_size():
+    """Each module of the phone app under 300 lines, and no function above cyclomatic complexity 15 (lizard)."""
+    import lizard
+
+    for module in sorted((ROOT / "static" / "field").glob("*.js")):
+        lines = module.read_text(encoding="utf-8").count("\n")
+        assert lines < 300, (module.name, lines)
+        analysis = lizard.analyze_file(str(module))
+        tangled = [(f.name, f.cyclomatic_complexity) for f in analysis.function_list if f.cyclomatic_complexity > 15]
+        assert not tangled, (module.name, tangled)

@@ -47,6 +47,26 @@ export function check(flow, facts, kind, data) {
   return null;
 }
 
+// A tally's item and its yes/no from the op's payload.
+function tallied(tally, data) {
+  const item = Array.from(String((data && data[tally.key]) || "").trim()).slice(0, tally.length).join("");
+  const yes = Boolean(data) && (data[tally.value] === true || (tally.or_value && data[tally.or_value] === true));
+  return [item, Boolean(yes)];
+}
+
+function applyTallies(step, next, data) {
+  const tallies = Object.entries(step.tallies || {});
+  if (!tallies.length) return;
+  next.tallies = { ...(next.tallies || {}) };
+  for (const [fact, tally] of tallies) {
+    const [item, yes] = tallied(tally, data);
+    const results = { ...(next.tallies[fact] || {}), [item]: yes };
+    next.tallies[fact] = results;
+    next[fact] = Object.values(results).every(Boolean);
+    if (tally.complete) next[tally.complete] = answered((next.required || {})[fact], results);
+  }
+}
+
 // The facts after an accepted op (a new object; the given one is left as it was).
 export function apply(flow, facts, kind, data) {
   const next = { ...(facts || {}) };
@@ -56,18 +76,7 @@ export function apply(flow, facts, kind, data) {
   for (const fact of step.clears || []) next[fact] = false;
   for (const [fact, condition] of Object.entries(step.sets_if || {})) if (holds(condition, data)) next[fact] = true;
   for (const [fact, condition] of Object.entries(step.clears_if || {})) if (holds(condition, data)) next[fact] = false;
-  const tallies = Object.entries(step.tallies || {});
-  if (tallies.length) {
-    next.tallies = { ...(next.tallies || {}) };
-    for (const [fact, tally] of tallies) {
-      const item = Array.from(String((data && data[tally.key]) || "").trim()).slice(0, tally.length).join("");
-      const yes = Boolean(data) && (data[tally.value] === true || (tally.or_value && data[tally.or_value] === true));
-      const results = { ...(next.tallies[fact] || {}), [item]: Boolean(yes) };
-      next.tallies[fact] = results;
-      next[fact] = Object.values(results).every(Boolean);
-      if (tally.complete) next[tally.complete] = answered((next.required || {})[fact], results);
-    }
-  }
+  applyTallies(step, next, data);
   return next;
 }
 

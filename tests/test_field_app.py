@@ -684,21 +684,22 @@ def test_a_photo_is_downscaled_on_the_phone_and_stored_once(app, visit_job, phon
     original.write_bytes(camera_jpeg())
 
     context.set_offline(True)  # the photo waits in the outbox: what the phone stored can be looked at
+    # One tap per photo: the caption written first goes with it; a second photo, taken back before it is ever sent.
+    notes_step(page).get_by_label("下一张照片的说明（可选）").fill("主输出接口特写")
     for _ in range(2):  # the large camera button, twice
         with page.expect_file_chooser() as chooser:
             notes_step(page).locator("label.camera").click()
         chooser.value.set_files(str(original))
-    staged = notes_step(page).locator(".thumbs.staged li")
-    expect(staged).to_have_count(2, timeout=20000)
-    # The screen is redrawn before the technician adds them (as when a sync brings new data): still there.
+        expect(notes_step(page).get_by_label("下一张照片的说明（可选）")).to_have_value("", timeout=20000)
+    waiting = notes_step(page).locator(".thumbs li:has(.thumb-waiting)")
+    expect(waiting).to_have_count(2, timeout=20000)
+    expect(waiting.nth(0)).to_contain_text("主输出接口特写")
+    # The screen is redrawn (as when a sync brings new data): both still there, waiting.
     page.evaluate("window.dispatchEvent(new HashChangeEvent('hashchange'))")
-    expect(staged).to_have_count(2)
-    staged.nth(1).get_by_role("button", name="删除照片 2").click()  # taken back before it is ever sent
-    expect(staged).to_have_count(1)
-    notes_step(page).get_by_label("照片 1 的说明").fill("主输出接口特写")
-    notes_step(page).get_by_role("button", name="把 1 张照片加入工单").click()
+    expect(waiting).to_have_count(2)
+    waiting.nth(1).get_by_role("button", name="撤回").click()
+    expect(waiting).to_have_count(1)
     expect(notes_step(page)).to_contain_text("1 张照片", timeout=20000)
-    expect(notes_step(page).locator(".thumbs.staged")).to_have_count(0)
     (stored,) = page.evaluate(PHOTOS_IN_INDEXEDDB)
     assert stored["type"] == "image/jpeg" and not stored["exif"]
     assert (stored["width"], stored["height"]) == (1067, 1600)  # upright, at most 1600 px, before storage
@@ -1110,6 +1111,10 @@ def test_every_field_screen_passes_axe(app, visit_job, phone):
     expect(page.locator("canvas.signature-pad")).to_be_visible()
     assert axe_violations(page) == []
     assert_tap_targets(page)
+    # Handed back (the customer's screen holds until then), then the refused list.
+    page.locator(".handback-bar").get_by_role("button", name="将手机交还技术员").click()
+    page.locator(".handback-bar").get_by_role("link", name="我是技术员：返回工单").click()
+    expect(step(page, "sign")).to_be_visible()
     page.goto(base + "/field/#/rejected")
     expect(page.locator("h1")).to_have_text("服务器拒绝的记录")
     assert axe_violations(page) == []

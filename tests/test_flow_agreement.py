@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -174,14 +175,15 @@ def new_request(app) -> str:
 EFFECTS_RUN = """import { applyEffects } from "./effects.mjs";
 import { readFileSync } from "node:fs";
 const steps = JSON.parse(readFileSync(process.argv[2], "utf8"));
-process.stdout.write(JSON.stringify(steps.map(({ job, op, effects, facts }) => applyEffects(job, op, effects, facts))));
+process.stdout.write(JSON.stringify(steps.map(({ job, op, effects, facts, context }) =>
+  applyEffects(job, op, effects, facts, context))));
 """
 
 
-def _effect_paths(effects: list[dict]) -> list[tuple[str, str | None]]:
-    """Where each effect writes: (path, the field an `each` sets)."""
+def _effect_paths(effects: list[dict]) -> list[tuple[str, str | None, str | None]]:
+    """Where each effect writes: (path, the field an `each` sets, the key of the item an `upsert` writes)."""
     return [(effect.get("upsert") or effect.get("append") or effect.get("each") or effect["set"],
-             effect["set"] if "each" in effect else None) for effect in effects]
+             effect["set"] if "each" in effect else None, effect.get("key")) for effect in effects]
 
 
 def _read(job: dict | None, path: str):
@@ -192,10 +194,9 @@ def _read(job: dict | None, path: str):
 
 def _comparable(value):
     """Times as instants (the op's offset and the feed's may differ), lists and objects compared throughout."""
-    from datetime import datetime
     if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and "T" in value:
         try:
-            return datetime.fromisoformat(value).timestamp()
+            return round(datetime.fromisoformat(value).timestamp(), 3)  # the phone keeps milliseconds
         except ValueError:
             return value
     if isinstance(value, list):
@@ -236,7 +237,9 @@ def test_each_kinds_local_effects_leave_the_job_as_the_feed_shows_it(app, assign
         data = _payload_for(app, kind, assigned, rng, before["fault_categories"])
         if kind == "test.recorded":
             data = {"item": next(items), "passed": True, "note": "正常"}
-        op = {"op_id": str(uuid.uuid4()), "kind": kind, "ticket": assigned, "at": at(0), "data": data}
+        # Milliseconds, as the phone writes its times (store.localIso).
+        op = {"op_id": str(uuid.uuid4()), "kind": kind, "ticket": assigned,
+              "at": datetime.fromisoformat(at(0)).isoformat(timespec="milliseconds"), "data": data}
         result = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [op]}).json["results"][0]
         assert result["status"] == "applied", (kind, result)
         answer = client.get("/api/v1/me/jobs").json
@@ -245,7 +248,8 @@ def test_each_kinds_local_effects_leave_the_job_as_the_feed_shows_it(app, assign
         if after is None:  # submitted: the job leaves the phone's list (its effects show until the sync)
             assert kind == "order.submitted", kind
             break
-        steps.append({"job": before, "op": op, "effects": rules["ops"][kind]["effects"], "facts": after["facts"]})
+        steps.append({"job": before, "op": op, "effects": rules["ops"][kind]["effects"], "facts": after["facts"],
+                      "context": {"policy": rules["policy"]}})
         feeds.append(after)
         before = after
     with app.test_client().get("/static/field/effects.js") as served:
@@ -259,8 +263,11 @@ def test_each_kinds_local_effects_leave_the_job_as_the_feed_shows_it(app, assign
     for step, local, feed in zip(steps, json.loads(ran.stdout), feeds, strict=True):
         kind = step["op"]["kind"]
         assert local["status"] == feed["status"], (kind, local["status"], feed["status"])
-        for where, field in _effect_paths(step["effects"]):
+        for where, field, key in _effect_paths(step["effects"]):
             mine, theirs = _read(local, where), _read(feed, where)
+            if key is not None:  # an `upsert`: the item it wrote (the list's other items are not its to change)
+                written = next(x for x in mine if x[key] == _read(local, where)[-1][key])
+                mine, theirs = written, next((x for x in theirs or [] if x[key] == written[key]), None)
             if field is not None:  # an `each`: the field it sets on the items the phone holds (a new visit's
                 # checklist is the server's to make: it arrives with the sync)
                 theirs = {x["id"]: x[field] for x in theirs or []}

@@ -10,6 +10,7 @@ from flask import current_app, make_response, render_template, url_for
 
 from domain.core.enums import Role
 from domain.fieldwork.phone import phone_rules
+from domain.sla.policy import current_policy
 
 from ..access import public, roles_required
 from . import bp
@@ -44,7 +45,8 @@ def shell_version() -> str:
 
 
 def _rules() -> dict:
-    return phone_rules(max_ops=current_app.config["SYNC_MAX_OPS"], max_bytes=current_app.config["SYNC_MAX_BYTES"])
+    return phone_rules(max_ops=current_app.config["SYNC_MAX_OPS"], max_bytes=current_app.config["SYNC_MAX_BYTES"],
+                       policy=current_policy())
 
 
 @bp.get("/field/")

@@ -13,7 +13,8 @@ An effect is one JSON object:
 - `{"each": path, "set": field, "to": value, "where_in": value}`: every item of the list at `path` (whose `id` is
   in the list `where_in`, when given) takes the value in `field`.
 A value is `{"value": literal}`, `{"data": field, "default": literal}` (the op's payload; the default when absent
-or null) or `{"op": "at" | "op_id"}` (the op's corrected time, its id).
+or null), `{"op": "at" | "op_id"}` (the op's corrected time, its id) or `{"op": "at", "plus": name}` (the op's time
+plus the policy's minutes of that name, sent beside the effects: a clock the act starts).
 Any effect may carry `"if": {"data": {field: [values]}, "facts": {fact: [true|false]}, "job": {path: [values]}}`:
 it applies only when every condition holds (a payload field, null when absent, is one of the values; a fact of the
 flow after this op, read as true or false; a field of the job before the effect).
@@ -25,6 +26,11 @@ from typing import Any
 
 OP_TIME = {"op": "at"}
 OP_ID = {"op": "op_id"}
+
+
+def op_time_plus(policy_minutes: str) -> dict:
+    """The op's time plus the policy's minutes (`Policy.<policy_minutes>`): a deadline the act starts."""
+    return {"op": "at", "plus": policy_minutes}
 
 
 def value(literal: Any) -> dict:

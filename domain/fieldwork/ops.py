@@ -33,14 +33,14 @@ from ..core import validation
 from ..core.blobs import store_blob
 from ..core.context import Context, require_assignee
 from ..core.db import db
-from ..core.enums import ContactMethod, RemoteOutcome, TicketStatus
+from ..core.enums import ClockName, ClockState, ContactMethod, RemoteOutcome, TicketStatus
 from ..core.errors import DomainError
 from ..documents import review
 from ..fieldwork.models import Photo
 from ..requests import progress_notes, remote_work, visits
 from ..requests.models import Ticket
 from . import onsite, signing
-from .effects import OP_ID, OP_TIME, append, copy_fields, data, each, set_to, upsert, value
+from .effects import OP_ID, OP_TIME, append, copy_fields, data, each, op_time_plus, set_to, upsert, value
 from .flow import (
     LOCKED,
     NO_TESTS,
@@ -313,6 +313,12 @@ def _once(what) -> Refusal:
     return Refusal("already_done", what)
 
 
+# The end of the service starts the 2-hour submission (signing.py, remote_work.py): the phone shows its countdown at
+# once, offline too.
+SUBMISSION_STARTS = upsert("clocks", "name", {"name": value(ClockName.SUBMISSION),
+                                              "due_at": op_time_plus("submission_minutes"), "done_at": value(None),
+                                              "state": value(ClockState.PENDING)})
+
 # A test item that failed (neither passed nor set aside as not applicable).
 FAILED_ITEM = {"passed": [False], "not_applicable": [False, None]}
 
@@ -337,7 +343,8 @@ _KINDS = (
                 sets=("remote_resolved", "work_recorded", "service_ended"),
                 refusals={"contact_made": NOT_CONTACTED, "visit_scheduled": VISIT_AGREED,
                           "remote_resolved": RESOLVED_REMOTELY}),
-           effects=(set_to("status", value(TicketStatus.REMOTE_RESOLVED)), *copy_fields("", "cause", "work_done")),
+           effects=(set_to("status", value(TicketStatus.REMOTE_RESOLVED)), *copy_fields("", "cause", "work_done"),
+                    SUBMISSION_STARTS),
            screen="resolve", done_fact="remote_resolved", reads=("clocks", "policy")),
     # Scheduling again moves the visit: its preparation must be confirmed again.
     OpKind("visit.scheduled", VisitScheduled, _visit_scheduled, "a visit agreed (or moved)", _l("Visit scheduled"),
@@ -433,7 +440,7 @@ _KINDS = (
                           "customer_confirmed": Refusal("not_confirmed", _l("The customer has not confirmed that "
                                                                             "the device works normally yet."))}),
            effects=(set_to("status", value(TicketStatus.SIGNED)), set_to("signed", value(True)),
-                    set_to("signed_at", OP_TIME)),
+                    set_to("signed_at", OP_TIME), SUBMISSION_STARTS),
            screen="sign", done_fact="signed", reads=("clocks", "policy", "tests", "device_category")),
     OpKind("visit.departed", Empty, _departed, "left the site", _l("Leaving"),
            Step(requires=("signed",), refused_if=("departed",), sets=("departed",),

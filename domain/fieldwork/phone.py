@@ -5,6 +5,8 @@ rules travel with the jobs feed instead (flow.flow_document): they are kept with
 from __future__ import annotations
 
 from ..core.enums import ContactMethod, RemoteOutcome, TicketStatus
+from ..requests.visits import visit_time_rules
+from ..sla.policy import Policy
 from .ops import REGISTRY
 from .signing import pad_rules
 
@@ -18,13 +20,20 @@ def screens() -> dict[str, dict]:
     return out
 
 
-def phone_rules(*, max_ops: int, max_bytes: int) -> dict:
+def phone_rules(*, max_ops: int, max_bytes: int, policy: Policy) -> dict:
     """The `rules` JSON of the shell page (labels in the current user's language)."""
     return {
         "ops": {name: kind.for_phone() for name, kind in REGISTRY.items()},
         "screens": screens(),
         "enums": {"contact_methods": [m.value for m in ContactMethod], "statuses": [s.value for s in TicketStatus],
                   "remote_outcomes": [o.value for o in RemoteOutcome]},
-        "limits": {"max_ops": max_ops, "max_bytes": max_bytes},
+        "limits": {"max_ops": max_ops, "max_bytes": max_bytes, "visit_time": visit_time_rules()},
         "signature": pad_rules(),
+        # The policy's minutes the local effects name (a deadline an act starts: effects.op_time_plus).
+        "policy": {name: getattr(policy, name) for name in _policy_minutes()},
     }
+
+
+def _policy_minutes() -> set[str]:
+    return {spec["plus"] for kind in REGISTRY.values() for effect in kind.effects
+            for spec in [effect.get("to"), *(effect.get("item") or {}).values()] if spec and "plus" in spec}

@@ -49,6 +49,19 @@ def preparation_due(scheduled_at: datetime, scheduled_when: datetime, policy: Po
     return due if due >= scheduled_when else scheduled_at
 
 
+# When a visit may be agreed for, judged at the act's time (on the phone too: `visit_time_rules`).
+VISIT_AHEAD = timedelta(days=60)
+VISIT_IN_PAST = _l("The visit time is in the past.")
+VISIT_TOO_FAR = _l("The visit time is more than 60 days away.")
+
+
+def visit_time_rules() -> dict:
+    """The same window for the phone, which checks a time before it queues the visit (messages in the reader's
+    language)."""
+    return {"past_minutes": CLOCK_SKEW.total_seconds() / 60, "ahead_minutes": VISIT_AHEAD.total_seconds() / 60,
+            "in_past": str(VISIT_IN_PAST), "too_far": str(VISIT_TOO_FAR)}
+
+
 def schedule_visit(ticket: Ticket, ctx: Context, *, scheduled_at: datetime | None, address: str,
                    agreed_with: str = "", items: list[tuple[PrepKind, str]] | None = None) -> Visit:
     """Agree an on-site visit (or move the agreed time). Remote fixing no longer applies; preparation starts,
@@ -59,9 +72,9 @@ def schedule_visit(ticket: Ticket, ctx: Context, *, scheduled_at: datetime | Non
     if scheduled_at is None:
         errors["scheduled_at"] = _l("Enter the agreed visit time.")
     elif scheduled_at < ctx.now - CLOCK_SKEW:
-        errors["scheduled_at"] = _l("The visit time is in the past.")
-    elif scheduled_at > ctx.now + timedelta(days=60):
-        errors["scheduled_at"] = _l("The visit time is more than 60 days away.")
+        errors["scheduled_at"] = VISIT_IN_PAST
+    elif scheduled_at > ctx.now + VISIT_AHEAD:
+        errors["scheduled_at"] = VISIT_TOO_FAR
     address = (address or "").strip()
     if not address:
         errors["address"] = _l("Enter the address of the visit.")

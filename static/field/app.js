@@ -5,16 +5,25 @@
 // app itself fresh (the status line, new data, a new version).
 import * as store from "./store.js";
 import * as sync from "./sync.js";
-import { customerMode, loadSignature, signScreen } from "./customer.js";
+import { customerHold, customerMode, loadSignature, signScreen } from "./customer.js";
 import { jobScreen } from "./job.js";
 import { jobsScreen, rejectedScreen } from "./lists.js";
 import { announce, beginRender, main, renderStatus, runTeardown, setRouter } from "./ui.js";
 
 let shownHash = null;
+let bounced = false;
 
 async function route(options = {}) {
-  const id = beginRender();
   const hash = location.hash || "#/";
+  const held = customerHold();
+  if (held && hash !== held) {  // the customer's Back gesture: they stay on their screen, as it is
+    bounced = true;
+    location.replace(held);
+    return;
+  }
+  if (bounced && hash === shownHash) { bounced = false; return; }  // back where they were: nothing to redraw
+  bounced = false;
+  const id = beginRender();
   const sameScreen = hash === shownHash;
   if (!sameScreen || !options.passive) runTeardown();
   if (!sameScreen) { main.replaceChildren(); announce(); }

@@ -14,6 +14,11 @@ import {
 let signatureModule = null;
 export const loadSignature = () => (signatureModule ||= import("./signature.js"));
 
+// While the customer holds the phone, the app stays on their screen: a Back gesture or an old link brings them back
+// to it (app.js); only the two-tap hand-back lets the technician's screens show again.
+let heldRoute = null;
+export const customerHold = () => heldRoute;
+
 export function customerMode(on) {
   document.body.classList.toggle("customer-mode", on);
   // The technician's chrome, out of the customer's reach (the push prompt too: it would ask for the phone's alerts).
@@ -24,7 +29,8 @@ export function customerMode(on) {
 
 // Back to the technician: a deliberate act (two taps), so a customer never lands in the technician's screens.
 function handBack(number, afterSigning) {
-  const confirm = h("a", { class: "button wide", href: `#/job/${number}`, hidden: true }, t("i_am_technician"));
+  const confirm = h("a", { class: "button wide", href: `#/job/${number}`, hidden: true,
+    onclick: () => { heldRoute = null; } }, t("i_am_technician"));
   const ask = h("button", { type: "button", class: `button wide ${afterSigning ? "" : "secondary"}`, onclick: () => {
     ask.hidden = true; confirm.hidden = false; confirm.focus();
   } }, t("hand_back"));
@@ -132,13 +138,14 @@ export async function signScreen(number, id) {
       store.getDraft(key("name")), store.getDraft(key("comment")), store.getDraft(key("rating")),
       store.getDraft(key("strokes")), loadSignature()]);
   if (!isCurrent(id)) return;
-  if (!job) { show([missingJob(number)]); return; }
+  if (!job) { const gone = await missingJob(number); if (isCurrent(id)) show([gone]); return; }
   const refusal = flow.check(declaration, factsOf(job), "order.signed");
   if (refusal) { refusedSigning(number, refusal); return; }
   // A signature the server refused stays recoverable: it fills the form until the step is done again.
   const earlier = refused.filter((op) => op.ticket === number && op.kind === "order.signed" && !op.redone).pop();
   const previous = earlier ? earlier.data : {};
   customerMode(true);
+  heldRoute = `#/job/${encodeURIComponent(number)}/sign`;
   const form = signFields(job, key, { name: nameDraft, comment: commentDraft, rating: ratingDraft }, previous);
   const canvas = h("canvas", { class: "signature-pad", role: "img", "aria-label": t("signature") });
   const done = h("section", { class: "card handback", "data-key": "thanks", hidden: true },

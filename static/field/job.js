@@ -5,10 +5,10 @@ import * as sync from "./sync.js";
 import * as flow from "./flow.js";
 import { factsOf } from "./acts.js";
 import { refusalBox, screenOf } from "./lists.js";
-import { stagedPhotos } from "./photos.js";
+import { addLeftoverPhotos } from "./photos.js";
 import { SCREENS } from "./rules.js";
 import { STEP_BODIES, testItems } from "./steps.js";
-import { clockLine, foldable, h, isCurrent, main, show, t, time } from "./ui.js";
+import { announce, clockLine, foldable, h, isCurrent, main, openSteps, show, t, time } from "./ui.js";
 
 // The steps of the day, by the path the job has taken: remote, on site, or not decided yet.
 function pathOf(facts) {
@@ -53,26 +53,52 @@ function doneAt(job, name) {
   return job.fact_times?.[fact] || job.done_at?.[kind] || serverTime(job, name) || null;
 }
 
-const openSteps = new Set();   // done steps the technician opened to review, by job
 const openArticles = new Set();
+const leftoversChecked = new Set();  // jobs whose photos kept by an earlier version were looked for
 const lastCurrent = new Map(); // the step in focus, by job: focus moves only when it changes
 
 // A job the phone does not hold: not fetched yet (the phone was offline since it was assigned), or, once the list
-// came from the server, no longer the technician's to do (finished, cancelled, handed over; an old alert's link):
-// its request page still shows it.
-export function missingJob(number) {
-  if (!sync.state.jobsFetched) return h("p", { class: "card", "data-key": "missing" }, t("job_missing"));
-  return h("section", { class: "card", "data-key": "gone" }, h("p", {}, t("job_gone")),
-    h("a", { class: "button wide", href: `/dispatch/requests/${encodeURIComponent(number)}` }, t("job_page")));
+// came from the server, no longer the technician's to do: submitted from this phone, or finished, cancelled,
+// handed over (an old alert's link). Its number as the title, what became of it, and the way back.
+export async function missingJob(number) {
+  const back = h("a", { class: "button wide", href: "#/" }, `← ${t("back_to_jobs")}`);
+  if (!sync.state.jobsFetched) {
+    return h("section", { class: "card", "data-key": "missing" }, h("h1", {}, number), h("p", {}, t("job_missing")),
+      back);
+  }
+  const left = ((await store.getMeta("left_jobs")) || {})[number];
+  return h("section", { class: "card", "data-key": "gone" }, h("h1", {}, number),
+    h("p", { role: "status" }, left === "submitted" ? t("job_submitted_gone") : t("job_gone")), back,
+    h("a", { class: "button wide secondary", href: `/dispatch/requests/${encodeURIComponent(number)}` }, t("job_page")));
+}
+
+// The way there: the address in the phone's map app (the web address opens the app where it is installed, the map
+// page where not; Apple's on an iPhone), and copied as text, which always works.
+function mapLinks(address) {
+  const q = encodeURIComponent(address);
+  const apple = /iPhone|iPad|Macintosh/.test(navigator.userAgent);
+  const links = [
+    ["map_amap", `https://uri.amap.com/search?keyword=${q}&src=fieldservice&callnative=1`],
+    ["map_baidu", `https://api.map.baidu.com/geocoder?address=${q}&output=html&src=fieldservice`],
+  ];
+  if (apple) links.unshift(["map_apple", `https://maps.apple.com/?q=${q}`]);
+  return h("div", { class: "map-links" },
+    links.map(([label, href]) => h("a", { class: "button small secondary", href, target: "_blank", rel: "noopener" },
+      t(label))),
+    h("button", { type: "button", class: "button small secondary", onclick: async () => {
+      try { await navigator.clipboard.writeText(address); announce(t("address_copied")); } catch { announce(address); }
+    } }, t("copy_address")));
 }
 
 function jobHead(job) {
   const visit = job.visit || {};
+  const address = visit.address || job.customer.address || "";
   return h("section", { class: "card job-head", "data-key": "head" },
     h("p", { class: "request-title" }, job.customer.name),
     h("p", {}, `${job.customer.contact || ""} `, job.customer.phone ?
       h("a", { class: "phone-link", href: `tel:${job.customer.phone}` }, `☎ ${job.customer.phone}`) : null),
-    h("p", {}, visit.address || job.customer.address || ""),
+    h("p", {}, address),
+    address ? mapLinks(address) : null,
     h("p", {}, `${job.device.model}${job.device.serial ? " · " + job.device.serial : ""}`),
     h("p", { class: "pre" }, job.problem),
     clockLine(job));
@@ -113,11 +139,10 @@ function focusCurrent(number, current, options) {
 }
 
 export async function jobScreen(number, id, options) {
-  const [job, declaration, refused, staged] = await Promise.all([store.getJob(number), store.getFlow(),
-    store.rejectedOps(), stagedPhotos.has(number) ? null : store.getDraft(`${number}:photos`)]);
+  if (!leftoversChecked.has(number)) { leftoversChecked.add(number); await addLeftoverPhotos(number); }
+  const [job, declaration, refused] = await Promise.all([store.getJob(number), store.getFlow(), store.rejectedOps()]);
   if (!isCurrent(id)) return;
-  if (!job) { show([missingJob(number)]); return; }
-  if (!stagedPhotos.has(number)) stagedPhotos.set(number, staged || []);
+  if (!job) { const gone = await missingJob(number); if (isCurrent(id)) show([gone]); return; }
   const facts = factsOf(job);
   const path = pathOf(facts);
   const refusals = refused.filter((op) => op.ticket === number);

@@ -3,10 +3,9 @@
 import * as store from "./store.js";
 import * as flow from "./flow.js";
 import { act, queued } from "./acts.js";
-import { bigButton, checkRow, draftInput, field, h, offer, renderStatus, rerender, t, time } from "./ui.js";
-
-export const stagedPhotos = new Map(); // photos chosen, downscaled, not yet added: {id, blob, caption}, by job
-const photoUrls = new Map();    // their object URLs, made once (the markup stays the same between drawings)
+import {
+  bigButton, checkRow, draftInput, field, forgetDrafts, h, offer, renderStatus, rerender, t, time,
+} from "./ui.js";
 
 // Photos are downscaled on the phone before they are stored (at most 1600 px, JPEG).
 async function downscale(file) {
@@ -62,54 +61,46 @@ function sentPhoto(p) {
     } }, t("take_back")) : null);
 }
 
-function stagedPhoto(p, i, staged, save) {
-  if (!photoUrls.has(p.id)) photoUrls.set(p.id, URL.createObjectURL(p.blob));
-  const url = photoUrls.get(p.id);
-  const caption = h("input", { type: "text", value: p.caption || "", oninput: () => { p.caption = caption.value; save(); } });
-  return h("li", {}, h("img", { src: url, alt: t("photo_n", { n: i + 1 }), width: 96, height: 96 }),
-    field(t("caption_n", { n: i + 1 }), caption),
-    h("button", { type: "button", class: "button small danger", onclick: async () => {
-      staged.splice(i, 1); URL.revokeObjectURL(url); photoUrls.delete(p.id); await save(); rerender();
-    } }, t("delete_photo_n", { n: i + 1 })));
-}
-
-function cameraButton(number, staged) {
-  const camera = h("input", { type: "file", accept: "image/*", capture: "environment", class: "visually-hidden",
-    onchange: async () => {
-      const files = [...camera.files];
-      camera.value = "";
-      for (const file of files) staged.push({ id: crypto.randomUUID(), blob: await downscale(file), caption: "" });
-      stagedPhotos.set(number, staged);
-      await store.setDraft(`${number}:photos`, staged);
-      rerender();
-    } });
-  return h("label", { class: "button wide camera" }, camera, h("span", { class: "camera-icon", "aria-hidden": "true" }),
-    h("span", {}, staged.length ? t("another_photo") : t("take_photo")));
-}
-
-// The photos chosen become ops (one each, sent as files), in the order taken.
-async function addStaged(number, staged, save) {
-  const taken = staged.splice(0, staged.length);
-  await save();
-  for (const p of taken) { URL.revokeObjectURL(photoUrls.get(p.id)); photoUrls.delete(p.id); }
-  for (const p of taken) await store.addOp("photo.added", number, { caption: (p.caption || "").trim() }, p.blob);
+// Photos go into the outbox as they are taken (one tap), with the caption written before, if any.
+async function addPhotos(ctx, files, caption) {
+  const { job, key } = ctx;
+  for (const file of files) {
+    await store.addOp("photo.added", job.number, { caption: caption.value.trim() }, await downscale(file));
+  }
+  await forgetDrafts([key("photo-caption")]);
   await queued();
   rerender();
 }
 
+function cameraButton(ctx, caption, count) {
+  const camera = h("input", { type: "file", accept: "image/*", capture: "environment", class: "visually-hidden",
+    onchange: () => {
+      const files = [...camera.files];
+      camera.value = "";
+      if (files.length) addPhotos(ctx, files, caption);
+    } });
+  return h("label", { class: "button wide camera" }, camera, h("span", { class: "camera-icon", "aria-hidden": "true" }),
+    h("span", {}, count ? t("another_photo") : t("take_photo")));
+}
+
+// Photos kept by an earlier version of the app until a second tap: added to the job now, nothing lost.
+export async function addLeftoverPhotos(number) {
+  const staged = (await store.getDraft(`${number}:photos`)) || [];
+  for (const p of staged) await store.addOp("photo.added", number, { caption: (p.caption || "").trim() }, p.blob);
+  if (staged.length) { await store.clearDraft(`${number}:photos`); await queued(); }
+  return staged.length;
+}
+
 export function workStep(ctx, refusal) {
-  const number = ctx.job.number;
   const photos = ctx.job.photos || [];
-  const staged = stagedPhotos.get(number) || [];
-  const save = () => store.setDraft(`${number}:photos`, staged);
+  const photoRefusal = refusal || flow.check(ctx.declaration, ctx.facts, "photo.added");
+  const caption = draftInput(ctx.key("photo-caption"), { type: "text" });
   return [
     ...notesPart(ctx, refusal),
     h("h3", {}, t("photos")),
     photos.length ? h("p", { class: "muted" }, t("photos_count", { n: photos.length })) : null,
     h("ul", { class: "thumbs" }, photos.filter((p) => p.pending || p.thumb_url).map(sentPhoto)),
-    staged.length ? h("ul", { class: "thumbs staged" }, staged.map((p, i) => stagedPhoto(p, i, staged, save))) : null,
-    cameraButton(number, staged),
-    staged.length ? offer(refusal && flow.check(ctx.declaration, ctx.facts, "photo.added"), bigButton(
-      t("add_photos", { n: staged.length }), () => addStaged(number, staged, save))) : null,
+    photoRefusal ? h("p", { class: "why" }, photoRefusal.message) : [
+      field(t("photo_caption_next"), caption), cameraButton(ctx, caption, photos.length)],
   ];
 }

@@ -4,13 +4,22 @@ import * as store from "./store.js";
 import * as flow from "./flow.js";
 import { act } from "./acts.js";
 import { workStep } from "./photos.js";
-import { ENUMS } from "./rules.js";
+import { ENUMS, LIMITS } from "./rules.js";
 import {
-  announce, bigButton, checkRow, clockLine, draftInput, field, h, lang, liveDrafts, offer, select, summaryList, t,
-  time,
+  announce, bigButton, checkRow, clockLine, draftInput, field, h, lang, liveDrafts, offer, openSteps, select,
+  summaryList, t, time,
 } from "./ui.js";
 
 const METHODS = ENUMS.contact_methods || ["phone"];
+
+// The server's window for a visit time (domain/requests/visits.py), judged on the server's clock as it will be.
+function visitTimeProblem(when) {
+  const rule = LIMITS.visit_time;
+  if (!rule) return null;
+  const minutes = (when.getTime() - store.serverNow().getTime()) / 60000;
+  if (minutes < -rule.past_minutes) return rule.in_past;
+  return minutes > rule.ahead_minutes ? rule.too_far : null;
+}
 
 // The device's checklist in the user's language; an item already recorded under its other language's name keeps
 // that name (the phone's language may have changed since).
@@ -19,6 +28,37 @@ export function testItems(job) {
   const templates = (job.templates?.acceptance_tests || []).map((x) => (typeof x === "string" ? x :
     recorded.find((item) => Object.values(x).includes(item)) || x[lang]));
   return [...new Set([...templates, ...recorded])];
+}
+
+const resultBadge = (done) => (done.not_applicable ? h("span", { class: "badge" }, `— ${t("not_applicable")}`)
+  : h("span", { class: `badge ${done.passed ? "ok" : "bad"}` }, done.passed ? `✓ ${t("passed")}` : `✗ ${t("failed")}`));
+
+// One item of the acceptance test: its note (for an item not applicable, the reason) first, then the result. A note
+// written or changed after the result is saved with it when the field is left.
+function testRow(ctx, refusal, item, i) {
+  const { job, key } = ctx;
+  const done = (job.tests || []).find((x) => x.item === item);
+  const note = draftInput(key(`test:${item}`), { type: "text" }, "input", done?.note || "");
+  // Not applicable: the note is its reason (the declared flow refuses it without one, here as on the server).
+  const record = (passed, notApplicable = false) => {
+    // Open until the technician folds it: a note may still be written when the last result completes the step.
+    openSteps.add(key("tests"));
+    return act("test.recorded", job, { item, passed, note: note.value.trim(),
+      ...(notApplicable ? { not_applicable: true } : {}) }, null, [key(`test:${item}`)]);
+  };
+  const state = done ? (done.not_applicable ? "na" : done.passed ? "ok" : "bad") : null;
+  note.addEventListener("change", () => {
+    if (done && !refusal && note.value.trim() !== (done.note || "")) record(done.passed, done.not_applicable);
+  });
+  const choice = (name, cls, label, onclick) => h("button", { type: "button",
+    class: `button ${cls} ${state === name ? "chosen" : "secondary"}`, "aria-pressed": String(state === name),
+    ...(name === "ok" ? { "data-test": item } : {}), "data-choice": name, onclick }, label);
+  return h("li", { "data-item": item }, h("p", { class: "test-item" }, item, done ? resultBadge(done) : null),
+    field(t("test_note_or_reason_n", { n: i + 1 }), note),
+    offer(refusal, h("div", { class: "pass-fail", role: "group", "aria-label": item },
+      choice("ok", "choice-ok", t("passed"), () => record(true)),
+      choice("bad", "choice-bad", t("failed"), () => record(false)),
+      choice("na", "choice-na", t("not_applicable"), () => record(false, true)))));
 }
 
 export const STEP_BODIES = {
@@ -77,6 +117,8 @@ export const STEP_BODIES = {
     const form = [field(t("visit_time"), when), field(t("address"), address), field(t("agreed_with"), agreed),
       offer(refusal, bigButton(facts.visit_scheduled ? t("reschedule") : t("schedule_visit"), () => {
         if (!when.value || Number.isNaN(Date.parse(when.value))) { announce(t("need_time")); return; }
+        const problem = visitTimeProblem(new Date(when.value));
+        if (problem) { announce(problem); when.focus(); return; }
         act("visit.scheduled", job, { scheduled_at: store.localIso(new Date(when.value)),
           address: address.value.trim(), agreed_with: agreed.value.trim() }, null,
         [key("when"), key("address"), key("agreed")]);
@@ -134,28 +176,8 @@ export const STEP_BODIES = {
   },
 
   tests(ctx, refusal) {
-    const { job, key } = ctx;
-    const items = testItems(job);
-    const badge = (done) => (done.not_applicable ? h("span", { class: "badge" }, `— ${t("not_applicable")}`)
-      : h("span", { class: `badge ${done.passed ? "ok" : "bad"}` }, done.passed ? `✓ ${t("passed")}` : `✗ ${t("failed")}`));
-    return [h("ul", { class: "tests" }, items.map((item, i) => {
-      const done = (job.tests || []).find((x) => x.item === item);
-      const note = draftInput(key(`test:${item}`), { type: "text" }, "input", done?.note || "");
-      // Not applicable: the note is its reason (the declared flow refuses it without one, here as on the server).
-      const record = (passed, notApplicable = false) => act("test.recorded", job, {
-        item, passed, note: note.value.trim(), ...(notApplicable ? { not_applicable: true } : {}) }, null,
-      [key(`test:${item}`)]);
-      const state = done ? (done.not_applicable ? "na" : done.passed ? "ok" : "bad") : null;
-      const choice = (name, cls, label, onclick) => h("button", { type: "button",
-        class: `button ${cls} ${state === name ? "chosen" : "secondary"}`, "aria-pressed": String(state === name),
-        ...(name === "ok" ? { "data-test": item } : {}), "data-choice": name, onclick }, label);
-      return h("li", { "data-item": item }, h("p", { class: "test-item" }, item, done ? badge(done) : null),
-        offer(refusal, h("div", { class: "pass-fail", role: "group", "aria-label": item },
-          choice("ok", "choice-ok", t("passed"), () => record(true)),
-          choice("bad", "choice-bad", t("failed"), () => record(false)),
-          choice("na", "choice-na", t("not_applicable"), () => record(false, true)))),
-        field(t("test_note_or_reason_n", { n: i + 1 }), note));
-    }))];
+    const { job } = ctx;
+    return [h("ul", { class: "tests" }, testItems(job).map((item, i) => testRow(ctx, refusal, item, i)))];
   },
 
   confirm(ctx, refusal) {

@@ -3,7 +3,7 @@
 import { openDB } from "../vendor/idb-8.0.4/index.js";
 import * as flow from "./flow.js";
 import { applyEffects } from "./effects.js";
-import { OPS } from "./rules.js";
+import { OPS, RULES } from "./rules.js";
 
 const dbPromise = openDB("fieldservice", 1, {
   upgrade(db) {
@@ -50,8 +50,17 @@ export async function replaceJobs(jobs, declaration = null) {
   const db = await dbPromise;
   if (declaration) { await setMeta("flow", declaration); currentFlow = declaration; }
   const pending = await db.getAllFromIndex("outbox", "seq");
-  const tx = db.transaction(["jobs", "rejected"], "readwrite");
-  const before = JSON.stringify(await tx.objectStore("jobs").getAll());
+  const tx = db.transaction(["jobs", "rejected", "meta"], "readwrite");
+  const held = await tx.objectStore("jobs").getAll();
+  const before = JSON.stringify(held);
+  // The jobs that leave the list, with the state they left in: the screen of one says what became of it.
+  const numbers = new Set(jobs.map((job) => job.number));
+  const gone = held.filter((job) => !numbers.has(job.number));
+  if (gone.length) {
+    const left = { ...((await tx.objectStore("meta").get("left_jobs")) || {}) };
+    for (const job of gone) left[job.number] = job.status;
+    await tx.objectStore("meta").put(Object.fromEntries(Object.entries(left).slice(-50)), "left_jobs");
+  }
   await tx.objectStore("jobs").clear();
   for (const fetched of jobs) {
     let job = { ...fetched, facts: fetched.facts || {} };
@@ -79,7 +88,7 @@ export async function getFlow() {
 // shows the same after the sync), and its time is kept for the step's tick.
 export function applyLocally(job, op) {
   const facts = flow.apply(currentFlow, job.facts || {}, op.kind, op.data || {});
-  const next = applyEffects(job, op, OPS[op.kind]?.effects, facts);
+  const next = applyEffects(job, op, OPS[op.kind]?.effects, facts, RULES);
   next.facts = facts;
   next.done_at = { ...(job.done_at || {}), [op.kind]: op.at };
   return next;

@@ -171,7 +171,7 @@ export async function flush() {
       await flushOnce();
       state.online = true;
       state.needsLogin = false;
-      state.lastSync = new Date().toISOString();
+      state.lastSync = store.serverNow().toISOString();  // on the server's clock, as every time the steps show
       await store.setMeta("last_sync", state.lastSync);
     } catch (error) {
       if (error instanceof AuthNeeded) { state.online = true; state.needsLogin = true; await store.setMeta("csrf", null); }

@@ -51,14 +51,18 @@ function duration(minutes) {
   return t("dur.m", { m });
 }
 
+// A job's deadlines still running (of the named clocks only, when given), the most urgent first.
+export function runningClocks(job, names = null) {
+  const stopped = (c) => c.name === "submission" && job.submission?.submitted_at;  // submitted on this phone
+  return (job.clocks || []).filter((c) => (!names || names.includes(c.name)) && !stopped(c) && c.due_at &&
+    (c.state === "pending" || (c.state === "missed" && !c.done_at)))
+    .sort((a, b) => Date.parse(a.due_at) - Date.parse(b.due_at));
+}
+
 // The most urgent running deadline of a job (of the named clocks only, when given).
 export function clockLine(job, names = null) {
-  const stopped = (c) => c.name === "submission" && job.submission?.submitted_at;  // submitted on this phone
-  const running = (job.clocks || []).filter((c) => (!names || names.includes(c.name)) && !stopped(c) &&
-    (c.state === "pending" || (c.state === "missed" && !c.done_at)));
-  if (!running.length) return null;
-  running.sort((a, b) => a.due_at.localeCompare(b.due_at));
-  const c = running[0];
+  const c = runningClocks(job, names)[0];
+  if (!c) return null;
   const minutes = Math.round((Date.parse(c.due_at) - store.serverNow().getTime()) / 60000);
   // The policy's "due soon" threshold: from the last jobs feed, else the one the page was served with.
   const soon = Number(sync.state.dueSoonMinutes ?? T.due_soon_minutes ?? 10);
@@ -175,6 +179,9 @@ export function summaryList(rows) {
     h("dd", { class: "pre" }, v)]));
 }
 
+// The done steps the technician opened to review (or keeps open), by job and step: they stay open across redraws.
+export const openSteps = new Set();
+
 // A folded part that remembers, across redraws, whether the technician opened it.
 export function foldable(openSet, key, { open = false } = {}, ...children) {
   return h("details", { open: openSet.has(key) || open, ontoggle: (event) => {
@@ -205,6 +212,7 @@ function statusText(pending, refused) {
   if (s.needsLogin) return t("pending", { n: pending });  // the banner asks to sign in again
   if (!s.online) return pending ? t("offline_pending", { n: pending }) : t("offline");
   if (pending) return s.syncing ? t("sending", { n: pending }) : t("pending", { n: pending });
+  if (!s.jobsFetched && !s.lastSync) return t("loading_jobs");  // first open: nothing is "sent" yet
   return refused ? t("rest_sent") : t("all_sent");
 }
 

@@ -115,6 +115,7 @@ POLICY_HINTS = {
     "warn_preparation_minutes": _l("Alert before the preparation deadline (minutes)"),
     "warn_submission_minutes": _l("Alert before the submission deadline (minutes)"),
     "warn_case_analysis_working_days": _l("Alert before a case analysis is due (working days)"),
+    "unreachable_attempts": _l("Tell the supervisors after this many calls that did not reach the customer"),
 }
 
 

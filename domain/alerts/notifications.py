@@ -37,6 +37,7 @@ class Kind(StrEnum):
     SUBMITTED = "submitted"          # an order waits for review
     RETURNED = "returned"            # your order came back from review
     WEEKLY_REPORT = "weekly_report"  # last week's report is out
+    UNREACHABLE = "unreachable"      # the customer has not been reached after several attempts
 
 
 KIND_LABELS = {
@@ -48,6 +49,7 @@ KIND_LABELS = {
     Kind.SUBMITTED: _l("Order submitted for review"),
     Kind.RETURNED: _l("Order returned"),
     Kind.WEEKLY_REPORT: _l("Weekly report"),
+    Kind.UNREACHABLE: _l("Customer not reached"),
 }
 
 
@@ -62,6 +64,7 @@ KIND_ROLES: dict[Kind, frozenset[Role]] = {
     Kind.SUBMITTED: frozenset({Role.SUPERVISOR}),
     Kind.RETURNED: frozenset({Role.TECHNICIAN}),
     Kind.WEEKLY_REPORT: frozenset({Role.SUPERVISOR}),
+    Kind.UNREACHABLE: frozenset({Role.SUPERVISOR}),
 }
 
 
@@ -159,6 +162,13 @@ def order_returned(ticket: Ticket, at: datetime, comment: str) -> None:
                text=comment[:200])
 
 
+def customer_unreachable(ticket: Ticket, attempts: int, at: datetime) -> None:
+    """The technician has tried `attempts` times in a row without reaching the customer: the supervisors decide
+    (another number, the desk calls, a visit anyway)."""
+    notify([u.id for u in active_supervisors()], Kind.UNREACHABLE, f"{ticket.number}:{attempts}", ticket=ticket,
+           attempts=attempts, at=at.isoformat(), technician=ticket.assignee.display_name if ticket.assignee else "")
+
+
 # --- reading --------------------------------------------------------------------------------------------
 
 
@@ -187,6 +197,9 @@ def title_and_body(note: Notification, *, tz: ZoneInfo, policy: Policy) -> tuple
         return _("%(number)s submitted for review", number=number), ""
     if kind == Kind.RETURNED:
         return _("%(number)s returned to you", number=number), text
+    if kind == Kind.UNREACHABLE:
+        return (_("%(number)s: customer not reached after %(n)s attempts", number=number, n=p.get("attempts", "")),
+                _("%(name)s could not reach the customer: decide how to go on.", name=p.get("technician", "")))
     if kind == Kind.WEEKLY_REPORT:
         return _("Weekly report %(week)s", week=p.get("week", "")), _("The report is stored and was sent to "
                                                                       "customer service.")

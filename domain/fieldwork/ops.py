@@ -329,7 +329,7 @@ _KINDS = (
                 refusals={"arrived": ON_SITE_ALREADY, "remote_resolved": RESOLVED_REMOTELY}),
            effects=(set_to("status", value(TicketStatus.CONTACTED), when={"data": {"reached": [True, None]},
                                                                           "job": {"status": ["assigned"]}}),),
-           screen="contact", done_fact="contact_made", reads=("clocks", "policy")),
+           screen="contact", done_fact="contact_made", reads=("clocks", "policy", "contacts")),
     OpKind("remote.guided", RemoteGuided, _remote_guided, "remote guidance given", _l("Remote guidance"),
            Step(requires=("contact_made",), refused_if=("visit_scheduled", "remote_resolved"), sets=("remote_guided",),
                 refusals={"contact_made": NOT_CONTACTED, "visit_scheduled": VISIT_AGREED,

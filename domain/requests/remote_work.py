@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 
+from ..alerts import notifications as alerts
 from ..core.audit import record_event
 from ..core.context import (
     AFTER_CONTACT,
@@ -30,6 +31,15 @@ from ..sla.clocks import start_clock, stop_clock
 from . import workflow
 
 
+def _escalate_when_unreachable(ticket: Ticket, ctx: Context, at: datetime) -> None:
+    """Every `unreachable_attempts` calls in a row that did not reach a customer never reached yet, the supervisors
+    are told (once per count: a replayed op alerts nobody twice)."""
+    attempts = sum(1 for attempt in ticket.contacts if not attempt.reached)
+    every = ctx.rules().unreachable_attempts
+    if attempts and every and attempts % every == 0:
+        alerts.customer_unreachable(ticket, attempts, at)
+
+
 def record_contact(ticket: Ticket, ctx: Context, *, method: ContactMethod, reached: bool = True,
                    note: str = "", at: datetime | None = None) -> ContactAttempt:
     """Log a call or message to the customer. The first successful one stops the first-contact clock."""
@@ -48,6 +58,8 @@ def record_contact(ticket: Ticket, ctx: Context, *, method: ContactMethod, reach
                     threshold=ctx.rules().remote_fix_minutes)
     elif ticket.status not in workflow.CONTACTABLE:
         raise workflow.refusal(ticket, TicketStatus.CONTACTED)
+    if not reached and ticket.first_contact_at is None:
+        _escalate_when_unreachable(ticket, ctx, at)
     else:
         record_event("ticket.contact_logged", actor=ctx.actor, ticket=ticket, via=ctx.via, reached=reached,
                      method=method.value)

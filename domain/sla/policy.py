@@ -30,6 +30,8 @@ class Policy:
     warn_preparation_minutes: int = 15
     warn_submission_minutes: int = 30
     warn_case_analysis_working_days: int = 1
+    # The supervisors are told when the customer has not been reached after this many attempts in a row.
+    unreachable_attempts: int = 3
 
     def first_contact_window(self, urgency: Urgency) -> timedelta:
         minutes = self.first_contact_urgent_minutes if urgency == Urgency.URGENT \

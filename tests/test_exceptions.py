@@ -1,0 +1,72 @@
+"""The exception paths of a real day, through the sync contract as the phone sends them: a customer who cannot be
+reached is escalated to the supervisors after the policy's number of attempts in a row (issue 24)."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from domain.alerts.models import Notification
+from domain.core.db import db
+from domain.sla.models import PolicySetting
+
+from .phones import op, phone
+from .test_flow import assigned  # noqa: F401 - the fixture
+
+
+def _unreachable(app) -> list[Notification]:
+    with app.app_context():
+        return db.session.execute(select(Notification).where(Notification.kind == "unreachable")
+                                  .order_by(Notification.id)).scalars().all()
+
+
+def _call(client, number, reached: bool, minutes: float):
+    result = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [
+        op("contact.made", number, {"method": "phone", "reached": reached, "note": "无人接听"}, minutes=minutes)]})
+    assert result.json["results"][0]["status"] == "applied", result.json
+
+
+def test_the_supervisors_are_told_after_the_policys_attempts_without_reaching_the_customer(app, assigned):  # noqa: F811
+    client = phone(app)
+    for i in range(2):
+        _call(client, assigned, False, -20 + i)
+    assert _unreachable(app) == []  # two calls: the technician keeps trying
+    _call(client, assigned, False, -17)
+    (alert,) = _unreachable(app)
+    assert alert.params["attempts"] == 3 and alert.params["number"] == assigned
+    with app.app_context():
+        from domain.core.models import User
+
+        assert db.session.get(User, alert.user_id).username == "boss"  # the supervisor, not the technician
+    # The same op sent again (a lost answer): nobody is alerted twice.
+    with app.app_context():
+        from domain.fieldwork.models import SyncOp
+
+        last = db.session.execute(select(SyncOp).order_by(SyncOp.id.desc())).scalars().first()
+        body = __import__("json").loads(last.body)
+    replay = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [body]}).json["results"][0]
+    assert replay["status"] == "duplicate"
+    assert len(_unreachable(app)) == 1
+    for i in range(2):
+        _call(client, assigned, False, -16 + i)
+    assert len(_unreachable(app)) == 1
+    _call(client, assigned, False, -14)  # six in a row: told again
+    assert [a.params["attempts"] for a in _unreachable(app)] == [3, 6]
+    # Reached at last: the first contact is made, and later missed calls escalate nothing.
+    _call(client, assigned, True, -13)
+    for i in range(3):
+        _call(client, assigned, False, -12 + i)
+    assert len(_unreachable(app)) == 2
+    # The supervisor reads it in their language, with the request's number and the count.
+    items = phone(app, "boss").get("/api/v1/notifications").json["items"]
+    titles = [item["title"] for item in items if item["kind"] == "unreachable"]
+    assert any(assigned in title and "3" in title for title in titles), titles
+
+
+def test_the_number_of_attempts_is_the_policys(app, assigned):  # noqa: F811
+    with app.app_context():
+        db.session.add(PolicySetting(key="unreachable_attempts", value="2"))
+        db.session.commit()
+    client = phone(app)
+    _call(client, assigned, False, -10)
+    assert _unreachable(app) == []
+    _call(client, assigned, False, -9)
+    assert [a.params["attempts"] for a in _unreachable(app)] == [2]

@@ -1,5 +1,6 @@
 """The exception paths of a real day, through the sync contract as the phone sends them: a customer who cannot be
-reached is escalated to the supervisors after the policy's number of attempts in a row (issue 24)."""
+reached is escalated to the supervisors after the policy's number of attempts in a row; a technician hands a job
+back with the reason, the supervisors are alerted and reassign it, the work done kept (issue 24)."""
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -70,3 +71,56 @@ def test_the_number_of_attempts_is_the_policys(app, assigned):  # noqa: F811
     assert _unreachable(app) == []
     _call(client, assigned, False, -9)
     assert [a.params["attempts"] for a in _unreachable(app)] == [2]
+
+
+def _send(client, number, kind, data, minutes=0):
+    return client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [op(kind, number, data, minutes=minutes)]}
+                       ).json["results"][0]
+
+
+def test_a_job_handed_back_waits_for_the_supervisor_who_reassigns_it_with_the_work_kept(app, assigned, make_user):  # noqa: F811
+    from domain.core import context
+    from domain.core.enums import Role
+    from domain.core.models import User
+    from domain.requests import access, assignment
+
+    from .orderfactory import SHANGHAI
+
+    client = phone(app)
+    assert _send(client, assigned, "contact.made", {"method": "phone", "reached": True}, -10)["status"] == "applied"
+    refused = _send(client, assigned, "job.handed_back", {"reason": "  "}, -5)
+    assert (refused["status"], refused["code"]) == ("rejected", "reason_required")
+    assert _send(client, assigned, "job.handed_back", {"reason": "身体不适，无法上门"}, -4)["status"] == "applied"
+    again = _send(client, assigned, "job.handed_back", {"reason": "再次交回"}, -3)
+    assert (again["status"], again["code"]) == ("rejected", "already_done")
+    # Still on the technician's phone, saying so, until reassigned.
+    (job,) = [j for j in client.get("/api/v1/me/jobs").json["jobs"] if j["number"] == assigned]
+    assert job["handback_reason"] == "身体不适，无法上门" and job["handed_back_at"] and job["facts"]["handed_back"]
+    with app.app_context():
+        alerts = db.session.execute(select(Notification).where(Notification.kind == "handed_back")).scalars().all()
+        assert [db.session.get(User, a.user_id).username for a in alerts] == ["boss"]
+        assert alerts[0].params["text"] == "身体不适，无法上门"
+    boss = phone(app, "boss")
+    page = boss.get(f"/dispatch/requests/{assigned}").get_data(as_text=True)
+    assert 'id="handed-back"' in page and "身体不适，无法上门" in page
+    # The supervisor reassigns it: the new technician has it, with the first contact already made.
+    make_user(Role.TECHNICIAN, "t2")
+    with app.app_context():
+        ticket = access.get_ticket(assigned)
+        boss_user = db.session.execute(select(User).where(User.username == "boss")).scalar_one()
+        t2 = db.session.execute(select(User).where(User.username == "t2")).scalar_one()
+        from datetime import UTC, datetime
+        assignment.assign(ticket, t2, context.Context(actor=boss_user, tz=SHANGHAI, now=datetime.now(UTC)))
+        db.session.commit()
+    assert [j["number"] for j in client.get("/api/v1/me/jobs").json["jobs"]] == []
+    (job,) = phone(app, "t2").get("/api/v1/me/jobs").json["jobs"]
+    assert job["handed_back_at"] is None and job["facts"]["contact_made"] and not job["facts"]["handed_back"]
+    assert 'id="handed-back"' not in boss.get(f"/dispatch/requests/{assigned}").get_data(as_text=True)
+
+
+def test_a_job_is_not_handed_back_once_the_service_is_over(app, assigned):  # noqa: F811
+    client = phone(app)
+    _send(client, assigned, "contact.made", {"method": "phone", "reached": True}, -10)
+    _send(client, assigned, "remote.resolved", {"cause": "码率过高", "work_done": "降低码率"}, -8)
+    refused = _send(client, assigned, "job.handed_back", {"reason": "不想做了"}, -5)
+    assert (refused["status"], refused["code"]) == ("rejected", "service_ended")

@@ -85,6 +85,8 @@ def _payload(kind: str, number: str, rng: random.Random, vary: bool) -> dict:
             FaultCategory.device_category_id == ticket.device_category_id)).scalars().first()
         return {"fault_category_id": category.id, "root_cause": "线缆老化", "solution_summary": "更换线缆",
                 "parts_used": ""}
+    if kind == "job.handed_back":
+        return {"reason": rng.choice(["", "身体不适，无法上门"]) if vary else "另有紧急工单"}
     if kind == "order.signed":
         return {"signer_name": "赵远", "rating": 5, "comment": "", "signature_png": SIGNATURE,
                 "strokes": [[[1, 2, 0], [3, 4, 9]]]}

@@ -206,3 +206,30 @@ def test_a_visit_time_in_the_past_is_refused_on_the_phone_offline(app, assigned_
     with app.app_context():
         assert access.get_ticket(number).status.value == "visit_scheduled"
     assert problems == []
+
+
+def test_a_job_is_handed_back_from_the_phone_offline_with_its_reason(app, assigned_job, phone):  # noqa: F811
+    number = assigned_job["number"]
+    base, context_, problems = phone
+    page = signed_in_app(base, context_)
+    page.goto(job_url(base, number))
+    give_back = page.locator('[data-key="give-back"]')
+    expect(give_back).to_be_visible(timeout=20000)
+    context_.set_offline(True)
+    give_back.locator("summary").click()
+    give_back.get_by_role("button", name="交回给主管").click()
+    expect(page.locator("#announce")).to_have_text("请说明交回工单的原因。")  # refused here, as the server would
+    give_back.get_by_label("原因（主管会看到）").fill("发烧，今天无法上门")
+    give_back.get_by_role("button", name="交回给主管").click()
+    notice = page.locator('[data-key="handed-back"]')
+    expect(notice).to_contain_text("已交回：等待主管重新分配")
+    expect(notice).to_contain_text("发烧，今天无法上门")
+    expect(page.locator('[data-key="give-back"]')).to_have_count(0)  # not offered twice
+    context_.set_offline(False)
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    with app.app_context():
+        ticket = access.get_ticket(number)
+        assert ticket.handback_reason == "发烧，今天无法上门" and ticket.handed_back_at is not None
+    page.goto(base + "/field/")
+    expect(page.locator(".requests li").filter(has_text=number)).to_contain_text("已交回")
+    assert problems == []

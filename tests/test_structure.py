@@ -87,3 +87,17 @@ def test_the_phone_app_is_in_modules_of_readable_size():
         analysis = lizard.analyze_file(str(module))
         tangled = [(f.name, f.cyclomatic_complexity) for f in analysis.function_list if f.cyclomatic_complexity > 15]
         assert not tangled, (module.name, tangled)
+
+
+def test_every_module_of_the_phone_app_parses(tmp_path):
+    """Node parses each module as the browser will (a syntax error would leave the app blank on every phone)."""
+    import shutil
+    import subprocess
+
+    node = shutil.which("node") or shutil.which("nodejs")
+    assert node, "node is missing: apt-get install nodejs (make test installs it)"
+    for module in sorted((ROOT / "static" / "field").glob("*.js")):
+        copy = tmp_path / f"{module.stem}.mjs"
+        copy.write_bytes(module.read_bytes())
+        checked = subprocess.run([node, "--check", str(copy)], capture_output=True, text=True, timeout=60)
+        assert checked.returncode == 0, (module.name, checked.stderr)

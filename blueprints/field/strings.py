@@ -173,6 +173,12 @@ STRINGS.update({
     "map_apple": _l("Apple Maps"),
     "copy_address": _l("Copy the address"),
     "address_copied": _l("Address copied."),
+    "give_back": _l("Hand the job back"),
+    "give_back_hint": _l("The job stays yours until your supervisor reassigns it; everything recorded is kept."),
+    "give_back_reason": _l("Why (your supervisor reads it)"),
+    "give_back_confirm": _l("Hand back to my supervisor"),
+    "handed_back_title": _l("Handed back: waiting for your supervisor to reassign it"),
+    "handed_back_short": _l("Handed back"),
 })
 for status in TicketStatus:
     STRINGS[f"status.{status.value}"] = STATUS_LABELS[status]

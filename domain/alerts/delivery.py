@@ -24,7 +24,8 @@ BATCH = 500
 # Without a choice of their own: every alert by push, and by e-mail what must not be missed.
 DEFAULT_CHANNELS: dict[str, list[str]] = {
     "push": [k.value for k in Kind],
-    "email": [Kind.MISSED.value, Kind.RETURNED.value, Kind.WEEKLY_REPORT.value, Kind.UNREACHABLE.value],
+    "email": [Kind.MISSED.value, Kind.RETURNED.value, Kind.WEEKLY_REPORT.value, Kind.UNREACHABLE.value,
+              Kind.HANDED_BACK.value],
 }
 
 

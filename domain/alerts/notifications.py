@@ -38,6 +38,7 @@ class Kind(StrEnum):
     RETURNED = "returned"            # your order came back from review
     WEEKLY_REPORT = "weekly_report"  # last week's report is out
     UNREACHABLE = "unreachable"      # the customer has not been reached after several attempts
+    HANDED_BACK = "handed_back"      # a technician handed a job back: reassign it
 
 
 KIND_LABELS = {
@@ -50,6 +51,7 @@ KIND_LABELS = {
     Kind.RETURNED: _l("Order returned"),
     Kind.WEEKLY_REPORT: _l("Weekly report"),
     Kind.UNREACHABLE: _l("Customer not reached"),
+    Kind.HANDED_BACK: _l("Job handed back"),
 }
 
 
@@ -65,6 +67,7 @@ KIND_ROLES: dict[Kind, frozenset[Role]] = {
     Kind.RETURNED: frozenset({Role.TECHNICIAN}),
     Kind.WEEKLY_REPORT: frozenset({Role.SUPERVISOR}),
     Kind.UNREACHABLE: frozenset({Role.SUPERVISOR}),
+    Kind.HANDED_BACK: frozenset({Role.SUPERVISOR}),
 }
 
 
@@ -169,6 +172,12 @@ def customer_unreachable(ticket: Ticket, attempts: int, at: datetime) -> None:
            attempts=attempts, at=at.isoformat(), technician=ticket.assignee.display_name if ticket.assignee else "")
 
 
+def job_handed_back(ticket: Ticket, at: datetime) -> None:
+    notify([u.id for u in active_supervisors()], Kind.HANDED_BACK, f"{ticket.number}:{at.isoformat()}",
+           ticket=ticket, text=(ticket.handback_reason or "")[:200],
+           technician=ticket.assignee.display_name if ticket.assignee else "")
+
+
 # --- reading --------------------------------------------------------------------------------------------
 
 
@@ -200,6 +209,8 @@ def title_and_body(note: Notification, *, tz: ZoneInfo, policy: Policy) -> tuple
     if kind == Kind.UNREACHABLE:
         return (_("%(number)s: customer not reached after %(n)s attempts", number=number, n=p.get("attempts", "")),
                 _("%(name)s could not reach the customer: decide how to go on.", name=p.get("technician", "")))
+    if kind == Kind.HANDED_BACK:
+        return _("%(number)s handed back by %(name)s: reassign it", number=number, name=p.get("technician", "")), text
     if kind == Kind.WEEKLY_REPORT:
         return _("Weekly report %(week)s", week=p.get("week", "")), _("The report is stored and was sent to "
                                                                       "customer service.")

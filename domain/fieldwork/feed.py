@@ -138,6 +138,8 @@ class Job(Feed):
     clocks: list[Clock]
     version: int
     technician: str | None
+    handed_back_at: Time = Field(description="the technician handed the job back: it waits for reassignment")
+    handback_reason: str | None
     visit: Visit | None
     templates: Templates
     notes: list[Note]

@@ -10,7 +10,8 @@ Evaluation (`refusal_for`), the same on both sides:
 1. each fact of `requires`, in order: false -> refused with `refusals[fact]`;
 2. each fact of `refused_if`, in order: true -> refused with `refusals[fact]`;
 3. each rule of `refused_when`, in order, when the op's payload is known: {name: {"facts": condition, "data":
-   condition}} holds when both conditions hold (a condition on the facts reads a fact's value, false when absent)
+   condition}} holds when both conditions hold (a condition on the facts reads a fact's value, false when absent;
+   one on the payload reads a text trimmed of spaces, tabs, line breaks and ideographic spaces: blank is "")
    -> refused with `refusals[name]`;
 4. otherwise accepted. Applying an accepted op (`apply`): every fact of `sets` becomes true, of `clears` false;
    then `sets_if` / `clears_if`: {fact: condition}, where a condition {field: [values]} holds when every named
@@ -62,12 +63,13 @@ from ..core.enums import TicketStatus
 from ..core.errors import DomainError
 from ..requests.models import Ticket
 
-VERSION = 3  # 2: signing requires the cause and work done; tests_passed is a tally of the items' last results;
-# 3: every item of the checklist answered (tests_answered), not applicable with a reason, failures acknowledged
+VERSION = 4  # 2: signing requires the cause and work done; tests_passed is a tally of the items' last results;
+# 3: every item of the checklist answered (tests_answered), not applicable with a reason, failures acknowledged;
+# 4: the job handed back (handed_back)
 
 FACTS = ("contact_made", "remote_guided", "remote_resolved", "visit_scheduled", "prep_confirmed", "arrived",
          "problem_confirmed", "work_recorded", "tests_recorded", "tests_passed", "tests_answered", "customer_confirmed",
-         "precautions_told", "signed", "departed", "service_ended", "submitted", "returned")
+         "precautions_told", "signed", "departed", "service_ended", "submitted", "returned", "handed_back")
 
 Condition = dict[str, list]
 When = dict[str, Condition]  # {"facts": condition, "data": condition}
@@ -161,8 +163,16 @@ class FlowRefused(DomainError):
     """An op the declared flow does not allow in the request's current state."""
 
 
+BLANK = " \t\n\r\u3000"  # trimmed from a text before a condition reads it (the ideographic space too), as flow.js
+
+
+def _field(data: Mapping, name: str) -> Any:
+    value = data.get(name)
+    return value.strip(BLANK) if isinstance(value, str) else value
+
+
 def _holds(condition: Condition, data: Mapping) -> bool:
-    return all(data.get(name) in values for name, values in condition.items())
+    return all(_field(data, name) in values for name, values in condition.items())
 
 
 def _when(rule: When, facts: Mapping, data: Mapping) -> bool:
@@ -255,6 +265,7 @@ _FACT_RULES: dict[str, Callable[[Ticket, Any], Any]] = {
     "service_ended": lambda ticket, visit: ticket.signature is not None or ticket.remote_resolved_at is not None,
     "submitted": lambda ticket, visit: ticket.status in (TicketStatus.SUBMITTED, TicketStatus.APPROVED),
     "returned": lambda ticket, visit: ticket.status == TicketStatus.RETURNED,
+    "handed_back": lambda ticket, visit: ticket.handed_back_at is not None,
     "tallies": lambda ticket, visit: {"tests_passed": _test_results(ticket)},
     "required": lambda ticket, visit: {"tests_passed": required_tests(ticket)},
 }

@@ -65,6 +65,7 @@ def _job(ticket: Ticket, now: datetime, articles: list[KbArticle], faults: list[
         **request_summary(ticket, now, clocks),
         "version": ticket.version,
         "technician": ticket.assignee.display_name if ticket.assignee else None,
+        "handed_back_at": _iso(ticket.handed_back_at), "handback_reason": ticket.handback_reason,
         "visit": None if visit is None else {
             "scheduled_at": _iso(visit.scheduled_at), "address": visit.address, "agreed_with": visit.agreed_with,
             "prepared_at": _iso(visit.prep_confirmed_at), "arrived_at": _iso(visit.arrived_at),

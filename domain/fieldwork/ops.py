@@ -37,7 +37,7 @@ from ..core.enums import ClockName, ClockState, ContactMethod, RemoteOutcome, Ti
 from ..core.errors import DomainError
 from ..documents import review
 from ..fieldwork.models import Photo
-from ..requests import progress_notes, remote_work, visits
+from ..requests import assignment, progress_notes, remote_work, visits
 from ..requests.models import Ticket
 from . import onsite, signing
 from .effects import OP_ID, OP_TIME, append, copy_fields, data, each, op_time_plus, set_to, upsert, value
@@ -175,6 +175,11 @@ class OrderSigned(Payload):
     customer_email: Note = ""
 
 
+class JobHandedBack(Payload):
+    """The technician gives the job back to the supervisor, saying why."""
+    reason: Note = Field(default="", description="why (required: ill, stuck, another urgent job ...)")
+
+
 class OrderSubmitted(Payload):
     """The internal write-up (documents/review.py), then submission to the supervisor."""
     fault_category_id: StrictInt | None = None
@@ -269,6 +274,10 @@ def _order_signed(ticket: Ticket, ctx: Context, data: OrderSigned, at: datetime,
 
 def _departed(ticket: Ticket, ctx: Context, data: Empty, at: datetime, meta: dict) -> None:
     onsite.depart(ticket, ctx, at)
+
+
+def _handed_back(ticket: Ticket, ctx: Context, data: JobHandedBack, at: datetime, meta: dict) -> None:
+    assignment.hand_back(ticket, ctx, reason=data.reason, at=at)
 
 
 def _order_submitted(ticket: Ticket, ctx: Context, data: OrderSubmitted, at: datetime, meta: dict) -> None:
@@ -459,6 +468,19 @@ _KINDS = (
                     *copy_fields("submission.", "fault_category_id", "root_cause", "solution_summary", "parts_used",
                                  defaults={"root_cause": "", "solution_summary": "", "parts_used": ""})),
            screen="submit", done_fact="submitted"),
+    # Until the service ends: ill, stuck, another urgent job. The job stays the technician's (and its work is kept)
+    # until the supervisor, alerted at once, reassigns it.
+    OpKind("job.handed_back", JobHandedBack, _handed_back, "the job handed back to the supervisor",
+           _l("Job handed back"),
+           Step(refused_if=("service_ended", "handed_back"),
+                refused_when={"reason_missing": {"data": {"reason": ["", None]}}},
+                sets=("handed_back",),
+                refusals={"service_ended": Refusal("service_ended", _l(
+                              "The service is over: submit the order instead of handing the job back.")),
+                          "handed_back": _once(_l("The job is already handed back: the supervisor reassigns it.")),
+                          "reason_missing": Refusal("reason_required", _l("Say why you hand the job back."))}),
+           effects=(set_to("handed_back_at", OP_TIME), set_to("handback_reason", data("reason", ""))),
+           screen="give_back", optional=True),
 )
 REGISTRY: dict[str, OpKind] = {kind.name: kind for kind in _KINDS}
 OP_KINDS = tuple(REGISTRY)

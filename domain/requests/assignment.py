@@ -1,5 +1,8 @@
-"""Assignment (分配), escalation to an expert and cancelling: the supervisor's acts on a request."""
+"""Assignment (分配), escalation to an expert and cancelling: the supervisor's acts on a request; and the
+technician's handing a job back, which waits for the supervisor's reassignment."""
 from __future__ import annotations
+
+from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -10,6 +13,7 @@ from ..core.context import (
     MAX_TEXT,
     Context,
     is_assignee,
+    require_assignee,
 )
 from ..core.db import db
 from ..core.enums import (
@@ -19,6 +23,7 @@ from ..core.enums import (
 from ..core.errors import Conflict, DomainError, Forbidden, ValidationError
 from ..core.models import User
 from ..core.validation import parse_int, text_problem
+from ..fieldwork import flow
 from ..requests.models import Ticket
 from ..sla.clocks import drop_clock
 from . import workflow
@@ -67,6 +72,7 @@ def assign(ticket: Ticket, technician: User, ctx: Context, expected_version: int
                                                  number=ticket.number, name=technician.display_name))
     previous = ticket.assignee
     ticket.assignee, ticket.assigned_by, ticket.assigned_at = technician, ctx.actor, ctx.now
+    ticket.handed_back_at = ticket.handback_reason = None  # the new technician starts afresh
     if ticket.status == TicketStatus.NEW:
         workflow.move(ticket, TicketStatus.ASSIGNED, actor=ctx.actor, action="ticket.assigned", via=ctx.via,
                       remote_addr=ctx.remote_addr, technician=technician.username)
@@ -75,6 +81,21 @@ def assign(ticket: Ticket, technician: User, ctx: Context, expected_version: int
                      remote_addr=ctx.remote_addr, from_state=ticket.status.value, to_state=ticket.status.value,
                      technician=technician.username, previous=previous.username if previous else None)
     alerts.request_assigned(ticket)
+
+
+def hand_back(ticket: Ticket, ctx: Context, *, reason: str, at: datetime) -> None:
+    """The technician gives the job back (ill, stuck, another urgent job): it stays theirs until the supervisor,
+    alerted at once, reassigns it; what was done on it is kept for the next technician."""
+    require_assignee(ctx, ticket)
+    flow.enforce(ticket, "job.handed_back", data={"reason": reason})
+    reason = (reason or "").strip()
+    if not reason:  # blank in a way the flow's trimming does not see (a control character)
+        raise ValidationError({"reason": _l("Say why you hand the job back.")})
+    ticket.handed_back_at, ticket.handback_reason = at, reason[:MAX_TEXT]
+    record_event("ticket.handed_back", actor=ctx.actor, ticket=ticket, entity=ticket, via=ctx.via,
+                 remote_addr=ctx.remote_addr, from_state=ticket.status.value, to_state=ticket.status.value,
+                 reason=reason[:500])
+    alerts.job_handed_back(ticket, at)
 
 
 def escalate(ticket: Ticket, expert: User, reason: str, ctx: Context) -> None:

@@ -155,6 +155,9 @@ class Ticket(Base):
     expert_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     escalated_at: Mapped[datetime | None]
     escalation_reason: Mapped[str | None] = mapped_column(Text)
+    # The technician handed the job back (sick, stuck): it waits for the supervisor to reassign it.
+    handed_back_at: Mapped[datetime | None]
+    handback_reason: Mapped[str | None] = mapped_column(Text)
 
     first_contact_at: Mapped[datetime | None]
     resolution: Mapped[Resolution | None] = mapped_column(enum_type(Resolution))

@@ -12,9 +12,13 @@
 // characters; yes when `value` or `or_value` is true); the fact holds when every item's last answer is yes, and its
 // `complete` fact when every item of facts.required[fact] (each a list of the names it may be recorded under) has one.
 
+// A text is read trimmed of spaces, tabs, line breaks and ideographic spaces (as flow.py): blank is "".
+const BLANK = /^[ \t\n\r\u3000]+|[ \t\n\r\u3000]+$/g;
+
 function holds(condition, data) {
   return Object.entries(condition || {}).every(([name, values]) => {
-    const value = data && data[name] !== undefined ? data[name] : null;
+    const given = data && data[name] !== undefined ? data[name] : null;
+    const value = typeof given === "string" ? given.replace(BLANK, "") : given;
     return values.some((allowed) => allowed === value);
   });
 }

@@ -3,12 +3,14 @@
 import * as store from "./store.js";
 import * as sync from "./sync.js";
 import * as flow from "./flow.js";
-import { factsOf } from "./acts.js";
+import { act, factsOf } from "./acts.js";
 import { refusalBox, screenOf } from "./lists.js";
 import { addLeftoverPhotos } from "./photos.js";
 import { SCREENS } from "./rules.js";
 import { STEP_BODIES, testItems } from "./steps.js";
-import { announce, clockLine, foldable, h, isCurrent, main, openSteps, show, t, time } from "./ui.js";
+import {
+  announce, bigButton, clockLine, draftInput, field, foldable, h, isCurrent, main, openSteps, show, t, time,
+} from "./ui.js";
 
 // The steps of the day, by the path the job has taken: remote, on site, or not decided yet.
 function pathOf(facts) {
@@ -104,6 +106,29 @@ function jobHead(job) {
     clockLine(job));
 }
 
+// Handed back: the job stays on the phone until the supervisor reassigns it, saying so at the top.
+function handedBackNotice(job) {
+  if (!job.handed_back_at) return null;
+  return h("section", { class: "card returned", role: "status", "data-key": "handed-back" },
+    h("h2", {}, t("handed_back_title")), h("p", { class: "pre" }, job.handback_reason || ""),
+    h("p", {}, t("give_back_hint")));
+}
+
+// Giving the job back (ill, stuck, another urgent job): a deliberate act, folded at the end of the job, with the
+// reason the supervisor reads. Not offered once the service is over (the order is submitted instead).
+function giveBackSection(ctx) {
+  const { job, facts, declaration, key } = ctx;
+  const refusal = flow.check(declaration, facts, "job.handed_back");
+  if (refusal) return null;
+  const reason = draftInput(key("give-back"), { rows: 2 }, "textarea");
+  return h("section", { class: "card step give-back", "data-key": "give-back", "data-step": "give_back" },
+    foldable(openSteps, key("give_back"), {}, h("summary", {}, h("h2", {}, t("give_back"))),
+      h("div", { class: "step-body" }, h("p", { class: "hint" }, t("give_back_hint")),
+        field(t("give_back_reason"), reason),
+        bigButton(t("give_back_confirm"), () => act("job.handed_back", job, { reason: reason.value.trim() }, null,
+          [key("give-back")]), "secondary"))));
+}
+
 function returnedNotice(job, facts) {
   if (!facts.returned || facts.submitted) return null;
   return h("section", { class: "card returned", role: "alert", "data-key": "returned" },
@@ -154,10 +179,12 @@ export async function jobScreen(number, id, options) {
     h("p", { class: "back", "data-key": "back" }, h("a", { href: "#/", class: "back-link" }, `← ${t("my_jobs")}`)),
     h("h1", { "data-key": "title" }, job.number),
     jobHead(job),
+    handedBackNotice(job),
     returnedNotice(job, facts),
     progressBar(number, countable.filter(isDone).length, countable.length),
     strayRefusals(ctx, path),
     ...path.map((name, index) => stepItem(ctx, name, index, { done: isDone(name), current: name === current })),
+    giveBackSection(ctx),
     knowledgeSection(job),
   ], options);
   focusCurrent(number, current, options);

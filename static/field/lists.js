@@ -22,6 +22,7 @@ function jobItem(job) {
         job.visit.address || job.customer.address || "") : null,
       h("span", { class: "request-problem" }, job.problem),
       facts.returned && !facts.submitted ? h("span", { class: "warn" }, t("returned_short")) : null,
+      job.handed_back_at ? h("span", { class: "warn" }, t("handed_back_short")) : null,
       clockLine(job)));
 }
 

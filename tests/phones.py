@@ -80,10 +80,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def app_processes(database_url: str, tmp_path, count: int = 2):
-    """`count` app servers as separate processes (gunicorn, one worker each) on this test's database (on
-    PostgreSQL the URL carries the test's private schema in its search_path), sharing a SECRET_KEY as app
-    servers behind a balancer do. Yields their base URLs once each answers /healthz."""
+def app_processes(database_url: str, tmp_path, count: int = 2, threads: int = 1):
+    """`count` app servers as separate processes (gunicorn, one worker each, with `threads` threads) on this test's
+    database (on PostgreSQL the URL carries the test's private schema in its search_path), sharing a SECRET_KEY as
+    app servers behind a balancer do. Yields their base URLs once each answers /healthz."""
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "two-processes-secret",
            "INSTANCE_PATH": str(tmp_path / "instance"), "RATELIMIT_STORAGE_URI": "memory://"}
     servers = []
@@ -91,8 +91,8 @@ def app_processes(database_url: str, tmp_path, count: int = 2):
         for i in range(count):
             port = _free_port()
             log = open(tmp_path / f"server-{i}.log", "wb")  # noqa: SIM115 - closed in finally
-            process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "1", "--bind",
-                                        f"127.0.0.1:{port}", "app:create_app()"], cwd=ROOT, env=env,
+            process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(threads),
+                                        "--bind", f"127.0.0.1:{port}", "app:create_app()"], cwd=ROOT, env=env,
                                        stdout=log, stderr=subprocess.STDOUT)
             servers.append((process, log, f"http://127.0.0.1:{port}"))
         deadline = time.monotonic() + 90

@@ -116,3 +116,45 @@ def test_export_progress_is_shown_while_the_worker_builds(make_app, make_user):
         job_id = int(status_url.rsplit("/", 1)[1])
         assert worker.build_export_zip(job_id, ZoneInfo("Asia/Shanghai")) == "done"
     assert "<progress" not in boss.get(status_url).get_data(as_text=True)
+
+
+def test_fifty_previews_at_once_on_a_threaded_server_all_answer(app, make_user, database_url, tmp_path):
+    """PDFium is not thread-safe: gunicorn with 16 threads, 50 previews of 10 orders asked for at once (the
+    archive page's thumbnails, two supervisors), every one a PNG of the first page and the process still up."""
+    import concurrent.futures
+    import urllib.request
+
+    from domain.core.db import db
+    from domain.core.models import User
+
+    from .phones import app_processes, http_phone
+
+    with app.app_context():
+        made = [make_signed_order(make_user, photos=0) for _ in range(10)]
+        uow.commit()
+        boss = db.session.get(User, made[0]["ids"]["boss"]).username
+    with app_processes(database_url, tmp_path, count=1, threads=16) as (base,):
+        opener, _csrf = http_phone(base, boss)
+
+        def preview(i: int) -> tuple[int, bytes]:
+            number = made[i % len(made)]["number"]
+            with opener.open(f"{base}/orders/{number}/preview.png", timeout=60) as response:
+                return response.status, response.read()
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+            answers = list(pool.map(preview, range(50)))
+        assert [status for status, _ in answers] == [200] * 50
+        for _, body in answers:
+            image = Image.open(io.BytesIO(body))
+            assert image.format == "PNG" and image.width == 480
+        with urllib.request.urlopen(base + "/healthz", timeout=10) as response:
+            assert response.status == 200  # the process survived
+
+
+def test_the_export_by_dates_refuses_dates_outside_the_calendar_it_keeps(app, make_user):
+    boss_id, _ = make_user(Role.SUPERVISOR, "boss")
+    boss = signed_client(app, boss_id)
+    for start, end in (("9999-12-30", "9999-12-31"), ("0001-01-01", "0001-01-02")):
+        response = boss.get("/orders/export.zip", query_string={"from": start, "to": end})
+        assert response.status_code == 400, (start, response.status_code)
+    assert boss.get("/orders/export.zip", query_string={"from": "2026-01-01", "to": "2026-01-31"}).status_code == 200

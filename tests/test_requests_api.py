@@ -92,6 +92,10 @@ def test_a_browser_session_still_needs_the_csrf_header(make_app, staff):
 @pytest.mark.parametrize("changes,field", [
     ({"customer_name": ""}, "customer_name"), ({"urgency": "asap"}, "urgency"),
     ({"reported_at": "2999-01-01T00:00:00+08:00"}, "reported_at"), ({"problem": None}, "problem"),
+    # A value of another type, or too long, is refused naming the field, never altered: a list would be stored as
+    # its Python text, an address cut to 254 characters would send the signed order to another domain.
+    ({"customer_email": ["a@b.co"]}, "customer_email"), ({"contact_phone": 13800138000}, "contact_phone"),
+    ({"customer_email": "a" * 249 + "@b.com"}, "customer_email"), ({"customer_name": "客" * 201}, "customer_name"),
 ])
 def test_bad_body_is_422_with_the_fields(app, staff, changes, field):
     client = signed_client(app, "desk")
@@ -144,3 +148,13 @@ def test_assign_errors(app, staff, make_user):
 def test_unknown_request_is_404_json(app, staff):
     response = signed_client(app, "boss").get("/api/v1/requests/FS-1999-000001")
     assert response.status_code == 404 and response.get_json()["error"]["code"] == "no_request"
+
+
+def test_an_address_at_the_limit_is_kept_whole(app, staff):
+    address = "a" * 248 + "@b.com"  # 254 characters
+    response = signed_client(app, "desk").post("/api/v1/requests", json={**BODY, "customer_email": address})
+    assert response.status_code == 201
+    with app.app_context():
+        from domain.requests import access
+
+        assert access.get_ticket(response.get_json()["number"]).customer_email == address

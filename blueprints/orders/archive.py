@@ -46,6 +46,10 @@ def archive_list():
                            form=EmptyForm()), 400 if errors else 200
 
 
+def _stored_pdf(sha256: str) -> bytes:
+    return db.session.get(Blob, sha256).data
+
+
 @bp.get("/orders/<number>/preview.png")
 @roles_required(Role.SUPERVISOR, Role.EXPERT, Role.TECHNICIAN)
 def preview(number: str):
@@ -57,7 +61,7 @@ def preview(number: str):
     if request.if_none_match.contains(etag):
         response = make_response("", 304)
     else:
-        response = make_response(archive.first_page_png(db.session.get(Blob, order.pdf_sha256).data))
+        response = make_response(archive.preview_png(order.pdf_sha256, _stored_pdf))
         response.headers["Content-Type"] = "image/png"
     response.set_etag(etag)
     response.headers["Cache-Control"] = "private, max-age=86400"

@@ -12,6 +12,7 @@ from flask_wtf.file import FileField
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from domain.core import validation
 from domain.core.db import db
 from domain.core.enums import Resolution, Role
 from domain.core.errors import Forbidden, NotFound
@@ -165,6 +166,8 @@ def export_zip():
     except ValueError:
         return render_template("errors/error.html", code=400,
                                title=_("Choose a start and an end date for the export.")), 400
+    if not (validation.time_in_range(start) and validation.time_in_range(end)):  # 9999-12-31: no day after it
+        return render_template("errors/error.html", code=400, title=str(validation.OUT_OF_RANGE)), 400
     if end < start or (end - start).days > 366:
         return render_template("errors/error.html", code=400,
                                title=_("The export covers at most one year, and the end is after the start.")), 400

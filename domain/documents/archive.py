@@ -2,7 +2,9 @@
 first page as a picture, and the ZIP of a selection built by the worker with its progress."""
 from __future__ import annotations
 
+import functools
 import io
+import threading
 import zipfile
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
@@ -138,20 +140,41 @@ def technicians() -> list[User]:
                 .scalars())
 
 
-def first_page_png(pdf: bytes, width: int = 480) -> bytes:
-    """The first page of a PDF as a PNG `width` pixels wide (PDFium)."""
+# PDFium is not thread-safe (one library state per process: two threads rendering at once crashed the process
+# with a segfault): every call into it in this process goes through this lock. A render takes tens of
+# milliseconds; the previews are also kept, per PDF, so the archive page's 20 thumbnails render once.
+_PDFIUM = threading.Lock()
+
+
+@functools.lru_cache(maxsize=128)
+def _preview(sha256: str, width: int, loader) -> bytes:
+    return _render_first_page(loader(sha256), width)
+
+
+def _render_first_page(pdf: bytes, width: int) -> bytes:
     import pypdfium2
 
-    document = pypdfium2.PdfDocument(pdf)
-    try:
-        page = document[0]
-        scale = width / page.get_width()
-        image = page.render(scale=scale).to_pil()
-        out = io.BytesIO()
-        image.convert("RGB").save(out, "PNG", optimize=True)
-        return out.getvalue()
-    finally:
-        document.close()
+    with _PDFIUM:
+        document = pypdfium2.PdfDocument(pdf)
+        try:
+            page = document[0]
+            image = page.render(scale=width / page.get_width()).to_pil()
+        finally:
+            document.close()
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def first_page_png(pdf: bytes, width: int = 480) -> bytes:
+    """The first page of a PDF as a PNG `width` pixels wide (PDFium, one call at a time in this process)."""
+    return _render_first_page(pdf, width)
+
+
+def preview_png(sha256: str, loader, width: int = 480) -> bytes:
+    """The first page of the stored PDF `sha256` (its bytes from `loader(sha256)`), rendered once per process: a
+    stored PDF never changes under its hash."""
+    return _preview(sha256, width, loader)
 
 
 # --- the ZIP, built by the worker -----------------------------------------------------------------------

@@ -82,14 +82,19 @@ def open_ticket(intake: Intake, *, actor: User | None, tz: ZoneInfo, created_at:
 
 
 def _text(data: dict, key: str, limit: int = 200) -> str:
+    """A text field as given (trimmed): a value of another type, or longer than the limit, is refused naming the
+    field, never altered (an address cut to fit would send the signed order to another domain)."""
     value = data.get(key)
     if value is None:
         return ""
     if not isinstance(value, str):
-        value = str(value)
+        raise ValidationError({key: _l("Must be text.")})
     if (problem := text_problem(value)) is not None:
         raise ValidationError({key: problem[1]})
-    return value.strip()[:limit]
+    value = value.strip()
+    if len(value) > limit:
+        raise ValidationError({key: _l("At most %(n)d characters.", n=limit)})
+    return value
 
 
 def find_device_model(text: str) -> DeviceModel | None:

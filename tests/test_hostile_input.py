@@ -282,3 +282,13 @@ def test_a_stored_time_at_the_calendars_edge_never_breaks_a_page(app, world):
 def test_checkbox_and_date_fields_are_in_the_walk():
     assert any(cls is BooleanField for cls in FORM_FIELDS.values())
     assert any(cls in (DateField, DateTimeLocalField) for cls in FORM_FIELDS.values())
+
+
+def test_a_method_an_address_does_not_take_is_a_405_that_says_which_it_takes(app):
+    client = app.test_client()
+    for path in ("/api/v1/sync", "/api/v1/openapi.json", "/auth/login"):
+        response = client.open(path, method="PATCH")
+        assert response.status_code == 405, path
+        allowed = {m.strip() for m in response.headers.get("Allow", "").split(",")}
+        assert allowed and "PATCH" not in allowed and (allowed & {"GET", "POST"}), (path, allowed)
+    assert client.open("/api/v1/sync", method="PATCH").get_json()["error"]["code"] == "method_not_allowed"

@@ -146,12 +146,17 @@ def test_subscriptions_only_on_known_push_services(make_app, make_user, endpoint
     assert response.status_code == status
     if code:
         assert response.get_json()["error"]["code"] == code
+    else:  # the answer names the stored subscription, as the API document says (an integer)
+        assert isinstance(response.get_json()["id"], int)
 
 
 def test_a_malformed_subscription_is_400_with_a_code(push_app, staff, push_service):
     client = signed_client(push_app, "li")
     for body in ({"endpoint": push_service.url("/x")}, {"endpoint": push_service.url("/x"), "keys": {"p256dh": "x"}},
                  {"endpoint": push_service.url("/x"), "keys": {"p256dh": b64url(b"\x04" * 10), "auth": b64url(b"a")}},
+                 # a line break would split the request's header line when the push is sent
+                 {"endpoint": push_service.url("/x\r\nX-Injected: 1"), "keys": BrowserKeys().keys},
+                 {"endpoint": push_service.url("/x y"), "keys": BrowserKeys().keys},
                  "not an object"):
         response = client.post("/api/v1/push/subscriptions", json=body)
         assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_subscription"

@@ -57,8 +57,15 @@ def register(app: Flask) -> None:
     def http_error(error: HTTPException):
         code, message = _messages().get(error.code, ("error", error.description))
         if wants_json():
-            return json_error(error.code, code, message)
-        return render_template("errors/error.html", code=error.code, title=message), error.code
+            response = json_error(error.code, code, message)
+        else:
+            response = app.make_response((render_template("errors/error.html", code=error.code, title=message),
+                                          error.code))
+        # The exception's own headers: a 405 says which methods the address takes (Allow), as HTTP requires.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):

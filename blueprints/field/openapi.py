@@ -54,7 +54,7 @@ def openapi_document() -> dict:
                                                       "401": json_errors["401"]}}},
             "/api/v1/me/jobs": {"get": {"summary": "everything needed to work offline on my assigned requests",
                                         "responses": {"200": {"description": "jobs, server_time, due_soon_minutes"},
-                                                      "401": json_errors["401"]}}},
+                                                      "401": json_errors["401"], "403": json_errors["403"]}}},
             "/api/v1/sync": {"post": {
                 "summary": "apply the outbox: each op once, in order, atomically and on its own",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {

@@ -71,7 +71,8 @@ def check_subscription(body, allowed_setting: str | None) -> tuple[str, str, str
     if not isinstance(body, dict) or not isinstance(body.get("keys"), dict):
         raise ValidationError({"keys": _l("Send the browser's subscription: endpoint and keys.")})
     endpoint = body.get("endpoint")
-    if not isinstance(endpoint, str) or not endpoint or len(endpoint) > 1000:
+    if not isinstance(endpoint, str) or not endpoint or len(endpoint) > 1000 or \
+            any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in endpoint):  # "\r\n" would split a header
         raise ValidationError({"endpoint": _l("Send the browser's subscription: endpoint and keys.")})
     parts = urlsplit(endpoint)
     hosts = allowed_hosts(allowed_setting)
@@ -92,6 +93,7 @@ def subscribe(user: User, body, allowed_setting: str | None) -> PushSubscription
     if subscription is None:
         subscription = PushSubscription(endpoint=endpoint, user_id=user.id, p256dh=p256dh, auth=auth)
         db.session.add(subscription)
+        db.session.flush()  # its id, which the answer gives
     else:  # the same browser, maybe signed in as someone else now: it belongs to the last one
         subscription.user_id, subscription.p256dh, subscription.auth = user.id, p256dh, auth
     return subscription

@@ -265,15 +265,15 @@ def build_export_zip(job_id: int, tz) -> str:
     import zipfile
 
     from domain.core import uow
+    from domain.core.types import utcnow
     from domain.documents import archive
-    from domain.documents.models import ExportJob
 
-    job = db_get(ExportJob, job_id)
-    if job is None or job.state == "done":
+    job = archive.claim_export(job_id, utcnow())
+    if job is None:
         uow.rollback()
         return "nothing"
     ids = archive.export_order_ids(job, tz)
-    job.state, job.total, job.done = "running", len(ids), 0
+    job.total, job.done = len(ids), 0
     uow.commit()
     buffer, missing = io.BytesIO(), []
     try:
@@ -283,7 +283,7 @@ def build_export_zip(job_id: int, tz) -> str:
                 if number:
                     missing.append(number)
                 if done % 20 == 0 or done == len(ids):
-                    db_get(ExportJob, job_id).done = done
+                    archive.export_progress(job_id, done, utcnow())  # the lease renewed with the progress
                     uow.commit()
             if missing:
                 zip_file.writestr("MISSING.txt", "\n".join(missing) + "\n")
@@ -370,10 +370,20 @@ def tick(now=None) -> dict[str, int]:
                 enqueue("build_manual", (job_id,))
             return len(lost)
 
+        def requeue_exports() -> int:
+            from domain.documents.archive import lost_export_jobs
+
+            lost = lost_export_jobs(now)
+            uow.rollback()
+            for job_id in lost:
+                enqueue("build_export", (job_id,))
+            return len(lost)
+
         steps = {"alerts": scan, "delivered": lambda: deliver_alerts(app.config),
                  "rendered": lambda: render_pending_orders(now),
                  "weekly": lambda: int(deliver_weekly_report(app.config, now)),
-                 "mailed": lambda: send_due_mail(app.config, now), "manuals": requeue_manuals}
+                 "mailed": lambda: send_due_mail(app.config, now), "manuals": requeue_manuals,
+                 "exports": requeue_exports}
         for name, step in steps.items():
             try:
                 done[name] = step()

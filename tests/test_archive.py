@@ -158,3 +158,37 @@ def test_the_export_by_dates_refuses_dates_outside_the_calendar_it_keeps(app, ma
         response = boss.get("/orders/export.zip", query_string={"from": start, "to": end})
         assert response.status_code == 400, (start, response.status_code)
     assert boss.get("/orders/export.zip", query_string={"from": "2026-01-01", "to": "2026-01-31"}).status_code == 200
+
+
+def test_an_export_left_running_by_a_killed_worker_is_built_again_after_its_lease(make_app, make_user):
+    from datetime import timedelta
+
+    import worker
+    from domain.core.db import db
+    from domain.documents import archive
+    from domain.documents.models import ExportJob
+
+    app = make_app(HUEY_IMMEDIATE=False)
+    first, _ = two_orders(app, make_user)
+    boss = signed_client(app, first["ids"]["boss"])
+    job_id = int(boss.post("/orders/exports", data={}).headers["Location"].rsplit("/", 1)[1])
+    queued = []
+    original = worker.enqueue
+    worker.enqueue = lambda name, args=(): queued.append((name, args))
+    try:
+        with app.app_context():
+            # A worker took it 15 minutes ago ... and was killed.
+            start = db.session.get(ExportJob, job_id).created_at - timedelta(minutes=15)
+            assert archive.claim_export(job_id, start) is not None
+            db.session.commit()
+            assert archive.claim_export(job_id, start + timedelta(minutes=1)) is None  # held
+            db.session.rollback()
+            assert worker.tick(start + timedelta(minutes=3))["exports"] == 0
+            assert worker.tick(start + timedelta(minutes=6))["exports"] == 1
+    finally:
+        worker.enqueue = original
+    assert queued == [("build_export", (job_id,))]
+    with app.app_context():
+        assert worker.build_export_zip(job_id, ZoneInfo("Asia/Shanghai")) == "done"
+        job = db.session.get(ExportJob, job_id)
+        assert job.state == "done" and job.done == 2 and job.lease_until is None

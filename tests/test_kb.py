@@ -469,3 +469,33 @@ def test_publish_and_archive_from_the_article_page(app, expert, make_user):
         actions = db.session.execute(select(AuditEvent.to_state).where(AuditEvent.action == "kb.article_status")
                                      .order_by(AuditEvent.id)).scalars().all()
         assert actions == ["published", "archived"]
+
+
+def test_a_manual_left_running_by_a_killed_worker_is_built_again_after_its_lease(make_app, make_user):
+    import worker
+    from domain.knowledge.models import ManualJob
+
+    app = make_app(HUEY_IMMEDIATE=False)
+    _, tech_name = make_user(Role.TECHNICIAN)
+    job_id = int(client_as(app, tech_name).post("/kb/manuals", data={}, headers=ZH).headers["Location"]
+                 .rsplit("/", 1)[1])
+    queued = []
+    original = worker.enqueue
+    worker.enqueue = lambda name, args=(): queued.append((name, args))
+    try:
+        with app.app_context():
+            # A worker took it 15 minutes ago ... and was killed mid-render.
+            start = db.session.get(ManualJob, job_id).created_at - timedelta(minutes=15)
+            assert kb.claim_manual(job_id, start)
+            db.session.commit()
+            assert not kb.claim_manual(job_id, start + timedelta(minutes=1))  # held: no second builder
+            db.session.rollback()
+            assert worker.tick(start + timedelta(minutes=5))["manuals"] == 0
+            assert worker.tick(start + timedelta(minutes=11))["manuals"] == 1  # past the lease
+    finally:
+        worker.enqueue = original
+    assert queued == [("build_manual", (job_id,))]
+    with app.app_context():
+        assert worker.build_manual_pdf(job_id, app) == "done"  # the next worker takes it over and builds it
+        job = db.session.get(ManualJob, job_id)
+        assert job.state == "done" and job.pdf_sha256 and job.lease_until is None

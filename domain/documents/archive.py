@@ -211,9 +211,38 @@ def add_to_zip(archive: zipfile.ZipFile, order_id: int) -> str | None:
     return order.ticket.number
 
 
+EXPORT_LEASE = timedelta(minutes=5)  # renewed at every 20 orders written: a worker silent longer was killed
+EXPORT_LOST_AFTER = timedelta(minutes=10)  # queued this long: its task was lost
+
+
+def claim_export(job_id: int, now: datetime) -> ExportJob | None:
+    """The worker takes the export under a lease: None when it is done, or another worker holds it still. One left
+    running by a killed worker is taken over once its lease has passed (built again from the start)."""
+    job = db.session.get(ExportJob, job_id)
+    if job is None or job.state in ("done", "failed"):
+        return None
+    if job.state == "running" and job.lease_until is not None and job.lease_until > now:
+        return None
+    job.state, job.lease_until = "running", now + EXPORT_LEASE
+    return job
+
+
+def export_progress(job_id: int, done: int, now: datetime) -> None:
+    job = db.session.get(ExportJob, job_id)
+    job.done, job.lease_until = done, now + EXPORT_LEASE
+
+
+def lost_export_jobs(now: datetime) -> list[int]:
+    """Exports queued long ago or running past their lease: the minute tick queues their task again."""
+    return list(db.session.execute(select(ExportJob.id).where(or_(
+        (ExportJob.state == "queued") & (ExportJob.created_at < now - EXPORT_LOST_AFTER),
+        (ExportJob.state == "running") & (ExportJob.lease_until.is_(None) | (ExportJob.lease_until < now))))
+        .order_by(ExportJob.id)).scalars())
+
+
 def finish_export(job_id: int, data: bytes | None, error: str | None = None) -> None:
     job = db.session.get(ExportJob, job_id)
-    job.finished_at = utcnow()
+    job.finished_at, job.lease_until = utcnow(), None
     if data is None:
         job.state, job.error = "failed", error
     else:

@@ -101,6 +101,9 @@ class ExportJob(Base):
     done: Mapped[int] = mapped_column(default=0)
     total: Mapped[int] = mapped_column(default=0)
     zip_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
+    # While running: the worker building it holds it until then; past it (the worker was killed), the minute tick
+    # queues it again and the next worker takes it over.
+    lease_until: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]

@@ -518,21 +518,29 @@ def manual_file_name(job: ManualJob) -> str:
 MANUAL_LOST_AFTER = timedelta(minutes=10)
 
 
+MANUAL_LEASE = timedelta(minutes=10)  # a manual takes seconds; a worker holding one longer was killed
+
+
 def lost_manual_jobs(now: datetime) -> list[int]:
-    """Jobs still queued long after they were asked for: the minute tick queues their task again (a task that
-    runs twice builds once: claim_manual)."""
-    return list(db.session.execute(select(ManualJob.id).where(ManualJob.state == "queued",
-                                                             ManualJob.created_at < now - MANUAL_LOST_AFTER)
-                                   .order_by(ManualJob.id)).scalars())
+    """Jobs still queued long after they were asked for, or running past their lease (the worker was killed
+    mid-render): the minute tick queues their task again (a task that runs twice builds once: claim_manual)."""
+    return list(db.session.execute(select(ManualJob.id).where(or_(
+        and_(ManualJob.state == "queued", ManualJob.created_at < now - MANUAL_LOST_AFTER),
+        and_(ManualJob.state == "running", or_(ManualJob.lease_until.is_(None), ManualJob.lease_until < now))))
+        .order_by(ManualJob.id)).scalars())
 
 
-def claim_manual(job_id: int) -> bool:
-    """The worker's first step (a short write): the job marked running; False when there is nothing to build.
-    A job left running by a worker killed mid-render is built again by the task's retry."""
+def claim_manual(job_id: int, now: datetime | None = None) -> bool:
+    """The worker's first step (a short write): the job marked running under a lease; False when there is nothing
+    to build, or another worker holds it still. One left running by a killed worker is taken over once its lease
+    has passed."""
+    now = now or utcnow()
     job = db.session.get(ManualJob, job_id)
     if job is None or job.state not in PENDING:
         return False
-    job.state = "running"
+    if job.state == "running" and job.lease_until is not None and job.lease_until > now:
+        return False
+    job.state, job.lease_until = "running", now + MANUAL_LEASE
     return True
 
 
@@ -551,7 +559,7 @@ def finish_manual(job_id: int, pdf: bytes | None, error: str | None = None, arti
     from ..core.blobs import store_blob
 
     job = db.session.get(ManualJob, job_id)
-    job.finished_at, job.articles = utcnow(), articles
+    job.finished_at, job.articles, job.lease_until = utcnow(), articles, None
     if pdf is None:
         job.state, job.error = "failed", error
     else:

@@ -81,6 +81,9 @@ class ManualJob(Base):
     state: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
     articles: Mapped[int] = mapped_column(default=0)
     pdf_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
+    # While running: the worker building it holds it until then; past it (the worker was killed), the minute tick
+    # queues it again and the next worker takes it over.
+    lease_until: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]

@@ -645,3 +645,35 @@ def test_the_scan_runs_the_same_statements_for_one_case_analysis_or_many(app, st
         quiet = statements(datetime(2026, 11, 27, 9, 1, tzinfo=SHANGHAI))
         # The same reads and writes whatever is found: the alerts made add the supervisors' read and one insert.
         assert one[1] == quiet[1] == 0 and one[0] == quiet[0] and many[0] == quiet[0] + 2
+
+
+def test_a_request_assigned_no_longer_waits_in_the_supervisors_inboxes(app, staff):
+    with app.app_context():
+        waiting, other = new_request(staff).number, new_request(staff, problem="另一台编码器无法开机").number
+    client = signed_client(app, "boss")
+    assert client.get("/api/v1/notifications").get_json()["unread"] == 2
+    with app.app_context():
+        from domain.requests import access
+
+        ticket = access.get_ticket(waiting)
+        assignment.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss2"], T0 + timedelta(minutes=3)))
+        db.session.commit()
+    box = client.get("/api/v1/notifications").get_json()
+    assert box["unread"] == 1  # the other one still waits
+    read = {item["ticket"]: item["read_at"] for item in box["items"] if item["kind"] == "new_request"}
+    assert read[waiting] is not None and read[other] is None
+
+
+def test_the_weekly_report_alert_opens_the_report(app, staff):
+    with app.app_context():
+        from domain.alerts.notifications import Kind, notify
+
+        boss = db.session.get(User, staff["boss"])
+        notify([boss.id], Kind.WEEKLY_REPORT, "2026-W49", week="2026-W49")
+        db.session.commit()
+    client = signed_client(app, "boss")
+    page = client.get("/notifications/").get_data(as_text=True)
+    assert 'name="open" value="1"' in page
+    item_id = client.get("/api/v1/notifications").get_json()["items"][0]["id"]
+    opened = client.post(f"/notifications/{item_id}/read", data={"open": "1"})
+    assert opened.status_code == 302 and "/reports/" in opened.headers["Location"]

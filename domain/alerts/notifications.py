@@ -147,6 +147,11 @@ def request_entered(ticket: Ticket) -> None:
 def request_assigned(ticket: Ticket) -> None:
     notify([ticket.assignee.id], Kind.ASSIGNED, f"{ticket.number}:{ticket.assigned_at.isoformat()}",
            ticket=ticket, text=ticket.problem[:120])
+    # "Waits for assignment" is no longer true: the supervisors' inboxes stop counting it as news.
+    if ticket.id is not None:
+        db.session.execute(update(Notification).where(
+            Notification.ticket_id == ticket.id, Notification.kind == Kind.NEW_REQUEST.value,
+            Notification.read_at.is_(None)).values(read_at=ticket.assigned_at))
 
 
 def request_escalated(ticket: Ticket) -> None:

@@ -147,11 +147,15 @@ def request_entered(ticket: Ticket) -> None:
 def request_assigned(ticket: Ticket) -> None:
     notify([ticket.assignee.id], Kind.ASSIGNED, f"{ticket.number}:{ticket.assigned_at.isoformat()}",
            ticket=ticket, text=ticket.problem[:120])
-    # "Waits for assignment" is no longer true: the supervisors' inboxes stop counting it as news.
+    # "Waits for assignment" is no longer true: the supervisors' inboxes stop counting it as news. Read without
+    # flushing (the assignment's version check belongs to the commit) and written with the caller's changes.
     if ticket.id is not None:
-        db.session.execute(update(Notification).where(
-            Notification.ticket_id == ticket.id, Notification.kind == Kind.NEW_REQUEST.value,
-            Notification.read_at.is_(None)).values(read_at=ticket.assigned_at))
+        with db.session.no_autoflush:
+            waiting = db.session.execute(select(Notification).where(
+                Notification.ticket_id == ticket.id, Notification.kind == Kind.NEW_REQUEST.value,
+                Notification.read_at.is_(None))).scalars().all()
+        for note in waiting:
+            note.read_at = ticket.assigned_at
 
 
 def request_escalated(ticket: Ticket) -> None:

@@ -123,6 +123,11 @@ def load_settings(instance_path: str) -> dict:
         "WEEKLY_REPORT_TO": os.environ.get("WEEKLY_REPORT_TO") or "",
         # Web Push: the push services' hosts a subscription may name (replaces the built-in list).
         "PUSH_ENDPOINTS_ALLOWED": os.environ.get("PUSH_ENDPOINTS_ALLOWED") or None,
+        # Group robots: hosts a webhook may name instead of the platforms' own (tests, private deployments);
+        # a host listed here may use plain http.
+        "CHANNEL_HOSTS_ALLOWED": os.environ.get("CHANNEL_HOSTS_ALLOWED") or None,
+        # How long a sender holds a robot, and a post whose answer never came counts as in flight (seconds).
+        "CHANNEL_CLAIM_SECONDS": _int("CHANNEL_CLAIM_SECONDS", 120),
         "VAPID_SUBJECT": os.environ.get("VAPID_SUBJECT") or "mailto:" + (os.environ.get("MAIL_FROM")
                                                                           or "fieldservice@localhost"),
         "INSTANCE_PATH_FOR_KEYS": instance_path,

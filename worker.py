@@ -207,6 +207,68 @@ def send_due_mail(config, now=None) -> int:
     return sent
 
 
+def send_robot_messages(config, now=None, poster=None) -> int:
+    """Post what waits in each robot's queue, within the platform's limit: the robot held by this sender, each
+    post's messages taken (committed) before it is made with no transaction open, its answer recorded after."""
+    from datetime import timedelta
+
+    from domain.alerts import channels
+    from domain.core import uow
+    from domain.core.types import utcnow
+
+    posted = 0
+    now = now or utcnow()
+    claim_for = timedelta(seconds=int(config.get("CHANNEL_CLAIM_SECONDS") or 120))
+    if channels.settle_unconfirmed(now):
+        uow.commit()
+    due = channels.channels_due(now)
+    uow.rollback()
+    wake_at = None
+    public_url = (config.get("PUBLIC_URL") or "").rstrip("/")
+    for channel_id in due:
+        if not channels.claim_channel(channel_id, now, claim_for):
+            uow.rollback()
+            continue
+        uow.commit()
+        try:
+            channel = db_get(channels.AlertChannel, channel_id)
+            with _default_locale(config):
+                plan = channels.plan_posts(channel, now, public_url)
+            for post in plan:
+                channels.mark_posting(post, utcnow(), claim_for)
+                uow.commit()
+                channel = db_get(channels.AlertChannel, channel_id)
+                at = utcnow()
+                with _default_locale(config):
+                    answer = channels.post_message(channel, post.message, at, poster)
+                uow.rollback()
+                channels.record_post(channel_id, post, answer, at)
+                uow.commit()
+                posted += answer.outcome == "sent"
+                if answer.outcome != "sent":
+                    break  # rate-limited, refused or down: the rest waits
+            channel = db_get(channels.AlertChannel, channel_id)
+            if channels.waiting_counts().get(channel_id):  # at the robot's limit: come back when it has room
+                at = channels.next_room_at(channel, utcnow())
+                wake_at = at if wake_at is None else min(wake_at, at)
+        finally:
+            uow.rollback()
+            channels.release_channel(channel_id)
+            uow.commit()
+    if wake_at is not None and not huey.immediate:
+        delay = max((wake_at - utcnow()).total_seconds(), 1)
+        send_channel_messages.schedule(delay=delay)
+    return posted
+
+
+@contextmanager
+def _default_locale(config):
+    from flask_babel import force_locale
+
+    with force_locale(config.get("BABEL_DEFAULT_LOCALE") or "zh_CN"):
+        yield
+
+
 def deliver_weekly_report(config, now) -> bool:
     """Last week's report on Monday 09:00 (TIMEZONE): stored, mailed, announced; once."""
     from zoneinfo import ZoneInfo
@@ -257,6 +319,12 @@ def deliver_notifications() -> int:
 def send_mail() -> int:
     with task_context() as app:
         return send_due_mail(app.config)
+
+
+@huey.task()
+def send_channel_messages() -> int:
+    with task_context() as app:
+        return send_robot_messages(app.config)
 
 
 def build_export_zip(job_id: int, tz) -> str:
@@ -373,7 +441,8 @@ def tick(now=None) -> dict[str, int]:
         steps = {"alerts": scan, "delivered": lambda: deliver_alerts(app.config),
                  "rendered": lambda: render_pending_orders(now),
                  "weekly": lambda: int(deliver_weekly_report(app.config, now)),
-                 "mailed": lambda: send_due_mail(app.config, now), "manuals": requeue_manuals}
+                 "mailed": lambda: send_due_mail(app.config, now),
+                 "robots": lambda: send_robot_messages(app.config), "manuals": requeue_manuals}
         for name, step in steps.items():
             try:
                 done[name] = step()
@@ -393,6 +462,7 @@ TASKS: dict[str, Callable[..., Any]] = {
     "render_orders": render_orders,
     "deliver_notifications": deliver_notifications,
     "send_mail": send_mail,
+    "send_channel_messages": send_channel_messages,
     "build_export": build_export,
     "build_manual": build_manual,
 }

@@ -37,6 +37,7 @@ class Kind(StrEnum):
     SUBMITTED = "submitted"          # an order waits for review
     RETURNED = "returned"            # your order came back from review
     WEEKLY_REPORT = "weekly_report"  # last week's report is out
+    CHANNEL_FAILING = "channel_failing"  # a group robot refuses our messages (signature, token)
 
 
 KIND_LABELS = {
@@ -48,6 +49,7 @@ KIND_LABELS = {
     Kind.SUBMITTED: _l("Order submitted for review"),
     Kind.RETURNED: _l("Order returned"),
     Kind.WEEKLY_REPORT: _l("Weekly report"),
+    Kind.CHANNEL_FAILING: _l("A group robot refuses messages"),
 }
 
 
@@ -62,6 +64,7 @@ KIND_ROLES: dict[Kind, frozenset[Role]] = {
     Kind.SUBMITTED: frozenset({Role.SUPERVISOR}),
     Kind.RETURNED: frozenset({Role.TECHNICIAN}),
     Kind.WEEKLY_REPORT: frozenset({Role.SUPERVISOR}),
+    Kind.CHANNEL_FAILING: frozenset({Role.ADMIN}),
 }
 
 
@@ -190,6 +193,10 @@ def title_and_body(note: Notification, *, tz: ZoneInfo, policy: Policy) -> tuple
     if kind == Kind.WEEKLY_REPORT:
         return _("Weekly report %(week)s", week=p.get("week", "")), _("The report is stored and was sent to "
                                                                       "customer service.")
+    if kind == Kind.CHANNEL_FAILING:
+        return _("Robot %(name)s refuses messages", name=p.get("channel", "")), \
+            _("The platform answered %(answer)s. Its messages are kept until the robot is fixed on the admin "
+              "page.", answer=p.get("answer", ""))
     return str(KIND_LABELS.get(kind, kind)), text
 
 

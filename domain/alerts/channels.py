@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
@@ -257,7 +258,9 @@ def post_message(channel: AlertChannel, message: Message, now: datetime, poster:
     try:
         status, raw = (poster or http_post)(url, data)
     except (requests.RequestException, OSError) as error:
-        return Answer(Outcome.ERROR, None, f"{type(error).__name__}: {error}"[:500])
+        # Named without the URL: its query holds the robot's token and signature.
+        host = urlsplit(channel.webhook_url).hostname
+        return Answer(Outcome.ERROR, None, f"{type(error).__name__}: {host} could not be reached")
     return read_answer(platform, status, raw)
 
 

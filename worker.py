@@ -261,6 +261,42 @@ def send_robot_messages(config, now=None, poster=None) -> int:
     return posted
 
 
+def send_due_sms(config, now=None, sender=None) -> int:
+    """Send the SMS that are due through SMS_PROVIDER (kept in the outbox while none is set): each claimed
+    (committed), sent with no transaction open, its answer recorded."""
+    from datetime import timedelta
+
+    from domain.alerts import sms
+    from domain.alerts.sms_providers import Provider
+    from domain.core import uow
+    from domain.core.types import utcnow
+
+    now = now or utcnow()
+    provider = Provider.from_config(config)
+    if provider is None:
+        held = sms.hold_unsent(now)
+        uow.commit() if held else uow.rollback()
+        return 0
+    claim_for = timedelta(seconds=int(config.get("CHANNEL_CLAIM_SECONDS") or 120))
+    sent = 0
+    ids = sms.due_sms(now)
+    uow.rollback()
+    for message_id in ids:
+        claimed = sms.claim_sms(message_id, now, claim_for)
+        uow.commit()
+        if not claimed:
+            continue
+        request = sms.prepare(message_id, provider, config, utcnow())
+        if request is None:  # the number's cap for today: recorded
+            uow.commit()
+            continue
+        uow.rollback()
+        answer = sms.send(provider, request, sender)
+        sent += sms.record(message_id, answer, utcnow())
+        uow.commit()
+    return sent
+
+
 @contextmanager
 def _default_locale(config):
     from flask_babel import force_locale
@@ -323,8 +359,9 @@ def send_mail() -> int:
 
 @huey.task()
 def send_channel_messages() -> int:
+    """The group robots' queues and the SMS."""
     with task_context() as app:
-        return send_robot_messages(app.config)
+        return send_robot_messages(app.config) + send_due_sms(app.config)
 
 
 def build_export_zip(job_id: int, tz) -> str:
@@ -442,7 +479,8 @@ def tick(now=None) -> dict[str, int]:
                  "rendered": lambda: render_pending_orders(now),
                  "weekly": lambda: int(deliver_weekly_report(app.config, now)),
                  "mailed": lambda: send_due_mail(app.config, now),
-                 "robots": lambda: send_robot_messages(app.config), "manuals": requeue_manuals}
+                 "robots": lambda: send_robot_messages(app.config), "sms": lambda: send_due_sms(app.config),
+                 "manuals": requeue_manuals}
         for name, step in steps.items():
             try:
                 done[name] = step()

@@ -250,3 +250,169 @@ def mentions_of(platform: str, message: dict) -> list[str]:
     if platform == "wecom":
         return message.get("text", {}).get("mentioned_mobile_list", []) if message["msgtype"] == "text" else []
     return []
+
+
+# --- SMS providers --------------------------------------------------------------------------------------------
+
+
+class SmsStandIn(StandIn):
+    """A provider with one account (key id and secret), one approved sender name, approved templates (code ->
+    variable names) and a per-number daily limit; it records what it accepted."""
+
+    def __init__(self, *, key_id="LTAI5tTestKeyId", secret="TestSecretValue0123456789", sign_name="直播设备租赁",
+                 templates: dict[str, tuple[str, ...]] | None = None, daily_limit: int = 50):
+        super().__init__()
+        self.key_id, self.secret, self.sign_name, self.daily_limit = key_id, secret, sign_name, daily_limit
+        self.templates = templates or {}
+        self.sent: list[dict] = []  # {"phone", "template", "vars"}
+        self.refused: list[dict] = []
+        self.nonces: set[str] = set()
+
+    def _count(self, phone: str, template: str) -> int:
+        return sum(1 for s in self.sent if s["phone"] == phone and s["template"] == template)
+
+
+class AliyunSmsStandIn(SmsStandIn):
+    """Dysmsapi SendSms 2017-05-25 over RPC: the signature recomputed from the secret as Aliyun documents it
+    (parameters sorted and percent-encoded, HMAC-SHA1 keyed by secret + "&"), the nonce used once, the time within
+    15 minutes; the template and its variables checked; at the daily limit isv.BUSINESS_LIMIT_CONTROL."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("templates", {"SMS_900000001": ("number", "time"), "SMS_900000002": ("number", "time"),
+                                        "SMS_900000003": ("number",), "SMS_900000004": ("number", "name")})
+        super().__init__(**kwargs)
+
+    def _error(self, status, code, message):
+        answer = {"RequestId": "F655A8D5-B967-440B-8683-DAD6FF8DE990", "Code": code, "Message": message}
+        self.refused.append(answer)
+        return status, answer
+
+    def handle(self, method, path, query, headers, body):
+        from datetime import UTC, datetime
+        from urllib.parse import quote
+
+        raw = body.decode() if method == "POST" else query
+        pairs = parse_qs(raw, keep_blank_values=True)
+        params = {k: v[0] for k, v in pairs.items()}
+        signature = params.pop("Signature", "")
+        if params.get("AccessKeyId") != self.key_id:
+            return self._error(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+
+        def enc(value):
+            return quote(value, safe="~")
+
+        canonical = "&".join(f"{enc(k)}={enc(v)}" for k, v in sorted(params.items()))
+        to_sign = f"{method}&{enc('/')}&{enc(canonical)}"
+        expected = base64.b64encode(hmac.new(f"{self.secret}&".encode(), to_sign.encode(), hashlib.sha1).digest()
+                                    ).decode()
+        if signature != expected:
+            return self._error(400, "SignatureDoesNotMatch", "Specified signature is not matched with our "
+                                                             "calculation.")
+        try:
+            stamp = datetime.strptime(params.get("Timestamp", ""), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return self._error(400, "InvalidTimeStamp.Format", "Specified time stamp is not valid.")
+        if abs((datetime.now(UTC) - stamp).total_seconds()) > 900:
+            return self._error(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
+        if params.get("SignatureNonce", "") in self.nonces:
+            return self._error(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
+        self.nonces.add(params.get("SignatureNonce", ""))
+        if (params.get("Action"), params.get("Version"), params.get("SignatureMethod")) != \
+                ("SendSms", "2017-05-25", "HMAC-SHA1"):
+            return self._error(400, "InvalidParameter", "The specified parameter Action or Version is not valid.")
+        if params.get("SignName") != self.sign_name:
+            return self._error(200, "isv.SMS_SIGNATURE_ILLEGAL", "该账号下找不到对应签名")
+        template = params.get("TemplateCode", "")
+        if template not in self.templates:
+            return self._error(200, "isv.SMS_TEMPLATE_ILLEGAL", "该账号下找不到对应模板")
+        try:
+            variables = json.loads(params.get("TemplateParam", ""))
+        except ValueError:
+            return self._error(200, "isv.INVALID_JSON_PARAM", "JSON参数不合法，只接受字符串值")
+        if not isinstance(variables, dict) or set(variables) != set(self.templates[template]) or \
+                not all(isinstance(v, str) and len(v) <= 35 for v in variables.values()):
+            return self._error(200, "isv.TEMPLATE_MISSING_PARAMETERS", "模板变量缺少对应参数值")
+        phone = params.get("PhoneNumbers", "")
+        if not (phone.isdigit() and len(phone) == 11 and phone.startswith("1")):
+            return self._error(200, "isv.MOBILE_NUMBER_ILLEGAL", "非法手机号")
+        if self._count(phone, template) >= self.daily_limit:
+            return self._error(200, "isv.BUSINESS_LIMIT_CONTROL", f"触发号码天级流控Permits:{self.daily_limit}")
+        self.sent.append({"phone": phone, "template": template, "vars": variables, "out_id": params.get("OutId")})
+        return 200, {"Message": "OK", "RequestId": "F655A8D5-B967-440B-8683-DAD6FF8DE990",
+                     "Code": "OK", "BizId": f"9006197469364984{len(self.sent):03d}^0"}
+
+
+class TencentSmsStandIn(SmsStandIn):
+    """SendSms 2021-01-11 with TC3-HMAC-SHA256: the Authorization header recomputed (canonical request over
+    content-type and host, the body's SHA-256, the date's credential scope), the timestamp within 5 minutes, the
+    SDK app id, sender name, template and positional variables checked; at the daily limit
+    LimitExceeded.PhoneNumberDailyLimit in the send status."""
+
+    def __init__(self, *, app_id="1400006666", **kwargs):
+        kwargs.setdefault("key_id", "AKIDtestSecretId0000")
+        kwargs.setdefault("templates", {"900001": ("number", "time"), "900002": ("number", "time"),
+                                        "900003": ("number",), "900004": ("number", "name")})
+        super().__init__(**kwargs)
+        self.app_id = app_id
+
+    def _error(self, code, message):
+        answer = {"Response": {"Error": {"Code": code, "Message": message},
+                               "RequestId": "a0aabda6-cf91-4f3e-a2a0-5b5a2d4f0b4e"}}
+        self.refused.append(answer)
+        return 200, answer
+
+    def handle(self, method, path, query, headers, body):
+        from datetime import UTC, datetime
+
+        host = headers.get("Host", "")
+        timestamp = headers.get("X-TC-Timestamp", "")
+        if not timestamp.isdigit() or abs(int(timestamp) - time.time()) > 300:
+            return self._error("AuthFailure.SignatureExpire", "签名过期。Timestamp 和服务器时间相差不得超过五分钟。")
+        date = datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d")
+        content_type = headers.get("Content-Type", "")
+        canonical = (f"{method}\n/\n\ncontent-type:{content_type}\nhost:{host}\n\ncontent-type;host\n"
+                     f"{hashlib.sha256(body).hexdigest()}")
+        to_sign = (f"TC3-HMAC-SHA256\n{timestamp}\n{date}/sms/tc3_request\n"
+                   f"{hashlib.sha256(canonical.encode()).hexdigest()}")
+
+        def step(key, message):
+            return hmac.new(key, message.encode(), hashlib.sha256).digest()
+
+        key = step(step(step(f"TC3{self.secret}".encode(), date), "sms"), "tc3_request")
+        expected = (f"TC3-HMAC-SHA256 Credential={self.key_id}/{date}/sms/tc3_request, "
+                    f"SignedHeaders=content-type;host, "
+                    f"Signature={hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()}")
+        if headers.get("Authorization", "").split("Credential=", 1)[-1].split("/", 1)[0] != self.key_id:
+            return self._error("AuthFailure.SecretIdNotFound", "密钥不存在。")
+        if headers.get("Authorization") != expected:
+            return self._error("AuthFailure.SignatureFailure", "请求签名验证失败，请检查您的签名计算是否正确。")
+        if (headers.get("X-TC-Action"), headers.get("X-TC-Version")) != ("SendSms", "2021-01-11"):
+            return self._error("InvalidAction", "接口不存在。")
+        message = json.loads(body)
+        if message.get("SmsSdkAppId") != self.app_id:
+            return self._error("FailedOperation.SmsSdkAppIdVerifyFail", "SmsSdkAppId 校验失败。")
+        if message.get("SignName") != self.sign_name:
+            return self._error("FailedOperation.SignatureIncorrectOrUnapproved", "签名未审批或格式错误。")
+        template = message.get("TemplateId", "")
+        params = message.get("TemplateParamSet", [])
+        if template not in self.templates or len(params) != len(self.templates[template]):
+            return self._error("FailedOperation.TemplateIncorrectOrUnapproved", "模板未审批或内容不匹配。")
+        [number] = message.get("PhoneNumberSet", [""])
+        phone = number.removeprefix("+86")
+        if self._count(phone, template) >= self.daily_limit:
+            status = {"SerialNo": "", "PhoneNumber": number, "Fee": 0, "SessionContext": "",
+                      "Code": "LimitExceeded.PhoneNumberDailyLimit",
+                      "Message": "单个手机号日下发短信条数超过设定的上限",
+                      "IsoCode": "CN"}
+            self.refused.append(status)
+        else:
+            self.sent.append({"phone": phone, "template": template,
+                              "vars": dict(zip(self.templates[template], params, strict=True)),
+                              "out_id": message.get("SessionContext")})
+            status = {"SerialNo": f"2645:{len(self.sent):08d}", "PhoneNumber": number, "Fee": 1,
+                      "SessionContext": message.get("SessionContext", ""), "Code": "Ok", "Message": "send success",
+                      "IsoCode": "CN"}
+        return 200, {"Response": {"SendStatusSet": [status], "RequestId": "a0aabda6-cf91-4f3e-a2a0-5b5a2d4f0b4e"}}
+
+
+SMS = {"aliyun": AliyunSmsStandIn, "tencent": TencentSmsStandIn}

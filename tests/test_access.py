@@ -107,6 +107,7 @@ ROUTES = [
     ("GET", "/notifications/preferences", "alerts.preferences", EVERY_ROLE),
     ("GET", "/admin/outbox", "alerts.outbox", ADMIN_ONLY),
     ("GET", "/admin/channels", "alerts.channel_list", ADMIN_ONLY),
+    ("GET", "/admin/sms", "alerts.sms_settings", ADMIN_ONLY),
     ("GET", "/admin/channels/999", "alerts.channel_edit", ADMIN_ONLY),
     ("POST", "/admin/channels/999/test", "alerts.channel_test", ADMIN_ONLY),
     ("POST", "/admin/channels/999/delete", "alerts.channel_delete", ADMIN_ONLY),

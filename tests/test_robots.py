@@ -69,7 +69,7 @@ def test_a_new_request_and_its_assignment_reach_the_group_signed_with_the_link_a
         if platform == "dingtalk":
             assert f"@{LI_MOBILE}" in text_of(platform, assigned)  # DingTalk shows the mention only so
             assert re.search(r"\[[^\]]+\]\(" + re.escape(link) + r"\)", text_of(platform, assigned))
-        rows = db.session.execute(select(ChannelMessage)).scalars().all()
+        rows = db.session.execute(select(ChannelMessage).where(ChannelMessage.transport == "robot")).scalars().all()
         assert {r.state for r in rows} == {"sent"} and all(r.last_answer.startswith("0:") for r in rows)
 
 
@@ -84,7 +84,7 @@ def test_a_wrong_secret_marks_the_robot_failing_keeps_its_messages_and_tells_the
         assert robot.received == [] and robot.refused[0].get("errcode", robot.refused[0].get("code")) == errcode
         channel = db.session.get(AlertChannel, channel_id)
         assert channel.state == "failing" and str(errcode) in channel.last_answer
-        [kept] = db.session.execute(select(ChannelMessage)).scalars().all()
+        [kept] = db.session.execute(select(ChannelMessage).where(ChannelMessage.transport == "robot")).scalars().all()
         assert kept.state == "held"
         [told] = db.session.execute(select(Notification).where(Notification.user_id == admin_id,
                                                                Notification.kind == Kind.CHANNEL_FAILING)
@@ -140,7 +140,8 @@ def test_the_platforms_rate_limit_errcode_is_waited_out_then_what_waits_goes_in_
         assert len(robot.received) == 3 and robot.refused[-1]["errcode"] == 45009
         channel = db.session.get(AlertChannel, channel_id)
         assert channel.blocked_until is not None and channel.blocked_until > utcnow()
-        waiting = db.session.execute(select(func.count()).where(ChannelMessage.state == "queued")).scalar_one()
+        waiting = db.session.execute(select(func.count()).where(ChannelMessage.state == "queued",
+                                                                ChannelMessage.transport == "robot")).scalar_one()
         assert waiting == 3
         robot.posts.clear()  # the platform's minute has passed
         later = channel.blocked_until + timedelta(seconds=1)
@@ -149,7 +150,8 @@ def test_the_platforms_rate_limit_errcode_is_waited_out_then_what_waits_goes_in_
         assert len(robot.received) == 4
         digest = text_of("wecom", robot.received[-1])
         assert digest.count("FS-") == 3
-        assert db.session.execute(select(func.count()).where(ChannelMessage.state == "queued")).scalar_one() == 0
+        assert db.session.execute(select(func.count()).where(ChannelMessage.state == "queued",
+                                                             ChannelMessage.transport == "robot")).scalar_one() == 0
 
 
 def test_a_message_longer_than_the_platform_allows_is_shortened_with_a_link(robot_app):

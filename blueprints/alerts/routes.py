@@ -8,9 +8,9 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from domain.alerts import channels, delivery, mail, notifications, robots, weekly
+from domain.alerts import channels, delivery, mail, notifications, robots, sms, weekly
 from domain.alerts.mail import INVALID_EMAIL, valid_email
-from domain.alerts.models import StoredReport
+from domain.alerts.models import SmsTemplate, StoredReport
 from domain.core.db import db
 from domain.core.enums import Role
 from domain.core.models import Blob
@@ -117,7 +117,7 @@ def outbox():
         return redirect(url_for("alerts.outbox"))
     return render_template("alerts/outbox.html", rows=mail.outbox_rows(), form=form,
                            smtp_host=current_app.config["SMTP_HOST"], messages=channels.outbox_rows(),
-                           channel_names={c.id: c.name for c in channels.list_channels()})
+                           channel_names={c.id: c.name for c in channels.list_channels()}, sms_text=sms.text_of)
 
 
 @bp.get("/reports/delivered")
@@ -230,3 +230,29 @@ def channel_delete(channel_id: int):
     channels.remove_channel(channel, _user())
     flash(_("Robot removed."), "success")
     return redirect(url_for("alerts.channel_list"))
+
+
+@bp.route("/admin/sms", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def sms_settings():
+    """The SMS provider in use (from the settings) and the approved template code for each kind of message."""
+    from domain.alerts.sms_providers import Provider
+
+    provider = Provider.from_config(current_app.config)
+    errors: dict = {}
+    if request.method == "POST":
+        if not EmptyForm().validate_on_submit():
+            abort(400)
+        codes = {kind.value: request.form.get(kind.value, "") for kind in sms.SmsKind}
+        outcome = form_action(lambda: sms.save_template_codes(codes, _user()), flash_errors=False)
+        if outcome.ok:
+            flash(_("Template codes saved."), "success")
+            return redirect(url_for("alerts.sms_settings"))
+        errors = {k: str(v) for k, v in outcome.fields.items()}
+    current = sms.template_codes(provider.name if provider else None)
+    stored = {t.kind for t in db.session.execute(select(SmsTemplate)).scalars()}
+    rows = [(kind, sms.KIND_LABELS[kind], sms.TEMPLATE_TEXTS[kind], sms.TEMPLATE_VARS[kind],
+             request.form.get(kind.value, current[kind] if kind.value in stored else ""), current[kind],
+             errors.get(kind.value)) for kind in sms.SmsKind]
+    return render_template("alerts/sms.html", form=EmptyForm(), rows=rows, provider=sms.describe_provider(
+        current_app.config), cap=current_app.config["SMS_DAILY_CAP"]), 400 if errors else 200

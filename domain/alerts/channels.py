@@ -169,7 +169,7 @@ def waiting_counts() -> dict[int, int]:
 # --- from alerts to the robots' queues ----------------------------------------------------------------------
 
 
-def _insert_once(rows: list[dict[str, Any]]) -> int:
+def insert_messages(rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -218,7 +218,7 @@ def queue_alerts(notes: list[Notification], config: Mapping[str, Any]) -> int:
                                  "kind": note.kind, "ticket_id": note.ticket_id, "recipient": None,
                                  "content": content, "state": QUEUED, "attempts": 0, "next_attempt_at": now,
                                  "created_at": now})
-    created = _insert_once(rows)
+    created = insert_messages(rows)
     if created:
         after_commit_task("send_channel_messages")
     return created

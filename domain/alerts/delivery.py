@@ -15,7 +15,7 @@ from ..alerts.models import Notification, PushSubscription
 from ..core.db import db
 from ..core.models import User
 from ..sla.policy import current_policy
-from . import channels, mail, push
+from . import channels, mail, push, sms
 from .notifications import Kind, kinds_for, title_and_body
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ def deliver(claimed: list[int], config: Mapping[str, Any], *, pusher: push.Pushe
         if note.kind in wanted["email"] and user.email:
             mail.queue_mail(f"alert.{note.kind}", [user.email], title, f"{body}\n\n{url}\n")
     channels.queue_alerts(list(notes), config)
+    sms.queue_alerts(list(notes), config)
     if gone:
         db.session.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone)))
         log.info("dropped %d push subscriptions the push service says are gone", len(gone))

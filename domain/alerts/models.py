@@ -177,3 +177,13 @@ class ChannelMessage(Base):
     channel: Mapped[AlertChannel | None] = relationship()
     # For the unit of work's order (a request is written before a message that names it), never loaded.
     ticket: Mapped[Ticket | None] = relationship(lazy="raise")
+
+
+class SmsTemplate(Base):
+    """The provider's approved template code for one kind of SMS (set on the admin page; a default otherwise)."""
+
+    __tablename__ = "sms_templates"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

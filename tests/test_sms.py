@@ -54,7 +54,7 @@ def sms_settings(standin, provider: str, **extra) -> dict:
     return {**settings, **extra}
 
 
-def set_phones(staff):
+def set_phones(staff):  # noqa: F811 - the fixture's value
     for name, phone in (("li", f"+86 {LI}"), ("boss", BOSS), ("boss2", BOSS2)):
         db.session.get(User, staff[name]).phone = phone
     db.session.commit()

@@ -238,7 +238,7 @@ def send_robot_messages(config, now=None, poster=None) -> int:
                 channels.mark_posting(post, utcnow(), claim_for)
                 uow.commit()
                 channel = db_get(channels.AlertChannel, channel_id)
-                at = utcnow()
+                at = max(now, utcnow())  # (a test's clock may run ahead)
                 with _default_locale(config):
                     answer = channels.post_message(channel, post.message, at, poster)
                 uow.rollback()
@@ -292,7 +292,7 @@ def send_due_sms(config, now=None, sender=None) -> int:
             continue
         uow.rollback()
         answer = sms.send(provider, request, sender)
-        sent += sms.record(message_id, answer, utcnow())
+        sent += sms.record(message_id, answer, max(now, utcnow()))
         uow.commit()
     return sent
 
@@ -541,6 +541,9 @@ def lower_priority(nice: int) -> None:
         pass
 
 
+POLL_MAX = 1.0  # seconds: the longest pause of an idle consumer between two reads of the queue
+
+
 def run_consumer(app: Flask, *, workers: int, max_tasks: int | None, max_growth: int | None = None,
                  nice: int = 0) -> None:
     """The consumer in the foreground. Workers are processes, recycled after `max_tasks` tasks and once grown
@@ -553,8 +556,11 @@ def run_consumer(app: Flask, *, workers: int, max_tasks: int | None, max_growth:
         lower_priority(nice)
     set_worker_app(app)
     set_growth_limit(max_growth)
+    # An idle consumer polls the SQLite queue at most POLL_MAX seconds apart (Huey's default backs off to 10 s): an
+    # alert queued after a quiet spell reaches its robot, phone or SMS within about a second, not ten.
     config = ConsumerConfig(workers=workers, worker_type="process", periodic=True, max_tasks=max_tasks,
-                            check_worker_health=True, health_check_interval=1, flush_locks=True)
+                            check_worker_health=True, health_check_interval=1, flush_locks=True,
+                            max_delay=POLL_MAX)
     config.setup_logger()
     consumer = _recycling_consumer_class()(huey, **config.values)
     consumer.run()

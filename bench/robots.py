@@ -14,6 +14,11 @@ Against the DingTalk stand-in of the tests (tests/standins.py: it recomputes the
 Baseline, measured in the same run: the same 100 messages posted one by one to a stand-in without a limit (what
 sending every alert alone costs: 100 posts, which the real platform would refuse past the 20th and block the
 robot 10 minutes).
+3. latency (BENCH_LATENCY=0 skips it): gunicorn (2 workers) and a real `flask worker` process, 50 phones syncing
+   batches of 30 notes in a loop, and a supervisor assigning 15 urgent requests one after the other (3.1 s apart:
+   within the robot's 20 a minute) through the API: the time from each assignment's answer to the robot
+   receiving its message (p50 / p95 / max; target p95 under 5 s). Baseline: 15 assignments the same way with no
+   phone syncing.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_board import database_url  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import update as sa_update  # noqa: E402
 
 from app import create_app  # noqa: E402
 from domain.alerts import channels, robots  # noqa: E402
@@ -41,7 +47,12 @@ from domain.core.types import utcnow  # noqa: E402
 from tests.standins import DingTalkStandIn, text_of  # noqa: E402
 
 N = int(os.environ.get("BENCH_ALERTS", 100))
+TZ = __import__("zoneinfo").ZoneInfo("Asia/Shanghai")
 SPREAD = os.environ.get("BENCH_SPREAD", "1") != "0"
+LATENCY = os.environ.get("BENCH_LATENCY", "1") != "0"
+PHONES = int(os.environ.get("BENCH_PHONES", 50))
+ASSIGNMENTS = int(os.environ.get("BENCH_ASSIGNMENTS", 15))
+SPACING = 3.1  # seconds between assignments: within the robot's 20 a minute, so the limit adds no wait
 
 
 def alerts(boss_id: int, tag: str) -> list[dict]:
@@ -135,5 +146,155 @@ def main() -> None:
         drop()
 
 
+def latency() -> None:
+    """Case 3: assignment -> robot, with a real worker process beside 50 syncing phones."""
+    import signal
+    import statistics
+    import subprocess
+    import threading
+    import uuid
+    from datetime import UTC, datetime
+
+    import requests
+    from bench_herd import ROOT, Phone, free_port, pct, wait_http
+    from werkzeug.security import generate_password_hash
+
+    from domain.core import context
+    from domain.requests import assignment, intake
+    from domain.requests.catalog import ensure_catalog
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-robots-latency-"))
+    url, drop = database_url(tmp)
+    env = {**os.environ, "INSTANCE_PATH": str(tmp), "DATABASE_URL": url, "SECRET_KEY": "bench-secret",
+           "LOGIN_RATE_LIMIT": "100000 per minute", "LOGIN_USER_RATE_LIMIT": "100000 per hour",
+           "CHANNEL_HOSTS_ALLOWED": "127.0.0.1", "PUBLIC_URL": "https://fs.example.cn", "HUEY_IMMEDIATE": ""}
+    os.environ.update({k: v for k, v in env.items() if k != "DATABASE_URL"})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    robot = DingTalkStandIn(per_minute=10**6).__enter__()
+    arrived: dict[str, float] = {}
+    original = robot._accept
+
+    def accept(message, answer):  # the time each number reached the robot
+        for number in re.findall(r"FS-\d{4}-\d{6}", text_of("dingtalk", message)):
+            arrived.setdefault(number, time.perf_counter())
+        return original(message, answer)
+
+    robot._accept = accept
+    with app.app_context():
+        db.create_all()
+        ensure_catalog()
+        desk = accounts.create_user("desk", "bench-pass-1", Role.DISPATCHER, via="cli")
+        boss = accounts.create_user("boss", "bench-pass-1", Role.SUPERVISOR, via="cli")
+        techs = [accounts.create_user(f"herd{i:03d}", "bench-pass-1", Role.TECHNICIAN, via="cli")
+                 for i in range(PHONES)]
+        for user in techs:
+            user.password_hash = generate_password_hash("bench-pass-1", "pbkdf2:sha256:1000")
+        db.session.commit()
+        now = datetime.now(UTC)
+
+        def new(who):
+            return intake.create_request({"customer_name": "远山音乐现场", "contact_phone": "021-62345678",
+                                          "device_model": "Behringer X32 Compact", "problem": "主输出无声",
+                                          "urgency": "urgent"}, context.Context(actor=who, tz=TZ, now=now))
+
+        own = {}
+        for tech in techs:
+            ticket = new(desk)
+            assignment.assign(ticket, tech, context.Context(actor=boss, tz=TZ, now=now))
+            own[tech.username] = ticket.number
+        waiting = [new(desk).number for _ in range(2 * ASSIGNMENTS + 1)]
+        token, _ = accounts.create_api_token("bench", boss, via="cli")
+        db.session.commit()
+        from domain.alerts.models import Notification
+
+        # The seed's own alerts count as delivered: the robot, added next, hears only the measured assignments.
+        db.session.execute(sa_update(Notification).values(delivered_at=utcnow()))
+        db.session.commit()
+        channels.add_channel("dingtalk", robot.webhook, secret=robot.secret, kinds=["assigned"], name="群",
+                             hosts_setting="127.0.0.1", actor=None)
+        db.session.commit()
+        db.session.remove()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
+                               "--log-level", "warning", "app:create_app()"], cwd=ROOT, env=env,
+                              start_new_session=True)
+    worker = subprocess.Popen([str(ROOT / ".venv/bin/flask"), "--app", "app", "worker", "--workers", "1"], cwd=ROOT,
+                              env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / "worker.log", "w"),
+                              start_new_session=True)
+    stop = threading.Event()
+    synced = [0]
+    try:
+        wait_http(base, server)
+        api = requests.Session()
+        api.headers["Authorization"] = f"Bearer {token}"
+
+        def assign_all(numbers: list[str]) -> list[float]:
+            delays = []
+            for i, number in enumerate(numbers):
+                answer = api.post(f"{base}/api/v1/requests/{number}/assign",
+                                  json={"technician": techs_names[i % len(techs_names)]}, timeout=60)
+                assert answer.status_code == 200, answer.text
+                answered = time.perf_counter()
+                deadline = answered + 60
+                while number not in arrived and time.perf_counter() < deadline:
+                    time.sleep(0.02)
+                delays.append(arrived.get(number, float("inf")) - answered)
+                time.sleep(max(SPACING - (time.perf_counter() - answered), 0))
+            return delays
+
+        techs_names = sorted(own)
+        assign_all(waiting[-1:])  # warm-up: the worker's first task (its app created, its imports) is not measured
+        quiet = assign_all(waiting[:ASSIGNMENTS])
+        phones = [Phone(base, name) for name in techs_names]
+
+        def sync_loop(phone: Phone) -> None:
+            number = own[phone.username]
+            while not stop.is_set():
+                ops = [{"op_id": str(uuid.uuid4()), "kind": "note.added", "ticket": number,
+                        "at": datetime.now(UTC).astimezone(TZ).isoformat(),
+                        "data": {"note_id": str(uuid.uuid4()), "text": "现场排查：检查线缆与输出设置",
+                                 "shown_to_customer": False}} for _ in range(30)]
+                phone.sync(ops)
+                synced[0] += 1
+
+        threads = [threading.Thread(target=sync_loop, args=(p,), daemon=True) for p in phones]
+        for thread in threads:
+            thread.start()
+        time.sleep(3)
+        load = os.getloadavg()[0]
+        busy = assign_all(waiting[ASSIGNMENTS:])
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
+
+        def figures(values):
+            return f"p50 {statistics.median(values):5.2f} s, p95 {pct(values, 95):5.2f} s, max {max(values):5.2f} s"
+
+        print(f"latency  assignment -> robot, {ASSIGNMENTS} assignments; no phone syncing: {figures(quiet)}")
+        print(f"         beside {PHONES} phones syncing ({synced[0]} batches of 30 notes, load {load:.1f}): "
+              f"{figures(busy)}; p95 ratio to quiet {pct(busy, 95) / max(pct(quiet, 95), 1e-3):.1f}x "
+              f"(target p95 < 5 s)")
+    finally:
+        stop.set()
+        for process in (server, worker):
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for process in (server, worker):
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        robot.__exit__(None, None, None)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        drop()
+
+
 if __name__ == "__main__":
     main()
+    if LATENCY:
+        latency()

@@ -36,8 +36,11 @@ class StandIn:
                 parts = urlsplit(self.path)
                 with owner.lock:
                     owner.requests += 1
-                    status, answer = owner.handle(method, parts.path, parts.query, self.headers, body)
-                data = json.dumps(answer, ensure_ascii=False).encode()
+                    if owner.down:  # the platform's gateway failing: not its JSON
+                        status, answer = 502, "<html><body>502 Bad Gateway</body></html>"
+                    else:
+                        status, answer = owner.handle(method, parts.path, parts.query, self.headers, body)
+                data = answer.encode() if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False).encode()
                 time.sleep(owner.delay)  # a slow platform: what it got is recorded before it answers
                 try:
                     self.send_response(status)
@@ -54,6 +57,7 @@ class StandIn:
         self.lock = threading.Lock()
         self.requests = 0
         self.delay = 0.0
+        self.down = False
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

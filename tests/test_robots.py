@@ -154,6 +154,44 @@ def test_the_platforms_rate_limit_errcode_is_waited_out_then_what_waits_goes_in_
                                                              ChannelMessage.transport == "robot")).scalar_one() == 0
 
 
+def test_a_platform_that_is_down_is_retried_with_backoff_and_nothing_is_lost(robot_app, staff):  # noqa: F811
+    import worker
+
+    with robot_app.app_context(), ROBOTS["feishu"]() as robot:
+        add_robot(robot)
+        robot.down = True
+        number = new_request(staff).number
+        uow.commit()
+        [row] = db.session.execute(select(ChannelMessage).where(ChannelMessage.transport == "robot")).scalars()
+        assert (row.state, row.attempts) == ("queued", 1) and row.last_answer.startswith("HTTP 502")
+        first_retry = row.next_attempt_at
+        assert worker.send_robot_messages(robot_app.config) == 0  # not due yet: not tried again
+        assert robot.requests == 1
+        db.session.rollback()
+        assert worker.send_robot_messages(robot_app.config, now=first_retry + timedelta(seconds=1)) == 0
+        db.session.rollback()
+        row = db.session.get(ChannelMessage, row.id)
+        assert row.attempts == 2 and row.next_attempt_at - first_retry >= timedelta(minutes=2)  # a growing pause
+        robot.down = False
+        assert worker.send_robot_messages(robot_app.config, now=row.next_attempt_at + timedelta(seconds=1)) == 1
+        [got] = robot.received
+        assert number in text_of("feishu", got)
+
+
+def test_an_unreachable_robot_is_recorded_without_its_token(robot_app, staff):  # noqa: F811
+    with robot_app.app_context():
+        channel_id = channels.add_channel("dingtalk", "http://127.0.0.1:9/robot/send?access_token=SECRETTOKEN",
+                                          secret="SECabc", kinds=None, name="群", hosts_setting=ALLOWED,
+                                          actor=None).id
+        uow.commit()
+        new_request(staff)
+        uow.commit()
+        answers = [db.session.get(AlertChannel, channel_id).last_answer] + [
+            m.last_answer for m in db.session.execute(select(ChannelMessage)).scalars() if m.transport == "robot"]
+        assert answers and all("could not be reached" in a and "SECRETTOKEN" not in a and "sign=" not in a
+                               for a in answers)
+
+
 def test_a_message_longer_than_the_platform_allows_is_shortened_with_a_link(robot_app):
     with robot_app.app_context(), ROBOTS["wecom"]() as robot:
         channel = db.session.get(AlertChannel, add_robot(robot))

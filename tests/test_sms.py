@@ -143,7 +143,7 @@ def test_the_providers_per_number_limit_stops_the_message_that_day_and_records_i
             assert standin.requests == requests_before
 
 
-def test_our_daily_cap_counts_what_was_sent_and_never_asks_the_provider_beyond_it(make_app, staff):  # noqa: F811
+def test_our_daily_cap_counts_what_was_sent_and_never_asks_the_provider_beyond_it(make_app, make_user, staff):  # noqa: F811, E501
     with SMS["aliyun"]() as standin:
         app = make_app(**sms_settings(standin, "aliyun", SMS_DAILY_CAP=2))
         with app.app_context():
@@ -153,6 +153,15 @@ def test_our_daily_cap_counts_what_was_sent_and_never_asks_the_provider_beyond_i
             assert len(standin.sent) == 2 and standin.requests == 2
             [limited] = [m for m in db.session.execute(select(ChannelMessage)).scalars() if m.state == "limited"]
             assert "daily cap" in limited.last_answer and limited.attempts == 0
+        # The outbox shows it, worded as the template, with why it was not sent.
+        from domain.core.enums import Role
+
+        from .conftest import signed_client
+
+        make_user(Role.SUPERVISOR, "admin1", is_admin=True)
+        page = signed_client(app, "admin1").get("/admin/outbox").get_data(as_text=True)
+        assert "已达当日上限" in page and "daily cap reached" in page and "技术人员将尽快与您联系" in page
+        with app.app_context():
             midnight = datetime(2026, 12, 6, 16, 0, tzinfo=UTC)  # 00:00 in Shanghai
             assert sms.sent_today(CUSTOMER, "customer_received", midnight + timedelta(days=400), _shanghai()) == 0
 

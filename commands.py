@@ -188,6 +188,73 @@ def report_weekly_command(week, out, fmt):
     click.echo(f"weekly report {report.week.label} ({fmt}) written to {out}")
 
 
+channels_cli = AppGroup("channels", help="Group robots (DingTalk, WeCom, Feishu) that receive alerts.")
+
+
+def _clean_arg(value: str | None, what: str) -> str | None:
+    """A command-line value that cannot be stored (a lone surrogate from undecodable bytes, a NUL) is a usage
+    error, never a traceback."""
+    from domain.core.validation import text_problem
+
+    if value is not None and text_problem(value) is not None:
+        raise click.UsageError(f"{what}: {text_problem(value)[1]}")
+    return value
+
+
+@channels_cli.command("add")
+@click.argument("platform", type=click.Choice(["dingtalk", "wecom", "feishu"]))
+@click.argument("webhook_url")
+@click.option("--secret", default=None, help="The robot's signing secret (DingTalk SEC…, Feishu).")
+@click.option("--alerts", "kinds", default=None,
+              help="Comma-separated alert kinds (default: new_request,assigned,due_soon,missed).")
+@click.option("--name", default=None, help="A name for the group.")
+@committed
+def channels_add_command(platform, webhook_url, secret, kinds, name):
+    """Add a robot and print its id."""
+    from domain.alerts import channels
+
+    _clean_arg(webhook_url, "WEBHOOK_URL"), _clean_arg(secret, "--secret"), _clean_arg(name, "--name")
+    kind_list = [k.strip() for k in _clean_arg(kinds, "--alerts").split(",") if k.strip()] if kinds else None
+    try:
+        channel = channels.add_channel(platform, webhook_url, secret=secret, kinds=kind_list, name=name,
+                                       hosts_setting=current_app.config["CHANNEL_HOSTS_ALLOWED"], actor=None,
+                                       via="cli")
+    except DomainError as error:
+        fields = getattr(error, "fields", None) or {}
+        raise click.UsageError("; ".join(f"{k}: {v}" for k, v in fields.items()) or str(error.message)) from None
+    click.echo(channel.id)
+
+
+@channels_cli.command("list")
+def channels_list_command():
+    """One line per robot: id, platform, state, alerts, name."""
+    from domain.alerts import channels
+
+    waiting = channels.waiting_counts()
+    for c in channels.list_channels():
+        state = c.state if c.active else "off"
+        click.echo(f"{c.id}\t{c.platform}\t{state}\twaiting={waiting.get(c.id, 0)}\t{','.join(c.kinds)}\t{c.name}")
+
+
+@channels_cli.command("test")
+@click.argument("channel_id", type=click.IntRange(1, 2**31 - 1))
+@committed
+def channels_test_command(channel_id):
+    """Send a test message; exits non-zero with the platform's errcode and message when it refuses."""
+    from domain.alerts import channels
+    from domain.core.types import utcnow
+
+    try:
+        channel = channels.get_channel(channel_id)
+    except DomainError as error:
+        raise click.ClickException(str(error.message)) from None
+    answer = channels.send_test(channel, current_app.config, utcnow())
+    if answer.outcome != "sent":
+        uow.commit()  # the robot's state and last answer are kept even though the command fails
+        raise click.ClickException(f"refused: {answer.describe()}")
+    click.echo(f"sent: {answer.describe()}")
+
+
 @click.command("worker")
 @click.option("--workers", default=1, show_default=True, help="Worker processes running tasks.")
 @click.option("--max-tasks", type=int, default=None,
@@ -210,5 +277,6 @@ def register(app: Flask) -> None:
     app.cli.add_command(tokens_cli)
     app.cli.add_command(orders_cli)
     app.cli.add_command(report_cli)
+    app.cli.add_command(channels_cli)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(doctor_command)

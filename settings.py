@@ -68,6 +68,9 @@ def load_settings(instance_path: str) -> dict:
     secure_cookies = _flag("SECURE_COOKIES", _flag("FORCE_HTTPS"))
     max_upload_mb = _int("MAX_UPLOAD_MB", 20)
     smtp_tls = (os.environ.get("SMTP_TLS") or "starttls").strip().lower()
+    sms_provider = (os.environ.get("SMS_PROVIDER") or "").strip().lower()
+    if sms_provider not in {"", "aliyun", "tencent"}:
+        raise RuntimeError(f"SMS_PROVIDER must be aliyun or tencent (or unset), got {sms_provider!r}")
     if smtp_tls not in {"starttls", "ssl", "off"}:
         raise RuntimeError(f"SMTP_TLS must be starttls, ssl or off, got {smtp_tls!r}")
     return {
@@ -123,6 +126,20 @@ def load_settings(instance_path: str) -> dict:
         "WEEKLY_REPORT_TO": os.environ.get("WEEKLY_REPORT_TO") or "",
         # Web Push: the push services' hosts a subscription may name (replaces the built-in list).
         "PUSH_ENDPOINTS_ALLOWED": os.environ.get("PUSH_ENDPOINTS_ALLOWED") or None,
+        # Group robots: hosts a webhook may name instead of the platforms' own (tests, private deployments);
+        # a host listed here may use plain http.
+        "CHANNEL_HOSTS_ALLOWED": os.environ.get("CHANNEL_HOSTS_ALLOWED") or None,
+        # How long a sender holds a robot, and a post whose answer never came counts as in flight (seconds).
+        "CHANNEL_CLAIM_SECONDS": _int("CHANNEL_CLAIM_SECONDS", 120),
+        # SMS: aliyun | tencent (none: SMS off, messages kept in the outbox); SMS_ENDPOINT replaces the provider's
+        # address (tests); template codes per message kind are set on the admin page.
+        "SMS_PROVIDER": (os.environ.get("SMS_PROVIDER") or "").strip().lower() or None,
+        "SMS_ENDPOINT": os.environ.get("SMS_ENDPOINT") or None,
+        "SMS_ACCESS_KEY_ID": os.environ.get("SMS_ACCESS_KEY_ID") or None,
+        "SMS_ACCESS_KEY_SECRET": os.environ.get("SMS_ACCESS_KEY_SECRET") or None,
+        "SMS_SIGN_NAME": os.environ.get("SMS_SIGN_NAME") or None,
+        "SMS_SDK_APP_ID": os.environ.get("SMS_SDK_APP_ID") or None,
+        "SMS_DAILY_CAP": _int("SMS_DAILY_CAP", 50),
         "VAPID_SUBJECT": os.environ.get("VAPID_SUBJECT") or "mailto:" + (os.environ.get("MAIL_FROM")
                                                                           or "fieldservice@localhost"),
         "INSTANCE_PATH_FOR_KEYS": instance_path,

@@ -207,6 +207,104 @@ def send_due_mail(config, now=None) -> int:
     return sent
 
 
+def send_robot_messages(config, now=None, poster=None) -> int:
+    """Post what waits in each robot's queue, within the platform's limit: the robot held by this sender, each
+    post's messages taken (committed) before it is made with no transaction open, its answer recorded after."""
+    from datetime import timedelta
+
+    from domain.alerts import channels
+    from domain.core import uow
+    from domain.core.types import utcnow
+
+    posted = 0
+    now = now or utcnow()
+    claim_for = timedelta(seconds=int(config.get("CHANNEL_CLAIM_SECONDS") or 120))
+    if channels.settle_unconfirmed(now):
+        uow.commit()
+    due = channels.channels_due(now)
+    uow.rollback()
+    wake_at = None
+    public_url = (config.get("PUBLIC_URL") or "").rstrip("/")
+    for channel_id in due:
+        if not channels.claim_channel(channel_id, now, claim_for):
+            uow.rollback()
+            continue
+        uow.commit()
+        try:
+            channel = db_get(channels.AlertChannel, channel_id)
+            with _default_locale(config):
+                plan = channels.plan_posts(channel, now, public_url)
+            for post in plan:
+                channels.mark_posting(post, utcnow(), claim_for)
+                uow.commit()
+                channel = db_get(channels.AlertChannel, channel_id)
+                at = max(now, utcnow())  # (a test's clock may run ahead)
+                with _default_locale(config):
+                    answer = channels.post_message(channel, post.message, at, poster)
+                uow.rollback()
+                channels.record_post(channel_id, post, answer, at)
+                uow.commit()
+                posted += answer.outcome == "sent"
+                if answer.outcome != "sent":
+                    break  # rate-limited, refused or down: the rest waits
+            channel = db_get(channels.AlertChannel, channel_id)
+            if channels.waiting_counts().get(channel_id):  # at the robot's limit: come back when it has room
+                at = channels.next_room_at(channel, utcnow())
+                wake_at = at if wake_at is None else min(wake_at, at)
+        finally:
+            uow.rollback()
+            channels.release_channel(channel_id)
+            uow.commit()
+    if wake_at is not None and not huey.immediate:
+        delay = max((wake_at - utcnow()).total_seconds(), 1)
+        send_channel_messages.schedule(delay=delay)
+    return posted
+
+
+def send_due_sms(config, now=None, sender=None) -> int:
+    """Send the SMS that are due through SMS_PROVIDER (kept in the outbox while none is set): each claimed
+    (committed), sent with no transaction open, its answer recorded."""
+    from datetime import timedelta
+
+    from domain.alerts import sms
+    from domain.alerts.sms_providers import Provider
+    from domain.core import uow
+    from domain.core.types import utcnow
+
+    now = now or utcnow()
+    provider = Provider.from_config(config)
+    if provider is None:
+        held = sms.hold_unsent(now)
+        uow.commit() if held else uow.rollback()
+        return 0
+    claim_for = timedelta(seconds=int(config.get("CHANNEL_CLAIM_SECONDS") or 120))
+    sent = 0
+    ids = sms.due_sms(now)
+    uow.rollback()
+    for message_id in ids:
+        claimed = sms.claim_sms(message_id, now, claim_for)
+        uow.commit()
+        if not claimed:
+            continue
+        request = sms.prepare(message_id, provider, config, utcnow())
+        if request is None:  # the number's cap for today: recorded
+            uow.commit()
+            continue
+        uow.rollback()
+        answer = sms.send(provider, request, sender)
+        sent += sms.record(message_id, answer, max(now, utcnow()))
+        uow.commit()
+    return sent
+
+
+@contextmanager
+def _default_locale(config):
+    from flask_babel import force_locale
+
+    with force_locale(config.get("BABEL_DEFAULT_LOCALE") or "zh_CN"):
+        yield
+
+
 def deliver_weekly_report(config, now) -> bool:
     """Last week's report on Monday 09:00 (TIMEZONE): stored, mailed, announced; once."""
     from zoneinfo import ZoneInfo
@@ -257,6 +355,13 @@ def deliver_notifications() -> int:
 def send_mail() -> int:
     with task_context() as app:
         return send_due_mail(app.config)
+
+
+@huey.task()
+def send_channel_messages() -> int:
+    """The group robots' queues and the SMS."""
+    with task_context() as app:
+        return send_robot_messages(app.config) + send_due_sms(app.config)
 
 
 def build_export_zip(job_id: int, tz) -> str:
@@ -382,8 +487,9 @@ def tick(now=None) -> dict[str, int]:
         steps = {"alerts": scan, "delivered": lambda: deliver_alerts(app.config),
                  "rendered": lambda: render_pending_orders(now),
                  "weekly": lambda: int(deliver_weekly_report(app.config, now)),
-                 "mailed": lambda: send_due_mail(app.config, now), "manuals": requeue_manuals,
-                 "exports": requeue_exports}
+                 "mailed": lambda: send_due_mail(app.config, now),
+                 "robots": lambda: send_robot_messages(app.config), "sms": lambda: send_due_sms(app.config),
+                 "manuals": requeue_manuals, "exports": requeue_exports}
         for name, step in steps.items():
             try:
                 done[name] = step()
@@ -403,6 +509,7 @@ TASKS: dict[str, Callable[..., Any]] = {
     "render_orders": render_orders,
     "deliver_notifications": deliver_notifications,
     "send_mail": send_mail,
+    "send_channel_messages": send_channel_messages,
     "build_export": build_export,
     "build_manual": build_manual,
 }
@@ -443,6 +550,9 @@ def lower_priority(nice: int) -> None:
         pass
 
 
+POLL_MAX = 1.0  # seconds: the longest pause of an idle consumer between two reads of the queue
+
+
 def run_consumer(app: Flask, *, workers: int, max_tasks: int | None, max_growth: int | None = None,
                  nice: int = 0) -> None:
     """The consumer in the foreground. Workers are processes, recycled after `max_tasks` tasks and once grown
@@ -455,8 +565,11 @@ def run_consumer(app: Flask, *, workers: int, max_tasks: int | None, max_growth:
         lower_priority(nice)
     set_worker_app(app)
     set_growth_limit(max_growth)
+    # An idle consumer polls the SQLite queue at most POLL_MAX seconds apart (Huey's default backs off to 10 s): an
+    # alert queued after a quiet spell reaches its robot, phone or SMS within about a second, not ten.
     config = ConsumerConfig(workers=workers, worker_type="process", periodic=True, max_tasks=max_tasks,
-                            check_worker_health=True, health_check_interval=1, flush_locks=True)
+                            check_worker_health=True, health_check_interval=1, flush_locks=True,
+                            max_delay=POLL_MAX)
     config.setup_logger()
     consumer = _recycling_consumer_class()(huey, **config.values)
     consumer.run()

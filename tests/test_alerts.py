@@ -360,7 +360,7 @@ def test_alert_settings_are_saved_per_user(app, staff):
         # What a technician can get is as chosen; what cannot reach them keeps its default (a role change).
         assert chosen["push"] & TECHNICIAN_KINDS == {"assigned"} and chosen["email"] & TECHNICIAN_KINDS == {"missed"}
         assert chosen["push"] - TECHNICIAN_KINDS == {"new_request", "escalated", "submitted", "weekly_report",
-                                                     "unreachable", "handed_back"}
+                                                     "unreachable", "handed_back", "channel_failing"}
         assert "bogus" not in chosen["email"]
     bad = client.post("/notifications/preferences", data={"email": "not-an-address"})
     assert bad.status_code == 400

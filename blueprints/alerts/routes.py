@@ -8,14 +8,15 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from domain.alerts import delivery, mail, notifications, weekly
+from domain.alerts import channels, delivery, mail, notifications, robots, sms, weekly
 from domain.alerts.mail import INVALID_EMAIL, valid_email
-from domain.alerts.models import StoredReport
+from domain.alerts.models import SmsTemplate, StoredReport
 from domain.core.db import db
 from domain.core.enums import Role
 from domain.core.models import Blob
 
 from ..access import roles_required, signed_in
+from ..core.actions import form_action
 from . import bp
 
 
@@ -101,16 +102,22 @@ def preferences():
 @bp.route("/admin/outbox", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
 def outbox():
-    """The mail outbox: what waits, why, and when it is tried again."""
+    """Every channel's outbox (mail, group robots, SMS): what waits, why, the platform's last answer, and when it
+    is tried again."""
     form = EmptyForm()
     if form.validate_on_submit():
         mail_id = request.form.get("retry", "")
+        message_id = request.form.get("retry_message", "")
         if mail_id.isascii() and mail_id.isdigit() and len(mail_id) <= 9:
             mail.retry_now(int(mail_id))
             flash(_("The mail will be tried again now."), "success")
+        elif message_id.isascii() and message_id.isdigit() and len(message_id) <= 9:
+            channels.retry_now(int(message_id))
+            flash(_("The message will be tried again now."), "success")
         return redirect(url_for("alerts.outbox"))
     return render_template("alerts/outbox.html", rows=mail.outbox_rows(), form=form,
-                           smtp_host=current_app.config["SMTP_HOST"])
+                           smtp_host=current_app.config["SMTP_HOST"], messages=channels.outbox_rows(),
+                           channel_names={c.id: c.name for c in channels.list_channels()}, sms_text=sms.text_of)
 
 
 @bp.get("/reports/delivered")
@@ -131,3 +138,121 @@ def delivered_report_file(week: str, fmt: str):
     response.headers["Content-Type"] = blob.media_type
     response.headers["Content-Disposition"] = f'attachment; filename="weekly-report-{week}.{fmt}"'
     return response
+
+
+# --- group robots (DingTalk, WeCom, Feishu) ------------------------------------------------------------------
+
+
+def _channel_fields() -> dict:
+    """The robot form as posted (a missing field is empty; the domain checks every value)."""
+    return {"platform": request.form.get("platform", ""), "name": request.form.get("name", ""),
+            "webhook_url": request.form.get("webhook_url", ""), "secret": request.form.get("secret", ""),
+            "kinds": request.form.getlist("kinds")}
+
+
+def _channel_page(template: str, *, errors: dict | None = None, values: dict | None = None, **extra):
+    return render_template(template, form=EmptyForm(), errors=errors or {}, values=values or {},
+                           platforms=robots.PLATFORM_LABELS, kinds=channels.ROBOT_KINDS,
+                           kind_labels=notifications.KIND_LABELS, default_kinds=channels.DEFAULT_KINDS,
+                           **extra), 400 if errors else 200
+
+
+@bp.route("/admin/channels", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def channel_list():
+    """The group robots: paste a webhook (and its secret), choose the alerts; each with its state and last answer."""
+    values: dict = {}
+    errors: dict = {}
+    if request.method == "POST":
+        if not EmptyForm().validate_on_submit():
+            abort(400)
+        values = _channel_fields()
+        outcome = form_action(lambda: channels.add_channel(
+            values["platform"], values["webhook_url"], secret=values["secret"], kinds=values["kinds"],
+            name=values["name"], hosts_setting=current_app.config["CHANNEL_HOSTS_ALLOWED"], actor=_user()),
+            flash_errors=False)
+        if outcome.ok:
+            flash(_("Robot added: use \u201cSend a test message\u201d to see the platform's answer."), "success")
+            return redirect(url_for("alerts.channel_list"))
+        errors = {k: str(v) for k, v in outcome.fields.items()} or {"webhook_url": str(outcome.error.message)}
+    return _channel_page("alerts/channels.html", errors=errors, values=values, rows=channels.list_channels(),
+                         waiting=channels.waiting_counts())
+
+
+@bp.route("/admin/channels/<int:channel_id>", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def channel_edit(channel_id: int):
+    channel = channels.get_channel(channel_id)
+    errors: dict = {}
+    values = {"name": channel.name, "webhook_url": channel.webhook_url, "kinds": channel.kinds,
+              "active": channel.active}
+    if request.method == "POST":
+        if not EmptyForm().validate_on_submit():
+            abort(400)
+        values = {**_channel_fields(), "active": request.form.get("active") == "1"}
+        keep = request.form.get("secret", "") == "" and request.form.get("clear_secret") != "1"
+        outcome = form_action(lambda: channels.update_channel(
+            channel, webhook_url=values["webhook_url"], secret=values["secret"], keep_secret=keep,
+            kinds=values["kinds"], name=values["name"], active=values["active"],
+            hosts_setting=current_app.config["CHANNEL_HOSTS_ALLOWED"], actor=_user()), flash_errors=False)
+        if outcome.ok:
+            flash(_("Changes saved."), "success")
+            return redirect(url_for("alerts.channel_list"))
+        errors = {k: str(v) for k, v in outcome.fields.items()} or {"webhook_url": str(outcome.error.message)}
+    return _channel_page("alerts/channel_edit.html", errors=errors, values=values, channel=channel)
+
+
+@bp.post("/admin/channels/<int:channel_id>/test")
+@roles_required(Role.ADMIN)
+def channel_test(channel_id: int):
+    """Send a test message now and show what the platform answered."""
+    channel = channels.get_channel(channel_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    from domain.core.types import utcnow
+
+    answer = channels.send_test(channel, current_app.config, utcnow())
+    if answer.outcome == "sent":
+        flash(_("%(name)s: the platform accepted the test message (%(answer)s).", name=channel.name,
+                answer=answer.describe()), "success")
+    else:
+        flash(_("%(name)s: the platform refused the test message: %(answer)s", name=channel.name,
+                answer=answer.describe()), "error")
+    return redirect(url_for("alerts.channel_list"))
+
+
+@bp.post("/admin/channels/<int:channel_id>/delete")
+@roles_required(Role.ADMIN)
+def channel_delete(channel_id: int):
+    channel = channels.get_channel(channel_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    channels.remove_channel(channel, _user())
+    flash(_("Robot removed."), "success")
+    return redirect(url_for("alerts.channel_list"))
+
+
+@bp.route("/admin/sms", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def sms_settings():
+    """The SMS provider in use (from the settings) and the approved template code for each kind of message."""
+    from domain.alerts.sms_providers import Provider
+
+    provider = Provider.from_config(current_app.config)
+    errors: dict = {}
+    if request.method == "POST":
+        if not EmptyForm().validate_on_submit():
+            abort(400)
+        codes = {kind.value: request.form.get(kind.value, "") for kind in sms.SmsKind}
+        outcome = form_action(lambda: sms.save_template_codes(codes, _user()), flash_errors=False)
+        if outcome.ok:
+            flash(_("Template codes saved."), "success")
+            return redirect(url_for("alerts.sms_settings"))
+        errors = {k: str(v) for k, v in outcome.fields.items()}
+    current = sms.template_codes(provider.name if provider else None)
+    stored = {t.kind for t in db.session.execute(select(SmsTemplate)).scalars()}
+    rows = [(kind, sms.KIND_LABELS[kind], sms.TEMPLATE_TEXTS[kind], sms.TEMPLATE_VARS[kind],
+             request.form.get(kind.value, current[kind] if kind.value in stored else ""), current[kind],
+             errors.get(kind.value)) for kind in sms.SmsKind]
+    return render_template("alerts/sms.html", form=EmptyForm(), rows=rows, provider=sms.describe_provider(
+        current_app.config), cap=current_app.config["SMS_DAILY_CAP"]), 400 if errors else 200

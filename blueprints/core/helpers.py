@@ -61,6 +61,12 @@ NAV = [
     NavItem("admin.policy", _l("Service policy"), frozenset({Role.ADMIN}), _l("The deadlines the app tracks")),
     NavItem("admin.calendar", _l("Working-day calendar"), frozenset({Role.ADMIN}),
             _l("Holidays and make-up days the calendar does not know")),
+    NavItem("alerts.channel_list", _l("Group robots"), frozenset({Role.ADMIN}),
+            _l("DingTalk, WeCom and Feishu groups that receive alerts")),
+    NavItem("alerts.sms_settings", _l("SMS"), frozenset({Role.ADMIN}),
+            _l("The SMS provider and the template for each message")),
+    NavItem("alerts.outbox", _l("Outbox"), frozenset({Role.ADMIN}),
+            _l("Mail, robot messages and SMS: sent and waiting")),
 ]
 
 

@@ -1,4 +1,5 @@
-"""The customer's copy: after signing, the customer gets the link to their signed order by e-mail."""
+"""The customer's messages: "received, your technician is …" at assignment (SMS and e-mail), and after signing the
+link to their signed order by e-mail."""
 from __future__ import annotations
 
 from flask_babel import force_locale
@@ -29,3 +30,27 @@ def queue_customer_copy(ticket: Ticket, order: ServiceOrder, site: Site) -> bool
                  number=ticket.number, days=days, link=customer_copy_link(order, site),
                  company=site.company)
     return mail.queue_mail("customer_copy", [ticket.customer_email], subject, body) is not None
+
+
+def queue_entered(ticket: Ticket) -> bool:
+    """When the request is entered: "your request FS-… is received", by SMS to the contact phone (a mobile)."""
+    from . import sms
+
+    return sms.queue_customer_sms(ticket, sms.SmsKind.CUSTOMER_RECEIVED)
+
+
+def queue_assigned(ticket: Ticket, site: Site) -> dict[str, bool]:
+    """At assignment: "your request FS-… is received, the technician is 李强", by SMS to the request's contact
+    phone when it is a mobile number, and by e-mail when the customer gave an address. A reassignment names the
+    new technician. In the caller's transaction; sent after its commit."""
+    from . import sms
+
+    sent = {"sms": sms.queue_customer_sms(ticket, sms.SmsKind.CUSTOMER_TECHNICIAN), "email": False}
+    if ticket.customer_email and ticket.assignee is not None:
+        with force_locale("zh_CN"):
+            subject = _("Your request %(number)s is received", number=ticket.number)
+            body = _("Hello %(name)s,\n\nyour request %(number)s is received. Your technician is %(technician)s, "
+                     "who will contact you shortly.\n\n%(company)s", name=ticket.customer.name,
+                     number=ticket.number, technician=ticket.assignee.display_name, company=site.company)
+        sent["email"] = mail.queue_mail("customer_received", [ticket.customer_email], subject, body) is not None
+    return sent

@@ -15,7 +15,7 @@ from ..alerts.models import Notification, PushSubscription
 from ..core.db import db
 from ..core.models import User
 from ..sla.policy import current_policy
-from . import mail, push
+from . import channels, mail, push, sms
 from .notifications import Kind, kinds_for, title_and_body
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ def path_for(user: User, note: Notification) -> str:
     number = (note.params or {}).get("number")
     if note.kind == Kind.WEEKLY_REPORT:
         return "/reports/delivered"
+    if note.kind == Kind.CHANNEL_FAILING:
+        return "/admin/channels"
     if not number:
         return "/notifications/"
     if user.role.value == "technician":
@@ -72,8 +74,9 @@ def claim_pending(now: datetime) -> list[int]:
 
 
 def deliver(claimed: list[int], config: Mapping[str, Any], *, pusher: push.Pusher | None = None) -> int:
-    """Push the claimed alerts and queue their mail, as each user chose; drop the subscriptions the push
-    service says are gone. The caller commits. Returns the number of pushes sent."""
+    """Push the claimed alerts and queue their mail, as each user chose, and their messages to the group robots
+    that announce their kind; drop the subscriptions the push service says are gone. The caller commits. Returns
+    the number of pushes sent."""
     if not claimed:
         return 0
     notes = db.session.execute(select(Notification).where(Notification.id.in_(claimed))
@@ -105,6 +108,8 @@ def deliver(claimed: list[int], config: Mapping[str, Any], *, pusher: push.Pushe
             gone.update(dropped)
         if note.kind in wanted["email"] and user.email:
             mail.queue_mail(f"alert.{note.kind}", [user.email], title, f"{body}\n\n{url}\n")
+    channels.queue_alerts(list(notes), config)
+    sms.queue_alerts(list(notes), config)
     if gone:
         db.session.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone)))
         log.info("dropped %d push subscriptions the push service says are gone", len(gone))

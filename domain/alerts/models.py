@@ -117,3 +117,73 @@ class ScanMark(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     scanned_until: Mapped[datetime]
+
+
+class AlertChannel(Base):
+    """A group robot an alert can go to: a DingTalk custom robot, a WeCom group robot or a Feishu custom bot.
+    Its webhook is checked at save (only the platform's host, domain/alerts/robots.py); `recent_posts` holds the
+    times of its last posts (at most the platform's per-minute limit), so the sender never exceeds the limit;
+    `blocked_until` is set when the platform answered a rate-limit errcode."""
+
+    __tablename__ = "alert_channels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))  # dingtalk | wecom | feishu
+    name: Mapped[str] = mapped_column(String(100))
+    webhook_url: Mapped[str] = mapped_column(String(1000))
+    secret: Mapped[str | None] = mapped_column(String(200))
+    # The alert kinds announced in this group (notifications.Kind values).
+    kinds: Mapped[list[Any]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(default=True)
+    # ok | failing (the platform refused the signature or the webhook: an admin must fix it; nothing is sent)
+    state: Mapped[str] = mapped_column(String(16), default="ok")
+    last_answer: Mapped[str | None] = mapped_column(Text)
+    recent_posts: Mapped[list[Any]] = mapped_column(default=list)
+    blocked_until: Mapped[datetime | None]
+    # A sender holds the channel while it posts (two workers never interleave one robot's posts).
+    claimed_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelMessage(Base):
+    """A message to a group robot or an SMS, waiting, sent, folded into a digest, or refused: the outbox of every
+    channel but mail. `key` is its idempotency key (the channel or number, and the alert's key): a message is
+    queued once whatever the number of deliveries, workers or restarts."""
+
+    __tablename__ = "channel_outbox"
+    __table_args__ = (Index("ix_channel_outbox_state_next", "state", "next_attempt_at"),
+                      Index("ix_channel_outbox_channel_state", "channel_id", "state"),
+                      Index("ix_channel_outbox_recipient_sent", "recipient", "sent_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transport: Mapped[str] = mapped_column(String(8))  # robot | sms
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("alert_channels.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # An SMS's mobile number; empty for a robot.
+    recipient: Mapped[str | None] = mapped_column(String(40))
+    # A robot: {"title", "body", "url", "mentions"}; an SMS: {"template", "vars"}.
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # queued | sent | digested (went out inside another message: digest_id) | held (channel off) | refused
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_answer: Mapped[str | None] = mapped_column(Text)
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("channel_outbox.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+    channel: Mapped[AlertChannel | None] = relationship()
+    # For the unit of work's order (a request is written before a message that names it), never loaded.
+    ticket: Mapped[Ticket | None] = relationship(lazy="raise")
+
+
+class SmsTemplate(Base):
+    """The provider's approved template code for one kind of SMS (set on the admin page; a default otherwise)."""
+
+    __tablename__ = "sms_templates"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -39,6 +39,7 @@ class Kind(StrEnum):
     WEEKLY_REPORT = "weekly_report"  # last week's report is out
     UNREACHABLE = "unreachable"      # the customer has not been reached after several attempts
     HANDED_BACK = "handed_back"      # a technician handed a job back: reassign it
+    CHANNEL_FAILING = "channel_failing"  # a group robot refuses our messages (signature, token)
 
 
 KIND_LABELS = {
@@ -52,6 +53,7 @@ KIND_LABELS = {
     Kind.WEEKLY_REPORT: _l("Weekly report"),
     Kind.UNREACHABLE: _l("Customer not reached"),
     Kind.HANDED_BACK: _l("Job handed back"),
+    Kind.CHANNEL_FAILING: _l("A group robot refuses messages"),
 }
 
 
@@ -68,6 +70,7 @@ KIND_ROLES: dict[Kind, frozenset[Role]] = {
     Kind.WEEKLY_REPORT: frozenset({Role.SUPERVISOR}),
     Kind.UNREACHABLE: frozenset({Role.SUPERVISOR}),
     Kind.HANDED_BACK: frozenset({Role.SUPERVISOR}),
+    Kind.CHANNEL_FAILING: frozenset({Role.ADMIN}),
 }
 
 
@@ -223,6 +226,10 @@ def title_and_body(note: Notification, *, tz: ZoneInfo, policy: Policy) -> tuple
     if kind == Kind.WEEKLY_REPORT:
         return _("Weekly report %(week)s", week=p.get("week", "")), _("The report is stored and was sent to "
                                                                       "customer service.")
+    if kind == Kind.CHANNEL_FAILING:
+        return _("Robot %(name)s refuses messages", name=p.get("channel", "")), \
+            _("The platform answered %(answer)s. Its messages are kept until the robot is fixed on the admin "
+              "page.", answer=p.get("answer", ""))
     return str(KIND_LABELS.get(kind, kind)), text
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
+from ..alerts import customer
 from ..alerts import notifications as alerts
 from ..core.audit import record_event
 from ..core.context import (
@@ -81,6 +82,7 @@ def assign(ticket: Ticket, technician: User, ctx: Context, expected_version: int
                      remote_addr=ctx.remote_addr, from_state=ticket.status.value, to_state=ticket.status.value,
                      technician=technician.username, previous=previous.username if previous else None)
     alerts.request_assigned(ticket)
+    customer.queue_assigned(ticket, ctx.settings())
 
 
 def hand_back(ticket: Ticket, ctx: Context, *, reason: str, at: datetime) -> None:

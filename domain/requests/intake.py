@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from ..alerts import customer
 from ..alerts import notifications as alerts
 from ..alerts.mail import EMAIL_MAX, INVALID_EMAIL, valid_email
 from ..core.audit import record_event
@@ -212,4 +213,5 @@ def create_request(data: dict, ctx: Context) -> Ticket:
     start_clock(ticket, ClockName.FIRST_CONTACT, ticket.created_at, ticket.created_at + window,
                 threshold=int(window.total_seconds() // 60))
     alerts.request_entered(ticket)
+    customer.queue_entered(ticket)
     return ticket

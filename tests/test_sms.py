@@ -1,0 +1,228 @@
+"""SMS through Aliyun (Dysmsapi SendSms 2017-05-25, RPC signature) and Tencent Cloud (SendSms 2021-01-11,
+TC3-HMAC-SHA256), against stand-ins on 127.0.0.1 that recompute each signature as published and check the
+template and its variables: the signers reproduce the providers' published examples; an urgent assignment reaches
+the technician, a missed first contact the supervisor on duty, the customer is told their request is received and
+who the technician is; the per-number daily cap (ours, and the provider's isv.BUSINESS_LIMIT_CONTROL) stops a
+message that day and records it; a wrong key is refused, not retried; with no provider the messages are kept."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from domain.alerts import sms
+from domain.alerts.models import ChannelMessage, Notification
+from domain.alerts.notifications import Kind, insert_once
+from domain.alerts.sms_providers import aliyun_signature, tencent_signature
+from domain.core import uow
+from domain.core.db import db
+from domain.core.models import User
+from domain.core.types import utcnow
+from domain.requests import assignment
+
+from .standins import SMS
+from .test_alerts import BODY, ctx, new_request, staff  # noqa: F401 - the fixture
+
+CUSTOMER = BODY["contact_phone"]  # 13900139002
+LI, BOSS, BOSS2 = "13800138000", "13700137000", "13600136000"
+
+
+def test_the_aliyun_signature_reproduces_the_published_example():
+    # Aliyun's documentation of the RPC signature (SendSms, AccessKeySecret "testSecret").
+    params = {"AccessKeyId": "testId", "Action": "SendSms", "Format": "XML", "OutId": "123",
+              "PhoneNumbers": "15300000001", "RegionId": "cn-hangzhou", "SignName": "阿里云短信测试专用",
+              "SignatureMethod": "HMAC-SHA1", "SignatureNonce": "45e25e9b-0a6f-4070-8c85-2956eda1b466",
+              "SignatureVersion": "1.0", "TemplateCode": "SMS_71390007", "TemplateParam": '{"customer":"test"}',
+              "Timestamp": "2017-07-12T02:42:19Z", "Version": "2017-05-25"}
+    assert aliyun_signature(params, "testSecret", "GET") == "zJDF+Lrzhj/ThnlvIToysFRq6t4="
+
+
+def test_the_tencent_tc3_signature_reproduces_the_published_example():
+    # Tencent Cloud's documentation of TC3-HMAC-SHA256 (CVM DescribeInstances, the EXAMPLE key).
+    payload = b'{"Limit": 1, "Filters": [{"Values": ["\\u672a\\u547d\\u540d"], "Name": "instance-name"}]}'
+    assert tencent_signature(secret_key="Gu5t9xGARNpq86cd98joQYCN3EXAMPLE", host="cvm.tencentcloudapi.com",
+                             payload=payload, timestamp=1551113065, service="cvm") == \
+        "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168"
+
+
+def sms_settings(standin, provider: str, **extra) -> dict:
+    settings = {"SMS_PROVIDER": provider, "SMS_ENDPOINT": standin.base + "/", "SMS_ACCESS_KEY_ID": standin.key_id,
+                "SMS_ACCESS_KEY_SECRET": standin.secret, "SMS_SIGN_NAME": standin.sign_name}
+    if provider == "tencent":
+        settings["SMS_SDK_APP_ID"] = standin.app_id
+    return {**settings, **extra}
+
+
+def set_phones(staff):  # noqa: F811 - the fixture's value
+    for name, phone in (("li", f"+86 {LI}"), ("boss", BOSS), ("boss2", BOSS2)):
+        db.session.get(User, staff[name]).phone = phone
+    db.session.commit()
+
+
+def states() -> dict[str, str]:
+    return {m.key: m.state for m in db.session.execute(select(ChannelMessage)
+                                                       .where(ChannelMessage.transport == "sms")).scalars()}
+
+
+@pytest.mark.parametrize("provider", ["aliyun", "tencent"])
+def test_the_customer_the_technician_and_the_supervisor_on_duty_get_their_sms(make_app, staff, provider):  # noqa: F811
+    with SMS[provider]() as standin:
+        app = make_app(**sms_settings(standin, provider))
+        with app.app_context():
+            set_phones(staff)
+            ticket = new_request(staff, customer_email="kehu@example.cn")
+            uow.commit()
+            codes = sms.template_codes(provider)
+            assert standin.refused == []
+            [received] = standin.sent
+            assert received == {"phone": CUSTOMER, "template": codes[sms.SmsKind.CUSTOMER_RECEIVED],
+                                "vars": {"number": ticket.number}, "out_id": received["out_id"]}
+            assignment.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], utcnow()))
+            uow.commit()
+            by_template = {s["template"]: s for s in standin.sent}
+            technician = by_template[codes[sms.SmsKind.CUSTOMER_TECHNICIAN]]
+            assert technician["phone"] == CUSTOMER and technician["vars"] == {"number": ticket.number,
+                                                                              "name": "Test technician"}
+            urgent = by_template[codes[sms.SmsKind.URGENT_ASSIGNED]]
+            first_contact = ticket.created_at + timedelta(minutes=30)
+            assert urgent["phone"] == LI and urgent["vars"] == {
+                "number": ticket.number, "time": first_contact.astimezone(_shanghai()).strftime("%H:%M")}
+            # The e-mail too, since the customer gave an address.
+            from domain.alerts.models import OutboxMail
+
+            [mail] = db.session.execute(select(OutboxMail).where(OutboxMail.kind == "customer_received")).scalars()
+            assert mail.recipients == ["kehu@example.cn"] and "Test technician" in mail.body
+            # The first contact missed: the supervisor who assigned is told, not the other one.
+            due = first_contact
+            insert_once([{"user_id": uid, "kind": Kind.MISSED.value, "ticket_id": ticket.id, "clock": "first_contact",
+                          "due_at": due, "key": f"missed:{ticket.number}:first_contact:{due.isoformat()}",
+                          "params": {"number": ticket.number, "clock": "first_contact", "due_at": due.isoformat()}}
+                         for uid in (staff["boss"], staff["boss2"], staff["li"])])
+            uow.commit()
+            missed = [s for s in standin.sent if s["template"] == codes[sms.SmsKind.FIRST_CONTACT_MISSED]]
+            assert [s["phone"] for s in missed] == [BOSS]
+            assert set(states().values()) == {"sent"} and len(standin.sent) == 4
+
+
+def _shanghai():
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo("Asia/Shanghai")
+
+
+def test_a_normal_request_assigned_sends_the_technician_no_sms(make_app, staff):  # noqa: F811
+    with SMS["aliyun"]() as standin:
+        app = make_app(**sms_settings(standin, "aliyun"))
+        with app.app_context():
+            set_phones(staff)
+            ticket = new_request(staff, urgency="normal")
+            assignment.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], utcnow()))
+            uow.commit()
+            assert sorted(s["phone"] for s in standin.sent) == [CUSTOMER, CUSTOMER]
+
+
+@pytest.mark.parametrize("provider,code", [("aliyun", "isv.BUSINESS_LIMIT_CONTROL"),
+                                           ("tencent", "LimitExceeded.PhoneNumberDailyLimit")])
+def test_the_providers_per_number_limit_stops_the_message_that_day_and_records_it(make_app, staff, provider, code):  # noqa: F811
+    import worker
+
+    with SMS[provider](daily_limit=2) as standin:
+        app = make_app(**sms_settings(standin, provider))
+        with app.app_context():
+            for i in range(3):  # the same customer files three requests
+                new_request(staff, customer_name=f"客户{i}")
+                uow.commit()
+            assert len(standin.sent) == 2
+            limited = [key for key, state in states().items() if state == "limited"]
+            assert len(limited) == 1
+            row = db.session.execute(select(ChannelMessage).where(ChannelMessage.key == limited[0])).scalar_one()
+            assert row.last_answer.startswith(code) and row.attempts == 1
+            requests_before = standin.requests
+            worker.send_due_sms(app.config, now=utcnow() + timedelta(hours=1))  # not retried
+            assert standin.requests == requests_before
+
+
+def test_our_daily_cap_counts_what_was_sent_and_never_asks_the_provider_beyond_it(make_app, make_user, staff):  # noqa: F811, E501
+    with SMS["aliyun"]() as standin:
+        app = make_app(**sms_settings(standin, "aliyun", SMS_DAILY_CAP=2))
+        with app.app_context():
+            for i in range(3):
+                new_request(staff, customer_name=f"客户{i}")
+                uow.commit()
+            assert len(standin.sent) == 2 and standin.requests == 2
+            [limited] = [m for m in db.session.execute(select(ChannelMessage)).scalars() if m.state == "limited"]
+            assert "daily cap" in limited.last_answer and limited.attempts == 0
+        # The outbox shows it, worded as the template, with why it was not sent.
+        from domain.core.enums import Role
+
+        from .conftest import signed_client
+
+        make_user(Role.SUPERVISOR, "admin1", is_admin=True)
+        page = signed_client(app, "admin1").get("/admin/outbox").get_data(as_text=True)
+        assert "已达当日上限" in page and "daily cap reached" in page and "技术人员将尽快与您联系" in page
+        with app.app_context():
+            midnight = datetime(2026, 12, 6, 16, 0, tzinfo=UTC)  # 00:00 in Shanghai
+            assert sms.sent_today(CUSTOMER, "customer_received", midnight + timedelta(days=400), _shanghai()) == 0
+
+
+@pytest.mark.parametrize("provider,code", [("aliyun", "SignatureDoesNotMatch"),
+                                           ("tencent", "AuthFailure.SignatureFailure")])
+def test_a_wrong_secret_is_refused_recorded_and_not_retried(make_app, staff, provider, code):  # noqa: F811
+    import worker
+
+    with SMS[provider]() as standin:
+        app = make_app(**sms_settings(standin, provider, SMS_ACCESS_KEY_SECRET="wrong-secret"))
+        with app.app_context():
+            new_request(staff)
+            uow.commit()
+            assert standin.sent == [] and len(standin.refused) == 1
+            [row] = db.session.execute(select(ChannelMessage)).scalars()
+            assert row.state == "refused" and row.last_answer.startswith(code)
+            worker.send_due_sms(app.config, now=utcnow() + timedelta(hours=1))
+            assert standin.requests == 1
+
+
+def test_without_a_provider_messages_are_kept_then_sent_once_one_is_set(make_app, staff):  # noqa: F811
+    import worker
+
+    app = make_app()
+    with app.app_context():
+        number = new_request(staff).number
+        uow.commit()
+        [row] = db.session.execute(select(ChannelMessage)).scalars()
+        assert row.state == "held" and "SMS_PROVIDER" in row.last_answer
+    with SMS["tencent"]() as standin:
+        configured = make_app(**sms_settings(standin, "tencent"))
+        with configured.app_context():
+            assert worker.send_due_sms(configured.config) == 1
+            assert worker.send_due_sms(configured.config) == 0
+            [sent] = standin.sent
+            assert sent["vars"] == {"number": number} and sent["phone"] == CUSTOMER
+
+
+def test_a_landline_contact_gets_no_sms(app, staff):  # noqa: F811
+    with app.app_context():
+        new_request(staff, contact_phone="021-62345678")
+        uow.commit()
+        assert db.session.execute(select(func.count(ChannelMessage.id))).scalar_one() == 0
+        assert db.session.execute(select(func.count(Notification.id))).scalar_one() > 0  # the staff still told
+
+
+def test_template_codes_are_set_on_the_admin_page_and_hostile_values_are_400(make_app, make_user):
+    from domain.core.enums import Role
+
+    from .conftest import signed_client
+
+    app = make_app()
+    make_user(Role.SUPERVISOR, "admin1", is_admin=True)
+    client = signed_client(app, "admin1")
+    page = client.get("/admin/sms").get_data(as_text=True)
+    assert "SMS_900000003" in page and "SMS_PROVIDER" in page
+    assert client.post("/admin/sms", data={"customer_received": "SMS_123456789"}).status_code == 302
+    with app.app_context():
+        assert sms.template_codes("aliyun")[sms.SmsKind.CUSTOMER_RECEIVED] == "SMS_123456789"
+    for value in ("SMS\x00", "码" * 5000, "SMS 1", "x" * 41):
+        assert client.post("/admin/sms", data={"customer_received": value}).status_code == 400
+    with app.app_context():
+        assert sms.template_codes("aliyun")[sms.SmsKind.CUSTOMER_RECEIVED] == "SMS_123456789"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
@@ -32,6 +32,9 @@ from ..core.models import User
 from ..core.types import utcnow
 from ..core.validation import parse_int, text_problem
 from ..requests.models import Customer, DeviceCategory, DeviceModel, Ticket
+
+if TYPE_CHECKING:
+    from ..devices.models import Device
 from ..sla.clocks import start_clock, stop_clock
 from .numbering import allocate_ticket_number
 
@@ -50,6 +53,7 @@ class Intake:
     device_model: DeviceModel | None = None
     serial_number: str | None = None
     customer_email: str | None = None
+    device: Device | None = None
 
 
 def open_ticket(intake: Intake, *, actor: User | None, tz: ZoneInfo, created_at: datetime | None = None,
@@ -68,6 +72,7 @@ def open_ticket(intake: Intake, *, actor: User | None, tz: ZoneInfo, created_at:
         device_category=intake.device_model.category if intake.device_model else None,
         device_model_text=intake.device_model_text,
         serial_number=intake.serial_number,
+        device=intake.device,
         customer_email=intake.customer_email,
         problem=intake.problem,
         reported_at=intake.reported_at,
@@ -124,9 +129,20 @@ def validate_intake(data: dict, ctx: Context) -> tuple[Intake, DeviceCategory | 
         errors["problem"] = _l("Describe the problem.")
 
     device = None
+    registered = None
+    device_ref = _text(data, "device_ref", 100) or _text(data, "asset_number", 100)
+    if device_ref:
+        from ..devices.register import resolve_device
+
+        registered = resolve_device(device_ref)
+        if registered is None:
+            errors["device_ref"] = _l("No device with this asset or serial number in the register: leave it "
+                                      "empty and give the model.")
     device_id = data.get("device_model_id")
     device_text = _text(data, "device_model")
-    if device_id not in (None, "", 0, "0"):
+    if registered is not None:
+        device = registered.device_model
+    elif device_id not in (None, "", 0, "0"):
         number = parse_int(device_id, minimum=1)
         device = db.session.get(DeviceModel, number) if number is not None else None
         if device is None or not device.active:
@@ -182,7 +198,9 @@ def validate_intake(data: dict, ctx: Context) -> tuple[Intake, DeviceCategory | 
         address=_text(data, "address", 500) or customer.address,
         device_model=device,
         device_model_text=device.label if device else device_text,
-        serial_number=_text(data, "serial_number", 100) or None,
+        serial_number=(registered.serial_number if registered else None) or _text(data, "serial_number", 100)
+        or None,
+        device=registered,
         problem=problem,
         urgency=urgency,
         channel=channel,

@@ -79,6 +79,8 @@ def load_settings(instance_path: str) -> dict:
         "COMPANY_LOGO": os.environ.get("COMPANY_LOGO") or None,
         # The address printed in the service order's QR code (verification page).
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000"),
+        # The customer service number printed on device labels and shown on the customer's report pages.
+        "SERVICE_PHONE": os.environ.get("SERVICE_PHONE", ""),
         # How long a customer's download link stays valid.
         "SHARE_LINK_DAYS": _int("SHARE_LINK_DAYS", 30),
         # Uploads: the whole request, and one photo before it is downscaled.

@@ -84,6 +84,7 @@ ROUTES = [
     ("GET", "/devices/ZC-NONE/edit", "devices.edit", INTAKE),
     ("POST", "/devices/ZC-NONE/label", "devices.reissue_label", INTAKE),
     ("GET", "/devices/export.csv", "devices.export_csv", INTAKE),
+    ("GET", "/devices/labels.pdf?asset=ZC-NONE", "devices.labels_pdf", INTAKE),
     ("GET", "/devices/import", "devices.import_csv", INTAKE),
     ("POST", "/api/v1/devices", "devices_api.create_device", INTAKE),
     ("GET", "/api/v1/devices/ZC-NONE", "devices_api.get_device", EVERY_ROLE),
@@ -148,6 +149,7 @@ ANSWERS = {
     "field_api.sync_photo": INVALID_FORM,
     "devices.detail": NO_SUCH_OBJECT,  # no device ZC-NONE in the register
     "devices.edit": NO_SUCH_OBJECT,
+    "devices.labels_pdf": NO_SUCH_OBJECT,
     "devices.reissue_label": NO_SUCH_OBJECT,
     "devices_api.get_device": NO_SUCH_OBJECT,
     "devices_api.create_device": INVALID_FORM,

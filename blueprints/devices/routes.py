@@ -2,7 +2,7 @@
 (columns mapped on screen) and export, label sheets."""
 from __future__ import annotations
 
-from flask import flash, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -80,8 +80,6 @@ def _device_or_404(asset_number: str):
     try:
         return register.get_device(asset_number)
     except NotFound:
-        from flask import abort
-
         abort(404)
 
 
@@ -131,6 +129,30 @@ def reissue_label(asset_number: str):
     flash(_("A new label was issued for %(number)s: print it and replace the old one, which no longer works.",
             number=device.asset_number), "success")
     return redirect(url_for("devices.detail", asset_number=device.asset_number))
+
+
+@bp.get("/labels.pdf")
+@roles_required(*register.EDITOR_ROLES)
+def labels_pdf():
+    """Label sheets for the devices named (?asset=...), or for every device the list's search finds."""
+    from domain.devices import labels
+    from domain.devices.models import Device
+
+    assets = [a for a in request.args.getlist("asset")[:labels.MAX_LABELS] if register.ASSET_NUMBER.fullmatch(a)]
+    if assets:
+        devices = db.session.execute(select(Device).where(Device.asset_number.in_(assets))
+                                     .options(selectinload(Device.device_model))
+                                     .order_by(Device.asset_number)).scalars().all()
+    else:
+        devices, _total = register.search_devices(request.args.get("q", ""), state=_state_arg(),
+                                                  limit=labels.MAX_LABELS)
+    if not devices:
+        abort(404)
+    pdf = labels.labels_pdf(devices, current_site(), lang="en" if current_locale() == "en" else "zh-CN")
+    response = make_response(pdf)
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = "inline; filename=device-labels.pdf"
+    return response
 
 
 @bp.get("/export.csv")

@@ -143,6 +143,7 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.auth import api_bp as auth_api_bp
     from blueprints.auth import bp as auth_bp
     from blueprints.core import bp as core_bp
+    from blueprints.customer import bp as customer_bp
     from blueprints.devices import api_bp as devices_api_bp
     from blueprints.devices import bp as devices_bp
     from blueprints.dispatch import api_bp as dispatch_api_bp
@@ -170,6 +171,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(kb_bp, url_prefix="/kb")
     app.register_blueprint(alerts_bp)
     app.register_blueprint(alerts_api_bp)
+    app.register_blueprint(customer_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

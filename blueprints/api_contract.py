@@ -36,6 +36,7 @@ REQUEST = {"type": "object", "required": ["number", "status", "urgency", "assign
     "device_model": NULLABLE_TEXT, "device_category": NULLABLE_TEXT, "serial_number": NULLABLE_TEXT,
     "problem": TEXT, "reported_at": TIME, "created_at": TIME, "assignee": NULLABLE_TEXT, "expert": NULLABLE_TEXT,
     "version": {"type": "integer"}, "clocks": {"type": "array", "items": CLOCK},
+    "tracking_url": {"type": "string", "description": "the customer's tracking page (/c/...), for their messages"},
     "device": {"type": "object", "properties": {"model": NULLABLE_TEXT, "serial": NULLABLE_TEXT,
                                                 "category": NULLABLE_TEXT, "asset_number": NULLABLE_TEXT}}}}
 INTAKE = {"type": "object", "required": ["customer_name", "contact_phone", "problem", "urgency"], "properties": {

@@ -66,6 +66,10 @@ ROUTES = [
     ("POST", "/orders/{n}/internal", "orders.save_internal", TECHNICIAN, set()),
     ("POST", "/orders/{n}/review", "orders.review_order", SUPERVISOR),
     ("GET", "/o/bad-token", "orders.customer_copy", PUBLIC),
+    ("GET", "/d/abcdefghijkmnpqr", "customer.report_device", PUBLIC),
+    ("GET", "/report", "customer.report_web", PUBLIC),
+    ("GET", "/c/bad-token", "customer.track", PUBLIC),
+    ("POST", "/dispatch/requests/{n}/forward", "dispatch.forward", INTAKE, SEES_ANY_REQUEST),
     ("GET", "/verify/bad-token", "orders.verify", PUBLIC),
     ("GET", "/field/", "field.app", TECHNICIAN),
     ("GET", "/field/offline", "field.offline", PUBLIC),
@@ -158,6 +162,9 @@ ANSWERS = {
     "orders.share": NO_SUCH_OBJECT,
     "orders.revoke_share": NO_SUCH_OBJECT,  # {n} has no signed order yet
     "orders.customer_copy": NO_SUCH_OBJECT,
+    "customer.report_device": NO_SUCH_OBJECT,  # a label code that is no device's
+    "customer.track": NO_SUCH_OBJECT,
+    "dispatch.forward": (302, "/dispatch/requests/{n}"),  # {n} was entered at the desk: nothing to forward
     "orders.verify": NO_SUCH_OBJECT,
     "kb.article": NO_SUCH_OBJECT,
     "kb.edit_article": NO_SUCH_OBJECT,

@@ -71,6 +71,10 @@ class EscalateForm(SafeForm):
     reason = TextAreaField(_l("What should the expert help with?"), render_kw={"rows": 2})
 
 
+class ForwardForm(SafeForm):
+    pass
+
+
 class CancelForm(SafeForm):
     reason = StringField(_l("Reason for cancelling"))
 

@@ -33,6 +33,7 @@ from .forms import (
     CancelForm,
     ContactForm,
     EscalateForm,
+    ForwardForm,
     IntakeForm,
     NoteForm,
     PrepareForm,
@@ -162,7 +163,7 @@ def _detail_forms(ticket: Ticket) -> dict:
         "cancel": CancelForm(prefix="cancel"), "note": NoteForm(prefix="note"),
         "contact": ContactForm(prefix="contact"), "remote": RemoteForm(prefix="remote"),
         "resolve": ResolveForm(prefix="resolve"), "visit": VisitForm(prefix="visit"),
-        "prepare": PrepareForm(prefix="prepare"),
+        "prepare": PrepareForm(prefix="prepare"), "forward": ForwardForm(prefix="forward"),
     }
     forms["assign"].technician.choices = [("", _("— Technician —"))] + [
         (str(u.id), u.display_name) for u in active_users(Role.TECHNICIAN) if not context.is_assignee(u, ticket)]
@@ -197,7 +198,8 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         is_assignee=context.is_assignee(user, ticket), is_supervisor=user.has_role(Role.SUPERVISOR),
         can_download=access.can_download_order(user, ticket), can_open_case_analysis=kb.can_edit(user),
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,
-        visit=ticket.current_visit,
+        visit=ticket.current_visit, awaiting_forward=intake.awaiting_acceptance(ticket),
+        can_forward=user.has_role(Role.DISPATCHER, Role.SUPERVISOR),
     ), status
 
 
@@ -277,6 +279,17 @@ def assign(number: str):
     if outcome.ok:
         flash(_("%(number)s assigned to %(name)s.", number=number, name=outcome.value.display_name), "success")
     return redirect(safe_next_url(request.form.get("next")) or url_for("dispatch.detail", number=number))
+
+
+@bp.post("/requests/<number>/forward")
+@roles_required(Role.DISPATCHER, Role.SUPERVISOR)
+def forward(number: str):
+    """Customer service checked a customer's own report and passes it to the technical team."""
+    def action(ticket, form):
+        intake.accept_report(ticket, domain_context())
+        return _("Request %(number)s forwarded to the technical team.", number=number)
+
+    return _act(number, "forward", action)
 
 
 @bp.post("/requests/<number>/escalate")

@@ -226,3 +226,31 @@ def create_request(data: dict, ctx: Context) -> Ticket:
                 threshold=int(window.total_seconds() // 60))
     alerts.request_entered(ticket)
     return ticket
+
+
+def start_first_contact(ticket: Ticket, at: datetime, policy) -> None:
+    window = policy.first_contact_window(ticket.urgency)
+    start_clock(ticket, ClockName.FIRST_CONTACT, at, at + window, threshold=int(window.total_seconds() // 60))
+
+
+def awaiting_acceptance(ticket: Ticket) -> bool:
+    """A customer's own report that customer service has not yet checked and forwarded: its intake clock runs."""
+    return any(c.name == ClockName.INTAKE and c.done_at is None and not c.not_applicable and c.superseded_at is None
+               for c in ticket.clocks) and ticket.status == TicketStatus.NEW
+
+
+def accept_report(ticket: Ticket, ctx: Context, *, by_assignment: bool = False) -> None:
+    """Customer service forwards a customer's own report to the technical team: the intake clock (running since
+    the customer sent it) stops, the first-contact clock starts. A supervisor assigning it forwards it too."""
+    if not ctx.actor.has_role(Role.DISPATCHER, Role.SUPERVISOR):
+        raise Forbidden("not_allowed", _l("Only customer service and supervisors forward requests."))
+    if not awaiting_acceptance(ticket):
+        if by_assignment:
+            return
+        from ..core.errors import DomainError
+
+        raise DomainError("already_forwarded", _l("Request %(number)s was already forwarded.", number=ticket.number))
+    stop_clock(ticket, ClockName.INTAKE, ctx.now)
+    start_first_contact(ticket, ctx.now, ctx.rules())
+    record_event("ticket.forwarded", actor=ctx.actor, ticket=ticket, entity=ticket, via=ctx.via,
+                 remote_addr=ctx.remote_addr)

@@ -58,7 +58,12 @@ WEEK = {"type": "object", "required": ["week", "response_rate", "resolution_rate
         "properties": {"week": TEXT, "start": TIME, "end": TIME, "response_rate": FIGURE, "resolution_rate": FIGURE,
                        "satisfaction": {**FIGURE, "properties": {
                            **FIGURE["properties"], "mean": {"type": ["number", "null"]},
-                           "distribution": {"type": "object", "additionalProperties": {"type": "integer"}}}},
+                           "distribution": {"type": "object", "additionalProperties": {"type": "integer"}},
+                           "sources": {"type": "object", "description": "on_site (at signing, on the technician's "
+                                       "phone) and follow_up (afterwards, on the tracking page), each a figure with "
+                                       "mean", "properties": {"on_site": FIGURE, "follow_up": FIGURE}},
+                           "unrated": {"type": "integer", "description": "services ended in the week with no "
+                                                                         "rating from either source"}}},
                        "by_technician": {"type": "object", "additionalProperties": {"type": "object"}}},
         "additionalProperties": True}
 SESSION = {"type": "object", "required": ["username", "role", "csrf_token"], "properties": {

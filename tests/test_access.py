@@ -70,6 +70,8 @@ ROUTES = [
     ("GET", "/report", "customer.report_web", PUBLIC),
     ("GET", "/c/bad-token", "customer.track", PUBLIC),
     ("POST", "/dispatch/requests/{n}/forward", "dispatch.forward", INTAKE, SEES_ANY_REQUEST),
+    ("POST", "/dispatch/requests/{n}/tracking/revoke", "dispatch.revoke_tracking", INTAKE, SEES_ANY_REQUEST),
+    ("POST", "/c/bad-token/rating", "customer.rate", PUBLIC),
     ("GET", "/verify/bad-token", "orders.verify", PUBLIC),
     ("GET", "/field/", "field.app", TECHNICIAN),
     ("GET", "/field/offline", "field.offline", PUBLIC),
@@ -164,6 +166,8 @@ ANSWERS = {
     "orders.customer_copy": NO_SUCH_OBJECT,
     "customer.report_device": NO_SUCH_OBJECT,  # a label code that is no device's
     "customer.track": NO_SUCH_OBJECT,
+    "customer.rate": NO_SUCH_OBJECT,
+    "dispatch.revoke_tracking": (302, "/dispatch/requests/{n}"),
     "dispatch.forward": (302, "/dispatch/requests/{n}"),  # {n} was entered at the desk: nothing to forward
     "orders.verify": NO_SUCH_OBJECT,
     "kb.article": NO_SUCH_OBJECT,

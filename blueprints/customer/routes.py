@@ -145,7 +145,59 @@ def track(token: str):
         from domain.documents.orders import share_token
 
         order_link = "/o/" + share_token(order, site)
+    return _track_page(ticket, token, order_link=order_link)
+
+
+def _track_page(ticket, token: str, *, order_link=None, errors=None, values=None, status: int = 200,
+                message: str | None = None):
+    site = current_site()
     return render_template("customer/track.html", ticket=ticket, site=site, token=token,
                            state=tracking.state_words(ticket), steps=tracking.timeline(ticket, company_tz()),
                            technician=ticket.assignee.display_name if ticket.assignee else None,
-                           order_link=order_link)
+                           order_link=order_link, may_rate=tracking.may_rate(ticket),
+                           rated=tracking.follow_up_rating(ticket), errors=errors or {}, values=values or {},
+                           message=message), status
+
+
+@bp.post("/c/<token>/rating")
+@csrf.exempt  # checked below: an expired form keeps the stars and the comment
+@public
+@limiter.limit(_address_limit)
+def rate(token: str):
+    from sqlalchemy.exc import IntegrityError
+
+    from domain.core import uow
+    from domain.core.errors import DomainError
+
+    ticket = tracking.ticket_for_token(token, current_site(), utcnow())
+    if ticket is None:
+        return render_template("customer/link_invalid.html", site=current_site()), 404
+    values = {"rating": request.form.get("rating", ""), "comment": request.form.get("comment", "")}
+    try:
+        if current_app.config.get("WTF_CSRF_ENABLED", True):
+            validate_csrf(request.form.get("csrf_token"))
+    except Exception:  # noqa: BLE001 - any CSRF failure: the same message, and the form kept
+        return _track_page(ticket, token, errors={"form": _expired()}, values=values, status=400)
+    try:
+        uow.attempt(lambda: tracking.rate(ticket, values["rating"], values["comment"], now=utcnow(),
+                                          remote_addr=request.remote_addr))
+    except ValidationError as error:
+        return _track_page(ticket, token, errors={k: str(v) for k, v in error.fields.items()}, values=values,
+                           status=400)
+    except DomainError as error:
+        return _track_page(ticket, token, message=str(error.message), status=error.status)
+    except IntegrityError:  # the same rating sent twice at once: the first one counts
+        return _track_page(ticket, token, message=_already_rated(), status=409)
+    return _track_page(ticket, token, message=_thanks())
+
+
+def _already_rated() -> str:
+    from flask_babel import gettext as _
+
+    return _("You already rated this service. Thank you!")
+
+
+def _thanks() -> str:
+    from flask_babel import gettext as _
+
+    return _("Thank you for your rating!")

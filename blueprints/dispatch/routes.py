@@ -17,6 +17,7 @@ from domain.core.locales import name_key
 from domain.core.models import AuditEvent, Blob
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
+from domain.customer.tracking import tracking_url
 from domain.knowledge import kb
 from domain.requests import access, assignment, intake, progress_notes, remote_work, visits, workflow
 from domain.requests.board import BoardFilter, active_users, board_page, technician_load
@@ -26,7 +27,7 @@ from domain.sla.policy import current_policy
 
 from ..access import roles_required, signed_in
 from ..core.actions import form_action
-from ..core.helpers import current_locale, domain_context, from_local_naive, local_naive, safe_next_url
+from ..core.helpers import current_locale, current_site, domain_context, from_local_naive, local_naive, safe_next_url
 from . import bp
 from .forms import (
     AssignForm,
@@ -200,6 +201,8 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,
         visit=ticket.current_visit, awaiting_forward=intake.awaiting_acceptance(ticket),
         can_forward=user.has_role(Role.DISPATCHER, Role.SUPERVISOR),
+        tracking_url=tracking_url(ticket, current_site()) if user.has_role(Role.DISPATCHER, Role.SUPERVISOR)
+        else None,
     ), status
 
 
@@ -288,6 +291,20 @@ def forward(number: str):
     def action(ticket, form):
         intake.accept_report(ticket, domain_context())
         return _("Request %(number)s forwarded to the technical team.", number=number)
+
+    return _act(number, "forward", action)
+
+
+@bp.post("/requests/<number>/tracking/revoke")
+@roles_required(Role.DISPATCHER, Role.SUPERVISOR)
+def revoke_tracking(number: str):
+    """Every tracking link the customer was given stops working (sent to the wrong number, say); the page then
+    shows the new one to give instead."""
+    from domain.customer.tracking import revoke_tracking_links
+
+    def action(ticket, form):
+        revoke_tracking_links(ticket, domain_context())
+        return _("The customer's tracking link was revoked: give them the new one.")
 
     return _act(number, "forward", action)
 

@@ -123,3 +123,49 @@ def timeline(ticket: Ticket, tz) -> list[Step]:
     if ticket.cancelled_at:
         steps.append(Step(ticket.cancelled_at, str(_l("Closed"))))
     return sorted(steps, key=lambda step: step.at)
+
+
+# --- the rating afterwards ------------------------------------------------------------------------------------
+
+MAX_COMMENT = 1000
+
+
+def follow_up_rating(ticket: Ticket):
+    from .models import FollowUpRating
+
+    return db.session.execute(select(FollowUpRating).where(FollowUpRating.ticket_id == ticket.id)
+                              ).scalar_one_or_none()
+
+
+def may_rate(ticket: Ticket) -> bool:
+    return service_over(ticket) and follow_up_rating(ticket) is None
+
+
+def rate(ticket: Ticket, rating_text: str, comment: str, *, now: datetime, remote_addr: str | None):
+    """The customer's rating afterwards: once, 1 to 5, an optional comment. Raises ValidationError or
+    DomainError("already_rated")."""
+    from ..core.errors import Conflict, DomainError, ValidationError
+    from ..core.validation import parse_int, text_problem
+    from .models import FollowUpRating
+
+    if not service_over(ticket):
+        raise DomainError("not_yet", _l("You can rate the service once it is over."))
+    if follow_up_rating(ticket) is not None:
+        raise Conflict("already_rated", _l("You already rated this service. Thank you!"))
+    rating = parse_int(rating_text or "", minimum=1, maximum=5)
+    errors = {}
+    if rating is None:
+        errors["rating"] = _l("Choose 1 to 5 stars.")
+    comment = (comment or "").strip()
+    if text_problem(comment):
+        errors["comment"] = _l("The comment contains characters that cannot be stored.")
+    elif len(comment) > MAX_COMMENT:
+        errors["comment"] = _l("At most %(count)d characters.", count=MAX_COMMENT)
+    if errors:
+        raise ValidationError(errors)
+    row = FollowUpRating(ticket_id=ticket.id, rating=rating, comment=comment or None, rated_at=now,
+                         remote_addr=remote_addr)
+    db.session.add(row)
+    record_event("ticket.rated_afterwards", actor=None, ticket=ticket, entity=ticket, via="web",
+                 remote_addr=remote_addr, rating=rating)
+    return row

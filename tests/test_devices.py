@@ -194,11 +194,13 @@ def test_the_import_page_maps_columns_and_imports_all_or_nothing(app, staff):
 
 def test_the_export_reads_back_through_the_import(app, staff, runner, tmp_path):
     client = signed_client(app, "boss")
-    client.post("/api/v1/devices", json={**DEVICE, "state": "rented", "customer": "=HYPERLINK(\"x\")"})
+    client.post("/api/v1/devices", json={**DEVICE, "state": "rented", "customer": "=HYPERLINK(\"x\")",
+                                         "rented_since": "2026-11-01"})
     exported = client.get("/devices/export.csv")
     assert exported.status_code == 200 and exported.data.startswith(b"\xef\xbb\xbf")
     text = exported.data.decode("utf-8-sig")
     assert "ZC-ENC-0001" in text and "'=HYPERLINK" in text  # a formula never runs in Excel
+    assert "2026-11-01" in text  # the date as given (Shanghai), not the UTC day before
     from domain.devices import transfer
 
     table = transfer.read_table(exported.data)

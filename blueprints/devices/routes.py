@@ -22,7 +22,7 @@ from domain.requests.models import DeviceCategory
 
 from ..access import ALL_ROLES, roles_required
 from ..core.actions import form_action
-from ..core.helpers import current_locale, current_site, domain_context, local_naive
+from ..core.helpers import company_tz, current_locale, current_site, domain_context, local_naive
 from . import bp
 from .forms import DeviceForm, ImportForm, ReissueForm
 
@@ -158,7 +158,7 @@ def labels_pdf():
 @bp.get("/export.csv")
 @roles_required(*register.EDITOR_ROLES)
 def export_csv():
-    response = make_response(transfer.export_csv())
+    response = make_response(transfer.export_csv(company_tz()))
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = "attachment; filename=devices.csv"
     return response

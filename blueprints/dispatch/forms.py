@@ -47,7 +47,7 @@ class IntakeForm(SafeForm):
     customer_email = StringField(_l("Customer's e-mail (for their copy of the signed order)"),
                                  render_kw={"type": "email", "autocomplete": "off"})
     device_ref = StringField(_l("Registered device: asset or serial number"),
-                             render_kw={"autocomplete": "off", "maxlength": 100, "list": "device-matches"})
+                             render_kw={"autocomplete": "off", "maxlength": 100})
     device_model_id = SelectField(_l("Device model"), choices=[], validate_choice=False)
     device_model = StringField(_l("Device model, if not in the list"))
     device_category = SelectField(_l("Device category"), choices=[], validate_choice=False)

@@ -7,6 +7,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from ..core.context import Context
 from ..core.db import db
 from ..core.errors import DomainError, ValidationError
 from ..core.labels import DEVICE_STATE_LABELS
+from ..core.types import in_zone
 from ..core.validation import text_problem
 from .models import Device
 from .register import add_device, check_device
@@ -179,9 +181,10 @@ def import_devices(raw: bytes, ctx: Context, mapping: dict[str, Any] | None = No
     return result
 
 
-def export_csv(devices: list[Device] | None = None) -> bytes:
+def export_csv(tz: ZoneInfo, devices: list[Device] | None = None) -> bytes:
     """The register as CSV, UTF-8 with a BOM (Excel then shows Chinese correctly), headed in the user's
-    language; the import maps these headings by itself."""
+    language, dates in the company's time zone (as the import reads them); the import maps these headings by
+    itself."""
     if devices is None:
         devices = db.session.execute(select(Device).options(selectinload(Device.device_model),
                                                             selectinload(Device.customer))
@@ -193,7 +196,7 @@ def export_csv(devices: list[Device] | None = None) -> bytes:
         writer.writerow([_safe_cell(device.asset_number), _safe_cell(device.serial_number or ""),
                          _safe_cell(device.device_model.label), str(DEVICE_STATE_LABELS[device.state]),
                          _safe_cell(device.customer.name if device.customer else ""),
-                         device.rented_since.date().isoformat() if device.rented_since else "",
+                         in_zone(device.rented_since, tz).date().isoformat() if device.rented_since else "",
                          _safe_cell(device.notes or "")])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 

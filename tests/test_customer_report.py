@@ -165,6 +165,15 @@ def test_the_website_form_names_the_device_in_words_and_joins_only_from_the_same
     assert number in _send(client, "/report", device="ATEM Mini Pro ISO").get_data(as_text=True)  # a replay
     assert number not in _send(app.test_client(), "/report", device="ATEM Mini Pro ISO").get_data(as_text=True)
     assert len(_tickets(app)) == 2
+    # An asset number typed on the website links the registered device for customer service, but the customer's
+    # pages show only what was typed.
+    typed = _send(app.test_client(), "/report", device="zc-enc-0001", mobile="13700137000").get_data(as_text=True)
+    assert "Magewell" not in typed
+    ticket = _tickets(app)[-1]
+    assert ticket.device_id is not None and ticket.device_model_text == "zc-enc-0001"
+    assert ticket.serial_number == "MW2301A77"
+    tracking = re.search(r'href="(/c/[^"]+)"', typed).group(1)
+    assert "Magewell" not in app.test_client().get(tracking).get_data(as_text=True)
 
 
 def test_forged_reissued_and_retired_labels_all_say_the_label_is_no_longer_valid(world):
@@ -285,3 +294,18 @@ def test_the_tracking_page_shows_the_state_and_technician_but_nothing_internal_a
     assert client.get(tracking).status_code == 404
     fresh = boss.get(f"/api/v1/requests/{number}").get_json()["tracking_url"].removeprefix("https://fs.example.cn")
     assert fresh != tracking and client.get(fresh).status_code == 200
+
+
+def test_a_tracking_link_expires_with_the_share_link_rules(world):
+    app = world["app"]
+    body = _send(app.test_client(), world["path"]).get_data(as_text=True)
+    token = re.search(r'href="/c/([^"]+)"', body).group(1)
+    with app.app_context():
+        from domain.core.site import current
+        from domain.customer.tracking import ticket_for_token
+
+        site = current()
+        assert ticket_for_token(token, site, utcnow() + timedelta(days=site.share_link_days - 1)) is not None
+        assert ticket_for_token(token, site, utcnow() + timedelta(days=site.share_link_days + 1)) is None
+        forged = token.rsplit(".", 1)[0] + ".AAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        assert ticket_for_token(forged, site, utcnow()) is None

@@ -110,6 +110,8 @@ def test_the_history_lists_every_request_newest_first_with_fault_counts(app, sta
     assert request["device"]["asset_number"] == "ZC-ENC-0001"
     assert request["device_model"] == DEVICE["model"] and request["serial_number"] == DEVICE["serial_number"]
     assert desk.get(f"/api/v1/requests/{other.get_json()['number']}").get_json()["device"]["asset_number"] is None
+    board = desk.get("/dispatch/board?q=enc-0001").get_data(as_text=True)  # the board finds them by asset number
+    assert all(number in board for number in numbers) and other.get_json()["number"] not in board
     page = signed_client(app, "li").get("/devices/ZC-ENC-0001").get_data(as_text=True)
     assert 'data-window="30">1<' in page and 'data-window="90">2<' in page and 'data-window="365">3<' in page
     assert all(number in page for number in numbers)

@@ -120,6 +120,16 @@ def _add_photos(ticket: Ticket, photos: list[ProcessedImage], now: datetime) -> 
                                    received_at=now, uploaded_by_id=None))
 
 
+def _typed_device(text: str) -> Device | None:
+    """The registered device whose asset or serial number the website's customer typed, linked to the request for
+    customer service and the device's history (never shown back on a public page)."""
+    from ..core.enums import DeviceState
+    from ..devices.register import resolve_device
+
+    found = resolve_device(text)
+    return found if found is not None and found.state != DeviceState.RETIRED else None
+
+
 def _customer_for(report: CustomerReport, device: Device | None) -> Customer:
     if device is not None and device.customer is not None:
         return device.customer
@@ -146,11 +156,17 @@ def file_report(report: CustomerReport, *, device: Device | None, channel: Chann
         record_event("ticket.customer_report_joined", actor=None, ticket=existing, entity=existing,
                      via=channel.value, remote_addr=remote_addr, photos=len(report.photos))
         return existing, True
+    typed = _typed_device(report.device_text) if device is None else None
     model = device.device_model if device is not None else find_device_model(report.device_text)
-    intake = Intake(customer=_customer_for(report, device), contact_phone=report.mobile, contact_name=report.name,
-                    address=report.address, device_model=model,
-                    device_model_text=model.label if model else report.device_text,
-                    serial_number=device.serial_number if device else None, device=device,
+    if typed is not None and model is None:
+        model = typed.device_model
+    registered = device or typed
+    intake = Intake(customer=_customer_for(report, registered), contact_phone=report.mobile,
+                    contact_name=report.name, address=report.address, device_model=model,
+                    # What the customer typed stays what they see: the register's model is never shown to someone
+                    # who typed an asset number without holding its label.
+                    device_model_text=model.label if model and typed is None else report.device_text,
+                    serial_number=registered.serial_number if registered else None, device=registered,
                     problem=report.problem, urgency=Urgency.URGENT if report.urgent else Urgency.NORMAL,
                     channel=channel, reported_at=now)
     ticket = open_ticket(intake, actor=None, tz=tz, created_at=now, via=channel.value)

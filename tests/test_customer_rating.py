@@ -3,6 +3,8 @@ for a rating 1..5 with a comment, accepted once; the weekly report keeps the two
 services that got no rating."""
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 import pytest
@@ -141,6 +143,12 @@ def test_the_weekly_api_and_page_show_the_sources(app, rated_week, make_user):
     client = signed_client(app, "boss")
     data = client.get(f"/api/v1/reports/weekly?week={rated_week}").get_json()
     assert set(data["satisfaction"]["sources"]) == {"on_site", "follow_up"}
+    table = list(csv.reader(io.StringIO(client.get(f"/reports/weekly.csv?week={rated_week}").data
+                                        .decode("utf-8-sig"))))
+    team = {r[1]: r for r in table[1:] if r[4] == ""}
+    assert (team["satisfaction.on_site"][6], team["satisfaction.on_site"][7]) == ("1", "1")
+    assert (team["satisfaction.follow_up"][6], team["satisfaction.follow_up"][7]) == ("1", "2")
+    assert team["satisfaction.unrated"][6] == "1"
     page = client.get(f"/reports/weekly?week={rated_week}").get_data(as_text=True)
     assert 'id="rating-sources"' in page
     sources = page.split('id="rating-sources"', 1)[1].split("</p>", 1)[0]

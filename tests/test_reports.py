@@ -304,7 +304,8 @@ def test_csv_has_bom_chinese_header_and_a_row_per_figure_and_scope(client, week,
     assert raw.startswith(b"\xef\xbb\xbf")
     table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert table[0][:3] == ["周", "指标代码", "指标"] and "分子" in table[0] and "分母" in table[0]
-    assert len(table) == 1 + 9 * 4  # the team, li, wang, zhao
+    # Nine figures for the team, li, wang, zhao; under each satisfaction row its two sources and the unrated count.
+    assert len(table) == 1 + (9 + 3) * 4
     head = table[0]
     team_response = dict(zip(head, table[1], strict=True))
     assert team_response["指标代码"] == "response_rate" and team_response["范围"] == "全组"

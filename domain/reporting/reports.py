@@ -481,6 +481,19 @@ def report_csv(report: WeeklyReport) -> bytes:
             last_week.numerator, last_week.denominator, number(last_week.value),
             number(last_week.mean) if is_rating else "", number(row["change"]),
         ])
+        if is_rating and this_week.sources is not None:
+            scope = [_("Technician") if technician else _("Whole team"),
+                     technician.username if technician else "", technician.display_name if technician else ""]
+            for source, label in (("on_site", _("Satisfaction, rated on the phone at signing")),
+                                  ("follow_up", _("Satisfaction, rated afterwards on the tracking page"))):
+                now_part, before_part = this_week.sources[source], last_week.sources[source]
+                writer.writerow([report.week.label, f"satisfaction.{source}", label, *scope, now_part.numerator,
+                                 now_part.denominator, number(now_part.value), "", number(now_part.mean),
+                                 report.previous.week.label, before_part.numerator, before_part.denominator,
+                                 number(before_part.value), number(before_part.mean), ""])
+            writer.writerow([report.week.label, "satisfaction.unrated", _("Services with no rating"), *scope,
+                             this_week.unrated, "", "", "", "", report.previous.week.label, last_week.unrated, "",
+                             "", "", ""])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 

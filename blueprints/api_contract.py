@@ -132,12 +132,12 @@ OTHER_PATHS = {
             "responses": {"200": _json("the matches", {"type": "object", "required": ["items", "total"],
                                                        "properties": {"items": {"type": "array", "items": DEVICE},
                                                                       "total": {"type": "integer"}}}),
-                          **COMMON}}},
+                          "400": _error("a NUL or foreign digits in the query"), **COMMON}}},
     "/api/v1/devices/{asset_number}": {"get": {
         "summary": "a device with its history and fault counts (any signed-in role)",
         "parameters": [ASSET],
-        "responses": {"200": _json("the device", DEVICE_WITH_HISTORY), "404": _error("no such device"),
-                      **COMMON}}},
+        "responses": {"200": _json("the device", DEVICE_WITH_HISTORY), "400": _error("a NUL in the path"),
+                      "404": _error("no such device"), **COMMON}}},
     "/api/v1/requests": {"post": {
         "summary": "file a request (website form, phone system): dispatcher or supervisor, session or API token",
         "security": [{"bearer": []}, {"session": [], "csrf": []}],

@@ -83,3 +83,8 @@ def test_a_customer_reports_from_the_label_and_customer_service_sees_it_with_its
     desk.get_by_role("button", name="转交技术团队").click()
     desk.wait_for_load_state("networkidle")
     assert desk.locator("#forward").count() == 0
+
+    # At the desk, the intake form suggests registered devices as the number is typed.
+    desk.goto(f"{base}/dispatch/new")
+    desk.fill("#device_ref", "enc-00")
+    desk.wait_for_selector("#device-matches option[value='ZC-ENC-0001']", state="attached")

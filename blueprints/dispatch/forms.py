@@ -53,7 +53,9 @@ class IntakeForm(SafeForm):
     device_category = SelectField(_l("Device category"), choices=[], validate_choice=False)
     serial_number = StringField(_l("Serial number or asset tag"))
     problem = TextAreaField(_l("Problem description"), render_kw={"rows": 4})
-    channel = RadioField(_l("Channel"), choices=options(CHANNEL_LABELS),
+    # A QR-label report is the customer's own (the report page); the desk enters phone, website and other.
+    channel = RadioField(_l("Channel"), choices=options({c: label for c, label in CHANNEL_LABELS.items()
+                                                          if c != Channel.QR}),
                          default=Channel.PHONE.value, validate_choice=False)
     urgency = RadioField(_l("Urgency"), choices=options(URGENCY_LABELS),
                          validate_choice=False)

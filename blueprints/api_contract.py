@@ -87,7 +87,11 @@ DEVICE_STATES = ["in_stock", "rented", "in_repair", "retired"]
 DEVICE_INPUT = {"type": "object", "required": ["asset_number", "model"], "properties": {
     "asset_number": {"type": "string", "maxLength": 40, "pattern": "^[A-Za-z0-9][A-Za-z0-9._/-]*$"},
     "serial_number": {"type": "string", "maxLength": 100},
-    "model": {"type": "string", "maxLength": 200, "description": "brand and model as in the device catalog"},
+    "model": {"type": "string", "maxLength": 200,
+              "description": "brand and model as in the device catalog; a model new to it is added"},
+    "category": {"type": "string", "description": "the device category of a model new to the catalog (default: "
+                                                  "other): camera, audio_mixer, video_switcher, encoder, light, "
+                                                  "capture_card, other, or their names"},
     "state": {"type": "string", "description": "in_stock, rented, in_repair, retired (or their Chinese words)"},
     "customer": {"type": "string", "maxLength": 200, "description": "needed when rented"},
     "rented_since": {"type": "string", "format": "date"}, "notes": {"type": "string", "maxLength": 2000}}}

@@ -55,7 +55,8 @@ def test_create_answers_201_with_the_state_and_the_report_url(app, staff):
 
 
 @pytest.mark.parametrize("body, field", [
-    ({**DEVICE, "model": "Acme Nothing 3000"}, "model"),
+    ({**DEVICE, "model": "Nothing3000"}, "model"),  # a new model needs its brand
+    ({**DEVICE, "model": "Acme Nothing 3000", "category": "toaster"}, "category"),
     ({**DEVICE, "asset_number": ""}, "asset_number"),
     ({**DEVICE, "asset_number": "ZC 0001"}, "asset_number"),
     ({**DEVICE, "serial_number": "S" * 101}, "serial_number"),
@@ -79,6 +80,26 @@ def test_a_nul_or_a_lone_surrogate_is_refused_before_the_register(app, staff):
                            content_type="application/json")
     assert response.status_code == 400
     assert _devices(app) == []
+
+
+def test_a_model_new_to_the_catalog_is_added_once_under_its_category(app, staff, runner, tmp_path):
+    client = signed_client(app, "desk")
+    made = client.post("/api/v1/devices", json={"asset_number": "ZC-NEW-1", "model": "Atomos Ninja V"})
+    assert made.status_code == 201 and made.get_json()["category"] == "other"
+    text = ("资产编号,型号,设备类别\r\nZC-NEW-2,Atomos Shogun 7,编码器\r\nZC-NEW-3,atomos  shogun 7,encoder\r\n"
+            "ZC-NEW-4,Atomos Ninja V,\r\n")
+    path = tmp_path / "new.csv"
+    path.write_bytes(text.encode("gbk"))
+    result = runner.invoke(args=["devices", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        from domain.requests.models import DeviceModel
+
+        shogun = db.session.execute(select(DeviceModel).where(DeviceModel.model == "Shogun 7")).scalars().all()
+        assert len(shogun) == 1 and shogun[0].category.code == "encoder"
+        assert len(db.session.execute(select(DeviceModel).where(DeviceModel.model == "Ninja V")).scalars().all()) == 1
+    assert {d["model"] for d in client.get("/api/v1/devices?q=ZC-NEW").get_json()["items"]} == {
+        "Atomos Ninja V", "Atomos Shogun 7"}
 
 
 def test_only_customer_service_and_supervisors_edit_the_register(app, staff):
@@ -143,7 +164,7 @@ def test_the_command_imports_a_gbk_file(app, staff, runner, tmp_path):
 def test_a_bad_row_imports_nothing_and_names_its_line(app, staff, runner, tmp_path):
     text = CSV_HEADER + ("ZC-CAM-0001,SN-A1,Sony PXW-Z190,在库,,\r\n"
                          "ZC-CAM-0002,SN-A1,Sony PXW-Z190,在库,,\r\n"   # the serial of line 2 again
-                         "ZC-CAM-0003,SN-A3,Acme 3000,在库,,\r\n"        # not in the catalog
+                         "ZC-CAM-0003,SN-A3,Acme3000,在库,,\r\n"         # no brand: not a catalog model
                          "ZC-CAM-0004,SN-A4,Sony PXW-Z190,在租,,\r\n")   # rented to nobody
     result = runner.invoke(args=["devices", "import", str(_csv_file(tmp_path, "\ufeff" + text, "utf-8"))])
     assert result.exit_code != 0
@@ -171,7 +192,7 @@ def test_the_import_page_maps_columns_and_imports_all_or_nothing(app, staff):
 
     client = signed_client(app, "desk")
     assert client.get("/devices/import").status_code == 200
-    text = "Asset,SN,Kind of device\r\nZC-L-1,L1,Godox SL-60W\r\nZC-L-2,L2,Godox SL-99\r\n"
+    text = "Asset,SN,Kind of device\r\nZC-L-1,L1,Godox SL-60W\r\nZC-L-2,L2,SL99\r\n"
     shown = client.post("/devices/import", data={
                                                  "file": (BytesIO(text.encode("gbk")), "export.csv")},
                         content_type="multipart/form-data")

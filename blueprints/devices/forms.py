@@ -13,7 +13,8 @@ from ..dispatch.forms import options
 class DeviceForm(SafeForm):
     asset_number = StringField(_l("Asset number"), render_kw={"autocomplete": "off", "maxlength": 40})
     serial_number = StringField(_l("Serial number"), render_kw={"autocomplete": "off", "maxlength": 100})
-    model = SelectField(_l("Model"), choices=[], validate_choice=False)
+    model = StringField(_l("Model"), render_kw={"list": "catalog-models", "maxlength": 200, "autocomplete": "off"})
+    category = SelectField(_l("Device category"), choices=[], validate_choice=False)
     state = SelectField(_l("State"), choices=options(DEVICE_STATE_LABELS), validate_choice=False)
     customer = StringField(_l("Rented to (customer)"), render_kw={"maxlength": 200})
     rented_since = StringField(_l("Rented since"), render_kw={"type": "date"})

@@ -48,15 +48,14 @@ def index():
                            can_edit=register.can_edit(current_user))
 
 
-def _fill_models(form: DeviceForm) -> None:
+def _fill_models(form: DeviceForm) -> list[tuple[str, list[str]]]:
+    """The category choices, and the catalog's models by category for the model field's suggestions."""
     key = name_key(current_locale())
     categories = db.session.execute(select(DeviceCategory).options(selectinload(DeviceCategory.models))
                                     .order_by(DeviceCategory.position)).scalars().all()
-    choices = [SelectChoice("", _("— Model —"))]
-    for category in categories:
-        choices += [SelectChoice(m.label, m.label, optgroup=getattr(category, key))
-                    for m in category.models if m.active]
-    form.model.choices = choices
+    form.category.choices = [SelectChoice("", _("— Only for a model new to the catalog —"))] + [
+        SelectChoice(c.code, getattr(c, key)) for c in categories]
+    return [(getattr(c, key), [m.label for m in c.models if m.active]) for c in categories]
 
 
 def _form_data(form: DeviceForm) -> dict:
@@ -67,13 +66,14 @@ def _form_data(form: DeviceForm) -> dict:
 @roles_required(*register.EDITOR_ROLES)
 def new_device():
     form = DeviceForm()
-    _fill_models(form)
+    catalog = _fill_models(form)
     if form.validate_on_submit():
         outcome = form_action(lambda: register.create_device(_form_data(form), domain_context()), form)
         if outcome.ok:
             flash(_("Device %(number)s added to the register.", number=outcome.value.asset_number), "success")
             return redirect(url_for("devices.detail", asset_number=outcome.value.asset_number))
-    return render_template("devices/form.html", form=form, device=None), 400 if form.errors else 200
+    return render_template("devices/form.html", form=form, device=None, catalog=catalog), \
+        400 if form.errors else 200
 
 
 def _device_or_404(asset_number: str):
@@ -101,7 +101,7 @@ def detail(asset_number: str):
 def edit(asset_number: str):
     device = _device_or_404(asset_number)
     form = DeviceForm(obj=None)
-    _fill_models(form)
+    catalog = _fill_models(form)
     if request.method == "GET":
         form.asset_number.data = device.asset_number
         form.serial_number.data = device.serial_number
@@ -116,7 +116,8 @@ def edit(asset_number: str):
         if outcome.ok:
             flash(_("Device %(number)s saved.", number=device.asset_number), "success")
             return redirect(url_for("devices.detail", asset_number=device.asset_number))
-    return render_template("devices/form.html", form=form, device=device), 400 if form.errors else 200
+    return render_template("devices/form.html", form=form, device=device, catalog=catalog), \
+        400 if form.errors else 200
 
 
 @bp.post("/<asset_number>/label")

@@ -21,7 +21,7 @@ from ..core.models import User
 from ..core.site import Site
 from ..core.validation import text_problem
 from ..requests.intake import find_device_model
-from ..requests.models import Customer, DeviceModel, Ticket
+from ..requests.models import Customer, DeviceCategory, DeviceModel, Ticket
 from .models import Device, new_label_code
 
 EDITOR_ROLES = (Role.DISPATCHER, Role.SUPERVISOR)
@@ -84,12 +84,14 @@ class DeviceValues:
 
     asset_number: str
     serial_number: str | None
-    device_model: DeviceModel
+    device_model: DeviceModel | None  # None: a model new to the catalog, added (model_text, category) on saving
     state: DeviceState
     customer_name: str | None
     rented_since: datetime | None
     notes: str | None
     customer: Customer | None = field(default=None)
+    model_text: str = ""
+    category: DeviceCategory | None = None
 
 
 def check_device(data: dict[str, Any], ctx: Context, *, device: Device | None = None,
@@ -113,9 +115,15 @@ def check_device(data: dict[str, Any], ctx: Context, *, device: Device | None = 
             errors["serial_number"] = _l("Serial number %(serial)s is already in the register.", serial=serial)
     model_text = _text(data, "model", 200, errors)
     model = find_device_model(model_text) if model_text else None
-    if model is None and "model" not in errors:
-        errors["model"] = (_l("Unknown model %(model)s: it must be in the device catalog (brand and model).",
-                              model=model_text) if model_text else _l("Enter the device model."))
+    category_text = _text(data, "category", 60, errors)
+    category = find_category(category_text) if category_text else None
+    if category_text and category is None and "category" not in errors:
+        errors["category"] = _l("Unknown category %(category)s: camera, audio mixer, video switcher, encoder, "
+                                "light, capture card or other.", category=category_text)
+    if not model_text and "model" not in errors:
+        errors["model"] = _l("Enter the device model.")
+    elif model is None and "model" not in errors and len(model_text.split()) < 2:
+        errors["model"] = _l("Write a model new to the catalog as brand and model, e.g. Sony PXW-Z190.")
     state_text = _text(data, "state", 40, errors)
     state = parse_state(state_text) if state_text else (device.state if device else DeviceState.IN_STOCK)
     if state is None:
@@ -134,13 +142,40 @@ def check_device(data: dict[str, Any], ctx: Context, *, device: Device | None = 
     notes = _text(data, "notes", 2000, errors) or None
     if errors:
         raise ValidationError(errors)
-    return DeviceValues(asset, serial, model, state, customer_name, rented_since, notes)
+    return DeviceValues(asset, serial, model, state, customer_name, rented_since, notes, model_text=model_text,
+                        category=category)
+
+
+def find_category(text: str) -> DeviceCategory | None:
+    """A device category by its code or its Chinese or English name."""
+    wanted = text.strip().lower()
+    for category in db.session.execute(select(DeviceCategory)).scalars():
+        if wanted in (category.code, category.name_zh.lower(), category.name_en.lower()):
+            return category
+    return None
+
+
+def catalog_model(values: DeviceValues, ctx: Context) -> DeviceModel:
+    """The catalog model of a device record: the one found, or a model new to the catalog added now (under the
+    category given, else "other"): the register holds what the company rents, whether or not the support
+    catalog knew it yet. Looked up again here: an import adds a new model once for all its rows."""
+    model = values.device_model or find_device_model(values.model_text)
+    if model is not None:
+        return model
+    brand, _, name = values.model_text.partition(" ")
+    category = values.category or find_category("other")
+    model = DeviceModel(brand=brand, model=name.strip(), category=category)
+    db.session.add(model)
+    db.session.flush()
+    record_event("catalog.model_added", actor=ctx.actor, entity=model, via=ctx.via, remote_addr=ctx.remote_addr,
+                 model=model.label, category=category.code if category else None)
+    return model
 
 
 def _apply(device: Device, values: DeviceValues, ctx: Context) -> None:
     device.asset_number = values.asset_number
     device.serial_number = values.serial_number
-    device.device_model = values.device_model
+    device.device_model = catalog_model(values, ctx)
     if values.state in (DeviceState.IN_STOCK, DeviceState.RETIRED):
         device.customer, device.rented_since = None, None
     elif values.customer_name:

@@ -25,12 +25,13 @@ from .register import add_device, check_device
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 20_000
 # The register's fields, in the export's order; the import needs the first and the model.
-FIELDS = ("asset_number", "serial_number", "model", "state", "customer", "rented_since", "notes")
+FIELDS = ("asset_number", "serial_number", "model", "category", "state", "customer", "rented_since", "notes")
 REQUIRED = ("asset_number", "model")
 FIELD_LABELS = {
     "asset_number": _l("Asset number"),
     "serial_number": _l("Serial number"),
     "model": _l("Model"),
+    "category": _l("Device category"),
     "state": _l("State"),
     "customer": _l("Rented to (customer)"),
     "rented_since": _l("Rented since"),
@@ -41,6 +42,7 @@ HEADINGS = {
     "asset_number": ("asset_number", "asset number", "asset", "资产编号", "资产号", "设备编号", "固定资产编号"),
     "serial_number": ("serial_number", "serial number", "serial", "sn", "序列号", "sn码", "机身号"),
     "model": ("model", "device model", "型号", "设备型号", "品牌型号"),
+    "category": ("category", "device category", "type", "类别", "设备类别", "设备类型", "品类"),
     "state": ("state", "status", "状态", "设备状态"),
     "customer": ("customer", "rented to", "rented to (customer)", "客户", "承租客户", "承租方", "租用客户", "客户名称"),
     "rented_since": ("rented_since", "rented since", "出租日期", "租出日期", "起租日期"),
@@ -194,7 +196,8 @@ def export_csv(tz: ZoneInfo, devices: list[Device] | None = None) -> bytes:
     writer.writerow([str(FIELD_LABELS[name]) for name in FIELDS])
     for device in devices:
         writer.writerow([_safe_cell(device.asset_number), _safe_cell(device.serial_number or ""),
-                         _safe_cell(device.device_model.label), str(DEVICE_STATE_LABELS[device.state]),
+                         _safe_cell(device.device_model.label), device.device_model.category.code,
+                         str(DEVICE_STATE_LABELS[device.state]),
                          _safe_cell(device.customer.name if device.customer else ""),
                          in_zone(device.rented_since, tz).date().isoformat() if device.rented_since else "",
                          _safe_cell(device.notes or "")])

@@ -143,6 +143,9 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.auth import api_bp as auth_api_bp
     from blueprints.auth import bp as auth_bp
     from blueprints.core import bp as core_bp
+    from blueprints.customer import bp as customer_bp
+    from blueprints.devices import api_bp as devices_api_bp
+    from blueprints.devices import bp as devices_bp
     from blueprints.dispatch import api_bp as dispatch_api_bp
     from blueprints.dispatch import bp as dispatch_bp
     from blueprints.field import api_bp as field_api_bp
@@ -158,6 +161,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(dispatch_bp, url_prefix="/dispatch")
     app.register_blueprint(dispatch_api_bp)
+    app.register_blueprint(devices_bp, url_prefix="/devices")
+    app.register_blueprint(devices_api_bp)
     app.register_blueprint(orders_bp)
     app.register_blueprint(field_api_bp)
     app.register_blueprint(field_bp)
@@ -166,6 +171,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(kb_bp, url_prefix="/kb")
     app.register_blueprint(alerts_bp)
     app.register_blueprint(alerts_api_bp)
+    app.register_blueprint(customer_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

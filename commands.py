@@ -271,7 +271,43 @@ def worker_command(workers: int, max_tasks: int | None):
                         max_growth=app.config["WORKER_MAX_GROWTH"], nice=app.config["WORKER_NICE"])
 
 
+devices_cli = AppGroup("devices", help="The register of rented devices.")
+
+
+@devices_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--map", "mappings", multiple=True, metavar="FIELD=COLUMN",
+              help="Which column holds a field when its heading is not a known one, e.g. asset_number=编号.")
+@committed
+def import_devices_command(path, mappings):
+    """Import devices from a CSV file (UTF-8 or GBK): all rows, or none when a row is bad."""
+    from domain.core.context import Context
+    from domain.devices import transfer
+
+    with open(path, "rb") as f:
+        raw = f.read()
+    ctx = Context(actor=None, tz=company_tz(), via="cli")
+    try:
+        table = transfer.read_table(raw)
+        mapping = transfer.guess_mapping(table.header)
+        for item in mappings:
+            name, _, heading = item.partition("=")
+            if name not in transfer.FIELDS or heading not in table.header:
+                raise click.ClickException(f"--map {item}: a field of {', '.join(transfer.FIELDS)} and a column "
+                                           f"heading of the file")
+            mapping[name] = table.header.index(heading)
+        result = transfer.import_devices(raw, ctx, mapping)
+    except DomainError as error:
+        raise click.ClickException(str(error.message)) from None
+    if result.errors:
+        for error in result.errors:
+            click.echo(f"line {error.line}: {error.field or '-'}: {error.message}", err=True)
+        raise click.ClickException(f"{len(result.errors)} problem(s); nothing was imported")
+    click.echo(f"imported {len(result.created)} devices")
+
+
 def register(app: Flask) -> None:
+    app.cli.add_command(devices_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)

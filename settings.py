@@ -82,12 +82,20 @@ def load_settings(instance_path: str) -> dict:
         "COMPANY_LOGO": os.environ.get("COMPANY_LOGO") or None,
         # The address printed in the service order's QR code (verification page).
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000"),
+        # The customer service number printed on device labels and shown on the customer's report pages.
+        "SERVICE_PHONE": os.environ.get("SERVICE_PHONE", ""),
         # How long a customer's download link stays valid.
         "SHARE_LINK_DAYS": _int("SHARE_LINK_DAYS", 30),
         # Uploads: the whole request, and one photo before it is downscaled.
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
         "PHOTO_MAX_BYTES": _int("PHOTO_MAX_MB", 15) * 1024 * 1024,
         "PHOTO_MAX_PIXELS": _int("PHOTO_MAX_MEGAPIXELS", 50) * 1_000_000,
+        # The customer's report page (no account): photos smaller than the staff's, and rate limits per address
+        # and per device label.
+        "REPORT_PHOTO_MAX_BYTES": _int("REPORT_PHOTO_MAX_MB", 6) * 1024 * 1024,
+        "REPORT_PHOTO_MAX_PIXELS": _int("REPORT_PHOTO_MAX_MEGAPIXELS", 25) * 1_000_000,
+        "REPORT_RATE_LIMIT": os.environ.get("REPORT_RATE_LIMIT", "5 per minute;20 per hour"),
+        "REPORT_DEVICE_RATE_LIMIT": os.environ.get("REPORT_DEVICE_RATE_LIMIT", "10 per hour"),
         "SYNC_MAX_OPS": _int("SYNC_MAX_OPS", 200),
         "SYNC_MAX_BYTES": _int("SYNC_MAX_KB", 2048) * 1024,
         # Sign-in: technicians stay signed in on their phone for REMEMBER_DAYS.

@@ -37,14 +37,19 @@ REQUEST = {"type": "object", "required": ["number", "status", "urgency", "assign
     "customer_name": TEXT, "contact_name": NULLABLE_TEXT, "contact_phone": NULLABLE_TEXT, "address": NULLABLE_TEXT,
     "device_model": NULLABLE_TEXT, "device_category": NULLABLE_TEXT, "serial_number": NULLABLE_TEXT,
     "problem": TEXT, "reported_at": TIME, "created_at": TIME, "assignee": NULLABLE_TEXT, "expert": NULLABLE_TEXT,
-    "version": {"type": "integer"}, "clocks": {"type": "array", "items": CLOCK}}}
+    "version": {"type": "integer"}, "clocks": {"type": "array", "items": CLOCK},
+    "tracking_url": {"type": "string", "description": "the customer's tracking page (/c/...), for their messages"},
+    "device": {"type": "object", "properties": {"model": NULLABLE_TEXT, "serial": NULLABLE_TEXT,
+                                                "category": NULLABLE_TEXT, "asset_number": NULLABLE_TEXT}}}}
 INTAKE = {"type": "object", "required": ["customer_name", "contact_phone", "problem", "urgency"], "properties": {
     "customer_name": {"type": "string", "maxLength": 200}, "customer_id": {"type": "integer"},
     "contact_person": {"type": "string", "maxLength": 100}, "contact_phone": {"type": "string", "maxLength": 40},
     "customer_email": {"type": "string", "maxLength": 200}, "address": {"type": "string", "maxLength": 200},
     "device_model": {"type": "string", "maxLength": 200}, "device_model_id": {"type": "integer"},
     "serial_number": {"type": "string", "maxLength": 200}, "problem": {"type": "string", "maxLength": 5000},
-    "urgency": {"enum": ["urgent", "normal"]}, "channel": {"enum": ["phone", "web", "other"]},
+    "urgency": {"enum": ["urgent", "normal"]}, "channel": {"enum": ["phone", "web", "qr", "other"]},
+    "asset_number": {"type": "string", "maxLength": 100,
+                     "description": "a registered device (asset or serial number): fills in model and serial"},
     "reported_at": {**TIME, "description": "ISO 8601; without an offset the company's time zone; at most 30 "
                                            "days ago"}},
     "description": "Texts may not contain NUL or lone surrogates; numbers must be finite; nesting at most 32."}
@@ -55,7 +60,12 @@ WEEK = {"type": "object", "required": ["week", "response_rate", "resolution_rate
         "properties": {"week": TEXT, "start": TIME, "end": TIME, "response_rate": FIGURE, "resolution_rate": FIGURE,
                        "satisfaction": {**FIGURE, "properties": {
                            **FIGURE["properties"], "mean": {"type": ["number", "null"]},
-                           "distribution": {"type": "object", "additionalProperties": {"type": "integer"}}}},
+                           "distribution": {"type": "object", "additionalProperties": {"type": "integer"}},
+                           "sources": {"type": "object", "description": "on_site (at signing, on the technician's "
+                                       "phone) and follow_up (afterwards, on the tracking page), each a figure with "
+                                       "mean", "properties": {"on_site": FIGURE, "follow_up": FIGURE}},
+                           "unrated": {"type": "integer", "description": "services ended in the week with no "
+                                                                         "rating from either source"}}},
                        "by_technician": {"type": "object", "additionalProperties": {"type": "object"}}},
         "additionalProperties": True}
 SESSION = {"type": "object", "required": ["username", "role", "csrf_token"], "properties": {
@@ -71,10 +81,65 @@ INBOX = {"type": "object", "required": ["items", "unread"], "properties": {
 SUBSCRIPTION = {"type": "object", "required": ["endpoint", "keys"], "properties": {
     "endpoint": {"type": "string", "format": "uri"},
     "keys": {"type": "object", "required": ["p256dh", "auth"], "properties": {"p256dh": TEXT, "auth": TEXT}}}}
+DEVICE_STATES = ["in_stock", "rented", "in_repair", "retired"]
+DEVICE_INPUT = {"type": "object", "required": ["asset_number", "model"], "properties": {
+    "asset_number": {"type": "string", "maxLength": 40, "pattern": "^[A-Za-z0-9][A-Za-z0-9._/-]*$"},
+    "serial_number": {"type": "string", "maxLength": 100},
+    "model": {"type": "string", "maxLength": 200,
+              "description": "brand and model as in the device catalog; a model new to it is added"},
+    "category": {"type": "string", "description": "the device category of a model new to the catalog (default: "
+                                                  "other): camera, audio_mixer, video_switcher, encoder, light, "
+                                                  "capture_card, other, or their names"},
+    "state": {"type": "string", "description": "in_stock, rented, in_repair, retired (or their Chinese words)"},
+    "customer": {"type": "string", "maxLength": 200, "description": "needed when rented"},
+    "rented_since": {"type": "string", "format": "date"}, "notes": {"type": "string", "maxLength": 2000}}}
+DEVICE = {"type": "object", "required": ["asset_number", "serial_number", "model", "state", "report_url"],
+          "properties": {"asset_number": TEXT, "serial_number": NULLABLE_TEXT, "model": TEXT, "category": TEXT,
+                         "state": {"enum": DEVICE_STATES}, "customer": NULLABLE_TEXT,
+                         "rented_since": {"type": ["string", "null"], "format": "date-time"},
+                         "report_url": {"type": "string", "description": "the URL its QR label carries"}}}
+DEVICE_WITH_HISTORY = {**DEVICE, "required": [*DEVICE["required"], "history"], "properties": {
+    **DEVICE["properties"],
+    "history": {"type": "array", "description": "one entry per request about the device, newest first",
+                "items": {"type": "object", "required": ["number", "status", "reported_at"], "properties": {
+                    "number": TEXT, "status": TEXT, "urgency": TEXT, "channel": TEXT, "reported_at": TIME,
+                    "problem": TEXT, "visits": {"type": "array"}, "service_order": {"type": "boolean"}}}},
+    "faults": {"type": "object", "description": "requests reported in the last 30, 90 and 365 days",
+               "properties": {"30d": {"type": "integer"}, "90d": {"type": "integer"}, "365d": {"type": "integer"}}},
+    "requests_total": {"type": "integer"}}}
+ASSET = {"name": "asset_number", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40},
+         "example": "ZC-ENC-0001"}
 NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40},
           "example": "FS-2026-000123"}
 
 OTHER_PATHS = {
+    "/api/v1/devices": {
+        "post": {
+            "summary": "add a device to the register: dispatcher or supervisor, session or API token",
+            "security": [{"bearer": []}, {"session": [], "csrf": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": DEVICE_INPUT}}},
+            "responses": {
+                "201": _json("added", DEVICE),
+                "400": _error("not a JSON object, NaN/Infinity, NUL or lone surrogate in a text, nested too deep"),
+                "403": _error("not a dispatcher or supervisor"),
+                "422": _json("a field is wrong", {**ERROR, "description": "error.fields maps each field to its "
+                                                                          "message"}),
+                **COMMON}},
+        "get": {
+            "summary": "search the register by asset or serial number, model or customer (any signed-in role)",
+            "parameters": [{"name": "q", "in": "query", "required": False, "schema": {"type": "string",
+                                                                                      "maxLength": 100}},
+                           {"name": "limit", "in": "query", "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
+            "responses": {"200": _json("the matches", {"type": "object", "required": ["items", "total"],
+                                                       "properties": {"items": {"type": "array", "items": DEVICE},
+                                                                      "total": {"type": "integer"}}}),
+                          "400": _error("a NUL or foreign digits in the query"), **COMMON}}},
+    "/api/v1/devices/{asset_number}": {"get": {
+        "summary": "a device with its history and fault counts (any signed-in role)",
+        "parameters": [ASSET],
+        "responses": {"200": _json("the device", DEVICE_WITH_HISTORY), "400": _error("a NUL in the path"),
+                      "404": _error("no such device"), **COMMON}}},
     "/api/v1/requests": {"post": {
         "summary": "file a request (website form, phone system): dispatcher or supervisor, session or API token",
         "security": [{"bearer": []}, {"session": [], "csrf": []}],

@@ -7,6 +7,8 @@ Nothing here imports a blueprint; views call into this package.
 # naming a class of another package (by name, resolved when the mappers are configured) always finds it.
 from .alerts import models as _alerts_models  # noqa: E402, F401
 from .core import models as _core_models  # noqa: E402, F401
+from .customer import models as _customer_models  # noqa: E402, F401
+from .devices import models as _devices_models  # noqa: E402, F401
 from .documents import models as _documents_models  # noqa: E402, F401
 from .fieldwork import models as _fieldwork_models  # noqa: E402, F401
 from .knowledge import models as _knowledge_models  # noqa: E402, F401

@@ -93,3 +93,50 @@ def test_the_customer_copy_migration_renders_every_stored_order_again_and_keeps_
             db.engine.dispose()
     finally:
         drop()
+
+
+def test_the_customer_photo_migration_refuses_to_go_back_while_a_customer_photo_exists(database, make_app, tmp_path):
+    """3043c9062dfb made photos.uploaded_by_id nullable (a customer's photo from the report page): going back would
+    need an uploader nobody has, so the downgrade stops with the data untouched; without such photos it goes back,
+    through the device register's migration too."""
+    import pytest
+    from flask_migrate import downgrade
+
+    from domain.core.blobs import store_blob
+    from domain.core.enums import Channel, TicketStatus, Urgency
+    from domain.core.types import utcnow
+    from domain.fieldwork.models import Photo
+    from domain.requests.models import Customer, Ticket
+
+    url, drop = _empty_database_url(database, tmp_path)
+    try:
+        app = make_app(SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade()
+            now = utcnow()
+            ticket = Ticket(number="FS-2026-900001", status=TicketStatus.NEW, urgency=Urgency.URGENT,
+                            channel=Channel.QR, customer=Customer(name="客户"), contact_phone="13800138000",
+                            device_model_text="编码器", problem="断流", reported_at=now, created_at=now)
+            blob = store_blob(b"\xff\xd8 photo", "image/jpeg")
+            db.session.add_all([ticket, Photo(ticket=ticket, blob_sha256=blob.sha256, thumb_sha256=blob.sha256,
+                                              width=1, height=1, taken_at=now, uploaded_by_id=None)])
+            db.session.commit()
+            db.session.remove()
+            with pytest.raises(SystemExit):  # Flask-Migrate logs the migration's RuntimeError and exits
+                downgrade(revision="7c99fb29a9dd")
+            db.session.remove()
+            with db.engine.connect() as conn:
+                # PostgreSQL undoes the whole downgrade; SQLite (no transactional DDL) keeps the steps before.
+                version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+                assert version == ("20456f3cb0d9" if database["kind"] == "postgresql" else "3043c9062dfb")
+                assert conn.execute(sa.text("SELECT count(*) FROM photos WHERE uploaded_by_id IS NULL")).scalar() == 1
+            with db.engine.begin() as conn:
+                conn.execute(sa.text("DELETE FROM photos"))
+            downgrade(revision="e2b9d4a6c1f0")
+            with db.engine.connect() as conn:
+                assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "e2b9d4a6c1f0"
+                assert "devices" not in sa.inspect(conn).get_table_names()
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        drop()

@@ -203,13 +203,14 @@ def test_empty_week_gives_zeros_never_a_division_by_zero(app):
 
 
 def test_counted_in_the_database_with_a_fixed_number_of_statements(app, week):
-    """SQL aggregation: the same four statements whatever the number of requests (no loop over rows)."""
+    """SQL aggregation: the same six statements whatever the number of requests (no loop over rows): clocks,
+    resolution, ratings on the phone, ratings afterwards, services left unrated, technicians."""
     with app.app_context():
         statements = []
         event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
         reports.weekly_report(week, NOW, SH)
-        assert len(statements) == 4
-        assert sum("GROUP BY" in s for s in statements) == 3
+        assert len(statements) == 6
+        assert sum("GROUP BY" in s for s in statements) == 5
 
 
 @pytest.mark.parametrize("text,code", [
@@ -303,7 +304,8 @@ def test_csv_has_bom_chinese_header_and_a_row_per_figure_and_scope(client, week,
     assert raw.startswith(b"\xef\xbb\xbf")
     table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert table[0][:3] == ["周", "指标代码", "指标"] and "分子" in table[0] and "分母" in table[0]
-    assert len(table) == 1 + 9 * 4  # the team, li, wang, zhao
+    # Nine figures for the team, li, wang, zhao; under each satisfaction row its two sources and the unrated count.
+    assert len(table) == 1 + (9 + 3) * 4
     head = table[0]
     team_response = dict(zip(head, table[1], strict=True))
     assert team_response["指标代码"] == "response_rate" and team_response["范围"] == "全组"

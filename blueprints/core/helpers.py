@@ -50,6 +50,8 @@ NAV = [
             _l("Enter a customer's request")),
     NavItem("dispatch.board", _l("Board"), frozenset({Role.SUPERVISOR, Role.DISPATCHER}),
             _l("Assign requests and watch the clocks")),
+    NavItem("devices.index", _l("Devices"), frozenset({Role.DISPATCHER, Role.SUPERVISOR}),
+            _l("The register of rented devices, their labels and history")),
     NavItem("orders.review_queue", _l("Review"), frozenset({Role.SUPERVISOR}),
             _l("Service orders waiting for review")),
     NavItem("orders.archive_list", _l("Service orders"), frozenset({Role.SUPERVISOR}),

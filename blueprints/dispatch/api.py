@@ -8,13 +8,14 @@ from flask_login import current_user
 from domain.core import uow
 from domain.core.enums import Role
 from domain.core.errors import DomainError, ValidationError
+from domain.customer.tracking import tracking_url
 from domain.requests import access, assignment, intake
 from domain.requests.serialise import request_summary
 from extensions import csrf
 
 from ..access import ALL_ROLES, csrf_unless_api_token, roles_required
 from ..core.errors import json_error
-from ..core.helpers import domain_context
+from ..core.helpers import current_site, domain_context
 from . import api_bp
 
 
@@ -41,6 +42,8 @@ def request_json(ticket, now) -> dict:
         "assignee": ticket.assignee.username if ticket.assignee else None,
         "expert": ticket.expert.username if ticket.expert else None,
         "version": ticket.version,
+        # The customer's tracking page: a message to the customer (SMS, e-mail) carries this link.
+        "tracking_url": tracking_url(ticket, current_site()),
     }
 
 

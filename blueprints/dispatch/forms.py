@@ -46,12 +46,16 @@ class IntakeForm(SafeForm):
     address = StringField(_l("Address"))
     customer_email = StringField(_l("Customer's e-mail (for their copy of the signed order)"),
                                  render_kw={"type": "email", "autocomplete": "off"})
+    device_ref = StringField(_l("Registered device: asset or serial number"),
+                             render_kw={"autocomplete": "off", "maxlength": 100})
     device_model_id = SelectField(_l("Device model"), choices=[], validate_choice=False)
     device_model = StringField(_l("Device model, if not in the list"))
     device_category = SelectField(_l("Device category"), choices=[], validate_choice=False)
     serial_number = StringField(_l("Serial number or asset tag"))
     problem = TextAreaField(_l("Problem description"), render_kw={"rows": 4})
-    channel = RadioField(_l("Channel"), choices=options(CHANNEL_LABELS),
+    # A QR-label report is the customer's own (the report page); the desk enters phone, website and other.
+    channel = RadioField(_l("Channel"), choices=options({c: label for c, label in CHANNEL_LABELS.items()
+                                                          if c != Channel.QR}),
                          default=Channel.PHONE.value, validate_choice=False)
     urgency = RadioField(_l("Urgency"), choices=options(URGENCY_LABELS),
                          validate_choice=False)
@@ -67,6 +71,10 @@ class AssignForm(SafeForm):
 class EscalateForm(SafeForm):
     expert = SelectField(_l("Expert"), choices=[], validate_choice=False)
     reason = TextAreaField(_l("What should the expert help with?"), render_kw={"rows": 2})
+
+
+class ForwardForm(SafeForm):
+    pass
 
 
 class CancelForm(SafeForm):

@@ -17,6 +17,7 @@ from domain.core.locales import name_key
 from domain.core.models import AuditEvent, Blob
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
+from domain.customer.tracking import tracking_url
 from domain.knowledge import kb
 from domain.requests import access, assignment, intake, progress_notes, remote_work, visits, workflow
 from domain.requests.board import BoardFilter, active_users, board_page, technician_load
@@ -26,13 +27,14 @@ from domain.sla.policy import current_policy
 
 from ..access import roles_required, signed_in
 from ..core.actions import form_action
-from ..core.helpers import current_locale, domain_context, from_local_naive, local_naive, safe_next_url
+from ..core.helpers import current_locale, current_site, domain_context, from_local_naive, local_naive, safe_next_url
 from . import bp
 from .forms import (
     AssignForm,
     CancelForm,
     ContactForm,
     EscalateForm,
+    ForwardForm,
     IntakeForm,
     NoteForm,
     PrepareForm,
@@ -162,7 +164,7 @@ def _detail_forms(ticket: Ticket) -> dict:
         "cancel": CancelForm(prefix="cancel"), "note": NoteForm(prefix="note"),
         "contact": ContactForm(prefix="contact"), "remote": RemoteForm(prefix="remote"),
         "resolve": ResolveForm(prefix="resolve"), "visit": VisitForm(prefix="visit"),
-        "prepare": PrepareForm(prefix="prepare"),
+        "prepare": PrepareForm(prefix="prepare"), "forward": ForwardForm(prefix="forward"),
     }
     forms["assign"].technician.choices = [("", _("— Technician —"))] + [
         (str(u.id), u.display_name) for u in active_users(Role.TECHNICIAN) if not context.is_assignee(u, ticket)]
@@ -197,7 +199,10 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         is_assignee=context.is_assignee(user, ticket), is_supervisor=user.has_role(Role.SUPERVISOR),
         can_download=access.can_download_order(user, ticket), can_open_case_analysis=kb.can_edit(user),
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,
-        visit=ticket.current_visit,
+        visit=ticket.current_visit, awaiting_forward=intake.awaiting_acceptance(ticket),
+        can_forward=user.has_role(Role.DISPATCHER, Role.SUPERVISOR),
+        tracking_url=tracking_url(ticket, current_site()) if user.has_role(Role.DISPATCHER, Role.SUPERVISOR)
+        else None,
     ), status
 
 
@@ -277,6 +282,31 @@ def assign(number: str):
     if outcome.ok:
         flash(_("%(number)s assigned to %(name)s.", number=number, name=outcome.value.display_name), "success")
     return redirect(safe_next_url(request.form.get("next")) or url_for("dispatch.detail", number=number))
+
+
+@bp.post("/requests/<number>/forward")
+@roles_required(Role.DISPATCHER, Role.SUPERVISOR)
+def forward(number: str):
+    """Customer service checked a customer's own report and passes it to the technical team."""
+    def action(ticket, form):
+        intake.accept_report(ticket, domain_context())
+        return _("Request %(number)s forwarded to the technical team.", number=number)
+
+    return _act(number, "forward", action)
+
+
+@bp.post("/requests/<number>/tracking/revoke")
+@roles_required(Role.DISPATCHER, Role.SUPERVISOR)
+def revoke_tracking(number: str):
+    """Every tracking link the customer was given stops working (sent to the wrong number, say); the page then
+    shows the new one to give instead."""
+    from domain.customer.tracking import revoke_tracking_links
+
+    def action(ticket, form):
+        revoke_tracking_links(ticket, domain_context())
+        return _("The customer's tracking link was revoked: give them the new one.")
+
+    return _act(number, "forward", action)
 
 
 @bp.post("/requests/<number>/escalate")

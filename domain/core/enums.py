@@ -20,7 +20,17 @@ class Urgency(StrEnum):
 class Channel(StrEnum):
     PHONE = "phone"
     WEB = "web"
+    # The customer's own report from the QR label on the device (/d/<code>); WEB is the website's report page.
+    QR = "qr"
     OTHER = "other"
+
+
+class DeviceState(StrEnum):
+    """A rented device's place in the register."""
+    IN_STOCK = "in_stock"
+    RENTED = "rented"
+    IN_REPAIR = "in_repair"
+    RETIRED = "retired"
 
 
 class TicketStatus(StrEnum):

@@ -6,7 +6,7 @@ from dataclasses import replace
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from .enums import Channel, ClockName, ClockState, Role, TicketStatus, Urgency
+from .enums import Channel, ClockName, ClockState, DeviceState, Role, TicketStatus, Urgency
 
 ROLE_LABELS = {
     Role.DISPATCHER: _l("Customer service"),
@@ -30,6 +30,13 @@ STATUS_LABELS = {
     TicketStatus.CANCELLED: _l("Cancelled"),
 }
 
+DEVICE_STATE_LABELS = {
+    DeviceState.IN_STOCK: _l("In stock"),
+    DeviceState.RENTED: _l("Rented out"),
+    DeviceState.IN_REPAIR: _l("In repair"),
+    DeviceState.RETIRED: _l("Retired"),
+}
+
 URGENCY_LABELS = {
     Urgency.URGENT: _l("Urgent"),
     Urgency.NORMAL: _l("Normal"),
@@ -38,6 +45,7 @@ URGENCY_LABELS = {
 CHANNEL_LABELS = {
     Channel.PHONE: _l("Phone"),
     Channel.WEB: _l("Website message"),
+    Channel.QR: _l("Device QR label"),
     Channel.OTHER: _l("Other"),
 }
 

@@ -25,13 +25,15 @@ class Site:
     share_link_days: int = 30
     logo_path: str | None = None
     templates: Environment | None = None
+    # The number customers call (printed on device labels, named on the customer's pages); may be empty.
+    service_phone: str = ""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], templates: Environment | None = None) -> Site:
         return cls(company=config["COMPANY_NAME"], public_url=(config.get("PUBLIC_URL") or "").rstrip("/"),
                    secret_key=config["SECRET_KEY"], tz=ZoneInfo(config["TIMEZONE"]),
                    share_link_days=int(config["SHARE_LINK_DAYS"]), logo_path=config.get("COMPANY_LOGO") or None,
-                   templates=templates)
+                   templates=templates, service_phone=config.get("SERVICE_PHONE") or "")
 
     def link(self, path: str) -> str:
         """A link for someone outside (a customer, a printed QR code): on PUBLIC_URL, never on the Host header a

@@ -90,7 +90,8 @@ class Photo(Base):
     height: Mapped[int]
     caption: Mapped[str | None] = mapped_column(String(500))
     taken_at: Mapped[datetime]
-    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # None: sent by the customer with their report (the report page, no account).
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="photos")

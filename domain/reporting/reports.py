@@ -14,9 +14,10 @@ How the figures are counted (the page and the PDF say the same: `counting_rules`
 - Response rate = the first-contact clock (by default 30 min urgent, 60 min normal) by those rules.
 - Resolution rate: requests entered in the week (created_at), cancelled ones left out; resolved = solved remotely
   or signed by the customer after an on-site visit, whenever that happened up to the report.
-- Satisfaction: ratings of orders the customer signed in the week (the signing time on the phone); numerator =
-  ratings of 4 or 5, denominator = all ratings (an order signed without a rating is not counted); plus the mean and
-  the count of each rating 1..5.
+- Satisfaction: ratings of orders the customer signed in the week (the signing time on the phone) and ratings
+  given afterwards on the tracking page in the week; numerator = ratings of 4 or 5, denominator = all ratings (an
+  order signed without a rating is not counted); plus the mean and the count of each rating 1..5; `sources` keeps
+  the two apart (on_site, follow_up) and `unrated` counts the services ended in the week with no rating at all.
 - Per technician: by the request's assignee. Unassigned requests count in the overall figures only.
 """
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ..core.errors import DomainError
 from ..core.labels import clock_labels, span_text
 from ..core.locales import html_lang
 from ..core.models import User
+from ..customer.models import FollowUpRating
 from ..fieldwork.models import Signature
 from ..requests.models import Ticket
 from ..sla.models import TicketClock
@@ -196,24 +198,41 @@ class Figure:
         return data
 
 
+SOURCES = ("on_site", "follow_up")  # rated on the technician's phone at signing; afterwards on the tracking page
+
+
 @dataclass
 class Satisfaction(Figure):
     distribution: dict[int, int] = field(default_factory=lambda: dict.fromkeys(RATINGS, 0))
+    # The overall figure counts every rating of both sources; each source is also kept apart. `unrated`: services
+    # over in the week (signed, or solved remotely) that got no rating from either.
+    sources: dict[str, Satisfaction] | None = None
+    unrated: int = 0
 
     @property
     def mean(self) -> float | None:
         total = sum(self.distribution.values())
         return round(sum(r * n for r, n in self.distribution.items()) / total, 2) if total else None
 
-    def add(self, rating: int, count: int) -> None:
+    def add(self, rating: int, count: int, source: str | None = None) -> None:
         self.distribution[rating] = self.distribution.get(rating, 0) + count
         self.denominator += count
         if rating >= SATISFIED_FROM:
             self.numerator += count
+        if source is not None and self.sources is not None:
+            self.sources[source].add(rating, count)
 
     def as_dict(self) -> dict:
-        return {**super().as_dict(), "mean": self.mean,
+        data = {**super().as_dict(), "mean": self.mean,
                 "distribution": {str(r): self.distribution.get(r, 0) for r in RATINGS}}
+        if self.sources is not None:
+            data["sources"] = {name: figure.as_dict() for name, figure in self.sources.items()}
+            data["unrated"] = self.unrated
+        return data
+
+
+def _satisfaction() -> Satisfaction:
+    return Satisfaction(sources={name: Satisfaction() for name in SOURCES})
 
 
 @dataclass
@@ -221,7 +240,7 @@ class Figures:
     """Every figure of one scope (the team, or one technician) for one week."""
 
     figures: dict[str, Figure] = field(default_factory=lambda: {
-        key: Satisfaction() if key == "satisfaction" else Figure(pending=0 if key in CLOCK_FIGURES else None)
+        key: _satisfaction() if key == "satisfaction" else Figure(pending=0 if key in CLOCK_FIGURES else None)
         for key in FIGURE_KEYS})
 
     def __getitem__(self, key: str) -> Figure:
@@ -348,7 +367,37 @@ def _count_ratings(week: Week, previous: Week, weeks: dict[int, WeekFigures]) ->
     )
     for in_current, assignee_id, rating, count in db.session.execute(stmt):
         for figures in weeks[in_current].scope(assignee_id):
-            figures.satisfaction.add(int(rating), int(count))
+            figures.satisfaction.add(int(rating), int(count), "on_site")
+    rated_current = _in_current(FollowUpRating.rated_at, week)
+    stmt = (
+        select(rated_current, Ticket.assignee_id, FollowUpRating.rating, func.count(FollowUpRating.id))
+        .join(Ticket, Ticket.id == FollowUpRating.ticket_id)
+        .where(FollowUpRating.rated_at >= previous.start, FollowUpRating.rated_at < week.end)
+        .group_by(rated_current, Ticket.assignee_id, FollowUpRating.rating)
+    )
+    for in_current, assignee_id, rating, count in db.session.execute(stmt):
+        for figures in weeks[in_current].scope(assignee_id):
+            figures.satisfaction.add(int(rating), int(count), "follow_up")
+    _count_unrated(week, previous, weeks)
+
+
+def _count_unrated(week: Week, previous: Week, weeks: dict[int, WeekFigures]) -> None:
+    """Services that ended in the week (signed on site, or solved remotely) with no rating from either source."""
+    ended = func.coalesce(Signature.signed_at_client, Ticket.remote_resolved_at)
+    current = _in_current(ended, week)
+    stmt = (
+        select(current, Ticket.assignee_id, func.count(Ticket.id))
+        .select_from(Ticket)
+        .outerjoin(Signature, Signature.ticket_id == Ticket.id)
+        .outerjoin(FollowUpRating, FollowUpRating.ticket_id == Ticket.id)
+        .where(or_(Signature.id.is_not(None), Ticket.remote_resolved_at.is_not(None)),
+               ended >= previous.start, ended < week.end,
+               Signature.rating.is_(None), FollowUpRating.id.is_(None))
+        .group_by(current, Ticket.assignee_id)
+    )
+    for in_current, assignee_id, count in db.session.execute(stmt):
+        for figures in weeks[in_current].scope(assignee_id):
+            figures.satisfaction.unrated += int(count)
 
 
 def _technicians(ids: set[int]) -> list[Technician]:
@@ -432,6 +481,19 @@ def report_csv(report: WeeklyReport) -> bytes:
             last_week.numerator, last_week.denominator, number(last_week.value),
             number(last_week.mean) if is_rating else "", number(row["change"]),
         ])
+        if is_rating and this_week.sources is not None:
+            scope = [_("Technician") if technician else _("Whole team"),
+                     technician.username if technician else "", technician.display_name if technician else ""]
+            for source, label in (("on_site", _("Satisfaction, rated on the phone at signing")),
+                                  ("follow_up", _("Satisfaction, rated afterwards on the tracking page"))):
+                now_part, before_part = this_week.sources[source], last_week.sources[source]
+                writer.writerow([report.week.label, f"satisfaction.{source}", label, *scope, now_part.numerator,
+                                 now_part.denominator, number(now_part.value), "", number(now_part.mean),
+                                 report.previous.week.label, before_part.numerator, before_part.denominator,
+                                 number(before_part.value), number(before_part.mean), ""])
+            writer.writerow([report.week.label, "satisfaction.unrated", _("Services with no rating"), *scope,
+                             this_week.unrated, "", "", "", "", report.previous.week.label, last_week.unrated, "",
+                             "", "", ""])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 

@@ -71,6 +71,9 @@ def assign(ticket: Ticket, technician: User, ctx: Context, expected_version: int
     if is_assignee(technician, ticket):
         raise DomainError("same_technician", _l("Request %(number)s is already assigned to %(name)s.",
                                                  number=ticket.number, name=technician.display_name))
+    from .intake import accept_report
+
+    accept_report(ticket, ctx, by_assignment=True)  # a customer's own report not yet forwarded: this forwards it
     previous = ticket.assignee
     ticket.assignee, ticket.assigned_by, ticket.assigned_at = technician, ctx.actor, ctx.now
     ticket.handed_back_at = ticket.handback_reason = None  # the new technician starts afresh

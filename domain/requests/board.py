@@ -92,6 +92,14 @@ def _conditions(f: BoardFilter, now: datetime, tz: ZoneInfo) -> list:
         ]
         if customer_ids:
             matches.insert(1, Ticket.customer_id.in_(customer_ids))
+        # A registered device's asset number (the requests about it, by their device index); the serial number is
+        # on the request itself.
+        from ..devices.models import Device
+
+        device_ids = db.session.execute(select(Device.id).where(_contains(Device.asset_number, pattern))
+                                        .limit(50)).scalars().all()
+        if device_ids:
+            matches.append(Ticket.device_id.in_(device_ids))
         conditions.append(or_(*matches))
     return conditions
 

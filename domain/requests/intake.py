@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
@@ -33,6 +33,9 @@ from ..core.models import User
 from ..core.types import utcnow
 from ..core.validation import parse_int, text_problem
 from ..requests.models import Customer, DeviceCategory, DeviceModel, Ticket
+
+if TYPE_CHECKING:
+    from ..devices.models import Device
 from ..sla.clocks import start_clock, stop_clock
 from .numbering import allocate_ticket_number
 
@@ -51,6 +54,7 @@ class Intake:
     device_model: DeviceModel | None = None
     serial_number: str | None = None
     customer_email: str | None = None
+    device: Device | None = None
 
 
 def open_ticket(intake: Intake, *, actor: User | None, tz: ZoneInfo, created_at: datetime | None = None,
@@ -69,6 +73,7 @@ def open_ticket(intake: Intake, *, actor: User | None, tz: ZoneInfo, created_at:
         device_category=intake.device_model.category if intake.device_model else None,
         device_model_text=intake.device_model_text,
         serial_number=intake.serial_number,
+        device=intake.device,
         customer_email=intake.customer_email,
         problem=intake.problem,
         reported_at=intake.reported_at,
@@ -130,9 +135,20 @@ def validate_intake(data: dict, ctx: Context) -> tuple[Intake, DeviceCategory | 
         errors["problem"] = _l("Describe the problem.")
 
     device = None
+    registered = None
+    device_ref = _text(data, "device_ref", 100) or _text(data, "asset_number", 100)
+    if device_ref:
+        from ..devices.register import resolve_device
+
+        registered = resolve_device(device_ref)
+        if registered is None:
+            errors["device_ref"] = _l("No device with this asset or serial number in the register: leave it "
+                                      "empty and give the model.")
     device_id = data.get("device_model_id")
     device_text = _text(data, "device_model")
-    if device_id not in (None, "", 0, "0"):
+    if registered is not None:
+        device = registered.device_model
+    elif device_id not in (None, "", 0, "0"):
         number = parse_int(device_id, minimum=1)
         device = db.session.get(DeviceModel, number) if number is not None else None
         if device is None or not device.active:
@@ -188,7 +204,9 @@ def validate_intake(data: dict, ctx: Context) -> tuple[Intake, DeviceCategory | 
         address=_text(data, "address", 500) or customer.address,
         device_model=device,
         device_model_text=device.label if device else device_text,
-        serial_number=_text(data, "serial_number", 100) or None,
+        serial_number=(registered.serial_number if registered else None) or _text(data, "serial_number", 100)
+        or None,
+        device=registered,
         problem=problem,
         urgency=urgency,
         channel=channel,
@@ -215,3 +233,31 @@ def create_request(data: dict, ctx: Context) -> Ticket:
     alerts.request_entered(ticket)
     customer.queue_entered(ticket)
     return ticket
+
+
+def start_first_contact(ticket: Ticket, at: datetime, policy) -> None:
+    window = policy.first_contact_window(ticket.urgency)
+    start_clock(ticket, ClockName.FIRST_CONTACT, at, at + window, threshold=int(window.total_seconds() // 60))
+
+
+def awaiting_acceptance(ticket: Ticket) -> bool:
+    """A customer's own report that customer service has not yet checked and forwarded: its intake clock runs."""
+    return any(c.name == ClockName.INTAKE and c.done_at is None and not c.not_applicable and c.superseded_at is None
+               for c in ticket.clocks) and ticket.status == TicketStatus.NEW
+
+
+def accept_report(ticket: Ticket, ctx: Context, *, by_assignment: bool = False) -> None:
+    """Customer service forwards a customer's own report to the technical team: the intake clock (running since
+    the customer sent it) stops, the first-contact clock starts. A supervisor assigning it forwards it too."""
+    if not ctx.actor.has_role(Role.DISPATCHER, Role.SUPERVISOR):
+        raise Forbidden("not_allowed", _l("Only customer service and supervisors forward requests."))
+    if not awaiting_acceptance(ticket):
+        if by_assignment:
+            return
+        from ..core.errors import DomainError
+
+        raise DomainError("already_forwarded", _l("Request %(number)s was already forwarded.", number=ticket.number))
+    stop_clock(ticket, ClockName.INTAKE, ctx.now)
+    start_first_contact(ticket, ctx.now, ctx.rules())
+    record_event("ticket.forwarded", actor=ctx.actor, ticket=ticket, entity=ticket, via=ctx.via,
+                 remote_addr=ctx.remote_addr)

@@ -33,6 +33,7 @@ from ..core.models import User, enum_type
 from ..core.types import utcnow
 
 if TYPE_CHECKING:  # relationships name these classes; domain/__init__.py imports every models module
+    from ..devices.models import Device
     from ..documents.models import CaseAnalysis, Review, ServiceOrder
     from ..fieldwork.models import AcceptanceTest, Photo, Precaution, Signature, Visit
     from ..sla.models import TicketClock
@@ -143,7 +144,12 @@ class Ticket(Base):
     device_category_id: Mapped[int | None] = mapped_column(ForeignKey("device_categories.id"))
     device_model_text: Mapped[str] = mapped_column(String(200))
     serial_number: Mapped[str | None] = mapped_column(String(100))
+    # The registered device (domain/devices) the request is about, when it is in the register; the text fields
+    # above keep what was said at intake either way.
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
     problem: Mapped[str] = mapped_column(Text)
+    # The customer's tracking link (/c/<token>) carries this generation: raising it revokes every link given.
+    tracking_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     reported_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -190,6 +196,7 @@ class Ticket(Base):
     customer: Mapped[Customer] = relationship()
     device_model: Mapped[DeviceModel | None] = relationship()
     device_category: Mapped[DeviceCategory | None] = relationship()
+    device: Mapped[Device | None] = relationship()
     fault_category: Mapped[FaultCategory | None] = relationship()
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])

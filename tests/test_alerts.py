@@ -359,7 +359,8 @@ def test_alert_settings_are_saved_per_user(app, staff):
         chosen = delivery.channels_of(user)
         # What a technician can get is as chosen; what cannot reach them keeps its default (a role change).
         assert chosen["push"] & TECHNICIAN_KINDS == {"assigned"} and chosen["email"] & TECHNICIAN_KINDS == {"missed"}
-        assert chosen["push"] - TECHNICIAN_KINDS == {"new_request", "escalated", "submitted", "weekly_report"}
+        assert chosen["push"] - TECHNICIAN_KINDS == {"new_request", "escalated", "submitted", "weekly_report",
+                                                     "seal_failing"}
         assert "bogus" not in chosen["email"]
     bad = client.post("/notifications/preferences", data={"email": "not-an-address"})
     assert bad.status_code == 400
@@ -386,7 +387,7 @@ TECHNICIAN_KINDS = {"assigned", "due_soon", "missed", "returned"}
 
 @pytest.mark.parametrize(("username", "offered"), [
     ("li", TECHNICIAN_KINDS),
-    ("boss", {"new_request", "due_soon", "missed", "submitted", "weekly_report"}),
+    ("boss", {"new_request", "due_soon", "missed", "submitted", "weekly_report", "seal_failing"}),
     ("chen", {"escalated", "due_soon", "missed"}),
     ("desk", set()),
 ])

@@ -37,6 +37,7 @@ class Kind(StrEnum):
     SUBMITTED = "submitted"          # an order waits for review
     RETURNED = "returned"            # your order came back from review
     WEEKLY_REPORT = "weekly_report"  # last week's report is out
+    SEAL_FAILING = "seal_failing"    # an order could not be sealed (the key, or the time-stamping authority)
 
 
 KIND_LABELS = {
@@ -48,6 +49,7 @@ KIND_LABELS = {
     Kind.SUBMITTED: _l("Order submitted for review"),
     Kind.RETURNED: _l("Order returned"),
     Kind.WEEKLY_REPORT: _l("Weekly report"),
+    Kind.SEAL_FAILING: _l("Company seal failing"),
 }
 
 
@@ -62,6 +64,8 @@ KIND_ROLES: dict[Kind, frozenset[Role]] = {
     Kind.SUBMITTED: frozenset({Role.SUPERVISOR}),
     Kind.RETURNED: frozenset({Role.TECHNICIAN}),
     Kind.WEEKLY_REPORT: frozenset({Role.SUPERVISOR}),
+    # The admins (the supervisors where there is no admin account): the seal's key or time-stamping authority.
+    Kind.SEAL_FAILING: frozenset({Role.ADMIN, Role.SUPERVISOR}),
 }
 
 
@@ -190,6 +194,10 @@ def title_and_body(note: Notification, *, tz: ZoneInfo, policy: Policy) -> tuple
     if kind == Kind.WEEKLY_REPORT:
         return _("Weekly report %(week)s", week=p.get("week", "")), _("The report is stored and was sent to "
                                                                       "customer service.")
+    if kind == Kind.SEAL_FAILING:
+        return (_("%(number)s could not be sealed", number=number),
+                _("The order is rendered and kept; the worker keeps trying. Check the seal's key and the "
+                  "time-stamping authority (TSA_URL). Last error: %(error)s", error=text))
     return str(KIND_LABELS.get(kind, kind)), text
 
 

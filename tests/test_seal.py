@@ -12,6 +12,7 @@ import subprocess
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 import worker
@@ -26,6 +27,7 @@ from domain.documents.models import ServiceOrder
 from domain.requests import access
 
 from .orderfactory import make_signed_order
+from .tsa import down_tsa, local_tsa
 
 
 def sealed_order(app, make_user, **kwargs) -> dict:
@@ -192,6 +194,85 @@ def test_the_request_page_shows_the_documents_state(app, make_user):
     page = signed_client(app, made["ids"]["boss"]).get(f"/dispatch/requests/{made['number']}",
                                                        headers={"Accept-Language": "zh-CN"})
     assert "盖章失败" in page.get_data(as_text=True)
+
+
+# --- the time-stamping authority -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tsa(tmp_path):
+    with local_tsa(tmp_path / "tsa") as served:
+        yield served
+
+
+def test_with_a_tsa_the_seal_carries_its_timestamp_and_the_validation_data(make_app, make_user, tsa, tmp_path):
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    app = make_app(TSA_URL=tsa["url"])
+    made = sealed_order(app, make_user)
+    assert made["state"] == SealState.SEALED and tsa["counter"]["requests"] >= 1
+    signature, status = validate(made["pdf"])
+    assert status.intact and status.valid
+    stamp = status.timestamp_validity
+    assert stamp is not None and stamp.intact and stamp.valid
+    assert "Test Time Stamping Authority" in stamp.signing_cert.subject.human_friendly
+    assert made["timestamp_at"] is not None and abs(stamp.timestamp - made["timestamp_at"]) < timedelta(seconds=1)
+    assert abs(made["timestamp_at"] - utcnow()) < timedelta(minutes=2)
+    # Long-term validation data in the signature's own revision: the seal still covers the whole file.
+    reader = PdfFileReader(io.BytesIO(made["pdf"]), strict=False)
+    dss_certs = {c.get_object().data for c in reader.root["/DSS"]["/Certs"]}
+    assert stamp.signing_cert.dump() in dss_certs and signature.signer_cert.dump() in dss_certs
+    assert reader.xrefs.total_revisions == 2  # the rendering, then the seal: nothing after it
+    assert "Total document signed" in poppler("pdfsig", made["pdf"], tmp_path)
+
+
+def test_a_tsa_that_is_down_leaves_the_order_rendered_retried_and_the_admin_alerted(make_app, make_user, tmp_path):
+    with down_tsa() as down:
+        app = make_app(TSA_URL=down["url"])
+        with app.app_context():
+            admin = make_user(Role.ADMIN, "ops-admin")[0]
+        made = sealed_order(app, make_user)
+        assert made["state"] == SealState.FAILING and "did not answer" in made["error"]
+        assert down["server"].hits >= 1  # really asked
+        with app.app_context():
+            order = access.get_ticket(made["number"]).service_order
+            now = order.seal_next_at
+            db.session.rollback()
+            for _ in range(2):
+                worker.tick(now)  # the minute tick retries what is due
+                order = db.session.get(ServiceOrder, order.id, populate_existing=True)
+                now = order.seal_next_at
+            assert order.seal_attempts == 3 and order.seal_state == SealState.FAILING
+            assert order.pdf_sha256 and order.content_sha256  # the order and its rendered copy are kept
+            alert = db.session.execute(select(Notification).where(Notification.kind == "seal_failing")
+                                       ).scalar_one()
+            assert alert.user_id == admin
+    # The TSA is back (another address here: the setting names it): the next due try seals with its time.
+    with local_tsa(tmp_path / "tsa-back") as back:
+        app.config["TSA_URL"] = back["url"]
+        with app.app_context():
+            assert worker.tick(now)["sealed"] == 1
+            files = order_files(access.get_ticket(made["number"]).service_order)
+    assert files["state"] == SealState.SEALED and files["timestamp_at"] is not None
+    assert files["unsealed"] == made["pdf"]
+
+
+def test_a_failed_seal_does_not_make_the_others_wait_out_the_timeout(make_app, make_user):
+    with down_tsa() as down:
+        app = make_app(TSA_URL=down["url"])
+        with app.app_context():
+            made = [make_signed_order(make_user)["number"] for _ in range(2)]
+            worker.render_pending_orders()
+            for number in made:
+                order = access.get_ticket(number).service_order
+                order.seal_next_at = None
+            db.session.commit()
+            hits = down["server"].hits
+            worker.seal_pending_orders(utcnow())
+            # One request for the run (pyHanko first asks for a sample token), both recorded as failed.
+            assert down["server"].hits - hits <= 2
+            states = [access.get_ticket(n).service_order for n in made]
+            assert all(o.seal_attempts == 2 and o.seal_state == SealState.FAILING for o in states)
 
 
 def test_the_generated_key_file_is_created_exclusively(tmp_path):

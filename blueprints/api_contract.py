@@ -4,6 +4,8 @@ the request's JSON, the weekly report, the session and jobs bodies), and what ev
 its op payloads; `complete_document` adds this to it, so the served document covers every /api/v1 route."""
 from __future__ import annotations
 
+from domain.documents.verify import REASONS
+
 TEXT = {"type": "string"}
 TIME = {"type": "string", "format": "date-time"}
 NULLABLE_TEXT = {"type": ["string", "null"]}
@@ -73,6 +75,10 @@ INBOX = {"type": "object", "required": ["items", "unread"], "properties": {
 SUBSCRIPTION = {"type": "object", "required": ["endpoint", "keys"], "properties": {
     "endpoint": {"type": "string", "format": "uri"},
     "keys": {"type": "object", "required": ["p256dh", "auth"], "properties": {"p256dh": TEXT, "auth": TEXT}}}}
+VERDICT = {"type": "object", "required": ["genuine", "reason", "message", "number"], "properties": {
+    "genuine": {"type": "boolean"}, "reason": {"enum": list(REASONS)},
+    "message": {"type": "string", "description": "one plain sentence: what the file is, or which part is wrong"},
+    "number": {"type": ["string", "null"], "description": "the service order's number (FS-...) when known"}}}
 NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40},
           "example": "FS-2026-000123"}
 
@@ -113,6 +119,15 @@ OTHER_PATHS = {
             **WEEK["properties"], "timezone": TEXT, "complete": {"type": "boolean"}, "generated_at": TIME,
             "previous": WEEK}}),
             "400": _error("bad or future week"), "403": _error("not a supervisor"), **COMMON}}},
+    "/api/v1/verify": {"post": {
+        "summary": "is this PDF a genuine service order? No account needed; one plain sentence in the caller's "
+                   "language (Accept-Language)",
+        "security": [],
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}},
+        "responses": {"200": _json("the verdict", VERDICT), "400": _error("no multipart field 'file'"),
+                      "413": _json("larger than the site accepts (MAX_UPLOAD_MB): the verdict 'too_large'",
+                                   VERDICT), **COMMON}}},
     "/api/v1/notifications": {"get": {
         "summary": "the signed-in user's inbox: newest alerts first, and how many are unread",
         "responses": {"200": _json("the inbox", INBOX), **COMMON}}},

@@ -67,6 +67,8 @@ ROUTES = [
     ("POST", "/orders/{n}/review", "orders.review_order", SUPERVISOR),
     ("GET", "/o/bad-token", "orders.customer_copy", PUBLIC),
     ("GET", "/verify/bad-token", "orders.verify", PUBLIC),
+    ("GET", "/verify", "orders.verify_any", PUBLIC),
+    ("POST", "/api/v1/verify", "orders.verify_api", PUBLIC),
     ("GET", "/field/", "field.app", TECHNICIAN),
     ("GET", "/field/offline", "field.offline", PUBLIC),
     ("GET", "/field/manifest.webmanifest", "field.manifest", PUBLIC),
@@ -142,6 +144,7 @@ ANSWERS = {
     "orders.revoke_share": NO_SUCH_OBJECT,  # {n} has no signed order yet
     "orders.customer_copy": NO_SUCH_OBJECT,
     "orders.verify": NO_SUCH_OBJECT,
+    "orders.verify_api": INVALID_FORM,  # no file sent
     "kb.article": NO_SUCH_OBJECT,
     "kb.edit_article": NO_SUCH_OBJECT,
     "kb.set_article_status": NO_SUCH_OBJECT,

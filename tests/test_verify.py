@@ -236,3 +236,43 @@ def test_every_reason_has_its_sentence(app):
     assert all(text and reason not in text for reason, text in sentences.items())
     assert len(set(sentences.values())) == len(REASONS)
 
+
+# --- the command line -----------------------------------------------------------------------------------------
+
+
+def test_flask_orders_verify_prints_the_sentence_and_exits_0_only_for_a_genuine_order(app, sealed, tmp_path):
+    runner = app.test_cli_runner()
+    genuine, tampered, other = tmp_path / "a.pdf", tmp_path / "b.pdf", tmp_path / "c.txt"
+    genuine.write_bytes(sealed["sealed"])
+    tampered.write_bytes(edit_one_byte(sealed["sealed"]))
+    other.write_text("not a pdf")
+    result = runner.invoke(args=["orders", "verify", str(genuine)])
+    assert result.exit_code == 0 and "签署的真实服务单" in result.output and sealed["number"] in result.output
+    result = runner.invoke(args=["orders", "verify", str(tampered), "--lang", "en", "--details"])
+    assert result.exit_code == 1 and "the company seal is broken" in result.output
+    assert "reason: seal_broken" in result.output and "cert_sha256: " in result.output
+    result = runner.invoke(args=["orders", "verify", str(other)])
+    assert result.exit_code == 1 and "该文件不是 PDF。" in result.output
+    assert runner.invoke(args=["orders", "verify", str(tmp_path / "missing.pdf")]).exit_code == 2
+
+
+def test_flask_orders_seal_pending_seals_what_waits_whatever_its_retry_time(make_app, make_user, tmp_path):
+    from domain.core.enums import SealState
+
+    p12 = tmp_path / "company.p12"
+    seal.generate_seal_file(p12, "公司", "right")
+    app = make_app(SEAL_PKCS12=str(p12), SEAL_PASSWORD="wrong")
+    with app.app_context():
+        number = make_signed_order(make_user)["number"]
+        worker.render_pending_orders()
+        assert access.get_ticket(number).service_order.seal_state == SealState.FAILING
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["orders", "seal-pending"])
+    assert result.exit_code == 1 and "still waiting 1" in result.output and number in result.output
+    app.config["SEAL_PASSWORD"] = "right"
+    result = runner.invoke(args=["orders", "seal-pending"])  # the next retry is minutes away: sealed now
+    assert result.exit_code == 0 and "sealed 1; still waiting 0" in result.output
+    with app.app_context():
+        order = access.get_ticket(number).service_order
+        assert order.seal_state == SealState.SEALED and order.seal_attempts == 2
+    assert runner.invoke(args=["orders", "seal-pending"]).output.startswith("sealed 0; still waiting 0")

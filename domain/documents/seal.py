@@ -180,7 +180,19 @@ def _timestamper(url: str):
     """One client per TSA and process: pyHanko keeps the TSA's certificates from its first answer."""
     from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 
-    return RequestsHTTPTimeStamper(url, timeout=TSA_TIMEOUT_SECONDS)
+    class TimeRecordingStamper(RequestsHTTPTimeStamper):
+        """Keeps the time of the last token it received: the seal's certified time, without parsing the sealed
+        file again (40 ms on a 200 KB order). Worker tasks are processes, one seal at a time in each."""
+
+        last_time: datetime | None = None
+
+        async def async_timestamp(self, message_digest, md_algorithm):
+            token = await super().async_timestamp(message_digest, md_algorithm)
+            tst_info = token["content"]["encap_content_info"]["content"].parsed
+            self.last_time = tst_info["gen_time"].native
+            return token
+
+    return TimeRecordingStamper(url, timeout=TSA_TIMEOUT_SECONDS)
 
 
 def _tsa_anchors(timestamper) -> list:
@@ -246,19 +258,5 @@ def seal_pdf(pdf: bytes, site: Site, *, reason: str = "") -> Sealed:
     except Exception as error:  # noqa: BLE001 - any signing failure keeps the rendered order, retried later
         _timestamper.cache_clear()
         raise SealUnavailable(f"{type(error).__name__}: {error}"[:1000]) from error
-    sealed = out.getvalue()
-    return Sealed(pdf=sealed, cert_sha256=identity.fingerprint,
-                  timestamp_at=_timestamp_time(sealed) if timestamper is not None else None)
-
-
-def _timestamp_time(sealed: bytes) -> datetime | None:
-    """The time in the signature's timestamp token, read back from the sealed file."""
-    from pyhanko.pdf_utils.reader import PdfFileReader
-
-    signature = PdfFileReader(io.BytesIO(sealed), strict=False).embedded_signatures[0]
-    token = signature.signer_info["unsigned_attrs"]
-    for attribute in token:
-        if attribute["type"].native == "signature_time_stamp_token":
-            tst_info = attribute["values"][0]["content"]["encap_content_info"]["content"].parsed
-            return tst_info["gen_time"].native
-    return None
+    return Sealed(pdf=out.getvalue(), cert_sha256=identity.fingerprint,
+                  timestamp_at=timestamper.last_time if timestamper is not None else None)

@@ -121,6 +121,16 @@ def _frames_file(signature, data: bytes) -> bool:
             and data[gap_start:gap_start + 1] == b"<" and data[gap_end - 1:gap_end] == b">")
 
 
+def _timestamp_certificates(signature) -> list:
+    try:
+        for attribute in signature.signer_info["unsigned_attrs"]:
+            if attribute["type"].native == "signature_time_stamp_token":
+                return [c.chosen for c in attribute["values"][0]["content"]["certificates"]]
+    except (KeyError, TypeError, ValueError):
+        pass
+    return []
+
+
 def _change_after_sealing(reader, signature) -> str:
     """What the revisions appended after the seal change: an image (the signature, a photo), or the pages."""
     try:
@@ -250,7 +260,11 @@ def _check_sealed(data: bytes, site: Site, facts: dict) -> Verdict:
     if not _frames_file(signature, data):
         return Verdict(False, "resaved_copy" if content_matches else "seal_broken", number, facts)
     context = ValidationContext(trust_roots=[certificate], allow_fetching=False, revocation_mode="soft-fail")
-    status = validate_pdf_signature(signature, context, context, skip_diff=True)
+    # The timestamp's certificates as the token carries them: the check says which TSA certified the time (its
+    # name is in the details); whether to trust that TSA is the reader's judgement, not something a file proves.
+    ts_context = ValidationContext(trust_roots=_timestamp_certificates(signature) or [certificate],
+                                   allow_fetching=False, revocation_mode="soft-fail")
+    status = validate_pdf_signature(signature, context, ts_context, skip_diff=True)
     if not (status.intact and status.valid):
         return Verdict(False, "seal_broken", number, facts)
     stamp = status.timestamp_validity

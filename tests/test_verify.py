@@ -276,3 +276,54 @@ def test_flask_orders_seal_pending_seals_what_waits_whatever_its_retry_time(make
         order = access.get_ticket(number).service_order
         assert order.seal_state == SealState.SEALED and order.seal_attempts == 2
     assert runner.invoke(args=["orders", "seal-pending"]).output.startswith("sealed 0; still waiting 0")
+
+
+def bomb_pdf(megabytes: int) -> bytes:
+    """A PDF whose attached file inflates from a few KB to `megabytes` MB (a decompression bomb), attached where
+    the check looks for the order's JSON."""
+    import zlib
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.writer import PdfFileWriter
+
+    writer = PdfFileWriter()
+    compressed = zlib.compress(b"{" * (megabytes << 20), 9)
+    stream = generic.StreamObject({generic.NameObject("/Type"): generic.NameObject("/EmbeddedFile"),
+                                   generic.NameObject("/Filter"): generic.NameObject("/FlateDecode")},
+                                  encoded_data=compressed)
+    spec = generic.DictionaryObject({generic.NameObject("/Type"): generic.NameObject("/Filespec"),
+                                     generic.NameObject("/F"): generic.TextStringObject("FS-1.json"),
+                                     generic.NameObject("/EF"): generic.DictionaryObject(
+                                         {generic.NameObject("/F"): writer.add_object(stream)})})
+    names = generic.ArrayObject([generic.TextStringObject("FS-1.json"), writer.add_object(spec)])
+    writer.root[generic.NameObject("/Names")] = generic.DictionaryObject({generic.NameObject("/EmbeddedFiles"):
+                                                                          generic.DictionaryObject(
+                                                                              {generic.NameObject("/Names"): names})})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("upload", "reason"), [
+    (lambda: b"%PDF-1.7\n1 0 obj\n" + b"[" * 200_000 + b"\nendobj\ntrailer\n<</Root 1 0 R>>\n%%EOF", "damaged"),
+    (lambda: b"%PDF-1.7\nxref\n0 99999999999999999999\ntrailer\n<</Size 1e308>>\n%%EOF", "damaged"),
+    (lambda: b"%PDF-\x00\xff\xfe" + "\ud800".encode("utf-8", "surrogatepass") * 100, "damaged"),
+], ids=["deep-nesting", "absurd-xref", "nul-and-lone-surrogate"])
+def test_hostile_files_get_a_plain_answer(app, upload, reason):
+    response = ask(app, upload(), name="\x00evil\ud800.pdf".encode("utf-8", "surrogatepass").decode("latin-1"))
+    assert response.status_code == 200 and response.json["reason"] == reason and response.json["genuine"] is False
+
+
+def test_a_decompression_bomb_is_not_inflated(app):
+    """300 MB of attachment in 300 KB of PDF: the check reads at most a few MB of it (tracemalloc's peak)."""
+    import tracemalloc
+
+    data = bomb_pdf(300)
+    tracemalloc.start()
+    try:
+        response = ask(app, data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert response.json["reason"] == "no_seal" and not response.json["genuine"]
+    assert peak < 48 << 20, peak

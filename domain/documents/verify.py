@@ -100,13 +100,41 @@ def _attached_content(reader) -> dict | None:
         names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
         for index in range(1, len(names), 2):
             spec = names[index].get_object()
-            data = spec["/EF"]["/F"].get_object().data
+            data = _inflate_at_most(spec["/EF"]["/F"].get_object(), ATTACHMENT_MAX_BYTES)
+            if data is None:
+                continue
             content = json.loads(data.decode("utf-8"))
             if isinstance(content, dict) and content.get("format") == CUSTOMER_COPY_FORMAT:
                 return content
     except Exception:  # noqa: BLE001 - a file without (or with a broken) attachment is simply not one of ours
         return None
     return None
+
+
+# The customer's copy as JSON is some KB (100 KB with 40 notes): an attachment that inflates past this is not one.
+ATTACHMENT_MAX_BYTES = 4 * 1024 * 1024
+
+
+def _inflate_at_most(stream, limit: int) -> bytes | None:
+    """The stream's bytes when it is stored plain or deflated and inflates to at most `limit` bytes: a small file
+    can inflate to gigabytes (a decompression bomb), and reading it whole would take the server's memory."""
+    import zlib
+
+    filters = stream.get("/Filter")
+    if filters is None:
+        return stream.encoded_data if len(stream.encoded_data) <= limit else None
+    if isinstance(filters, list):
+        if len(filters) != 1:
+            return None
+        filters = filters[0]
+    if filters != "/FlateDecode" or "/DecodeParms" in stream:
+        return None
+    inflater = zlib.decompressobj()
+    try:
+        data = inflater.decompress(stream.encoded_data, limit + 1)
+    except zlib.error:
+        return None
+    return data if len(data) <= limit else None
 
 
 def _frames_file(signature, data: bytes) -> bool:
@@ -121,6 +149,12 @@ def _frames_file(signature, data: bytes) -> bool:
             and data[gap_start:gap_start + 1] == b"<" and data[gap_end - 1:gap_end] == b">")
 
 
+def _name(certificate) -> str:
+    """The certificate holder's name as a reader knows it (the common name), else the whole subject."""
+    names = certificate.subject.native
+    return str(names.get("common_name") or names.get("organization_name") or certificate.subject.human_friendly)
+
+
 def _timestamp_certificates(signature) -> list:
     try:
         for attribute in signature.signer_info["unsigned_attrs"]:
@@ -132,18 +166,21 @@ def _timestamp_certificates(signature) -> list:
 
 
 def _change_after_sealing(reader, signature) -> str:
-    """What the revisions appended after the seal change: an image (the signature, a photo), or the pages."""
+    """What the revisions appended after the seal change: an image (the signature, a photo), or the pages. Objects
+    are only looked at, never decoded."""
+    from pyhanko.pdf_utils import generic
     try:
         xrefs = reader.xrefs
         for revision in range(signature.signed_revision + 1, xrefs.total_revisions):
             for ref in xrefs.explicit_refs_in_revision(revision):
                 obj = reader.get_object(ref, revision=revision)
-                if hasattr(obj, "get") and obj.get("/Subtype") == "/Image":
+                if isinstance(obj, generic.StreamObject) and obj.get("/Subtype") == "/Image":
                     return "image_replaced"
         for revision in range(signature.signed_revision + 1, xrefs.total_revisions):
             for ref in xrefs.explicit_refs_in_revision(revision):
                 obj = reader.get_object(ref, revision=revision)
-                if hasattr(obj, "get") and (obj.get("/Type") in ("/Page", "/Pages") or hasattr(obj, "data")):
+                if isinstance(obj, generic.StreamObject) or (
+                        isinstance(obj, generic.DictionaryObject) and obj.get("/Type") in ("/Page", "/Pages")):
                     return "content_changed"
     except Exception:  # noqa: BLE001 - an unreadable update is still an update after sealing
         log.debug("could not classify the update after sealing", exc_info=True)
@@ -250,11 +287,11 @@ def _check_sealed(data: bytes, site: Site, facts: dict) -> Verdict:
     ours = [s for s in signatures if s.signer_cert.sha256.hex() in known]
     if not ours:
         signer = signatures[-1].signer_cert
-        facts.update(signer=signer.subject.human_friendly, cert_sha256=signer.sha256.hex())
+        facts.update(signer=_name(signer), cert_sha256=signer.sha256.hex())
         return Verdict(False, "foreign_certificate", number, facts)
     signature = ours[0]
     certificate = signature.signer_cert
-    facts.update(signer=certificate.subject.human_friendly, cert_sha256=certificate.sha256.hex(),
+    facts.update(signer=_name(certificate), cert_sha256=certificate.sha256.hex(),
                  self_created=certificate.self_signed != "no",
                  sealed_at=signature.self_reported_timestamp)
     if not _frames_file(signature, data):
@@ -270,7 +307,7 @@ def _check_sealed(data: bytes, site: Site, facts: dict) -> Verdict:
     stamp = status.timestamp_validity
     if stamp is not None:
         facts.update(timestamp_at=stamp.timestamp, timestamp_ok=bool(stamp.intact and stamp.valid),
-                     tsa=stamp.signing_cert.subject.human_friendly if stamp.signing_cert else None)
+                     tsa=_name(stamp.signing_cert) if stamp.signing_cert else None)
         if not (stamp.intact and stamp.valid):
             return Verdict(False, "seal_broken", number, facts)
     if signature.evaluate_signature_coverage() != SignatureCoverageLevel.ENTIRE_FILE or len(signatures) > 1:

@@ -37,7 +37,9 @@ REQUEST = {"type": "object", "required": ["number", "status", "urgency", "assign
     "customer_name": TEXT, "contact_name": NULLABLE_TEXT, "contact_phone": NULLABLE_TEXT, "address": NULLABLE_TEXT,
     "device_model": NULLABLE_TEXT, "device_category": NULLABLE_TEXT, "serial_number": NULLABLE_TEXT,
     "problem": TEXT, "reported_at": TIME, "created_at": TIME, "assignee": NULLABLE_TEXT, "expert": NULLABLE_TEXT,
-    "version": {"type": "integer"}, "clocks": {"type": "array", "items": CLOCK}}}
+    "version": {"type": "integer"}, "clocks": {"type": "array", "items": CLOCK},
+    "customer_copy_url": {"type": ["string", "null"], "description": "the customer's download link (/o/...) once "
+                                                                     "the order is signed"}}}
 INTAKE = {"type": "object", "required": ["customer_name", "contact_phone", "problem", "urgency"], "properties": {
     "customer_name": {"type": "string", "maxLength": 200}, "customer_id": {"type": "integer"},
     "contact_person": {"type": "string", "maxLength": 100}, "contact_phone": {"type": "string", "maxLength": 40},

@@ -11,6 +11,7 @@ import os
 import subprocess
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -176,8 +177,13 @@ def test_the_download_and_the_customers_link_serve_the_sealed_file(app, make_use
         link = orders.share_token(order, current_site())
     anonymous = app.test_client().get(f"/o/{link}")
     assert anonymous.status_code == 200 and anonymous.data == made["pdf"]
-    staff = signed_client(app, made["ids"]["boss"]).get(f"/orders/{made['number']}/pdf")
+    boss = signed_client(app, made["ids"]["boss"])
+    staff = boss.get(f"/orders/{made['number']}/pdf")
     assert staff.status_code == 200 and staff.data == made["pdf"] and len(signatures(staff.data)) == 1
+    # The request's JSON names the customer's link (on PUBLIC_URL); it serves the sealed file too.
+    url = boss.get(f"/api/v1/requests/{made['number']}").json["customer_copy_url"]
+    assert url.startswith(app.config["PUBLIC_URL"] + "/o/")
+    assert app.test_client().get(urlsplit(url).path).data == made["pdf"]
 
 
 def test_the_request_page_shows_the_documents_state(app, make_user):

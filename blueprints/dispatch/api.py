@@ -5,6 +5,7 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from domain.alerts.customer import customer_copy_link
 from domain.core import uow
 from domain.core.enums import Role
 from domain.core.errors import DomainError, ValidationError
@@ -14,7 +15,7 @@ from extensions import csrf
 
 from ..access import ALL_ROLES, csrf_unless_api_token, roles_required
 from ..core.errors import json_error
-from ..core.helpers import domain_context
+from ..core.helpers import current_site, domain_context
 from . import api_bp
 
 
@@ -41,6 +42,9 @@ def request_json(ticket, now) -> dict:
         "assignee": ticket.assignee.username if ticket.assignee else None,
         "expert": ticket.expert.username if ticket.expert else None,
         "version": ticket.version,
+        # The customer's download link (/o/..., valid SHARE_LINK_DAYS from now) once the order is signed.
+        "customer_copy_url": customer_copy_link(ticket.service_order, current_site())
+        if ticket.service_order is not None else None,
     }
 
 

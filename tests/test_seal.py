@@ -273,6 +273,8 @@ def test_a_failed_seal_does_not_make_the_others_wait_out_the_timeout(make_app, m
                 order = access.get_ticket(number).service_order
                 order.seal_next_at = None
             db.session.commit()
+            assert len(orders.orders_to_seal(utcnow())) == 2
+            assert len(orders.orders_to_seal(utcnow(), limit=1)) == 1  # a run takes a bounded batch
             hits = down["server"].hits
             worker.seal_pending_orders(utcnow())
             # One request for the run (pyHanko first asks for a sample token), both recorded as failed.

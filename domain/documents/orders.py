@@ -555,14 +555,18 @@ def seal_pause(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), SEAL_MAX_PAUSE)
 
 
-def orders_to_seal(now: datetime) -> list[int]:
-    """Rendered orders without the company seal whose next try is due."""
+SEAL_BATCH = 100  # orders sealed per run: after a migration leaves thousands waiting, the minute tick stays short
+
+
+def orders_to_seal(now: datetime, *, limit: int = SEAL_BATCH) -> list[int]:
+    """Rendered orders without the company seal whose next try is due, oldest first, at most `limit` (the next run
+    takes the rest)."""
     return list(db.session.execute(
         select(ServiceOrder.id).where(ServiceOrder.render_state == RenderState.RENDERED,
                                       ServiceOrder.pdf_sha256.is_not(None),
                                       ServiceOrder.seal_state != SealState.SEALED,
                                       (ServiceOrder.seal_next_at.is_(None)) | (ServiceOrder.seal_next_at <= now))
-        .order_by(ServiceOrder.id)).scalars())
+        .order_by(ServiceOrder.id).limit(limit)).scalars())
 
 
 @dataclass

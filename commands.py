@@ -153,6 +153,65 @@ def render_pending_command():
         raise SystemExit(1)
 
 
+@orders_cli.command("seal-pending")
+def seal_pending_command():
+    """Seal now every rendered order still without the company seal (after fixing SEAL_PKCS12, SEAL_PASSWORD or
+    TSA_URL), whatever its retry time; reports what is left."""
+    from domain.core.enums import RenderState, SealState
+    from domain.core.site import current as current_site
+    from domain.core.types import utcnow
+    from domain.documents.models import ServiceOrder
+    from domain.documents.orders import seal_order_now
+
+    site = current_site()
+    ids = db.session.execute(select(ServiceOrder.id).where(ServiceOrder.render_state == RenderState.RENDERED,
+                                                           ServiceOrder.seal_state != SealState.SEALED)
+                             .order_by(ServiceOrder.id)).scalars().all()
+    uow.rollback()
+    sealed, left = 0, []
+    for order_id in ids:
+        order = db.session.get(ServiceOrder, order_id)
+        done = seal_order_now(order, site, utcnow())
+        sealed += bool(done)
+        if done is False:
+            left.append((order.ticket.number, order.seal_error or ""))
+        uow.commit()
+    click.echo(f"sealed {sealed}; still waiting {len(left)}")
+    for number, error in left:
+        click.echo(f"  {number}: {error.strip().splitlines()[-1:] or ''}")
+    if left:
+        raise SystemExit(1)
+
+
+@orders_cli.command("verify")
+@click.argument("pdf", type=click.Path(exists=True, dir_okay=False))
+@click.option("--lang", type=click.Choice(["zh_CN", "en"]), default=None, help="the answer's language")
+@click.option("--details", is_flag=True, help="also print what the check found (seal, certificate, times)")
+def verify_command(pdf: str, lang: str | None, details: bool):
+    """Check a service order PDF: prints one sentence; exit status 0 only for a genuine order."""
+    from pathlib import Path
+
+    from flask_babel import force_locale
+
+    from domain.core.site import current as current_site
+    from domain.documents.verify import Verdict, check_pdf, sentence
+
+    site = current_site()
+    limit = max(current_app.config.get("MAX_CONTENT_LENGTH") or 0, 200 * 1024 * 1024)
+    path = Path(pdf)
+    verdict = Verdict(False, "too_large") if path.stat().st_size > limit else \
+        check_pdf(path.read_bytes(), site, max_bytes=limit)
+    with force_locale(lang or current_app.config.get("BABEL_DEFAULT_LOCALE") or "zh_CN"):
+        click.echo(sentence(verdict, site))
+    if details:
+        click.echo(f"reason: {verdict.reason}")
+        for key, value in verdict.facts.items():
+            if value is not None and key != "company":
+                click.echo(f"{key}: {value}")
+    uow.rollback()
+    raise SystemExit(0 if verdict.genuine else 1)
+
+
 report_cli = AppGroup("report", help="The weekly report to customer service.")
 REPORT_FORMATS = ("csv", "pdf", "json")
 

@@ -150,5 +150,11 @@ def load_settings(instance_path: str) -> dict:
         "SMS_DAILY_CAP": _int("SMS_DAILY_CAP", 50),
         "VAPID_SUBJECT": os.environ.get("VAPID_SUBJECT") or "mailto:" + (os.environ.get("MAIL_FROM")
                                                                           or "fieldservice@localhost"),
+        # The company seal on every service order (PAdES): a PKCS#12 file and its password; without one a
+        # self-signed certificate is generated into the instance folder at first use. TSA_URL: an RFC 3161
+        # time-stamping authority whose time the seal carries (none: sealed with the server's time).
+        "SEAL_PKCS12": os.environ.get("SEAL_PKCS12") or None,
+        "SEAL_PASSWORD": os.environ.get("SEAL_PASSWORD") or None,
+        "TSA_URL": os.environ.get("TSA_URL") or None,
         "INSTANCE_PATH_FOR_KEYS": instance_path,
     }

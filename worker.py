@@ -3,7 +3,7 @@ Redis when HUEY_REDIS_URL is set (several app servers share one queue).
 
     flask worker                       # the consumer in the foreground (make run starts one beside the server)
 
-Tasks are kicks: each reads what is due from the database (orders without a PDF, alerts not yet delivered,
+Tasks are kicks: each reads what is due from the database (orders without a PDF or the seal, alerts not yet delivered,
 mail not yet sent, last week's report not yet stored), so a task started twice does the work once, and work
 whose task was lost (the worker killed mid-task) is found again by the minute tick.
 """
@@ -166,6 +166,35 @@ def render_pending_orders(now=None) -> int:
             enqueue("render_orders")
             break
     return rendered
+
+
+def seal_pending_orders(now=None) -> int:
+    """Seal every rendered order still without the company seal whose try is due, holding no transaction while
+    pyHanko and the time-stamping authority work. When one fails for the authority or the key, the others due now
+    are recorded as failed with the same reason rather than each waiting out the authority's timeout."""
+    from domain.core import uow
+    from domain.core.db import take_write_lock
+    from domain.core.site import current as current_site
+    from domain.core.types import utcnow
+    from domain.documents.orders import orders_to_seal, prepare_seal, run_seal, store_seal
+
+    now = now or utcnow()
+    site = current_site()
+    sealed = 0
+    ids = orders_to_seal(now)
+    uow.rollback()
+    failure = None
+    for order_id in ids:
+        job = prepare_seal(order_id)
+        uow.rollback()
+        if job is None:
+            continue
+        result, error = (None, failure) if failure else run_seal(job, site)
+        failure = failure or error
+        take_write_lock()
+        sealed += bool(store_seal(job, result, error, now))
+        uow.commit()
+    return sealed
 
 
 def deliver_alerts(config) -> int:
@@ -345,6 +374,13 @@ def render_orders() -> int:
         return render_pending_orders()
 
 
+@huey.task()
+def seal_orders() -> int:
+    # No Huey retries: a failed seal is recorded on the order and retried by the minute tick with its backoff.
+    with task_context():
+        return seal_pending_orders()
+
+
 @huey.task(retries=2, retry_delay=10)
 def deliver_notifications() -> int:
     with task_context() as app:
@@ -485,7 +521,7 @@ def tick(now=None) -> dict[str, int]:
             return len(lost)
 
         steps = {"alerts": scan, "delivered": lambda: deliver_alerts(app.config),
-                 "rendered": lambda: render_pending_orders(now),
+                 "rendered": lambda: render_pending_orders(now), "sealed": lambda: seal_pending_orders(now),
                  "weekly": lambda: int(deliver_weekly_report(app.config, now)),
                  "mailed": lambda: send_due_mail(app.config, now),
                  "robots": lambda: send_robot_messages(app.config), "sms": lambda: send_due_sms(app.config),
@@ -507,6 +543,7 @@ def minute_tick() -> dict[str, int]:
 
 TASKS: dict[str, Callable[..., Any]] = {
     "render_orders": render_orders,
+    "seal_orders": seal_orders,
     "deliver_notifications": deliver_notifications,
     "send_mail": send_mail,
     "send_channel_messages": send_channel_messages,

@@ -4,6 +4,7 @@ the request's JSON, the weekly report, the session and jobs bodies), and what ev
 its op payloads; `complete_document` adds this to it, so the served document covers every /api/v1 route."""
 from __future__ import annotations
 
+from domain.documents.verify import REASONS
 from domain.fieldwork.feed import JobsFeed
 
 TEXT = {"type": "string"}
@@ -40,7 +41,9 @@ REQUEST = {"type": "object", "required": ["number", "status", "urgency", "assign
     "version": {"type": "integer"}, "clocks": {"type": "array", "items": CLOCK},
     "tracking_url": {"type": "string", "description": "the customer's tracking page (/c/...), for their messages"},
     "device": {"type": "object", "properties": {"model": NULLABLE_TEXT, "serial": NULLABLE_TEXT,
-                                                "category": NULLABLE_TEXT, "asset_number": NULLABLE_TEXT}}}}
+                                                "category": NULLABLE_TEXT, "asset_number": NULLABLE_TEXT}},
+    "customer_copy_url": {"type": ["string", "null"], "description": "the customer's download link (/o/...) once "
+                                                                     "the order is signed"}}}
 INTAKE = {"type": "object", "required": ["customer_name", "contact_phone", "problem", "urgency"], "properties": {
     "customer_name": {"type": "string", "maxLength": 200}, "customer_id": {"type": "integer"},
     "contact_person": {"type": "string", "maxLength": 100}, "contact_phone": {"type": "string", "maxLength": 40},
@@ -109,6 +112,10 @@ DEVICE_WITH_HISTORY = {**DEVICE, "required": [*DEVICE["required"], "history"], "
     "requests_total": {"type": "integer"}}}
 ASSET = {"name": "asset_number", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40},
          "example": "ZC-ENC-0001"}
+VERDICT = {"type": "object", "required": ["genuine", "reason", "message", "number"], "properties": {
+    "genuine": {"type": "boolean"}, "reason": {"enum": list(REASONS)},
+    "message": {"type": "string", "description": "one plain sentence: what the file is, or which part is wrong"},
+    "number": {"type": ["string", "null"], "description": "the service order's number (FS-...) when known"}}}
 NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40},
           "example": "FS-2026-000123"}
 
@@ -176,6 +183,15 @@ OTHER_PATHS = {
             **WEEK["properties"], "timezone": TEXT, "complete": {"type": "boolean"}, "generated_at": TIME,
             "previous": WEEK}}),
             "400": _error("bad or future week"), "403": _error("not a supervisor"), **COMMON}}},
+    "/api/v1/verify": {"post": {
+        "summary": "is this PDF a genuine service order? No account needed; one plain sentence in the caller's "
+                   "language (Accept-Language)",
+        "security": [],
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}},
+        "responses": {"200": _json("the verdict", VERDICT), "400": _error("no multipart field 'file'"),
+                      "413": _json("larger than the site accepts (MAX_UPLOAD_MB): the verdict 'too_large'",
+                                   VERDICT), **COMMON}}},
     "/api/v1/notifications": {"get": {
         "summary": "the signed-in user's inbox: newest alerts first, and how many are unread",
         "responses": {"200": _json("the inbox", INBOX), **COMMON}}},

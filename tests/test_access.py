@@ -73,6 +73,8 @@ ROUTES = [
     ("POST", "/dispatch/requests/{n}/tracking/revoke", "dispatch.revoke_tracking", INTAKE, SEES_ANY_REQUEST),
     ("POST", "/c/bad-token/rating", "customer.rate", PUBLIC),
     ("GET", "/verify/bad-token", "orders.verify", PUBLIC),
+    ("GET", "/verify", "orders.verify_any", PUBLIC),
+    ("POST", "/api/v1/verify", "orders.verify_api", PUBLIC),
     ("GET", "/field/", "field.app", TECHNICIAN),
     ("GET", "/field/offline", "field.offline", PUBLIC),
     ("GET", "/field/manifest.webmanifest", "field.manifest", PUBLIC),
@@ -178,6 +180,7 @@ ANSWERS = {
     "dispatch.revoke_tracking": (302, "/dispatch/requests/{n}"),
     "dispatch.forward": (302, "/dispatch/requests/{n}"),  # {n} was entered at the desk: nothing to forward
     "orders.verify": NO_SUCH_OBJECT,
+    "orders.verify_api": INVALID_FORM,  # no file sent
     "kb.article": NO_SUCH_OBJECT,
     "kb.edit_article": NO_SUCH_OBJECT,
     "kb.set_article_status": NO_SUCH_OBJECT,

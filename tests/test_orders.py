@@ -421,11 +421,12 @@ def test_verify_page_compares_an_uploaded_pdf(app, signed):
     assert signed["number"] in page and content_sha in page and "黄磊" in page
     same = client.post(f"/verify/{token}", data={"pdf": (io.BytesIO(original), "copy.pdf")}, headers=ZH,
                        content_type="multipart/form-data")
-    assert "该文件与存档原件一致" in same.get_data(as_text=True)
+    # Rendered, not sealed yet (the worker adds the seal: tests/test_seal.py): the stored file itself is genuine.
+    assert "签署的真实服务单" in same.get_data(as_text=True) and "稍后加盖公司电子印章" in same.get_data(as_text=True)
     tampered = original + b"\n% appended after signing\n"
     other = client.post(f"/verify/{token}", data={"pdf": (io.BytesIO(tampered), "copy.pdf")}, headers=ZH,
                         content_type="multipart/form-data")
-    assert "该文件与存档原件不一致" in other.get_data(as_text=True)
+    assert "此文件与签署时的服务单不一致" in other.get_data(as_text=True)
     empty = client.post(f"/verify/{token}", data={}, headers=ZH, content_type="multipart/form-data")
     assert empty.status_code == 400 and "请选择要检查的 PDF 文件" in empty.get_data(as_text=True)
     assert client.get("/verify/not-a-token").status_code == 404

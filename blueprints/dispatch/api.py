@@ -5,6 +5,7 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from domain.alerts.customer import customer_copy_link
 from domain.core import uow
 from domain.core.enums import Role
 from domain.core.errors import DomainError, ValidationError
@@ -44,6 +45,9 @@ def request_json(ticket, now) -> dict:
         "version": ticket.version,
         # The customer's tracking page: a message to the customer (SMS, e-mail) carries this link.
         "tracking_url": tracking_url(ticket, current_site()),
+        # The customer's download link (/o/..., valid SHARE_LINK_DAYS from now) once the order is signed.
+        "customer_copy_url": customer_copy_link(ticket.service_order, current_site())
+        if ticket.service_order is not None else None,
     }
 
 

@@ -1,16 +1,16 @@
 from __future__ import annotations
 
-import hashlib
 import io
 import zipfile
 from datetime import date, datetime, time, timedelta
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.file import FileField
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from domain.core import validation
 from domain.core.db import db
@@ -20,14 +20,17 @@ from domain.core.models import Blob
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
 from domain.documents import orders, review
+from domain.documents import verify as verify_check
 from domain.documents.models import ServiceOrder
 from domain.requests import access
 from domain.requests.models import Ticket
 from domain.sla.clocks import ticket_clocks
 from domain.sla.policy import current_policy
+from extensions import csrf, limiter
 
 from ..access import public, roles_required
 from ..core.actions import form_action
+from ..core.errors import json_error
 from ..core.forms import SafeForm
 from ..core.helpers import company_tz, current_site, domain_context
 from ..core.hygiene import form_text
@@ -128,31 +131,92 @@ def revoke_share(number: str):
     return redirect(url_for("dispatch.detail", number=number))
 
 
+# Checks anyone may run (a customer, a court, another company): a handful a minute per address is plenty, and
+# the limit keeps pyHanko's parsing of uploads from being a way to load the servers.
+VERIFY_RATE_LIMIT = "20 per minute;200 per hour"
+
+
+def _uploaded(field: str) -> tuple[bytes | None, bool]:
+    """(the uploaded file's bytes or None when no file was sent, whether it was larger than the site takes)."""
+    try:
+        upload = request.files.get(field)
+    except RequestEntityTooLarge:
+        return b"", True
+    if upload is None:
+        return None, False
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 20 * 1024 * 1024
+    data = upload.read(limit + 1)
+    return data, len(data) > limit
+
+
+def _check_upload(data: bytes, too_large: bool) -> verify_check.Verdict:
+    if too_large:
+        return verify_check.Verdict(False, "too_large")
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 20 * 1024 * 1024
+    return verify_check.check_pdf(data, current_site(), max_bytes=limit)
+
+
+def _verify_page(ticket: Ticket | None):
+    form = VerifyForm()
+    verdict = None
+    status = 200
+    if request.method == "POST":
+        data, too_large = _uploaded("pdf")
+        if too_large:
+            verdict = _check_upload(b"", too_large)
+            status = 413
+        elif not form.validate_on_submit():
+            abort(400)
+        elif not data and not (request.files.get("pdf") and request.files["pdf"].filename):
+            flash(_("Choose the PDF file to check."), "error")
+            status = 400
+        else:
+            verdict = _check_upload(data or b"", too_large)
+    order = ticket.service_order if ticket is not None else None
+    site = current_site()
+    return render_template("orders/verify.html", ticket=ticket, order=order, form=form, verdict=verdict,
+                           sentence=verify_check.sentence(verdict, site) if verdict else None,
+                           copy_hash=orders.customer_copy(order)[1] if order is not None else None,
+                           self_created=not site.seal_pkcs12, tsa_configured=bool(site.tsa_url)), status
+
+
 @bp.route("/verify/<token>", methods=["GET", "POST"])
 @public
+@limiter.limit(VERIFY_RATE_LIMIT, methods=["POST"])
 def verify(token: str):
-    """What the QR code opens: the order's number, signing time and hashes; an uploaded PDF is compared."""
+    """What the QR code opens: the order's number, signing time and seal; an uploaded PDF is checked."""
     number = orders.read_verify_token(token, current_site())
     ticket = db.session.execute(
         select(Ticket).options(joinedload(Ticket.service_order), joinedload(Ticket.signature))
         .where(Ticket.number == (number or ""))).unique().scalar_one_or_none()
     if ticket is None or ticket.service_order is None:
         abort(404)
-    order = ticket.service_order
-    form = VerifyForm()
-    verdict = None
-    if form.validate_on_submit():
-        upload = form.pdf.data
-        data = upload.read() if upload else b""
-        if not data:
-            flash(_("Choose the PDF file to check."), "error")
-        else:
-            digest = hashlib.sha256(data).hexdigest()
-            verdict = {"sha256": digest, "same": digest == order.pdf_sha256,
-                       "earlier": digest == order.superseded_pdf_sha256, "is_pdf": data.startswith(b"%PDF-")}
-    return render_template("orders/verify.html", ticket=ticket, order=order, form=form, verdict=verdict,
-                           copy_hash=orders.customer_copy(order)[1]), \
-        400 if form.is_submitted() and verdict is None else 200
+    return _verify_page(ticket)
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+@public
+@limiter.limit(VERIFY_RATE_LIMIT, methods=["POST"])
+def verify_any():
+    """Check any PDF someone was given, without the QR code."""
+    return _verify_page(None)
+
+
+@bp.post("/api/v1/verify")
+@csrf.exempt
+@public
+@limiter.limit(VERIFY_RATE_LIMIT)
+def verify_api():
+    """`{"genuine", "reason", "message", "number"}` for the PDF sent as the multipart field `file`; no account
+    needed (a file proves nothing about its sender, and the answer reveals only what the file itself carries)."""
+    data, too_large = _uploaded("file")
+    if data is None and not too_large:
+        return json_error(400, "no_file", _("Send the PDF as the multipart field 'file'."))
+    verdict = _check_upload(data or b"", too_large)
+    response = jsonify(verdict.as_json(current_site()))
+    response.status_code = 413 if too_large else 200
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/orders/export.zip")

@@ -41,6 +41,7 @@ class Kind(StrEnum):
     HANDED_BACK = "handed_back"      # a technician handed a job back: reassign it
     CHANNEL_FAILING = "channel_failing"  # a group robot refuses our messages (signature, token)
     CUSTOMER_REPORT = "customer_report"  # a customer reported a fault online: customer service forwards it
+    SEAL_FAILING = "seal_failing"    # an order could not be sealed (the key, or the time-stamping authority)
 
 
 KIND_LABELS = {
@@ -56,6 +57,7 @@ KIND_LABELS = {
     Kind.HANDED_BACK: _l("Job handed back"),
     Kind.CHANNEL_FAILING: _l("A group robot refuses messages"),
     Kind.CUSTOMER_REPORT: _l("Fault reported online by a customer"),
+    Kind.SEAL_FAILING: _l("Company seal failing"),
 }
 
 
@@ -74,6 +76,8 @@ KIND_ROLES: dict[Kind, frozenset[Role]] = {
     Kind.HANDED_BACK: frozenset({Role.SUPERVISOR}),
     Kind.CHANNEL_FAILING: frozenset({Role.ADMIN}),
     Kind.CUSTOMER_REPORT: frozenset({Role.DISPATCHER, Role.SUPERVISOR}),
+    # The admins (the supervisors where there is no admin account): the seal's key or time-stamping authority.
+    Kind.SEAL_FAILING: frozenset({Role.ADMIN, Role.SUPERVISOR}),
 }
 
 
@@ -244,6 +248,10 @@ def title_and_body(note: Notification, *, tz: ZoneInfo, policy: Policy) -> tuple
         return _("Robot %(name)s refuses messages", name=p.get("channel", "")), \
             _("The platform answered %(answer)s. Its messages are kept until the robot is fixed on the admin "
               "page.", answer=p.get("answer", ""))
+    if kind == Kind.SEAL_FAILING:
+        return (_("%(number)s could not be sealed", number=number),
+                _("The order is rendered and kept; the worker keeps trying. Check the seal's key and the "
+                  "time-stamping authority (TSA_URL). Last error: %(error)s", error=text))
     return str(KIND_LABELS.get(kind, kind)), text
 
 

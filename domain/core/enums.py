@@ -78,6 +78,13 @@ class RenderState(StrEnum):
     FAILED = "failed"
 
 
+class SealState(StrEnum):
+    """The company seal on a rendered order: waiting for the worker, sealed, or failing (retried, admin alerted)."""
+    WAITING = "waiting"
+    SEALED = "sealed"
+    FAILING = "failing"
+
+
 class ReviewDecision(StrEnum):
     APPROVED = "approved"
     RETURNED = "returned"

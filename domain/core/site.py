@@ -27,13 +27,22 @@ class Site:
     templates: Environment | None = None
     # The number customers call (printed on device labels, named on the customer's pages); may be empty.
     service_phone: str = ""
+    # The company seal (domain/documents/seal.py): a PKCS#12 file and its password, or None for a certificate
+    # generated into `instance_path` at first use; the RFC 3161 time-stamping authority, or None.
+    seal_pkcs12: str | None = None
+    seal_password: str | None = None
+    tsa_url: str | None = None
+    instance_path: str | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], templates: Environment | None = None) -> Site:
         return cls(company=config["COMPANY_NAME"], public_url=(config.get("PUBLIC_URL") or "").rstrip("/"),
                    secret_key=config["SECRET_KEY"], tz=ZoneInfo(config["TIMEZONE"]),
                    share_link_days=int(config["SHARE_LINK_DAYS"]), logo_path=config.get("COMPANY_LOGO") or None,
-                   templates=templates, service_phone=config.get("SERVICE_PHONE") or "")
+                   templates=templates, service_phone=config.get("SERVICE_PHONE") or "",
+                   seal_pkcs12=config.get("SEAL_PKCS12") or None,
+                   seal_password=config.get("SEAL_PASSWORD") or None, tsa_url=config.get("TSA_URL") or None,
+                   instance_path=config.get("INSTANCE_PATH_FOR_KEYS"))
 
     def link(self, path: str) -> str:
         """A link for someone outside (a customer, a printed QR code): on PUBLIC_URL, never on the Host header a

@@ -17,6 +17,7 @@ from ..core.enums import (
     RenderState,
     Resolution,
     ReviewDecision,
+    SealState,
 )
 from ..core.models import User, enum_type
 from ..core.types import utcnow
@@ -48,6 +49,19 @@ class ServiceOrder(Base):
     # The PDF this order had before the customer's copy left the internal notes out (rendered again by migration
     # c0f3e2a91d57): a customer's earlier copy is still recognised as genuine on the verify page.
     superseded_pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    # The company seal (PAdES, domain/documents/seal.py), added by the worker after rendering: pdf_sha256 is then
+    # the sealed file and unsealed_pdf_sha256 the rendered one (a copy downloaded before sealing stays checkable).
+    seal_state: Mapped[SealState] = mapped_column(enum_type(SealState), default=SealState.WAITING,
+                                                  server_default=SealState.WAITING.value)
+    seal_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    seal_error: Mapped[str | None] = mapped_column(Text)
+    seal_next_at: Mapped[datetime | None]
+    sealed_at: Mapped[datetime | None]
+    # Which certificate sealed it (SHA-256 of the DER): the verify check knows a rotated key's earlier orders.
+    seal_cert_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The time the time-stamping authority certified (RFC 3161); None when sealed without a TSA.
+    seal_timestamp_at: Mapped[datetime | None]
+    unsealed_pdf_sha256: Mapped[str | None] = mapped_column(String(64))
 
     ticket: Mapped[Ticket] = relationship(back_populates="service_order")
 

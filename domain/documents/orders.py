@@ -27,7 +27,7 @@ from ..core.audit import record_event
 from ..core.blobs import store_blob
 from ..core.db import db, take_write_lock
 from ..core.deferred import after_commit_task
-from ..core.enums import RenderState, Resolution
+from ..core.enums import RenderState, Resolution, SealState
 from ..core.labels import clock_labels
 from ..core.models import Blob, User
 from ..core.site import Site
@@ -527,6 +527,9 @@ def store_render(job: RenderJob, pdf: bytes | None, error: str | None, *, force:
     blob = store_blob(pdf, "application/pdf")
     order.pdf_sha256, order.render_state, order.rendered_at, order.render_error = (
         blob.sha256, RenderState.RENDERED, utcnow(), None)
+    # A new file waits for the company seal (the worker adds it, domain/documents/seal.py).
+    order.seal_state, order.seal_attempts, order.seal_error, order.seal_next_at = SealState.WAITING, 0, None, None
+    after_commit_task("seal_orders")
     return True
 
 
@@ -539,3 +542,102 @@ def orders_to_render(now: datetime, *, max_attempts: int = 10) -> list[int]:
                                      ServiceOrder.render_attempts < max_attempts)).all()
     return [order_id for order_id, attempts, created_at in rows
             if attempts == 0 or now >= created_at + timedelta(minutes=2 ** attempts - 1)]
+
+
+# --- the company seal ---------------------------------------------------------------------------------------
+
+SEAL_ALERT_AFTER = 3  # failed attempts before an admin is alerted
+SEAL_MAX_PAUSE = timedelta(hours=1)
+
+
+def seal_pause(attempts: int) -> timedelta:
+    """How long a seal that failed `attempts` times waits: 1, 2, 4 ... minutes, at most an hour; never given up."""
+    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), SEAL_MAX_PAUSE)
+
+
+SEAL_BATCH = 100  # orders sealed per run: after a migration leaves thousands waiting, the minute tick stays short
+
+
+def orders_to_seal(now: datetime, *, limit: int = SEAL_BATCH) -> list[int]:
+    """Rendered orders without the company seal whose next try is due, oldest first, at most `limit` (the next run
+    takes the rest)."""
+    return list(db.session.execute(
+        select(ServiceOrder.id).where(ServiceOrder.render_state == RenderState.RENDERED,
+                                      ServiceOrder.pdf_sha256.is_not(None),
+                                      ServiceOrder.seal_state != SealState.SEALED,
+                                      (ServiceOrder.seal_next_at.is_(None)) | (ServiceOrder.seal_next_at <= now))
+        .order_by(ServiceOrder.id).limit(limit)).scalars())
+
+
+@dataclass
+class SealJob:
+    order_id: int
+    number: str
+    pdf_sha256: str
+    pdf: bytes
+
+
+def prepare_seal(order_id: int) -> SealJob | None:
+    """Read the rendered PDF to seal (writing nothing); None when there is nothing to do."""
+    order = db.session.get(ServiceOrder, order_id)
+    if order is None or order.seal_state == SealState.SEALED or order.render_state != RenderState.RENDERED \
+            or not order.pdf_sha256:
+        return None
+    blob = db.session.get(Blob, order.pdf_sha256)
+    return SealJob(order.id, order.ticket.number, order.pdf_sha256, blob.data)
+
+
+def run_seal(job: SealJob, site: Site):
+    """pyHanko on the rendered file, touching no database: (Sealed, None) or (None, the reason it failed)."""
+    from .seal import SealUnavailable, seal_pdf
+
+    try:
+        return seal_pdf(job.pdf, site, reason=f"{site.company} {job.number}"), None
+    except SealUnavailable as error:
+        log.warning("sealing order %s failed: %s", job.number, error)
+        return None, str(error)[:2000]
+
+
+def store_seal(job: SealJob, sealed, error: str | None, now: datetime) -> bool | None:
+    """Record the attempt (one short write for the caller to commit): True when sealed, False when it failed (the
+    rendered PDF stays; retried after `seal_pause`; an admin is alerted at the SEAL_ALERT_AFTER-th failure), None
+    when the order changed meanwhile (sealed by another worker, or rendered again)."""
+    order = db.session.get(ServiceOrder, job.order_id, populate_existing=True)
+    if order.seal_state == SealState.SEALED or order.pdf_sha256 != job.pdf_sha256:
+        return None
+    if sealed is None:
+        order.seal_attempts += 1
+        order.seal_state, order.seal_error = SealState.FAILING, error
+        order.seal_next_at = now + seal_pause(order.seal_attempts)
+        if order.seal_attempts == SEAL_ALERT_AFTER:
+            _alert_seal_failing(order, error or "")
+        return False
+    blob = store_blob(sealed.pdf, "application/pdf")
+    order.unsealed_pdf_sha256, order.pdf_sha256 = order.pdf_sha256, blob.sha256
+    order.seal_state, order.sealed_at, order.seal_error, order.seal_next_at = SealState.SEALED, now, None, None
+    order.seal_cert_sha256, order.seal_timestamp_at = sealed.cert_sha256, sealed.timestamp_at
+    record_event("order.sealed", actor=None, via="worker", ticket=order.ticket, entity=order, pdf_sha256=blob.sha256,
+                 certificate_sha256=sealed.cert_sha256, timestamped=sealed.timestamp_at is not None)
+    return True
+
+
+def _alert_seal_failing(order: ServiceOrder, error: str) -> None:
+    from ..alerts import notifications
+    from ..core.enums import Role
+
+    admins = db.session.execute(select(User.id).where(User.role == Role.ADMIN, User.active.is_(True))).scalars()
+    recipients = list(admins) or [u.id for u in notifications.active_supervisors()]
+    notifications.notify(recipients, notifications.Kind.SEAL_FAILING,
+                         f"{order.ticket.number}:{_iso(order.rendered_at)}", ticket=order.ticket,
+                         text=error.strip().splitlines()[-1][:200] if error.strip() else "")
+
+
+def seal_order_now(order: ServiceOrder, site: Site, now: datetime) -> bool | None:
+    """Seal one order in the caller's transaction (the command line): True sealed, False failed, None nothing to
+    do."""
+    job = prepare_seal(order.id)
+    if job is None:
+        return None
+    sealed, error = run_seal(job, site)
+    take_write_lock()
+    return store_seal(job, sealed, error, now)

@@ -16,14 +16,14 @@ class Feed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Clock(Feed):
+class JobClock(Feed):
     name: ClockName
     due_at: Time
     done_at: Time
     state: ClockState
 
 
-class Customer(Feed):
+class JobCustomer(Feed):
     name: str
     contact: str | None
     phone: str | None
@@ -31,20 +31,21 @@ class Customer(Feed):
     email: str | None
 
 
-class Device(Feed):
+class JobDevice(Feed):
     model: str | None
     serial: str | None
     category: str | None = Field(description="the device category's code")
+    asset_number: str | None = Field(default=None, description="the rented device's asset number, when registered")
 
 
-class ChecklistItem(Feed):
+class JobChecklistItem(Feed):
     id: int
     kind: str
     label: str
     checked: bool
 
 
-class Visit(Feed):
+class JobVisit(Feed):
     scheduled_at: Time
     address: str | None
     agreed_with: str | None
@@ -58,36 +59,36 @@ class Visit(Feed):
     failures_acknowledged: bool
     precautions_told_at: Time
     departed_at: Time
-    checklist: list[ChecklistItem]
+    checklist: list[JobChecklistItem]
 
 
-class Templates(Feed):
+class JobTemplates(Feed):
     acceptance_tests: list[Any] = Field(description="items: a text, or {\"zh\": …, \"en\": …}")
     precautions: list[Any]
 
 
-class Note(Feed):
+class JobNote(Feed):
     note_id: str
     text: str
     at: Time
     shown_to_customer: bool
 
 
-class TestResult(Feed):
+class JobTestResult(Feed):
     item: str
     passed: bool
     not_applicable: bool
     note: str | None
 
 
-class RemoteSession(Feed):
+class JobRemoteSession(Feed):
     method: ContactMethod
     steps: str
     outcome: RemoteOutcome
     at: Time
 
 
-class Photo(Feed):
+class JobPhoto(Feed):
     id: str
     caption: str | None
     at: Time
@@ -100,7 +101,7 @@ class Photo(Feed):
     pending: bool | None = None
 
 
-class Submission(Feed):
+class JobSubmission(Feed):
     due_at: Time
     state: ClockState | None
     submitted_at: Time
@@ -111,13 +112,13 @@ class Submission(Feed):
     parts_used: str | None
 
 
-class FaultCategory(Feed):
+class JobFaultCategory(Feed):
     id: int
     code: str
     name: str
 
 
-class Article(Feed):
+class JobArticle(Feed):
     id: int
     title: str
     symptoms: str | None
@@ -130,34 +131,34 @@ class Job(Feed):
     status: TicketStatus
     urgency: Urgency
     channel: str
-    customer: Customer
-    device: Device
+    customer: JobCustomer
+    device: JobDevice
     problem: str
     reported_at: Time
     created_at: Time
-    clocks: list[Clock]
+    clocks: list[JobClock]
     version: int
     technician: str | None
     handed_back_at: Time = Field(description="the technician handed the job back: it waits for reassignment")
     handback_reason: str | None
-    visit: Visit | None
-    templates: Templates
-    notes: list[Note]
-    tests: list[TestResult]
+    visit: JobVisit | None
+    templates: JobTemplates
+    notes: list[JobNote]
+    tests: list[JobTestResult]
     precautions: list[str]
     cause: str | None
     work_done: str | None
     signed: bool
     signed_at: Time
-    remote: list[RemoteSession]
-    photos: list[Photo]
-    submission: Submission
-    fault_categories: list[FaultCategory]
+    remote: list[JobRemoteSession]
+    photos: list[JobPhoto]
+    submission: JobSubmission
+    fault_categories: list[JobFaultCategory]
     facts: dict[str, Any] = Field(description="the flow's facts (domain/fieldwork/flow.py), with its tallies")
-    knowledge: list[Article]
+    knowledge: list[JobArticle]
 
 
-class User(Feed):
+class FeedUser(Feed):
     username: str
     display_name: str | None
 
@@ -167,7 +168,7 @@ class JobsFeed(Feed):
     flow: dict[str, Any] = Field(description="the visit flow's declaration (flow.flow_document)")
     server_time: str
     due_soon_minutes: int
-    user: User
+    user: FeedUser
 
 
 def field_at(model: type[BaseModel], path: str) -> bool:

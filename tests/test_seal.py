@@ -64,10 +64,12 @@ def validate(data: bytes):
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
+    from domain.documents.seal import outside_any_event_loop
+
     (signature,) = signatures(data)
     context = ValidationContext(trust_roots=[signature.signer_cert], allow_fetching=False,
                                 revocation_mode="soft-fail")
-    return signature, validate_pdf_signature(signature, context, context)
+    return signature, outside_any_event_loop(validate_pdf_signature, signature, context, context)
 
 
 def test_the_worker_seals_the_customers_copy_with_one_signature_over_the_whole_file(app, make_user, tmp_path):

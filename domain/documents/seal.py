@@ -195,12 +195,28 @@ def _timestamper(url: str):
     return TimeRecordingStamper(url, timeout=TSA_TIMEOUT_SECONDS)
 
 
+def outside_any_event_loop(call, *args, **kwargs):
+    """pyHanko's blocking calls run an asyncio loop of their own (asyncio.run). From a thread where a loop already
+    runs (an async server; a test driving Chromium through Playwright's sync API) that fails, and the coroutine it
+    made is left for the garbage collector to warn about at any later moment: there, they run in a thread of their
+    own."""
+    import asyncio
+    import concurrent.futures
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call(*args, **kwargs)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyhanko") as pool:
+        return pool.submit(call, *args, **kwargs).result()
+
+
 def _tsa_anchors(timestamper) -> list:
     """The top of the certificate chain the TSA presents. The administrator chose this TSA by setting TSA_URL: its
     chain is taken as given, so that its certificates and revocation data can be embedded for later checks."""
     import asyncio
 
-    asyncio.run(timestamper._ensure_dummy())
+    outside_any_event_loop(lambda: asyncio.run(timestamper._ensure_dummy()))
     certs = list(timestamper.cert_registry)
     subjects = {c.subject.dump() for c in certs}
     top = [c for c in certs if c.self_signed != "no" or c.issuer.dump() not in subjects]
@@ -248,8 +264,9 @@ def seal_pdf(pdf: bytes, site: Site, *, reason: str = "") -> Sealed:
                                             include_vri=False))
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
         out = io.BytesIO()
-        signers.PdfSigner(metadata, signer=identity.signer, timestamper=timestamper,
-                          new_field_spec=fields.SigFieldSpec(SEAL_FIELD)).sign_pdf(writer, output=out)
+        signer = signers.PdfSigner(metadata, signer=identity.signer, timestamper=timestamper,
+                                   new_field_spec=fields.SigFieldSpec(SEAL_FIELD))
+        outside_any_event_loop(signer.sign_pdf, writer, output=out)
     except TimestampRequestError as error:
         _timestamper.cache_clear()  # the TSA may come back with other certificates
         raise SealUnavailable(f"the time-stamping authority {site.tsa_url} did not answer: {error}") from None

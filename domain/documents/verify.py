@@ -301,7 +301,9 @@ def _check_sealed(data: bytes, site: Site, facts: dict) -> Verdict:
     # name is in the details); whether to trust that TSA is the reader's judgement, not something a file proves.
     ts_context = ValidationContext(trust_roots=_timestamp_certificates(signature) or [certificate],
                                    allow_fetching=False, revocation_mode="soft-fail")
-    status = validate_pdf_signature(signature, context, ts_context, skip_diff=True)
+    from .seal import outside_any_event_loop
+
+    status = outside_any_event_loop(validate_pdf_signature, signature, context, ts_context, skip_diff=True)
     if not (status.intact and status.valid):
         return Verdict(False, "seal_broken", number, facts)
     stamp = status.timestamp_validity

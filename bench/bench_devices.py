@@ -1,7 +1,7 @@
 """The device register and the customer's report page (issue 22).
 
-    .venv/bin/python bench/devices.py                       # SQLite
-    BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python bench/devices.py
+    .venv/bin/python bench/bench_devices.py                       # SQLite
+    BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python bench/bench_devices.py
 
 Prints, with a baseline measured in the same run:
 - the device page (/devices/<asset>: the device, its fault counts over 30/90/365 days, its newest 200 requests with

@@ -1,7 +1,7 @@
 """Group robots: 100 alerts due in the same minute to one robot (issue 21).
 
-    .venv/bin/python bench/robots.py                 # SQLite (temporary file)
-    BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python bench/robots.py
+    .venv/bin/python bench/bench_robots.py                 # SQLite (temporary file)
+    BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python bench/bench_robots.py
     BENCH_SPREAD=0 ...                               # skip the second case (it waits out one minute)
 
 Against the DingTalk stand-in of the tests (tests/standins.py: it recomputes the signature and answers errcode

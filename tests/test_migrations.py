@@ -142,3 +142,44 @@ def test_the_customer_photo_migration_refuses_to_go_back_while_a_customer_photo_
             db.engine.dispose()
     finally:
         drop()
+
+
+def test_an_existing_database_with_requests_upgrades_through_the_table_rebuilds(database, make_app, tmp_path):
+    """A database in use (a request, its clock) upgraded from before the device register, whose migration rebuilds
+    the tickets table on SQLite (batch mode: copy, drop, rename): with foreign keys enforced the drop failed
+    ("FOREIGN KEY constraint failed") and `make run` could not upgrade an instance with data. Every row is kept, and
+    the keys are enforced again afterwards."""
+    url, drop = _empty_database_url(database, tmp_path)
+    try:
+        app = make_app(SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade(revision="b8d2e4f6a1c3")
+            with db.engine.begin() as conn:
+                conn.execute(sa.text("INSERT INTO customers (id, name, created_at) VALUES (1, '星河传媒', "
+                                     "CURRENT_TIMESTAMP)"))
+                conn.execute(sa.text(
+                    "INSERT INTO tickets (id, number, status, urgency, channel, customer_id, contact_phone, "
+                    "device_model_text, problem, reported_at, created_at, is_complex, updated_at, version) VALUES "
+                    "(1, 'FS-2026-000001', 'assigned', 'urgent', 'phone', 1, '13800138000', '编码器', '断流', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, false, CURRENT_TIMESTAMP, 1)"))
+                conn.execute(sa.text(
+                    "INSERT INTO ticket_clocks (ticket_id, name, started_at, due_at, not_applicable) VALUES "
+                    "(1, 'first_contact', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, false)"))
+            db.session.remove()
+            upgrade()
+            with db.engine.connect() as conn:
+                assert conn.execute(sa.text("SELECT number FROM tickets")).scalars().all() == ["FS-2026-000001"]
+                assert conn.execute(sa.text("SELECT count(*) FROM ticket_clocks WHERE ticket_id = 1")).scalar() == 1
+            # The keys are enforced again on the app's connections: a clock of no request is refused.
+            with db.engine.connect() as conn:
+                import pytest
+
+                with pytest.raises(sa.exc.IntegrityError):
+                    conn.execute(sa.text(
+                        "INSERT INTO ticket_clocks (ticket_id, name, started_at, due_at, not_applicable) VALUES "
+                        "(999, 'first_contact', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, false)"))
+                    conn.commit()
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        drop()

@@ -502,30 +502,23 @@ def tick(now=None) -> dict[str, int]:
             uow.commit()
             return created
 
-        def requeue_manuals() -> int:
-            from domain.knowledge.kb import lost_manual_jobs
-
-            lost = lost_manual_jobs(now)
+        def requeue(find_lost: Callable[[Any], list[int]], task: str) -> int:
+            lost = find_lost(now)
             uow.rollback()
             for job_id in lost:
-                enqueue("build_manual", (job_id,))
+                enqueue(task, (job_id,))
             return len(lost)
 
-        def requeue_exports() -> int:
-            from domain.documents.archive import lost_export_jobs
-
-            lost = lost_export_jobs(now)
-            uow.rollback()
-            for job_id in lost:
-                enqueue("build_export", (job_id,))
-            return len(lost)
+        from domain.documents.archive import lost_export_jobs
+        from domain.knowledge.kb import lost_manual_jobs
 
         steps = {"alerts": scan, "delivered": lambda: deliver_alerts(app.config),
                  "rendered": lambda: render_pending_orders(now), "sealed": lambda: seal_pending_orders(now),
                  "weekly": lambda: int(deliver_weekly_report(app.config, now)),
                  "mailed": lambda: send_due_mail(app.config, now),
                  "robots": lambda: send_robot_messages(app.config), "sms": lambda: send_due_sms(app.config),
-                 "manuals": requeue_manuals, "exports": requeue_exports}
+                 "manuals": lambda: requeue(lost_manual_jobs, "build_manual"),
+                 "exports": lambda: requeue(lost_export_jobs, "build_export")}
         for name, step in steps.items():
             try:
                 done[name] = step()

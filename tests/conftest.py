@@ -54,6 +54,17 @@ def fast_password_hashing(monkeypatch):
     hash_passwords_fast(monkeypatch)
 
 
+@pytest.fixture
+def queued_tasks(monkeypatch):
+    """The worker's tasks queued during the test, as (name, args), instead of being queued (the tick's lost-work
+    tests look at what it would send)."""
+    import worker
+
+    queued = []
+    monkeypatch.setattr(worker, "enqueue", lambda name, args=(): queued.append((name, args)))
+    return queued
+
+
 @pytest.fixture(scope="session")
 def database(tmp_path_factory):
     """Where the tests' schema lives: ("sqlite", template file) or ("postgresql", url)."""

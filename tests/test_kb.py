@@ -412,25 +412,25 @@ def test_the_manual_is_built_by_the_worker_and_a_repeated_request_joins_the_pend
     assert tech.post("/kb/manuals", data={}, headers=ZH).headers["Location"] not in {first, camera_job, english_job}
 
 
-def test_a_manual_whose_task_was_lost_is_queued_again_by_the_minute_tick(make_app, make_user):
+def _manual_asked_for(make_app, make_user):
+    """An app whose worker does not run, and the id of the manual a technician asked for there."""
+    app = make_app(HUEY_IMMEDIATE=False)
+    _, tech_name = make_user(Role.TECHNICIAN)
+    location = client_as(app, tech_name).post("/kb/manuals", data={}, headers=ZH).headers["Location"]
+    return app, int(location.rsplit("/", 1)[1])
+
+
+def test_a_manual_whose_task_was_lost_is_queued_again_by_the_minute_tick(make_app, make_user, queued_tasks):
     import worker
     from domain.knowledge.models import ManualJob
 
-    app = make_app(HUEY_IMMEDIATE=False)
-    _, tech_name = make_user(Role.TECHNICIAN)
-    job_id = int(client_as(app, tech_name).post("/kb/manuals", data={}, headers=ZH).headers["Location"]
-                 .rsplit("/", 1)[1])
-    queued = []
-    original = worker.enqueue
-    worker.enqueue = lambda name, args=(): queued.append((name, args))
-    try:
-        with app.app_context():
-            created = db.session.get(ManualJob, job_id).created_at
-            assert worker.tick(created + timedelta(minutes=2))["manuals"] == 0  # the worker may just be busy
-            assert worker.tick(created + timedelta(minutes=11))["manuals"] == 1
-    finally:
-        worker.enqueue = original
-    assert queued == [("build_manual", (job_id,))]
+    app, job_id = _manual_asked_for(make_app, make_user)
+    queued_tasks.clear()  # what the tick queues, not the request's own task
+    with app.app_context():
+        created = db.session.get(ManualJob, job_id).created_at
+        assert worker.tick(created + timedelta(minutes=2))["manuals"] == 0  # the worker may just be busy
+        assert worker.tick(created + timedelta(minutes=11))["manuals"] == 1
+    assert queued_tasks == [("build_manual", (job_id,))]
 
 
 def test_demo_data_has_articles_for_the_field_app(app):
@@ -471,30 +471,22 @@ def test_publish_and_archive_from_the_article_page(app, expert, make_user):
         assert actions == ["published", "archived"]
 
 
-def test_a_manual_left_running_by_a_killed_worker_is_built_again_after_its_lease(make_app, make_user):
+def test_a_manual_left_running_by_a_killed_worker_is_built_again_after_its_lease(make_app, make_user, queued_tasks):
     import worker
     from domain.knowledge.models import ManualJob
 
-    app = make_app(HUEY_IMMEDIATE=False)
-    _, tech_name = make_user(Role.TECHNICIAN)
-    job_id = int(client_as(app, tech_name).post("/kb/manuals", data={}, headers=ZH).headers["Location"]
-                 .rsplit("/", 1)[1])
-    queued = []
-    original = worker.enqueue
-    worker.enqueue = lambda name, args=(): queued.append((name, args))
-    try:
-        with app.app_context():
-            # A worker took it 15 minutes ago ... and was killed mid-render.
-            start = db.session.get(ManualJob, job_id).created_at - timedelta(minutes=15)
-            assert kb.claim_manual(job_id, start)
-            db.session.commit()
-            assert not kb.claim_manual(job_id, start + timedelta(minutes=1))  # held: no second builder
-            db.session.rollback()
-            assert worker.tick(start + timedelta(minutes=5))["manuals"] == 0
-            assert worker.tick(start + timedelta(minutes=11))["manuals"] == 1  # past the lease
-    finally:
-        worker.enqueue = original
-    assert queued == [("build_manual", (job_id,))]
+    app, job_id = _manual_asked_for(make_app, make_user)
+    queued_tasks.clear()  # what the tick queues, not the request's own task
+    with app.app_context():
+        # A worker took it 15 minutes ago ... and was killed mid-render.
+        start = db.session.get(ManualJob, job_id).created_at - timedelta(minutes=15)
+        assert kb.claim_manual(job_id, start)
+        db.session.commit()
+        assert not kb.claim_manual(job_id, start + timedelta(minutes=1))  # held: no second builder
+        db.session.rollback()
+        assert worker.tick(start + timedelta(minutes=5))["manuals"] == 0
+        assert worker.tick(start + timedelta(minutes=11))["manuals"] == 1  # past the lease
+        assert queued_tasks == [("build_manual", (job_id,))]
     with app.app_context():
         assert worker.build_manual_pdf(job_id, app) == "done"  # the next worker takes it over and builds it
         job = db.session.get(ManualJob, job_id)

@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import joinedload
 
-from ..core import validation
+from ..core import leases, validation
 from ..core.blobs import store_blob
 from ..core.db import db
 from ..core.enums import RenderState, Resolution, Role, TicketStatus
@@ -219,11 +219,9 @@ def claim_export(job_id: int, now: datetime) -> ExportJob | None:
     """The worker takes the export under a lease: None when it is done, or another worker holds it still. One left
     running by a killed worker is taken over once its lease has passed (built again from the start)."""
     job = db.session.get(ExportJob, job_id)
-    if job is None or job.state in ("done", "failed"):
+    if job is None or job.state in ("done", "failed") or leases.held(job, now):
         return None
-    if job.state == "running" and job.lease_until is not None and job.lease_until > now:
-        return None
-    job.state, job.lease_until = "running", now + EXPORT_LEASE
+    leases.take(job, now, EXPORT_LEASE)
     return job
 
 
@@ -234,10 +232,7 @@ def export_progress(job_id: int, done: int, now: datetime) -> None:
 
 def lost_export_jobs(now: datetime) -> list[int]:
     """Exports queued long ago or running past their lease: the minute tick queues their task again."""
-    return list(db.session.execute(select(ExportJob.id).where(or_(
-        (ExportJob.state == "queued") & (ExportJob.created_at < now - EXPORT_LOST_AFTER),
-        (ExportJob.state == "running") & (ExportJob.lease_until.is_(None) | (ExportJob.lease_until < now))))
-        .order_by(ExportJob.id)).scalars())
+    return leases.lost(ExportJob, now, EXPORT_LOST_AFTER)
 
 
 def finish_export(job_id: int, data: bytes | None, error: str | None = None) -> None:

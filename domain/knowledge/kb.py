@@ -17,6 +17,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.functions import FunctionElement
 
+from ..core import leases
 from ..core.audit import record_event
 from ..core.context import MAX_TEXT, Context
 from ..core.db import db
@@ -524,10 +525,7 @@ MANUAL_LEASE = timedelta(minutes=10)  # a manual takes seconds; a worker holding
 def lost_manual_jobs(now: datetime) -> list[int]:
     """Jobs still queued long after they were asked for, or running past their lease (the worker was killed
     mid-render): the minute tick queues their task again (a task that runs twice builds once: claim_manual)."""
-    return list(db.session.execute(select(ManualJob.id).where(or_(
-        and_(ManualJob.state == "queued", ManualJob.created_at < now - MANUAL_LOST_AFTER),
-        and_(ManualJob.state == "running", or_(ManualJob.lease_until.is_(None), ManualJob.lease_until < now))))
-        .order_by(ManualJob.id)).scalars())
+    return leases.lost(ManualJob, now, MANUAL_LOST_AFTER)
 
 
 def claim_manual(job_id: int, now: datetime | None = None) -> bool:
@@ -536,11 +534,9 @@ def claim_manual(job_id: int, now: datetime | None = None) -> bool:
     has passed."""
     now = now or utcnow()
     job = db.session.get(ManualJob, job_id)
-    if job is None or job.state not in PENDING:
+    if job is None or job.state not in PENDING or leases.held(job, now):
         return False
-    if job.state == "running" and job.lease_until is not None and job.lease_until > now:
-        return False
-    job.state, job.lease_until = "running", now + MANUAL_LEASE
+    leases.take(job, now, MANUAL_LEASE)
     return True
 
 

@@ -3,6 +3,7 @@ reached is escalated to the supervisors after the policy's number of attempts in
 back with the reason, the supervisors are alerted and reassign it, the work done kept (issue 24)."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from domain.alerts.models import Notification
@@ -124,3 +125,24 @@ def test_a_job_is_not_handed_back_once_the_service_is_over(app, assigned):  # no
     _send(client, assigned, "remote.resolved", {"cause": "码率过高", "work_done": "降低码率"}, -8)
     refused = _send(client, assigned, "job.handed_back", {"reason": "不想做了"}, -5)
     assert (refused["status"], refused["code"]) == ("rejected", "service_ended")
+
+
+@pytest.mark.parametrize("reason", ["生病\x00了", "\ud800", "²" * 3, "1" * 20, "x" * 20000, 12345678901234567890,
+                                    float("inf"), ["深", ["层"]], None])
+def test_hostile_hand_back_reasons_are_refused_or_kept_never_a_500(app, assigned, reason):  # noqa: F811
+    import json as jsonlib
+
+    client = phone(app)
+    body = jsonlib.dumps({"device_id": "phone-1", "ops": [op("job.handed_back", assigned, {"reason": reason})]},
+                         allow_nan=True)
+    response = client.post("/api/v1/sync", data=body, content_type="application/json")
+    assert response.status_code in (200, 400), response.status_code
+    if response.status_code == 200:
+        (result,) = response.json["results"]
+        assert result["status"] in ("applied", "rejected")
+        if result["status"] == "applied":  # only a storable text gets through, kept whole up to the limit
+            with app.app_context():
+                from domain.requests import access
+
+                stored = access.get_ticket(assigned).handback_reason
+                assert isinstance(reason, str) and stored and "\x00" not in stored

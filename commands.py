@@ -164,18 +164,18 @@ def seal_pending_command():
     from domain.documents.orders import seal_order_now
 
     site = current_site()
-    ids = db.session.execute(select(ServiceOrder.id).where(ServiceOrder.render_state == RenderState.RENDERED,
-                                                           ServiceOrder.seal_state != SealState.SEALED)
-                             .order_by(ServiceOrder.id)).scalars().all()
-    uow.rollback()
+    with uow.reading():
+        ids = db.session.execute(select(ServiceOrder.id).where(ServiceOrder.render_state == RenderState.RENDERED,
+                                                               ServiceOrder.seal_state != SealState.SEALED)
+                                 .order_by(ServiceOrder.id)).scalars().all()
     sealed, left = 0, []
     for order_id in ids:
-        order = db.session.get(ServiceOrder, order_id)
-        done = seal_order_now(order, site, utcnow())
-        sealed += bool(done)
-        if done is False:
-            left.append((order.ticket.number, order.seal_error or ""))
-        uow.commit()
+        with uow.transaction():  # one order at a time: what is sealed stays sealed if a later one fails
+            order = db.session.get(ServiceOrder, order_id)
+            done = seal_order_now(order, site, utcnow())
+            sealed += bool(done)
+            if done is False:
+                left.append((order.ticket.number, order.seal_error or ""))
     click.echo(f"sealed {sealed}; still waiting {len(left)}")
     for number, error in left:
         click.echo(f"  {number}: {error.strip().splitlines()[-1:] or ''}")
@@ -199,16 +199,16 @@ def verify_command(pdf: str, lang: str | None, details: bool):
     site = current_site()
     limit = max(current_app.config.get("MAX_CONTENT_LENGTH") or 0, 200 * 1024 * 1024)
     path = Path(pdf)
-    verdict = Verdict(False, "too_large") if path.stat().st_size > limit else \
-        check_pdf(path.read_bytes(), site, max_bytes=limit)
-    with force_locale(lang or current_app.config.get("BABEL_DEFAULT_LOCALE") or "zh_CN"):
-        click.echo(sentence(verdict, site))
+    with uow.reading():  # (a check changes nothing)
+        verdict = Verdict(False, "too_large") if path.stat().st_size > limit else \
+            check_pdf(path.read_bytes(), site, max_bytes=limit)
+        with force_locale(lang or current_app.config.get("BABEL_DEFAULT_LOCALE") or "zh_CN"):
+            click.echo(sentence(verdict, site))
     if details:
         click.echo(f"reason: {verdict.reason}")
         for key, value in verdict.facts.items():
             if value is not None and key != "company":
                 click.echo(f"{key}: {value}")
-    uow.rollback()
     raise SystemExit(0 if verdict.genuine else 1)
 
 
@@ -297,19 +297,18 @@ def channels_list_command():
 
 @channels_cli.command("test")
 @click.argument("channel_id", type=click.IntRange(1, 2**31 - 1))
-@committed
 def channels_test_command(channel_id):
     """Send a test message; exits non-zero with the platform's errcode and message when it refuses."""
     from domain.alerts import channels
     from domain.core.types import utcnow
 
-    try:
-        channel = channels.get_channel(channel_id)
-    except DomainError as error:
-        raise click.ClickException(str(error.message)) from None
-    answer = channels.send_test(channel, current_app.config, utcnow())
+    with uow.transaction():  # the robot's state and last answer are kept even when the platform refuses
+        try:
+            channel = channels.get_channel(channel_id)
+        except DomainError as error:
+            raise click.ClickException(str(error.message)) from None
+        answer = channels.send_test(channel, current_app.config, utcnow())
     if answer.outcome != "sent":
-        uow.commit()  # the robot's state and last answer are kept even though the command fails
         raise click.ClickException(f"refused: {answer.describe()}")
     click.echo(f"sent: {answer.describe()}")
 

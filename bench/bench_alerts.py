@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from sqlalchemy import event, func, insert, select  # noqa: E402
 
 from app import create_app  # noqa: E402
+from domain.alerts import tasks as alerts_tasks
 from domain.alerts.models import Notification, PushSubscription
 from domain.core import accounts, context  # noqa: E402
 from domain.core.db import db  # noqa: E402
@@ -382,7 +383,7 @@ def bench_push(url: str) -> None:
              "created_at": now} for t in techs])
         db.session.commit()
         started = time.perf_counter()
-        handled = worker.deliver_alerts(app.config)
+        handled = alerts_tasks.deliver_alerts(app.config)
         elapsed = time.perf_counter() - started
         db.session.remove()
         db.engine.dispose()

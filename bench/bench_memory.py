@@ -74,7 +74,7 @@ def run(app, env: dict, label: str) -> None:
             with app.app_context():
                 db.session.execute(update(ServiceOrder).values(render_state=RenderState.PENDING, render_attempts=0))
                 uow.commit()
-                worker.render_orders()  # the kick, to the worker's queue
+                worker.TASKS["render_orders"]()  # the kick, to the worker's queue
                 db.session.remove()
             deadline = time.monotonic() + 300
             while rendered_count(app) < PER_ROUND:

@@ -38,6 +38,7 @@ from sqlalchemy import update as sa_update  # noqa: E402
 
 from app import create_app  # noqa: E402
 from domain.alerts import channels, robots  # noqa: E402
+from domain.alerts import tasks as alerts_tasks
 from domain.alerts.models import AlertChannel, ChannelMessage  # noqa: E402
 from domain.alerts.notifications import Kind, insert_once  # noqa: E402
 from domain.core import accounts, uow  # noqa: E402
@@ -130,9 +131,8 @@ def main() -> None:
                         uow.commit()
                     first_minute = len(robot.received)
                     time.sleep(61)  # the robot's minute passes; the worker's delayed kick (or the tick) comes
-                    import worker
 
-                    worker.send_robot_messages(app.config)
+                    alerts_tasks.send_robot_messages(app.config)
                     spread_seconds = time.perf_counter() - started - 61
                     spread = check(robot, "spread")
                     report("spread", spread, spread_seconds)

@@ -15,6 +15,7 @@ from domain.core.errors import DomainError, Forbidden, ValidationError
 from domain.core.models import AuditEvent, User
 from domain.documents import review
 from domain.knowledge import kb
+from domain.knowledge import tasks as knowledge_tasks
 from domain.knowledge.models import KbArticle
 from domain.requests import access
 from domain.requests.catalog import ensure_catalog
@@ -394,8 +395,9 @@ def test_the_manual_is_built_by_the_worker_and_a_repeated_request_joins_the_pend
     assert len({first, camera_job, english_job}) == 3
     with app.app_context():
         job_id = int(first.rsplit("/", 1)[1])
-        assert worker.build_manual_pdf(job_id, app) == "done"
-        assert worker.build_manual_pdf(job_id, app) == "nothing"  # a task run twice builds it once
+        env = worker.task_env(app)
+        assert knowledge_tasks.build_manual_pdf(job_id, env) == "done"
+        assert knowledge_tasks.build_manual_pdf(job_id, env) == "nothing"  # a task run twice builds it once
         from domain.knowledge.models import ManualJob
 
         assert db.session.get(ManualJob, job_id).state == "done"
@@ -488,6 +490,7 @@ def test_a_manual_left_running_by_a_killed_worker_is_built_again_after_its_lease
         assert worker.tick(start + timedelta(minutes=11))["manuals"] == 1  # past the lease
         assert queued_tasks == [("build_manual", (job_id,))]
     with app.app_context():
-        assert worker.build_manual_pdf(job_id, app) == "done"  # the next worker takes it over and builds it
+        # The next worker takes it over and builds it.
+        assert knowledge_tasks.build_manual_pdf(job_id, worker.task_env(app)) == "done"
         job = db.session.get(ManualJob, job_id)
         assert job.state == "done" and job.pdf_sha256 and job.lease_until is None

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 import worker
 from domain.alerts import mail, weekly
+from domain.alerts import tasks as alerts_tasks
 from domain.alerts.models import Notification, OutboxMail, StoredReport
 from domain.core import uow
 from domain.core.db import db
@@ -89,9 +90,9 @@ def test_a_server_that_is_down_is_retried_with_backoff_and_nothing_is_lost(mail_
         row = db.session.execute(select(OutboxMail)).scalar_one()
         assert row.state == "queued" and row.attempts == 1 and "Connection" in row.last_error
         first_retry = row.next_attempt_at
-        assert worker.send_due_mail(mail_app.config, now=now) == 0  # not due yet: no attempt
+        assert alerts_tasks.send_due_mail(mail_app.config, now=now) == 0  # not due yet: no attempt
         assert db.session.execute(select(OutboxMail.attempts)).scalar_one() == 1
-        assert worker.send_due_mail(mail_app.config, now=first_retry + timedelta(seconds=1)) == 0
+        assert alerts_tasks.send_due_mail(mail_app.config, now=first_retry + timedelta(seconds=1)) == 0
         row = db.session.execute(select(OutboxMail)).scalar_one()
         assert row.attempts == 2 and row.next_attempt_at - first_retry >= timedelta(minutes=2)  # growing pause
         pending_until = row.next_attempt_at
@@ -99,7 +100,7 @@ def test_a_server_that_is_down_is_retried_with_backoff_and_nothing_is_lost(mail_
     page = signed_client(mail_app, admin).get("/admin/outbox").get_data(as_text=True)
     assert "Retry me" in page and "Connection" in page  # visible to an admin
     with SmtpServer(smtp_port) as inbox, mail_app.app_context():
-        assert worker.send_due_mail(mail_app.config, now=pending_until + timedelta(seconds=1)) == 1
+        assert alerts_tasks.send_due_mail(mail_app.config, now=pending_until + timedelta(seconds=1)) == 1
         assert [m["Subject"] for _, m in inbox.messages] == ["Retry me"]
 
 
@@ -114,7 +115,7 @@ def test_without_smtp_host_mail_is_logged_and_kept(make_app, caplog):
     port = free_port()
     configured = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_TLS="off")
     with SmtpServer(port) as inbox, configured.app_context():
-        assert worker.send_due_mail(configured.config) == 1  # once SMTP is configured, the kept mail goes out
+        assert alerts_tasks.send_due_mail(configured.config) == 1  # once SMTP is configured, the kept mail goes out
         assert inbox.messages[0][1]["Subject"] == "Kept"
 
 

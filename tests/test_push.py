@@ -191,7 +191,7 @@ def test_an_assignment_is_pushed_encrypted_to_the_technicians_phone(push_app, st
     # Delivered once: the next deliveries (the minute tick) send nothing more.
     import worker
 
-    worker.deliver_notifications()
+    worker.TASKS["deliver_notifications"]()
     assert len(push_service.received) == 1
 
 

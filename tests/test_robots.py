@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from domain.alerts import channels, robots
+from domain.alerts import tasks as alerts_tasks
 from domain.alerts.models import AlertChannel, ChannelMessage, Notification
 from domain.alerts.notifications import Kind, insert_once
 from domain.core import uow
@@ -130,7 +131,6 @@ def test_a_hundred_alerts_at_once_stay_within_twenty_posts_folded_into_a_digest(
 
 
 def test_the_platforms_rate_limit_errcode_is_waited_out_then_what_waits_goes_in_one_digest(robot_app, staff):  # noqa: F811
-    import worker
 
     with robot_app.app_context(), ROBOTS["wecom"](per_minute=3) as robot:  # a robot another system also uses
         channel_id = add_robot(robot)
@@ -146,7 +146,7 @@ def test_the_platforms_rate_limit_errcode_is_waited_out_then_what_waits_goes_in_
         robot.posts.clear()  # the platform's minute has passed
         later = channel.blocked_until + timedelta(seconds=1)
         db.session.rollback()
-        assert worker.send_robot_messages(robot_app.config, now=later) == 1
+        assert alerts_tasks.send_robot_messages(robot_app.config, now=later) == 1
         assert len(robot.received) == 4
         digest = text_of("wecom", robot.received[-1])
         assert digest.count("FS-") == 3
@@ -155,7 +155,6 @@ def test_the_platforms_rate_limit_errcode_is_waited_out_then_what_waits_goes_in_
 
 
 def test_a_platform_that_is_down_is_retried_with_backoff_and_nothing_is_lost(robot_app, staff):  # noqa: F811
-    import worker
 
     with robot_app.app_context(), ROBOTS["feishu"]() as robot:
         add_robot(robot)
@@ -165,15 +164,15 @@ def test_a_platform_that_is_down_is_retried_with_backoff_and_nothing_is_lost(rob
         [row] = db.session.execute(select(ChannelMessage).where(ChannelMessage.transport == "robot")).scalars()
         assert (row.state, row.attempts) == ("queued", 1) and row.last_answer.startswith("HTTP 502")
         first_retry = row.next_attempt_at
-        assert worker.send_robot_messages(robot_app.config) == 0  # not due yet: not tried again
+        assert alerts_tasks.send_robot_messages(robot_app.config) == 0  # not due yet: not tried again
         assert robot.requests == 1
         db.session.rollback()
-        assert worker.send_robot_messages(robot_app.config, now=first_retry + timedelta(seconds=1)) == 0
+        assert alerts_tasks.send_robot_messages(robot_app.config, now=first_retry + timedelta(seconds=1)) == 0
         db.session.rollback()
         row = db.session.get(ChannelMessage, row.id)
         assert row.attempts == 2 and row.next_attempt_at - first_retry >= timedelta(minutes=2)  # a growing pause
         robot.down = False
-        assert worker.send_robot_messages(robot_app.config, now=row.next_attempt_at + timedelta(seconds=1)) == 1
+        assert alerts_tasks.send_robot_messages(robot_app.config, now=row.next_attempt_at + timedelta(seconds=1)) == 1
         [got] = robot.received
         assert number in text_of("feishu", got)
 
@@ -316,7 +315,7 @@ def test_a_worker_killed_mid_queue_and_restarted_sends_nothing_twice(make_app, s
         time.sleep(3.5)  # the killed worker's hold on the robot runs out
         second = start("second")
         try:
-            worker.send_channel_messages()  # a kick, as the next alert or the minute tick gives
+            worker.TASKS["send_channel_messages"]()  # a kick, as the next alert or the minute tick gives
 
             def settled():
                 db.session.remove()

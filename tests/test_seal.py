@@ -24,6 +24,7 @@ from domain.core.models import Blob
 from domain.core.site import current as current_site
 from domain.core.types import utcnow
 from domain.documents import orders, seal
+from domain.documents import tasks as documents_tasks
 from domain.documents.models import ServiceOrder
 from domain.requests import access
 
@@ -36,7 +37,7 @@ def sealed_order(app, make_user, **kwargs) -> dict:
     files."""
     with app.app_context():
         made = make_signed_order(make_user, **kwargs)
-        worker.render_pending_orders()
+        documents_tasks.render_pending_orders()
         order = access.get_ticket(made["number"]).service_order
         return {**made, **order_files(order)}
 
@@ -149,11 +150,11 @@ def test_a_seal_that_cannot_be_made_keeps_the_order_retries_and_alerts_the_admin
         first_retry = order.seal_next_at
         assert timedelta(seconds=50) < first_retry - utcnow() <= timedelta(minutes=1)
         db.session.rollback()
-        assert worker.seal_pending_orders(utcnow()) == 0  # not due yet: nothing tried
+        assert documents_tasks.seal_pending_orders(utcnow()) == 0  # not due yet: nothing tried
         assert db.session.get(ServiceOrder, order.id).seal_attempts == 1
         now = first_retry
         for attempts in (2, 3, 4):
-            worker.seal_pending_orders(now)
+            documents_tasks.seal_pending_orders(now)
             order = db.session.get(ServiceOrder, order.id, populate_existing=True)
             assert order.seal_attempts == attempts and order.seal_state == SealState.FAILING
             assert order.seal_next_at - now == orders.seal_pause(attempts)  # 2, 4, 8 minutes
@@ -164,7 +165,7 @@ def test_a_seal_that_cannot_be_made_keeps_the_order_retries_and_alerts_the_admin
     # The right password: the next due try seals it, and the order is never lost in between.
     app.config["SEAL_PASSWORD"] = "right"
     with app.app_context():
-        assert worker.seal_pending_orders(now) == 1
+        assert documents_tasks.seal_pending_orders(now) == 1
         files = order_files(access.get_ticket(made["number"]).service_order)
     assert files["state"] == SealState.SEALED and files["unsealed"] == made["pdf"]
     assert files["error"] is None
@@ -270,7 +271,7 @@ def test_a_failed_seal_does_not_make_the_others_wait_out_the_timeout(make_app, m
         app = make_app(TSA_URL=down["url"])
         with app.app_context():
             made = [make_signed_order(make_user)["number"] for _ in range(2)]
-            worker.render_pending_orders()
+            documents_tasks.render_pending_orders()
             for number in made:
                 order = access.get_ticket(number).service_order
                 order.seal_next_at = None
@@ -278,7 +279,7 @@ def test_a_failed_seal_does_not_make_the_others_wait_out_the_timeout(make_app, m
             assert len(orders.orders_to_seal(utcnow())) == 2
             assert len(orders.orders_to_seal(utcnow(), limit=1)) == 1  # a run takes a bounded batch
             hits = down["server"].hits
-            worker.seal_pending_orders(utcnow())
+            documents_tasks.seal_pending_orders(utcnow())
             # One request for the run (pyHanko first asks for a sample token), both recorded as failed.
             assert down["server"].hits - hits <= 2
             states = [access.get_ticket(n).service_order for n in made]

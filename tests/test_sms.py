@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from domain.alerts import sms
+from domain.alerts import tasks as alerts_tasks
 from domain.alerts.models import ChannelMessage, Notification
 from domain.alerts.notifications import Kind, insert_once
 from domain.alerts.sms_providers import aliyun_signature, tencent_signature
@@ -125,7 +126,6 @@ def test_a_normal_request_assigned_sends_the_technician_no_sms(make_app, staff):
 @pytest.mark.parametrize("provider,code", [("aliyun", "isv.BUSINESS_LIMIT_CONTROL"),
                                            ("tencent", "LimitExceeded.PhoneNumberDailyLimit")])
 def test_the_providers_per_number_limit_stops_the_message_that_day_and_records_it(make_app, staff, provider, code):  # noqa: F811
-    import worker
 
     with SMS[provider](daily_limit=2) as standin:
         app = make_app(**sms_settings(standin, provider))
@@ -139,7 +139,7 @@ def test_the_providers_per_number_limit_stops_the_message_that_day_and_records_i
             row = db.session.execute(select(ChannelMessage).where(ChannelMessage.key == limited[0])).scalar_one()
             assert row.last_answer.startswith(code) and row.attempts == 1
             requests_before = standin.requests
-            worker.send_due_sms(app.config, now=utcnow() + timedelta(hours=1))  # not retried
+            alerts_tasks.send_due_sms(app.config, now=utcnow() + timedelta(hours=1))  # not retried
             assert standin.requests == requests_before
 
 
@@ -169,7 +169,6 @@ def test_our_daily_cap_counts_what_was_sent_and_never_asks_the_provider_beyond_i
 @pytest.mark.parametrize("provider,code", [("aliyun", "SignatureDoesNotMatch"),
                                            ("tencent", "AuthFailure.SignatureFailure")])
 def test_a_wrong_secret_is_refused_recorded_and_not_retried(make_app, staff, provider, code):  # noqa: F811
-    import worker
 
     with SMS[provider]() as standin:
         app = make_app(**sms_settings(standin, provider, SMS_ACCESS_KEY_SECRET="wrong-secret"))
@@ -179,12 +178,11 @@ def test_a_wrong_secret_is_refused_recorded_and_not_retried(make_app, staff, pro
             assert standin.sent == [] and len(standin.refused) == 1
             [row] = db.session.execute(select(ChannelMessage)).scalars()
             assert row.state == "refused" and row.last_answer.startswith(code)
-            worker.send_due_sms(app.config, now=utcnow() + timedelta(hours=1))
+            alerts_tasks.send_due_sms(app.config, now=utcnow() + timedelta(hours=1))
             assert standin.requests == 1
 
 
 def test_without_a_provider_messages_are_kept_then_sent_once_one_is_set(make_app, staff):  # noqa: F811
-    import worker
 
     app = make_app()
     with app.app_context():
@@ -195,8 +193,8 @@ def test_without_a_provider_messages_are_kept_then_sent_once_one_is_set(make_app
     with SMS["tencent"]() as standin:
         configured = make_app(**sms_settings(standin, "tencent"))
         with configured.app_context():
-            assert worker.send_due_sms(configured.config) == 1
-            assert worker.send_due_sms(configured.config) == 0
+            assert alerts_tasks.send_due_sms(configured.config) == 1
+            assert alerts_tasks.send_due_sms(configured.config) == 0
             [sent] = standin.sent
             assert sent["vars"] == {"number": number} and sent["phone"] == CUSTOMER
 

@@ -101,3 +101,72 @@ def test_every_module_of_the_phone_app_parses(tmp_path):
         copy.write_bytes(module.read_bytes())
         checked = subprocess.run([node, "--check", str(copy)], capture_output=True, text=True, timeout=60)
         assert checked.returncode == 0, (module.name, checked.stderr)
+
+
+def _python_sources():
+    skipped = {"tests", "bench", "migrations", "scripts", ".venv", "node_modules", "build"}
+    return [path for path in ROOT.rglob("*.py")
+            if not skipped & set(path.relative_to(ROOT).parts) and not path.name.startswith(".")]
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module `path` imports, at its top or inside a function (relative imports made absolute)."""
+    import ast
+
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.add(module)
+            found |= {f"{module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_only_the_unit_of_work_commits_or_rolls_back():
+    """A web request, a command and a worker task own their transactions through domain/core/uow.py
+    (`transaction()`, `reading()`, the request's owner in blueprints/core/transaction.py): no commit or rollback
+    placed by hand anywhere else."""
+    import ast
+
+    owners = {ROOT / "domain/core/uow.py", ROOT / "blueprints/core/transaction.py"}
+    placed = []
+    for path in _python_sources():
+        if path in owners:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in {"commit", "rollback"}:
+                placed.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.func.attr}()")
+    assert placed == []
+
+
+def test_the_worker_only_runs_the_queue_and_the_entry_points_import_one_way():
+    """Each package declares its tasks in its tasks.py; worker.py takes them from there and imports no other domain
+    module than those and the core. app.py starts the commands and the worker; neither imports app.py, and the
+    worker does not import the commands; the domain imports none of the three."""
+    import worker
+    from domain.alerts import tasks as alerts_tasks
+    from domain.documents import tasks as documents_tasks
+    from domain.knowledge import tasks as knowledge_tasks
+
+    declared = [task.name for module in (documents_tasks, alerts_tasks, knowledge_tasks) for task in module.QUEUED]
+    assert sorted(worker.TASKS) == sorted(declared) and len(set(declared)) == len(declared)
+    assert [step.name for step in worker.MINUTE] == [
+        step.name for module in (documents_tasks, alerts_tasks, knowledge_tasks) for step in module.MINUTE]
+
+    worker_imports = {name for name in _imports(ROOT / "worker.py") if name.startswith("domain.")}
+    assert {name for name in worker_imports
+            if not re.match(r"domain\.(core(\.|$)|\w+\.tasks$|\w+$)", name)} == set(), worker_imports
+    assert not {"app", "commands"} & _imports(ROOT / "worker.py")
+    assert "app" not in _imports(ROOT / "commands.py")
+    entry_points = {"app", "commands", "worker"}
+    upward = [str(path.relative_to(ROOT)) for path in _python_sources()
+              if path.relative_to(ROOT).parts[0] == "domain" and entry_points & _imports(path)]
+    assert upward == []

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import worker
 from domain.core.db import db
 from domain.core.models import Blob
 from domain.documents import orders, seal
+from domain.documents import tasks as documents_tasks
 from domain.documents.verify import REASONS, Verdict, sentence
 from domain.requests import access
 
@@ -26,7 +26,7 @@ EN = {"Accept-Language": "en"}
 def make_sealed(app, make_user) -> dict:
     with app.app_context():
         made = make_signed_order(make_user)
-        worker.render_pending_orders()  # its commit starts the seal task (run at once in tests)
+        documents_tasks.render_pending_orders()  # its commit starts the seal task (run at once in tests)
         order = access.get_ticket(made["number"]).service_order
         assert order.seal_state.value == "sealed"
         return {**made, "sealed": db.session.get(Blob, order.pdf_sha256).data,
@@ -264,7 +264,7 @@ def test_flask_orders_seal_pending_seals_what_waits_whatever_its_retry_time(make
     app = make_app(SEAL_PKCS12=str(p12), SEAL_PASSWORD="wrong")
     with app.app_context():
         number = make_signed_order(make_user)["number"]
-        worker.render_pending_orders()
+        documents_tasks.render_pending_orders()
         assert access.get_ticket(number).service_order.seal_state == SealState.FAILING
     runner = app.test_cli_runner()
     result = runner.invoke(args=["orders", "seal-pending"])

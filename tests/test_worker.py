@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from domain.core import uow
+from domain.core import memory, uow
 from domain.core.db import db
 from domain.core.enums import RenderState
+from domain.documents import tasks as documents_tasks
 from domain.documents.models import ServiceOrder
 from domain.requests import access
 
@@ -83,7 +84,6 @@ def test_a_lost_render_task_is_found_by_the_minute_tick(make_app, make_user):
 def test_a_failed_render_is_retried_with_backoff_never_left_pending(app, make_user, monkeypatch):
     from datetime import timedelta
 
-    import worker
     from domain.documents import orders
 
     def broken(html, content, *, fetcher=None):
@@ -99,7 +99,7 @@ def test_a_failed_render_is_retried_with_backoff_never_left_pending(app, make_us
         assert orders.orders_to_render(created + timedelta(seconds=30)) == []  # waits before retrying
         assert orders.orders_to_render(created + timedelta(minutes=1)) == [order.id]
         monkeypatch.undo()
-        assert worker.render_pending_orders(created + timedelta(minutes=1)) == 1
+        assert documents_tasks.render_pending_orders(created + timedelta(minutes=1)) == 1
         assert render_state(number) == RenderState.RENDERED
         assert orders.orders_to_render(created + timedelta(days=1)) == []
 
@@ -172,15 +172,15 @@ def test_a_render_process_past_its_memory_budget_hands_over_and_is_recycled(make
 
     app = make_app(HUEY_IMMEDIATE=False)
     sizes = iter([100 << 20] + [112 << 20] * 50)  # warmed up at 100 MB, then 12% over (the budget: 8%)
-    monkeypatch.setattr(worker, "rss_bytes", lambda: next(sizes))
-    monkeypatch.setattr(worker, "WARMUP_RENDERS", 1)
-    monkeypatch.setattr(worker, "_memory", {"renders": 0, "warm": None, "growth": None})
-    worker.set_growth_limit(8)
+    monkeypatch.setattr(memory, "rss_bytes", lambda: next(sizes))
+    monkeypatch.setattr(memory, "WARMUP_RENDERS", 1)
+    monkeypatch.setattr(memory, "_memory", {"renders": 0, "warm": None, "growth": None})
+    memory.set_growth_limit(8)
     with app.app_context():
         numbers = [make_signed_order(make_user, photos=0)["number"] for _ in range(3)]
         uow.commit()  # three render kicks queued
         worker.huey.flush()  # (the kicks are what the test starts by hand below)
-        assert worker.render_pending_orders() == 1  # one rendered, then over budget: handed over
+        assert documents_tasks.render_pending_orders() == 1  # one rendered, then over budget: handed over
         states = [render_state(n) for n in numbers]
         assert states.count(RenderState.RENDERED) == 1 and states.count(RenderState.PENDING) == 2
         # The rest, queued for a fresh process (beside the seal kick of the order rendered).
@@ -193,8 +193,8 @@ def test_a_render_process_past_its_memory_budget_hands_over_and_is_recycled(make
                 process_worker.loop()  # runs one queued task (a seal, one more render), then ends the process
         assert [render_state(n) for n in numbers].count(RenderState.RENDERED) == 2
         # Within budget: no recycling.
-        worker.set_growth_limit(0)
-        assert not worker.over_memory_budget()
+        memory.set_growth_limit(0)
+        assert not memory.over_memory_budget()
 
 
 @pytest.mark.parametrize("own_session", [True, False], ids=["own-session", "shared-session"])

@@ -3,12 +3,20 @@
 The domain names the task (`after_commit_task("deliver_notifications")`); the unit of work (`uow.after_commit`)
 starts it after the commit; the application installs the runner that turns a name into a queued worker task
 (worker.py). Every task reads its state from the database, so a task started twice finds nothing more to do.
+
+Each package declares its tasks beside its rules, in `domain/<package>/tasks.py` (QUEUED: tasks run by name;
+MINUTE: the steps of the minute tick); worker.py only runs them. A task owns its transactions through the unit of
+work (`uow.transaction()`, `uow.reading()`), short ones, none held while it renders, seals or sends.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment
 
 from . import uow
 from .db import db
@@ -36,3 +44,43 @@ def after_commit_task(name: str, *args: Any) -> None:
     job = _StartTask(name, args)
     if job not in db.session.info.get(uow.QUEUE_KEY, []):
         uow.after_commit(job)
+
+
+def start_task(name: str, *args: Any) -> None:
+    """Start the named worker task now, outside any transaction's outcome: a task handing the rest of its work to a
+    fresh process, the minute tick queueing a job whose task was lost."""
+    if _runner is not None:
+        _runner(name, args)
+
+
+# --- what each package declares in its tasks.py (worker.py turns them into queued tasks and the minute's steps) --
+
+
+@dataclass(frozen=True)
+class TaskEnv:
+    """What a task may read of the deployment: the settings (as loaded by the app), the print templates, and how
+    to come back later (the worker schedules the named task after `delay` seconds; in tests, nothing)."""
+    config: Mapping[str, Any]
+    templates: Environment | None = None
+    schedule: Callable[[str, float], None] = lambda name, delay: None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.config["TIMEZONE"])
+
+
+@dataclass(frozen=True)
+class QueuedTask:
+    """A task the queue runs by name (`after_commit_task(name)`, `start_task(name)`), with Huey's retries."""
+    name: str
+    run: Callable[..., Any]  # run(env, *args)
+    retries: int = 0
+    retry_delay: int = 0
+
+
+@dataclass(frozen=True)
+class MinuteStep:
+    """One step of the minute tick: run(env, now) returns how many things it did; a step that fails is rolled back
+    and logged, and the next minute tries again."""
+    name: str
+    run: Callable[[TaskEnv, datetime], int]

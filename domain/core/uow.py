@@ -97,15 +97,46 @@ def _run_after_commit() -> None:
 
 
 @contextmanager
-def transaction() -> Iterator[None]:
-    """Own a transaction outside a web request (a CLI command, a script): commit at the end, roll back on
-    any error."""
+def transaction(*, write_lock: bool = False) -> Iterator[None]:
+    """Own a transaction outside a web request (a CLI command, a worker task's step): commit at the end, roll back
+    on any error. `write_lock` takes SQLite's write lock first (a step that reads then writes, beside other writers,
+    must not meet a lock it cannot upgrade)."""
     try:
+        if write_lock:
+            take_write_lock()
         yield
     except BaseException:
         rollback()
         raise
     commit()
+
+
+@contextmanager
+def reading() -> Iterator[None]:
+    """A read that ends with the block (rolled back, whatever happens): a worker task reads what it needs, then
+    renders, seals or sends with no transaction open (no SQLite write lock, no PostgreSQL snapshot held)."""
+    try:
+        yield
+    finally:
+        rollback()
+
+
+@contextmanager
+def savepoint() -> Iterator[None]:
+    """The block's writes kept only if it ends normally: if it raises, everything it wrote is undone (a savepoint),
+    with the jobs it queued for after the commit and the rows it joined to the session, and the error is raised on;
+    the rest of the transaction is untouched. (On SQLite the transaction must have begun: `take_write_lock()`.)"""
+    queued, joined = len(db.session.info.get(QUEUE_KEY, [])), joined_count()
+    nested = db.session.begin_nested()
+    try:
+        yield
+    except BaseException:
+        if nested.is_active:  # (a stale flush already rolled it back)
+            nested.rollback()
+        del db.session.info.get(QUEUE_KEY, [])[queued:]
+        drop_joined(joined)
+        raise
+    nested.commit()
 
 
 def attempt(action: Callable[[], T]) -> T:
@@ -114,17 +145,7 @@ def attempt(action: Callable[[], T]) -> T:
     request's transaction is untouched."""
     # SQLite's driver starts no transaction before a SAVEPOINT: begin one, so the savepoint nests in it.
     take_write_lock()
-    queued, joined = len(db.session.info.get(QUEUE_KEY, [])), joined_count()
-    savepoint = db.session.begin_nested()
-    try:
+    with savepoint():
         result = action()
         flush()
-    except BaseException:
-        if savepoint.is_active:  # (a stale flush already rolled it back)
-            savepoint.rollback()
-        # What the undone action queued for after the commit goes with it.
-        del db.session.info.get(QUEUE_KEY, [])[queued:]
-        drop_joined(joined)
-        raise
-    savepoint.commit()
     return result

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..core import context, uow, validation
-from ..core.db import db, drop_joined, held_rows, joined_count, take_write_lock, write_row
+from ..core.db import db, held_rows, take_write_lock, write_row
 from ..core.enums import OpStatus
 from ..core.errors import DomainError
 from ..core.models import User
@@ -259,17 +259,15 @@ class _Outcome:
     context: dict
 
     def mark(self) -> tuple:
-        session = db.session()
-        return (len(self.results), len(self.signed), len(session.info.get(uow.QUEUE_KEY, [])),
-                dict(self.batch.known), set(self.batch.notes_taken), set(self.batch.recorded), joined_count())
+        return (len(self.results), len(self.signed), dict(self.batch.known), set(self.batch.notes_taken),
+                set(self.batch.recorded))
 
     def reset(self, mark: tuple) -> None:
-        """Forget what the undone run did: its results, its queued jobs, what it added to the batch's lookups,
-        and the rows it made stored objects of (written by Core, then joined to the session: gone with it)."""
-        results, signed, queued, known, notes_taken, recorded, joined = mark
-        del self.results[results:], self.signed[signed:], db.session.info.get(uow.QUEUE_KEY, [])[queued:]
+        """Forget what the undone run did: its results and what it added to the batch's lookups (its rows, queued
+        jobs and joined objects went with its savepoint)."""
+        results, signed, known, notes_taken, recorded = mark
+        del self.results[results:], self.signed[signed:]
         self.batch.known, self.batch.notes_taken, self.batch.recorded = known, notes_taken, recorded
-        drop_joined(joined)
 
     def add(self, result: Result, ticket: Ticket | None) -> None:
         self.results.append(result)
@@ -285,26 +283,22 @@ def _apply_ops(raws: list, start: int, end: int, out: _Outcome) -> None:
 def _apply_run(raws: list, start: int, end: int, out: _Outcome) -> int:
     """Apply raws[start:end] in one savepoint; where the next run starts (after an op its handler refused)."""
     mark = out.mark()
-    savepoint = db.session.begin_nested()
     index = start
     try:
-        with held_rows():  # the run's records, notes and events: one INSERT per table
+        with uow.savepoint(), held_rows():  # the run's records, notes and events: one INSERT per table
             for index in range(start, end):
                 out.add(*_apply(raws[index], out.batch, own_savepoint=False, **out.context))
             db.session.flush()  # the run's other writes, together (a row changed by several ops: one UPDATE)
     except DomainError:  # refused by its handler: the run is undone, the op then applied alone
-        savepoint.rollback()
         out.reset(mark)
         _apply_ops(raws, start, index, out)
         out.add(*_apply(raws[index], out.batch, own_savepoint=True, **out.context))
         return index + 1
     except IntegrityError:  # a write failed (a key taken meanwhile); written together, whose is not known
-        savepoint.rollback()
         out.reset(mark)
         for alone in range(start, index + 1):
             out.add(*_apply(raws[alone], out.batch, own_savepoint=True, **out.context))
         return index + 1
-    savepoint.commit()
     return end
 
 
@@ -358,21 +352,13 @@ def _apply(raw, batch: _Batch, *, own_savepoint: bool, user, device_id, tz, remo
     if not own_savepoint:
         _handle(kind, ticket, ctx, payload_data=data, at=at, meta=meta, op_uuid=op_uuid, flush=False)
         return Result(given, "applied"), ticket if meta.get("signed") else None
-    queued, joined = len(db.session.info.get(uow.QUEUE_KEY, [])), joined_count()
-    savepoint = db.session.begin_nested()
     try:
-        _handle(kind, ticket, ctx, payload_data=data, at=at, meta=meta, op_uuid=op_uuid)
-        savepoint.commit()
+        with uow.savepoint():  # the op alone: what it wrote and queued is undone if it is refused
+            _handle(kind, ticket, ctx, payload_data=data, at=at, meta=meta, op_uuid=op_uuid)
     except DomainError as error:
-        savepoint.rollback()
-        del db.session.info.get(uow.QUEUE_KEY, [])[queued:]  # what the undone op queued goes with it
-        drop_joined(joined)
         _mark_rejected(op_uuid, error.code, error.message)
         return Result(given, "rejected", error.code, str(error.message)[:2000]), None
     except IntegrityError:
-        savepoint.rollback()
-        del db.session.info.get(uow.QUEUE_KEY, [])[queued:]
-        drop_joined(joined)
         message = _l("The op conflicted with stored data.")
         _mark_rejected(op_uuid, "conflict", message)
         return Result(given, "rejected", "conflict", str(message)), None

@@ -71,6 +71,17 @@ WEEK = {"type": "object", "required": ["week", "response_rate", "resolution_rate
                                                                          "rating from either source"}}},
                        "by_technician": {"type": "object", "additionalProperties": {"type": "object"}}},
         "additionalProperties": True}
+MEDIAN = {"type": "object", "required": ["value", "technicians"], "properties": {
+    "value": {"type": ["number", "null"]}, "technicians": {"type": "integer"}}}
+ASSESSMENT = {"type": "object", "required": ["month", "start", "end", "timezone", "by_technician", "median"],
+              "properties": {"month": TEXT, "start": TIME, "end": TIME, "timezone": TEXT,
+                             "complete": {"type": "boolean"}, "generated_at": TIME,
+                             "by_technician": {"type": "object", "description": "per account: display_name, handled "
+                                               "{count, remote, on_site}, resolution_rate, one figure per deadline "
+                                               "the technician owns, satisfaction (with sources), returned, "
+                                               "case_analyses {count, orders_approved, ...}",
+                                               "additionalProperties": {"type": "object"}},
+                             "median": {"type": "object", "additionalProperties": MEDIAN}}}
 SESSION = {"type": "object", "required": ["username", "role", "csrf_token"], "properties": {
     "username": TEXT, "display_name": TEXT, "role": {"enum": ["dispatcher", "technician", "expert", "supervisor",
                                                               "admin"]},
@@ -183,6 +194,13 @@ OTHER_PATHS = {
             **WEEK["properties"], "timezone": TEXT, "complete": {"type": "boolean"}, "generated_at": TIME,
             "previous": WEEK}}),
             "400": _error("bad or future week"), "403": _error("not a supervisor"), **COMMON}}},
+    "/api/v1/reports/assessment": {"get": {
+        "summary": "each technician's monthly assessment beside the team median (supervisor, admin)",
+        "parameters": [{"name": "month", "in": "query", "required": False,
+                        "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}, "example": "2026-11"}],
+        "responses": {"200": _json("the month's figures per technician and the medians", ASSESSMENT),
+                      "400": _error("bad or future month"), "403": _error("not a supervisor or an admin"),
+                      **COMMON}}},
     "/api/v1/verify": {"post": {
         "summary": "is this PDF a genuine service order? No account needed; one plain sentence in the caller's "
                    "language (Accept-Language)",

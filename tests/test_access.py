@@ -101,6 +101,10 @@ ROUTES = [
     ("GET", "/reports/weekly.csv?week=2026-W47", "reports.weekly_csv", SUPERVISOR),
     ("GET", "/reports/weekly.pdf?week=2026-W47", "reports.weekly_pdf", SUPERVISOR),
     ("GET", "/api/v1/reports/weekly?week=2026-W47", "reports_api.weekly", SUPERVISOR),
+    ("GET", "/reports/assessment", "reports.assessment", {Role.SUPERVISOR, Role.ADMIN}),
+    ("GET", "/reports/assessment.csv?month=2026-11", "reports.assessment_csv", {Role.SUPERVISOR, Role.ADMIN}),
+    ("GET", "/reports/assessment.pdf?month=2026-11", "reports.assessment_pdf", {Role.SUPERVISOR, Role.ADMIN}),
+    ("GET", "/api/v1/reports/assessment?month=2026-11", "reports_api.assessment", {Role.SUPERVISOR, Role.ADMIN}),
     ("GET", "/kb/", "kb.index", EVERY_ROLE),
     ("GET", "/kb/articles/999", "kb.article", EVERY_ROLE),
     ("POST", "/kb/manuals?category=999", "kb.start_manual", EVERY_ROLE),  # no such kind of device: 404

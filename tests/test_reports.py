@@ -160,7 +160,8 @@ def test_by_technician_and_unassigned_only_in_the_team(app, week):
     assert figures(by["wang"], "resolution_rate") == (1, 2, 0.5)
     assert figures(by["li"], "satisfaction") == (2, 2, 1.0) and by["li"]["satisfaction"]["mean"] == 4.5
     assert figures(by["wang"], "satisfaction") == (0, 1, 0.0) and by["wang"]["satisfaction"]["mean"] == 2
-    assert figures(by["wang"], "case_analysis") == (1, 1, 1.0)
+    # The case analysis is the supervisors' and experts' work: the team's figure, not wang's.
+    assert figures(by["wang"], "case_analysis") == (0, 0, None)
     assert figures(by["li"], "remote_fix") == (1, 1, 1.0)          # T6's is unassigned: team only
     assert figures(by["zhao"], "response_rate") == (0, 0, None)    # active, nothing to count
     assert by["zhao"]["satisfaction"]["mean"] is None
@@ -304,8 +305,9 @@ def test_csv_has_bom_chinese_header_and_a_row_per_figure_and_scope(client, week,
     assert raw.startswith(b"\xef\xbb\xbf")
     table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert table[0][:3] == ["周", "指标代码", "指标"] and "分子" in table[0] and "分母" in table[0]
-    # Nine figures for the team, li, wang, zhao; under each satisfaction row its two sources and the unrated count.
-    assert len(table) == 1 + (9 + 3) * 4
+    # Nine figures for the team, seven for each of li, wang, zhao (not the intake, customer service's, nor the case
+    # analysis, the supervisors'); under each satisfaction row its two sources and the unrated count.
+    assert len(table) == 1 + (9 + 3) + (7 + 3) * 3
     head = table[0]
     team_response = dict(zip(head, table[1], strict=True))
     assert team_response["指标代码"] == "response_rate" and team_response["范围"] == "全组"

@@ -59,6 +59,8 @@ NAV = [
     NavItem("kb.index", _l("Knowledge base"), frozenset(Role), _l("FAQ manual and solved cases")),
     NavItem("reports.weekly", _l("Weekly report"), frozenset({Role.SUPERVISOR}),
             _l("Response, resolution and satisfaction")),
+    NavItem("reports.assessment", _l("Technician assessment"), frozenset({Role.SUPERVISOR, Role.ADMIN}),
+            _l("Each technician's month beside the team median")),
     NavItem("admin.users", _l("Users"), frozenset({Role.ADMIN}), _l("Create, deactivate and reset accounts")),
     NavItem("admin.policy", _l("Service policy"), frozenset({Role.ADMIN}), _l("The deadlines the app tracks")),
     NavItem("admin.calendar", _l("Working-day calendar"), frozenset({Role.ADMIN}),

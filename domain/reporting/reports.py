@@ -18,7 +18,10 @@ How the figures are counted (the page and the PDF say the same: `counting_rules`
   given afterwards on the tracking page in the week; numerator = ratings of 4 or 5, denominator = all ratings (an
   order signed without a rating is not counted); plus the mean and the count of each rating 1..5; `sources` keeps
   the two apart (on_site, follow_up) and `unrated` counts the services ended in the week with no rating at all.
-- Per technician: by the request's assignee. Unassigned requests count in the overall figures only.
+- Per technician: by the request's assignee, and only the clocks a technician owns (domain/sla/rules.py declares
+  each clock's owner): the intake clock measures customer service and the case analysis the supervisors and
+  experts, so both count in the overall figures only (a technician's entries for them stay 0/0 in the JSON).
+  Unassigned requests count in the overall figures only.
 """
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ from ..fieldwork.models import Signature
 from ..requests.models import Ticket
 from ..sla.models import TicketClock
 from ..sla.policy import current_policy
-from ..sla.rules import CLOCK_RULES
+from ..sla.rules import CLOCK_RULES, owned_by
 
 WEEK_RE = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)
 SATISFIED_FROM = 4  # a rating of 4 or 5 counts as satisfied
@@ -56,6 +59,11 @@ CLOCK_FIGURES = dict(sorted(((rule.report_key, rule.name) for rule in CLOCK_RULE
                             key=lambda item: item[1] != ClockName.FIRST_CONTACT))
 FIGURE_KEYS = ("response_rate", "resolution_rate", "satisfaction", "intake", "remote_fix", "order_filed",
                "preparation", "submission", "case_analysis")
+# The clocks credited to a technician: those the declaration says are the technician's work.
+TECHNICIAN_CLOCKS = frozenset(owned_by(Role.TECHNICIAN))
+# The figures a technician's rows show (page, CSV, PDF): every figure but the clocks someone else owns.
+TECHNICIAN_FIGURE_KEYS = tuple(key for key in FIGURE_KEYS
+                               if key not in CLOCK_FIGURES or CLOCK_FIGURES[key] in TECHNICIAN_CLOCKS)
 
 def figure_labels() -> dict[str, str]:
     """The figures' names, with the thresholds of the policy in force."""
@@ -101,7 +109,9 @@ def counting_rules(tz_name: str) -> list[str]:
         _("Resolution rate: requests entered in the week, cancelled ones left out; resolved = solved remotely "
           "or signed by the customer after an on-site visit, up to now."),
         _("Satisfaction: ratings of orders the customer signed in the week; satisfied = 4 or 5 stars."),
-        _("Per technician: by the request's assignee; unassigned requests count in the overall figures only."),
+        _("Per technician: by the request's assignee, and only the deadlines that are the technician's work: the "
+          "intake (customer service's) and the case analysis (the supervisors' and experts') count for the whole "
+          "team only; unassigned requests count in the overall figures only."),
         _("A figure with nothing to count shows —."),
     ]
 
@@ -332,8 +342,11 @@ def _count_clocks(week: Week, previous: Week, now: datetime, weeks: dict[int, We
     )
     figure_of = {name: key for key, name in CLOCK_FIGURES.items()}
     for in_current, assignee_id, name, n_met, n_missed, n_pending in db.session.execute(stmt):
-        key = figure_of[ClockName(name)]
-        for figures in weeks[in_current].scope(assignee_id):
+        clock = ClockName(name)
+        # A clock someone else owns (the intake: customer service's) counts for the team, never for the assignee.
+        credited = assignee_id if clock in TECHNICIAN_CLOCKS else None
+        key = figure_of[clock]
+        for figures in weeks[in_current].scope(credited):
             figure = figures[key]
             figure.numerator += int(n_met or 0)
             figure.denominator += int(n_met or 0) + int(n_missed or 0)
@@ -441,7 +454,7 @@ def rows(report: WeeklyReport) -> list[dict]:
     scopes += [(t, report.current.technician(t.id), report.previous.technician(t.id)) for t in report.technicians]
     out, labels = [], figure_labels()
     for technician, this_week, last_week in scopes:
-        for key in FIGURE_KEYS:
+        for key in TECHNICIAN_FIGURE_KEYS if technician else FIGURE_KEYS:
             now_fig, before = this_week[key], last_week[key]
             out.append({"key": key, "label": labels[key], "technician": technician,
                         "current": now_fig, "previous": before, "change": change(now_fig.value, before.value)})
@@ -545,7 +558,7 @@ def report_html(report: WeeklyReport, *, company: str, templates: Environment, l
     with it)."""
     template = templates.get_template("print/weekly_report.html")
     return template.render(report=report, sections=sections(report), bars=figure_bars(report),
-                           short_labels=short_labels(), figure_keys=FIGURE_KEYS,
+                           short_labels=short_labels(), figure_keys=TECHNICIAN_FIGURE_KEYS,
                            ratings=rating_bars(report), rules=counting_rules(report.week.tz.key), percent=percent,
                            company=company, html_lang=html_lang(locale))
 

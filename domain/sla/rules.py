@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from ..core.enums import ClockName
+from ..core.enums import ClockName, Role
 from .policy import Policy
 from .workdays import is_workday
 
@@ -25,6 +25,11 @@ class Audience(StrEnum):
 @dataclass(frozen=True)
 class ClockRule:
     name: ClockName
+    # Whose work the clock measures (DOMAIN.md): customer service forwards the request (intake), the technician
+    # contacts, fixes, files and submits, the supervisor (with the expert) writes the case analysis. A
+    # technician's figures (the weekly report's per-technician rows, the monthly assessment) count only the
+    # clocks they own.
+    owner: Role
     starts: str                    # the event that starts the clock (documentation, README)
     stops: str                     # the event that stops it
     threshold: tuple[str, ...]     # the policy settings that set the deadline
@@ -79,23 +84,29 @@ WORKDAY_STARTS = time(9, 0)
 OWNER_AND_SUPERVISORS = (Audience.ASSIGNEE, Audience.SUPERVISORS)
 
 CLOCK_RULES: dict[ClockName, ClockRule] = {rule.name: rule for rule in (
-    ClockRule(ClockName.INTAKE, "the customer got in touch", "the request is entered",
+    ClockRule(ClockName.INTAKE, Role.DISPATCHER, "the customer got in touch", "the request is entered",
               ("intake_minutes",), None, (), (), "intake"),
-    ClockRule(ClockName.FIRST_CONTACT, "the request is entered", "the first successful contact",
+    ClockRule(ClockName.FIRST_CONTACT, Role.TECHNICIAN, "the request is entered", "the first successful contact",
               ("first_contact_urgent_minutes", "first_contact_normal_minutes"),
               "warn_first_contact_minutes", (Audience.ASSIGNEE,), OWNER_AND_SUPERVISORS, "response_rate"),
-    ClockRule(ClockName.REMOTE_FIX, "the first contact", "solved remotely (or a visit is needed)",
+    ClockRule(ClockName.REMOTE_FIX, Role.TECHNICIAN, "the first contact", "solved remotely (or a visit is needed)",
               ("remote_fix_minutes",), None, (), OWNER_AND_SUPERVISORS, "remote_fix"),
-    ClockRule(ClockName.ORDER_FILED, "solved remotely", "the service order filled",
+    ClockRule(ClockName.ORDER_FILED, Role.TECHNICIAN, "solved remotely", "the service order filled",
               ("order_filled_minutes",), None, (), OWNER_AND_SUPERVISORS, "order_filed"),
-    ClockRule(ClockName.PREPARATION, "a visit is scheduled", "the preparation is confirmed",
+    ClockRule(ClockName.PREPARATION, Role.TECHNICIAN, "a visit is scheduled", "the preparation is confirmed",
               ("preparation_lead_minutes",), "warn_preparation_minutes", (Audience.ASSIGNEE,),
               OWNER_AND_SUPERVISORS, "preparation"),
-    ClockRule(ClockName.SUBMISSION, "the customer signs", "the order is submitted for review",
+    ClockRule(ClockName.SUBMISSION, Role.TECHNICIAN, "the customer signs", "the order is submitted for review",
               ("submission_minutes",), "warn_submission_minutes", (Audience.ASSIGNEE,),
               OWNER_AND_SUPERVISORS, "submission"),
-    ClockRule(ClockName.CASE_ANALYSIS, "an order of a first-seen fault type or a complex case is approved",
-              "the case analysis is completed", ("case_analysis_working_days",),
+    ClockRule(ClockName.CASE_ANALYSIS, Role.SUPERVISOR,
+              "an order of a first-seen fault type or a complex case is approved", "the case analysis is completed",
+              ("case_analysis_working_days",),
               "warn_case_analysis_working_days", (Audience.SUPERVISORS, Audience.EXPERT),
               (Audience.SUPERVISORS, Audience.EXPERT), "case_analysis", warn_in_working_days=True),
 )}
+
+
+def owned_by(role: Role) -> tuple[ClockName, ...]:
+    """The clocks whose work `role` does, in process order."""
+    return tuple(name for name, rule in CLOCK_RULES.items() if rule.owner == role)

@@ -170,3 +170,32 @@ def test_the_worker_only_runs_the_queue_and_the_entry_points_import_one_way():
     upward = [str(path.relative_to(ROOT)) for path in _python_sources()
               if path.relative_to(ROOT).parts[0] == "domain" and entry_points & _imports(path)]
     assert upward == []
+
+
+def test_each_clock_is_started_and_stopped_only_where_its_declaration_says():
+    """`ClockRule.started_in` / `stopped_in` name the modules whose actions start and stop (or drop) each clock:
+    a clock started anywhere else (or no longer where it says) fails here, so the declaration stays the one place
+    that tells how a clock runs."""
+    import ast
+
+    from domain.sla.rules import CLOCK_RULES
+
+    found: dict[tuple[str, str], set[str]] = {}
+    for path in (ROOT / "domain").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT / "domain").with_suffix("").parts)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in {"start_clock", "stop_clock", "drop_clock"}):
+                continue
+            for arg in node.args:
+                if isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) and arg.value.id == "ClockName":
+                    what = "started" if node.func.id == "start_clock" else "stopped"
+                    found.setdefault((arg.attr.lower(), what), set()).add(module)
+    declared = {}
+    for name, rule in CLOCK_RULES.items():
+        if rule.started_in:
+            declared[(name.name.lower(), "started")] = set(rule.started_in)
+        if rule.stopped_in:
+            declared[(name.name.lower(), "stopped")] = set(rule.stopped_in)
+    assert found == declared
+    assert all(rule.started_in and rule.stopped_in for rule in CLOCK_RULES.values())

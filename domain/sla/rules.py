@@ -30,7 +30,7 @@ class ClockRule:
     # technician's figures (the weekly report's per-technician rows, the monthly assessment) count only the
     # clocks they own.
     owner: Role
-    starts: str                    # the event that starts the clock (documentation, README)
+    starts: str                    # the event that starts the clock (in words: docs, the alerts' texts)
     stops: str                     # the event that stops it
     threshold: tuple[str, ...]     # the policy settings that set the deadline
     warn_setting: str | None       # the policy setting: how long before the deadline to warn
@@ -38,6 +38,10 @@ class ClockRule:
     missed_to: tuple[Audience, ...]  # who is told the deadline was missed
     report_key: str                # the figure's key in the weekly report
     warn_in_working_days: bool = False
+    # The domain modules whose actions start it, and stop (or drop) it: the only places that may (checked by
+    # tests/test_structure.py), so that a reader finds every way a clock runs from here.
+    started_in: tuple[str, ...] = ()
+    stopped_in: tuple[str, ...] = ()
 
     def warn_at(self, due_at: datetime, policy: Policy, tz: ZoneInfo,
                 overrides: dict[date, bool] | None = None) -> datetime | None:
@@ -85,25 +89,32 @@ OWNER_AND_SUPERVISORS = (Audience.ASSIGNEE, Audience.SUPERVISORS)
 
 CLOCK_RULES: dict[ClockName, ClockRule] = {rule.name: rule for rule in (
     ClockRule(ClockName.INTAKE, Role.DISPATCHER, "the customer got in touch", "the request is entered",
-              ("intake_minutes",), None, (), (), "intake"),
+              ("intake_minutes",), None, (), (), "intake",
+              started_in=("requests.intake", "customer.report"), stopped_in=("requests.intake",)),
     ClockRule(ClockName.FIRST_CONTACT, Role.TECHNICIAN, "the request is entered", "the first successful contact",
               ("first_contact_urgent_minutes", "first_contact_normal_minutes"),
-              "warn_first_contact_minutes", (Audience.ASSIGNEE,), OWNER_AND_SUPERVISORS, "response_rate"),
+              "warn_first_contact_minutes", (Audience.ASSIGNEE,), OWNER_AND_SUPERVISORS, "response_rate",
+              started_in=("requests.intake",), stopped_in=("requests.remote_work",)),
     ClockRule(ClockName.REMOTE_FIX, Role.TECHNICIAN, "the first contact", "solved remotely (or a visit is needed)",
-              ("remote_fix_minutes",), None, (), OWNER_AND_SUPERVISORS, "remote_fix"),
+              ("remote_fix_minutes",), None, (), OWNER_AND_SUPERVISORS, "remote_fix",
+              started_in=("requests.remote_work",), stopped_in=("requests.remote_work", "requests.visits")),
     ClockRule(ClockName.ORDER_FILED, Role.TECHNICIAN, "solved remotely", "the service order filled",
-              ("order_filled_minutes",), None, (), OWNER_AND_SUPERVISORS, "order_filed"),
+              ("order_filled_minutes",), None, (), OWNER_AND_SUPERVISORS, "order_filed",
+              started_in=("requests.remote_work",), stopped_in=("requests.remote_work",)),
     ClockRule(ClockName.PREPARATION, Role.TECHNICIAN, "a visit is scheduled", "the preparation is confirmed",
               ("preparation_lead_minutes",), "warn_preparation_minutes", (Audience.ASSIGNEE,),
-              OWNER_AND_SUPERVISORS, "preparation"),
-    ClockRule(ClockName.SUBMISSION, Role.TECHNICIAN, "the customer signs", "the order is submitted for review",
-              ("submission_minutes",), "warn_submission_minutes", (Audience.ASSIGNEE,),
-              OWNER_AND_SUPERVISORS, "submission"),
+              OWNER_AND_SUPERVISORS, "preparation",
+              started_in=("requests.visits",), stopped_in=("requests.visits",)),
+    ClockRule(ClockName.SUBMISSION, Role.TECHNICIAN, "the customer signs, or the request is solved remotely",
+              "the order is submitted for review", ("submission_minutes",), "warn_submission_minutes",
+              (Audience.ASSIGNEE,), OWNER_AND_SUPERVISORS, "submission",
+              started_in=("fieldwork.signing", "requests.remote_work"), stopped_in=("documents.review",)),
     ClockRule(ClockName.CASE_ANALYSIS, Role.SUPERVISOR,
               "an order of a first-seen fault type or a complex case is approved", "the case analysis is completed",
               ("case_analysis_working_days",),
               "warn_case_analysis_working_days", (Audience.SUPERVISORS, Audience.EXPERT),
-              (Audience.SUPERVISORS, Audience.EXPERT), "case_analysis", warn_in_working_days=True),
+              (Audience.SUPERVISORS, Audience.EXPERT), "case_analysis", warn_in_working_days=True,
+              started_in=("documents.cases",), stopped_in=("documents.cases",)),
 )}
 
 

@@ -27,10 +27,10 @@ def make_day(make_user, day: date, *, technicians: int = 10, per_technician: int
     """Visits at 09:00, 13:00 and 16:00 (a few minutes apart per technician) on `day` in Shanghai; the first visit
     of every other technician prepared, of every third arrived, `signed` of them signed. Returns the ids, the
     request numbers per technician (in time order) and the unassigned urgent numbers. Inside an app context."""
-    ensure_catalog()
     desk = make_user(Role.DISPATCHER, "day-desk")[0]
     boss = make_user(Role.SUPERVISOR, "day-boss")[0]
     techs = [make_user(Role.TECHNICIAN, f"day-tech-{i:02d}")[0] for i in range(technicians)]
+    ensure_catalog()  # after the users: make_user commits in a session of its own
     start = datetime.combine(day, time(7, 0), tzinfo=SHANGHAI)
 
     def ctx(user_id: int, at: datetime) -> context.Context:

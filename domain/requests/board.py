@@ -278,7 +278,9 @@ def day_view(day: date, now: datetime, tz: ZoneInfo) -> DayView:
         if visit.ticket.status.value == "cancelled":
             continue
         by_technician.setdefault(visit.technician_id, []).append(DayVisit(visit, visit_state(visit, now)))
-    seen = _last_acts([load.user.id for load in loads], start)
+    # Where each one was last seen is a matter of now, whichever day is shown.
+    seen = _last_acts([load.user.id for load in loads],
+                      datetime.combine(now.astimezone(tz).date(), time.min, tzinfo=tz))
     rows = [TechnicianDay(load.user, by_technician.get(load.user.id, []), load.open_count, load.urgent_count,
                           seen.get(load.user.id)) for load in loads]
     # Busy first (by their first visit), then those with none today, by name.

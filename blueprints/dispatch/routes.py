@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
-from domain.core import context
+from domain.core import context, validation
 from domain.core.db import db
 from domain.core.enums import ContactMethod, RemoteOutcome, Role, TicketStatus, Urgency
 from domain.core.errors import ValidationError
@@ -138,6 +138,8 @@ def day():
     ctx = domain_context()
     today = ctx.now.astimezone(ctx.tz).date()
     chosen = _parse_date(request.args.get("day")) or today
+    if not (validation.time_in_range(chosen) and date(2000, 1, 1) <= chosen <= date(9000, 1, 1)):
+        chosen = today  # 0001-01-01 or 9999-12-31: no day before or after it, and no business on it
     view = day_view(chosen, ctx.now, ctx.tz)
     return render_template("dispatch/day.html", view=view, today=today, now=ctx.now, act_label=act_label,
                            previous_day=chosen - timedelta(days=1), next_day=chosen + timedelta(days=1))

@@ -2,6 +2,7 @@
 list, and the printable FAQ manual checked with poppler."""
 from __future__ import annotations
 
+import re
 import subprocess
 from datetime import timedelta
 
@@ -351,6 +352,11 @@ def test_the_faq_manual_pdf(app, library, expert, tmp_path):
         assert expected in text, expected
     # The contents give each article's page: the camera article starts on page 3 (cover, contents).
     assert any("摄像机无视频输出" in line and line.rstrip().endswith("3") for line in text.splitlines())
+    # Three short articles of three kinds of device follow one another on one page: a page forced per kind left
+    # the demo's five articles on seven pages, each mostly blank (cover, contents, then one page).
+    assert re.search(r"^Pages:\s+3$", pdf_tool("pdfinfo", path), re.M)
+    body = text.split("\f")[2]
+    assert all(title in body for title in ("摄像机无视频输出", "ATEM 推流中断", "调音台底噪"))
     fonts = pdf_tool("pdffonts", path)
     assert "NotoSansCJK" in fonts.replace(" ", "").replace("-", "") or "Noto-Sans-CJK-SC" in fonts
     assert "JP" not in fonts and "emb" in fonts.splitlines()[0]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
-from domain.core import context
+from domain.core import context, validation
 from domain.core.db import db
 from domain.core.enums import ContactMethod, RemoteOutcome, Role, TicketStatus, Urgency
 from domain.core.errors import ValidationError
@@ -20,7 +20,7 @@ from domain.core.validation import parse_int
 from domain.customer.tracking import tracking_url
 from domain.knowledge import kb
 from domain.requests import access, assignment, intake, progress_notes, remote_work, visits, workflow
-from domain.requests.board import BoardFilter, active_users, board_page, technician_load
+from domain.requests.board import BoardFilter, act_label, active_users, board_page, day_view, technician_load
 from domain.requests.models import Customer, DeviceCategory, Ticket
 from domain.sla.clocks import ticket_clocks
 from domain.sla.policy import current_policy
@@ -129,6 +129,20 @@ def board():
         "dispatch/board.html", result=result, f=board_filter, loads=technicians, assign_form=assign_form,
         now=ctx.now, due_soon=current_policy().due_soon_minutes, args=request.args,
         can_assign=current_user.has_role(Role.SUPERVISOR))
+
+
+@bp.get("/day")
+@roles_required(*BOARD_ROLES)
+def day():
+    """Today's visits, one row per technician, on one screen; `?day=2026-12-07` another day."""
+    ctx = domain_context()
+    today = ctx.now.astimezone(ctx.tz).date()
+    chosen = _parse_date(request.args.get("day")) or today
+    if not (validation.time_in_range(chosen) and date(2000, 1, 1) <= chosen <= date(9000, 1, 1)):
+        chosen = today  # 0001-01-01 or 9999-12-31: no day before or after it, and no business on it
+    view = day_view(chosen, ctx.now, ctx.tz)
+    return render_template("dispatch/day.html", view=view, today=today, now=ctx.now, act_label=act_label,
+                           previous_day=chosen - timedelta(days=1), next_day=chosen + timedelta(days=1))
 
 
 @bp.get("/mine")

@@ -14,15 +14,16 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from domain.core import validation
 from domain.core.db import db
-from domain.core.enums import Resolution, Role
+from domain.core.enums import Resolution, Role, TicketStatus
 from domain.core.errors import Forbidden, NotFound
+from domain.core.locales import name_key
 from domain.core.models import Blob
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
 from domain.documents import orders, review
 from domain.documents import verify as verify_check
 from domain.documents.models import ServiceOrder
-from domain.requests import access
+from domain.requests import access, workflow
 from domain.requests.models import Ticket
 from domain.sla.clocks import ticket_clocks
 from domain.sla.policy import current_policy
@@ -32,7 +33,7 @@ from ..access import public, roles_required
 from ..core.actions import form_action
 from ..core.errors import json_error
 from ..core.forms import SafeForm
-from ..core.helpers import company_tz, current_site, domain_context
+from ..core.helpers import company_tz, current_locale, current_site, domain_context
 from ..core.hygiene import form_text
 from . import bp
 
@@ -300,9 +301,28 @@ def save_internal(number: str):
     return redirect(url_for("dispatch.detail", number=number))
 
 
+@bp.get("/orders/<number>/review")
+@roles_required(Role.SUPERVISOR)
+def review_page(number: str):
+    """What a reviewer checks (the write-up, tests, photos, signature, notes, clocks) with the decision beside it.
+    An order no longer waiting for review shows its request page instead."""
+    ticket = access.get_ticket(number, current_user)
+    if "review" not in workflow.available_actions(ticket, current_user):
+        return redirect(url_for("dispatch.detail", number=number))
+    now = utcnow()
+    following = review.next_in_queue(ticket)
+    return render_template(
+        "orders/review.html", ticket=ticket, clocks=ticket_clocks(ticket, now), now=now,
+        due_soon=current_policy().due_soon_minutes, following=following, waiting=review.queue_length(),
+        fault_key=name_key(current_locale()), visit=ticket.current_visit,
+        shared_notes=[n for n in ticket.notes if n.shown_to_customer],
+        internal_notes=[n for n in ticket.notes if not n.shown_to_customer])
+
+
 @bp.post("/orders/<number>/review")
 @roles_required(Role.SUPERVISOR)
 def review_order(number: str):
+    """Approve or return; then on to the next order waiting (the queue when none is left)."""
     ticket = access.get_ticket(number, current_user)
     form = VerifyForm()
     if not form.validate_on_submit():
@@ -312,7 +332,12 @@ def review_order(number: str):
                                                 comment=request.form.get("comment", ""),
                                                 complex_case=request.form.get("complex") == "1"))
     if not outcome.ok:
+        if ticket.status == TicketStatus.SUBMITTED:
+            return redirect(url_for("orders.review_page", number=number))
         return redirect(url_for("dispatch.detail", number=number))
     flash(_("%(number)s approved and archived.", number=number) if approve
           else _("%(number)s returned to the technician.", number=number), "success")
+    following = review.next_in_queue(ticket)
+    if following is not None:
+        return redirect(url_for("orders.review_page", number=following.number))
     return redirect(url_for("orders.review_queue"))

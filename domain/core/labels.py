@@ -6,7 +6,7 @@ from dataclasses import replace
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from .enums import Channel, ClockName, ClockState, DeviceState, Role, TicketStatus, Urgency
+from .enums import Channel, ClockName, ClockState, DeviceState, Resolution, Role, TicketStatus, Urgency
 
 ROLE_LABELS = {
     Role.DISPATCHER: _l("Customer service"),
@@ -40,6 +40,12 @@ DEVICE_STATE_LABELS = {
 URGENCY_LABELS = {
     Urgency.URGENT: _l("Urgent"),
     Urgency.NORMAL: _l("Normal"),
+}
+
+# The kind of service order: its own words, never a state's ("On site" is a state: 现场处理中).
+RESOLUTION_LABELS = {
+    Resolution.ON_SITE: _l("On-site service"),
+    Resolution.REMOTE: _l("Solved remotely"),
 }
 
 CHANNEL_LABELS = {

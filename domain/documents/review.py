@@ -100,3 +100,24 @@ def review_queue() -> list[Ticket]:
         select(Ticket).where(Ticket.status == TicketStatus.SUBMITTED)
         .options(selectinload(Ticket.customer), selectinload(Ticket.assignee), selectinload(Ticket.clocks))
         .order_by(Ticket.submitted_at)).scalars())
+
+
+def next_in_queue(after: Ticket | None = None) -> Ticket | None:
+    """The order a reviewer takes next: the oldest submitted one, skipping `after` (the one just decided or
+    skipped). Submitted after `after` first, so that skipping walks the queue instead of bouncing back."""
+    query = select(Ticket).where(Ticket.status == TicketStatus.SUBMITTED)
+    if after is not None:
+        query = query.where(Ticket.id != after.id)
+        if after.submitted_at is not None:
+            later = db.session.execute(query.where(Ticket.submitted_at >= after.submitted_at)
+                                       .order_by(Ticket.submitted_at, Ticket.id).limit(1)).scalar_one_or_none()
+            if later is not None:
+                return later
+    return db.session.execute(query.order_by(Ticket.submitted_at, Ticket.id).limit(1)).scalar_one_or_none()
+
+
+def queue_length() -> int:
+    from sqlalchemy import func
+
+    return db.session.execute(select(func.count()).select_from(Ticket)
+                              .where(Ticket.status == TicketStatus.SUBMITTED)).scalar_one()

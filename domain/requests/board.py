@@ -185,3 +185,129 @@ def technician_load() -> list[Load]:
 def active_users(role: Role) -> list[User]:
     return list(db.session.execute(
         select(User).where(User.role == role, User.active.is_(True)).order_by(User.display_name)).scalars())
+
+
+# --- the day view: one row per technician --------------------------------------------------------------------
+
+
+class VisitState:
+    """Where a visit of the day stands, in the order a day goes."""
+
+    PLANNED = "planned"      # agreed, not prepared yet
+    LATE = "late"            # its time has passed and nobody has arrived
+    ON_THE_WAY = "on_the_way"  # prepared (packed, an hour before): on the way
+    ARRIVED = "arrived"
+    SIGNED = "signed"        # the customer signed on the technician's phone
+    LEFT = "left"
+
+
+@dataclass
+class DayVisit:
+    visit: object  # domain.fieldwork.models.Visit
+    state: str
+
+
+@dataclass
+class LastSeen:
+    action: str
+    at: datetime
+    ticket_number: str | None
+
+
+@dataclass
+class TechnicianDay:
+    user: User
+    visits: list[DayVisit]
+    open_count: int
+    urgent_count: int
+    last_seen: LastSeen | None
+
+
+@dataclass
+class DayView:
+    day: date
+    rows: list[TechnicianDay]
+    unassigned_urgent: list[Ticket]
+    handed_back: list[Ticket]
+
+
+def visit_state(visit, now: datetime) -> str:
+    if visit.departed_at is not None:
+        return VisitState.LEFT
+    if visit.ticket.signature is not None and visit.arrived_at is not None:
+        return VisitState.SIGNED
+    if visit.arrived_at is not None:
+        return VisitState.ARRIVED
+    if visit.prep_confirmed_at is not None:
+        return VisitState.ON_THE_WAY
+    return VisitState.LATE if visit.scheduled_at < now else VisitState.PLANNED
+
+
+def _last_acts(user_ids: list[int], since: datetime) -> dict[int, LastSeen]:
+    """Each technician's latest act since `since` (on the phone or on a page), from the audit trail's time index:
+    today's events only, however long the trail."""
+    from ..core.models import AuditEvent
+
+    if not user_ids:
+        return {}
+    latest = (select(AuditEvent.actor_id, func.max(AuditEvent.id).label("id"))
+              .where(AuditEvent.at >= since, AuditEvent.actor_id.in_(user_ids))
+              .group_by(AuditEvent.actor_id).subquery())
+    rows = db.session.execute(
+        select(AuditEvent.actor_id, AuditEvent.action, AuditEvent.at, Ticket.number)
+        .join(latest, latest.c.id == AuditEvent.id)
+        .outerjoin(Ticket, Ticket.id == AuditEvent.ticket_id)).all()
+    return {actor: LastSeen(action, at, number) for actor, action, at, number in rows}
+
+
+def day_view(day: date, now: datetime, tz: ZoneInfo) -> DayView:
+    """The supervisor's day on one screen: each active technician with the day's visits in time order and their
+    last act, and the urgent work nobody has (unassigned, or handed back). A constant number of statements."""
+    from ..fieldwork.models import Visit
+
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    end = start + timedelta(days=1)
+    loads = technician_load()
+    visits = db.session.execute(
+        select(Visit).where(Visit.scheduled_at >= start, Visit.scheduled_at < end, Visit.cancelled_at.is_(None))
+        .options(joinedload(Visit.ticket).joinedload(Ticket.customer),
+                 joinedload(Visit.ticket).joinedload(Ticket.signature))
+        .order_by(Visit.scheduled_at, Visit.id)).unique().scalars().all()
+    by_technician: dict[int, list[DayVisit]] = {}
+    for visit in visits:
+        if visit.ticket.status.value == "cancelled":
+            continue
+        by_technician.setdefault(visit.technician_id, []).append(DayVisit(visit, visit_state(visit, now)))
+    # Where each one was last seen is a matter of now, whichever day is shown.
+    seen = _last_acts([load.user.id for load in loads],
+                      datetime.combine(now.astimezone(tz).date(), time.min, tzinfo=tz))
+    rows = [TechnicianDay(load.user, by_technician.get(load.user.id, []), load.open_count, load.urgent_count,
+                          seen.get(load.user.id)) for load in loads]
+    # Busy first (by their first visit), then those with none today, by name.
+    rows.sort(key=lambda r: (not r.visits, r.visits[0].visit.scheduled_at if r.visits else now, r.user.display_name))
+    waiting = db.session.execute(
+        select(Ticket).where(Ticket.status.in_(OPEN_STATES), Ticket.urgency == Urgency.URGENT,
+                             Ticket.assignee_id.is_(None))
+        .options(joinedload(Ticket.customer)).order_by(Ticket.created_at).limit(20)).scalars().all()
+    handed_back = db.session.execute(
+        select(Ticket).where(Ticket.status.in_(OPEN_STATES), Ticket.handed_back_at.is_not(None))
+        .options(joinedload(Ticket.customer), joinedload(Ticket.assignee))
+        .order_by(Ticket.handed_back_at).limit(20)).scalars().all()
+    return DayView(day, rows, list(waiting), list(handed_back))
+
+
+# The audit trail's names of acts done on a page, as the phone's op kinds they match.
+_ACT_ALIASES = {"ticket.contact_logged": "contact.made", "ticket.contacted": "contact.made",
+                "remote.session": "remote.guided", "ticket.remote_resolved": "remote.resolved",
+                "visit.rescheduled": "visit.scheduled", "visit.prepared": "prep.confirmed",
+                "ticket.handed_back": "job.handed_back"}
+
+
+def act_label(action: str):
+    """A technician's act as the phone names it ("Arrived", "Signed"...): the op kinds' own labels."""
+    from flask_babel import lazy_gettext as _l
+
+    from ..fieldwork.ops import REGISTRY
+
+    kind = REGISTRY.get(_ACT_ALIASES.get(action, action))
+    return kind.label if kind is not None else _l("Other activity")

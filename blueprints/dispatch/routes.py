@@ -18,6 +18,7 @@ from domain.core.models import AuditEvent, Blob
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
 from domain.customer.tracking import tracking_url
+from domain.fieldwork import unsigned
 from domain.knowledge import kb
 from domain.requests import access, assignment, intake, progress_notes, remote_work, visits, workflow
 from domain.requests.board import BoardFilter, active_users, board_page, technician_load
@@ -30,6 +31,7 @@ from ..core.actions import form_action
 from ..core.helpers import current_locale, current_site, domain_context, from_local_naive, local_naive, safe_next_url
 from . import bp
 from .forms import (
+    AnotherVisitForm,
     AssignForm,
     CancelForm,
     ContactForm,
@@ -40,6 +42,7 @@ from .forms import (
     PrepareForm,
     RemoteForm,
     ResolveForm,
+    UnsignedDecisionForm,
     VisitForm,
 )
 
@@ -165,6 +168,7 @@ def _detail_forms(ticket: Ticket) -> dict:
         "contact": ContactForm(prefix="contact"), "remote": RemoteForm(prefix="remote"),
         "resolve": ResolveForm(prefix="resolve"), "visit": VisitForm(prefix="visit"),
         "prepare": PrepareForm(prefix="prepare"), "forward": ForwardForm(prefix="forward"),
+        "unsigned": UnsignedDecisionForm(prefix="unsigned"), "another_visit": AnotherVisitForm(prefix="another"),
     }
     forms["assign"].technician.choices = [("", _("— Technician —"))] + [
         (str(u.id), u.display_name) for u in active_users(Role.TECHNICIAN) if not context.is_assignee(u, ticket)]
@@ -200,6 +204,8 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         can_download=access.can_download_order(user, ticket), can_open_case_analysis=kb.can_edit(user),
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,
         visit=ticket.current_visit, awaiting_forward=intake.awaiting_acceptance(ticket),
+        pending_unsigned=unsigned.pending_decision(ticket), photos_by_id={p.id: p for p in ticket.photos},
+        map_url=visits.map_url,
         can_forward=user.has_role(Role.DISPATCHER, Role.SUPERVISOR),
         tracking_url=tracking_url(ticket, current_site()) if user.has_role(Role.DISPATCHER, Role.SUPERVISOR)
         else None,
@@ -328,6 +334,32 @@ def cancel(number: str):
         return _("Request %(number)s cancelled.", number=number)
 
     return _act(number, "cancel", action)
+
+
+@bp.post("/requests/<number>/unsigned")
+@roles_required(Role.SUPERVISOR)
+def decide_unsigned(number: str):
+    """The supervisor's decision on a visit the customer did not sign: another visit, or closed unsigned."""
+    def action(ticket, form):
+        visit = unsigned.decide(ticket, domain_context(), decision=form.decision.data, reason=form.reason.data)
+        if visit.decision.value == "close":
+            return _("%(number)s closed without the customer's signature.", number=number)
+        return _("%(number)s goes back to scheduling for another visit.", number=number)
+
+    return _act(number, "unsigned", action)
+
+
+@bp.post("/requests/<number>/another-visit")
+@roles_required(Role.SUPERVISOR)
+def another_visit(number: str):
+    """The supervisor asks for another visit (parts to order): the visit on site ends, its work kept."""
+    def action(ticket, form):
+        ctx = domain_context()
+        visits.end_for_another_visit(ticket, ctx, reason=form.reason.data or "", at=ctx.now,
+                                     action="visit.followup_decided")
+        return _("%(number)s goes back to scheduling for another visit.", number=number)
+
+    return _act(number, "another_visit", action)
 
 
 @bp.post("/requests/<number>/notes")

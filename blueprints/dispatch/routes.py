@@ -180,6 +180,18 @@ def _detail_forms(ticket: Ticket) -> dict:
     return forms
 
 
+def _timeline(ticket: Ticket) -> list[tuple]:
+    """What happened on the request, newest first: notes, contacts, remote guidance, and each visit's arrival (where
+    it was tapped), missing signature, the supervisor's decision and its end for another visit."""
+    entries = [(n.written_at, "note", n) for n in ticket.notes] + [(c.at, "contact", c) for c in ticket.contacts] + \
+        [(r.started_at, "remote", r) for r in ticket.remote_sessions]
+    for visit in ticket.visits:
+        entries += [(at, kind, visit) for at, kind in ((visit.arrived_at, "arrived"), (visit.unsigned_at, "unsigned"),
+                                                        (visit.decided_at, "decided"), (visit.ended_at, "ended"))
+                    if at is not None and not (kind == "ended" and visit.decided_at == visit.ended_at)]
+    return sorted(entries, key=lambda entry: entry[0], reverse=True)
+
+
 def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200):
     ctx = domain_context()
     forms = forms or _detail_forms(ticket)
@@ -205,7 +217,7 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,
         visit=ticket.current_visit, awaiting_forward=intake.awaiting_acceptance(ticket),
         pending_unsigned=unsigned.pending_decision(ticket), photos_by_id={p.id: p for p in ticket.photos},
-        map_url=visits.map_url,
+        map_url=visits.map_url, timeline=_timeline(ticket),
         can_forward=user.has_role(Role.DISPATCHER, Role.SUPERVISOR),
         tracking_url=tracking_url(ticket, current_site()) if user.has_role(Role.DISPATCHER, Role.SUPERVISOR)
         else None,

@@ -101,7 +101,7 @@ def register_extensions(app: Flask) -> None:
         content_security_policy=CONTENT_SECURITY_POLICY,
         frame_options="DENY",
         referrer_policy="same-origin",
-        permissions_policy={"geolocation": "()", "microphone": "()", "camera": "(self)"},
+        permissions_policy={"geolocation": "(self)", "microphone": "()", "camera": "(self)"},  # arrival: where
     )
 
     # Text answers (the app shell's scripts and styles above all: a phone on a poor network pays for them at every

@@ -1,6 +1,8 @@
 """The exception paths of a real day, through the sync contract as the phone sends them: a customer who cannot be
 reached is escalated to the supervisors after the policy's number of attempts in a row; a technician hands a job
-back with the reason, the supervisors are alerted and reassign it, the work done kept (issue 24)."""
+back with the reason, the supervisors are alerted and reassign it, the work done kept; the customer is absent or
+refuses to sign (recorded with a photo, the supervisors alerted once, a supervisor decides: another visit or closed
+unsigned); a visit that needs another one; where arrival was tapped (issue 24)."""
 from __future__ import annotations
 
 import pytest
@@ -146,3 +148,292 @@ def test_hostile_hand_back_reasons_are_refused_or_kept_never_a_500(app, assigned
 
                 stored = access.get_ticket(assigned).handback_reason
                 assert isinstance(reason, str) and stored and "\x00" not in stored
+
+
+# --- the customer is not there, or refuses to sign; another visit; where arrival was tapped ----------------------
+
+@pytest.fixture
+def prepared(app, make_user):
+    """A visit scheduled for t1 and prepared (boss supervises)."""
+    from .orderfactory import make_prepared_visit
+
+    with app.app_context():
+        return make_prepared_visit(make_user, tech="t1")["number"]
+
+
+def _alerts(app, kind="unsigned") -> list[Notification]:
+    with app.app_context():
+        return db.session.execute(select(Notification).where(Notification.kind == kind)
+                                  .order_by(Notification.id)).scalars().all()
+
+
+def _ticket(app, number):
+    from domain.requests import access
+
+    with app.app_context():
+        ticket = access.get_ticket(number)
+        _ = [ticket.visits, ticket.signature]  # read while attached: the test reads them after
+        db.session.expunge_all()
+        return ticket
+
+
+def _photo(client, number, minutes=-3):
+    import io
+    import uuid
+
+    from PIL import Image
+
+    from .phones import at
+
+    image, out = Image.new("RGB", (640, 480), (90, 120, 200)), io.BytesIO()
+    image.save(out, "JPEG")
+    op_id = str(uuid.uuid4())
+    response = client.post("/api/v1/sync/photo", data={
+        "op_id": op_id, "ticket": number, "at": at(minutes), "device_id": "phone-1", "caption": "门已锁",
+        "file": (io.BytesIO(out.getvalue()), "door.jpg")}, content_type="multipart/form-data")
+    assert response.json["results"][0]["status"] == "applied", response.json
+    return op_id
+
+
+def test_the_customer_absent_is_recorded_once_on_site_with_its_photo_and_the_supervisor_alerted_at_once(
+        app, prepared):
+    client = phone(app)
+    absent = {"situation": "absent", "reason": "客户临时外出，电话无人接听，现场门已锁"}
+    early = _send(client, prepared, "signature.missing", absent, -12)
+    assert (early["status"], early["code"]) == ("rejected", "not_on_site")  # only after arrival
+    arrived = _send(client, prepared, "visit.arrived", {"lat": 31.22851, "lng": 121.44516, "accuracy": 18}, -10)
+    assert arrived["status"] == "applied"
+    leave = _send(client, prepared, "visit.departed", {}, -9)
+    assert (leave["status"], leave["code"]) == ("rejected", "not_signed")  # the policy: never unsigned, unsaid
+    blank = _send(client, prepared, "signature.missing", {"situation": "absent", "reason": " \u3000 "}, -8)
+    assert (blank["status"], blank["code"]) == ("rejected", "reason_required")
+    unknown = _send(client, prepared, "signature.missing", {"situation": "gone", "reason": "走了"}, -8)
+    assert (unknown["status"], unknown["code"]) == ("rejected", "bad_payload")
+    assert _alerts(app) == []
+    photo_id = _photo(client, prepared)
+    record = op("signature.missing", prepared, {**absent, "photo_op_id": photo_id}, minutes=-2)
+    first = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [record]}).json["results"][0]
+    assert first["status"] == "applied", first
+    # Sent again (the answer was lost): changes nothing, alerts nobody twice; a second record is refused.
+    replay = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [record]}).json["results"][0]
+    assert replay["status"] == "duplicate"
+    again = _send(client, prepared, "signature.missing", {"situation": "refused", "reason": "又拒绝"}, -1)
+    assert (again["status"], again["code"]) == ("rejected", "already_done")
+    (alert,) = _alerts(app)
+    assert alert.params["situation"] == "absent" and alert.params["text"] == absent["reason"]
+    with app.app_context():
+        from domain.core.models import User
+
+        assert db.session.get(User, alert.user_id).username == "boss"
+    titles = [i["title"] for i in phone(app, "boss").get("/api/v1/notifications").json["items"]
+              if i["kind"] == "unsigned"]
+    assert titles == [f"{prepared}：客户不在场，无法签字"]
+    # Recorded: the technician may leave now; the phone shows what was recorded.
+    assert _send(client, prepared, "visit.departed", {}, 0)["status"] == "applied"
+    (job,) = client.get("/api/v1/me/jobs").json["jobs"]
+    assert job["visit"]["unsigned_kind"] == "absent" and job["visit"]["unsigned_reason"] == absent["reason"]
+    assert job["facts"]["unsigned"] and job["facts"]["may_leave"] and not job["facts"]["signed"]
+    # The request page: the banner with the reason and the photo, the decision, where arrival was tapped.
+    page = phone(app, "boss").get(f"/dispatch/requests/{prepared}").get_data(as_text=True)
+    banner = page.split('id="unsigned"')[1].split("</div>")[0]
+    assert absent["reason"] in banner and f"/photos/{photo_id}?size=thumb" in banner
+    assert 'name="unsigned-decision"' in banner
+    assert "https://uri.amap.com/marker?position=121.445160,31.228510&amp;coordinate=wgs84" in page
+    assert "31.22851, 121.44516" in page and "±18 m" in page
+    assert "客户不在场，无法签字" in page.split('class="timeline"')[1]  # in the request's timeline
+
+
+def test_the_signature_missing_is_refused_once_the_customer_signed(app, prepared):
+    from .phones import visit_ops
+
+    client = phone(app)
+    results = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": visit_ops(prepared)}).json
+    assert {r["status"] for r in results["results"]} == {"applied"}
+    late = _send(client, prepared, "signature.missing", {"situation": "refused", "reason": "后悔了"})
+    assert (late["status"], late["code"]) == ("rejected", "order_locked")
+    followup = _send(client, prepared, "visit.followup_needed", {"reason": "还要换配件"})
+    assert (followup["status"], followup["code"]) == ("rejected", "order_locked")
+    assert _alerts(app) == []
+
+
+def _decide(app, number, decision, reason, username="boss"):
+    return phone(app, username).post(f"/dispatch/requests/{number}/unsigned",
+                                     data={"unsigned-decision": decision, "unsigned-reason": reason},
+                                     headers={"Accept-Language": "zh-CN"})
+
+
+def test_the_supervisor_closes_an_unsigned_visit_with_a_reason(app, prepared, make_user):
+    client = phone(app)
+    _send(client, prepared, "visit.arrived", {}, -10)
+    from domain.core.enums import Role
+
+    _send(client, prepared, "signature.missing", {"situation": "refused", "reason": "客户对维修结果有异议"}, -5)
+    make_user(Role.TECHNICIAN, "t2")
+    assert _decide(app, prepared, "close", "", username="t2").status_code == 403  # a supervisor's decision
+    refused = _decide(app, prepared, "close", "  ")
+    assert refused.status_code == 400 and "请说明不签字结案的原因" in refused.get_data(as_text=True)
+    assert _ticket(app, prepared).status.value == "on_site"  # nothing changed
+    done = _decide(app, prepared, "close", "客户书面确认设备已正常，拒绝签字，主管电话核实后结案")
+    assert done.status_code == 302
+    ticket = _ticket(app, prepared)
+    assert ticket.status.value == "cancelled" and ticket.cancel_reason.startswith("客户书面确认")
+    assert ticket.visits[-1].decision.value == "close" and ticket.visits[-1].decided_at is not None
+    assert client.get("/api/v1/me/jobs").json["jobs"] == []  # off the technician's list
+    assert _decide(app, prepared, "close", "再来一次").status_code == 302  # nothing left to decide: flashed
+    page = phone(app, "boss").get(f"/dispatch/requests/{prepared}").get_data(as_text=True)
+    assert 'id="unsigned"' not in page and "在客户未签字的情况下结案" in page
+    assert len(_alerts(app)) == 1
+
+
+def test_visit_again_gives_a_second_visit_with_its_own_preparation_clock_and_the_first_visits_work_kept(
+        app, prepared):
+    import uuid
+
+    from domain.core.enums import ClockName
+
+    from .phones import at, visit_ops
+
+    client = phone(app)
+    note_id = str(uuid.uuid4())
+    _send(client, prepared, "visit.arrived", {"lat": 31.2, "lng": 121.4}, -40)
+    _send(client, prepared, "note.added", {"note_id": note_id, "text": "电源模块烧毁，需订购"}, -39)
+    _send(client, prepared, "work.recorded", {"cause": "电源模块烧毁", "work_done": "拆下检查，待换电源模块"}, -38)
+    _send(client, prepared, "signature.missing", {"situation": "absent", "reason": "客户已离开"}, -37)
+    assert _decide(app, prepared, "revisit", "").status_code == 302
+    first = _ticket(app, prepared)
+    assert first.status.value == "contacted" and first.current_visit is None
+    assert first.visits[0].ended_at is not None and first.visits[0].decision.value == "revisit"
+    (job,) = client.get("/api/v1/me/jobs").json["jobs"]
+    assert job["visit"] is None and job["earlier_visits"][0]["reason"] == "客户已离开"
+    assert job["facts"]["visited_before"] and not job["facts"]["arrived"] and not job["facts"]["unsigned"]
+    assert job["facts"]["work_recorded"] and job["notes"][0]["text"] == "电源模块烧毁，需订购"
+    # The second visit: scheduled, its own preparation clock (the first one's kept, met, for the report).
+    assert _send(client, prepared, "visit.scheduled", {"scheduled_at": at(90), "address": "上海市静安区万航渡路1188号"},
+                 -30)["status"] == "applied"
+    with app.app_context():
+        from domain.requests import access
+
+        ticket = access.get_ticket(prepared)
+        preparation = [c for c in ticket.clocks if c.name == ClockName.PREPARATION]
+        assert len(preparation) == 2
+        old, new = sorted(preparation, key=lambda c: c.started_at)
+        assert old.superseded_at is not None and old.done_at is not None
+        assert new.superseded_at is None and new.done_at is None
+        items = [i.id for i in ticket.current_visit.prep_items]
+        assert len(ticket.visits) == 2
+    assert _send(client, prepared, "prep.confirmed", {"items": items}, -29)["status"] == "applied"
+    # The visit that ends in signing: the order signed and submitted as on a first visit.
+    results = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": visit_ops(prepared)}).json["results"]
+    assert [r["status"] for r in results] == ["applied"] * len(results), results
+    with app.app_context():
+        from domain.core.models import User  # noqa: F401 - the order's relationships
+
+        ticket = access.get_ticket(prepared)
+        assert ticket.status.value == "signed" and ticket.signature is not None
+        assert ticket.service_order is not None and ticket.current_visit is ticket.visits[-1]
+        from datetime import datetime
+
+        printed = __import__("json").loads(ticket.service_order.content_json)["visit"]["arrived_at"]
+        assert datetime.fromisoformat(printed) == ticket.visits[-1].arrived_at  # the visit that ended in signing
+        assert len(ticket.notes) == 2  # the first visit's note and the second's
+    (job,) = client.get("/api/v1/me/jobs").json["jobs"]
+    category = job["fault_categories"][0]["id"] if job["fault_categories"] else None
+    submitted = _send(client, prepared, "order.submitted", {
+        "fault_category_id": category, "root_cause": "电源老化", "solution_summary": "更换电源模块",
+        "parts_used": "电源模块"})
+    assert submitted["status"] == "applied" and _ticket(app, prepared).status.value == "submitted"
+    page = phone(app, "boss").get(f"/dispatch/requests/{prepared}").get_data(as_text=True)
+    assert "第 1 次上门（已结束，需再次上门）" in page and "决定：再次上门" in page
+
+
+def test_the_technician_asks_for_another_visit_from_the_phone(app, prepared):
+    client = phone(app)
+    early = _send(client, prepared, "visit.followup_needed", {"reason": "需订购电源模块"}, -20)
+    assert (early["status"], early["code"]) == ("rejected", "not_on_site")
+    _send(client, prepared, "visit.arrived", {}, -15)
+    blank = _send(client, prepared, "visit.followup_needed", {"reason": ""}, -10)
+    assert (blank["status"], blank["code"]) == ("rejected", "reason_required")
+    parts = "需订购电源模块，三天后到货"
+    assert _send(client, prepared, "visit.followup_needed", {"reason": parts}, -5)["status"] == "applied"
+    (job,) = client.get("/api/v1/me/jobs").json["jobs"]
+    assert job["status"] == "contacted" and job["visit"] is None
+    assert [v["reason"] for v in job["earlier_visits"]] == [parts] and job["earlier_visits"][0]["ended_at"]
+    again = _send(client, prepared, "visit.followup_needed", {"reason": "再一次"}, -4)
+    assert (again["status"], again["code"]) == ("rejected", "not_on_site")
+
+
+def test_the_supervisor_asks_for_another_visit_from_the_request_page(app, prepared):
+    client = phone(app)
+    boss = phone(app, "boss")
+    assert 'id="another-visit"' not in boss.get(f"/dispatch/requests/{prepared}").get_data(as_text=True)
+    _send(client, prepared, "visit.arrived", {}, -15)
+    assert 'id="another-visit"' in boss.get(f"/dispatch/requests/{prepared}").get_data(as_text=True)
+    blank = boss.post(f"/dispatch/requests/{prepared}/another-visit", data={"another-reason": ""})
+    assert blank.status_code == 400
+    done = boss.post(f"/dispatch/requests/{prepared}/another-visit", data={"another-reason": "等配件到货再上门"})
+    assert done.status_code == 302
+    ticket = _ticket(app, prepared)
+    assert ticket.status.value == "contacted" and ticket.visits[0].end_reason == "等配件到货再上门"
+    import uuid
+
+    late = _send(client, prepared, "note.added", {"note_id": str(uuid.uuid4()), "text": "已离开"})
+    assert late["status"] == "applied"  # notes go on: the request is still the technician's
+
+
+HOSTILE_REASONS = ["不在\x00场", "\ud800", "²" * 3, "1" * 20, "x" * 20000, 12345678901234567890, float("inf"),
+                   ["深", ["层"]], None]
+
+
+@pytest.mark.parametrize("reason", HOSTILE_REASONS)
+def test_hostile_missing_signature_reasons_are_refused_or_kept_never_a_500(app, prepared, reason):
+    import json as jsonlib
+
+    client = phone(app)
+    _send(client, prepared, "visit.arrived", {}, -5)
+    body = jsonlib.dumps({"device_id": "phone-1", "ops": [
+        op("signature.missing", prepared, {"situation": "refused", "reason": reason})]}, allow_nan=True)
+    response = client.post("/api/v1/sync", data=body, content_type="application/json")
+    assert response.status_code in (200, 400), response.status_code
+    if response.status_code == 200:
+        (result,) = response.json["results"]
+        if isinstance(reason, str) and len(reason) > 1000:
+            assert (result["status"], result["code"]) == ("rejected", "bad_payload")
+            assert "1000" in result["message"]
+        if result["status"] == "applied":
+            stored = _ticket(app, prepared).visits[0].unsigned_reason
+            assert isinstance(reason, str) and stored == reason.strip() and "\x00" not in stored
+        else:
+            assert _alerts(app) == []
+
+
+@pytest.mark.parametrize("where", [
+    {"lat": "31.2", "lng": 121.4}, {"lat": 91, "lng": 121.4}, {"lat": 31.2, "lng": -180.5},
+    {"lat": 12345678901234567890, "lng": 1}, {"lat": 10 ** 400, "lng": 1}, {"lat": True, "lng": 1},
+    {"lat": 31.2}, {"lat": 31.2, "lng": 121.4, "accuracy": -3}, {"lat": 31.2, "lng": 121.4, "accuracy": "20"},
+    {"lat": [31.2], "lng": 121.4}, {"lat": {"deg": 31}, "lng": 121.4},
+], ids=["text", "lat>90", "lng<-180", "20-digits", "400-digits", "bool", "lat-only", "negative-accuracy",
+        "accuracy-text", "list", "object"])
+def test_a_hostile_arrival_location_refuses_the_arrival_with_a_clear_reason_never_a_500(app, prepared, where):
+    client = phone(app)
+    result = _send(client, prepared, "visit.arrived", where, -5)
+    assert (result["status"], result["code"]) == ("rejected", "bad_location"), result
+    assert "lat" in result["message"] or "lng" in result["message"] or "accuracy" in result["message"] \
+        or "经度" in result["message"]
+    assert _ticket(app, prepared).status.value == "visit_scheduled"
+    # Arrival without a location (the phone's fallback) is recorded.
+    assert _send(client, prepared, "visit.arrived", {}, -4)["status"] == "applied"
+    assert _ticket(app, prepared).visits[0].arrival_lat is None
+
+
+@pytest.mark.parametrize("body", ['{"lat": Infinity, "lng": 1}', '{"lat": NaN, "lng": 1}', '{"lat": 1e999, "lng": 1}'])
+def test_non_finite_coordinates_never_reach_the_database(app, prepared, body):
+    import json as jsonlib
+
+    client = phone(app)
+    raw = op("visit.arrived", prepared, {}, -5)
+    text = jsonlib.dumps({"device_id": "phone-1", "ops": [raw]}).replace('"data": {}', f'"data": {body}')
+    response = client.post("/api/v1/sync", data=text, content_type="application/json")
+    assert response.status_code in (200, 400), response.status_code
+    if response.status_code == 200:
+        assert response.json["results"][0]["status"] == "rejected"
+    assert _ticket(app, prepared).status.value == "visit_scheduled"

@@ -85,6 +85,11 @@ def _payload(kind: str, number: str, rng: random.Random, vary: bool) -> dict:
             FaultCategory.device_category_id == ticket.device_category_id)).scalars().first()
         return {"fault_category_id": category.id, "root_cause": "线缆老化", "solution_summary": "更换线缆",
                 "parts_used": ""}
+    if kind == "signature.missing":
+        return {"situation": rng.choice(["absent", "refused"]) if vary else "absent",
+                "reason": rng.choice(["", "客户临时外出，联系不上"]) if vary else "客户临时外出，联系不上"}
+    if kind == "visit.followup_needed":
+        return {"reason": rng.choice(["", "需订购电源模块"]) if vary else "需订购电源模块"}
     if kind == "job.handed_back":
         return {"reason": rng.choice(["", "身体不适，无法上门"]) if vary else "另有紧急工单"}
     if kind == "order.signed":

@@ -233,3 +233,61 @@ def test_a_job_is_handed_back_from_the_phone_offline_with_its_reason(app, assign
     page.goto(base + "/field/")
     expect(page.locator(".requests li").filter(has_text=number)).to_contain_text("已交回")
     assert problems == []
+
+
+def test_customer_absent_is_recorded_offline_with_where_arrival_was_tapped_and_reaches_the_supervisor(
+        app, visit_job, phone):  # noqa: F811
+    """At 390x844, offline at the customer's door: arrival tapped (the browser's position, allowed on this phone),
+    'the customer is not there' refused without a reason as the server would, then recorded with the reason and a
+    photo; the phone says it is recorded and that leaving is allowed; when the network returns everything arrives:
+    the record, its photo, the position, and one alert to the supervisor."""
+    import io
+
+    from PIL import Image
+
+    from domain.alerts.models import Notification
+
+    number = visit_job["number"]
+    base, context_, problems = phone
+    context_.grant_permissions(["geolocation"], origin=base)
+    context_.set_geolocation({"latitude": 31.22851, "longitude": 121.44516, "accuracy": 25})
+    page = signed_in_app(base, context_)
+    expect(page.get_by_text(number)).to_be_visible(timeout=20000)
+    context_.set_offline(True)
+    page.goto(job_url(base, number))
+    step(page, "arrive").get_by_role("button", name="我已到达现场").click()
+    expect(step(page, "arrive")).to_have_class(re.compile(r"\bdone\b"), timeout=10000)
+    unsigned = page.locator('[data-key="unsigned"]')
+    unsigned.locator("summary").click()
+    unsigned.get_by_role("button", name="记录并通知主管").click()
+    expect(page.locator("#announce")).to_have_text("请说明客户无法签字的原因。")  # refused here, as the server would
+    unsigned.get_by_label("情况").select_option("absent")
+    unsigned.get_by_label("原因（主管会看到）").fill("客户临时外出，电话无人接听，门已锁")
+    door, out = Image.new("RGB", (800, 600), (90, 120, 200)), io.BytesIO()
+    door.save(out, "JPEG")
+    unsigned.locator('input[type="file"]').set_input_files(
+        files=[{"name": "door.jpg", "mimeType": "image/jpeg", "buffer": out.getvalue()}])
+    expect(unsigned).to_contain_text("照片已就绪")
+    unsigned.get_by_role("button", name="记录并通知主管").click()
+    notice = page.locator('[data-key="unsigned-notice"]')
+    expect(notice).to_contain_text("已记录：客户不在场，无法签字")
+    expect(notice).to_contain_text("客户临时外出，电话无人接听，门已锁")
+    expect(page.locator('[data-key="unsigned"]')).to_have_count(0)  # not offered twice
+    expect(step(page, "depart")).to_have_class(re.compile(r"\bopen\b"))  # leaving is allowed now (one tap away)
+    expect(page.locator("#sync-status")).to_contain_text("已保存在本机")
+    with app.app_context():
+        assert access.get_ticket(number).status.value == "visit_scheduled"  # nothing sent yet
+    context_.set_offline(False)
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    with app.app_context():
+        ticket = access.get_ticket(number)
+        visit = ticket.visits[-1]
+        assert visit.unsigned_kind.value == "absent" and visit.unsigned_reason == "客户临时外出，电话无人接听，门已锁"
+        assert (round(visit.arrival_lat, 5), round(visit.arrival_lng, 5)) == (31.22851, 121.44516)
+        assert visit.arrival_accuracy_m == 25
+        assert visit.unsigned_photo_id in {p.id for p in ticket.photos}
+        alerts = db.session.execute(select(Notification).where(Notification.kind == "unsigned")).scalars().all()
+        assert len(alerts) == 1
+    page.goto(base + "/field/")
+    expect(page.locator(".requests li").filter(has_text=number)).to_contain_text("未签字")
+    assert problems == []

@@ -114,5 +114,20 @@ class VisitForm(SafeForm):
     agreed_with = StringField(_l("Agreed with"))
 
 
+class UnsignedDecisionForm(SafeForm):
+    """The supervisor's decision on a visit that ended without the customer's signature."""
+    decision = RadioField(_l("Decision"), choices=[
+        SelectChoice("revisit", _l("Visit again: back to scheduling, the work done so far kept")),
+        SelectChoice("close", _l("Close the request without the customer's signature"))],
+        default="revisit", validate_choice=False)
+    reason = TextAreaField(_l("Reason (required to close; the technician reads it)"),
+                           render_kw={"rows": 2, "maxlength": 1000})
+
+
+class AnotherVisitForm(SafeForm):
+    reason = TextAreaField(_l("Why another visit is needed (parts to order ...)"),
+                           render_kw={"rows": 2, "maxlength": 1000})
+
+
 class PrepareForm(SafeForm):
     """The checklist's ticked items arrive as repeated `item` values."""

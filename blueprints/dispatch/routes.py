@@ -18,6 +18,7 @@ from domain.core.models import AuditEvent, Blob
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
 from domain.customer.tracking import tracking_url
+from domain.fieldwork import unsigned
 from domain.knowledge import kb
 from domain.requests import access, assignment, intake, progress_notes, remote_work, visits, workflow
 from domain.requests.board import BoardFilter, act_label, active_users, board_page, day_view, technician_load
@@ -30,6 +31,7 @@ from ..core.actions import form_action
 from ..core.helpers import current_locale, current_site, domain_context, from_local_naive, local_naive, safe_next_url
 from . import bp
 from .forms import (
+    AnotherVisitForm,
     AssignForm,
     CancelForm,
     ContactForm,
@@ -40,6 +42,7 @@ from .forms import (
     PrepareForm,
     RemoteForm,
     ResolveForm,
+    UnsignedDecisionForm,
     VisitForm,
 )
 
@@ -179,6 +182,7 @@ def _detail_forms(ticket: Ticket) -> dict:
         "contact": ContactForm(prefix="contact"), "remote": RemoteForm(prefix="remote"),
         "resolve": ResolveForm(prefix="resolve"), "visit": VisitForm(prefix="visit"),
         "prepare": PrepareForm(prefix="prepare"), "forward": ForwardForm(prefix="forward"),
+        "unsigned": UnsignedDecisionForm(prefix="unsigned"), "another_visit": AnotherVisitForm(prefix="another"),
     }
     forms["assign"].technician.choices = [("", _("— Technician —"))] + [
         (str(u.id), u.display_name) for u in active_users(Role.TECHNICIAN) if not context.is_assignee(u, ticket)]
@@ -188,6 +192,18 @@ def _detail_forms(ticket: Ticket) -> dict:
         forms["visit"].address.data = ticket.address
         forms["visit"].agreed_with.data = ticket.contact_name
     return forms
+
+
+def _timeline(ticket: Ticket) -> list[tuple]:
+    """What happened on the request, newest first: notes, contacts, remote guidance, and each visit's arrival (where
+    it was tapped), missing signature, the supervisor's decision and its end for another visit."""
+    entries = [(n.written_at, "note", n) for n in ticket.notes] + [(c.at, "contact", c) for c in ticket.contacts] + \
+        [(r.started_at, "remote", r) for r in ticket.remote_sessions]
+    for visit in ticket.visits:
+        entries += [(at, kind, visit) for at, kind in ((visit.arrived_at, "arrived"), (visit.unsigned_at, "unsigned"),
+                                                        (visit.decided_at, "decided"), (visit.ended_at, "ended"))
+                    if at is not None and not (kind == "ended" and visit.decided_at == visit.ended_at)]
+    return sorted(entries, key=lambda entry: entry[0], reverse=True)
 
 
 def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200):
@@ -214,6 +230,8 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         can_download=access.can_download_order(user, ticket), can_open_case_analysis=kb.can_edit(user),
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,
         visit=ticket.current_visit, awaiting_forward=intake.awaiting_acceptance(ticket),
+        pending_unsigned=unsigned.pending_decision(ticket), photos_by_id={p.id: p for p in ticket.photos},
+        map_url=visits.map_url, timeline=_timeline(ticket),
         can_forward=user.has_role(Role.DISPATCHER, Role.SUPERVISOR),
         tracking_url=tracking_url(ticket, current_site()) if user.has_role(Role.DISPATCHER, Role.SUPERVISOR)
         else None,
@@ -342,6 +360,32 @@ def cancel(number: str):
         return _("Request %(number)s cancelled.", number=number)
 
     return _act(number, "cancel", action)
+
+
+@bp.post("/requests/<number>/unsigned")
+@roles_required(Role.SUPERVISOR)
+def decide_unsigned(number: str):
+    """The supervisor's decision on a visit the customer did not sign: another visit, or closed unsigned."""
+    def action(ticket, form):
+        visit = unsigned.decide(ticket, domain_context(), decision=form.decision.data, reason=form.reason.data)
+        if visit.decision.value == "close":
+            return _("%(number)s closed without the customer's signature.", number=number)
+        return _("%(number)s goes back to scheduling for another visit.", number=number)
+
+    return _act(number, "unsigned", action)
+
+
+@bp.post("/requests/<number>/another-visit")
+@roles_required(Role.SUPERVISOR)
+def another_visit(number: str):
+    """The supervisor asks for another visit (parts to order): the visit on site ends, its work kept."""
+    def action(ticket, form):
+        ctx = domain_context()
+        visits.end_for_another_visit(ticket, ctx, reason=form.reason.data or "", at=ctx.now,
+                                     action="visit.followup_decided")
+        return _("%(number)s goes back to scheduling for another visit.", number=number)
+
+    return _act(number, "another_visit", action)
 
 
 @bp.post("/requests/<number>/notes")

@@ -179,6 +179,31 @@ STRINGS.update({
     "give_back_confirm": _l("Hand back to my supervisor"),
     "handed_back_title": _l("Handed back: waiting for your supervisor to reassign it"),
     "handed_back_short": _l("Handed back"),
+    # The customer is not there or refuses to sign; another visit needed; where arrival was tapped.
+    "unsigned": _l("The customer is not there, or refuses to sign"),
+    "unsigned_hint": _l("You may not leave unsigned. If the customer is not there or refuses to sign, record it "
+                        "here: your supervisor is alerted at once and decides (another visit, or closing without a "
+                        "signature)."),
+    "unsigned_which": _l("What happened"),
+    "unsigned.absent": _l("The customer is not there"),
+    "unsigned.refused": _l("The customer refuses to sign"),
+    "unsigned_reason": _l("Why (your supervisor reads it)"),
+    "unsigned_photo": _l("Take a photo (optional)"),
+    "unsigned_photo_ready": _l("Photo ready: it goes with the record."),
+    "unsigned_confirm": _l("Record it and alert my supervisor"),
+    "unsigned_title.absent": _l("Recorded: the customer is not there to sign"),
+    "unsigned_title.refused": _l("Recorded: the customer refuses to sign"),
+    "unsigned_next": _l("Your supervisor decides what follows (another visit, or closing without a signature). "
+                        "You may record your departure."),
+    "unsigned_short": _l("Signature missing"),
+    "followup": _l("Another visit is needed"),
+    "followup_hint": _l("The fault needs another visit (parts to order …): this visit ends, everything recorded is "
+                        "kept, and you schedule the next one with the customer."),
+    "followup_reason": _l("What the next visit needs (your supervisor reads it)"),
+    "followup_confirm": _l("End this visit: another one follows"),
+    "earlier_title": _l("Another visit: schedule it with the customer"),
+    "earlier_line": _l("The visit before ended {time}: {reason}"),
+    "locating": _l("Recording your arrival (with where you are, if this phone allows it) …"),
 })
 for status in TicketStatus:
     STRINGS[f"status.{status.value}"] = STATUS_LABELS[status]

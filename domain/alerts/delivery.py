@@ -25,7 +25,7 @@ BATCH = 500
 DEFAULT_CHANNELS: dict[str, list[str]] = {
     "push": [k.value for k in Kind],
     "email": [Kind.MISSED.value, Kind.RETURNED.value, Kind.WEEKLY_REPORT.value, Kind.UNREACHABLE.value,
-              Kind.HANDED_BACK.value],
+              Kind.HANDED_BACK.value, Kind.UNSIGNED.value],
 }
 
 

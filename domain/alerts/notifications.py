@@ -39,6 +39,7 @@ class Kind(StrEnum):
     WEEKLY_REPORT = "weekly_report"  # last week's report is out
     UNREACHABLE = "unreachable"      # the customer has not been reached after several attempts
     HANDED_BACK = "handed_back"      # a technician handed a job back: reassign it
+    UNSIGNED = "unsigned"            # the customer is absent or refuses to sign: decide (another visit, close)
     CHANNEL_FAILING = "channel_failing"  # a group robot refuses our messages (signature, token)
     CUSTOMER_REPORT = "customer_report"  # a customer reported a fault online: customer service forwards it
     SEAL_FAILING = "seal_failing"    # an order could not be sealed (the key, or the time-stamping authority)
@@ -55,6 +56,7 @@ KIND_LABELS = {
     Kind.WEEKLY_REPORT: _l("Weekly report"),
     Kind.UNREACHABLE: _l("Customer not reached"),
     Kind.HANDED_BACK: _l("Job handed back"),
+    Kind.UNSIGNED: _l("Customer did not sign"),
     Kind.CHANNEL_FAILING: _l("A group robot refuses messages"),
     Kind.CUSTOMER_REPORT: _l("Fault reported online by a customer"),
     Kind.SEAL_FAILING: _l("Company seal failing"),
@@ -74,6 +76,7 @@ KIND_ROLES: dict[Kind, frozenset[Role]] = {
     Kind.WEEKLY_REPORT: frozenset({Role.SUPERVISOR}),
     Kind.UNREACHABLE: frozenset({Role.SUPERVISOR}),
     Kind.HANDED_BACK: frozenset({Role.SUPERVISOR}),
+    Kind.UNSIGNED: frozenset({Role.SUPERVISOR}),
     Kind.CHANNEL_FAILING: frozenset({Role.ADMIN}),
     Kind.CUSTOMER_REPORT: frozenset({Role.DISPATCHER, Role.SUPERVISOR}),
     # The admins (the supervisors where there is no admin account): the seal's key or time-stamping authority.
@@ -206,6 +209,13 @@ def job_handed_back(ticket: Ticket, at: datetime) -> None:
            technician=ticket.assignee.display_name if ticket.assignee else "")
 
 
+def signature_missing(ticket: Ticket, visit: Any) -> None:
+    """The customer is absent or refuses to sign: the supervisors decide (another visit, or close unsigned)."""
+    notify([u.id for u in active_supervisors()], Kind.UNSIGNED, f"{ticket.number}:{visit.unsigned_at.isoformat()}",
+           ticket=ticket, situation=visit.unsigned_kind.value, text=(visit.unsigned_reason or "")[:200],
+           technician=ticket.assignee.display_name if ticket.assignee else "")
+
+
 # --- reading --------------------------------------------------------------------------------------------
 
 
@@ -241,6 +251,11 @@ def title_and_body(note: Notification, *, tz: ZoneInfo, policy: Policy) -> tuple
                 _("%(name)s could not reach the customer: decide how to go on.", name=p.get("technician", "")))
     if kind == Kind.HANDED_BACK:
         return _("%(number)s handed back by %(name)s: reassign it", number=number, name=p.get("technician", "")), text
+    if kind == Kind.UNSIGNED:
+        title = _("%(number)s: the customer refuses to sign", number=number) if p.get("situation") == "refused" \
+            else _("%(number)s: the customer is not there to sign", number=number)
+        return title, _("%(name)s: %(reason)s. Decide: another visit, or close without a signature.",
+                        name=p.get("technician", ""), reason=text)
     if kind == Kind.WEEKLY_REPORT:
         return _("Weekly report %(week)s", week=p.get("week", "")), _("The report is stored and was sent to "
                                                                       "customer service.")

@@ -72,6 +72,18 @@ class PrepKind(StrEnum):
     SPARE = "spare"
 
 
+class SignatureMissing(StrEnum):
+    """Why the customer's signature could not be had at the end of a visit."""
+    ABSENT = "absent"    # nobody there to sign (the customer or their contact person)
+    REFUSED = "refused"  # the customer is there and refuses to sign
+
+
+class UnsignedDecision(StrEnum):
+    """The supervisor's decision on a visit that ended without the customer's signature."""
+    REVISIT = "revisit"  # back to scheduling: another visit, the work done so far kept
+    CLOSE = "close"      # the request is closed without a signature, with the supervisor's reason
+
+
 class RenderState(StrEnum):
     PENDING = "pending"
     RENDERED = "rendered"

@@ -60,6 +60,15 @@ class JobVisit(Feed):
     precautions_told_at: Time
     departed_at: Time
     checklist: list[JobChecklistItem]
+    unsigned_at: Time = Field(default=None, description="the customer was absent or refused to sign (recorded then)")
+    unsigned_kind: str | None = Field(default=None, description="absent / refused")
+    unsigned_reason: str | None = None
+    decision: str | None = Field(default=None, description="the supervisor's decision on it: revisit / close")
+
+
+class JobEarlierVisit(Feed):
+    ended_at: Time
+    reason: str | None
 
 
 class JobTemplates(Feed):
@@ -142,6 +151,8 @@ class Job(Feed):
     handed_back_at: Time = Field(description="the technician handed the job back: it waits for reassignment")
     handback_reason: str | None
     visit: JobVisit | None
+    earlier_visits: list[JobEarlierVisit] = Field(description="visits that ended for another to follow, their work "
+                                                              "kept on the request")
     templates: JobTemplates
     notes: list[JobNote]
     tests: list[JobTestResult]

@@ -63,13 +63,15 @@ from ..core.enums import TicketStatus
 from ..core.errors import DomainError
 from ..requests.models import Ticket
 
-VERSION = 4  # 2: signing requires the cause and work done; tests_passed is a tally of the items' last results;
+VERSION = 5  # 2: signing requires the cause and work done; tests_passed is a tally of the items' last results;
 # 3: every item of the checklist answered (tests_answered), not applicable with a reason, failures acknowledged;
-# 4: the job handed back (handed_back)
+# 4: the job handed back (handed_back); 5: the signature missing (unsigned), leaving after it (may_leave), a visit
+# ended for another to follow (visited_before)
 
 FACTS = ("contact_made", "remote_guided", "remote_resolved", "visit_scheduled", "prep_confirmed", "arrived",
          "problem_confirmed", "work_recorded", "tests_recorded", "tests_passed", "tests_answered", "customer_confirmed",
-         "precautions_told", "signed", "departed", "service_ended", "submitted", "returned", "handed_back")
+         "precautions_told", "signed", "departed", "service_ended", "submitted", "returned", "handed_back",
+         "unsigned", "may_leave", "visited_before")
 
 Condition = dict[str, list]
 When = dict[str, Condition]  # {"facts": condition, "data": condition}
@@ -266,6 +268,11 @@ _FACT_RULES: dict[str, Callable[[Ticket, Any], Any]] = {
     "submitted": lambda ticket, visit: ticket.status in (TicketStatus.SUBMITTED, TicketStatus.APPROVED),
     "returned": lambda ticket, visit: ticket.status == TicketStatus.RETURNED,
     "handed_back": lambda ticket, visit: ticket.handed_back_at is not None,
+    "unsigned": _visit_at("unsigned_at"),
+    # The policy: the technician leaves once the customer signed, or once it is recorded why they could not.
+    "may_leave": lambda ticket, visit: ticket.signature is not None or (visit is not None and
+                                                                        visit.unsigned_at is not None),
+    "visited_before": lambda ticket, visit: bool(ticket.earlier_visits),
     "tallies": lambda ticket, visit: {"tests_passed": _test_results(ticket)},
     "required": lambda ticket, visit: {"tests_passed": required_tests(ticket)},
 }

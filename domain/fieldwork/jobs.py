@@ -77,7 +77,11 @@ def _job(ticket: Ticket, now: datetime, articles: list[KbArticle], faults: list[
             "precautions_told_at": _iso(visit.precautions_told_at), "departed_at": _iso(visit.departed_at),
             "checklist": [{"id": i.id, "kind": i.kind.value, "label": i.label, "checked": i.checked}
                           for i in visit.prep_items],
+            "unsigned_at": _iso(visit.unsigned_at),
+            "unsigned_kind": visit.unsigned_kind.value if visit.unsigned_kind else None,
+            "unsigned_reason": visit.unsigned_reason, "decision": visit.decision.value if visit.decision else None,
         },
+        "earlier_visits": [{"ended_at": _iso(v.ended_at), "reason": v.end_reason} for v in ticket.earlier_visits],
         "templates": {
             "acceptance_tests": category.acceptance_tests if category else [],
             "precautions": category.precaution_templates if category else [],

@@ -21,6 +21,8 @@ from ..core.db import Base
 from ..core.enums import (
     OpStatus,
     PrepKind,
+    SignatureMissing,
+    UnsignedDecision,
 )
 from ..core.models import User, enum_type
 from ..core.types import utcnow
@@ -53,9 +55,30 @@ class Visit(Base):
     precautions_told_at: Mapped[datetime | None]
     departed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    # Where the phone was when arrival was tapped (the browser's geolocation, WGS-84, when the technician allowed
+    # it): approximate, never required.
+    arrival_lat: Mapped[float | None]
+    arrival_lng: Mapped[float | None]
+    arrival_accuracy_m: Mapped[float | None]
+    # The customer was absent or refused to sign (the technician's act, the op's time), with the reason and the
+    # photo taken with it (a photo.added op's id: it may reach the server after this act).
+    unsigned_at: Mapped[datetime | None]
+    unsigned_kind: Mapped[SignatureMissing | None] = mapped_column(enum_type(SignatureMissing))
+    unsigned_reason: Mapped[str | None] = mapped_column(Text)
+    unsigned_photo_id: Mapped[uuid.UUID | None]
+    # The supervisor's decision on it.
+    decision: Mapped[UnsignedDecision | None] = mapped_column(enum_type(UnsignedDecision))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The visit ended without finishing the job: another visit follows (parts to order, the customer absent). It is
+    # no longer the request's current visit; what it recorded stays on the request.
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(Text)
 
     ticket: Mapped[Ticket] = relationship(back_populates="visits")
-    technician: Mapped[User] = relationship()
+    technician: Mapped[User] = relationship(foreign_keys=[technician_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
     prep_items: Mapped[list[PrepItem]] = relationship(
         back_populates="visit", order_by="PrepItem.position", cascade="all, delete-orphan"
     )

@@ -41,14 +41,19 @@ def _on_site(ticket: Ticket, ctx: Context) -> Visit:
     return current_visit(ticket)
 
 
-def arrive(ticket: Ticket, ctx: Context, at: datetime | None = None) -> Visit:
+def arrive(ticket: Ticket, ctx: Context, at: datetime | None = None,
+           location: tuple[float, float, float | None] | None = None) -> Visit:
+    """Arrival on site; `location`: where the phone was when it was tapped (latitude, longitude, accuracy in
+    metres; WGS-84 from the browser, already checked), when the technician allowed it."""
     require_assignee(ctx, ticket)
     ensure_not_locked(ticket)
     visit = current_visit(ticket)
     at = checked_time(at, ctx, "at", not_before=visit.created_at, after=AFTER_SCHEDULING)
     workflow.move(ticket, TicketStatus.ON_SITE, actor=ctx.actor, action="visit.arrived", via=ctx.via,
-                  remote_addr=ctx.remote_addr)
+                  remote_addr=ctx.remote_addr, located=location is not None)
     visit.arrived_at = at
+    if location is not None:
+        visit.arrival_lat, visit.arrival_lng, visit.arrival_accuracy_m = location
     return visit
 
 
@@ -150,11 +155,12 @@ def tell_precautions(ticket: Ticket, ctx: Context, texts: list[str], at: datetim
 
 
 def depart(ticket: Ticket, ctx: Context, at: datetime | None = None) -> Visit:
-    """Leaving the site: only after the customer has signed, as the policy says."""
+    """Leaving the site: only after the customer has signed, as the policy says, or once it is recorded why they
+    could not (unsigned.py: the supervisor decides what follows)."""
     require_assignee(ctx, ticket)
-    if not ticket.is_locked:
-        raise DomainError("not_signed", _l("The customer has not signed the service order yet: you may not leave."))
     visit = current_visit(ticket)
+    if not ticket.is_locked and visit.unsigned_at is None:
+        raise DomainError("not_signed", _l("The customer has not signed the service order yet: you may not leave."))
     if visit.departed_at is None:
         visit.departed_at = checked_time(at, ctx, "at", not_before=visit.arrived_at, after=AFTER_ARRIVAL)
         record_event("visit.departed", actor=ctx.actor, ticket=ticket, via=ctx.via)

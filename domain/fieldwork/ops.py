@@ -9,6 +9,7 @@ what depends on the request (a checklist item of this visit, a signature with in
 """
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,18 +29,19 @@ from pydantic import (
     StrictStr,
 )
 from pydantic import ValidationError as PayloadError
+from pydantic_core import PydanticCustomError
 
 from ..core import validation
 from ..core.blobs import store_blob
 from ..core.context import Context, require_assignee
 from ..core.db import db
-from ..core.enums import ClockName, ClockState, ContactMethod, RemoteOutcome, TicketStatus
+from ..core.enums import ClockName, ClockState, ContactMethod, RemoteOutcome, SignatureMissing, TicketStatus
 from ..core.errors import DomainError
 from ..documents import review
 from ..fieldwork.models import Photo
 from ..requests import assignment, progress_notes, remote_work, visits
 from ..requests.models import Ticket
-from . import onsite, signing
+from . import onsite, signing, unsigned
 from .effects import OP_ID, OP_TIME, append, copy_fields, data, each, op_time_plus, set_to, upsert, value
 from .flow import (
     LOCKED,
@@ -128,6 +130,30 @@ class Empty(Payload):
     pass
 
 
+def _number(value: Any) -> float:
+    """A JSON number (an integer too), finite and of a size a coordinate can have; text, true/false refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("float_type", "must be a number")
+    if isinstance(value, int) and abs(value) > 10**9:  # a 400-digit integer is no coordinate (nor a float)
+        raise PydanticCustomError("finite_number", "out of range")
+    if not math.isfinite(value):
+        raise PydanticCustomError("finite_number", "out of range")
+    return float(value)
+
+
+
+class Arrived(Payload):
+    """Where the phone was when arrival was tapped, when the technician allowed the browser's geolocation (WGS-84;
+    never required: without it arrival is recorded alone)."""
+    lat: Annotated[float, Field(ge=-90, le=90), BeforeValidator(_number)] | None = Field(
+        default=None, description="latitude, WGS-84")
+    lng: Annotated[float, Field(ge=-180, le=180), BeforeValidator(_number)] | None = Field(
+        default=None, description="longitude, WGS-84")
+    accuracy: Annotated[float, Field(ge=0, le=100_000), BeforeValidator(_number)] | None = Field(
+        default=None, description="the browser's accuracy radius, metres")
+    error_codes = {"lat": "bad_location", "lng": "bad_location", "accuracy": "bad_location"}
+
+
 class ProblemConfirmed(Payload):
     text: Text
 
@@ -180,6 +206,22 @@ class JobHandedBack(Payload):
     reason: Note = Field(default="", description="why (required: ill, stuck, another urgent job ...)")
 
 
+# A reason the supervisor reads: required (the flow refuses it blank), at most unsigned.REASON_MAX characters.
+Reason = Annotated[Text, Field(default="", max_length=unsigned.REASON_MAX)]
+
+
+class SignatureMissingPayload(Payload):
+    """The customer is not there to sign, or refuses: which, why, and the photo taken with it (optional)."""
+    situation: SignatureMissing = Field(description="absent (nobody there to sign) / refused (they will not)")
+    reason: Reason = Field(description="why (required), for the supervisor who decides")
+    photo_op_id: uuid.UUID | None = Field(default=None, description="the op_id of a photo.added op sent with it")
+
+
+class AnotherVisit(Payload):
+    """The visit ends without finishing the job: another visit is needed (parts to order ...)."""
+    reason: Reason = Field(description="why (required): what the next visit needs")
+
+
 class OrderSubmitted(Payload):
     """The internal write-up (documents/review.py), then submission to the supervisor."""
     fault_category_id: StrictInt | None = None
@@ -216,8 +258,12 @@ def _prep_confirmed(ticket: Ticket, ctx: Context, data: PrepConfirmed, at: datet
     visits.confirm_preparation(ticket, ctx, checked_item_ids=set(data.items), at=at)
 
 
-def _arrived(ticket: Ticket, ctx: Context, data: Empty, at: datetime, meta: dict) -> None:
-    onsite.arrive(ticket, ctx, at)
+def _arrived(ticket: Ticket, ctx: Context, data: Arrived, at: datetime, meta: dict) -> None:
+    if (data.lat is None) != (data.lng is None):
+        raise OpRejected("bad_location", _l("A location needs both its latitude and its longitude."))
+    location = None if data.lat is None else (float(data.lat), float(data.lng),
+                                              None if data.accuracy is None else float(data.accuracy))
+    onsite.arrive(ticket, ctx, at, location)
 
 
 def _problem_confirmed(ticket: Ticket, ctx: Context, data: ProblemConfirmed, at: datetime, meta: dict) -> None:
@@ -242,7 +288,9 @@ def _photo_added(ticket: Ticket, ctx: Context, data: PhotoAdded, at: datetime, m
     onsite.ensure_not_locked(ticket)
     full = store_blob(photo.data, photo.media_type)
     thumb = store_blob(photo.thumb, "image/jpeg")
-    db.session.add(Photo(ticket=ticket, note_id=data.note_id if data.note_id in meta["notes_taken"] else None,
+    # The photo's id is its op's: an act sent with it (signature.missing) names it before it may have arrived.
+    note_id = data.note_id if data.note_id in meta["notes_taken"] else None
+    db.session.add(Photo(id=meta["op_id"], ticket=ticket, note_id=note_id,
                          blob_sha256=full.sha256, thumb_sha256=thumb.sha256, width=photo.width,
                          height=photo.height, caption=data.caption[:500] or None, taken_at=at,
                          uploaded_by_id=ctx.actor.id))
@@ -278,6 +326,16 @@ def _departed(ticket: Ticket, ctx: Context, data: Empty, at: datetime, meta: dic
 
 def _handed_back(ticket: Ticket, ctx: Context, data: JobHandedBack, at: datetime, meta: dict) -> None:
     assignment.hand_back(ticket, ctx, reason=data.reason, at=at)
+
+
+def _signature_missing(ticket: Ticket, ctx: Context, data: SignatureMissingPayload, at: datetime,
+                       meta: dict) -> None:
+    unsigned.record_missing_signature(ticket, ctx, situation=data.situation, reason=data.reason,
+                                      photo_id=data.photo_op_id, at=at)
+
+
+def _another_visit(ticket: Ticket, ctx: Context, data: AnotherVisit, at: datetime, meta: dict) -> None:
+    visits.end_for_another_visit(ticket, ctx, reason=data.reason, at=at)
 
 
 def _order_submitted(ticket: Ticket, ctx: Context, data: OrderSubmitted, at: datetime, meta: dict) -> None:
@@ -374,7 +432,7 @@ _KINDS = (
            effects=(each("visit.checklist", "checked", value(True), where_in=data("items", [])),
                     set_to("visit.prepared_at", OP_TIME)),
            screen="prepare", done_fact="prep_confirmed", reads=("clocks", "visits.prep_items")),
-    OpKind("visit.arrived", Empty, _arrived, "arrived at the customer's site", _l("Arrival"),
+    OpKind("visit.arrived", Arrived, _arrived, "arrived at the customer's site (where, when allowed)", _l("Arrival"),
            Step(requires=("visit_scheduled",), refused_if=("arrived",), sets=("arrived",),
                 refusals={"visit_scheduled": NO_VISIT, "arrived": _once(_l("Your arrival is already recorded."))}),
            effects=(set_to("status", value(TicketStatus.ON_SITE)), set_to("visit.arrived_at", OP_TIME)),
@@ -443,7 +501,7 @@ _KINDS = (
     # The order the customer signs prints the cause and the work done: they are written first.
     OpKind("order.signed", OrderSigned, _order_signed, "the customer's signature", _l("Signature"),
            Step(requires=("arrived", "work_recorded", "tests_recorded", "tests_answered", "customer_confirmed"),
-                refused_if=("signed",), sets=("signed", "service_ended"),
+                refused_if=("signed",), sets=("signed", "service_ended", "may_leave"),
                 refusals={"arrived": NOT_ON_SITE, "signed": LOCKED, "work_recorded": NO_WORK,
                           "tests_recorded": NO_TESTS, "tests_answered": UNANSWERED,
                           "customer_confirmed": Refusal("not_confirmed", _l("The customer has not confirmed that "
@@ -451,9 +509,10 @@ _KINDS = (
            effects=(set_to("status", value(TicketStatus.SIGNED)), set_to("signed", value(True)),
                     set_to("signed_at", OP_TIME), SUBMISSION_STARTS),
            screen="sign", done_fact="signed", reads=("clocks", "policy", "tests", "device_category")),
+    # Leaving: once the customer signed, or once it is recorded why they could not (signature.missing).
     OpKind("visit.departed", Empty, _departed, "left the site", _l("Leaving"),
-           Step(requires=("signed",), refused_if=("departed",), sets=("departed",),
-                refusals={"signed": NOT_SIGNED, "departed": _once(_l("Your departure is already recorded."))}),
+           Step(requires=("may_leave",), refused_if=("departed",), sets=("departed",),
+                refusals={"may_leave": NOT_SIGNED, "departed": _once(_l("Your departure is already recorded."))}),
            effects=(set_to("visit.departed_at", OP_TIME),),
            screen="depart", done_fact="departed"),
     # Submission: after the customer signed or the remote fix; again only after the supervisor returned it.
@@ -468,6 +527,30 @@ _KINDS = (
                     *copy_fields("submission.", "fault_category_id", "root_cause", "solution_summary", "parts_used",
                                  defaults={"root_cause": "", "solution_summary": "", "parts_used": ""})),
            screen="submit", done_fact="submitted"),
+    # The customer is not there, or refuses to sign (the policy: no leaving unsigned): recorded with the reason, the
+    # supervisors alerted at once; it lets the technician leave, and a supervisor decides what follows.
+    OpKind("signature.missing", SignatureMissingPayload, _signature_missing,
+           "the customer is absent or refuses to sign: the supervisor decides", _l("Signature missing"),
+           Step(requires=("arrived",), refused_if=("signed", "unsigned"), sets=("unsigned", "may_leave"),
+                refused_when={"reason_missing": {"data": {"reason": ["", None]}}},
+                refusals={"arrived": NOT_ON_SITE, "signed": LOCKED,
+                          "unsigned": _once(_l("It is already recorded: your supervisor decides what follows.")),
+                          "reason_missing": Refusal("reason_required", _l("Say why the customer cannot sign."))}),
+           effects=(set_to("visit.unsigned_at", OP_TIME), set_to("visit.unsigned_kind", data("situation")),
+                    set_to("visit.unsigned_reason", data("reason"))),
+           screen="unsigned", optional=True),
+    # The job needs another visit (parts to order): this one ends, its work kept; the request goes back to scheduling.
+    OpKind("visit.followup_needed", AnotherVisit, _another_visit,
+           "another visit needed: this one ends, its work kept, the next is scheduled", _l("Another visit needed"),
+           Step(requires=("arrived",), refused_if=("signed",), sets=("visited_before",),
+                clears=("visit_scheduled", "prep_confirmed", "arrived", "problem_confirmed", "customer_confirmed",
+                        "precautions_told", "departed", "unsigned", "may_leave"),
+                refused_when={"reason_missing": {"data": {"reason": ["", None]}}},
+                refusals={"arrived": NOT_ON_SITE, "signed": LOCKED,
+                          "reason_missing": Refusal("reason_required", _l("Say why another visit is needed."))}),
+           effects=(set_to("status", value(TicketStatus.CONTACTED)), set_to("visit", value(None)),
+                    append("earlier_visits", {"ended_at": OP_TIME, "reason": data("reason")})),
+           screen="followup", optional=True),
     # Until the service ends: ill, stuck, another urgent job. The job stays the technician's (and its work is kept)
     # until the supervisor, alerted at once, reassigns it.
     OpKind("job.handed_back", JobHandedBack, _handed_back, "the job handed back to the supervisor",
@@ -490,11 +573,17 @@ def _field_problem(error: dict) -> str:
     kind = error.get("type", "")
     if kind == "missing":
         return str(_l("is missing"))
+    if kind in ("string_too_long", "too_long"):
+        return str(_l("is too long (at most %(n)s characters)", n=(error.get("ctx") or {}).get("max_length", "")))
     if kind.startswith(("string", "str_")):
         return str(_l("must be text"))
+    if kind in ("greater_than_equal", "less_than_equal", "finite_number", "value_error"):
+        return str(_l("is out of range"))
+    if kind.startswith(("float", "int")):
+        return str(_l("must be a number"))
     if kind.startswith("bool"):
         return str(_l("must be true or false"))
-    if kind.startswith(("int", "list")):
+    if kind.startswith("list"):
         return str(_l("has the wrong type"))
     if kind.startswith(("datetime", "timezone")):
         return str(_l("must be an ISO 8601 time with an offset"))

@@ -9,6 +9,7 @@ from ..requests.visits import visit_time_rules
 from ..sla.policy import Policy
 from .ops import REGISTRY
 from .signing import pad_rules
+from .unsigned import REASON_MAX
 
 
 def screens() -> dict[str, dict]:
@@ -27,7 +28,8 @@ def phone_rules(*, max_ops: int, max_bytes: int, policy: Policy) -> dict:
         "screens": screens(),
         "enums": {"contact_methods": [m.value for m in ContactMethod], "statuses": [s.value for s in TicketStatus],
                   "remote_outcomes": [o.value for o in RemoteOutcome]},
-        "limits": {"max_ops": max_ops, "max_bytes": max_bytes, "visit_time": visit_time_rules()},
+        "limits": {"max_ops": max_ops, "max_bytes": max_bytes, "visit_time": visit_time_rules(),
+                   "reason_max": REASON_MAX},
         "signature": pad_rules(),
         # The policy's minutes the local effects name (a deadline an act starts: effects.op_time_plus).
         "policy": {name: getattr(policy, name) for name in _policy_minutes()},

@@ -120,6 +120,8 @@ def escalate(ticket: Ticket, expert: User, reason: str, ctx: Context) -> None:
 def cancel(ticket: Ticket, reason: str, ctx: Context) -> None:
     if not ctx.actor.has_role(Role.SUPERVISOR):
         raise Forbidden("not_allowed", _l("Only a supervisor cancels requests."))
+    if ticket.status not in workflow.ASSIGNABLE:  # on site: the visit's own decisions (another visit, unsigned)
+        raise workflow.refusal(ticket, TicketStatus.CANCELLED)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": _l("Give the reason for cancelling.")})

@@ -233,8 +233,14 @@ class Ticket(Base):
     @property
     def current_visit(self) -> Visit | None:
         """The visit the request is at: the latest one not called off (a cancelled request calls off the visit
-        it had not finished). A rescheduled visit is the same visit with a new time, not a new one."""
-        return next((v for v in reversed(self.visits) if v.cancelled_at is None), None)
+        it had not finished) nor ended for another visit to follow. A rescheduled visit is the same visit with a
+        new time, not a new one."""
+        return next((v for v in reversed(self.visits) if v.cancelled_at is None and v.ended_at is None), None)
+
+    @property
+    def earlier_visits(self) -> list[Visit]:
+        """The visits that ended for another one to follow (their work stays on the request)."""
+        return [v for v in self.visits if v.ended_at is not None]
 
 
 def _constant(value: str | int):

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..core.audit import record_event
 from ..core.context import (
+    AFTER_ARRIVAL,
     AFTER_SCHEDULING,
     CLOCK_SKEW,
     Context,
@@ -18,13 +19,14 @@ from ..core.enums import (
     ClockName,
     PrepKind,
     Resolution,
+    Role,
     TicketStatus,
 )
 from ..core.errors import DomainError, ValidationError
 from ..fieldwork import flow
 from ..fieldwork.models import PrepItem, Visit
 from ..requests.models import Ticket
-from ..sla.clocks import drop_clock, start_clock, stop_clock
+from ..sla.clocks import drop_clock, start_clock, stop_clock, supersede_finished_clock
 from ..sla.policy import Policy
 from . import workflow
 
@@ -92,6 +94,8 @@ def schedule_visit(ticket: Ticket, ctx: Context, *, scheduled_at: datetime | Non
         visit.scheduled_at, visit.address = scheduled_at, address[:500]
         visit.agreed_with = agreed_with.strip()[:100] or visit.agreed_with
     else:
+        if ticket.earlier_visits:  # a further visit: its own preparation clock, the last one's kept as it ended
+            supersede_finished_clock(ticket, ClockName.PREPARATION, ctx.now)
         visit = Visit(ticket=ticket, technician=ctx.actor, scheduled_at=scheduled_at, address=address[:500],
                       agreed_with=agreed_with.strip()[:100] or ticket.contact_name, created_at=ctx.now)
         db.session.add(visit)
@@ -125,4 +129,33 @@ def confirm_preparation(ticket: Ticket, ctx: Context, *, checked_item_ids: set[i
     visit.prep_confirmed_at = at
     stop_clock(ticket, ClockName.PREPARATION, at)
     record_event("visit.prepared", actor=ctx.actor, ticket=ticket, via=ctx.via, remote_addr=ctx.remote_addr)
+    return visit
+
+
+def map_url(lat: float, lng: float) -> str:
+    """Amap's marker page for a point the phone gave (WGS-84; Amap shifts it onto its own GCJ-02 map)."""
+    return f"https://uri.amap.com/marker?position={lng:.6f},{lat:.6f}&coordinate=wgs84&callnative=0"
+
+
+def end_for_another_visit(ticket: Ticket, ctx: Context, *, reason: str, at: datetime,
+                          action: str = "visit.followup_needed") -> Visit:
+    """The visit on site ends without finishing the job (parts to order, the customer absent): the request goes
+    back to scheduling for another visit, with its own preparation clock; what the visit recorded (notes, photos,
+    tests, the cause and work done) stays on the request. Asked by the technician (from the phone, at the op's time)
+    or decided by a supervisor (the request page)."""
+    if not ctx.actor.has_role(Role.SUPERVISOR):
+        require_assignee(ctx, ticket)
+        flow.enforce(ticket, "visit.followup_needed", data={"reason": reason})
+    visit = ticket.current_visit
+    if ticket.is_locked:
+        raise DomainError("order_locked", _l("The customer has already signed this order: it can no longer change."))
+    if ticket.status != TicketStatus.ON_SITE or visit is None or visit.arrived_at is None:
+        raise DomainError("not_on_site", _l("Another visit follows a visit on site: the technician has not arrived."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _l("Say why another visit is needed.")})
+    at = checked_time(at, ctx, "at", not_before=visit.arrived_at, after=AFTER_ARRIVAL)
+    workflow.move(ticket, TicketStatus.CONTACTED, actor=ctx.actor, action=action, via=ctx.via,
+                  remote_addr=ctx.remote_addr, reason=reason[:500])
+    visit.ended_at, visit.end_reason = at, reason[:1000]
     return visit

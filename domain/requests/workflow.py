@@ -17,7 +17,8 @@ ALLOWED: dict[S, frozenset[S]] = {
     S.ASSIGNED: frozenset({S.CONTACTED, S.CANCELLED}),
     S.CONTACTED: frozenset({S.REMOTE_RESOLVED, S.VISIT_SCHEDULED, S.CANCELLED}),
     S.VISIT_SCHEDULED: frozenset({S.VISIT_SCHEDULED, S.ON_SITE, S.CANCELLED}),
-    S.ON_SITE: frozenset({S.SIGNED}),
+    # Unsigned: back to scheduling for another visit, or closed without a signature (the supervisor's decision).
+    S.ON_SITE: frozenset({S.SIGNED, S.CONTACTED, S.CANCELLED}),
     S.REMOTE_RESOLVED: frozenset({S.SUBMITTED}),
     S.SIGNED: frozenset({S.SUBMITTED}),
     S.SUBMITTED: frozenset({S.APPROVED, S.RETURNED}),
@@ -65,8 +66,12 @@ def available_actions(ticket: Ticket, user: User) -> frozenset[str]:
             actions.add("escalate")
         if status in ASSIGNABLE:
             actions.add("assign")
-        if can_move(status, S.CANCELLED):
+        if status in ASSIGNABLE and can_move(status, S.CANCELLED):  # on site: only the unsigned decision closes
             actions.add("cancel")
+        if status == S.ON_SITE and ticket.signature is None:
+            from ..fieldwork.unsigned import pending_decision
+
+            actions.add("decide_unsigned" if pending_decision(ticket) is not None else "another_visit")
         if status == S.SUBMITTED:
             actions.add("review")
     return frozenset(actions)

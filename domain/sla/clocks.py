@@ -100,6 +100,15 @@ def start_clock(ticket: Ticket, name: ClockName, started_at: datetime, due_at: d
     return clock
 
 
+def supersede_finished_clock(ticket: Ticket, name: ClockName, at: datetime) -> None:
+    """A finished clock (met, missed and done, not applicable) stays on record as it ended, no longer in force: the
+    rule starts afresh (a second visit's preparation)."""
+    clock = _find(ticket, name)
+    if clock is not None and (clock.done_at is not None or clock.not_applicable):
+        clock.superseded_at = at
+        refresh_next_due(ticket)
+
+
 def stop_clock(ticket: Ticket, name: ClockName, done_at: datetime) -> TicketClock | None:
     """Record the moment the rule was met. The first stop counts; a later one changes nothing."""
     clock = _find(ticket, name)

@@ -6,6 +6,7 @@ import * as flow from "./flow.js";
 import { act, factsOf } from "./acts.js";
 import { refusalBox, screenOf } from "./lists.js";
 import { addLeftoverPhotos } from "./photos.js";
+import { earlierVisitsNotice, followupSection, unsignedNotice, unsignedSection } from "./exceptions.js";
 import { SCREENS } from "./rules.js";
 import { STEP_BODIES, testItems } from "./steps.js";
 import {
@@ -15,7 +16,7 @@ import {
 // The steps of the day, by the path the job has taken: remote, on site, or not decided yet.
 function pathOf(facts) {
   if (facts.remote_resolved) return ["contact", "guide", "resolve", "submit"];
-  if (facts.visit_scheduled || facts.arrived || facts.signed) {
+  if (facts.visit_scheduled || facts.arrived || facts.signed || facts.visited_before) {
     return ["contact", "guide", "schedule", "prepare", "arrive", "problem", "work", "cause", "tests", "confirm",
       "precautions", "sign", "depart", "submit"];
   }
@@ -180,10 +181,14 @@ export async function jobScreen(number, id, options) {
     h("h1", { "data-key": "title" }, job.number),
     jobHead(job),
     handedBackNotice(job),
+    unsignedNotice(job, facts),
+    earlierVisitsNotice(job, facts),
     returnedNotice(job, facts),
     progressBar(number, countable.filter(isDone).length, countable.length),
     strayRefusals(ctx, path),
     ...path.map((name, index) => stepItem(ctx, name, index, { done: isDone(name), current: name === current })),
+    unsignedSection(ctx),
+    followupSection(ctx),
     giveBackSection(ctx),
     knowledgeSection(job),
   ], options);

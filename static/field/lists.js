@@ -23,6 +23,7 @@ function jobItem(job) {
       h("span", { class: "request-problem" }, job.problem),
       facts.returned && !facts.submitted ? h("span", { class: "warn" }, t("returned_short")) : null,
       job.handed_back_at ? h("span", { class: "warn" }, t("handed_back_short")) : null,
+      job.visit?.unsigned_at && !facts.signed ? h("span", { class: "warn" }, t("unsigned_short")) : null,
       clockLine(job)));
 }
 

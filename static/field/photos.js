@@ -8,7 +8,7 @@ import {
 } from "./ui.js";
 
 // Photos are downscaled on the phone before they are stored (at most 1600 px, JPEG).
-async function downscale(file) {
+export async function downscale(file) {
   const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
   const scale = Math.min(1, 1600 / Math.max(bitmap.width, bitmap.height));
   const canvas = document.createElement("canvas");

@@ -4,6 +4,7 @@ import * as store from "./store.js";
 import * as flow from "./flow.js";
 import { act } from "./acts.js";
 import { workStep } from "./photos.js";
+import { arriveHere } from "./exceptions.js";
 import { ENUMS, LIMITS } from "./rules.js";
 import {
   announce, bigButton, checkRow, clockLine, draftInput, field, h, lang, liveDrafts, offer, openSteps, select,
@@ -148,7 +149,8 @@ export const STEP_BODIES = {
 
   arrive(ctx, refusal) {
     if (ctx.facts.arrived) return h("p", { class: "done" }, t("arrived_done"));
-    return offer(refusal, bigButton(t("arrived"), () => act("visit.arrived", ctx.job, {})));
+    const button = bigButton(t("arrived"), () => arriveHere(ctx.job, button));
+    return offer(refusal, button);
   },
 
   problem(ctx, refusal) {

@@ -85,6 +85,8 @@ def _payload(kind: str, number: str, rng: random.Random, vary: bool) -> dict:
             FaultCategory.device_category_id == ticket.device_category_id)).scalars().first()
         return {"fault_category_id": category.id, "root_cause": "线缆老化", "solution_summary": "更换线缆",
                 "parts_used": ""}
+    if kind == "visit.on_the_way":
+        return {"arriving_at": at(rng.randint(20, 90))}
     if kind == "job.handed_back":
         return {"reason": rng.choice(["", "身体不适，无法上门"]) if vary else "另有紧急工单"}
     if kind == "order.signed":
@@ -93,8 +95,8 @@ def _payload(kind: str, number: str, rng: random.Random, vary: bool) -> dict:
     return {}
 
 
-ON_SITE_PATH = ["contact.made", "remote.guided", "visit.scheduled", "prep.confirmed", "visit.arrived",
-                "problem.confirmed", "note.added", "work.recorded", *["test.recorded"] * 4, "customer.confirmed",
+ON_SITE_PATH = ["contact.made", "remote.guided", "visit.scheduled", "prep.confirmed", "visit.on_the_way",
+                "visit.arrived", "problem.confirmed", "note.added", "work.recorded", *["test.recorded"] * 4, "customer.confirmed",
                 "precautions.told", "order.signed", "visit.departed", "order.submitted"]
 REMOTE_PATH = ["contact.made", "remote.guided", "remote.resolved", "order.submitted"]
 KINDS = [k for k in flow.STEPS if k != "photo.added"]

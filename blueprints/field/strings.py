@@ -179,6 +179,11 @@ STRINGS.update({
     "give_back_confirm": _l("Hand back to my supervisor"),
     "handed_back_title": _l("Handed back: waiting for your supervisor to reassign it"),
     "handed_back_short": _l("Handed back"),
+    "on_my_way": _l("On my way, arriving about {time}"),
+    "arriving_about": _l("Arriving about"),
+    "on_the_way_hint": _l("The customer gets an SMS when this is sent (offline: as soon as there is a network)."),
+    "on_the_way_done": _l("The customer is told you are on the way, arriving about {time}."),
+    "need_arrival": _l("Choose the arrival time."),
 })
 for status in TicketStatus:
     STRINGS[f"status.{status.value}"] = STATUS_LABELS[status]

@@ -96,7 +96,8 @@ def _payload(kind: str, number: str, rng: random.Random, vary: bool) -> dict:
 
 
 ON_SITE_PATH = ["contact.made", "remote.guided", "visit.scheduled", "prep.confirmed", "visit.on_the_way",
-                "visit.arrived", "problem.confirmed", "note.added", "work.recorded", *["test.recorded"] * 4, "customer.confirmed",
+                "visit.arrived", "problem.confirmed", "note.added", "work.recorded", *["test.recorded"] * 4,
+                "customer.confirmed",
                 "precautions.told", "order.signed", "visit.departed", "order.submitted"]
 REMOTE_PATH = ["contact.made", "remote.guided", "remote.resolved", "order.submitted"]
 KINDS = [k for k in flow.STEPS if k != "photo.added"]

@@ -156,6 +156,8 @@ def _local_time(at: datetime | None, tz: ZoneInfo) -> str:
 def queue_alerts(notes: list[Notification], config: Mapping[str, Any]) -> int:
     """The SMS the delivered alerts call for: an urgent assignment to the technician, a missed first contact to
     the supervisor on duty. The caller commits."""
+    from .delivery import channels_of  # (delivery imports this module)
+
     tz = ZoneInfo(config["TIMEZONE"])
     wanted = [n for n in notes if (n.kind == Kind.ASSIGNED) or
               (n.kind == Kind.MISSED and n.clock == ClockName.FIRST_CONTACT.value)]
@@ -170,7 +172,7 @@ def queue_alerts(notes: list[Notification], config: Mapping[str, Any]) -> int:
     for note in wanted:
         ticket, user = tickets.get(note.ticket_id), users[note.user_id]
         mobile = mobile_of(user.phone)
-        if ticket is None or mobile is None or not user.active:
+        if ticket is None or mobile is None or not user.active or note.kind not in channels_of(user)["sms"]:
             continue
         if note.kind == Kind.ASSIGNED:
             if ticket.urgency != Urgency.URGENT or ticket.assignee_id != user.id:

@@ -266,3 +266,27 @@ def test_the_delivery_honours_each_users_sms_and_mention_choices(make_app, staff
             uow.commit()
         assert "13800138000" in [s["phone"] for s in standin.sent]
         assert mentions_of("dingtalk", robot.received[-1]) == ["13800138000"]
+
+
+@pytest.mark.browser
+def test_the_push_prompt_says_plainly_when_no_push_service_can_be_reached(app, staff, chromium):  # noqa: F811
+    """Chromium here has no push service it can reach (as a phone in mainland China or a Huawei phone without
+    Google services): with notifications allowed the subscription fails, and the page says so instead of nothing."""
+    from playwright.sync_api import expect
+
+    from .conftest import browser_sign_in
+
+    base, new_context = chromium
+    context = new_context()
+    context.grant_permissions(["notifications"], origin=base)
+    page = context.new_page()
+    browser_sign_in(page, base, "li", next_path="/notifications/preferences")
+    page.wait_for_url("**/notifications/preferences")
+    status = page.locator("#alerts-push-status")
+    button = page.locator("#alerts-enable")
+    if button.is_visible():  # the permission not yet asked in this browser: the technician taps the button
+        button.click()
+    expect(status).to_be_visible(timeout=30000)
+    expect(status).to_contain_text("无法连接推送服务", timeout=30000)
+    expect(status).to_contain_text("短信或群机器人")
+    expect(page.locator("#alerts-enable")).to_be_hidden()

@@ -42,9 +42,23 @@ function withinTime(promise, ms) {
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
+// The worker active. (navigator.serviceWorker.ready never resolves on a page outside /field/, such as the alert
+// settings: it waits for a worker of the page's own scope.)
+function activated(registration) {
+  if (registration.active) return Promise.resolve(registration);
+  const worker = registration.installing || registration.waiting;
+  return new Promise((resolve, reject) => {
+    if (!worker) { reject(new Error("no service worker")); return; }
+    worker.addEventListener("statechange", () => {
+      if (worker.state === "activated") resolve(registration);
+      if (worker.state === "redundant") reject(new Error("service worker redundant"));
+    });
+  });
+}
+
 async function subscribe() {
-  const registration = await navigator.serviceWorker.register("/sw.js", { scope: "/field/" });
-  await navigator.serviceWorker.ready;
+  const registration = await withinTime(navigator.serviceWorker.register("/sw.js", { scope: "/field/" })
+    .then(activated), SUBSCRIBE_MS).catch((error) => { throw error instanceof PushUnreachable ? new Error("sw") : error; });
   const keyResponse = await fetch("/api/v1/push/key", { credentials: "same-origin" });
   const { public_key: key } = await keyResponse.json();
   let subscription = await registration.pushManager.getSubscription();

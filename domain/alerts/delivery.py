@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from ..alerts.models import Notification, PushSubscription
 from ..core import validation
 from ..core.db import db
+from ..core.enums import Role
 from ..core.errors import ValidationError
 from ..core.models import User
 from ..sla.policy import current_policy
@@ -33,9 +34,9 @@ DEFAULT_CHANNELS: dict[str, list[str]] = {
     "robot": [k.value for k in Kind],
     "sms": [Kind.ASSIGNED.value, Kind.MISSED.value],
 }
-# The kinds an SMS exists for (sms.py: an urgent assignment to the technician, a missed first contact to the
-# supervisor on duty), and who a robot's message @mentions (channels.MENTIONED_ROLES: whoever must act).
-SMS_KINDS = frozenset({Kind.ASSIGNED, Kind.MISSED})
+# The kinds an SMS exists for, by role (sms.py: an urgent assignment to the technician, a missed first contact to
+# the supervisor on duty), and who a robot's message @mentions (channels.MENTIONED_ROLES: whoever must act).
+SMS_KINDS = {Role.TECHNICIAN: frozenset({Kind.ASSIGNED}), Role.SUPERVISOR: frozenset({Kind.MISSED})}
 CHANNELS = ("push", "email", "robot", "sms")
 
 
@@ -48,7 +49,8 @@ def offered(user: User) -> dict[str, set[str]]:
     """Per channel, the kinds it can carry to this user (the inbox always has every kind)."""
     kinds = {k.value for k in kinds_for(user)}
     robot = {k.value for k in channels.ROBOT_KINDS} if user.role in channels.MENTIONED_ROLES else set()
-    return {"push": kinds, "email": kinds, "robot": kinds & robot, "sms": kinds & {k.value for k in SMS_KINDS}}
+    by_sms = {k.value for k in SMS_KINDS.get(user.role, ())}
+    return {"push": kinds, "email": kinds, "robot": kinds & robot, "sms": kinds & by_sms}
 
 
 def save_channels(user: User, push_kinds: list[str], email_kinds: list[str], robot_kinds: list[str] | None = None,

@@ -148,6 +148,10 @@ def load_settings(instance_path: str) -> dict:
         "SMS_SIGN_NAME": os.environ.get("SMS_SIGN_NAME") or None,
         "SMS_SDK_APP_ID": os.environ.get("SMS_SDK_APP_ID") or None,
         "SMS_DAILY_CAP": _int("SMS_DAILY_CAP", 50),
+        # The secret in the URL the provider calls with the customers' replies (STOP / 退订): none, no endpoint.
+        "SMS_CALLBACK_TOKEN": os.environ.get("SMS_CALLBACK_TOKEN") or None,
+        # "On my way": the arrival the phone proposes when the agreed time has passed (now + these minutes).
+        "ON_THE_WAY_MINUTES": _int("ON_THE_WAY_MINUTES", 30),
         "VAPID_SUBJECT": os.environ.get("VAPID_SUBJECT") or "mailto:" + (os.environ.get("MAIL_FROM")
                                                                           or "fieldservice@localhost"),
         # The company seal on every service order (PAdES): a PKCS#12 file and its password; without one a

@@ -25,8 +25,8 @@ STREETS = ("上海市杨浦区政通路177号 B1 赛事中心", "上海市静安
 def make_day(make_user, day: date, *, technicians: int = 10, per_technician: int = 3, signed: int = 2,
              unassigned_urgent: int = 2) -> dict:
     """Visits at 09:00, 13:00 and 16:00 (a few minutes apart per technician) on `day` in Shanghai; the first visit
-    of every other technician prepared, of every third arrived, `signed` of them signed. Returns the ids, the
-    request numbers per technician (in time order) and the unassigned urgent numbers. Inside an app context."""
+    of every other technician prepared (on the way, or, every third, arrived), `signed` of them signed. Returns the
+    ids, the request numbers per technician (in time order) and the unassigned urgent numbers. Inside an app context."""
     desk = make_user(Role.DISPATCHER, "day-desk")[0]
     boss = make_user(Role.SUPERVISOR, "day-boss")[0]
     techs = [make_user(Role.TECHNICIAN, f"day-tech-{i:02d}")[0] for i in range(technicians)]
@@ -62,7 +62,9 @@ def make_day(make_user, day: date, *, technicians: int = 10, per_technician: int
                 continue
             visits.confirm_preparation(ticket, ctx(tech, when - timedelta(minutes=60)),
                                        checked_item_ids={item.id for item in visit.prep_items})
-            if i % 3:
+            if i % 3:  # prepared, and on the way (the customer told)
+                onsite.set_out(ticket, ctx(tech, when - timedelta(minutes=30)), arriving_at=when,
+                               event=f"day-{ticket.number}")
                 continue
             onsite.arrive(ticket, ctx(tech, when - timedelta(minutes=2)))
             if done_signing >= signed:

@@ -283,7 +283,8 @@ class AliyunSmsStandIn(SmsStandIn):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("templates", {"SMS_900000001": ("number", "time"), "SMS_900000002": ("number", "time"),
-                                        "SMS_900000003": ("number",), "SMS_900000004": ("number", "name")})
+                                        "SMS_900000003": ("number",), "SMS_900000004": ("number", "name"),
+                                        "SMS_900000005": ("number", "name", "time")})
         super().__init__(**kwargs)
 
     def _error(self, status, code, message):
@@ -355,7 +356,8 @@ class TencentSmsStandIn(SmsStandIn):
     def __init__(self, *, app_id="1400006666", **kwargs):
         kwargs.setdefault("key_id", "AKIDtestSecretId0000")
         kwargs.setdefault("templates", {"900001": ("number", "time"), "900002": ("number", "time"),
-                                        "900003": ("number",), "900004": ("number", "name")})
+                                        "900003": ("number",), "900004": ("number", "name"),
+                                        "900005": ("number", "name", "time")})
         super().__init__(**kwargs)
         self.app_id = app_id
 

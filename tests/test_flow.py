@@ -90,6 +90,8 @@ def _payload(kind: str, number: str, rng: random.Random, vary: bool) -> dict:
                 "reason": rng.choice(["", "客户临时外出，联系不上"]) if vary else "客户临时外出，联系不上"}
     if kind == "visit.followup_needed":
         return {"reason": rng.choice(["", "需订购电源模块"]) if vary else "需订购电源模块"}
+    if kind == "visit.on_the_way":
+        return {"arriving_at": at(rng.randint(20, 90))}
     if kind == "job.handed_back":
         return {"reason": rng.choice(["", "身体不适，无法上门"]) if vary else "另有紧急工单"}
     if kind == "order.signed":
@@ -98,8 +100,9 @@ def _payload(kind: str, number: str, rng: random.Random, vary: bool) -> dict:
     return {}
 
 
-ON_SITE_PATH = ["contact.made", "remote.guided", "visit.scheduled", "prep.confirmed", "visit.arrived",
-                "problem.confirmed", "note.added", "work.recorded", *["test.recorded"] * 4, "customer.confirmed",
+ON_SITE_PATH = ["contact.made", "remote.guided", "visit.scheduled", "prep.confirmed", "visit.on_the_way",
+                "visit.arrived", "problem.confirmed", "note.added", "work.recorded", *["test.recorded"] * 4,
+                "customer.confirmed",
                 "precautions.told", "order.signed", "visit.departed", "order.submitted"]
 REMOTE_PATH = ["contact.made", "remote.guided", "remote.resolved", "order.submitted"]
 KINDS = [k for k in flow.STEPS if k != "photo.added"]

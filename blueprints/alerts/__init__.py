@@ -5,4 +5,4 @@ from flask import Blueprint
 bp = Blueprint("alerts", __name__, template_folder="templates")
 api_bp = Blueprint("alerts_api", __name__, url_prefix="/api/v1")
 
-from . import api, routes  # noqa: E402,F401
+from . import api, hooks, routes  # noqa: E402,F401

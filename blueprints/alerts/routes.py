@@ -81,22 +81,29 @@ def mark_all_read():
 @bp.route("/notifications/preferences", methods=["GET", "POST"])
 @signed_in
 def preferences():
-    """Which alerts reach the user by push and by e-mail, and the address for e-mail."""
+    """Which alerts reach the user by which channel (push, e-mail, the group robot's @mention, SMS), the address
+    for e-mail and the mobile number for the mention and the SMS."""
     user = _user()
     form = EmptyForm()
-    error = None
+    errors: dict = {}
     if form.validate_on_submit():
         email = request.form.get("email", "").strip()
         if email and not valid_email(email):
-            error = INVALID_EMAIL
-        else:
+            errors["email"] = INVALID_EMAIL
+        outcome = form_action(lambda: delivery.set_mobile(user, request.form.get("phone", "")), flash_errors=False)
+        if not outcome.ok:
+            errors.update({k: str(v) for k, v in outcome.fields.items()})
+        if not errors:
             user.email = email or None
-            delivery.save_channels(user, request.form.getlist("push"), request.form.getlist("email_kind"))
+            delivery.save_channels(user, request.form.getlist("push"), request.form.getlist("email_kind"),
+                                   request.form.getlist("robot"), request.form.getlist("sms"))
             flash(_("Alert settings saved."), "success")
             return redirect(url_for("alerts.preferences"))
     return render_template("alerts/preferences.html", form=form, channels=delivery.channels_of(user),
-                           kinds=notifications.kinds_for(user), email=request.form.get("email", user.email or ""),
-                           error=error), 400 if error else 200
+                           offered=delivery.offered(user), kinds=notifications.kinds_for(user),
+                           email=request.form.get("email", user.email or ""),
+                           phone=request.form.get("phone", user.phone or ""), errors=errors,
+                           sms_on=bool(current_app.config.get("SMS_PROVIDER"))), 400 if errors else 200
 
 
 @bp.route("/admin/outbox", methods=["GET", "POST"])
@@ -254,5 +261,35 @@ def sms_settings():
     rows = [(kind, sms.KIND_LABELS[kind], sms.TEMPLATE_TEXTS[kind], sms.TEMPLATE_VARS[kind],
              request.form.get(kind.value, current[kind] if kind.value in stored else ""), current[kind],
              errors.get(kind.value)) for kind in sms.SmsKind]
+    return _sms_page(rows=rows, status=400 if errors else 200)
+
+
+def _sms_page(*, rows=None, status: int = 200):
+    from domain.alerts import opt_outs
+    from domain.alerts.sms_providers import Provider
+
+    if rows is None:
+        provider = Provider.from_config(current_app.config)
+        current = sms.template_codes(provider.name if provider else None)
+        stored = {t.kind for t in db.session.execute(select(SmsTemplate)).scalars()}
+        rows = [(kind, sms.KIND_LABELS[kind], sms.TEMPLATE_TEXTS[kind], sms.TEMPLATE_VARS[kind],
+                 current[kind] if kind.value in stored else "", current[kind], None) for kind in sms.SmsKind]
     return render_template("alerts/sms.html", form=EmptyForm(), rows=rows, provider=sms.describe_provider(
-        current_app.config), cap=current_app.config["SMS_DAILY_CAP"]), 400 if errors else 200
+        current_app.config), cap=current_app.config["SMS_DAILY_CAP"], opt_outs=opt_outs.current_opt_outs(),
+        replies=opt_outs.recent_replies(), callback_on=bool(current_app.config.get("SMS_CALLBACK_TOKEN"))), status
+
+
+@bp.post("/admin/sms/opt-outs/lift")
+@roles_required(Role.ADMIN)
+def sms_lift_opt_out():
+    """An administrator lifts a number's opt-out, saying why (the customer asked for messages again)."""
+    from domain.alerts import opt_outs
+
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    mobile = request.form.get("mobile", "")
+    outcome = form_action(lambda: opt_outs.lift(mobile, request.form.get("reason", ""), _user()))
+    if not outcome.ok:
+        return _sms_page(status=outcome.error.status if not outcome.fields else 400)
+    flash(_("%(mobile)s gets messages again.", mobile=mobile), "success")
+    return redirect(url_for("alerts.sms_settings"))

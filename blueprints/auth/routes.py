@@ -146,4 +146,35 @@ def account():
             login_user(user, remember=True)
             flash(_("Your password has been changed. Other devices have been signed out."), "success")
             return redirect(url_for("auth.account"))
-    return render_template("auth/account.html", form=form), 400 if form.errors else 200
+    return _account_page(form), 400 if form.errors else 200
+
+
+def _account_page(form, *, phone: str | None = None, phone_error: str | None = None):
+    from domain.alerts import delivery, notifications
+
+    user = current_user._get_current_object()
+    return render_template("auth/account.html", form=form, phone_form=LogoutForm(), phone_error=phone_error,
+                           phone=user.phone or "" if phone is None else phone, kinds=notifications.kinds_for(user),
+                           channels=delivery.channels_of(user), offered=delivery.offered(user))
+
+
+@bp.post("/account/phone")
+@signed_in
+def account_phone():
+    """The user's own mobile number (validated as a mainland mobile, +86 optional; empty clears it)."""
+    from domain.alerts import delivery
+
+    from ..core.actions import form_action
+
+    if not LogoutForm().validate_on_submit():
+        return _account_page(ChangePasswordForm(formdata=None), phone_error=_("The form expired: try again.")), 400
+    user = current_user._get_current_object()
+    text = request.form.get("phone", "")
+    outcome = form_action(lambda: delivery.set_mobile(user, text), flash_errors=False)
+    if not outcome.ok:
+        error = str(outcome.fields.get("phone") or outcome.error.message)
+        return _account_page(ChangePasswordForm(formdata=None), phone=text if isinstance(text, str) else "",
+                             phone_error=error), 400
+    record_event("user.phone_changed", actor=user, entity=user, remote_addr=request.remote_addr)
+    flash(_("Your mobile number is saved.") if user.phone else _("Your mobile number is removed."), "success")
+    return redirect(url_for("auth.account"))

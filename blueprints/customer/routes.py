@@ -152,7 +152,8 @@ def _track_page(ticket, token: str, *, order_link=None, errors=None, values=None
                 message: str | None = None):
     site = current_site()
     return render_template("customer/track.html", ticket=ticket, site=site, token=token,
-                           state=tracking.state_words(ticket), steps=tracking.timeline(ticket, company_tz()),
+                           state=tracking.state_words(ticket, company_tz()),
+                           steps=tracking.timeline(ticket, company_tz()),
                            technician=ticket.assignee.display_name if ticket.assignee else None,
                            order_link=order_link, may_rate=tracking.may_rate(ticket),
                            rated=tracking.follow_up_rating(ticket), errors=errors or {}, values=values or {},

@@ -195,13 +195,14 @@ def _detail_forms(ticket: Ticket) -> dict:
 
 
 def _timeline(ticket: Ticket) -> list[tuple]:
-    """What happened on the request, newest first: notes, contacts, remote guidance, and each visit's arrival (where
-    it was tapped), missing signature, the supervisor's decision and its end for another visit."""
+    """What happened on the request, newest first: notes, contacts, remote guidance, and each visit's setting out,
+    arrival (where it was tapped), missing signature, the supervisor's decision and its end for another visit."""
     entries = [(n.written_at, "note", n) for n in ticket.notes] + [(c.at, "contact", c) for c in ticket.contacts] + \
         [(r.started_at, "remote", r) for r in ticket.remote_sessions]
     for visit in ticket.visits:
-        entries += [(at, kind, visit) for at, kind in ((visit.arrived_at, "arrived"), (visit.unsigned_at, "unsigned"),
-                                                        (visit.decided_at, "decided"), (visit.ended_at, "ended"))
+        moments = ((visit.on_the_way_at, "on_the_way"), (visit.arrived_at, "arrived"), (visit.unsigned_at, "unsigned"),
+                   (visit.decided_at, "decided"), (visit.ended_at, "ended"))
+        entries += [(at, kind, visit) for at, kind in moments
                     if at is not None and not (kind == "ended" and visit.decided_at == visit.ended_at)]
     return sorted(entries, key=lambda entry: entry[0], reverse=True)
 

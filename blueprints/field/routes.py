@@ -46,6 +46,7 @@ def shell_version() -> str:
 
 def _rules() -> dict:
     return phone_rules(max_ops=current_app.config["SYNC_MAX_OPS"], max_bytes=current_app.config["SYNC_MAX_BYTES"],
+                       on_the_way_minutes=current_app.config["ON_THE_WAY_MINUTES"],
                        policy=current_policy())
 
 

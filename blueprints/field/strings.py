@@ -204,6 +204,11 @@ STRINGS.update({
     "earlier_title": _l("Another visit: schedule it with the customer"),
     "earlier_line": _l("The visit before ended {time}: {reason}"),
     "locating": _l("Recording your arrival (with where you are, if this phone allows it) …"),
+    "on_my_way": _l("On my way, arriving about {time}"),
+    "arriving_about": _l("Arriving about"),
+    "on_the_way_hint": _l("The customer gets an SMS when this is sent (offline: as soon as there is a network)."),
+    "on_the_way_done": _l("The customer is told you are on the way, arriving about {time}."),
+    "need_arrival": _l("Choose the arrival time."),
 })
 for status in TicketStatus:
     STRINGS[f"status.{status.value}"] = STATUS_LABELS[status]

@@ -200,6 +200,8 @@ def queue_alerts(notes: list[Notification], config: Mapping[str, Any]) -> int:
                                         .where(Notification.key.in_(list(wanted)), User.active.is_(True))
                                         .order_by(User.id)).all():
         readers.setdefault(key, []).append(user)
+    from .delivery import channels_of  # (delivery imports this module)
+
     tz, policy = ZoneInfo(config["TIMEZONE"]), current_policy()
     public_url = (config.get("PUBLIC_URL") or "").rstrip("/")
     now = utcnow()
@@ -210,7 +212,8 @@ def queue_alerts(notes: list[Notification], config: Mapping[str, Any]) -> int:
             number = (note.params or {}).get("number")
             url = f"{public_url}/dispatch/requests/{number}" if number else f"{public_url}/notifications/"
             mentions = [[mobile, user.display_name] for user in readers.get(key, [])
-                        if user.role in MENTIONED_ROLES and (mobile := mobile_of(user.phone))]
+                        if user.role in MENTIONED_ROLES and note.kind in channels_of(user)["robot"]
+                        and (mobile := mobile_of(user.phone))]
             content = {"title": title, "body": body, "url": url, "mentions": mentions}
             for channel in channels:
                 if note.kind in channel.kinds:

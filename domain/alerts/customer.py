@@ -1,6 +1,10 @@
-"""The customer's messages: "received, your technician is …" at assignment (SMS and e-mail), and after signing the
-link to their signed order by e-mail."""
+"""The customer's messages: "received" when the request is entered, "your technician is …" at assignment (SMS
+and e-mail), "on my way, arriving about 14:30" when the technician sets out (SMS and e-mail), and after signing
+the link to their signed order by e-mail."""
 from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -53,4 +57,33 @@ def queue_assigned(ticket: Ticket, site: Site) -> dict[str, bool]:
                      "who will contact you shortly.\n\n%(company)s", name=ticket.customer.name,
                      number=ticket.number, technician=ticket.assignee.display_name, company=site.company)
         sent["email"] = mail.queue_mail("customer_received", [ticket.customer_email], subject, body) is not None
+    return sent
+
+
+def arrival_words(arriving_at: datetime, set_out_at: datetime, tz: ZoneInfo) -> str:
+    """"14:30", or "12-07 14:30" when the arrival falls on another day than the tap (short: a template variable)."""
+    local = arriving_at.astimezone(tz)
+    same_day = local.date() == set_out_at.astimezone(tz).date()
+    return local.strftime("%H:%M") if same_day else local.strftime("%m-%d %H:%M")
+
+
+def queue_on_the_way(ticket: Ticket, *, arriving_at: datetime, set_out_at: datetime, event: str, tz: ZoneInfo,
+                     site: Site) -> dict[str, bool]:
+    """"On my way, arriving about 14:30": by SMS to the request's contact phone (a mobile, not opted out) and by
+    e-mail when the customer gave an address. `event` is the phone's op id: the message's idempotency key, so an op
+    replayed after a lost answer tells the customer once. In the caller's transaction; sent after its commit."""
+    from . import sms
+
+    name = ticket.assignee.display_name if ticket.assignee else ""
+    when = arrival_words(arriving_at, set_out_at, tz)
+    sent = {"sms": sms.queue_customer_sms(ticket, sms.SmsKind.CUSTOMER_ON_THE_WAY, event=event,
+                                          variables={"name": name, "time": when}),
+            "email": False}
+    if ticket.customer_email:
+        with force_locale("zh_CN"):
+            subject = _("Request %(number)s: your technician is on the way", number=ticket.number)
+            body = _("Hello %(name)s,\n\n%(technician)s is on the way to you for request %(number)s, arriving "
+                     "about %(time)s.\n\n%(company)s", name=ticket.customer.name, technician=name,
+                     number=ticket.number, time=when, company=site.company)
+        sent["email"] = mail.queue_mail("customer_on_the_way", [ticket.customer_email], subject, body) is not None
     return sent

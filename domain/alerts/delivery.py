@@ -9,10 +9,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 
 from ..alerts.models import Notification, PushSubscription
+from ..core import validation
 from ..core.db import db
+from ..core.enums import Role
+from ..core.errors import ValidationError
 from ..core.models import User
 from ..sla.policy import current_policy
 from . import channels, mail, push, sms
@@ -21,12 +25,19 @@ from .notifications import Kind, kinds_for, title_and_body
 log = logging.getLogger(__name__)
 BATCH = 500
 
-# Without a choice of their own: every alert by push, and by e-mail what must not be missed.
+# Without a choice of their own: every alert by push, and by e-mail what must not be missed; an @mention in the
+# group robot's message whenever one announces the alert; an SMS for an urgent assignment and a missed deadline.
 DEFAULT_CHANNELS: dict[str, list[str]] = {
     "push": [k.value for k in Kind],
     "email": [Kind.MISSED.value, Kind.RETURNED.value, Kind.WEEKLY_REPORT.value, Kind.UNREACHABLE.value,
               Kind.HANDED_BACK.value, Kind.UNSIGNED.value],
+    "robot": [k.value for k in Kind],
+    "sms": [Kind.ASSIGNED.value, Kind.MISSED.value],
 }
+# The kinds an SMS exists for, by role (sms.py: an urgent assignment to the technician, a missed first contact to
+# the supervisor on duty), and who a robot's message @mentions (channels.MENTIONED_ROLES: whoever must act).
+SMS_KINDS = {Role.TECHNICIAN: frozenset({Kind.ASSIGNED}), Role.SUPERVISOR: frozenset({Kind.MISSED})}
+CHANNELS = ("push", "email", "robot", "sms")
 
 
 def channels_of(user: User) -> dict[str, set[str]]:
@@ -34,13 +45,37 @@ def channels_of(user: User) -> dict[str, set[str]]:
     return {channel: set(chosen.get(channel, default)) for channel, default in DEFAULT_CHANNELS.items()}
 
 
-def save_channels(user: User, push_kinds: list[str], email_kinds: list[str]) -> None:
+def offered(user: User) -> dict[str, set[str]]:
+    """Per channel, the kinds it can carry to this user (the inbox always has every kind)."""
+    kinds = {k.value for k in kinds_for(user)}
+    robot = {k.value for k in channels.ROBOT_KINDS} if user.role in channels.MENTIONED_ROLES else set()
+    by_sms = {k.value for k in SMS_KINDS.get(user.role, ())}
+    return {"push": kinds, "email": kinds, "robot": kinds & robot, "sms": kinds & by_sms}
+
+
+def save_channels(user: User, push_kinds: list[str], email_kinds: list[str], robot_kinds: list[str] | None = None,
+                  sms_kinds: list[str] | None = None) -> None:
     """The user's choice for the kinds that can reach them; the others keep what they were (a role changed back
     finds its choices again)."""
-    offered = {k.value for k in kinds_for(user)}
-    current = channels_of(user)
-    user.alert_channels = {"push": sorted((current["push"] - offered) | (set(push_kinds) & offered)),
-                           "email": sorted((current["email"] - offered) | (set(email_kinds) & offered))}
+    chosen = {"push": push_kinds, "email": email_kinds, "robot": robot_kinds, "sms": sms_kinds}
+    can, current = offered(user), channels_of(user)
+    user.alert_channels = {channel: sorted(current[channel] if chosen[channel] is None else
+                                           (current[channel] - can[channel]) | (set(chosen[channel]) & can[channel]))
+                           for channel in CHANNELS}
+
+
+def set_mobile(user: User, text: str) -> None:
+    """The user's own mobile number (the robots' @mention, the alert SMS): a mainland mobile, +86 optional, stored
+    as its 11 digits; empty clears it."""
+    text = (text or "").strip()
+    if not text:
+        user.phone = None
+        return
+    mobile = channels.mobile_of(text) if len(text) <= 40 and not validation.text_problem(text) else None
+    if mobile is None:
+        raise ValidationError({"phone": _l("A mainland mobile number: 11 digits starting with 1, +86 optional "
+                                           "(e.g. 138 0013 8000).")})
+    user.phone = mobile
 
 
 def path_for(user: User, note: Notification) -> str:

@@ -187,3 +187,38 @@ class SmsTemplate(Base):
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)
     code: Mapped[str] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SmsReply(Base):
+    """A customer's reply to one of our SMS, as the provider reported it (Aliyun's SmsUp push, Tencent's reply
+    callback). `key` is the provider's identity of the reply (a push retried is stored once)."""
+
+    __tablename__ = "sms_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    mobile: Mapped[str] = mapped_column(String(40), index=True)
+    text: Mapped[str] = mapped_column(String(500))
+    sign_name: Mapped[str | None] = mapped_column(String(100))
+    replied_at: Mapped[datetime | None]  # the provider's time of the reply
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    opt_out: Mapped[bool] = mapped_column(default=False)  # the reply asked for no more messages
+
+
+class SmsOptOut(Base):
+    """A mobile number that asked for no more messages (STOP / 退订 / TD). It holds until an administrator lifts it
+    (the customer asked again, by phone): a new request from the number does not lift it."""
+
+    __tablename__ = "sms_opt_outs"
+
+    mobile: Mapped[str] = mapped_column(String(40), primary_key=True)
+    opted_out_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reply_id: Mapped[int | None] = mapped_column(ForeignKey("sms_replies.id"))
+    lifted_at: Mapped[datetime | None]
+    lifted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    lifted_reason: Mapped[str | None] = mapped_column(String(500))
+
+    lifted_by: Mapped[User | None] = relationship()
+    # For the unit of work's order (the reply is written before the opt-out that names it).
+    reply: Mapped[SmsReply | None] = relationship(lazy="raise")

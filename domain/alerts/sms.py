@@ -43,6 +43,10 @@ from .sms_providers import Provider, SmsAnswer, SmsOutcome, SmsRequest
 log = logging.getLogger(__name__)
 
 HELD, LIMITED, REFUSED = "held", "limited", "refused"
+# Not sent, on purpose: the number replied STOP / 退订; a "received" overtaken by the technician's message.
+OPTED_OUT, SUPERSEDED = "opted_out", "superseded"
+OPTED_OUT_ANSWER = "not sent: the number opted out (replied STOP / 退订)"
+SUPERSEDED_ANSWER = "not sent: the technician's message, queued before this went out, tells the same"
 BATCH = 50
 HTTP_TIMEOUT = 10
 
@@ -52,6 +56,11 @@ class SmsKind(StrEnum):
     FIRST_CONTACT_MISSED = "first_contact_missed"
     CUSTOMER_RECEIVED = "customer_received"
     CUSTOMER_TECHNICIAN = "customer_technician"
+    CUSTOMER_ON_THE_WAY = "customer_on_the_way"
+
+
+# The customer's messages: a number that replied STOP / 退订 gets none of them again (opt_outs.py).
+CUSTOMER_KINDS = frozenset({SmsKind.CUSTOMER_RECEIVED, SmsKind.CUSTOMER_TECHNICIAN, SmsKind.CUSTOMER_ON_THE_WAY})
 
 
 # Each template's variables, in the order Tencent's positional {1}, {2} take them (Aliyun names them).
@@ -60,25 +69,30 @@ TEMPLATE_VARS: dict[SmsKind, tuple[str, ...]] = {
     SmsKind.FIRST_CONTACT_MISSED: ("number", "time"),
     SmsKind.CUSTOMER_RECEIVED: ("number",),
     SmsKind.CUSTOMER_TECHNICIAN: ("number", "name"),
+    SmsKind.CUSTOMER_ON_THE_WAY: ("number", "name", "time"),
 }
 KIND_LABELS = {
     SmsKind.URGENT_ASSIGNED: _l("Urgent request assigned (to the technician)"),
     SmsKind.FIRST_CONTACT_MISSED: _l("First contact missed (to the supervisor on duty)"),
     SmsKind.CUSTOMER_RECEIVED: _l("Request received (to the customer, when it is entered)"),
     SmsKind.CUSTOMER_TECHNICIAN: _l("Technician named (to the customer, at assignment)"),
+    SmsKind.CUSTOMER_ON_THE_WAY: _l("Technician on the way (to the customer, tapped on the phone)"),
 }
 # The wording to have approved as the template (shown on the admin page and kept with each message).
 TEMPLATE_TEXTS = {
     SmsKind.URGENT_ASSIGNED: _l("Urgent request ${number} is assigned to you: contact the customer by ${time}."),
     SmsKind.FIRST_CONTACT_MISSED: _l("Request ${number}: the customer was not contacted by ${time}."),
     SmsKind.CUSTOMER_RECEIVED: _l("Your request ${number} is received; a technician will contact you soon."),
-    SmsKind.CUSTOMER_TECHNICIAN: _l("Your request ${number} is received; your technician is ${name}."),
+    SmsKind.CUSTOMER_TECHNICIAN: _l("Request ${number}: your technician is ${name}, who will contact you soon."),
+    SmsKind.CUSTOMER_ON_THE_WAY: _l("Request ${number}: ${name} is on the way to you, arriving about ${time}."),
 }
 # Defaults that make the messages go out until the approved codes are entered (and in tests).
 DEFAULT_CODES = {"aliyun": {SmsKind.URGENT_ASSIGNED: "SMS_900000001", SmsKind.FIRST_CONTACT_MISSED: "SMS_900000002",
-                            SmsKind.CUSTOMER_RECEIVED: "SMS_900000003", SmsKind.CUSTOMER_TECHNICIAN: "SMS_900000004"},
+                            SmsKind.CUSTOMER_RECEIVED: "SMS_900000003", SmsKind.CUSTOMER_TECHNICIAN: "SMS_900000004",
+                            SmsKind.CUSTOMER_ON_THE_WAY: "SMS_900000005"},
                  "tencent": {SmsKind.URGENT_ASSIGNED: "900001", SmsKind.FIRST_CONTACT_MISSED: "900002",
-                             SmsKind.CUSTOMER_RECEIVED: "900003", SmsKind.CUSTOMER_TECHNICIAN: "900004"}}
+                             SmsKind.CUSTOMER_RECEIVED: "900003", SmsKind.CUSTOMER_TECHNICIAN: "900004",
+                             SmsKind.CUSTOMER_ON_THE_WAY: "900005"}}
 CODE_MAX = 40
 VALUE_MAX = 20  # a template variable: a short value (Aliyun allows 35 characters; names are cut)
 
@@ -142,6 +156,8 @@ def _local_time(at: datetime | None, tz: ZoneInfo) -> str:
 def queue_alerts(notes: list[Notification], config: Mapping[str, Any]) -> int:
     """The SMS the delivered alerts call for: an urgent assignment to the technician, a missed first contact to
     the supervisor on duty. The caller commits."""
+    from .delivery import channels_of  # (delivery imports this module)
+
     tz = ZoneInfo(config["TIMEZONE"])
     wanted = [n for n in notes if (n.kind == Kind.ASSIGNED) or
               (n.kind == Kind.MISSED and n.clock == ClockName.FIRST_CONTACT.value)]
@@ -156,7 +172,7 @@ def queue_alerts(notes: list[Notification], config: Mapping[str, Any]) -> int:
     for note in wanted:
         ticket, user = tickets.get(note.ticket_id), users[note.user_id]
         mobile = mobile_of(user.phone)
-        if ticket is None or mobile is None or not user.active:
+        if ticket is None or mobile is None or not user.active or note.kind not in channels_of(user)["sms"]:
             continue
         if note.kind == Kind.ASSIGNED:
             if ticket.urgency != Urgency.URGENT or ticket.assignee_id != user.id:
@@ -180,10 +196,12 @@ def queue_alerts(notes: list[Notification], config: Mapping[str, Any]) -> int:
     return created
 
 
-def queue_customer_sms(ticket: Ticket, kind: SmsKind) -> bool:
+def queue_customer_sms(ticket: Ticket, kind: SmsKind, *, event: str | None = None,
+                       variables: dict[str, str] | None = None) -> bool:
     """A customer's SMS, to the request's contact phone when it is a mobile number: "received" when the request
-    is entered, "your technician is …" at each assignment (a reassignment names the new one). In the caller's
-    transaction."""
+    is entered, "your technician is …" at each assignment (a reassignment names the new one), "on the way" when
+    the technician sets out (`event`: the phone's op, so a replayed op is told once). In the caller's
+    transaction. A number that opted out gets the row all the same, kept as not sent (the outbox shows why)."""
     mobile = mobile_of(ticket.contact_phone)
     if mobile is None:
         return False
@@ -192,17 +210,44 @@ def queue_customer_sms(ticket: Ticket, kind: SmsKind) -> bool:
             return False
         key = f"{kind.value}:{ticket.number}:{ticket.assignee.id}:{ticket.assigned_at.isoformat()}"
         variables = {"number": ticket.number, "name": ticket.assignee.display_name}
+    elif event is not None:
+        key, variables = f"{kind.value}:{ticket.number}:{event}", {"number": ticket.number, **(variables or {})}
     else:
         key, variables = f"{kind.value}:{ticket.number}", {"number": ticket.number}
     row = sms_row(kind, mobile, key, variables, ticket_id=None, now=utcnow())
-    pending = {m.key for m in db.session.new if isinstance(m, ChannelMessage)}
+    pending = [m for m in db.session.new if isinstance(m, ChannelMessage)]
     with db.session.no_autoflush:
-        if row["key"] in pending or db.session.execute(select(ChannelMessage.id).where(
+        if row["key"] in {m.key for m in pending} or db.session.execute(select(ChannelMessage.id).where(
                 ChannelMessage.key == row["key"])).first() is not None:
             return False  # this event was told already
+        if opted_out(mobile):
+            row["state"], row["last_answer"] = OPTED_OUT, OPTED_OUT_ANSWER
+        elif kind == SmsKind.CUSTOMER_TECHNICIAN:
+            _supersede_received(ticket, mobile, pending)
     db.session.add(ChannelMessage(**row, ticket=ticket))
-    after_commit_task("send_channel_messages")
-    return True
+    if row["state"] == QUEUED:
+        after_commit_task("send_channel_messages")
+    return row["state"] == QUEUED
+
+
+def _supersede_received(ticket: Ticket, mobile: str, pending: list[ChannelMessage]) -> None:
+    """The technician's message tells the customer their request is received: a "received" SMS of the same request
+    that has not gone out yet (kept while no provider is set, waiting for a retry, or entered and assigned in one
+    go) is not sent as well."""
+    key = f"sms:{mobile}:{SmsKind.CUSTOMER_RECEIVED.value}:{ticket.number}"
+    for message in pending:
+        if message.key == key and message.state in (QUEUED, HELD):
+            message.state, message.last_answer = SUPERSEDED, SUPERSEDED_ANSWER
+    db.session.execute(update(ChannelMessage).where(ChannelMessage.key == key,
+                                                    ChannelMessage.state.in_([QUEUED, HELD]))
+                       .values(state=SUPERSEDED, last_answer=SUPERSEDED_ANSWER))
+
+
+def opted_out(mobile: str) -> bool:
+    from .models import SmsOptOut
+
+    return db.session.execute(select(SmsOptOut.mobile).where(SmsOptOut.mobile == mobile,
+                                                             SmsOptOut.lifted_at.is_(None))).first() is not None
 
 
 def text_of(row: ChannelMessage) -> str:
@@ -252,8 +297,12 @@ def sent_today(mobile: str, kind: str, now: datetime, tz: ZoneInfo) -> int:
 
 
 def prepare(message_id: int, provider: Provider, config: Mapping[str, Any], now: datetime) -> SmsRequest | None:
-    """The signed request for a claimed message, or None when today's cap for the number is reached (recorded)."""
+    """The signed request for a claimed message, or None when it is not to go out (recorded): the number opted
+    out, or today's cap for the number is reached."""
     row = db.session.get(ChannelMessage, message_id)
+    if SmsKind(row.kind) in CUSTOMER_KINDS and opted_out(row.recipient):  # opted out since it was queued
+        row.state, row.last_answer = OPTED_OUT, OPTED_OUT_ANSWER
+        return None
     tz = ZoneInfo(config["TIMEZONE"])
     cap = int(config.get("SMS_DAILY_CAP") or 50)
     if sent_today(row.recipient, row.kind, now, tz) >= cap:

@@ -76,7 +76,7 @@ def service_over(ticket: Ticket) -> bool:
     return ticket.status in SERVICE_OVER
 
 
-def state_words(ticket: Ticket) -> str:
+def state_words(ticket: Ticket, tz=None) -> str:
     name = ticket.assignee.display_name if ticket.assignee else ""
     visit = ticket.current_visit
     status = ticket.status
@@ -88,6 +88,13 @@ def state_words(ticket: Ticket) -> str:
         return str(_l("Done: the repair is finished and you signed the service order."))
     if status == TicketStatus.ON_SITE:
         return str(_l("%(name)s is on site with you.", name=name))
+    if status == TicketStatus.VISIT_SCHEDULED and visit is not None and visit.on_the_way_at is not None \
+            and visit.expected_arrival_at is not None:
+        from ..alerts.customer import arrival_words
+
+        when = arrival_words(visit.expected_arrival_at, visit.on_the_way_at, tz) if tz is not None else \
+            visit.expected_arrival_at.strftime("%H:%M")
+        return str(_l("%(name)s is on the way, arriving about %(time)s.", name=name, time=when))
     if status == TicketStatus.VISIT_SCHEDULED and visit is not None:
         return str(_l("A visit is agreed: %(name)s comes at the agreed time.", name=name))
     if status == TicketStatus.CONTACTED:
@@ -114,6 +121,10 @@ def timeline(ticket: Ticket, tz) -> list[Step]:
     for visit in ticket.visits:
         if visit.cancelled_at is None:
             steps.append(Step(visit.created_at, str(_l("Visit agreed for %(when)s", when=local(visit.scheduled_at)))))
+        if visit.on_the_way_at and visit.expected_arrival_at and visit.cancelled_at is None:
+            steps.append(Step(visit.on_the_way_at, str(_l("%(name)s on the way, arriving about %(time)s", name=name,
+                                                          time=in_zone(visit.expected_arrival_at, tz)
+                                                          .strftime("%H:%M")))))
         if visit.arrived_at:
             steps.append(Step(visit.arrived_at, str(_l("Technician arrived"))))
     if ticket.remote_resolved_at:

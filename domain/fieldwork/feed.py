@@ -50,6 +50,8 @@ class JobVisit(Feed):
     address: str | None
     agreed_with: str | None
     prepared_at: Time
+    on_the_way_at: Time = Field(description="the technician set out (\"on my way\"): the tap's time")
+    expected_arrival_at: Time = Field(description="the arrival the customer was told")
     arrived_at: Time
     problem_confirmed_at: Time
     confirmed_problem: str | None

@@ -66,12 +66,12 @@ from ..requests.models import Ticket
 VERSION = 5  # 2: signing requires the cause and work done; tests_passed is a tally of the items' last results;
 # 3: every item of the checklist answered (tests_answered), not applicable with a reason, failures acknowledged;
 # 4: the job handed back (handed_back); 5: the signature missing (unsigned), leaving after it (may_leave), a visit
-# ended for another to follow (visited_before)
+# ended for another to follow (visited_before), "on my way" (on_the_way, cleared by a new visit time)
 
 FACTS = ("contact_made", "remote_guided", "remote_resolved", "visit_scheduled", "prep_confirmed", "arrived",
          "problem_confirmed", "work_recorded", "tests_recorded", "tests_passed", "tests_answered", "customer_confirmed",
          "precautions_told", "signed", "departed", "service_ended", "submitted", "returned", "handed_back",
-         "unsigned", "may_leave", "visited_before")
+         "unsigned", "may_leave", "visited_before", "on_the_way")
 
 Condition = dict[str, list]
 When = dict[str, Condition]  # {"facts": condition, "data": condition}
@@ -254,6 +254,7 @@ _FACT_RULES: dict[str, Callable[[Ticket, Any], Any]] = {
     "remote_resolved": lambda ticket, visit: ticket.remote_resolved_at is not None,
     "visit_scheduled": lambda ticket, visit: visit is not None,
     "prep_confirmed": _visit_at("prep_confirmed_at"),
+    "on_the_way": _visit_at("on_the_way_at"),
     "arrived": _visit_at("arrived_at"),
     "problem_confirmed": _visit_at("problem_confirmed_at"),
     "work_recorded": lambda ticket, visit: bool(ticket.cause and ticket.work_done),

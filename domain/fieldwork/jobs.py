@@ -69,6 +69,7 @@ def _job(ticket: Ticket, now: datetime, articles: list[KbArticle], faults: list[
         "visit": None if visit is None else {
             "scheduled_at": _iso(visit.scheduled_at), "address": visit.address, "agreed_with": visit.agreed_with,
             "prepared_at": _iso(visit.prep_confirmed_at), "arrived_at": _iso(visit.arrived_at),
+            "on_the_way_at": _iso(visit.on_the_way_at), "expected_arrival_at": _iso(visit.expected_arrival_at),
             "problem_confirmed_at": _iso(visit.problem_confirmed_at), "confirmed_problem": visit.confirmed_problem,
             "work_recorded_at": _iso(visit.work_recorded_at),
             "tests_recorded_at": _iso(max((t.recorded_at for t in ticket.tests), default=None)),

@@ -44,6 +44,9 @@ class Visit(Base):
     agreed_with: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     prep_confirmed_at: Mapped[datetime | None]
+    # "On my way": when the technician set out (the tap's time) and the arrival they announced to the customer.
+    on_the_way_at: Mapped[datetime | None]
+    expected_arrival_at: Mapped[datetime | None]
     arrived_at: Mapped[datetime | None]
     problem_confirmed_at: Mapped[datetime | None]
     confirmed_problem: Mapped[str | None] = mapped_column(Text)

@@ -5,12 +5,20 @@ Every step checks that the actor is the assignee and refuses to change an order 
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 
 from ..core.audit import record_event
-from ..core.context import AFTER_ARRIVAL, AFTER_SCHEDULING, MAX_TEXT, Context, checked_time, require_assignee
+from ..core.context import (
+    AFTER_ARRIVAL,
+    AFTER_SCHEDULING,
+    CLOCK_SKEW,
+    MAX_TEXT,
+    Context,
+    checked_time,
+    require_assignee,
+)
 from ..core.db import db
 from ..core.enums import TicketStatus
 from ..core.errors import Conflict, DomainError, ValidationError
@@ -39,6 +47,44 @@ def _on_site(ticket: Ticket, ctx: Context) -> Visit:
     if ticket.status != TicketStatus.ON_SITE:
         raise DomainError("not_on_site", _l("Record your arrival at the customer's site first."))
     return current_visit(ticket)
+
+
+# The arrival a technician announces when setting out: not before the tap, at most this far after it.
+ARRIVAL_AHEAD = timedelta(hours=24)
+ARRIVAL_BEFORE_TAP = _l("The arrival time is before you set out.")
+ARRIVAL_TOO_FAR = _l("The arrival time is more than 24 hours away.")
+
+
+def on_the_way_rules(default_minutes: int) -> dict:
+    """The same window for the phone, which proposes an arrival (the agreed time, or now + `default_minutes`) and
+    checks the one chosen before it queues the act (messages in the reader's language)."""
+    return {"default_minutes": default_minutes, "before_minutes": CLOCK_SKEW.total_seconds() / 60,
+            "ahead_minutes": ARRIVAL_AHEAD.total_seconds() / 60, "before_tap": str(ARRIVAL_BEFORE_TAP),
+            "too_far": str(ARRIVAL_TOO_FAR)}
+
+
+def set_out(ticket: Ticket, ctx: Context, *, arriving_at: datetime, at: datetime | None = None,
+            event: str) -> Visit:
+    """"On my way": the technician leaves for the agreed visit, announcing an arrival time. Recorded on the visit
+    (the request's timeline, the customer's tracking page) and told to the customer by SMS (and e-mail when they
+    gave an address), once per `event` (the phone's op id)."""
+    require_assignee(ctx, ticket)
+    ensure_not_locked(ticket)
+    flow.enforce(ticket, "visit.on_the_way")
+    visit = current_visit(ticket)
+    at = checked_time(at, ctx, "at", not_before=visit.created_at, after=AFTER_SCHEDULING)
+    if arriving_at < at - CLOCK_SKEW:
+        raise ValidationError({"arriving_at": ARRIVAL_BEFORE_TAP})
+    if arriving_at > at + ARRIVAL_AHEAD:
+        raise ValidationError({"arriving_at": ARRIVAL_TOO_FAR})
+    visit.on_the_way_at, visit.expected_arrival_at = at, arriving_at
+    record_event("visit.on_the_way", actor=ctx.actor, ticket=ticket, entity=ticket, via=ctx.via,
+                 remote_addr=ctx.remote_addr, arriving_at=arriving_at.isoformat(), at=at.isoformat())
+    from ..alerts import customer
+
+    customer.queue_on_the_way(ticket, arriving_at=arriving_at, set_out_at=at, event=event, tz=ctx.tz,
+                              site=ctx.settings())
+    return visit
 
 
 def arrive(ticket: Ticket, ctx: Context, at: datetime | None = None,

@@ -122,6 +122,13 @@ class VisitScheduled(Payload):
     error_codes = {"scheduled_at": "bad_time"}
 
 
+class OnTheWay(Payload):
+    """"On my way": the arrival announced to the customer (the op's time is when the technician set out)."""
+    arriving_at: Time = Field(description="the arrival the customer is told (\"arriving about 14:30\"): not before "
+                                          "the op's time, at most 24 hours after it")
+    error_codes = {"arriving_at": "bad_time"}
+
+
 class PrepConfirmed(Payload):
     items: list[StrictInt] = Field(description="ids of the checklist items confirmed")
 
@@ -256,6 +263,10 @@ def _visit_scheduled(ticket: Ticket, ctx: Context, data: VisitScheduled, at: dat
 
 def _prep_confirmed(ticket: Ticket, ctx: Context, data: PrepConfirmed, at: datetime, meta: dict) -> None:
     visits.confirm_preparation(ticket, ctx, checked_item_ids=set(data.items), at=at)
+
+
+def _on_the_way(ticket: Ticket, ctx: Context, data: OnTheWay, at: datetime, meta: dict) -> None:
+    onsite.set_out(ticket, ctx, arriving_at=data.arriving_at, at=at, event=str(meta["op_id"]))
 
 
 def _arrived(ticket: Ticket, ctx: Context, data: Arrived, at: datetime, meta: dict) -> None:
@@ -416,12 +427,13 @@ _KINDS = (
     # Scheduling again moves the visit: its preparation must be confirmed again.
     OpKind("visit.scheduled", VisitScheduled, _visit_scheduled, "a visit agreed (or moved)", _l("Visit scheduled"),
            Step(requires=("contact_made",), refused_if=("arrived", "remote_resolved"), sets=("visit_scheduled",),
-                clears=("prep_confirmed",),
+                clears=("prep_confirmed", "on_the_way"),
                 refusals={"contact_made": NOT_CONTACTED, "arrived": ON_SITE_ALREADY,
                           "remote_resolved": RESOLVED_REMOTELY}),
            effects=(set_to("status", value(TicketStatus.VISIT_SCHEDULED)),
                     *copy_fields("visit.", "scheduled_at", "address", "agreed_with", defaults={"agreed_with": ""}),
                     set_to("visit.prepared_at", value(None)), set_to("visit.arrived_at", value(None)),
+                    set_to("visit.on_the_way_at", value(None)), set_to("visit.expected_arrival_at", value(None)),
                     each("visit.checklist", "checked", value(False))),
            screen="schedule", done_fact="visit_scheduled", reads=("clocks", "policy")),
     OpKind("prep.confirmed", PrepConfirmed, _prep_confirmed, "the preparation checklist confirmed", _l("Preparation"),
@@ -432,6 +444,16 @@ _KINDS = (
            effects=(each("visit.checklist", "checked", value(True), where_in=data("items", [])),
                     set_to("visit.prepared_at", OP_TIME)),
            screen="prepare", done_fact="prep_confirmed", reads=("clocks", "visits.prep_items")),
+    # Setting out for the visit: the customer is told (SMS, e-mail) when the op syncs, with the tap's time. Once per
+    # agreed time (a new time clears it: the customer may be told again).
+    OpKind("visit.on_the_way", OnTheWay, _on_the_way, "on the way to the customer, with the arrival time",
+           _l("On my way"),
+           Step(requires=("visit_scheduled",), refused_if=("arrived", "on_the_way"), sets=("on_the_way",),
+                refusals={"visit_scheduled": NO_VISIT, "arrived": ON_SITE_ALREADY,
+                          "on_the_way": _once(_l("The customer was already told you are on the way; after a new "
+                                                 "visit time you can tell them again."))}),
+           effects=(set_to("visit.on_the_way_at", OP_TIME), set_to("visit.expected_arrival_at", data("arriving_at"))),
+           reads=("customer", "assignee")),
     OpKind("visit.arrived", Arrived, _arrived, "arrived at the customer's site (where, when allowed)", _l("Arrival"),
            Step(requires=("visit_scheduled",), refused_if=("arrived",), sets=("arrived",),
                 refusals={"visit_scheduled": NO_VISIT, "arrived": _once(_l("Your arrival is already recorded."))}),

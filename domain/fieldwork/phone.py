@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..core.enums import ContactMethod, RemoteOutcome, TicketStatus
 from ..requests.visits import visit_time_rules
 from ..sla.policy import Policy
+from .onsite import on_the_way_rules
 from .ops import REGISTRY
 from .signing import pad_rules
 from .unsigned import REASON_MAX
@@ -21,7 +22,7 @@ def screens() -> dict[str, dict]:
     return out
 
 
-def phone_rules(*, max_ops: int, max_bytes: int, policy: Policy) -> dict:
+def phone_rules(*, max_ops: int, max_bytes: int, policy: Policy, on_the_way_minutes: int = 30) -> dict:
     """The `rules` JSON of the shell page (labels in the current user's language)."""
     return {
         "ops": {name: kind.for_phone() for name, kind in REGISTRY.items()},
@@ -29,7 +30,7 @@ def phone_rules(*, max_ops: int, max_bytes: int, policy: Policy) -> dict:
         "enums": {"contact_methods": [m.value for m in ContactMethod], "statuses": [s.value for s in TicketStatus],
                   "remote_outcomes": [o.value for o in RemoteOutcome]},
         "limits": {"max_ops": max_ops, "max_bytes": max_bytes, "visit_time": visit_time_rules(),
-                   "reason_max": REASON_MAX},
+                   "reason_max": REASON_MAX, "on_the_way": on_the_way_rules(on_the_way_minutes)},
         "signature": pad_rules(),
         # The policy's minutes the local effects name (a deadline an act starts: effects.op_time_plus).
         "policy": {name: getattr(policy, name) for name in _policy_minutes()},

@@ -195,7 +195,7 @@ class VisitState:
 
     PLANNED = "planned"      # agreed, not prepared yet
     LATE = "late"            # its time has passed and nobody has arrived
-    ON_THE_WAY = "on_the_way"  # prepared (packed, an hour before): on the way
+    ON_THE_WAY = "on_the_way"  # "on my way" tapped on the phone (the customer was told)
     ARRIVED = "arrived"
     SIGNED = "signed"        # the customer signed on the technician's phone
     LEFT = "left"
@@ -238,7 +238,7 @@ def visit_state(visit, now: datetime) -> str:
         return VisitState.SIGNED
     if visit.arrived_at is not None:
         return VisitState.ARRIVED
-    if visit.prep_confirmed_at is not None:
+    if visit.on_the_way_at is not None:
         return VisitState.ON_THE_WAY
     return VisitState.LATE if visit.scheduled_at < now else VisitState.PLANNED
 

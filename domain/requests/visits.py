@@ -104,6 +104,7 @@ def schedule_visit(ticket: Ticket, ctx: Context, *, scheduled_at: datetime | Non
             if label:
                 visit.prep_items.append(PrepItem(kind=kind, label=label[:200], position=position))
     visit.prep_confirmed_at = None
+    visit.on_the_way_at = visit.expected_arrival_at = None  # a new time: the customer is told again when it comes
     for item in visit.prep_items:
         item.checked, item.checked_at = False, None
     start_clock(ticket, ClockName.PREPARATION, ctx.now, preparation_due(scheduled_at, ctx.now, ctx.rules()),

@@ -22,6 +22,49 @@ function visitTimeProblem(when) {
   return minutes > rule.ahead_minutes ? rule.too_far : null;
 }
 
+// "On my way": one tap when leaving for the visit. The arrival proposed is the agreed time while it is ahead, else
+// now + the server's minutes; the technician may change it. The customer is told when the op syncs.
+const hhmm = (d) => `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+
+function proposedArrival(job) {
+  const now = store.serverNow();
+  const agreed = job.visit?.scheduled_at ? new Date(job.visit.scheduled_at) : null;
+  if (agreed && agreed > now) return agreed;
+  return new Date(now.getTime() + (LIMITS.on_the_way?.default_minutes || 30) * 60000);
+}
+
+// The chosen "HH:MM" as a time after now (the next day when it is already past), or a problem to announce.
+function arrivalFrom(value) {
+  const rule = LIMITS.on_the_way || { before_minutes: 2, ahead_minutes: 1440 };
+  const now = store.serverNow();
+  const [hours, minutes] = (value || "").split(":").map(Number);
+  if (!value || Number.isNaN(hours) || Number.isNaN(minutes)) return { problem: t("need_arrival") };
+  const when = new Date(now);
+  when.setHours(hours, minutes, 0, 0);
+  if (when.getTime() < now.getTime() - rule.before_minutes * 60000) when.setDate(when.getDate() + 1);
+  if ((when.getTime() - now.getTime()) / 60000 > rule.ahead_minutes) return { problem: rule.too_far };
+  return { when };
+}
+
+function onTheWay(ctx) {
+  const { job, facts, declaration, key } = ctx;
+  const visit = job.visit || {};
+  if (facts.on_the_way) {
+    return h("p", { class: "done", "data-key": "on-the-way" },
+      t("on_the_way_done", { time: hhmm(new Date(visit.expected_arrival_at)) }));
+  }
+  if (flow.check(declaration, facts, "visit.on_the_way")) return null;
+  const input = draftInput(key("arrival"), { type: "time", required: true }, "input", hhmm(proposedArrival(job)));
+  const button = bigButton(t("on_my_way", { time: input.value }), () => {
+    const { when, problem } = arrivalFrom(input.value);
+    if (problem) { announce(problem); input.focus(); return; }
+    act("visit.on_the_way", job, { arriving_at: store.localIso(when) }, null, [key("arrival")]);
+  }, "secondary");
+  input.addEventListener("input", () => { button.textContent = t("on_my_way", { time: input.value }); });
+  return h("div", { class: "on-the-way", "data-key": "on-the-way" }, field(t("arriving_about"), input,
+    t("on_the_way_hint")), button);
+}
+
 // The device's checklist in the user's language; an item already recorded under its other language's name keeps
 // that name (the phone's language may have changed since).
 export function testItems(job) {
@@ -150,7 +193,7 @@ export const STEP_BODIES = {
   arrive(ctx, refusal) {
     if (ctx.facts.arrived) return h("p", { class: "done" }, t("arrived_done"));
     const button = bigButton(t("arrived"), () => arriveHere(ctx.job, button));
-    return offer(refusal, button);
+    return [onTheWay(ctx), offer(refusal, button)];
   },
 
   problem(ctx, refusal) {

@@ -29,15 +29,49 @@ async function csrfToken() {
   return (await response.json()).csrf_token;
 }
 
-// Subscribe through the service worker that controls /field/ (registered by the field app).
+// Subscribe through the service worker that controls /field/ (registered by the field app). A phone that cannot
+// reach a push service (Chrome's goes through Google's, which phones in mainland China cannot reach; Huawei and
+// Honor phones have no Google services) fails the subscription or never answers it: bounded by SUBSCRIBE_MS.
+const SUBSCRIBE_MS = 15_000;
+
+class PushUnreachable extends Error {}
+
+function withinTime(promise, ms) {
+  let timer;
+  const late = new Promise((resolve, reject) => { timer = setTimeout(() => reject(new PushUnreachable("timeout")), ms); });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+// The worker active. (navigator.serviceWorker.ready never resolves on a page outside /field/, such as the alert
+// settings: it waits for a worker of the page's own scope.)
+function activated(registration) {
+  if (registration.active) return Promise.resolve(registration);
+  const worker = registration.installing || registration.waiting;
+  return new Promise((resolve, reject) => {
+    if (!worker) { reject(new Error("no service worker")); return; }
+    worker.addEventListener("statechange", () => {
+      if (worker.state === "activated") resolve(registration);
+      if (worker.state === "redundant") reject(new Error("service worker redundant"));
+    });
+  });
+}
+
 async function subscribe() {
-  const registration = await navigator.serviceWorker.register("/sw.js", { scope: "/field/" });
-  await navigator.serviceWorker.ready;
+  const registration = await withinTime(navigator.serviceWorker.register("/sw.js", { scope: "/field/" })
+    .then(activated), SUBSCRIBE_MS).catch((error) => { throw error instanceof PushUnreachable ? new Error("sw") : error; });
   const keyResponse = await fetch("/api/v1/push/key", { credentials: "same-origin" });
   const { public_key: key } = await keyResponse.json();
   let subscription = await registration.pushManager.getSubscription();
   if (!subscription) {
-    subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
+    try {
+      subscription = await withinTime(registration.pushManager.subscribe({ userVisibleOnly: true,
+        applicationServerKey: keyBytes(key) }), SUBSCRIBE_MS);
+    } catch (error) {
+      // AbortError "Registration failed - push service not available/error", NotSupportedError, or no answer.
+      if (error instanceof PushUnreachable || ["AbortError", "NotSupportedError", "InvalidStateError"]
+        .includes(error?.name)) throw new PushUnreachable(error?.message || "push service");
+      throw error;
+    }
   }
   const response = await fetch("/api/v1/push/subscriptions", {
     method: "POST", credentials: "same-origin",
@@ -50,12 +84,18 @@ async function subscribe() {
 function wirePushButton() {
   const button = document.getElementById("alerts-enable");
   const status = document.getElementById("alerts-push-status");
-  if (!button || !("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return;
+  if (!button) return;
   const show = (key) => { if (status) { status.textContent = status.dataset[key] || ""; status.hidden = false; } };
+  // Said plainly instead of a button that cannot work: the alerts still reach the inbox, SMS and the robots.
+  if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
+    show("unsupported");
+    return;
+  }
+  const failed = (error) => show(error instanceof PushUnreachable ? "unreachable" : "failed");
   if (Notification.permission === "denied") { show("denied"); return; }
   if (Notification.permission === "granted") {
-    // Already allowed: keep the server's copy of this browser's subscription current, quietly.
-    subscribe().then((ok) => ok && show("on")).catch(() => {});
+    // Already allowed: keep the server's copy of this browser's subscription current, and say when it cannot be.
+    subscribe().then((ok) => ok && show("on")).catch(failed);
     return;
   }
   button.hidden = false;
@@ -65,7 +105,8 @@ function wirePushButton() {
       if ((await Notification.requestPermission()) !== "granted") { show("denied"); return; }
       if (await subscribe()) { button.hidden = true; show("on"); }
     } catch (error) {
-      show("failed");
+      failed(error);
+      if (error instanceof PushUnreachable) button.hidden = true;
     } finally {
       button.disabled = false;
     }

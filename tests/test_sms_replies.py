@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from domain.alerts import channels, sms
+from domain.alerts import tasks as alerts_tasks
 from domain.alerts.models import ChannelMessage, SmsOptOut, SmsReply
 from domain.core import uow
 from domain.core.db import db
@@ -112,7 +113,6 @@ def test_stop_opts_the_number_out_and_a_new_request_does_not_re_enable_it(make_a
 
 
 def test_a_stop_arriving_while_a_message_waits_keeps_it_unsent(make_app, staff):  # noqa: F811
-    import worker
 
     app = make_app(SMS_CALLBACK_TOKEN=TOKEN)  # no provider yet: the "received" is held
     with app.app_context():
@@ -127,7 +127,7 @@ def test_a_stop_arriving_while_a_message_waits_keeps_it_unsent(make_app, staff):
     with SMS["aliyun"]() as standin:
         configured = make_app(**sms_settings(standin, "aliyun", SMS_CALLBACK_TOKEN=TOKEN))
         with configured.app_context():
-            assert worker.send_due_sms(configured.config) == 0
+            assert alerts_tasks.send_due_sms(configured.config) == 0
         assert standin.sent == [] and standin.requests == 0
 
 
@@ -175,7 +175,6 @@ def test_hostile_replies_are_stored_as_text_never_a_500(make_app, staff, text, s
 def test_a_request_entered_and_assigned_before_its_received_sms_went_out_sends_one_message(make_app, staff):  # noqa: F811
     """Entered and assigned while no provider was set (the same holds while a retry waits): the technician's
     message tells the customer the request is received, so the "received" is not sent as well."""
-    import worker
 
     app = make_app()
     with app.app_context():
@@ -188,8 +187,8 @@ def test_a_request_entered_and_assigned_before_its_received_sms_went_out_sends_o
     with SMS["aliyun"]() as standin:
         configured = make_app(**sms_settings(standin, "aliyun"))
         with configured.app_context():
-            worker.send_due_sms(configured.config)
-            worker.send_due_sms(configured.config, now=utcnow() + timedelta(hours=2))
+            alerts_tasks.send_due_sms(configured.config)
+            alerts_tasks.send_due_sms(configured.config, now=utcnow() + timedelta(hours=2))
             [sent] = standin.sent
             assert sent["template"] == sms.template_codes("aliyun")[sms.SmsKind.CUSTOMER_TECHNICIAN]
 

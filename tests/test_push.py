@@ -7,7 +7,7 @@ import base64
 import json
 import os
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
-from domain.alerts.models import PushSubscription
+from domain.alerts import push
+from domain.alerts import tasks as alerts_tasks
+from domain.alerts.models import PushRetry, PushSubscription
 from domain.core import context, uow
 from domain.core.db import db
 from domain.core.enums import Role
@@ -51,18 +53,29 @@ class BrowserKeys:
 
 
 class PushService:
-    """A local HTTP endpoint in place of FCM/Mozilla/Apple: records each push, answers 201 (410 under /gone/)."""
+    """A local HTTP endpoint in place of FCM/Mozilla/Apple: records each push, answers 201 as they do, and under
+    /gone/ 410 (the subscription expired), /flaky/ 503 the first time (overloaded, as FCM answers), /busy/ 429 the
+    first time (too many requests), /down/ 500 always, /bad/ 400 (a request it refuses: not worth trying again)."""
 
     def __init__(self):
         self.received: list[dict] = []
         service = self
+
+        def status_for(path: str) -> int:
+            first = sum(1 for push in service.received if push["path"] == path) == 1
+            for prefix, status in (("/gone/", 410), ("/down/", 500), ("/bad/", 400)):
+                if path.startswith(prefix):
+                    return status
+            if first and path.startswith("/flaky/"):
+                return 503
+            return 429 if first and path.startswith("/busy/") else 201
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 service.received.append({"path": self.path, "headers": headers, "body": body})
-                self.send_response(410 if self.path.startswith("/gone/") else 201)
+                self.send_response(status_for(self.path))
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -215,3 +228,85 @@ def test_a_user_who_turned_push_off_gets_no_push(push_app, staff, push_service):
     new_assigned_request(push_app, staff)
     assert push_service.received == []
     assert client.get("/api/v1/notifications").get_json()["unread"] == 1  # still in the inbox
+
+
+def subscribe(app, username: str, service: PushService, *paths: str) -> BrowserKeys:
+    browser = BrowserKeys()
+    client = signed_client(app, username)
+    for path in paths:
+        assert client.post("/api/v1/push/subscriptions", json={"endpoint": service.url(path),
+                                                               "keys": browser.keys}).status_code == 201
+    return browser
+
+
+def retries() -> list[PushRetry]:
+    return db.session.execute(select(PushRetry).order_by(PushRetry.id)).scalars().all()
+
+
+@pytest.mark.parametrize("path", ["/flaky/li", "/busy/li"])
+def test_a_push_the_service_could_not_take_is_sent_again_after_a_pause(push_app, staff, push_service, path):
+    """One 503 (or 429) from the push service loses nothing: the push is sent again once its pause is over, with
+    the same payload, and then no more."""
+    browser = subscribe(push_app, "li", push_service, path)
+    number = new_assigned_request(push_app, staff)
+    assert [p["path"] for p in push_service.received] == [path]
+    with push_app.app_context():
+        [retry] = retries()
+        assert retry.attempts == 1 and retry.last_status in (503, 429)
+        due = retry.next_attempt_at
+        assert alerts_tasks.resend_failed_pushes(push_app.config, now=due - timedelta(seconds=1)) == 0  # waits
+        assert len(push_service.received) == 1
+        assert alerts_tasks.resend_failed_pushes(push_app.config, now=due) == 1
+        assert retries() == []
+        assert alerts_tasks.resend_failed_pushes(push_app.config, now=due + timedelta(hours=1)) == 0  # once
+    assert [p["path"] for p in push_service.received] == [path, path]
+    first, again = (browser.decrypt(p["body"]) for p in push_service.received)
+    assert again == first and number in again["title"]
+
+
+def test_a_push_service_that_stays_down_is_tried_a_few_times_then_given_up(push_app, staff, push_service):
+    subscribe(push_app, "li", push_service, "/down/li")
+    new_assigned_request(push_app, staff)
+    with push_app.app_context():
+        tried_at = []
+        while rows := retries():
+            [retry] = rows
+            tried_at.append(retry.next_attempt_at)
+            assert alerts_tasks.resend_failed_pushes(push_app.config, now=retry.next_attempt_at) == 0
+            assert len(tried_at) <= push.PUSH_RETRIES
+    # The first push and PUSH_RETRIES more, the pauses growing (30 s, then 2, 8 and 32 minutes); then given up (the
+    # inbox keeps the alert).
+    assert len(push_service.received) == 1 + push.PUSH_RETRIES
+    assert [later - earlier for earlier, later in zip(tried_at, tried_at[1:], strict=False)] == [
+        timedelta(minutes=2), timedelta(minutes=8), timedelta(minutes=32)]
+    assert push.retry_pause(1) == timedelta(seconds=30)
+
+
+def test_a_push_refused_or_gone_is_not_tried_again(push_app, staff, push_service):
+    subscribe(push_app, "li", push_service, "/bad/li", "/gone/li")
+    new_assigned_request(push_app, staff)
+    assert sorted(p["path"] for p in push_service.received) == ["/bad/li", "/gone/li"]
+    with push_app.app_context():
+        assert retries() == []
+
+
+def test_a_push_retried_after_its_alert_went_stale_is_dropped_not_sent(push_app, staff, push_service):
+    subscribe(push_app, "li", push_service, "/flaky/li")
+    new_assigned_request(push_app, staff)
+    with push_app.app_context():
+        [retry] = retries()
+        late = retry.created_at + timedelta(seconds=push.PUSH_TTL + 1)
+        assert alerts_tasks.resend_failed_pushes(push_app.config, now=late) == 0
+        assert retries() == []
+    assert len(push_service.received) == 1
+
+
+def test_the_minute_tick_sends_the_pushes_due_again(push_app, staff, push_service):
+    import worker
+
+    subscribe(push_app, "li", push_service, "/flaky/li")
+    new_assigned_request(push_app, staff)
+    with push_app.app_context():
+        due = retries()[0].next_attempt_at
+        assert worker.tick(due)["pushes"] == 1
+    assert len(push_service.received) == 2

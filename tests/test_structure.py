@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NEVER_NEW_TOGETHER = {
     ("AuditEvent", "ticket_id"), ("AcceptanceTest", "visit_id"), ("SyncOp", "ticket_id"), ("Photo", "note_id"),
     ("PushSubscription", "user_id"), ("CaseAnalysis", "fault_category_id"), ("LoginSession", "user_id"),
+    ("PushRetry", "subscription_id"),  # a push is retried to a subscription that existed when it failed
 }
 
 

@@ -5,6 +5,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,12 +13,13 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 
-from ..alerts.models import Notification, PushSubscription
+from ..alerts.models import Notification, PushRetry, PushSubscription
 from ..core import validation
 from ..core.db import db
 from ..core.enums import Role
 from ..core.errors import ValidationError
 from ..core.models import User
+from ..core.types import utcnow
 from ..sla.policy import current_policy
 from . import channels, mail, push, sms
 from .notifications import Kind, kinds_for, title_and_body
@@ -108,6 +110,18 @@ def claim_pending(now: datetime) -> list[int]:
                                    .values(delivered_at=now).returning(Notification.id)).scalars())
 
 
+def _push_payload(note: Notification, title: str, body: str, url: str) -> dict:
+    return {"title": title, "body": body, "url": url, "tag": f"{note.kind}:{note.id}", "id": note.id}
+
+
+def _retry_later(note: Notification, again: list[tuple[int, int | None]]) -> None:
+    if again:
+        now = utcnow()
+        db.session.add_all(PushRetry(notification_id=note.id, subscription_id=subscription_id, attempts=1,
+                                     next_attempt_at=now + push.retry_pause(1), last_status=status)
+                           for subscription_id, status in again)
+
+
 def deliver(claimed: list[int], config: Mapping[str, Any], *, pusher: push.Pusher | None = None) -> int:
     """Push the claimed alerts and queue their mail, as each user chose, and their messages to the group robots
     that announce their kind; drop the subscriptions the push service says are gone. The caller commits. Returns
@@ -137,10 +151,10 @@ def deliver(claimed: list[int], config: Mapping[str, Any], *, pusher: push.Pushe
         url = link_for(user, note, config["PUBLIC_URL"])
         live = [s for s in subscriptions[user.id] if s.id not in gone]
         if note.kind in wanted["push"] and live and pusher is not None:
-            pushed, dropped = push.push_to(pusher, live, {"title": title, "body": body, "url": url,
-                                                          "tag": f"{note.kind}:{note.id}", "id": note.id})
+            pushed, dropped, again = push.push_to(pusher, live, _push_payload(note, title, body, url))
             sent += pushed
             gone.update(dropped)
+            _retry_later(note, again)
         if note.kind in wanted["email"] and user.email:
             mail.queue_mail(f"alert.{note.kind}", [user.email], title, f"{body}\n\n{url}\n")
     channels.queue_alerts(list(notes), config)
@@ -149,3 +163,63 @@ def deliver(claimed: list[int], config: Mapping[str, Any], *, pusher: push.Pushe
         db.session.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone)))
         log.info("dropped %d push subscriptions the push service says are gone", len(gone))
     return sent
+
+
+# --- pushes sent again (the push service answered 5xx or 429, or was not reached) ------------------------------
+
+
+def due_push_retries(now: datetime, limit: int = BATCH) -> list[int]:
+    return list(db.session.execute(select(PushRetry.id).where(PushRetry.next_attempt_at <= now)
+                                   .order_by(PushRetry.next_attempt_at, PushRetry.id).limit(limit)).scalars())
+
+
+def claim_push_retry(retry_id: int, now: datetime, hold_for) -> bool:
+    """Held by this sender until `now + hold_for` (the caller commits): two workers never send one twice, and a
+    worker killed mid-send leaves it to be tried again after the hold."""
+    return bool(db.session.execute(update(PushRetry).where(PushRetry.id == retry_id, PushRetry.next_attempt_at <= now)
+                                   .values(next_attempt_at=now + hold_for)).rowcount)
+
+
+def push_retry_job(retry_id: int, config: Mapping[str, Any], now: datetime):
+    """(the subscription, the payload) to send again, or None when it is no longer worth it: the alert is older than
+    the push's time to live, or its user turned push off or left (the row is removed; the inbox keeps the alert)."""
+    retry = db.session.get(PushRetry, retry_id)
+    if retry is None:
+        return None
+    note = db.session.get(Notification, retry.notification_id)
+    subscription = db.session.get(PushSubscription, retry.subscription_id)
+    user = db.session.get(User, note.user_id)
+    fresh = (now - note.created_at).total_seconds() < push.PUSH_TTL
+    if not (fresh and user.active and note.kind in channels_of(user)["push"]):
+        db.session.delete(retry)
+        return None
+    with force_locale(user.locale or "zh_CN"):
+        title, body = title_and_body(note, tz=ZoneInfo(config["TIMEZONE"]), policy=current_policy())
+    # A copy, not the row: the push is sent after this transaction ends.
+    target = SimpleNamespace(id=subscription.id, endpoint=subscription.endpoint, p256dh=subscription.p256dh,
+                             auth=subscription.auth)
+    return target, _push_payload(note, title, body, link_for(user, note, config["PUBLIC_URL"]))
+
+
+def record_push_retry(retry_id: int, status: int | None, now: datetime) -> bool:
+    """Sent (True): the row goes; the subscription gone (404/410): it goes, and the row with it; otherwise tried
+    again after a longer pause, or given up after push.PUSH_RETRIES tries."""
+    retry = db.session.get(PushRetry, retry_id)
+    if retry is None:
+        return False
+    if status in (404, 410):
+        db.session.execute(delete(PushSubscription).where(PushSubscription.id == retry.subscription_id))
+        return False
+    if status is not None and 200 <= status < 300:
+        db.session.get(PushSubscription, retry.subscription_id).last_sent_at = now
+        db.session.delete(retry)
+        return True
+    retry.attempts += 1
+    retry.last_status = status
+    if not push.worth_retrying(status) or retry.attempts > push.PUSH_RETRIES:
+        log.warning("push for alert %s given up after %d tries (last answer %s)", retry.notification_id,
+                    retry.attempts, status)
+        db.session.delete(retry)
+        return False
+    retry.next_attempt_at = now + push.retry_pause(retry.attempts)
+    return False

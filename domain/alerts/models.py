@@ -71,6 +71,23 @@ class PushSubscription(Base):
     last_sent_at: Mapped[datetime | None]
 
 
+class PushRetry(Base):
+    """A push the push service did not take (a 5xx, 429, or no answer): sent again with a growing pause by the minute
+    tick, while the alert is fresh (push.PUSH_TTL) and at most push.PUSH_RETRIES times; one per alert and phone."""
+
+    __tablename__ = "push_retries"
+    __table_args__ = (UniqueConstraint("notification_id", "subscription_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"))
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("push_subscriptions.id", ondelete="CASCADE"),
+                                                 index=True)
+    attempts: Mapped[int] = mapped_column(default=1)
+    next_attempt_at: Mapped[datetime] = mapped_column(index=True)
+    last_status: Mapped[int | None]  # the push service's answer, None: not reached
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class OutboxMail(Base):
     """An e-mail waiting to go out, sent, or failing: kept until sent, retried with backoff, never lost."""
 

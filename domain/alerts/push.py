@@ -31,6 +31,21 @@ log = logging.getLogger(__name__)
 KNOWN_PUSH_HOSTS = ("fcm.googleapis.com", "android.googleapis.com", "updates.push.services.mozilla.com",
                     "*.push.apple.com", "*.notify.windows.com")
 PUSH_TTL = 4 * 3600  # a phone offline longer than this misses the push; the inbox keeps the alert
+# A push the service did not take (5xx, 429, no answer) is sent again 30 s, 2, 8 and 32 minutes later, then given up
+# (the inbox keeps the alert): one hiccup of the push service must not lose the phone's notification.
+PUSH_RETRIES = 4
+RETRY_FIRST_PAUSE = 30  # seconds, times 4 after each failure
+
+
+def retry_pause(attempts: int):
+    from datetime import timedelta
+
+    return timedelta(seconds=RETRY_FIRST_PAUSE * 4 ** (max(attempts, 1) - 1))
+
+
+def worth_retrying(status: int | None) -> bool:
+    """The push service's answer says "try again later": overloaded, rate-limited, down or not reached."""
+    return status is None or status == 429 or status >= 500
 PUSH_TIMEOUT = 10
 
 
@@ -193,9 +208,11 @@ class Pusher:
         return response.status_code
 
 
-def push_to(pusher: Pusher, subscriptions: list[PushSubscription], payload: dict) -> tuple[int, list[int]]:
-    """Push to each subscription; (sent, ids of subscriptions gone: 404/410, to be dropped)."""
-    sent, gone = 0, []
+def push_to(pusher: Pusher, subscriptions: list[PushSubscription],
+            payload: dict) -> tuple[int, list[int], list[tuple[int, int | None]]]:
+    """Push to each subscription; (sent, ids of subscriptions gone: 404/410, to be dropped, and (id, status) of the
+    pushes to send again later: `worth_retrying`)."""
+    sent, gone, again = 0, [], []
     for subscription in subscriptions:
         status = pusher.send(subscription, payload)
         if status in (404, 410):
@@ -203,6 +220,8 @@ def push_to(pusher: Pusher, subscriptions: list[PushSubscription], payload: dict
         elif status is not None and 200 <= status < 300:
             sent += 1
             subscription.last_sent_at = utcnow()
-        elif status is not None:
+        else:
             log.warning("push service answered %s for subscription %s", status, subscription.id)
-    return sent, gone
+            if worth_retrying(status):
+                again.append((subscription.id, status))
+    return sent, gone, again

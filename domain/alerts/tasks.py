@@ -20,7 +20,7 @@ from ..core.deferred import MinuteStep, QueuedTask, TaskEnv
 from ..core.memory import rendered_one
 from ..core.types import utcnow
 from ..reporting import reports
-from . import channels, mail, sms, weekly
+from . import channels, delivery, mail, push, sms, weekly
 from .delivery import claim_pending, deliver
 from .scan import scan_deadlines
 from .sms_providers import Provider
@@ -50,6 +50,31 @@ def deliver_alerts(config: Config) -> int:
     with uow.transaction():
         deliver(claimed, config)
     return len(claimed)
+
+
+def resend_failed_pushes(config: Config, now: datetime | None = None, pusher=None) -> int:
+    """Send again the pushes the push service did not take (5xx, 429, no answer) whose pause is over: each claimed
+    (committed), sent with no transaction open, its answer recorded."""
+    now = now or utcnow()
+    with uow.reading():
+        ids = delivery.due_push_retries(now)
+    if not ids:
+        return 0
+    pusher = pusher or push.Pusher(push.load_vapid(config["INSTANCE_PATH_FOR_KEYS"]), config["VAPID_SUBJECT"])
+    sent = 0
+    for retry_id in ids:
+        with uow.transaction():
+            claimed = delivery.claim_push_retry(retry_id, now, _claim_for(config))
+        if not claimed:
+            continue
+        with uow.transaction():  # an alert no longer worth a push is dropped here
+            job = delivery.push_retry_job(retry_id, config, now)
+        if job is None:
+            continue
+        status = pusher.send(*job)
+        with uow.transaction():
+            sent += delivery.record_push_retry(retry_id, status, max(now, utcnow()))
+    return sent
 
 
 def send_due_mail(config: Config, now: datetime | None = None) -> int:
@@ -188,6 +213,7 @@ QUEUED = (
 MINUTE = (
     MinuteStep("alerts", scan_due_alerts),
     MinuteStep("delivered", lambda env, now: deliver_alerts(env.config)),
+    MinuteStep("pushes", lambda env, now: resend_failed_pushes(env.config, now)),
     MinuteStep("weekly", lambda env, now: int(deliver_weekly_report(env, now))),
     MinuteStep("mailed", lambda env, now: send_due_mail(env.config, now)),
     MinuteStep("robots", lambda env, now: send_robot_messages(

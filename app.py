@@ -107,6 +107,8 @@ def register_extensions(app: Flask) -> None:
     # Text answers (the app shell's scripts and styles above all: a phone on a poor network pays for them at every
     # install and update) are sent compressed: zstd, brotli or gzip, as the browser accepts.
     app.config.setdefault("COMPRESS_MIMETYPES", COMPRESSED_TYPES)
+    # Brotli first: at the quick settings it packs text smaller than zstd (the shell's HTML: 10% less).
+    app.config.setdefault("COMPRESS_ALGORITHM", ["br", "zstd", "gzip", "deflate"])
     compress.init_app(app)
     app.after_request(prepare_static)  # registered after: runs before the compressor
 
@@ -131,9 +133,45 @@ def prepare_static(response):
     if response.status_code == 200 and response.direct_passthrough:
         response.direct_passthrough = False
         response.make_sequence()
+        _pack_static(response)
     if response.status_code in (200, 304) and VERSIONED_STATIC.match(request.path):
         response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     return response
+
+
+# Static files are the same bytes for every phone: each is compressed once per process at the highest setting
+# (brotli 11, else gzip 9) and kept, rather than at the quick setting a page answered once needs (Flask-Compress:
+# brotli 4, zstd 3). Keyed by the file's ETag: a changed file is compressed again.
+_PACKED: dict[tuple[str, str, str], bytes] = {}
+
+
+def _pack_static(response) -> None:
+    import gzip
+
+    import brotli
+
+    accepted = {part.split(";")[0].strip().lower() for part in request.headers.get("Accept-Encoding", "").split(",")
+                if not part.replace(" ", "").endswith(";q=0")}
+    encoding = "br" if "br" in accepted else "gzip" if "gzip" in accepted else None
+    if not current_app.config.get("COMPRESS_REGISTER", True):  # compression turned off (a baseline's measure)
+        encoding = None
+    etag, weak = response.get_etag()
+    if encoding is None or not etag or response.mimetype not in COMPRESSED_TYPES or "Content-Encoding" in \
+            response.headers or (response.content_length or 0) < 500:
+        return
+    key = (request.path, etag, encoding)
+    packed = _PACKED.get(key)
+    if packed is None:
+        data = response.get_data()
+        packed = brotli.compress(data, quality=11) if encoding == "br" else gzip.compress(data, 9, mtime=0)
+        if len(_PACKED) > 500:  # (a bound: the static files are a few dozen)
+            _PACKED.clear()
+        _PACKED[key] = packed
+    response.set_data(packed)
+    response.headers["Content-Encoding"] = encoding
+    response.vary.add("Accept-Encoding")
+    response.set_etag(f"{etag}:{encoding}", weak=weak)
+    response.make_conditional(request)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -38,3 +38,28 @@ def test_vendored_files_are_cached_for_a_year_and_the_others_revalidated(client)
     assert "immutable" not in own.get("Cache-Control", "") and own["ETag"]
     status, _, body = fetch(client, "/static/field/app.js", **{"Accept-Encoding": "br", "If-None-Match": own["ETag"]})
     assert status == 304 and not body
+
+
+def test_static_files_are_packed_once_at_the_highest_setting_and_again_when_they_change(app, tmp_path, monkeypatch):
+    """The same bytes go to every phone: packed once at brotli's highest quality (not the quick setting a page gets)
+    and kept; a file that changes (a new ETag) is packed again, never served stale."""
+    import app as app_module
+
+    client = app.test_client()
+    chromium = {"Accept-Encoding": "gzip, deflate, br, zstd"}
+    original = (STATIC / "field/steps.js").read_bytes()
+    _, headers, body = fetch(client, "/static/field/steps.js", **chromium)
+    assert headers["Content-Encoding"] == "br" and brotli.decompress(body) == original
+    assert len(body) == len(brotli.compress(original, quality=11)) < len(brotli.compress(original, quality=4))
+    calls = []
+    monkeypatch.setattr(brotli, "compress", lambda data, **kw: calls.append(kw) or b"x")
+    assert fetch(client, "/static/field/steps.js", **chromium)[2] == body and calls == []  # kept, not packed again
+    monkeypatch.undo()
+    # A changed file (its ETag moves): packed again.
+    changed = tmp_path / "static"
+    (changed / "field").mkdir(parents=True)
+    (changed / "field" / "steps.js").write_bytes(original + b"\n// changed\n")
+    monkeypatch.setattr(app, "static_folder", str(changed))
+    monkeypatch.setattr(app_module, "_PACKED", dict(app_module._PACKED))
+    _, headers, body = fetch(client, "/static/field/steps.js", **chromium)
+    assert brotli.decompress(body) == original + b"\n// changed\n"

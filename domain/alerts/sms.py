@@ -235,12 +235,14 @@ def _supersede_received(ticket: Ticket, mobile: str, pending: list[ChannelMessag
     that has not gone out yet (kept while no provider is set, waiting for a retry, or entered and assigned in one
     go) is not sent as well."""
     key = f"sms:{mobile}:{SmsKind.CUSTOMER_RECEIVED.value}:{ticket.number}"
-    for message in pending:
-        if message.key == key and message.state in (QUEUED, HELD):
-            message.state, message.last_answer = SUPERSEDED, SUPERSEDED_ANSWER
-    db.session.execute(update(ChannelMessage).where(ChannelMessage.key == key,
-                                                    ChannelMessage.state.in_([QUEUED, HELD]))
-                       .values(state=SUPERSEDED, last_answer=SUPERSEDED_ANSWER))
+    # Read, then changed through the session (written with the request's other changes at its flush): a write now
+    # would take SQLite's write lock in the middle of the request, before its own checks are done.
+    with db.session.no_autoflush:
+        stored = db.session.execute(select(ChannelMessage).where(ChannelMessage.key == key,
+                                                                 ChannelMessage.state.in_([QUEUED, HELD]))).scalars()
+        for message in [*pending, *stored]:
+            if message.key == key and message.state in (QUEUED, HELD):
+                message.state, message.last_answer = SUPERSEDED, SUPERSEDED_ANSWER
 
 
 def opted_out(mobile: str) -> bool:

@@ -1,11 +1,13 @@
 """The audit trail: one call records who changed what."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..requests.models import Ticket
 from .db import can_write_at_once, db, write_row
 from .models import AuditEvent, User
+
+if TYPE_CHECKING:
+    from ..requests.models import Ticket
 
 _AUDIT_INSERT = AuditEvent.__table__.insert()
 

@@ -18,7 +18,6 @@ from typing import TypeVar
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.exc import StaleDataError
 
-from ..requests.models import Ticket
 from .db import JOINED_KEY, db, drop_joined, joined_count, take_write_lock
 from .errors import Conflict
 
@@ -42,8 +41,10 @@ def _stale(numbers: list[str]) -> Conflict:
 
 
 def _dirty_request_numbers() -> list[str]:
-    # Requests are the only versioned rows: a stale write is always one of the changed requests.
-    return sorted({obj.number for obj in db.session.dirty if isinstance(obj, Ticket) and obj.number})
+    # Requests are the only versioned rows (an optimistic-lock version column): a stale write is always one of the
+    # changed requests, named by their number.
+    return sorted({obj.number for obj in db.session.dirty
+                   if obj.__mapper__.version_id_col is not None and getattr(obj, "number", None)})
 
 
 def flush() -> None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from ..core import context
 from ..core.db import db
 from ..core.enums import Urgency
 from ..sla.models import PolicySetting
@@ -96,3 +97,6 @@ def save_policy(values: dict[str, int], *, actor) -> list[str]:
         else:
             db.session.add(PolicySetting(key=name, value=str(value), updated_by_id=actor.id))
     return changed
+
+
+context.provide_policy(current_policy)

@@ -6,8 +6,10 @@ applied once, hostile codes refused or kept harmless; and the signed order print
 the swap and the parts (pdftotext)."""
 from __future__ import annotations
 
+import os
 import random
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -21,6 +23,7 @@ from domain.requests import access
 from domain.requests.models import DeviceModel
 
 from .phones import at, phone
+from .test_field_app import visit_job  # noqa: F401 - the fixture
 from .test_flow import ON_SITE_PATH, _payload, assigned  # noqa: F401 - the fixture
 from .test_orders import poppler, stored_pdf
 
@@ -114,6 +117,13 @@ def test_a_swap_moves_the_register_once_and_both_histories_show_it(app, on_site)
         events = db.session.execute(select(AuditEvent).where(AuditEvent.action == "device.swapped")).scalars().all()
         assert sorted((e.from_state, e.to_state) for e in events) == [("in_stock", "rented"),
                                                                       ("rented", "in_repair")]
+    # Both device pages list the swap.
+    from .conftest import signed_client
+    desk = signed_client(app, "desk")
+    for asset in ("X32-0007", "X32-0100"):
+        page = desk.get(f"/devices/{asset}").get_data(as_text=True)
+        swap_card = page.split('class="history-swap"', 1)[1]
+        assert "X32-0007" in swap_card and "S1907X32AA" in swap_card and "X32-0100" in swap_card
     [again] = sync(client, op("device.swapped", number, {"spare": "X32-0300"}))
     assert (again["status"], again["code"]) == ("rejected", "already_done")
 
@@ -206,3 +216,67 @@ def test_the_signed_order_prints_the_numbers_the_swap_and_the_parts(app, on_site
     assert "X32-0100" in text and "S1907X32SP" in text  # the spare left with the customer
     assert "电源适配器 × 2" in text
     assert "更换设备" in text or "Device swapped" in text
+
+
+def test_on_the_phone_offline_the_asset_number_is_checked_and_a_swap_recorded(app, visit_job, chromium):  # noqa: F811
+    """Chromium at 390x844: offline, the technician types the unit's asset number (it matches), a wrong one (the
+    mismatch shown, kept with a reason), then the spare's; everything arrives once the network is back."""
+    from playwright.sync_api import expect
+
+    from .test_field_app import signed_in_app, step
+
+    number = visit_job["number"]
+    with app.app_context():
+        ticket = access.get_ticket(number)
+        model = db.session.execute(select(DeviceModel)).scalars().first()
+        ticket.device = Device(asset_number="ENC-0007", serial_number="MW-7", device_model=model,
+                               state=DeviceState.RENTED, customer=ticket.customer, label_code="labelenc0007")
+        db.session.add(Device(asset_number="ENC-0100", serial_number="MW-100", device_model=model,
+                              state=DeviceState.IN_STOCK, label_code="labelenc0100"))
+        db.session.commit()
+    assert sync(phone(app, "li"), op("visit.arrived", number, {}))[0]["status"] == "applied"
+    base, new_context = chromium
+    context = new_context(timezone_id="Asia/Shanghai")
+    problems = []
+    context.on("weberror", lambda e: problems.append(str(e.error)))
+    page = signed_in_app(base, context)
+    expect(page.get_by_text(number)).to_be_visible(timeout=20000)
+    context.set_offline(True)
+    page.get_by_text(number).click()
+    section = step(page, "device")
+    expect(section).to_be_visible(timeout=20000)
+    section.locator("summary").click()
+    expect(section).to_contain_text("ENC-0007")
+    section.get_by_label("设备标签、资产编号或序列号").fill("enc-0007")
+    section.get_by_role("button", name="核对设备").click()
+    expect(page.get_by_text("是本请求的设备。")).to_be_visible()
+    section.get_by_label("设备标签、资产编号或序列号").fill("ENC-9999")
+    section.get_by_role("button", name="核对设备").click()
+    mismatch = section.locator("[data-mismatch]")
+    expect(mismatch).to_contain_text("ENC-9999 不是本请求的设备。")
+    mismatch.get_by_role("button", name="连同原因记录这台设备").click()  # refused here: no reason
+    expect(page.get_by_text("这不是该请求的设备：请说明原因")).to_be_visible()
+    mismatch.locator("textarea").fill("客户把旧机调去了另一个直播间")
+    mismatch.get_by_role("button", name="连同原因记录这台设备").click()
+    expect(section.locator("[data-mismatch]")).to_have_count(0)
+    section.get_by_label("备用机的标签、资产编号或序列号").fill("ENC-0007")
+    section.get_by_role("button", name="记录换机").click()
+    expect(page.get_by_text("这就是故障机本身：请扫描留给客户的备用机。")).to_be_visible()
+    section.get_by_label("备用机的标签、资产编号或序列号").fill("ENC-0100")
+    section.get_by_role("button", name="记录换机").click()
+    section.get_by_label("电源适配器").fill("2")
+    section.get_by_role("button", name="保存所用备件").click()
+    page.screenshot(path=str(Path(os.environ.get("SHOT_DIR", "/tmp")) / "device-step-zh.png"), full_page=True)
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(DeviceSwap)).scalar_one() == 0  # offline
+    context.set_offline(False)
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    with app.app_context():
+        checks = db.session.execute(select(DeviceCheck).order_by(DeviceCheck.id)).scalars().all()
+        assert [(c.code, c.matched, c.reason) for c in checks] == [
+            ("enc-0007", True, None), ("ENC-9999", False, "客户把旧机调去了另一个直播间")]
+        [swap] = db.session.execute(select(DeviceSwap)).scalars().all()
+        assert (swap.out_device.state, swap.in_device.state) == (DeviceState.IN_REPAIR, DeviceState.RENTED)
+        assert swap.in_device.customer_id == access.get_ticket(number).customer_id
+        assert [(r.part, r.count) for r in db.session.execute(select(PartUsed)).scalars()] == [("power_adapter", 2)]
+    assert problems == []

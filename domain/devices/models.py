@@ -65,6 +65,7 @@ class DeviceCheck(Base):
     checked_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
     device: Mapped[Device | None] = relationship()
+    ticket: Mapped[Ticket] = relationship()
 
 
 class DeviceSwap(Base):
@@ -91,3 +92,5 @@ class PartUsed(Base):
     part: Mapped[str] = mapped_column(String(40), primary_key=True)
     count: Mapped[int]
     recorded_at: Mapped[datetime]
+
+    ticket: Mapped[Ticket] = relationship()

@@ -36,6 +36,9 @@ class JobDevice(Feed):
     serial: str | None
     category: str | None = Field(description="the device category's code")
     asset_number: str | None = Field(default=None, description="the rented device's asset number, when registered")
+    label_code: str | None = Field(default=None, description="the code its QR label carries (/d/<code>), when "
+                                                            "registered: a scanned label is checked offline")
+    unit_serial: str | None = Field(default=None, description="the register's serial number of the unit")
 
 
 class JobChecklistItem(Feed):

@@ -32,7 +32,8 @@ def jobs_for(user: User, now: datetime, locale: str = DEFAULT_LOCALE) -> list[di
                  selectinload(Ticket.visits).selectinload(Visit.prep_items), selectinload(Ticket.clocks),
                  selectinload(Ticket.notes), selectinload(Ticket.tests), selectinload(Ticket.precautions),
                  selectinload(Ticket.signature), selectinload(Ticket.remote_sessions),
-                 selectinload(Ticket.reviews), selectinload(Ticket.assignee), selectinload(Ticket.photos))
+                 selectinload(Ticket.reviews), selectinload(Ticket.assignee), selectinload(Ticket.photos),
+                 selectinload(Ticket.device))
         .order_by(Ticket.next_due_at.is_(None), Ticket.next_due_at)
     ).scalars().all()
     category_ids = {t.device_category_id for t in tickets if t.device_category_id}
@@ -61,8 +62,13 @@ def _job(ticket: Ticket, now: datetime, articles: list[KbArticle], faults: list[
     clocks = ticket_clocks(ticket, now)
     submission = next((c for c in clocks if c.name == ClockName.SUBMISSION), None)
     returned = next((r for r in reversed(ticket.reviews) if r.decision == ReviewDecision.RETURNED), None)
+    summary = request_summary(ticket, now, clocks)
+    unit = ticket.device
     return {
-        **request_summary(ticket, now, clocks),
+        **summary,
+        # The registered unit's label code and serial number: the phone checks a scanned code offline.
+        "device": {**summary["device"], "label_code": unit.label_code if unit else None,
+                   "unit_serial": unit.serial_number if unit else None},
         "version": ticket.version,
         "technician": ticket.assignee.display_name if ticket.assignee else None,
         "handed_back_at": _iso(ticket.handed_back_at), "handback_reason": ticket.handback_reason,

@@ -80,7 +80,7 @@ def test_the_unit_matches_by_label_asset_or_serial_and_a_mismatch_needs_its_reas
     # server's when the phone thought it matched), recorded with it.
     [refused] = sync(client, op("device.checked", number, {"code": "X32-0100", "matched": False}))
     assert (refused["status"], refused["code"]) == ("rejected", "reason_required")
-    assert "say why" in refused["message"]
+    assert "请说明原因" in refused["message"]  # the technician's language
     [claimed] = sync(client, op("device.checked", number, {"code": "X32-0100", "matched": True}))
     assert (claimed["status"], claimed["code"]) == ("rejected", "reason_required")
     [kept] = sync(client, op("device.checked", number, {"code": "X32-0100", "matched": False,

@@ -12,11 +12,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from domain.core.db import db
 from domain.core.enums import DeviceState
-from domain.core.models import AuditEvent
+from domain.core.models import AuditEvent, User
 from domain.devices import onsite as device_onsite
 from domain.devices.models import Device, DeviceCheck, DeviceSwap, PartUsed
 from domain.requests import access
@@ -26,6 +26,8 @@ from .phones import at, phone
 from .test_field_app import visit_job  # noqa: F401 - the fixture
 from .test_flow import ON_SITE_PATH, _payload, assigned  # noqa: F401 - the fixture
 from .test_orders import poppler, stored_pdf
+
+SHOTS = Path(os.environ.get("SHOT_DIR", "/tmp"))  # where the phone's screenshots go, to look at
 
 
 def sync(client, *ops):
@@ -124,6 +126,8 @@ def test_a_swap_moves_the_register_once_and_both_histories_show_it(app, on_site)
         page = desk.get(f"/devices/{asset}").get_data(as_text=True)
         swap_card = page.split('class="history-swap"', 1)[1]
         assert "X32-0007" in swap_card and "S1907X32AA" in swap_card and "X32-0100" in swap_card
+    job = next(j for j in client.get("/api/v1/me/jobs").json["jobs"] if j["number"] == number)
+    assert job["device_acts"]["swap"]["spare"] == "X32-0100" and job["device"]["label_code"] == "labelx320007"
     [again] = sync(client, op("device.swapped", number, {"spare": "X32-0300"}))
     assert (again["status"], again["code"]) == ("rejected", "already_done")
 
@@ -249,7 +253,8 @@ def test_on_the_phone_offline_the_asset_number_is_checked_and_a_swap_recorded(ap
     expect(section).to_contain_text("ENC-0007")
     section.get_by_label("设备标签、资产编号或序列号").fill("enc-0007")
     section.get_by_role("button", name="核对设备").click()
-    expect(page.get_by_text("是本请求的设备。")).to_be_visible()
+    expect(page.locator("#announce")).to_have_text("是本请求的设备。")
+    expect(section.locator("[data-recorded]")).to_contain_text("已核对：enc-0007 是本请求的设备。")
     section.get_by_label("设备标签、资产编号或序列号").fill("ENC-9999")
     section.get_by_role("button", name="核对设备").click()
     mismatch = section.locator("[data-mismatch]")
@@ -266,7 +271,11 @@ def test_on_the_phone_offline_the_asset_number_is_checked_and_a_swap_recorded(ap
     section.get_by_role("button", name="记录换机").click()
     section.get_by_label("电源适配器").fill("2")
     section.get_by_role("button", name="保存所用备件").click()
-    page.screenshot(path=str(Path(os.environ.get("SHOT_DIR", "/tmp")) / "device-step-zh.png"), full_page=True)
+    recorded = section.locator("[data-recorded]")  # shown at once, offline, from the acts' local effects
+    expect(recorded).to_contain_text("已连同原因记录：ENC-9999，另一台设备。")
+    expect(recorded).to_contain_text("已记录换机：故障机带回维修，备用机 ENC-0100 留给客户。")
+    expect(section.get_by_role("button", name="记录换机")).to_have_count(0)
+    section.screenshot(path=str(SHOTS / "device-step-zh.png"))
     with app.app_context():
         assert db.session.execute(select(func.count()).select_from(DeviceSwap)).scalar_one() == 0  # offline
     context.set_offline(False)
@@ -279,4 +288,16 @@ def test_on_the_phone_offline_the_asset_number_is_checked_and_a_swap_recorded(ap
         assert (swap.out_device.state, swap.in_device.state) == (DeviceState.IN_REPAIR, DeviceState.RENTED)
         assert swap.in_device.customer_id == access.get_ticket(number).customer_id
         assert [(r.part, r.count) for r in db.session.execute(select(PartUsed)).scalars()] == [("power_adapter", 2)]
+    # In English (the technician's language), the same step: the catalog's English names.
+    with app.app_context():
+        db.session.execute(update(User).where(User.username == "li").values(locale="en"))
+        db.session.commit()
+    page.reload()
+    section = step(page, "device")
+    expect(section).to_be_visible(timeout=20000)
+    section.locator("summary").click()
+    expect(section).to_contain_text("Power adapter")
+    expect(section.get_by_label("Power adapter")).to_have_value("2")  # the feed's parts, after the sync
+    expect(section.locator("[data-recorded]")).to_contain_text("spare ENC-0100 stays with the customer")
+    section.screenshot(path=str(SHOTS / "device-step-en.png"))
     assert problems == []

@@ -233,6 +233,9 @@ STRINGS.update({
     "swap_record": _l("Record the swap"),
     "swap_same_unit": _l("This is the faulty unit itself: scan the spare you leave."),
     "parts_save": _l("Save the parts used"),
+    "device_checked_ok": _l("Checked: {code} is the request's device."),
+    "device_checked_other": _l("Recorded with your reason: {code}, another unit."),
+    "swap_done": _l("Swap recorded: the faulty unit goes for repair, spare {spare} stays with the customer."),
     "parts_count_bad": _l("A count is a whole number from 0 to {max}."),
 })
 for status in TicketStatus:

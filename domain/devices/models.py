@@ -94,3 +94,9 @@ class PartUsed(Base):
     recorded_at: Mapped[datetime]
 
     ticket: Mapped[Ticket] = relationship()
+
+
+# The request's device acts, read with the jobs feed (selectinload), in the order they happened.
+Ticket.device_checks = relationship(DeviceCheck, order_by=(DeviceCheck.checked_at, DeviceCheck.id), viewonly=True)
+Ticket.device_swaps = relationship(DeviceSwap, viewonly=True)
+Ticket.used_parts = relationship(PartUsed, viewonly=True)

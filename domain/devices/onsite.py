@@ -17,6 +17,7 @@ from ..core.enums import DeviceState
 from ..core.errors import DomainError
 from ..core.labels import DEVICE_STATE_LABELS
 from ..requests.models import Ticket
+from ..requests.serialise import iso
 from .models import Device, DeviceCheck, DeviceSwap, PartUsed
 from .register import device_by_label, resolve_device
 
@@ -164,3 +165,18 @@ def device_swaps(device: Device) -> list[DeviceSwap]:
     return list(db.session.execute(
         select(DeviceSwap).where((DeviceSwap.out_device_id == device.id) | (DeviceSwap.in_device_id == device.id))
         .order_by(DeviceSwap.swapped_at.desc())).scalars())
+
+
+def phone_view(ticket: Ticket) -> dict:
+    """What the jobs feed shows of the device acts (the relationships loaded with the feed): the last check, the
+    swap (its spare by asset number) and the parts used, in the catalog's order."""
+    last = ticket.device_checks[-1] if ticket.device_checks else None
+    swap = ticket.device_swaps[0] if ticket.device_swaps else None
+    order = {code: i for i, code in enumerate(PART_CODES)}
+    return {
+        "check": None if last is None else {"code": last.code, "matched": last.matched,
+                                            "at": iso(last.checked_at)},
+        "swap": None if swap is None else {"spare": swap.in_device.asset_number, "at": iso(swap.swapped_at)},
+        "parts": [{"part": row.part, "count": row.count}
+                  for row in sorted(ticket.used_parts, key=lambda r: order.get(r.part, len(order)))],
+    }

@@ -621,14 +621,19 @@ _KINDS = (
                 refused_when={"reason_missing": {"data": {"matched": [False, None], "reason": ["", None]}}},
                 refusals={"arrived": NOT_ON_SITE, "signed": LOCKED,
                           "reason_missing": Refusal("reason_required", device_onsite.REASON_REQUIRED)}),
+           effects=(set_to("device_acts.check.code", data("code")),
+                    set_to("device_acts.check.matched", data("matched", False)),
+                    set_to("device_acts.check.at", OP_TIME)),
            optional=True),
     # Only the server knows the stock: a spare unknown, not in stock, or the faulty unit itself is refused there.
     OpKind("device.swapped", DeviceSwapped, _device_swapped, "a faulty unit swapped for a spare from stock",
            _l("Device swapped"),
            Step(requires=("arrived",), refused_if=("signed",), refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
+           effects=(set_to("device_acts.swap.spare", data("spare")), set_to("device_acts.swap.at", OP_TIME)),
            optional=True),
     OpKind("parts.used", PartsUsed, _parts_used, "the spare parts used, with counts", _l("Parts used"),
            Step(requires=("arrived",), refused_if=("signed",), refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
+           effects=(set_to("device_acts.parts", data("items", [])),),
            optional=True),
     # Until the service ends: ill, stuck, another urgent job. The job stays the technician's (and its work is kept)
     # until the supervisor, alerted at once, reassigns it.

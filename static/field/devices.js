@@ -136,6 +136,23 @@ function unitLines(device) {
     device.unit_serial ? ` · ${t("serial")} ${device.unit_serial}` : "");
 }
 
+// What is recorded (the feed's, with this phone's pending acts applied on top).
+function recorded(acts) {
+  const lines = [];
+  if (acts.check) lines.push(t(acts.check.matched ? "device_checked_ok" : "device_checked_other",
+    { code: acts.check.code }));
+  if (acts.swap) lines.push(t("swap_done", { spare: acts.swap.spare }));
+  return lines.length ? h("ul", { class: "done-lines", "data-recorded": "" }, lines.map((line) => h("li", {}, line)))
+    : null;
+}
+
+function swapBlock(job, key) {
+  if (!job.device?.asset_number || job.device_acts?.swap) return null;
+  const spare = codeInput(key("device_spare"), t("swap_spare"));
+  return [h("h3", {}, t("swap_title")), h("p", { class: "hint" }, t("swap_hint")), spare.node,
+    bigButton(t("swap_record"), () => swap(job, spare.input, key("device_spare")), "secondary")];
+}
+
 function mismatchBlock(job, key) {
   const code = mismatches.get(job.number);
   if (!code) return null;
@@ -148,9 +165,10 @@ function mismatchBlock(job, key) {
 }
 
 function partsBlock(job) {
+  const counts = new Map((job.device_acts?.parts || []).map((item) => [item.part, item.count]));
   const inputs = (DEVICES.parts || []).map((part) => [part.code, h("input", {
     type: "number", min: 0, max: COUNT_MAX, step: 1, inputmode: "numeric", class: "count",
-    "data-part": part.code, "aria-label": lang === "en" ? part.en : part.zh })]);
+    "data-part": part.code, value: counts.get(part.code) ?? "" })]);
   return h("div", { class: "parts" }, h("h3", {}, t("parts_used")),
     h("ul", { class: "parts-list" }, inputs.map(([code, input], i) => h("li", {},
       h("label", { for: `part-${code}` }, lang === "en" ? DEVICES.parts[i].en : DEVICES.parts[i].zh),
@@ -163,14 +181,9 @@ export function deviceSection(ctx) {
   const { job, facts, declaration, key } = ctx;
   if (flow.check(declaration, facts, "parts.used")) return null;
   const checked = codeInput(key("device_code"), t("device_code"));
-  const spare = codeInput(key("device_spare"), t("swap_spare"));
   return h("section", { class: "card step device", "data-key": "device", "data-step": "device" },
     foldable(openSteps, key("device"), {}, h("summary", {}, h("h2", {}, t("device_step"))),
-      h("div", { class: "step-body" }, unitLines(job.device),
+      h("div", { class: "step-body" }, unitLines(job.device), recorded(job.device_acts || {}),
         checked.node, bigButton(t("device_check"), () => check(job, checked.input, key("device_code"))),
-        mismatchBlock(job, key),
-        job.device?.asset_number ? [h("h3", {}, t("swap_title")), h("p", { class: "hint" }, t("swap_hint")),
-          spare.node, bigButton(t("swap_record"), () => swap(job, spare.input, key("device_spare")), "secondary")]
-          : null,
-        partsBlock(job))));
+        mismatchBlock(job, key), swapBlock(job, key), partsBlock(job))));
 }

@@ -90,6 +90,11 @@ def _payload(kind: str, number: str, rng: random.Random, vary: bool) -> dict:
                 "reason": rng.choice(["", "客户临时外出，联系不上"]) if vary else "客户临时外出，联系不上"}
     if kind == "visit.followup_needed":
         return {"reason": rng.choice(["", "需订购电源模块"]) if vary else "需订购电源模块"}
+    if kind == "device.checked":  # the fixture's request names no registered device: always a mismatch
+        reason = rng.choice(["", "客户换了设备"]) if vary else "客户换了设备"
+        return {"code": "X32-0001", "matched": False, "reason": reason}
+    if kind == "parts.used":
+        return {"items": [{"part": "cable", "count": 2}]}
     if kind == "visit.on_the_way":
         return {"arriving_at": at(rng.randint(20, 90))}
     if kind == "job.handed_back":
@@ -105,7 +110,8 @@ ON_SITE_PATH = ["contact.made", "remote.guided", "visit.scheduled", "prep.confir
                 "customer.confirmed",
                 "precautions.told", "order.signed", "visit.departed", "order.submitted"]
 REMOTE_PATH = ["contact.made", "remote.guided", "remote.resolved", "order.submitted"]
-KINDS = [k for k in flow.STEPS if k != "photo.added"]
+# A swap's verdict depends on the register (a spare in stock), not on the flow alone: tests/test_device_swaps.py.
+KINDS = [k for k in flow.STEPS if k not in ("photo.added", "device.swapped")]
 
 
 def _run(app, number: str, kinds: list[str], rng: random.Random, vary: bool = False) -> list[tuple[str, str]]:

@@ -22,8 +22,9 @@ from domain.requests import assignment, intake
 from .phones import at, phone
 from .test_flow import ON_SITE_PATH, _payload, assigned  # noqa: F401 - the fixture
 
-# Every kind the server handles as a plain op (photos go to their own endpoint, with a file).
-KINDS = [k for k in flow.STEPS if k in ops.OP_KINDS and k != "photo.added"]
+# Every kind the server handles as a plain op (photos go to their own endpoint, with a file), but a swap: only the
+# register knows a spare's stock, the phone cannot (tests/test_device_swaps.py).
+KINDS = [k for k in flow.STEPS if k in ops.OP_KINDS and k not in ("photo.added", "device.swapped")]
 REMOTE_PATH = [k for k in ("contact.made", "remote.guided", "remote.resolved", "order.submitted") if k in KINDS]
 
 # flow.js itself, as the app serves it, run by Node (Debian's `nodejs`): the module is plain ECMAScript with no

@@ -19,7 +19,8 @@ from .strings import strings_for_page
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 # The app shell: precached by the service worker so the app opens with no network.
 SHELL_FILES = ["field/app.js", "field/ui.js", "field/acts.js", "field/lists.js", "field/job.js", "field/steps.js",
-               "field/photos.js", "field/exceptions.js", "field/customer.js", "field/store.js", "field/sync.js",
+               "field/photos.js", "field/exceptions.js", "field/devices.js", "field/customer.js", "field/store.js",
+               "field/sync.js",
                "field/flow.js", "field/effects.js", "field/rules.js", "field/signature.js",
                "field/field.css",
                "css/app.css", "vendor/idb-8.0.4/index.js", "vendor/signature_pad-5.1.4/signature_pad.min.js",

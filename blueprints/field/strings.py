@@ -209,6 +209,34 @@ STRINGS.update({
     "on_the_way_hint": _l("The customer gets an SMS when this is sent (offline: as soon as there is a network)."),
     "on_the_way_done": _l("The customer is told you are on the way, arriving about {time}."),
     "need_arrival": _l("Choose the arrival time."),
+    # The device on site: checked, swapped, the parts used (static/field/devices.js).
+    "device_step": _l("Device: check, swap, parts used"),
+    "device_unregistered": _l("This request names no device of the register: a code you check is recorded with "
+                              "your reason."),
+    "serial": _l("Serial"),
+    "device_code": _l("The device's label, asset or serial number"),
+    "device_check": _l("Check the device"),
+    "device_matches": _l("It is the request's device."),
+    "device_code_missing": _l("Scan the label or type the asset or serial number first."),
+    "device_code_bad": _l("This code cannot be right: check what you typed."),
+    "device_mismatch": _l("{code} is not the request's device."),
+    "device_reason": _l("Why another unit is here (your supervisor reads it)"),
+    "device_keep": _l("Record this unit with the reason"),
+    "scan": _l("Scan with the camera"),
+    "scan_stop": _l("Stop the camera"),
+    "scan_no_camera": _l("The camera is not available: type the code instead."),
+    "scan_type_only": _l("This browser cannot read codes with the camera: type the code."),
+    "swap_title": _l("Swap the faulty unit"),
+    "swap_hint": _l("The faulty unit goes back for repair and the spare stays with the customer. Whether the spare "
+                    "is in stock is checked when this is sent."),
+    "swap_spare": _l("The spare's label, asset or serial number"),
+    "swap_record": _l("Record the swap"),
+    "swap_same_unit": _l("This is the faulty unit itself: scan the spare you leave."),
+    "parts_save": _l("Save the parts used"),
+    "device_checked_ok": _l("Checked: {code} is the request's device."),
+    "device_checked_other": _l("Recorded with your reason: {code}, another unit."),
+    "swap_done": _l("Swap recorded: the faulty unit goes for repair, spare {spare} stays with the customer."),
+    "parts_count_bad": _l("A count is a whole number from 0 to {max}."),
 })
 for status in TicketStatus:
     STRINGS[f"status.{status.value}"] = STATUS_LABELS[status]

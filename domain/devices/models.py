@@ -48,3 +48,55 @@ class Device(Base):
 # A request about a registered device (tickets.device_id) and the device page's history, newest first, with its
 # fault counts over 30/90/365 days: one range scan of this index per device.
 Index("ix_tickets_device_reported", Ticket.device_id, Ticket.reported_at)
+
+
+class DeviceCheck(Base):
+    """On a visit, the device in front of the technician checked against the request's: the code scanned or
+    typed (a label URL, an asset or serial number), the device it names, and the reason given for a mismatch."""
+    __tablename__ = "device_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    code: Mapped[str] = mapped_column(String(200))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    matched: Mapped[bool]
+    reason: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime]
+    checked_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+    device: Mapped[Device | None] = relationship()
+    ticket: Mapped[Ticket] = relationship()
+
+
+class DeviceSwap(Base):
+    """A faulty unit taken from the customer and a spare from stock left in its place (one per request)."""
+    __tablename__ = "device_swaps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    out_device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    in_device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    swapped_at: Mapped[datetime]
+    swapped_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+    out_device: Mapped[Device] = relationship(foreign_keys=[out_device_id])
+    in_device: Mapped[Device] = relationship(foreign_keys=[in_device_id])
+    ticket: Mapped[Ticket] = relationship()
+
+
+class PartUsed(Base):
+    """A spare part (parts.PARTS) used on a request, with its count: the phone's last list replaces the earlier."""
+    __tablename__ = "parts_used"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    part: Mapped[str] = mapped_column(String(40), primary_key=True)
+    count: Mapped[int]
+    recorded_at: Mapped[datetime]
+
+    ticket: Mapped[Ticket] = relationship()
+
+
+# The request's device acts, read with the jobs feed (selectinload), in the order they happened.
+Ticket.device_checks = relationship(DeviceCheck, order_by=(DeviceCheck.checked_at, DeviceCheck.id), viewonly=True)
+Ticket.device_swaps = relationship(DeviceSwap, viewonly=True)
+Ticket.used_parts = relationship(PartUsed, viewonly=True)

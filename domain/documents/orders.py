@@ -158,12 +158,31 @@ def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetim
         "tests": [{"item": t.item, "passed": t.passed, "not_applicable": t.not_applicable, "note": t.note}
                   for t in ticket.tests],
         "precautions": [p.text for p in ticket.precautions],
+        **device_content(ticket),
         "signature": None if signature is None else {
             "signer_name": signature.signer_name, "rating": signature.rating, "comment": signature.comment,
             "png_sha256": signature.png_sha256, "signed_at": _iso(signature.signed_at),
             "signed_at_client": _iso(signature.signed_at_client), "device_id": signature.device_id,
             "strokes_sha256": hashlib.sha256(canonical_json(signature.strokes).encode()).hexdigest(),
         },
+    }
+
+
+def _unit(device) -> dict:
+    return {"asset_number": device.asset_number, "serial": device.serial_number, "model": device.device_model.label}
+
+
+def device_content(ticket: Ticket) -> dict:
+    """The registered device's numbers, the swap done on the visit and the spare parts used (issue 22): the
+    register's serial number when the request names a registered device."""
+    from ..devices import onsite as device_onsite  # the devices package reads documents' models in its history
+    swap = device_onsite.ticket_swap(ticket) if ticket.id is not None else None
+    parts = device_onsite.ticket_parts(ticket) if ticket.id is not None else []
+    return {
+        "unit": _unit(ticket.device) if ticket.device is not None else None,
+        "swap": None if swap is None else {"out": _unit(swap.out_device), "in": _unit(swap.in_device),
+                                           "at": _iso(swap.swapped_at)},
+        "parts": [{"part": part.code, "zh": part.zh, "en": part.en, "count": count} for part, count in parts],
     }
 
 
@@ -212,6 +231,7 @@ def customer_view(content: dict, *, record_sha256: str) -> dict:
         "photos": content.get("photos", []),
         "tests": content.get("tests", []),
         "precautions": content.get("precautions", []),
+        **{key: content.get(key) for key in ("unit", "swap")}, "parts": content.get("parts", []),
         "signature": None if signature is None else {
             key: signature.get(key) for key in ("signer_name", "rating", "comment", "png_sha256", "signed_at",
                                                 "signed_at_client")},

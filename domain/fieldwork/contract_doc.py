@@ -14,10 +14,16 @@ END = "<!-- end of the generated op kinds -->"
 def _type_of(schema: dict, definitions: dict) -> str:
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
+        if "enum" not in definitions[name]:  # an object: its fields and their types
+            fields = definitions[name].get("properties", {})
+            return "object {" + ", ".join(f"`{key}`: {_type_of(value, definitions)}"
+                                         for key, value in fields.items()) + "}"
         return " \\| ".join(f"`{value}`" for value in definitions[name]["enum"])
     if "anyOf" in schema:
         return " or ".join(_type_of(option, definitions) for option in schema["anyOf"])
     kind = schema.get("type", "any")
+    if "enum" in schema:
+        return " \\| ".join(f"`{value}`" for value in schema["enum"])
     if kind == "array":
         return f"array of {_type_of(schema.get('items', {}), definitions)}"
     if kind == "null":
@@ -109,7 +115,9 @@ def _effect_line(effect: dict) -> str:
 def _phone_lines(kind: ops.OpKind) -> list[str]:
     where = f"the stepper's `{kind.screen}` screen" if kind.screen else "no screen of its own"
     lines = [f"On the phone: \"{kind.label}\", on {where}" + (f" (done when `{kind.done_fact}`)" if kind.done_fact
-                                                                else "") + ". Its local effects on the job's copy:"]
+                                                                else "") + (
+        ". Its local effects on the job's copy:" if kind.effects else
+        ". No local effect: the job's copy shows it once the op has synced.")]
     return lines + [_effect_line(effect) for effect in kind.effects]
 
 

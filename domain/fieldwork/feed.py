@@ -36,6 +36,32 @@ class JobDevice(Feed):
     serial: str | None
     category: str | None = Field(description="the device category's code")
     asset_number: str | None = Field(default=None, description="the rented device's asset number, when registered")
+    label_code: str | None = Field(default=None, description="the code its QR label carries (/d/<code>), when "
+                                                            "registered: a scanned label is checked offline")
+    unit_serial: str | None = Field(default=None, description="the register's serial number of the unit")
+
+
+class JobDeviceCheck(Feed):
+    code: str = Field(description="the code scanned or typed")
+    matched: bool = Field(description="it names the request's device (else a reason was given)")
+    at: Time
+
+
+class JobDeviceSwap(Feed):
+    spare: str = Field(description="the spare left with the customer (its asset number; the code as typed until "
+                                   "the op has synced)")
+    at: Time
+
+
+class JobPartUsed(Feed):
+    part: str = Field(description="a code of the parts catalog (rules.devices.parts)")
+    count: int
+
+
+class JobDeviceActs(Feed):
+    check: JobDeviceCheck | None = Field(description="the last check of the unit on site")
+    swap: JobDeviceSwap | None
+    parts: list[JobPartUsed]
 
 
 class JobChecklistItem(Feed):
@@ -144,6 +170,7 @@ class Job(Feed):
     channel: str
     customer: JobCustomer
     device: JobDevice
+    device_acts: JobDeviceActs = Field(description="the device checked on site, the swap, the parts used")
     problem: str
     reported_at: Time
     created_at: Time

@@ -10,6 +10,8 @@ from ..core.db import db
 from ..core.enums import ArticleStatus, ClockName, ReviewDecision, TicketStatus
 from ..core.locales import DEFAULT_LOCALE, name_key
 from ..core.models import User
+from ..devices import onsite as device_onsite
+from ..devices.models import DeviceSwap
 from ..fieldwork.models import Visit
 from ..knowledge.models import KbArticle
 from ..requests.models import FaultCategory, Ticket
@@ -32,7 +34,9 @@ def jobs_for(user: User, now: datetime, locale: str = DEFAULT_LOCALE) -> list[di
                  selectinload(Ticket.visits).selectinload(Visit.prep_items), selectinload(Ticket.clocks),
                  selectinload(Ticket.notes), selectinload(Ticket.tests), selectinload(Ticket.precautions),
                  selectinload(Ticket.signature), selectinload(Ticket.remote_sessions),
-                 selectinload(Ticket.reviews), selectinload(Ticket.assignee), selectinload(Ticket.photos))
+                 selectinload(Ticket.reviews), selectinload(Ticket.assignee), selectinload(Ticket.photos),
+                 selectinload(Ticket.device), selectinload(Ticket.device_checks), selectinload(Ticket.used_parts),
+                 selectinload(Ticket.device_swaps).selectinload(DeviceSwap.in_device))
         .order_by(Ticket.next_due_at.is_(None), Ticket.next_due_at)
     ).scalars().all()
     category_ids = {t.device_category_id for t in tickets if t.device_category_id}
@@ -61,8 +65,14 @@ def _job(ticket: Ticket, now: datetime, articles: list[KbArticle], faults: list[
     clocks = ticket_clocks(ticket, now)
     submission = next((c for c in clocks if c.name == ClockName.SUBMISSION), None)
     returned = next((r for r in reversed(ticket.reviews) if r.decision == ReviewDecision.RETURNED), None)
+    summary = request_summary(ticket, now, clocks)
+    unit = ticket.device
     return {
-        **request_summary(ticket, now, clocks),
+        **summary,
+        # The registered unit's label code and serial number: the phone checks a scanned code offline.
+        "device": {**summary["device"], "label_code": unit.label_code if unit else None,
+                   "unit_serial": unit.serial_number if unit else None},
+        "device_acts": device_onsite.phone_view(ticket),
         "version": ticket.version,
         "technician": ticket.assignee.display_name if ticket.assignee else None,
         "handed_back_at": _iso(ticket.handed_back_at), "handback_reason": ticket.handback_reason,

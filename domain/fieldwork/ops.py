@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from flask_babel import lazy_gettext as _l
 from pydantic import (
@@ -37,6 +37,7 @@ from ..core.context import Context, require_assignee
 from ..core.db import db
 from ..core.enums import ClockName, ClockState, ContactMethod, RemoteOutcome, SignatureMissing, TicketStatus
 from ..core.errors import DomainError
+from ..devices import onsite as device_onsite
 from ..documents import review
 from ..fieldwork.models import Photo
 from ..requests import assignment, progress_notes, remote_work, visits
@@ -229,6 +230,33 @@ class AnotherVisit(Payload):
     reason: Reason = Field(description="why (required): what the next visit needs")
 
 
+# A code scanned from a label (its URL /d/<code>) or typed: an asset or a serial number.
+ScannedCode = Annotated[Text, Field(min_length=1, max_length=device_onsite.CODE_MAX)]
+
+
+class DeviceChecked(Payload):
+    """The unit in front of the technician, checked against the request's device (issue 22 item 6)."""
+    code: ScannedCode = Field(description="the label's URL, or the asset or serial number, as scanned or typed")
+    matched: StrictBool | None = Field(default=None, description="the phone's reading: the code names the "
+                                       "request's device (the server decides again from the register)")
+    reason: Reason = Field(description="why another unit is there (required when it does not match)")
+
+
+class DeviceSwapped(Payload):
+    """The request's device taken away, a spare from stock left in its place."""
+    spare: ScannedCode = Field(description="the spare's label URL, asset or serial number: it must be in stock")
+
+
+class PartCount(Payload):
+    part: Literal[device_onsite.PART_CODES] = Field(description="a code of the parts catalog (rules.parts)")
+    count: Annotated[StrictInt, Field(ge=1, le=device_onsite.COUNT_MAX)]
+
+
+class PartsUsed(Payload):
+    """The spare parts used on the request, with counts: the list replaces the one sent before."""
+    items: list[PartCount] = Field(max_length=device_onsite.PARTS_MAX)
+
+
 class OrderSubmitted(Payload):
     """The internal write-up (documents/review.py), then submission to the supervisor."""
     fault_category_id: StrictInt | None = None
@@ -347,6 +375,18 @@ def _signature_missing(ticket: Ticket, ctx: Context, data: SignatureMissingPaylo
 
 def _another_visit(ticket: Ticket, ctx: Context, data: AnotherVisit, at: datetime, meta: dict) -> None:
     visits.end_for_another_visit(ticket, ctx, reason=data.reason, at=at)
+
+
+def _device_checked(ticket: Ticket, ctx: Context, data: DeviceChecked, at: datetime, meta: dict) -> None:
+    device_onsite.check_device(ticket, ctx, code=data.code, reason=data.reason, at=at)
+
+
+def _device_swapped(ticket: Ticket, ctx: Context, data: DeviceSwapped, at: datetime, meta: dict) -> None:
+    device_onsite.swap_device(ticket, ctx, spare_code=data.spare, at=at)
+
+
+def _parts_used(ticket: Ticket, ctx: Context, data: PartsUsed, at: datetime, meta: dict) -> None:
+    device_onsite.record_parts(ticket, ctx, counts={item.part: item.count for item in data.items}, at=at)
 
 
 def _order_submitted(ticket: Ticket, ctx: Context, data: OrderSubmitted, at: datetime, meta: dict) -> None:
@@ -573,6 +613,28 @@ _KINDS = (
            effects=(set_to("status", value(TicketStatus.CONTACTED)), set_to("visit", value(None)),
                     append("earlier_visits", {"ended_at": OP_TIME, "reason": data("reason")})),
            screen="followup", optional=True),
+    # The device on site (issue 22 item 6). A code that is not the request's device is recorded with the reason
+    # (the phone reads its own match offline; the server reads it again from the register).
+    OpKind("device.checked", DeviceChecked, _device_checked, "the device on site checked against the request's",
+           _l("Device checked"),
+           Step(requires=("arrived",), refused_if=("signed",),
+                refused_when={"reason_missing": {"data": {"matched": [False, None], "reason": ["", None]}}},
+                refusals={"arrived": NOT_ON_SITE, "signed": LOCKED,
+                          "reason_missing": Refusal("reason_required", device_onsite.REASON_REQUIRED)}),
+           effects=(set_to("device_acts.check.code", data("code")),
+                    set_to("device_acts.check.matched", data("matched", False)),
+                    set_to("device_acts.check.at", OP_TIME)),
+           optional=True),
+    # Only the server knows the stock: a spare unknown, not in stock, or the faulty unit itself is refused there.
+    OpKind("device.swapped", DeviceSwapped, _device_swapped, "a faulty unit swapped for a spare from stock",
+           _l("Device swapped"),
+           Step(requires=("arrived",), refused_if=("signed",), refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
+           effects=(set_to("device_acts.swap.spare", data("spare")), set_to("device_acts.swap.at", OP_TIME)),
+           optional=True),
+    OpKind("parts.used", PartsUsed, _parts_used, "the spare parts used, with counts", _l("Parts used"),
+           Step(requires=("arrived",), refused_if=("signed",), refusals={"arrived": NOT_ON_SITE, "signed": LOCKED}),
+           effects=(set_to("device_acts.parts", data("items", [])),),
+           optional=True),
     # Until the service ends: ill, stuck, another urgent job. The job stays the technician's (and its work is kept)
     # until the supervisor, alerted at once, reassigns it.
     OpKind("job.handed_back", JobHandedBack, _handed_back, "the job handed back to the supervisor",

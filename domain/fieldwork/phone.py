@@ -5,6 +5,7 @@ rules travel with the jobs feed instead (flow.flow_document): they are kept with
 from __future__ import annotations
 
 from ..core.enums import ContactMethod, RemoteOutcome, TicketStatus
+from ..devices.onsite import parts_rules
 from ..requests.visits import visit_time_rules
 from ..sla.policy import Policy
 from .onsite import on_the_way_rules
@@ -32,6 +33,7 @@ def phone_rules(*, max_ops: int, max_bytes: int, policy: Policy, on_the_way_minu
         "limits": {"max_ops": max_ops, "max_bytes": max_bytes, "visit_time": visit_time_rules(),
                    "reason_max": REASON_MAX, "on_the_way": on_the_way_rules(on_the_way_minutes)},
         "signature": pad_rules(),
+        "devices": parts_rules(),  # the spare parts catalog, the scanned code's length
         # The policy's minutes the local effects name (a deadline an act starts: effects.op_time_plus).
         "policy": {name: getattr(policy, name) for name in _policy_minutes()},
     }

@@ -6,6 +6,7 @@ import * as flow from "./flow.js";
 import { act, factsOf } from "./acts.js";
 import { refusalBox, screenOf } from "./lists.js";
 import { addLeftoverPhotos } from "./photos.js";
+import { deviceSection } from "./devices.js";
 import { earlierVisitsNotice, followupSection, unsignedNotice, unsignedSection } from "./exceptions.js";
 import { SCREENS } from "./rules.js";
 import { STEP_BODIES, testItems } from "./steps.js";
@@ -187,6 +188,7 @@ export async function jobScreen(number, id, options) {
     progressBar(number, countable.filter(isDone).length, countable.length),
     strayRefusals(ctx, path),
     ...path.map((name, index) => stepItem(ctx, name, index, { done: isDone(name), current: name === current })),
+    deviceSection(ctx),
     unsignedSection(ctx),
     followupSection(ctx),
     giveBackSection(ctx),

@@ -276,6 +276,8 @@ def test_on_the_phone_offline_the_asset_number_is_checked_and_a_swap_recorded(ap
     expect(recorded).to_contain_text("已记录换机：故障机带回维修，备用机 ENC-0100 留给客户。")
     expect(section.get_by_role("button", name="记录换机")).to_have_count(0)
     section.screenshot(path=str(SHOTS / "device-step-zh.png"))
+    # Every act queued (the two checks, the swap, the parts) before the network returns.
+    expect(page.locator("#sync-status")).to_contain_text("4 条")
     with app.app_context():
         assert db.session.execute(select(func.count()).select_from(DeviceSwap)).scalar_one() == 0  # offline
     context.set_offline(False)

@@ -231,6 +231,7 @@ KNOWN_UPWARD = {
     "alerts/customer.py": {"documents"},
     "alerts/tasks.py": {"reporting"},
     "alerts/weekly.py": {"reporting"},
+    "devices/labels.py": {"documents"},
     "documents/orders.py": {"fieldwork"},
     "documents/review.py": {"fieldwork"},
     "requests/assignment.py": {"alerts", "fieldwork"},

@@ -305,7 +305,6 @@ def fault_counts(device: Device, now: datetime) -> dict[int, int]:
 def device_history(device: Device, now: datetime, *, limit: int = 200) -> DeviceHistory:
     """Every request about the device (newest first, at most `limit`), with its visits and service order loaded,
     and the fault counts."""
-    from ..documents.models import ServiceOrder  # noqa: F401 - the relationship below loads it
     requests = db.session.execute(
         select(Ticket).where(Ticket.device_id == device.id)
         .options(selectinload(Ticket.visits), selectinload(Ticket.service_order), selectinload(Ticket.assignee))

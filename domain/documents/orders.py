@@ -175,7 +175,7 @@ def _unit(device) -> dict:
 def device_content(ticket: Ticket) -> dict:
     """The registered device's numbers, the swap done on the visit and the spare parts used (issue 22): the
     register's serial number when the request names a registered device."""
-    from ..devices import onsite as device_onsite  # the devices package reads documents' models in its history
+    from ..devices import onsite as device_onsite
     swap = device_onsite.ticket_swap(ticket) if ticket.id is not None else None
     parts = device_onsite.ticket_parts(ticket) if ticket.id is not None else []
     return {

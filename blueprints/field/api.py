@@ -59,7 +59,7 @@ def sync():
     user = current_user._get_current_object()
     # Signed orders' PDFs are rendered by the worker after the request's commit (queued by the domain).
     results, _signed = apply_batch(body["ops"], user=user, device_id=device_id, tz=tz,
-                                   remote_addr=request.remote_addr)
+                                   remote_addr=request.remote_addr, user_agent=request.user_agent.string)
     return jsonify(results=[r.as_dict() for r in results], server_time=utcnow().isoformat())
 
 

@@ -25,6 +25,7 @@ from ..fieldwork.models import Signature
 from ..requests import workflow
 from ..requests.models import Ticket
 from ..sla.clocks import start_clock
+from .evidence import Location, record_evidence
 from .flow import NO_WORK, FlowRefused
 from .onsite import current_visit, ensure_not_locked
 
@@ -112,7 +113,8 @@ def check_strokes(strokes) -> list:
 
 def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, comment: str | None,
                signature_png: str, strokes, device_id: str, signed_at_client: datetime | None,
-               op_id: uuid.UUID | None = None, customer_email: str | None = None) -> Signature:
+               op_id: uuid.UUID | None = None, customer_email: str | None = None, user_agent: str | None = None,
+               location: Location | None = None) -> Signature:
     """The customer signs on the technician's phone: the order is locked, its content frozen and hashed,
     and the 2-hour submission clock starts. The PDF is rendered afterwards by the worker; a customer e-mail
     (given now or at intake) gets the link to the signed order."""
@@ -154,6 +156,7 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
                               strokes=strokes, signed_at_client=client_time, signed_at=signed_at,
                               device_id=(device_id or "")[:64], technician_id=ctx.actor.id, op_id=op_id)
         db.session.add(signature)
+        evidence = record_evidence(ticket, signature, visit, user_agent=user_agent, location=location)
         workflow.move(ticket, TicketStatus.SIGNED, actor=ctx.actor, action="order.signed", via=ctx.via,
                       remote_addr=ctx.remote_addr, signer=signer_name[:100], device_id=(device_id or "")[:64])
         # The service ended when the customer signed (the phone's time: it may have synced much later).
@@ -167,6 +170,6 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
             else:  # the signature stands; only the copy by e-mail is not sent
                 record_event("customer_email.refused", actor=ctx.actor, ticket=ticket, via=ctx.via,
                              value=customer_email[:254])
-        order = freeze_order(ticket, site=site, now=client_time, rows=rows)
+        order = freeze_order(ticket, site=site, now=client_time, rows=rows, evidence=evidence)
     queue_customer_copy(ticket, order, site)
     return signature

@@ -3,6 +3,7 @@
 import * as store from "./store.js";
 import * as flow from "./flow.js";
 import { factsOf, queued } from "./acts.js";
+import { whereIfAllowed } from "./exceptions.js";
 import { missingJob } from "./job.js";
 import { RULES } from "./rules.js";
 import {
@@ -101,6 +102,12 @@ async function submitSignature(job, form, pad, done, draftKeys) {
   const rating = form.rating.value();
   const data = { signer_name: form.name.value.trim(), ...(rating ? { rating } : {}), comment: form.comment.value.trim(),
     signature_png: png, strokes, ...(address ? { customer_email: address } : {}) };
+  // Where the phone is as the customer signs, for the evidence record: only when the technician allowed it (a few
+  // seconds at most; the button waits with it, so a second tap cannot queue the signature twice).
+  const button = document.getElementById("confirm-sign");
+  if (button?.disabled) return;
+  if (button) button.disabled = true;
+  Object.assign(data, await whereIfAllowed());
   announce();
   await store.addOp("order.signed", job.number, data);
   await forgetDrafts(draftKeys);

@@ -54,7 +54,7 @@ def record_hash(evidence: SigningEvidence) -> str:
 
 
 def record_evidence(ticket: Ticket, signature: Signature, visit: Visit, *, user_agent: str | None,
-                    location: Location | None) -> SigningEvidence:
+                    location: Location | None, code_state: str = "not_asked") -> SigningEvidence:
     """Add the evidence record of a signature being accepted (the caller's flush writes it)."""
     signing = location or (None, None, None)
     evidence = SigningEvidence(
@@ -63,7 +63,7 @@ def record_evidence(ticket: Ticket, signature: Signature, visit: Visit, *, user_
         user_agent=(user_agent or "").replace("\x00", "")[:USER_AGENT_MAX] or None,
         signer_name=signature.signer_name, strokes=signature.strokes, customer_mobile=ticket.contact_phone or None,
         arrival_lat=visit.arrival_lat, arrival_lng=visit.arrival_lng, arrival_accuracy_m=visit.arrival_accuracy_m,
-        signing_lat=signing[0], signing_lng=signing[1], signing_accuracy_m=signing[2], code_state="not_asked")
+        signing_lat=signing[0], signing_lng=signing[1], signing_accuracy_m=signing[2], code_state=code_state)
     evidence.record_sha256 = record_hash(evidence)
     db.session.add(evidence)
     return evidence
@@ -78,5 +78,10 @@ def page_evidence(ticket: Ticket) -> dict | None:
     record = evidence_of(ticket.id) if ticket.signature is not None else None
     if record is None:
         return None
-    return {**evidence_summary(record_fields(record)), "signed_at": record.signed_at,
-            "signed_at_client": record.signed_at_client, "device_id": record.device_id}
+    from .smscode import PENDING, confirmed_later
+
+    summary = evidence_summary(record_fields(record))
+    if record.code_state == PENDING and confirmed_later(ticket.id) is not None:
+        summary["code"] = "confirmed_later"
+    return {**summary, "signed_at": record.signed_at, "signed_at_client": record.signed_at_client,
+            "device_id": record.device_id}

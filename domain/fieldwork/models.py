@@ -215,6 +215,23 @@ class SigningEvidence(Base):
     signature: Mapped[Signature | None] = relationship()
 
 
+class SigningCode(Base):
+    """A one-time code sent by SMS to the customer's mobile number, to confirm their signature: on the phone as they
+    sign ("signing"), or later from the tracking page ("tracking"). Only its keyed hash is kept."""
+
+    __tablename__ = "signing_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    mobile: Mapped[str] = mapped_column(String(20))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    tries: Mapped[int] = mapped_column(default=0)
+    used_at: Mapped[datetime | None]
+
+
 class AppendOnlyError(RuntimeError):
     """A write to a record that is append-only."""
 

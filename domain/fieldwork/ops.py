@@ -214,6 +214,8 @@ class OrderSigned(Payload):
         default=None, description="longitude, WGS-84, at signing")
     accuracy: Annotated[float, Field(ge=0, le=100_000), BeforeValidator(_number)] | None = Field(
         default=None, description="the browser's accuracy radius, metres")
+    # The customer's SMS code (SIGNING_SMS_CODE), asked for with network; empty offline: confirmed later.
+    sms_code: Note = Field(default="", description="the six digits the customer received by SMS, if asked")
     error_codes = {"lat": "bad_location", "lng": "bad_location", "accuracy": "bad_location"}
 
 
@@ -341,7 +343,7 @@ def _order_signed(ticket: Ticket, ctx: Context, data: OrderSigned, at: datetime,
     signing.sign_order(ticket, ctx, signer_name=data.signer_name, rating=data.rating, comment=data.comment,
                        signature_png=data.signature_png, strokes=data.strokes, device_id=meta["device_id"],
                        signed_at_client=at, op_id=meta["op_id"], customer_email=data.customer_email,
-                       user_agent=meta.get("user_agent"), location=_location(data))
+                       user_agent=meta.get("user_agent"), location=_location(data), sms_code=data.sms_code)
     meta["signed"] = True
 
 

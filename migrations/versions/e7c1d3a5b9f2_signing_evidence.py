@@ -1,4 +1,4 @@
-"""signing evidence: what the phone knew when the customer signed, append-only
+"""signing evidence: what the phone knew when the customer signed (append-only), and the SMS signing codes
 
 Revision ID: e7c1d3a5b9f2
 Revises: 9b3d5f7a2c14
@@ -43,7 +43,23 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_signing_evidence')),
     sa.UniqueConstraint('ticket_id', name=op.f('uq_signing_evidence_ticket_id'))
     )
+    op.create_table('signing_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('ticket_id', sa.Integer(), nullable=False),
+    sa.Column('purpose', sa.String(length=20), nullable=False),
+    sa.Column('mobile', sa.String(length=20), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', domain.core.types.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', domain.core.types.UTCDateTime(), nullable=False),
+    sa.Column('tries', sa.Integer(), nullable=False),
+    sa.Column('used_at', domain.core.types.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_signing_codes_ticket_id_tickets')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_signing_codes'))
+    )
+    op.create_index(op.f('ix_signing_codes_ticket_id'), 'signing_codes', ['ticket_id'], unique=False)
 
 
 def downgrade():
+    op.drop_index(op.f('ix_signing_codes_ticket_id'), table_name='signing_codes')
+    op.drop_table('signing_codes')
     op.drop_table('signing_evidence')

@@ -231,6 +231,8 @@ class SigningCode(Base):
     tries: Mapped[int] = mapped_column(default=0)
     used_at: Mapped[datetime | None]
 
+    ticket: Mapped[Ticket] = relationship()
+
 
 class AppendOnlyError(RuntimeError):
     """A write to a record that is append-only."""

@@ -67,7 +67,7 @@ def send_code(ticket: Ticket, purpose: str, *, site: Site, now: datetime) -> Sig
     if last is not None and now - last.created_at < RESEND_PAUSE:
         raise DomainError("sms_code_too_soon", _l("A code was sent less than a minute ago: wait for it."))
     code = f"{secrets.randbelow(10 ** 6):06d}"
-    row = SigningCode(ticket_id=ticket.id, purpose=purpose, mobile=mobile, code_hash=_hash(site, ticket.id, purpose,
+    row = SigningCode(ticket=ticket, purpose=purpose, mobile=mobile, code_hash=_hash(site, ticket.id, purpose,
                                                                                            code),
                       created_at=now, expires_at=now + CODE_TTL, tries=0)
     db.session.add(row)

@@ -60,7 +60,7 @@ def test_online_the_customer_types_the_code_from_the_sms(app, visit_job, phone, 
     page.get_by_role("button", name="发送短信验证码").click()
     expect(page.locator('[data-key="sms-code"]')).to_contain_text("验证码已发送，10 分钟内有效。")
     [sent] = [s for s in standin.sent if s["template"] == "SMS_900000006"]
-    page.get_by_label("短信验证码（已发送到您的手机）").fill(sent["vars"]["code"])
+    page.get_by_label("手机短信验证码").fill(sent["vars"]["code"])
     page.get_by_role("button", name="确认并签字").click()
     finish(page)
     with app.app_context():

@@ -14,7 +14,8 @@ export function codeField(number) {
   const hint = h("p", { class: "hint", "aria-live": "polite" }, navigator.onLine ? t("code_hint") : t("code_offline"));
   const send = h("button", { type: "button", class: "button secondary", id: "send-code" }, t("code_send"));
   send.addEventListener("click", () => sendCode(number, send, hint));
-  const section = h("div", { class: "sms-code", "data-key": "sms-code" }, field(t("code_label"), input), send, hint);
+  // Sent first, then typed: the button and what it did above the field.
+  const section = h("div", { class: "sms-code", "data-key": "sms-code" }, send, hint, field(t("code_label"), input));
   section.input = input;
   return section;
 }

@@ -160,5 +160,7 @@ def load_settings(instance_path: str) -> dict:
         "SEAL_PKCS12": os.environ.get("SEAL_PKCS12") or None,
         "SEAL_PASSWORD": os.environ.get("SEAL_PASSWORD") or None,
         "TSA_URL": os.environ.get("TSA_URL") or None,
+        # The customer also confirms their signature with a code sent by SMS to their mobile number (issue 23).
+        "SIGNING_SMS_CODE": _flag("SIGNING_SMS_CODE"),
         "INSTANCE_PATH_FOR_KEYS": instance_path,
     }

@@ -186,6 +186,17 @@ OTHER_PATHS = {
                       "400": _error("not a JSON object, or not readable"), "403": _error("not a supervisor"),
                       "404": _error("no such request"), "409": _error("changed meanwhile, or already assigned"),
                       "422": _error("unknown technician or bad version"), **COMMON}}},
+    "/api/v1/requests/{number}/signing-code": {"post": {
+        "summary": "send the customer the SMS code that confirms their signature (SIGNING_SMS_CODE; the assignee, on "
+                   "site; one a minute, 10 an hour per request)",
+        "parameters": [NUMBER],
+        "responses": {"202": _json("queued for the SMS channel", {"type": "object", "required": ["sent", "expires_at"],
+                                                                 "properties": {"sent": {"type": "boolean"},
+                                                                                "expires_at": TIME}}),
+                      "400": _error("codes not used here, not on site, no mobile number, or one sent less than a "
+                                    "minute ago"),
+                      "403": _error("not the request's technician"), "404": _error("no such request"),
+                      "409": _error("already signed"), **COMMON}}},
     "/api/v1/reports/weekly": {"get": {
         "summary": "the weekly figures (supervisor)",
         "parameters": [{"name": "week", "in": "query", "required": False,

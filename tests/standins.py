@@ -284,7 +284,8 @@ class AliyunSmsStandIn(SmsStandIn):
     def __init__(self, **kwargs):
         kwargs.setdefault("templates", {"SMS_900000001": ("number", "time"), "SMS_900000002": ("number", "time"),
                                         "SMS_900000003": ("number",), "SMS_900000004": ("number", "name"),
-                                        "SMS_900000005": ("number", "name", "time")})
+                                        "SMS_900000005": ("number", "name", "time"),
+                                        "SMS_900000006": ("number", "code")})
         super().__init__(**kwargs)
 
     def _error(self, status, code, message):
@@ -357,7 +358,7 @@ class TencentSmsStandIn(SmsStandIn):
         kwargs.setdefault("key_id", "AKIDtestSecretId0000")
         kwargs.setdefault("templates", {"900001": ("number", "time"), "900002": ("number", "time"),
                                         "900003": ("number",), "900004": ("number", "name"),
-                                        "900005": ("number", "name", "time")})
+                                        "900005": ("number", "name", "time"), "900006": ("number", "code")})
         super().__init__(**kwargs)
         self.app_id = app_id
 

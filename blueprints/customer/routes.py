@@ -149,7 +149,9 @@ def track(token: str):
 
 
 def _track_page(ticket, token: str, *, order_link=None, errors=None, values=None, status: int = 200,
-                message: str | None = None):
+                message: str | None = None, code_sent: bool = False):
+    from domain.fieldwork import smscode
+
     site = current_site()
     return render_template("customer/track.html", ticket=ticket, site=site, token=token,
                            state=tracking.state_words(ticket, company_tz()),
@@ -157,7 +159,8 @@ def _track_page(ticket, token: str, *, order_link=None, errors=None, values=None
                            technician=ticket.assignee.display_name if ticket.assignee else None,
                            order_link=order_link, may_rate=tracking.may_rate(ticket),
                            rated=tracking.follow_up_rating(ticket), errors=errors or {}, values=values or {},
-                           message=message), status
+                           message=message, awaiting_code=smscode.awaiting_confirmation(ticket),
+                           code_sent=code_sent), status
 
 
 @bp.post("/c/<token>/rating")
@@ -190,6 +193,38 @@ def rate(token: str):
     except IntegrityError:  # the same rating sent twice at once: the first one counts
         return _track_page(ticket, token, message=_already_rated(), status=409)
     return _track_page(ticket, token, message=_thanks())
+
+
+@bp.post("/c/<token>/confirm")
+@csrf.exempt  # checked below, with the page's own message
+@public
+@limiter.limit(_address_limit)
+def confirm_signature(token: str):
+    """The customer confirms a signature accepted offline with a code sent to the request's mobile number. A wrong
+    code is answered on the page (200: the try it cost is kept)."""
+    from flask_babel import gettext as _
+
+    from domain.core.errors import DomainError
+    from domain.fieldwork import smscode
+
+    site = current_site()
+    ticket = tracking.ticket_for_token(token, site, utcnow())
+    if ticket is None:
+        return render_template("customer/link_invalid.html", site=site), 404
+    try:
+        if current_app.config.get("WTF_CSRF_ENABLED", True):
+            validate_csrf(request.form.get("csrf_token"))
+    except Exception:  # noqa: BLE001 - any CSRF failure: the same message
+        return _track_page(ticket, token, message=_expired(), status=400)
+    try:
+        if request.form.get("action") == "send":
+            smscode.send_for_tracking(ticket, site=site, now=utcnow())
+            return _track_page(ticket, token, message=_("A code was sent by SMS to your mobile number."),
+                               code_sent=True)
+        smscode.confirm_from_tracking(ticket, request.form.get("code", "")[:20], site=site, now=utcnow())
+    except DomainError as error:
+        return _track_page(ticket, token, message=str(error.message), code_sent=True)
+    return _track_page(ticket, token, message=_("Thank you: your signature is confirmed."))
 
 
 def _already_rated() -> str:

@@ -18,7 +18,7 @@ from domain.core.models import AuditEvent, Blob
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
 from domain.customer.tracking import tracking_url
-from domain.fieldwork import unsigned
+from domain.fieldwork import evidence, unsigned
 from domain.knowledge import kb
 from domain.requests import access, assignment, intake, progress_notes, remote_work, visits, workflow
 from domain.requests.board import BoardFilter, act_label, active_users, board_page, day_view, technician_load
@@ -233,6 +233,7 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         visit=ticket.current_visit, awaiting_forward=intake.awaiting_acceptance(ticket),
         pending_unsigned=unsigned.pending_decision(ticket), photos_by_id={p.id: p for p in ticket.photos},
         map_url=visits.map_url, timeline=_timeline(ticket),
+        evidence=evidence.page_evidence(ticket),
         can_forward=user.has_role(Role.DISPATCHER, Role.SUPERVISOR),
         tracking_url=tracking_url(ticket, current_site()) if user.has_role(Role.DISPATCHER, Role.SUPERVISOR)
         else None,

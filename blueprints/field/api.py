@@ -9,16 +9,19 @@ from flask_login import current_user
 from domain.core import validation
 from domain.core.enums import Role
 from domain.core.types import utcnow
+from domain.fieldwork import smscode
 from domain.fieldwork.flow import flow_document
 from domain.fieldwork.images import ImageRejected, process_photo
 from domain.fieldwork.jobs import jobs_for
 from domain.fieldwork.sync import apply_batch, apply_op, reject_op
+from domain.requests import access
 from domain.sla.policy import current_policy
+from extensions import limiter
 
 from ..access import public, roles_required
 from ..api_contract import complete_document
 from ..core.errors import json_error
-from ..core.helpers import company_tz, current_locale
+from ..core.helpers import company_tz, current_locale, domain_context
 from . import api_bp
 from .openapi import openapi_document
 
@@ -59,7 +62,7 @@ def sync():
     user = current_user._get_current_object()
     # Signed orders' PDFs are rendered by the worker after the request's commit (queued by the domain).
     results, _signed = apply_batch(body["ops"], user=user, device_id=device_id, tz=tz,
-                                   remote_addr=request.remote_addr)
+                                   remote_addr=request.remote_addr, user_agent=request.user_agent.string)
     return jsonify(results=[r.as_dict() for r in results], server_time=utcnow().isoformat())
 
 
@@ -105,6 +108,24 @@ def my_jobs():
     return jsonify(jobs=jobs, flow=flow_document(),
                    server_time=now.isoformat(), due_soon_minutes=current_policy().due_soon_minutes,
                    user={"username": current_user.username, "display_name": current_user.display_name})
+
+
+def _code_key() -> str:
+    # Per request: however many phones or addresses ask, one customer's mobile gets a bounded number of codes.
+    return "signing-code:" + (request.view_args or {}).get("number", "")[:40]
+
+
+@api_bp.post("/requests/<number>/signing-code")
+@limiter.limit(lambda: current_app.config.get("SIGNING_CODE_RATE_LIMIT", "10 per hour"), key_func=_code_key)
+@roles_required(Role.TECHNICIAN)
+def signing_code(number: str):
+    """The customer's code (SIGNING_SMS_CODE), sent by SMS to the request's mobile number as they are about to
+    sign; `order.signed` then carries it."""
+    ctx = domain_context()
+    ticket = access.get_ticket(number[:40], current_user)
+    smscode.may_send_for_signing(ticket, ctx)
+    row = smscode.send_code(ticket, smscode.SIGNING, site=ctx.settings(), now=ctx.now)
+    return jsonify(sent=True, expires_at=row.expires_at.isoformat()), 202
 
 
 @api_bp.get("/openapi.json")

@@ -19,9 +19,9 @@ from .strings import strings_for_page
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 # The app shell: precached by the service worker so the app opens with no network.
 SHELL_FILES = ["field/app.js", "field/ui.js", "field/acts.js", "field/lists.js", "field/job.js", "field/steps.js",
-               "field/photos.js", "field/exceptions.js", "field/devices.js", "field/customer.js", "field/store.js",
-               "field/sync.js",
-               "field/flow.js", "field/effects.js", "field/rules.js", "field/signature.js",
+               "field/photos.js", "field/exceptions.js", "field/devices.js", "field/customer.js", "field/smscode.js",
+               "field/store.js", "field/sync.js", "field/flow.js", "field/effects.js", "field/rules.js",
+               "field/signature.js",
                "field/field.css",
                "css/app.css", "vendor/idb-8.0.4/index.js", "vendor/signature_pad-5.1.4/signature_pad.min.js",
                "img/icon.svg", "img/icon-192.png", "img/icon-512.png",
@@ -48,7 +48,7 @@ def shell_version() -> str:
 def _rules() -> dict:
     return phone_rules(max_ops=current_app.config["SYNC_MAX_OPS"], max_bytes=current_app.config["SYNC_MAX_BYTES"],
                        on_the_way_minutes=current_app.config["ON_THE_WAY_MINUTES"],
-                       policy=current_policy())
+                       policy=current_policy(), signing_sms_code=bool(current_app.config.get("SIGNING_SMS_CODE")))
 
 
 @bp.get("/field/")

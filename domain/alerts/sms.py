@@ -57,6 +57,7 @@ class SmsKind(StrEnum):
     CUSTOMER_RECEIVED = "customer_received"
     CUSTOMER_TECHNICIAN = "customer_technician"
     CUSTOMER_ON_THE_WAY = "customer_on_the_way"
+    CUSTOMER_SIGNING_CODE = "customer_signing_code"
 
 
 # The customer's messages: a number that replied STOP / 退订 gets none of them again (opt_outs.py).
@@ -70,6 +71,7 @@ TEMPLATE_VARS: dict[SmsKind, tuple[str, ...]] = {
     SmsKind.CUSTOMER_RECEIVED: ("number",),
     SmsKind.CUSTOMER_TECHNICIAN: ("number", "name"),
     SmsKind.CUSTOMER_ON_THE_WAY: ("number", "name", "time"),
+    SmsKind.CUSTOMER_SIGNING_CODE: ("number", "code"),
 }
 KIND_LABELS = {
     SmsKind.URGENT_ASSIGNED: _l("Urgent request assigned (to the technician)"),
@@ -77,6 +79,7 @@ KIND_LABELS = {
     SmsKind.CUSTOMER_RECEIVED: _l("Request received (to the customer, when it is entered)"),
     SmsKind.CUSTOMER_TECHNICIAN: _l("Technician named (to the customer, at assignment)"),
     SmsKind.CUSTOMER_ON_THE_WAY: _l("Technician on the way (to the customer, tapped on the phone)"),
+    SmsKind.CUSTOMER_SIGNING_CODE: _l("Signing code (to the customer, who confirms their signature with it)"),
 }
 # The wording to have approved as the template (shown on the admin page and kept with each message).
 TEMPLATE_TEXTS = {
@@ -85,14 +88,17 @@ TEMPLATE_TEXTS = {
     SmsKind.CUSTOMER_RECEIVED: _l("Your request ${number} is received; a technician will contact you soon."),
     SmsKind.CUSTOMER_TECHNICIAN: _l("Request ${number}: your technician is ${name}, who will contact you soon."),
     SmsKind.CUSTOMER_ON_THE_WAY: _l("Request ${number}: ${name} is on the way to you, arriving about ${time}."),
+    SmsKind.CUSTOMER_SIGNING_CODE: _l("Your code to confirm the service order of request ${number} is ${code}, "
+                                      "valid for 10 minutes. Do not share it."),
 }
 # Defaults that make the messages go out until the approved codes are entered (and in tests).
 DEFAULT_CODES = {"aliyun": {SmsKind.URGENT_ASSIGNED: "SMS_900000001", SmsKind.FIRST_CONTACT_MISSED: "SMS_900000002",
                             SmsKind.CUSTOMER_RECEIVED: "SMS_900000003", SmsKind.CUSTOMER_TECHNICIAN: "SMS_900000004",
-                            SmsKind.CUSTOMER_ON_THE_WAY: "SMS_900000005"},
+                            SmsKind.CUSTOMER_ON_THE_WAY: "SMS_900000005",
+                            SmsKind.CUSTOMER_SIGNING_CODE: "SMS_900000006"},
                  "tencent": {SmsKind.URGENT_ASSIGNED: "900001", SmsKind.FIRST_CONTACT_MISSED: "900002",
                              SmsKind.CUSTOMER_RECEIVED: "900003", SmsKind.CUSTOMER_TECHNICIAN: "900004",
-                             SmsKind.CUSTOMER_ON_THE_WAY: "900005"}}
+                             SmsKind.CUSTOMER_ON_THE_WAY: "900005", SmsKind.CUSTOMER_SIGNING_CODE: "900006"}}
 CODE_MAX = 40
 VALUE_MAX = 20  # a template variable: a short value (Aliyun allows 35 characters; names are cut)
 
@@ -329,6 +335,8 @@ def record(message_id: int, answer: SmsAnswer, now: datetime) -> bool:
     row.last_answer = answer.describe()
     if answer.outcome == SmsOutcome.SENT:
         row.state, row.sent_at = SENT, now
+        if row.kind == SmsKind.CUSTOMER_SIGNING_CODE:  # a code is kept hashed only (signing_codes): not in the outbox
+            row.content = {"vars": {**row.content["vars"], "code": "******"}}
         return True
     if answer.outcome == SmsOutcome.LIMITED:
         row.state = LIMITED

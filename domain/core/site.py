@@ -32,6 +32,7 @@ class Site:
     seal_pkcs12: str | None = None
     seal_password: str | None = None
     tsa_url: str | None = None
+    signing_sms_code: bool = False  # SIGNING_SMS_CODE: the customer confirms their signature with an SMS code
     instance_path: str | None = None
 
     @classmethod
@@ -42,6 +43,7 @@ class Site:
                    templates=templates, service_phone=config.get("SERVICE_PHONE") or "",
                    seal_pkcs12=config.get("SEAL_PKCS12") or None,
                    seal_password=config.get("SEAL_PASSWORD") or None, tsa_url=config.get("TSA_URL") or None,
+                   signing_sms_code=bool(config.get("SIGNING_SMS_CODE")),
                    instance_path=config.get("INSTANCE_PATH_FOR_KEYS"))
 
     def link(self, path: str) -> str:

@@ -34,7 +34,8 @@ from ..core.site import Site
 from ..core.site import current as current_site
 from ..core.types import in_zone, utcnow
 from ..documents.models import ServiceOrder
-from ..fieldwork.models import Photo, PrepItem
+from ..fieldwork.evidence import evidence_of, evidence_summary, record_fields
+from ..fieldwork.models import Photo, PrepItem, SigningEvidence
 from ..requests.models import ContactAttempt, Customer, DeviceCategory, ProgressNote, RemoteSession, Ticket
 from ..requests.serialise import iso as _iso
 from ..requests.serialise import request_summary
@@ -114,13 +115,15 @@ def _read_order_rows(ticket: Ticket) -> OrderRows:
 
 
 def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetime,
-                      rows: OrderRows | None = None) -> dict:
+                      rows: OrderRows | None = None, evidence: SigningEvidence | None = None) -> dict:
     """Everything the order shows, as plain data: what the hash covers and what the PDF is rendered from.
     `rows`: `order_rows(ticket)` read earlier by the caller (read now otherwise)."""
     if rows is None:
         rows = order_rows(ticket)
     visit = ticket.current_visit
     signature = ticket.signature
+    if evidence is None and signature is not None:
+        evidence = evidence_of(ticket.id)
     summary = request_summary(ticket, now)
     del summary["status"]  # a document states what was done, not the request's state when it was frozen
     return {
@@ -165,6 +168,8 @@ def canonical_content(ticket: Ticket, *, locale: str, company: str, now: datetim
             "signed_at_client": _iso(signature.signed_at_client), "device_id": signature.device_id,
             "strokes_sha256": hashlib.sha256(canonical_json(signature.strokes).encode()).hexdigest(),
         },
+        # The evidence record (absent from orders signed before it was kept): its hash, and what it holds.
+        **({} if evidence is None else {"evidence": _evidence_content(evidence)}),
     }
 
 
@@ -184,6 +189,12 @@ def device_content(ticket: Ticket) -> dict:
                                            "at": _iso(swap.swapped_at)},
         "parts": [{"part": part.code, "zh": part.zh, "en": part.en, "count": count} for part, count in parts],
     }
+
+
+def _evidence_content(evidence: SigningEvidence) -> dict:
+    fields = record_fields(evidence)
+    del fields["strokes"]  # hashed with the signature above and in the record's hash
+    return {"record_sha256": evidence.record_sha256, **fields}
 
 
 def canonical_json(content) -> str:
@@ -235,6 +246,7 @@ def customer_view(content: dict, *, record_sha256: str) -> dict:
         "signature": None if signature is None else {
             key: signature.get(key) for key in ("signer_name", "rating", "comment", "png_sha256", "signed_at",
                                                 "signed_at_client")},
+        **({} if content.get("evidence") is None else {"evidence": evidence_summary(content["evidence"])}),
     }
 
 
@@ -245,7 +257,7 @@ def customer_copy(order: ServiceOrder) -> tuple[dict, str]:
 
 
 def freeze_order(ticket: Ticket, *, site: Site, locale: str | None = None, now: datetime | None = None,
-                 rows: OrderRows | None = None) -> ServiceOrder:
+                 rows: OrderRows | None = None, evidence: SigningEvidence | None = None) -> ServiceOrder:
     """Freeze the order's content at signing (or a remote fix); idempotent for a ticket already frozen.
     The document is in the technician's language (Chinese unless their account says English) and names the
     site's company. `rows`: see `canonical_content`."""
@@ -253,7 +265,8 @@ def freeze_order(ticket: Ticket, *, site: Site, locale: str | None = None, now: 
         return ticket.service_order
     now = now or utcnow()
     locale = locale or ("en" if ticket.assignee is not None and ticket.assignee.locale == "en" else "zh_CN")
-    content = canonical_content(ticket, locale=locale, company=site.company, now=now, rows=rows)
+    content = canonical_content(ticket, locale=locale, company=site.company, now=now, rows=rows,
+                                evidence=evidence)
     frozen = canonical_json(content)  # serialised once: what is stored is what is hashed
     order = ServiceOrder(ticket=ticket, kind=Resolution(content["kind"]), locale=locale, content_json=frozen,
                          content_sha256=frozen_hash(frozen), render_state=RenderState.PENDING,

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -181,6 +182,66 @@ class Signature(Base):
     op_id: Mapped[uuid.UUID | None]
 
     ticket: Mapped[Ticket] = relationship(back_populates="signature")
+
+
+class SigningEvidence(Base):
+    """What the phone knew when the customer signed, kept with the order: written once when the signature is
+    accepted, never changed or deleted (the ORM refuses both, see `_append_only`; there is no code path that
+    writes to it again). Its hash (`record_sha256`) is part of the order's frozen content, so the seal covers it."""
+
+    __tablename__ = "signing_evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    signature_id: Mapped[int | None] = mapped_column(ForeignKey("signatures.id"))
+    signed_at_client: Mapped[datetime]  # the phone's time
+    signed_at: Mapped[datetime]  # the server's time (when the signature reached it)
+    device_id: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    signer_name: Mapped[str] = mapped_column(String(100))
+    strokes: Mapped[list[Any]] = mapped_column(default=list)
+    customer_mobile: Mapped[str | None] = mapped_column(String(40))
+    arrival_lat: Mapped[float | None]
+    arrival_lng: Mapped[float | None]
+    arrival_accuracy_m: Mapped[float | None]
+    signing_lat: Mapped[float | None]
+    signing_lng: Mapped[float | None]
+    signing_accuracy_m: Mapped[float | None]
+    # The customer's SMS code: not_asked (the policy does not ask for one) / confirmed / pending (offline).
+    code_state: Mapped[str] = mapped_column(String(20), default="not_asked")
+    record_sha256: Mapped[str] = mapped_column(String(64))
+
+    ticket: Mapped[Ticket] = relationship()
+    signature: Mapped[Signature | None] = relationship()
+
+
+class SigningCode(Base):
+    """A one-time code sent by SMS to the customer's mobile number, to confirm their signature: on the phone as they
+    sign ("signing"), or later from the tracking page ("tracking"). Only its keyed hash is kept."""
+
+    __tablename__ = "signing_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    mobile: Mapped[str] = mapped_column(String(20))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    tries: Mapped[int] = mapped_column(default=0)
+    used_at: Mapped[datetime | None]
+
+    ticket: Mapped[Ticket] = relationship()
+
+
+class AppendOnlyError(RuntimeError):
+    """A write to a record that is append-only."""
+
+
+@event.listens_for(SigningEvidence, "before_update")
+@event.listens_for(SigningEvidence, "before_delete")
+def _append_only(mapper, connection, target) -> None:
+    raise AppendOnlyError("signing evidence is append-only: it is never changed or deleted")
 
 
 # --- sync, audit, policy --------------------------------------------------------------------

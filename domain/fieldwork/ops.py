@@ -207,6 +207,17 @@ class OrderSigned(Payload):
     # Optional: the customer gets the link to the signed order (a malformed address is kept out, not refused:
     # the signature stands).
     customer_email: Note = ""
+    # Where the phone was when the customer signed, when the technician allowed the browser's geolocation (never
+    # required): kept in the evidence record, checked as arrival's.
+    lat: Annotated[float, Field(ge=-90, le=90), BeforeValidator(_number)] | None = Field(
+        default=None, description="latitude, WGS-84, at signing")
+    lng: Annotated[float, Field(ge=-180, le=180), BeforeValidator(_number)] | None = Field(
+        default=None, description="longitude, WGS-84, at signing")
+    accuracy: Annotated[float, Field(ge=0, le=100_000), BeforeValidator(_number)] | None = Field(
+        default=None, description="the browser's accuracy radius, metres")
+    # The customer's SMS code (SIGNING_SMS_CODE), asked for with network; empty offline: confirmed later.
+    sms_code: Note = Field(default="", description="the six digits the customer received by SMS, if asked")
+    error_codes = {"lat": "bad_location", "lng": "bad_location", "accuracy": "bad_location"}
 
 
 class JobHandedBack(Payload):
@@ -297,12 +308,16 @@ def _on_the_way(ticket: Ticket, ctx: Context, data: OnTheWay, at: datetime, meta
     onsite.set_out(ticket, ctx, arriving_at=data.arriving_at, at=at, event=str(meta["op_id"]))
 
 
-def _arrived(ticket: Ticket, ctx: Context, data: Arrived, at: datetime, meta: dict) -> None:
+def _location(data: Arrived | OrderSigned) -> tuple[float, float, float | None] | None:
+    """The phone's location sent with an op (arrival, signing): both coordinates or neither."""
     if (data.lat is None) != (data.lng is None):
         raise OpRejected("bad_location", _l("A location needs both its latitude and its longitude."))
-    location = None if data.lat is None else (float(data.lat), float(data.lng),
-                                              None if data.accuracy is None else float(data.accuracy))
-    onsite.arrive(ticket, ctx, at, location)
+    return None if data.lat is None else (float(data.lat), float(data.lng),
+                                          None if data.accuracy is None else float(data.accuracy))
+
+
+def _arrived(ticket: Ticket, ctx: Context, data: Arrived, at: datetime, meta: dict) -> None:
+    onsite.arrive(ticket, ctx, at, _location(data))
 
 
 def _problem_confirmed(ticket: Ticket, ctx: Context, data: ProblemConfirmed, at: datetime, meta: dict) -> None:
@@ -355,7 +370,8 @@ def _precautions_told(ticket: Ticket, ctx: Context, data: PrecautionsTold, at: d
 def _order_signed(ticket: Ticket, ctx: Context, data: OrderSigned, at: datetime, meta: dict) -> None:
     signing.sign_order(ticket, ctx, signer_name=data.signer_name, rating=data.rating, comment=data.comment,
                        signature_png=data.signature_png, strokes=data.strokes, device_id=meta["device_id"],
-                       signed_at_client=at, op_id=meta["op_id"], customer_email=data.customer_email)
+                       signed_at_client=at, op_id=meta["op_id"], customer_email=data.customer_email,
+                       user_agent=meta.get("user_agent"), location=_location(data), sms_code=data.sms_code)
     meta["signed"] = True
 
 

@@ -23,7 +23,8 @@ def screens() -> dict[str, dict]:
     return out
 
 
-def phone_rules(*, max_ops: int, max_bytes: int, policy: Policy, on_the_way_minutes: int = 30) -> dict:
+def phone_rules(*, max_ops: int, max_bytes: int, policy: Policy, on_the_way_minutes: int = 30,
+                signing_sms_code: bool = False) -> dict:
     """The `rules` JSON of the shell page (labels in the current user's language)."""
     return {
         "ops": {name: kind.for_phone() for name, kind in REGISTRY.items()},
@@ -32,7 +33,8 @@ def phone_rules(*, max_ops: int, max_bytes: int, policy: Policy, on_the_way_minu
                   "remote_outcomes": [o.value for o in RemoteOutcome]},
         "limits": {"max_ops": max_ops, "max_bytes": max_bytes, "visit_time": visit_time_rules(),
                    "reason_max": REASON_MAX, "on_the_way": on_the_way_rules(on_the_way_minutes)},
-        "signature": pad_rules(),
+        # SIGNING_SMS_CODE: the customer confirms with an SMS code (smscode.py).
+        "signature": {**pad_rules(), "sms_code": signing_sms_code},
         "devices": parts_rules(),  # the spare parts catalog, the scanned code's length
         # The policy's minutes the local effects name (a deadline an act starts: effects.op_time_plus).
         "policy": {name: getattr(policy, name) for name in _policy_minutes()},

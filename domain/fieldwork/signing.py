@@ -25,6 +25,8 @@ from ..fieldwork.models import Signature
 from ..requests import workflow
 from ..requests.models import Ticket
 from ..sla.clocks import start_clock
+from . import smscode
+from .evidence import Location, record_evidence
 from .flow import NO_WORK, FlowRefused
 from .onsite import current_visit, ensure_not_locked
 
@@ -110,9 +112,22 @@ def check_strokes(strokes) -> list:
     return strokes
 
 
+def _code_state(ticket: Ticket, ctx: Context, sms_code: str | None) -> str:
+    """Where the customer confirms with an SMS code (SIGNING_SMS_CODE): the code sent with the signature is checked
+    before it is accepted (a wrong, expired or used code refuses it); none sent (the phone was offline) leaves the
+    signature to be confirmed later from the tracking page."""
+    if not ctx.settings().signing_sms_code:
+        return smscode.NOT_ASKED
+    if not sms_code:
+        return smscode.PENDING
+    smscode.check_code(ticket, smscode.SIGNING, sms_code, site=ctx.settings(), now=utcnow())
+    return smscode.CONFIRMED
+
+
 def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, comment: str | None,
                signature_png: str, strokes, device_id: str, signed_at_client: datetime | None,
-               op_id: uuid.UUID | None = None, customer_email: str | None = None) -> Signature:
+               op_id: uuid.UUID | None = None, customer_email: str | None = None, user_agent: str | None = None,
+               location: Location | None = None, sms_code: str | None = None) -> Signature:
     """The customer signs on the technician's phone: the order is locked, its content frozen and hashed,
     and the 2-hour submission clock starts. The PDF is rendered afterwards by the worker; a customer e-mail
     (given now or at intake) gets the link to the signed order."""
@@ -137,6 +152,7 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
         raise ValidationError(errors)
     png = clean_signature_png(signature_png)
     strokes = check_strokes(strokes)
+    code_state = _code_state(ticket, ctx, sms_code)
     signed_at = utcnow()  # the server's clock: when the signature reached us (the phone's time is kept too)
     client_time = checked_time(signed_at_client, ctx, "signed_at", not_before=visit.arrived_at,
                                after=AFTER_ARRIVAL)
@@ -154,6 +170,8 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
                               strokes=strokes, signed_at_client=client_time, signed_at=signed_at,
                               device_id=(device_id or "")[:64], technician_id=ctx.actor.id, op_id=op_id)
         db.session.add(signature)
+        evidence = record_evidence(ticket, signature, visit, user_agent=user_agent, location=location,
+                                   code_state=code_state)
         workflow.move(ticket, TicketStatus.SIGNED, actor=ctx.actor, action="order.signed", via=ctx.via,
                       remote_addr=ctx.remote_addr, signer=signer_name[:100], device_id=(device_id or "")[:64])
         # The service ended when the customer signed (the phone's time: it may have synced much later).
@@ -167,6 +185,6 @@ def sign_order(ticket: Ticket, ctx: Context, *, signer_name: str, rating, commen
             else:  # the signature stands; only the copy by e-mail is not sent
                 record_event("customer_email.refused", actor=ctx.actor, ticket=ticket, via=ctx.via,
                              value=customer_email[:254])
-        order = freeze_order(ticket, site=site, now=client_time, rows=rows)
+        order = freeze_order(ticket, site=site, now=client_time, rows=rows, evidence=evidence)
     queue_customer_copy(ticket, order, site)
     return signature

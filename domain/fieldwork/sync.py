@@ -229,13 +229,14 @@ def _replay(existing: SyncOp, raw, given: str, user, device_id) -> Result:
 
 
 def apply_batch(raws: list, *, user: User, device_id: str, tz: ZoneInfo, remote_addr: str | None = None,
-                photo: ProcessedImage | None = None) -> tuple[list[Result], list[Ticket]]:
+                photo: ProcessedImage | None = None,
+                user_agent: str | None = None) -> tuple[list[Result], list[Ticket]]:
     """Apply ops in order, each atomically and on its own (a rejected op never undoes or stops another); the
     request's one commit makes them durable together (one write for the batch, not one per op).
     Returns the results and the requests signed in this batch (their PDFs are rendered after the commit)."""
     take_write_lock()
     out = _Outcome([], [], _Batch.load(raws), dict(user=user, device_id=device_id, tz=tz, remote_addr=remote_addr,
-                                                   photo=photo))
+                                                   photo=photo, user_agent=user_agent))
     _apply_ops(raws, 0, len(raws), out)
     db.session.flush()
     return out.results, out.signed
@@ -303,7 +304,7 @@ def _apply_run(raws: list, start: int, end: int, out: _Outcome) -> int:
 
 
 def _apply(raw, batch: _Batch, *, own_savepoint: bool, user, device_id, tz, remote_addr,
-           photo) -> tuple[Result, Ticket | None]:
+           photo, user_agent=None) -> tuple[Result, Ticket | None]:
     """One op. Without `own_savepoint` (inside a run) its handler's refusal is raised, for the run to undo."""
     if not isinstance(raw, dict):
         return _store_rejection({"op": raw}, None, user, device_id, "malformed_op",
@@ -345,7 +346,8 @@ def _apply(raw, batch: _Batch, *, own_savepoint: bool, user, device_id, tz, remo
         return _replay(existing, raw, given, user, device_id), None
     if problem is not None:
         return Result(given, "rejected", problem[0], str(problem[1])), None
-    meta = {"device_id": device_id, "op_id": op_uuid, "photo": photo, "notes_taken": batch.notes_taken}
+    meta = {"device_id": device_id, "op_id": op_uuid, "photo": photo, "notes_taken": batch.notes_taken,
+            "user_agent": user_agent}
     # Things happened when the phone says (never later than now): offline work syncs late but keeps its time.
     ctx = context.Context(actor=user, tz=tz, now=min(at, utcnow()), via="sync", remote_addr=remote_addr,
                           policy=batch.policy)

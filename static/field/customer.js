@@ -3,8 +3,10 @@
 import * as store from "./store.js";
 import * as flow from "./flow.js";
 import { factsOf, queued } from "./acts.js";
+import { whereIfAllowed } from "./exceptions.js";
 import { missingJob } from "./job.js";
 import { RULES } from "./rules.js";
+import { checkedCode, codeField } from "./smscode.js";
 import {
   announce, date, draftInput, field, forgetDrafts, h, isCurrent, main, setTeardown, show, t,
 } from "./ui.js";
@@ -91,16 +93,24 @@ function checkedSignature(form, pad) {
   if (strokes.reduce((sum, stroke) => sum + stroke.length, 0) > rules.max_stroke_points) {
     return { problem: t("too_many_points") };
   }
-  return { png, strokes, address };
+  const { problem, at, code } = checkedCode(form.code);
+  if (problem) return { problem, at };
+  return { png, strokes, address, code };
 }
 
 async function submitSignature(job, form, pad, done, draftKeys) {
-  const { problem, at, png, strokes, address } = checkedSignature(form, pad);
+  const { problem, at, png, strokes, address, code } = checkedSignature(form, pad);
   if (problem) { announce(problem); at?.focus(); return; }
   // The rating is the customer's to give or skip (absent: skipped).
   const rating = form.rating.value();
   const data = { signer_name: form.name.value.trim(), ...(rating ? { rating } : {}), comment: form.comment.value.trim(),
-    signature_png: png, strokes, ...(address ? { customer_email: address } : {}) };
+    signature_png: png, strokes, ...(address ? { customer_email: address } : {}), ...(code ? { sms_code: code } : {}) };
+  // Where the phone is as the customer signs, for the evidence record: only when the technician allowed it (a few
+  // seconds at most; the button waits with it, so a second tap cannot queue the signature twice).
+  const button = document.getElementById("confirm-sign");
+  if (button?.disabled) return;
+  if (button) button.disabled = true;
+  Object.assign(data, await whereIfAllowed());
   announce();
   await store.addOp("order.signed", job.number, data);
   await forgetDrafts(draftKeys);
@@ -121,6 +131,7 @@ function signFields(job, key, drafts, previous) {
     email: draftInput(key("email"), { type: "email", inputmode: "email", autocomplete: "off",
       maxlength: RULES.signature.email_max }, "input", previous.customer_email ?? job.customer.email ?? ""),
     rating: starRating(Number(drafts.rating ?? previous.rating) || 0, (n) => store.setDraft(key("rating"), n)),
+    code: codeField(job.number),  // the customer's SMS code, where the company asks for one
   };
 }
 
@@ -160,6 +171,7 @@ export async function signScreen(number, id) {
       h("p", { id: "rating-label", class: "label" }, t("rating")), form.rating.element,
       field(t("comment"), form.comment),
       field(t("customer_email"), form.email),
+      form.code,
       h("p", { class: "label" }, t("sign_here")), canvas,
       h("div", { class: "sign-tools" },
         h("button", { type: "button", class: "button secondary", onclick: () => pad.undo() }, t("undo")),

@@ -53,7 +53,7 @@ async function timedFetch(url, init) {
   return response;
 }
 
-async function post(url, init, retryCsrf = true) {
+export async function post(url, init, retryCsrf = true) {
   const token = await csrfToken();
   const response = await timedFetch(url, { ...init, credentials: "same-origin",
     headers: { ...(init.headers || {}), "X-CSRFToken": token } });

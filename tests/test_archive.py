@@ -11,7 +11,7 @@ from PIL import Image
 from domain.core import uow
 from domain.core.enums import Role
 
-from .conftest import signed_client
+from .helpers import signed_client
 from .orderfactory import make_signed_order
 
 

@@ -412,7 +412,7 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "i
 def live_server(app):
     """Serve `app` on a free port of 127.0.0.1 in a background thread. On the way out it waits (10 s at most) for
     the requests still being answered: one still writing when the next test empties the database deadlocks it
-    (PostgreSQL's TRUNCATE waits for the request's locks, the request for the TRUNCATE's)."""
+    (on PostgreSQL the emptying waits for the request's locks, the request for the emptying's)."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     answering, done = [0], threading.Condition()
     accept, answer = server.process_request, server.process_request_thread

@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := app
+# The suite runs on every core (pytest-xdist; each worker has its own database, Chromium and temporary folders).
+# PYTEST_ARGS replaces this: make test PYTEST_ARGS="-k auth -x" runs in one process.
+PYTEST_ARGS ?= -n auto
 
 .PHONY: run test install system-deps system-deps-test translations lint bench
 

@@ -6,7 +6,6 @@ import io
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageDraw
 
@@ -20,7 +19,7 @@ from domain.fieldwork.models import Photo
 from domain.requests import assignment, intake, progress_notes, remote_work, visits
 from domain.requests.catalog import ensure_catalog
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from .helpers import SHANGHAI
 
 
 def signature_data_url(width: int = 600, height: int = 200, blank: bool = False) -> str:

@@ -16,15 +16,12 @@ import urllib.request
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from .conftest import PASSWORD, csrf_from, signed_client
+from .helpers import PASSWORD, ROOT, csrf_from, signed_client
 from .orderfactory import SHANGHAI, signature_data_url
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def at(minutes: float = 0) -> str:

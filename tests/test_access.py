@@ -6,7 +6,7 @@ import pytest
 from blueprints.access import PUBLIC
 from domain.core.enums import Role
 
-from .conftest import PASSWORD, AuthActions, app_settings, hash_passwords_fast, private_database
+from .helpers import PASSWORD, AuthActions, module_app
 
 ANON = "anonymous"
 EVERY_ROLE = set(Role)
@@ -255,15 +255,10 @@ def request_number(app, make_user):
 @pytest.fixture(scope="module")
 def read_world(database, tmp_path_factory):
     """One app and database for every GET case: a user of each role signed in once, the target user, the request."""
-    from app import create_app
     from domain.core import accounts
     from domain.core.db import db
 
-    folder = tmp_path_factory.mktemp("access-world")
-    with private_database(database, folder) as url, pytest.MonkeyPatch.context() as patch:
-        patch.setenv("INSTANCE_PATH", str(folder / "instance"))
-        hash_passwords_fast(patch)
-        app = create_app(app_settings(url))
+    with module_app(database, tmp_path_factory, "access-world") as app:
         with app.app_context():
             users = {name: accounts.create_user(name, PASSWORD, role, display_name=f"Test {role.value}", via="cli")
                      for name, role in [("target-user", Role.TECHNICIAN), ("intake-desk", Role.DISPATCHER),
@@ -276,9 +271,6 @@ def read_world(database, tmp_path_factory):
             assert AuthActions(clients[role]).login(f"as-{role.value}").status_code == 302
         yield {"app": app, "clients": clients, "target_id": ids["target-user"],
                "number": _new_request(app, ids["intake-desk"])}
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 def _check_answer(response, url, endpoint, allowed, who, target_id, number) -> None:

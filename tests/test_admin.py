@@ -8,7 +8,7 @@ from domain.core.db import db
 from domain.core.enums import Role
 from domain.core.models import AuditEvent, User
 
-from .conftest import PASSWORD
+from .helpers import PASSWORD
 
 EN = {"Accept-Language": "en"}
 

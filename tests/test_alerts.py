@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -12,37 +11,16 @@ from sqlalchemy import func, select
 from domain.alerts import delivery, notifications
 from domain.alerts.models import Notification
 from domain.alerts.scan import scan_deadlines
-from domain.core import context
 from domain.core.db import db
-from domain.core.enums import ClockName, ContactMethod, Role
+from domain.core.enums import ClockName, ContactMethod
 from domain.core.models import User
-from domain.requests import access, assignment, intake, remote_work
-from domain.requests.catalog import ensure_catalog
+from domain.requests import access, assignment, remote_work
 from domain.sla.policy import DEFAULT_POLICY
 from domain.sla.rules import CLOCK_RULES
 
-from .conftest import signed_client
+from .helpers import ALERT_BODY, ALERTS_STAFF, SHANGHAI, T0, ctx, new_request, signed_client, staff_fixture
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Shanghai
-BODY = {"customer_name": "鲸鱼电竞俱乐部", "contact_phone": "13900139002", "device_model": "Blackmagic ATEM Mini Pro",
-        "problem": "比赛直播中切换台无法切换机位", "urgency": "urgent"}
-
-
-@pytest.fixture
-def staff(app, make_user):
-    ids = {name: make_user(role, name)[0] for name, role in [
-        ("desk", Role.DISPATCHER), ("boss", Role.SUPERVISOR), ("boss2", Role.SUPERVISOR), ("li", Role.TECHNICIAN),
-        ("chen", Role.EXPERT)]}
-    with app.app_context():
-        ensure_catalog()
-        db.session.commit()
-    return ids
-
-
-def ctx(user_id, at):
-    return context.Context(actor=db.session.get(User, user_id), tz=SHANGHAI, now=at)
-
+staff = staff_fixture(ALERTS_STAFF)
 
 
 def alerts_of(user_id, kind=None):
@@ -50,12 +28,6 @@ def alerts_of(user_id, kind=None):
     if kind:
         query = query.where(Notification.kind == kind)
     return db.session.execute(query.order_by(Notification.id)).scalars().all()
-
-
-def new_request(staff, at=T0, **extra):
-    ticket = intake.create_request({**BODY, "reported_at": at.isoformat(), **extra}, ctx(staff["desk"], at))
-    db.session.commit()
-    return ticket
 
 
 def test_new_request_alerts_supervisors_and_assignment_alerts_the_technician(app, staff):
@@ -82,7 +54,7 @@ def test_inbox_api_lists_the_users_alerts_and_marks_one_read(app, staff):
     [item] = box["items"]
     assert set(item) == {"id", "kind", "ticket", "title", "body", "created_at", "read_at"}
     assert item["kind"] == "new_request" and item["ticket"] == number and number in item["title"]
-    assert item["read_at"] is None and item["body"] == BODY["problem"]
+    assert item["read_at"] is None and item["body"] == ALERT_BODY["problem"]
     response = client.post(f"/api/v1/notifications/{item['id']}/read")
     assert response.status_code == 200 and response.get_json()["unread"] == 0
     assert client.get("/api/v1/notifications").get_json()["items"][0]["read_at"] is not None

@@ -12,7 +12,7 @@ from domain.core import uow
 from domain.core.enums import Role
 from domain.documents import tasks as documents_tasks
 
-from .conftest import signed_client
+from .helpers import signed_client
 from .orderfactory import make_signed_order
 
 

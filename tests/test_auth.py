@@ -10,9 +10,8 @@ from domain.core.db import db
 from domain.core.enums import Role
 from domain.core.models import AuditEvent, User
 
-from .conftest import PASSWORD, csrf_from
+from .helpers import PASSWORD, ZH, csrf_from
 
-ZH = {"Accept-Language": "zh-CN"}
 EN = {"Accept-Language": "en"}
 
 

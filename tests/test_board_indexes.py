@@ -6,7 +6,6 @@ found whatever the table's size)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import event
 
@@ -15,7 +14,7 @@ from domain.requests.board import BoardFilter, board_page, technician_load
 from domain.requests.models import TICKET_OPEN_STATES_SQL
 from domain.requests.workflow import OPEN_STATES
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from .helpers import SHANGHAI
 
 
 def _statements(app, board_filter: BoardFilter) -> list[tuple[str, object]]:

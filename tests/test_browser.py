@@ -5,7 +5,7 @@ import pytest
 
 from domain.core.enums import Role
 
-from .conftest import browser_sign_in
+from .helpers import browser_sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -117,7 +117,7 @@ def test_main_pages_pass_axe_wcag22_aa_and_best_practice(browser_session, make_u
     """axe-core (WCAG 2.2 AA + best practice) finds nothing on the sign-in page and the supervisor's pages (home,
     board, new request, a request, the orders archive, review, the inbox, the knowledge base, the reports), in
     Debian's Chromium at phone size, and none of them scrolls sideways."""
-    from .conftest import axe_violations
+    from .helpers import axe_violations
     from .orderfactory import make_signed_order
 
     base, page, problems = browser_session

@@ -14,10 +14,10 @@ from domain.core import uow
 from domain.core.db import db
 from domain.core.enums import Role
 
-from .conftest import signed_client
+from .helpers import ALERTS_STAFF, new_request, signed_client, staff_fixture
 from .standins import ROBOTS, text_of
-from .test_alerts import new_request, staff  # noqa: F401 - the fixture
 
+staff = staff_fixture(ALERTS_STAFF)
 ALLOWED = "127.0.0.1"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -23,9 +22,7 @@ from domain.sla.clocks import ticket_clocks
 from domain.sla.models import CalendarOverride, TicketClock
 from domain.sla.policy import save_policy
 
-from .conftest import PASSWORD
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from .helpers import PASSWORD, SHANGHAI
 
 
 @pytest.fixture

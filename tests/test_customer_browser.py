@@ -14,7 +14,7 @@ from domain.core.db import db
 from domain.core.enums import Role
 from domain.requests.catalog import ensure_catalog
 
-from .conftest import axe_violations, browser_sign_in, signed_client
+from .helpers import axe_violations, browser_sign_in, signed_client
 
 pytestmark = pytest.mark.browser
 

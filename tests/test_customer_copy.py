@@ -18,10 +18,9 @@ from domain.core.site import current as current_site
 from domain.documents import orders
 from domain.requests import access
 
-from .conftest import signed_client
+from .helpers import ZH, signed_client
 from .orderfactory import make_signed_order
 
-ZH = {"Accept-Language": "zh-CN"}
 SHARED_NOTE = "已更换 SDI 线缆，画面恢复。"
 INTERNAL_NOTE = "内部备注：客户设备外壳有摔痕，疑似人为损坏，建议核查押金。"
 

@@ -16,9 +16,8 @@ from domain.customer.models import FollowUpRating
 from domain.reporting import reports
 from domain.requests.models import Ticket
 
-from .conftest import csrf_from, signed_client
+from .helpers import NOW, SHANGHAI, Builder, csrf_from, local, signed_client, technician
 from .orderfactory import make_signed_order
-from .test_reports import NOW, SH, Builder, local, technician
 
 
 def _tracking_path(app, boss_id: int, number: str) -> str:
@@ -124,7 +123,7 @@ def rated_week(app):
 
 def test_the_weekly_report_keeps_the_two_sources_apart_and_counts_the_unrated(app, rated_week):
     with app.app_context():
-        data = reports.weekly_report(rated_week, NOW, SH).as_dict()
+        data = reports.weekly_report(rated_week, NOW, SHANGHAI).as_dict()
     sat = data["satisfaction"]
     on_site = sat["sources"]["on_site"]
     assert (on_site["numerator"], on_site["denominator"], on_site["mean"]) == (1, 1, 5.0)

@@ -22,7 +22,7 @@ from domain.fieldwork.models import Photo
 from domain.requests.catalog import ensure_catalog
 from domain.requests.models import Ticket
 
-from .conftest import csrf_from, signed_client
+from .helpers import csrf_from, signed_client
 
 DEVICE = {"asset_number": "ZC-ENC-0001", "serial_number": "MW2301A77", "model": "Magewell Ultra Encode HDMI"}
 FORM = {"name": "王小明", "mobile": "138 0013 8000", "problem": "编码器每隔几分钟重启，直播断流",

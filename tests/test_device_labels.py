@@ -10,7 +10,7 @@ from domain.core.db import db
 from domain.core.enums import Role
 from domain.requests.catalog import ensure_catalog
 
-from .conftest import signed_client
+from .helpers import signed_client
 
 
 @pytest.fixture

@@ -22,9 +22,8 @@ from domain.devices.models import Device, DeviceCheck, DeviceSwap, PartUsed
 from domain.requests import access
 from domain.requests.models import DeviceModel
 
+from .helpers import ON_SITE_PATH, flow_payload, signed_in_app, step
 from .phones import at, phone
-from .test_field_app import visit_job  # noqa: F401 - the fixture
-from .test_flow import ON_SITE_PATH, _payload, assigned  # noqa: F401 - the fixture
 from .test_orders import poppler, stored_pdf
 
 SHOTS = Path(os.environ.get("SHOT_DIR", "/tmp"))  # where the phone's screenshots go, to look at
@@ -61,7 +60,7 @@ def on_site(app, assigned):  # noqa: F811
     client = phone(app)
     for kind in ("contact.made", "visit.scheduled", "visit.arrived"):
         with app.app_context():
-            data = _payload(kind, number, random.Random(1), False)
+            data = flow_payload(kind, number, random.Random(1), False)
         assert sync(client, op(kind, number, data))[0]["status"] == "applied"
     return number, client
 
@@ -205,7 +204,7 @@ def test_the_signed_order_prints_the_numbers_the_swap_and_the_parts(app, on_site
     rng = random.Random(2)
     for kind in rest:
         with app.app_context():
-            data = _payload(kind, number, rng, False)
+            data = flow_payload(kind, number, rng, False)
         [result] = sync(client, op(kind, number, data))
         assert result["status"] == "applied", (kind, result)
     [late] = sync(client, op("parts.used", number, {"items": [{"part": "fuse", "count": 1}]}))
@@ -226,8 +225,6 @@ def test_on_the_phone_offline_the_asset_number_is_checked_and_a_swap_recorded(ap
     """Chromium at 390x844: offline, the technician types the unit's asset number (it matches), a wrong one (the
     mismatch shown, kept with a reason), then the spare's; everything arrives once the network is back."""
     from playwright.sync_api import expect
-
-    from .test_field_app import signed_in_app, step
 
     number = visit_job["number"]
     with app.app_context():

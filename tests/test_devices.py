@@ -15,7 +15,7 @@ from domain.devices.models import Device
 from domain.requests.catalog import ensure_catalog
 from domain.requests.models import Ticket
 
-from .conftest import signed_client
+from .helpers import signed_client
 
 DEVICE = {"asset_number": "ZC-ENC-0001", "serial_number": "MW2301A77", "model": "Magewell Ultra Encode HDMI"}
 REQUEST = {"customer_name": "鲸鱼电竞俱乐部", "contact_phone": "13900139002", "problem": "推流中断",

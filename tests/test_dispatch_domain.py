@@ -3,68 +3,24 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from domain.core import uow
-from domain.core.context import Context
 from domain.core.db import db
 from domain.core.enums import ClockName, ClockState, ContactMethod, Role, TicketStatus
 from domain.core.errors import Conflict, DomainError, Forbidden, ValidationError
 from domain.core.models import AuditEvent, User
 from domain.requests import access, assignment, intake, progress_notes, remote_work, visits
-from domain.requests.catalog import ensure_catalog
 from domain.requests.models import DeviceModel, Ticket
 from domain.sla.clocks import ticket_clocks
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
-
-
-@pytest.fixture
-def people(app, make_user):
-    ids = {
-        "dispatcher": make_user(Role.DISPATCHER, "d1")[0],
-        "supervisor": make_user(Role.SUPERVISOR, "s1")[0],
-        "supervisor2": make_user(Role.SUPERVISOR, "s2")[0],
-        "tech": make_user(Role.TECHNICIAN, "t1")[0],
-        "tech2": make_user(Role.TECHNICIAN, "t2")[0],
-        "expert": make_user(Role.EXPERT, "e1")[0],
-        "gone": make_user(Role.TECHNICIAN, "gone", active=False)[0],
-    }
-    with app.app_context():
-        ensure_catalog()
-        db.session.commit()
-    return ids
-
-
-@pytest.fixture
-def ctx_for(people):
-    def factory(who: str, now: datetime = T0) -> Context:
-        return Context(actor=db.session.get(User, people[who]), tz=SHANGHAI, now=now, via="test")
-
-    return factory
-
-
-def intake_data(**changes):
-    data = {"customer_name": "星河传媒", "contact_person": "周敏", "contact_phone": "13800138001",
-            "address": "上海市徐汇区漕溪北路88号", "device_model": "Blackmagic ATEM Mini Pro ISO",
-            "problem": "切换台无法切换机位", "urgency": "urgent", "channel": "phone",
-            "reported_at": (T0 - timedelta(minutes=5)).isoformat()}
-    data.update(changes)
-    return data
+from .helpers import SHANGHAI, T0, intake_data, new_ticket
 
 
 def clocks(ticket, now):
     return {c.name: c for c in ticket_clocks(ticket, now)}
-
-
-def new_ticket(ctx_for, **changes):
-    ticket = intake.create_request(intake_data(**changes), ctx_for("dispatcher"))
-    db.session.flush()
-    return ticket
 
 
 # --- intake ---------------------------------------------------------------------------------------

@@ -13,48 +13,13 @@ from domain.core import context
 from domain.core.db import db
 from domain.core.enums import ClockName, Role, TicketStatus
 from domain.core.models import User
-from domain.requests import access, assignment, intake
-from domain.requests.catalog import ensure_catalog
+from domain.requests import access, intake
 from domain.requests.models import DeviceModel, Ticket
 from domain.sla.models import TicketClock
 
-from .conftest import PASSWORD, signed_client
+from .helpers import DESK_STAFF, PASSWORD, SHANGHAI, ZH, assign_to, make_requests, signed_client, staff_fixture
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-ZH = {"Accept-Language": "zh-CN"}
-
-
-@pytest.fixture
-def staff(app, make_user):
-    ids = {name: make_user(role, name)[0] for name, role in [
-        ("desk", Role.DISPATCHER), ("boss", Role.SUPERVISOR), ("li", Role.TECHNICIAN), ("zhang", Role.TECHNICIAN),
-        ("chen", Role.EXPERT)]}
-    with app.app_context():
-        ensure_catalog()
-        db.session.commit()
-    return ids
-
-
-def make_requests(app, staff, count, **changes):
-    numbers = []
-    with app.app_context():
-        ctx = context.Context(actor=db.session.get(User, staff["desk"]), tz=SHANGHAI)
-        for i in range(count):
-            data = {"customer_name": f"客户{i:03d}", "contact_phone": f"1380000{i:04d}",
-                    "device_model": "ATEM Mini Pro ISO",
-                    "problem": f"问题 {i}", "urgency": "urgent" if i % 3 == 0 else "normal"}
-            data.update(changes)
-            numbers.append(intake.create_request(data, ctx).number)
-        db.session.commit()
-    return numbers
-
-
-def assign_to(app, staff, number, technician):
-    with app.app_context():
-        ctx = context.Context(actor=db.session.get(User, staff["boss"]), tz=SHANGHAI)
-        ticket = access.get_ticket(number)
-        assignment.assign(ticket, db.session.get(User, staff[technician]), ctx)
-        db.session.commit()
+staff = staff_fixture(DESK_STAFF)
 
 
 # --- intake ---------------------------------------------------------------------------------------------

@@ -10,14 +10,8 @@ from playwright.sync_api import expect
 from domain.fieldwork import evidence
 from domain.requests import access
 
-from .test_field_app import (  # noqa: F401 - fixtures
-    draw_signature,
-    phone,
-    ready_to_sign,
-    signed_in_app,
-    step,
-    visit_job,
-)
+from .helpers import ready_to_sign, signed_in_app, step
+from .test_field_app import draw_signature
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,6 @@ from domain.core.db import db
 from domain.sla.models import PolicySetting
 
 from .phones import op, phone
-from .test_flow import assigned  # noqa: F401 - the fixture
 
 
 def _unreachable(app) -> list[Notification]:

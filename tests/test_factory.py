@@ -10,7 +10,7 @@ import pytest
 from app import create_app
 from settings import database_url, load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers import ROOT
 
 
 def test_config_passed_to_the_factory_overrides_defaults(app):
@@ -128,7 +128,6 @@ def test_the_domain_reads_no_app_and_imports_no_blueprint():
     """The import rule (blueprints -> domain, never back) and settings passed in (domain/core/site.py): no module
     of the domain imports a blueprint or reads Flask's current_app."""
     import ast
-    from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "domain"
     offenders = []

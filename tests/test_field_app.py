@@ -15,41 +15,21 @@ from domain.alerts.models import OutboxMail
 from domain.core.db import db
 from domain.fieldwork.models import AcceptanceTest, Precaution, Signature, SyncOp
 from domain.fieldwork.signing import INK_LUT, SignatureError, clean_signature_png
-from domain.requests import access, assignment, intake, progress_notes
+from domain.requests import access, assignment, progress_notes
 from domain.requests.models import ProgressNote
 
-from .conftest import PASSWORD, browser_sign_in
-from .orderfactory import make_prepared_visit
+from .helpers import (
+    PASSWORD,
+    arrive,
+    job_url,
+    notes_step,
+    open_step,
+    ready_to_sign,
+    signed_in_app,
+    step,
+)
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def visit_job(app, make_user):
-    with app.app_context():
-        return make_prepared_visit(make_user, tech="li")
-
-
-@pytest.fixture
-def phone(chromium):
-    base, new_context = chromium
-    context = new_context()
-    problems = []
-    context.on("weberror", lambda e: problems.append(str(e.error)))
-    return base, context, problems
-
-
-def signed_in_app(base, context, username="li"):
-    page = context.new_page()
-    browser_sign_in(page, base, username, next_path="/field/")
-    page.wait_for_url(re.compile(r".*/field/.*"))
-    # Wait for the service worker to take control (the app shell is then in its cache). Polled from here:
-    # page.wait_for_function evaluates strings, which the strict CSP (rightly) refuses.
-    for _ in range(150):
-        if page.evaluate("navigator.serviceWorker.controller !== null"):
-            return page
-        page.wait_for_timeout(100)
-    pytest.fail("the service worker never took control of /field/")
 
 
 INK = """(canvas) => {
@@ -91,11 +71,6 @@ def draw_signature(page):
         page.mouse.move(x + i * 7, y + (25 if i % 2 else -25), steps=2)
     page.mouse.up()
     wait_for_state(page, lambda: signature_has_ink(page), "the signature drawn on the pad")
-
-
-def step(page, name):
-    """A step of the job's stepper (the section keyed by its name)."""
-    return page.locator(f'section[data-step="{name}"]')
 
 
 def status_text(page):
@@ -245,30 +220,6 @@ def test_on_site_visit_done_on_the_phone_offline_through_submission(app, visit_j
     with app.app_context():
         assert db.session.execute(select(func.count(ProgressNote.id))).scalar_one() == 1
     assert problems == []
-
-
-def ready_to_sign(app, number):
-    """The visit done up to the customer's signature, through the domain (as another phone would have)."""
-    from datetime import UTC, datetime, timedelta
-    from zoneinfo import ZoneInfo
-
-    from domain.core import context
-    from domain.core.models import User
-    from domain.fieldwork import onsite
-
-    with app.app_context():
-        ticket = access.get_ticket(number)
-        now = datetime.now(UTC) - timedelta(minutes=10)
-        ctx = context.Context(actor=db.session.get(User, ticket.assignee_id), tz=ZoneInfo("Asia/Shanghai"), now=now)
-        onsite.arrive(ticket, ctx, now)
-        onsite.confirm_problem(ticket, ctx, "主输出无声", now)
-        onsite.record_work(ticket, ctx, cause="XLR 接头松动", work_done="重新插紧", at=now)
-        items = [x["zh"] for x in (ticket.device_category.acceptance_tests if ticket.device_category else [])]
-        for item in items or ["主输出有声"]:
-            onsite.record_test(ticket, ctx, item=item, passed=True, note="", at=now)
-        onsite.confirm_customer(ticket, ctx, "", now)
-        onsite.tell_precautions(ticket, ctx, ["保持设备通风"], now)
-        db.session.commit()
 
 
 DRAWN_SIZE = "document.querySelector('canvas.signature-pad').toDataURL().length"
@@ -528,24 +479,6 @@ def test_an_op_too_large_for_the_server_is_listed_not_retried_forever(app, visit
     assert problems == []
 
 
-def job_url(base, number):
-    return base + f"/field/#/job/{number}"
-
-
-def notes_step(page):
-    return step(page, "work")
-
-
-def arrive(page, base, number):
-    page.goto(job_url(base, number))
-    page.get_by_role("button", name="我已到达现场").click()
-    # Done on the phone first (the status line then counts the op), then sent: "all sent" before the arrival was
-    # stored would be the status of the page's first sync, and the server would not know of the arrival yet.
-    expect(step(page, "arrive")).to_have_class(re.compile(r"\bdone\b"))
-    expect(notes_step(page)).to_be_visible()
-    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
-
-
 def test_a_second_tab_of_the_same_job_doubles_nothing(app, visit_job, phone):
     """Two tabs of the app on the same job, both recording while offline, both flushing the moment the network
     returns: one tab sends at a time (Web Locks), so no op even reaches the server twice, and each act is
@@ -801,36 +734,6 @@ def test_knowledge_base_answers_for_the_job_are_there_offline(app, visit_job, ph
     assert problems == []
 
 
-@pytest.fixture
-def assigned_job(app, make_user):
-    """An urgent request just assigned to the technician li: nothing done on it yet."""
-    from datetime import UTC, datetime, timedelta
-    from zoneinfo import ZoneInfo
-
-    from domain.core import context
-    from domain.core.enums import Role
-    from domain.core.models import User
-    from domain.requests.catalog import ensure_catalog
-
-    ids = {"desk": make_user(Role.DISPATCHER, "desk")[0], "boss": make_user(Role.SUPERVISOR, "boss")[0],
-           "tech": make_user(Role.TECHNICIAN, "li")[0]}
-    with app.app_context():
-        ensure_catalog()
-        now = datetime.now(UTC) - timedelta(minutes=5)
-
-        def ctx(who):
-            return context.Context(actor=db.session.get(User, ids[who]), tz=ZoneInfo("Asia/Shanghai"), now=now)
-
-        ticket = intake.create_request({"customer_name": "星河传媒", "contact_person": "王敏",
-                                          "contact_phone": "13800138001", "address": "上海市徐汇区漕溪北路88号",
-                                          "device_model": "Magewell Ultra Encode HDMI", "problem": "推流频繁断开",
-                                          "urgency": "urgent"}, ctx("desk"))
-        db.session.flush()
-        assignment.assign(ticket, db.session.get(User, ids["tech"]), ctx("boss"))
-        db.session.commit()
-        return {"ids": ids, "number": ticket.number}
-
-
 def test_remote_path_done_on_the_phone_offline_through_submission(app, assigned_job, phone):
     base, context, problems = phone
     page = signed_in_app(base, context)
@@ -904,14 +807,6 @@ def test_signing_before_the_acceptance_test_is_impossible_offline(app, visit_job
     with app.app_context():
         assert [o.kind for o in db.session.execute(select(SyncOp)).scalars()] == ["visit.arrived"]
     assert problems == []
-
-
-def open_step(page, name):
-    """A step allowed though not next is folded, one tap away: open it (a no-op when it is open already)."""
-    details = step(page, name).locator("details")
-    if details.count() and not details.evaluate("(d) => d.open"):
-        step(page, name).locator("summary").click()
-    return step(page, name)
 
 
 def test_signing_before_the_cause_and_work_done_is_impossible_offline(app, visit_job, phone):
@@ -1090,7 +985,7 @@ def test_a_refused_signature_is_shown_on_the_job_and_stays_recoverable(app, visi
 def test_every_field_screen_passes_axe(app, visit_job, phone):
     """axe-core (WCAG 2.2 AA + best practice) on the jobs list, a job with every step folded and opened, the
     customer's signing screen, the refused list and the offline page; and the tap targets on each."""
-    from .conftest import axe_violations
+    from .helpers import axe_violations
 
     number = visit_job["number"]
     ready_to_sign(app, number)
@@ -1124,7 +1019,7 @@ def test_every_field_screen_passes_axe(app, visit_job, phone):
 
 
 def test_the_first_steps_pass_axe_in_english(app, assigned_job, phone):
-    from .conftest import axe_violations
+    from .helpers import axe_violations
 
     base, context, problems = phone
     page = signed_in_app(base, context)

@@ -17,98 +17,14 @@ from domain.core.models import User
 from domain.documents import review
 from domain.fieldwork import flow, signing
 from domain.fieldwork.models import SyncOp
-from domain.requests import access, assignment, intake
-from domain.requests.catalog import ensure_catalog
-from domain.requests.models import FaultCategory
+from domain.requests import access
 
+from .helpers import ON_SITE_PATH, flow_payload
 from .orderfactory import SHANGHAI, make_signed_order, signature_data_url
 from .phones import at, phone
 
 SIGNATURE = signature_data_url()
 
-
-@pytest.fixture
-def assigned(app, make_user):
-    """A request just assigned to t1: nothing done yet."""
-    with app.app_context():
-        desk, boss, tech = (make_user(Role.DISPATCHER, "desk")[0], make_user(Role.SUPERVISOR, "boss")[0],
-                            make_user(Role.TECHNICIAN, "t1")[0])
-        ensure_catalog()
-        now = datetime.now(UTC) - timedelta(minutes=30)
-        ticket = intake.create_request({
-            "customer_name": "远山音乐现场", "contact_phone": "13600136004", "address": "上海市静安区万航渡路1188号",
-            "device_model": "Behringer X32 Compact", "problem": "主输出无声", "urgency": "urgent"},
-            context.Context(actor=db.session.get(User, desk), tz=SHANGHAI, now=now))
-        db.session.flush()
-        assignment.assign(ticket, db.session.get(User, tech),
-                        context.Context(actor=db.session.get(User, boss), tz=SHANGHAI, now=now))
-        db.session.commit()
-        return ticket.number
-
-
-def _payload(kind: str, number: str, rng: random.Random, vary: bool) -> dict:
-    """A valid payload for each kind: only the flow may refuse these ops. `vary`: calls that did not reach the
-    customer, failed tests."""
-    if kind == "contact.made":
-        return {"method": "phone", "reached": not vary or rng.random() < 0.8}
-    if kind in ("remote.resolved", "work.recorded"):
-        return {"cause": "输出线缆松动", "work_done": "重新插紧线缆"}
-    if kind == "visit.scheduled":
-        return {"scheduled_at": at(120 + rng.randint(0, 600)), "address": "上海市静安区万航渡路1188号"}
-    if kind == "prep.confirmed":
-        ticket = access.get_ticket(number)
-        return {"items": [i.id for v in ticket.visits for i in v.prep_items]}
-    if kind == "problem.confirmed":
-        return {"text": "主输出无声"}
-    if kind == "note.added":
-        return {"note_id": str(uuid.uuid4()), "text": "检查中", "shown_to_customer": False}
-    if kind == "test.recorded":
-        # In order: the checklist's next item without a result; varied: any item (the technician's own too),
-        # failed sometimes, not applicable sometimes (with or without the reason it needs).
-        ticket = access.get_ticket(number)
-        names = [names[0] for names in flow.required_tests(ticket)]
-        left = [name for name in names if name not in {t.item for t in ticket.tests}]
-        item = left[0] if left and not vary else rng.choice([*names, "主输出正常"])
-        if vary and rng.random() < 0.15:
-            return {"item": item, "passed": False, "not_applicable": True, "note": rng.choice(["", "客户不使用该功能"])}
-        return {"item": item, "passed": not vary or rng.random() < 0.7, "note": ""}
-    if kind == "customer.confirmed":
-        return {"note": "", "failures_acknowledged": vary and rng.random() < 0.5}
-    if kind == "precautions.told":
-        return {"items": ["开关机前先将推子归零"]}
-    if kind == "remote.guided":
-        return {"method": "screen_share", "steps": "检查输出设置",
-                "outcome": rng.choice(["needs_visit", "in_progress"])}
-    if kind == "order.submitted":
-        ticket = access.get_ticket(number)
-        category = db.session.execute(select(FaultCategory).where(
-            FaultCategory.device_category_id == ticket.device_category_id)).scalars().first()
-        return {"fault_category_id": category.id, "root_cause": "线缆老化", "solution_summary": "更换线缆",
-                "parts_used": ""}
-    if kind == "signature.missing":
-        return {"situation": rng.choice(["absent", "refused"]) if vary else "absent",
-                "reason": rng.choice(["", "客户临时外出，联系不上"]) if vary else "客户临时外出，联系不上"}
-    if kind == "visit.followup_needed":
-        return {"reason": rng.choice(["", "需订购电源模块"]) if vary else "需订购电源模块"}
-    if kind == "device.checked":  # the fixture's request names no registered device: always a mismatch
-        reason = rng.choice(["", "客户换了设备"]) if vary else "客户换了设备"
-        return {"code": "X32-0001", "matched": False, "reason": reason}
-    if kind == "parts.used":
-        return {"items": [{"part": "cable", "count": 2}]}
-    if kind == "visit.on_the_way":
-        return {"arriving_at": at(rng.randint(20, 90))}
-    if kind == "job.handed_back":
-        return {"reason": rng.choice(["", "身体不适，无法上门"]) if vary else "另有紧急工单"}
-    if kind == "order.signed":
-        return {"signer_name": "赵远", "rating": 5, "comment": "", "signature_png": SIGNATURE,
-                "strokes": [[[1, 2, 0], [3, 4, 9]]]}
-    return {}
-
-
-ON_SITE_PATH = ["contact.made", "remote.guided", "visit.scheduled", "prep.confirmed", "visit.on_the_way",
-                "visit.arrived", "problem.confirmed", "note.added", "work.recorded", *["test.recorded"] * 4,
-                "customer.confirmed",
-                "precautions.told", "order.signed", "visit.departed", "order.submitted"]
 REMOTE_PATH = ["contact.made", "remote.guided", "remote.resolved", "order.submitted"]
 # A swap's verdict depends on the register (a spare in stock), not on the flow alone: tests/test_device_swaps.py.
 KINDS = [k for k in flow.STEPS if k not in ("photo.added", "device.swapped")]
@@ -122,7 +38,7 @@ def _run(app, number: str, kinds: list[str], rng: random.Random, vary: bool = Fa
         with app.app_context():
             before = flow.facts_of(access.get_ticket(number))
             assert dict(flow._LazyFacts(access.get_ticket(number))) == before  # what the server's check reads
-            data = _payload(kind, number, rng, vary)
+            data = flow_payload(kind, number, rng, vary)
         predicted = flow.refusal_for(kind, before, data)
         answer = client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [
             {"op_id": str(uuid.uuid4()), "kind": kind, "ticket": number, "at": at(0), "data": data}]}).json

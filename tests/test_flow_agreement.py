@@ -19,8 +19,8 @@ from domain.fieldwork import flow, ops
 from domain.fieldwork.feed import JobsFeed
 from domain.requests import assignment, intake
 
+from .helpers import ON_SITE_PATH, flow_payload
 from .phones import at, phone
-from .test_flow import ON_SITE_PATH, _payload, assigned  # noqa: F401 - the fixture
 
 # Every kind the server handles as a plain op (photos go to their own endpoint, with a file), but a swap: only the
 # register knows a spare's stock, the phone cannot (tests/test_device_swaps.py).
@@ -69,7 +69,7 @@ def server_run(app, client, number: str, kinds: list[str], rng: random.Random, v
         kind, data = kind if isinstance(kind, tuple) else (kind, None)  # a payload the sequence gives, or made
         if data is None:
             with app.app_context():
-                data = _payload(kind, number, rng, vary) if kind not in ("remote.guided", "order.submitted") else (
+                data = flow_payload(kind, number, rng, vary) if kind not in ("remote.guided", "order.submitted") else (
                     {"method": "phone", "steps": "重启编码器"} if kind == "remote.guided" else
                     {"fault_category_id": faults[0]["id"] if faults else None, "root_cause": "线缆松动",
                      "solution_summary": "重新插紧线缆", "parts_used": ""})
@@ -214,7 +214,7 @@ def _payload_for(app, kind: str, number: str, rng, faults) -> dict:
         return {"fault_category_id": faults[0]["id"] if faults else None, "root_cause": "线缆松动",
                 "solution_summary": "重新插紧线缆", "parts_used": "XLR 线 1 条"}
     with app.app_context():
-        data = _payload(kind, number, rng, False)
+        data = flow_payload(kind, number, rng, False)
     if kind == "visit.scheduled":
         data["agreed_with"] = "王经理"
     return data

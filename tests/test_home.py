@@ -9,8 +9,9 @@ from domain.core.models import User
 from domain.core.types import utcnow
 from domain.requests.attention import attention_for
 
-from .conftest import signed_client
-from .test_dispatch_pages import ZH, assign_to, make_requests, staff  # noqa: F401 - staff is a fixture
+from .helpers import DESK_STAFF, ZH, assign_to, make_requests, signed_client, staff_fixture
+
+staff = staff_fixture(DESK_STAFF)
 
 
 def test_counts_follow_the_requests_and_the_clock(app, staff):  # noqa: F811

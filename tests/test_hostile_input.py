@@ -10,7 +10,6 @@ import json
 import re
 import urllib.parse
 import uuid
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -23,10 +22,8 @@ from domain.core.enums import Role
 from domain.fieldwork.models import SyncOp
 from domain.requests.models import ProgressNote, Ticket
 
-from .conftest import PASSWORD
+from .helpers import PASSWORD, ROOT, module_app, user_factory
 from .orderfactory import make_prepared_visit, make_signed_order
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # The table of hostile values: every one goes through every form field, query parameter and path segment.
 HOSTILE = {
@@ -92,6 +89,7 @@ FORM_NAMES = set(FORM_FIELDS) | _source_names(r'form\.get(?:list)?\(\s*"(\w+)"')
 JSON_NAMES = _source_names(r'(?:data|body)\.get\(\s*"(\w+)"') | _source_names(r'_text\(data, "(\w+)"')
 TEXT_FIELDS = (StringField, TextAreaField, PasswordField)
 SKIPPED_ENDPOINTS = {"static", "auth.logout", "core.set_language"}  # files; the session's own end; a cookie
+EVERY_ROUTE, ONE_PER_SHAPE = "every route", "one route per shape"
 
 
 def test_the_walk_finds_the_names_it_needs():
@@ -101,8 +99,7 @@ def test_the_walk_finds_the_names_it_needs():
     assert {"customer_id", "technician", "problem", "reported_at"} <= JSON_NAMES
 
 
-@pytest.fixture
-def world(app, make_user):
+def _world(app, make_user) -> dict:
     """A prepared visit for t1 and a signed order, with every role signed in."""
     with app.app_context():
         job = make_prepared_visit(make_user, tech="t1", other_tech="t2")
@@ -114,12 +111,36 @@ def world(app, make_user):
         client = app.test_client()
         assert client.post("/auth/login", data={"username": username, "password": PASSWORD}).status_code == 302
         clients[username] = client
-    return {"number": job["number"], "signed": signed["number"], "clients": clients}
+    return {"app": app, "number": job["number"], "signed": signed["number"], "clients": clients}
 
 
-def _rules(app, method: str):
+@pytest.fixture
+def world(app, make_user):
+    """The world on this test's own database: what a test that writes (a POST) starts from."""
+    return _world(app, make_user)
+
+
+@pytest.fixture(scope="module")
+def read_world(database, tmp_path_factory):
+    """The same world built once for the module: the GET sweeps only read it (as the access matrix's GET cases)."""
+    with module_app(database, tmp_path_factory, "hostile-world") as app:
+        yield _world(app, user_factory(app))
+
+
+def _shape(rule) -> tuple:
+    """What a route's URL is to the code that parses it: a page or the API, and its arguments' converters."""
+    return rule.rule.startswith("/api/"), tuple(sorted(re.findall(r"<(?:([^:<>]+):)?[^:<>]+>", rule.rule)))
+
+
+def _rules(app, method: str, routes: str = EVERY_ROUTE):
+    """The app's routes taking `method`, or the first route of each shape."""
+    shapes = set()
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if method in rule.methods and rule.endpoint not in SKIPPED_ENDPOINTS:
+            if routes == ONE_PER_SHAPE:
+                if _shape(rule) in shapes:
+                    continue
+                shapes.add(_shape(rule))
             yield rule
 
 
@@ -147,18 +168,28 @@ def _check(response, what: str) -> None:
 
 
 def _labels(labels) -> list:
-    """The hostile values as parameters; the 5,000 brackets as a long text (about 450 KB of query string on every
-    route for every role, two thirds of this file's time) are the `sweep`: CI runs them once, on SQLite. Deep
-    nesting where it is parsed (JSON bodies) runs on both databases below."""
-    return [pytest.param(label, marks=pytest.mark.sweep) if label == "deep_nesting" else label for label in labels]
+    """The hostile values as (label, routes) parameters, each through every route for every role. The 5,000
+    brackets as a long text (about 450 KB of query string on every route for every role, two thirds of this file's
+    time) go through one route of each shape (a page or the API, its arguments' converters) for every role in every
+    run; through every route they are the `sweep`, which CI runs once, on SQLite. Deep nesting where it is parsed
+    (JSON bodies) runs on both databases below."""
+    out = []
+    for label in labels:
+        if label == "deep_nesting":
+            out.append(pytest.param(label, ONE_PER_SHAPE, id=f"{label}-one_route_per_shape"))
+            out.append(pytest.param(label, EVERY_ROUTE, id=label, marks=pytest.mark.sweep))
+        else:
+            out.append(pytest.param(label, EVERY_ROUTE, id=label))
+    return out
 
 
-@pytest.mark.parametrize("label", _labels(HOSTILE))
-def test_hostile_path_segments_and_query_strings_never_500(app, world, label):
+@pytest.mark.parametrize("label,routes", _labels(HOSTILE))
+def test_hostile_path_segments_and_query_strings_never_500(read_world, label, routes):
+    app, world = read_world["app"], read_world
     value = _encode(HOSTILE[label])
     query = "&".join(f"{name}={value}" for name in sorted(QUERY_NAMES))
     for client in world["clients"].values():
-        for rule in _rules(app, "GET"):
+        for rule in _rules(app, "GET", routes):
             if rule.arguments:
                 url = _path(rule, value, world)
                 _check(client.get(url), f"GET {url}")
@@ -174,8 +205,9 @@ def _baseline(world) -> dict[str, str]:
             "kind": "holiday", "shown_to_customer": "y", "publish": "1", "submit": "1", "passed": "y"}
 
 
-@pytest.mark.parametrize("label", _labels(k for k in HOSTILE if k != "lone_surrogate"))  # a form cannot carry one
-def test_hostile_form_fields_never_500(app, world, label):
+# A form cannot carry a lone surrogate.
+@pytest.mark.parametrize("label,routes", _labels(k for k in HOSTILE if k != "lone_surrogate"))
+def test_hostile_form_fields_never_500(app, world, label, routes):
     value = _encode(HOSTILE[label])
     baseline = _baseline(world)
     everything = "&".join(f"{name}={value}" for name in sorted(FORM_NAMES))
@@ -183,7 +215,7 @@ def test_hostile_form_fields_never_500(app, world, label):
                          for name in sorted(FORM_NAMES))
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     for client in world["clients"].values():
-        for rule in _rules(app, "POST"):
+        for rule in _rules(app, "POST", routes):
             if rule.rule.startswith("/api/"):
                 continue  # JSON bodies below
             url = _real_path(rule, world)

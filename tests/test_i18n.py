@@ -11,7 +11,8 @@ from domain.core.db import db
 from domain.core.enums import Role
 from domain.core.models import User
 
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers import ROOT
+
 CATALOG = ROOT / "translations" / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po"
 
 

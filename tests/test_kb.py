@@ -23,10 +23,9 @@ from domain.requests.catalog import ensure_catalog
 from domain.requests.models import DeviceModel, FaultCategory
 from domain.sla.clocks import ticket_clocks
 
-from .conftest import PASSWORD
+from .helpers import PASSWORD, ZH
 from .orderfactory import SHANGHAI, make_signed_order
 
-ZH = {"Accept-Language": "zh-CN"}
 EN = {"Accept-Language": "en"}
 
 

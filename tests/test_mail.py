@@ -7,7 +7,6 @@ import email
 import socket
 from datetime import UTC, datetime, timedelta
 from email import policy as email_policy
-from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -22,9 +21,7 @@ from domain.core.db import db
 from domain.core.enums import Role
 from domain.reporting.reports import Week
 
-from .conftest import signed_client
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from .helpers import SHANGHAI, signed_client
 
 
 def free_port() -> int:
@@ -66,7 +63,6 @@ def mail_app(make_app, smtp_port):
     return make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_port, SMTP_TLS="off", MAIL_FROM="support@fs.example.com",
                     WEEKLY_REPORT_TO="cs@fs.example.com, cs-lead@fs.example.com",
                     PUBLIC_URL="https://fs.example.com")
-
 
 
 def test_a_mail_goes_out_through_smtp(mail_app, smtp_port):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from domain.core.db import db
 from domain.core.enums import Channel, Urgency
@@ -11,7 +10,7 @@ from domain.requests.intake import Intake, open_ticket
 from domain.requests.models import Customer, Ticket
 from domain.requests.numbering import allocate_ticket_number
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from .helpers import SHANGHAI
 
 
 def _intake(customer):

@@ -22,10 +22,9 @@ from domain.fieldwork.models import SyncOp
 from domain.requests import access
 
 from .conftest import signed_client
+from .helpers import signed_in_app, step
 from .phones import at, op
 from .standins import SMS
-from .test_field_app import signed_in_app, step, visit_job  # noqa: F401 - the fixture
-from .test_flow import assigned  # noqa: F401 - the fixture
 from .test_sms import sms_settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

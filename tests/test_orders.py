@@ -24,10 +24,8 @@ from domain.fieldwork import onsite
 from domain.requests import access, assignment, intake, progress_notes, remote_work
 from domain.requests.models import Ticket
 
-from .conftest import signed_client
+from .helpers import ZH, signed_client
 from .orderfactory import SHANGHAI, make_signed_order, signature_data_url
-
-ZH = {"Accept-Language": "zh-CN"}
 
 
 def poppler(tool: str, *args, stdin_pdf: bytes | None = None, tmp: Path | None = None) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -20,20 +19,9 @@ from domain.core.models import User
 from domain.fieldwork.models import AcceptanceTest, SyncOp
 from domain.requests import access, assignment, intake, remote_work
 
-from .test_field_app import (  # noqa: F401 - fixtures
-    arrive,
-    assigned_job,
-    job_url,
-    open_step,
-    phone,
-    ready_to_sign,
-    signed_in_app,
-    step,
-    visit_job,
-)
+from .helpers import SHANGHAI, arrive, job_url, open_step, ready_to_sign, signed_in_app, step
 
 pytestmark = pytest.mark.browser
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def _as(app, user_id, minutes_ago=0):
@@ -41,7 +29,7 @@ def _as(app, user_id, minutes_ago=0):
                            now=datetime.now(UTC) - timedelta(minutes=minutes_ago))
 
 
-def test_first_open_says_the_jobs_are_downloading_not_that_there_are_none(app, assigned_job, phone):  # noqa: F811
+def test_first_open_says_the_jobs_are_downloading_not_that_there_are_none(app, assigned_job, phone):
     base, context_, problems = phone
     held = []
     context_.route("**/api/v1/me/jobs", lambda route: held.append(route))  # a slow network: the list not here yet
@@ -59,7 +47,7 @@ def test_first_open_says_the_jobs_are_downloading_not_that_there_are_none(app, a
     assert problems == []
 
 
-def test_the_list_puts_the_deadline_that_applies_first_and_shows_the_visit(app, visit_job, phone):  # noqa: F811
+def test_the_list_puts_the_deadline_that_applies_first_and_shows_the_visit(app, visit_job, phone):
     """An urgent request assigned 25 minutes ago (first contact due in about 5 minutes) comes before a normal one
     just assigned and before the prepared visit; the visit shows its agreed time and address."""
     with app.app_context():
@@ -94,12 +82,12 @@ def test_the_list_puts_the_deadline_that_applies_first_and_shows_the_visit(app, 
 
 
 def signed_json(app, username):
-    from .conftest import signed_client
+    from .helpers import signed_client
 
     return signed_client(app, username).get("/api/v1/me/jobs").json["jobs"]
 
 
-def test_a_submitted_job_ends_on_a_confirmation_with_the_way_back(app, assigned_job, phone):  # noqa: F811
+def test_a_submitted_job_ends_on_a_confirmation_with_the_way_back(app, assigned_job, phone):
     number = assigned_job["number"]
     with app.app_context():
         ticket = access.get_ticket(number)
@@ -128,7 +116,7 @@ def test_a_submitted_job_ends_on_a_confirmation_with_the_way_back(app, assigned_
     assert problems == []
 
 
-def test_the_customers_back_gesture_keeps_them_on_their_screen(app, visit_job, phone):  # noqa: F811
+def test_the_customers_back_gesture_keeps_them_on_their_screen(app, visit_job, phone):
     number = visit_job["number"]
     ready_to_sign(app, number)
     base, context_, problems = phone
@@ -153,7 +141,7 @@ def test_the_customers_back_gesture_keeps_them_on_their_screen(app, visit_job, p
     assert problems == []
 
 
-def test_a_note_written_after_a_tests_result_is_saved(app, visit_job, phone):  # noqa: F811
+def test_a_note_written_after_a_tests_result_is_saved(app, visit_job, phone):
     number = visit_job["number"]
     base, context_, problems = phone
     page = signed_in_app(base, context_)
@@ -179,7 +167,7 @@ def test_a_note_written_after_a_tests_result_is_saved(app, visit_job, phone):  #
     assert problems == []
 
 
-def test_a_visit_time_in_the_past_is_refused_on_the_phone_offline(app, assigned_job, phone):  # noqa: F811
+def test_a_visit_time_in_the_past_is_refused_on_the_phone_offline(app, assigned_job, phone):
     number = assigned_job["number"]
     with app.app_context():
         remote_work.record_contact(access.get_ticket(number), _as(app, assigned_job["ids"]["tech"], 2),
@@ -208,7 +196,7 @@ def test_a_visit_time_in_the_past_is_refused_on_the_phone_offline(app, assigned_
     assert problems == []
 
 
-def test_a_job_is_handed_back_from_the_phone_offline_with_its_reason(app, assigned_job, phone):  # noqa: F811
+def test_a_job_is_handed_back_from_the_phone_offline_with_its_reason(app, assigned_job, phone):
     number = assigned_job["number"]
     base, context_, problems = phone
     page = signed_in_app(base, context_)

@@ -27,7 +27,7 @@ from domain.core.models import User
 from domain.requests import assignment, intake
 from domain.requests.catalog import ensure_catalog
 
-from .conftest import signed_client
+from .helpers import signed_client
 
 BODY = {"customer_name": "远山音乐现场", "contact_phone": "13600136004", "device_model": "Behringer X32 Compact",
         "problem": "主输出无声", "urgency": "urgent"}
@@ -114,7 +114,6 @@ def staff(push_app, make_user):
         ensure_catalog()
         db.session.commit()
     return ids
-
 
 
 def new_assigned_request(app, staff) -> str:

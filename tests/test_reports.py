@@ -8,72 +8,19 @@ import json
 import re
 import shutil
 import subprocess
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import event
 
-from domain.core.blobs import store_blob
 from domain.core.db import db
-from domain.core.enums import Channel, ClockName, Role, TicketStatus, Urgency
+from domain.core.enums import ClockName, Role, TicketStatus
 from domain.core.errors import DomainError
 from domain.core.models import User
-from domain.fieldwork.models import Signature
 from domain.reporting import reports
-from domain.requests.models import Customer, Ticket
-from domain.sla.models import TicketClock
 
-SH = ZoneInfo("Asia/Shanghai")
-# Wednesday of 2026-W48: 2026-W47 (Mon 16 Nov .. Sun 22 Nov) is the last complete week.
-NOW = datetime(2026, 11, 25, 10, 0, tzinfo=SH)
-ZH = {"Accept-Language": "zh-CN"}
-
-
-def local(day: int, hour: int, minute: int = 0) -> datetime:
-    """A time in November 2026, Shanghai time."""
-    return datetime(2026, 11, day, hour, minute, tzinfo=SH)
-
-
-class Builder:
-    """Requests written straight into the tables, with exactly the clock rows and signatures a case needs."""
-
-    def __init__(self):
-        self.customer = Customer(name="测试客户直播间", phone="13800000000")
-        db.session.add(self.customer)
-        self.blob = store_blob(b"\x89PNG fake signature", "image/png").sha256
-        self.count = 0
-
-    def ticket(self, assignee: User | None, created: datetime, *, status=TicketStatus.ASSIGNED,
-               remote_resolved: datetime | None = None) -> Ticket:
-        self.count += 1
-        ticket = Ticket(number=f"FS-T-{self.count:04d}-{uuid.uuid4().hex[:4]}", status=status,
-                        urgency=Urgency.URGENT, channel=Channel.PHONE, customer=self.customer,
-                        contact_phone="13800000000", device_model_text="ATEM Mini Pro", problem="无信号",
-                        reported_at=created - timedelta(minutes=5), created_at=created, assignee=assignee,
-                        remote_resolved_at=remote_resolved,
-                        cancelled_at=created + timedelta(hours=1) if status == TicketStatus.CANCELLED else None)
-        db.session.add(ticket)
-        return ticket
-
-    def clock(self, ticket: Ticket, name: ClockName, due: datetime, done: datetime | None = None, *,
-              not_applicable: bool = False) -> None:
-        ticket.clocks.append(TicketClock(name=name, started_at=due - timedelta(minutes=30), due_at=due, done_at=done,
-                                         not_applicable=not_applicable))
-
-    def sign(self, ticket: Ticket, rating: int, at: datetime) -> None:
-        db.session.flush()
-        db.session.add(Signature(ticket=ticket, signer_name="客户", rating=rating, png_sha256=self.blob,
-                                 signed_at_client=at, signed_at=at + timedelta(minutes=3), device_id="phone",
-                                 technician_id=ticket.assignee_id))
-
-
-def technician(username: str, name: str) -> User:
-    from domain.core import accounts
-
-    return accounts.create_user(username, "long-enough-pw", Role.TECHNICIAN, display_name=name, via="cli")
+from .helpers import NOW, SHANGHAI, ZH, Builder, local, technician
 
 
 @pytest.fixture
@@ -131,7 +78,7 @@ def figures(data: dict, key: str) -> tuple:
 
 def test_each_figure_of_a_known_week(app, week):
     with app.app_context():
-        data = reports.weekly_report(week, NOW, SH).as_dict()
+        data = reports.weekly_report(week, NOW, SHANGHAI).as_dict()
     assert data["week"] == "2026-W47" and data["complete"] is True
     assert data["start"] == "2026-11-16T00:00:00+08:00" and data["end"] == "2026-11-23T00:00:00+08:00"
     assert figures(data, "response_rate") == (2, 4, 0.5)            # T1, T6 met; T3, T4 missed; T5 n/a
@@ -150,7 +97,7 @@ def test_each_figure_of_a_known_week(app, week):
 
 def test_by_technician_and_unassigned_only_in_the_team(app, week):
     with app.app_context():
-        data = reports.weekly_report(week, NOW, SH).as_dict()
+        data = reports.weekly_report(week, NOW, SHANGHAI).as_dict()
     by = data["by_technician"]
     assert list(by) == ["li", "wang", "zhao"]
     assert by["li"]["display_name"] == "李明"
@@ -169,7 +116,7 @@ def test_by_technician_and_unassigned_only_in_the_team(app, week):
 
 def test_previous_week_is_beside_it(app, week):
     with app.app_context():
-        data = reports.weekly_report(week, NOW, SH).as_dict()
+        data = reports.weekly_report(week, NOW, SHANGHAI).as_dict()
     before = data["previous"]
     assert before["week"] == "2026-W46" and before["end"] == data["start"]
     assert figures(before, "response_rate") == (1, 1, 1.0)          # T2, Sunday 23:50
@@ -181,7 +128,7 @@ def test_previous_week_is_beside_it(app, week):
 
 def test_current_week_lists_running_clocks_apart(app, week):
     with app.app_context():
-        data = reports.weekly_report("2026-W48", NOW, SH).as_dict()
+        data = reports.weekly_report("2026-W48", NOW, SHANGHAI).as_dict()
     assert data["complete"] is False
     # T7 missed (due Monday 00:10, never done); T11 due at 12:00 today is still running.
     assert figures(data, "response_rate") == (0, 1, 0.0) and data["response_rate"]["pending"] == 1
@@ -193,7 +140,7 @@ def test_empty_week_gives_zeros_never_a_division_by_zero(app):
     with app.app_context():
         technician("solo", "单人")
         db.session.commit()
-        report = reports.weekly_report("2026-W10", NOW, SH)
+        report = reports.weekly_report("2026-W10", NOW, SHANGHAI)
         data = report.as_dict()
         for key in reports.FIGURE_KEYS:
             assert figures(data, key) == (0, 0, None)
@@ -209,7 +156,7 @@ def test_counted_in_the_database_with_a_fixed_number_of_statements(app, week):
     with app.app_context():
         statements = []
         event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-        reports.weekly_report(week, NOW, SH)
+        reports.weekly_report(week, NOW, SHANGHAI)
         assert len(statements) == 6
         assert sum("GROUP BY" in s for s in statements) == 5
 
@@ -221,18 +168,18 @@ def test_counted_in_the_database_with_a_fixed_number_of_statements(app, week):
 ])
 def test_bad_weeks_are_refused_with_a_code(app, text, code):
     with app.app_context(), pytest.raises(DomainError) as caught:
-        reports.parse_week(text, NOW, SH)
+        reports.parse_week(text, NOW, SHANGHAI)
     assert caught.value.code == code
 
 
 def test_week_numbers_follow_iso_years(app):
-    assert reports.parse_week("2026-W53", NOW + timedelta(days=60), SH).monday.isoformat() == "2026-12-28"
-    assert reports.parse_week("2025-W01", NOW, SH).monday.isoformat() == "2024-12-30"
+    assert reports.parse_week("2026-W53", NOW + timedelta(days=60), SHANGHAI).monday.isoformat() == "2026-12-28"
+    assert reports.parse_week("2025-W01", NOW, SHANGHAI).monday.isoformat() == "2024-12-30"
     with pytest.raises(DomainError):
-        reports.parse_week("2025-W53", NOW, SH)
+        reports.parse_week("2025-W53", NOW, SHANGHAI)
     # The last complete week on a Monday 00:05 in Shanghai is the week that just ended (Sunday 16:05 UTC).
-    monday = datetime(2026, 11, 23, 0, 5, tzinfo=SH).astimezone(UTC)
-    assert reports.last_complete_week(monday, SH).label == "2026-W47"
+    monday = datetime(2026, 11, 23, 0, 5, tzinfo=SHANGHAI).astimezone(UTC)
+    assert reports.last_complete_week(monday, SHANGHAI).label == "2026-W47"
 
 
 # --- page, API, exports, CLI --------------------------------------------------------------------------------
@@ -257,7 +204,7 @@ def test_page_shows_figures_charts_and_counting_rules(client, week, supervisor):
 
 def test_page_defaults_to_last_complete_week_and_empty_week_shows_dashes(client, supervisor):
     body = client.get("/reports/weekly", headers=ZH).get_data(as_text=True)
-    expected = reports.last_complete_week(datetime.now(UTC), SH).label
+    expected = reports.last_complete_week(datetime.now(UTC), SHANGHAI).label
     assert f'value="{expected}"' in body
     assert "—" in body and "0/0" in body and "ZeroDivision" not in body
 
@@ -369,7 +316,7 @@ def test_cli_defaults_to_last_complete_week(app, runner, tmp_path):
     out = tmp_path / "r.json"
     result = runner.invoke(args=["report", "weekly", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert json.loads(out.read_text("utf-8"))["week"] == reports.last_complete_week(datetime.now(UTC), SH).label
+    assert json.loads(out.read_text("utf-8"))["week"] == reports.last_complete_week(datetime.now(UTC), SHANGHAI).label
 
 
 @pytest.mark.parametrize("args,message", [

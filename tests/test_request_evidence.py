@@ -8,7 +8,7 @@ from domain.core.db import db
 from domain.core.models import Blob
 from domain.requests import access
 
-from .conftest import signed_client
+from .helpers import signed_client
 from .orderfactory import make_signed_order
 
 

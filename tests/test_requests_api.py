@@ -9,23 +9,10 @@ from domain.core import accounts
 from domain.core.db import db
 from domain.core.enums import Role
 from domain.core.models import User
-from domain.requests.catalog import ensure_catalog
 
-from .conftest import PASSWORD, csrf_from, signed_client
+from .helpers import API_BODY, API_STAFF, PASSWORD, csrf_from, signed_client, staff_fixture
 
-BODY = {"customer_name": "鲸鱼电竞俱乐部", "contact_phone": "13900139002", "address": "上海市杨浦区政通路177号",
-        "device_model": "Blackmagic ATEM Mini Pro ISO", "problem": "比赛直播中切换台无法切换机位",
-        "urgency": "urgent", "channel": "web"}
-
-
-@pytest.fixture
-def staff(app, make_user):
-    ids = {name: make_user(role, name)[0] for name, role in [
-        ("desk", Role.DISPATCHER), ("boss", Role.SUPERVISOR), ("li", Role.TECHNICIAN), ("chen", Role.EXPERT)]}
-    with app.app_context():
-        ensure_catalog()
-        db.session.commit()
-    return ids
+staff = staff_fixture(API_STAFF)
 
 
 @pytest.fixture
@@ -38,7 +25,7 @@ def token(app, staff):
 
 def test_create_with_a_session_answers_201_with_the_number(app, staff):
     client = signed_client(app, "desk")
-    response = client.post("/api/v1/requests", json=BODY)
+    response = client.post("/api/v1/requests", json=API_BODY)
     assert response.status_code == 201
     number = response.get_json()["number"]
     assert re.fullmatch(r"FS-\d{4}-\d{6}", number)
@@ -57,7 +44,7 @@ def test_create_with_a_session_answers_201_with_the_number(app, staff):
 def test_create_with_an_api_token_needs_no_session_or_csrf(make_app, staff, token):
     app = make_app(WTF_CSRF_ENABLED=True)
     client = app.test_client()
-    response = client.post("/api/v1/requests", json=BODY, headers={"Authorization": f"Bearer {token}"})
+    response = client.post("/api/v1/requests", json=API_BODY, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 201
     # The token does not open the pages.
     assert client.get("/dispatch/board", headers={"Authorization": f"Bearer {token}"}).status_code == 302
@@ -65,7 +52,7 @@ def test_create_with_an_api_token_needs_no_session_or_csrf(make_app, staff, toke
 
 def test_a_wrong_or_revoked_token_is_401(app, staff, token):
     client = app.test_client()
-    assert client.post("/api/v1/requests", json=BODY, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.post("/api/v1/requests", json=API_BODY, headers={"Authorization": "Bearer nope"}).status_code == 401
     with app.app_context():
         from domain.core.models import ApiToken
         from domain.core.types import utcnow
@@ -73,7 +60,7 @@ def test_a_wrong_or_revoked_token_is_401(app, staff, token):
         for t in db.session.query(ApiToken):
             t.revoked_at = utcnow()
         db.session.commit()
-    assert client.post("/api/v1/requests", json=BODY,
+    assert client.post("/api/v1/requests", json=API_BODY,
                        headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
@@ -83,10 +70,10 @@ def test_a_browser_session_still_needs_the_csrf_header(make_app, staff):
     page = client.get("/auth/login").get_data(as_text=True)
     csrf = csrf_from(page)
     client.post("/auth/login", data={"username": "desk", "password": PASSWORD, "csrf_token": csrf})
-    response = client.post("/api/v1/requests", json=BODY)
+    response = client.post("/api/v1/requests", json=API_BODY)
     assert response.status_code == 401 and response.get_json()["error"]["code"] == "csrf_failed"
     token = client.get("/api/v1/session").get_json()["csrf_token"]
-    assert client.post("/api/v1/requests", json=BODY, headers={"X-CSRFToken": token}).status_code == 201
+    assert client.post("/api/v1/requests", json=API_BODY, headers={"X-CSRFToken": token}).status_code == 201
 
 
 @pytest.mark.parametrize("changes,field", [
@@ -99,7 +86,7 @@ def test_a_browser_session_still_needs_the_csrf_header(make_app, staff):
 ])
 def test_bad_body_is_422_with_the_fields(app, staff, changes, field):
     client = signed_client(app, "desk")
-    response = client.post("/api/v1/requests", json={**BODY, **changes})
+    response = client.post("/api/v1/requests", json={**API_BODY, **changes})
     assert response.status_code == 422
     error = response.get_json()["error"]
     assert error["code"] == "invalid" and field in error["fields"]
@@ -113,12 +100,12 @@ def test_non_object_body_is_400(app, staff, payload):
 
 
 def test_technicians_cannot_create_requests(app, staff):
-    response = signed_client(app, "li").post("/api/v1/requests", json=BODY)
+    response = signed_client(app, "li").post("/api/v1/requests", json=API_BODY)
     assert response.status_code == 403 and response.is_json
 
 
 def test_assign_by_username(app, staff):
-    number = signed_client(app, "desk").post("/api/v1/requests", json=BODY).get_json()["number"]
+    number = signed_client(app, "desk").post("/api/v1/requests", json=API_BODY).get_json()["number"]
     boss = signed_client(app, "boss")
     response = boss.post(f"/api/v1/requests/{number}/assign", json={"technician": "li"})
     assert response.status_code == 200 and response.get_json()["assignee"] == "li"
@@ -129,7 +116,7 @@ def test_assign_by_username(app, staff):
 
 
 def test_assign_errors(app, staff, make_user):
-    number = signed_client(app, "desk").post("/api/v1/requests", json=BODY).get_json()["number"]
+    number = signed_client(app, "desk").post("/api/v1/requests", json=API_BODY).get_json()["number"]
     make_user(Role.TECHNICIAN, "gone", active=False)
     boss = signed_client(app, "boss")
     assert boss.post(f"/api/v1/requests/{number}/assign", json={"technician": "nobody"}).status_code == 422
@@ -152,7 +139,7 @@ def test_unknown_request_is_404_json(app, staff):
 
 def test_an_address_at_the_limit_is_kept_whole(app, staff):
     address = "a" * 248 + "@b.com"  # 254 characters
-    response = signed_client(app, "desk").post("/api/v1/requests", json={**BODY, "customer_email": address})
+    response = signed_client(app, "desk").post("/api/v1/requests", json={**API_BODY, "customer_email": address})
     assert response.status_code == 201
     with app.app_context():
         from domain.requests import access

@@ -16,10 +16,8 @@ from domain.requests import access
 from domain.requests.models import FaultCategory
 from domain.sla.clocks import ticket_clocks
 
-from .conftest import signed_client
+from .helpers import ZH, signed_client
 from .orderfactory import SHANGHAI, make_signed_order
-
-ZH = {"Accept-Language": "zh-CN"}
 
 
 @pytest.fixture

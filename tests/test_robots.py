@@ -23,9 +23,10 @@ from domain.core.models import User
 from domain.core.types import utcnow
 from domain.requests import assignment
 
+from .helpers import ALERTS_STAFF, ctx, new_request, staff_fixture
 from .standins import ROBOTS, mentions_of, text_of
-from .test_alerts import ctx, new_request, staff  # noqa: F401 - the fixture
 
+staff = staff_fixture(ALERTS_STAFF)
 LI_MOBILE = "13800138000"
 ALLOWED = "127.0.0.1"
 
@@ -276,7 +277,7 @@ def test_a_worker_killed_mid_queue_and_restarted_sends_nothing_twice(make_app, s
 
     import worker
 
-    from .test_worker import ROOT, worker_env
+    from .helpers import ROOT, sigint_default, worker_env
 
     app = make_app(HUEY_IMMEDIATE=False, CHANNEL_HOSTS_ALLOWED=ALLOWED, CHANNEL_CLAIM_SECONDS=3)
     env = {**worker_env(app, database_url), "CHANNEL_HOSTS_ALLOWED": ALLOWED, "CHANNEL_CLAIM_SECONDS": "3"}
@@ -287,7 +288,7 @@ def test_a_worker_killed_mid_queue_and_restarted_sends_nothing_twice(make_app, s
         log = (tmp_path / f"{name}.log").open("wb")
         logs.append(log)
         return subprocess.Popen([sys.executable, "-m", "flask", "worker"], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=sigint_default)
 
     def wait_for(condition, what, process, seconds=60):
         deadline = time.monotonic() + seconds

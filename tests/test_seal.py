@@ -172,7 +172,7 @@ def test_a_seal_that_cannot_be_made_keeps_the_order_retries_and_alerts_the_admin
 
 
 def test_the_download_and_the_customers_link_serve_the_sealed_file(app, make_user):
-    from .conftest import signed_client
+    from .helpers import signed_client
 
     made = sealed_order(app, make_user)
     with app.app_context():
@@ -190,7 +190,7 @@ def test_the_download_and_the_customers_link_serve_the_sealed_file(app, make_use
 
 
 def test_the_request_page_shows_the_documents_state(app, make_user):
-    from .conftest import signed_client
+    from .helpers import signed_client
 
     made = sealed_order(app, make_user)
     page = signed_client(app, made["ids"]["boss"]).get(f"/dispatch/requests/{made['number']}",

@@ -9,7 +9,7 @@ from domain.core.db import db
 from domain.core.enums import Role
 from domain.core.models import LoginSession
 
-from .conftest import PASSWORD, csrf_from
+from .helpers import PASSWORD, csrf_from
 
 
 def _cookies(client) -> dict[str, str]:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from domain.core.db import db
 from domain.core.models import AuditEvent
 
-from .conftest import PASSWORD
+from .helpers import PASSWORD
 from .orderfactory import make_signed_order
 
 

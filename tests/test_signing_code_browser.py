@@ -9,15 +9,9 @@ from playwright.sync_api import expect
 from domain.fieldwork import evidence
 from domain.requests import access
 
+from .helpers import ready_to_sign, signed_in_app, step
 from .standins import SMS
-from .test_field_app import (  # noqa: F401 - fixtures
-    draw_signature,
-    phone,
-    ready_to_sign,
-    signed_in_app,
-    step,
-    visit_job,
-)
+from .test_field_app import draw_signature
 from .test_sms import sms_settings
 
 pytestmark = pytest.mark.browser

@@ -12,7 +12,7 @@ from domain.documents import orders
 from domain.reporting.reports import parse_week, weekly_report
 from domain.requests import access
 
-from .conftest import signed_client
+from .helpers import signed_client
 from .orderfactory import SHANGHAI, make_prepared_visit, make_signed_order, signature_data_url
 from .phones import op, phone, visit_ops
 

@@ -22,10 +22,11 @@ from domain.core.models import User
 from domain.core.types import utcnow
 from domain.requests import assignment
 
+from .helpers import ALERT_BODY, ALERTS_STAFF, ctx, new_request, staff_fixture
 from .standins import SMS
-from .test_alerts import BODY, ctx, new_request, staff  # noqa: F401 - the fixture
 
-CUSTOMER = BODY["contact_phone"]  # 13900139002
+staff = staff_fixture(ALERTS_STAFF)
+CUSTOMER = ALERT_BODY["contact_phone"]  # 13900139002
 LI, BOSS, BOSS2 = "13800138000", "13700137000", "13600136000"
 
 
@@ -158,7 +159,7 @@ def test_our_daily_cap_counts_what_was_sent_and_never_asks_the_provider_beyond_i
         # The outbox shows it, worded as the template, with why it was not sent.
         from domain.core.enums import Role
 
-        from .conftest import signed_client
+        from .helpers import signed_client
 
         make_user(Role.SUPERVISOR, "admin1", is_admin=True)
         page = signed_client(app, "admin1").get("/admin/outbox").get_data(as_text=True)
@@ -212,7 +213,7 @@ def test_a_landline_contact_gets_no_sms(app, staff):  # noqa: F811
 def test_template_codes_are_set_on_the_admin_page_and_hostile_values_are_400(make_app, make_user):
     from domain.core.enums import Role
 
-    from .conftest import signed_client
+    from .helpers import signed_client
 
     app = make_app()
     make_user(Role.SUPERVISOR, "admin1", is_admin=True)

@@ -23,10 +23,12 @@ from domain.core.types import utcnow
 from domain.requests import access, assignment
 
 from .conftest import signed_client
+from .helpers import ALERT_BODY as BODY
+from .helpers import ALERTS_STAFF, ctx, new_request, staff_fixture
 from .standins import ROBOTS, SMS, mentions_of
-from .test_alerts import BODY, ctx, new_request, staff  # noqa: F401 - the fixture
 from .test_sms import sms_settings
 
+staff = staff_fixture(ALERTS_STAFF)
 TOKEN = "cb-3f1d9a7e5c2b"
 CUSTOMER = BODY["contact_phone"]  # 13900139002
 

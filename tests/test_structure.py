@@ -10,7 +10,7 @@ from sqlalchemy.orm import configure_mappers
 from domain.core.db import Base
 from domain.fieldwork import feed, ops
 
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers import ROOT
 
 # A flush writes the rows of tables with no relationship between them in the order of their classes' module and
 # name ("domain.alerts.models.StoredReport" before "domain.core.models.Blob"): a foreign key no relationship

@@ -8,7 +8,6 @@ import urllib.parse
 import urllib.request
 import uuid
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -21,11 +20,9 @@ from domain.fieldwork.models import AcceptanceTest, Photo, Signature, SyncOp
 from domain.requests import access
 from domain.requests.models import ProgressNote, Ticket
 
-from .conftest import PASSWORD, csrf_from
+from .helpers import PASSWORD, csrf_from
 from .orderfactory import make_prepared_visit, signature_data_url
 from .phones import app_processes, at, http_phone, jpeg_with_gps_and_rotation, op, phone, visit_ops
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

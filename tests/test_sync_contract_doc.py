@@ -3,13 +3,13 @@ every refusal code it names exists in the code."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from flask_babel import force_locale
 
 from domain.fieldwork import contract_doc, flow, ops
 
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers import ROOT
+
 DOC = ROOT / "docs" / "sync-contract.md"
 
 

@@ -11,9 +11,9 @@ from domain.core.errors import Conflict, DomainError
 from domain.requests.models import Ticket
 from domain.sla.models import CalendarOverride
 
-from .conftest import signed_client
-from .test_dispatch_domain import ctx_for, new_ticket, people  # noqa: F401 - fixtures
-from .test_requests_api import BODY, staff  # noqa: F401 - fixtures
+from .helpers import API_BODY, API_STAFF, new_ticket, signed_client, staff_fixture
+
+staff = staff_fixture(API_STAFF)
 
 
 def _write_override(note: str) -> None:
@@ -139,7 +139,7 @@ def test_a_stale_version_is_the_one_conflict(app, ctx_for):  # noqa: F811
 
 def test_a_request_changed_meanwhile_answers_409_json(app, staff, monkeypatch):  # noqa: F811
     """Through the web: the request's commit meets the stale version and the error handlers answer 409."""
-    number = signed_client(app, "desk").post("/api/v1/requests", json=BODY).get_json()["number"]
+    number = signed_client(app, "desk").post("/api/v1/requests", json=API_BODY).get_json()["number"]
     from domain.requests import assignment
 
     real_assign = assignment.assign

@@ -16,10 +16,10 @@ from domain.documents import tasks as documents_tasks
 from domain.documents.verify import REASONS, Verdict, sentence
 from domain.requests import access
 
+from .helpers import ZH
 from .orderfactory import make_signed_order
 from .tsa import local_tsa
 
-ZH = {"Accept-Language": "zh-CN"}
 EN = {"Accept-Language": "en"}
 
 

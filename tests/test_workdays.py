@@ -8,7 +8,7 @@ from domain.core.db import db
 from domain.sla.models import CalendarOverride
 from domain.sla.workdays import add_working_days, calendar_known, is_workday
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from .helpers import SHANGHAI
 
 
 def local(*args):

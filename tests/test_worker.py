@@ -20,20 +20,13 @@ from domain.documents import tasks as documents_tasks
 from domain.documents.models import ServiceOrder
 from domain.requests import access
 
+from .helpers import ROOT, sigint_default, worker_env
 from .orderfactory import make_signed_order
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def render_state(number: str) -> RenderState:
     db.session.remove()
     return access.get_ticket(number).service_order.render_state
-
-
-def worker_env(app, database_url) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HUEY_IMMEDIATE"))}
-    env.update(INSTANCE_PATH=app.instance_path, DATABASE_URL=database_url, FLASK_APP="app")
-    return env
 
 
 def test_a_real_worker_process_renders_the_signed_order(make_app, make_user, database_url, tmp_path):
@@ -46,7 +39,8 @@ def test_a_real_worker_process_renders_the_signed_order(make_app, make_user, dat
     assert (Path(app.instance_path) / "huey.db").exists()
     log = (tmp_path / "worker.log").open("wb")
     process = subprocess.Popen([sys.executable, "-m", "flask", "worker", "--max-tasks", "3"], cwd=ROOT,
-                               env=worker_env(app, database_url), stdout=log, stderr=subprocess.STDOUT)
+                               env=worker_env(app, database_url), stdout=log, stderr=subprocess.STDOUT,
+                               preexec_fn=sigint_default)
     try:
         deadline = time.monotonic() + 120
         with app.app_context():
@@ -136,7 +130,7 @@ def test_make_run_script_stops_both_on_ctrl_c(tmp_path):
     # background (a shell without job control starts them with SIGINT ignored, which sh would then never trap).
     process = subprocess.Popen(["sh", str(ROOT / "scripts" / "run.sh")], cwd=ROOT, start_new_session=True,
                                env={**os.environ, "BIN": str(bin_dir)},
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               preexec_fn=sigint_default)
     try:
         deadline = time.monotonic() + 20
         while not ((tmp_path / "started").exists() and len((tmp_path / "started").read_text().split("\n")) > 2):

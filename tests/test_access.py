@@ -69,6 +69,15 @@ ROUTES = [
     ("GET", "/d/abcdefghijkmnpqr", "customer.report_device", PUBLIC),
     ("GET", "/report", "customer.report_web", PUBLIC),
     ("GET", "/c/bad-token", "customer.track", PUBLIC),
+    ("POST", "/c/bad-token/confirm", "customer.confirm_signature", PUBLIC),
+    ("POST", "/hooks/sms/aliyun/bad-token", "alerts.sms_reply", PUBLIC),
+    ("POST", "/auth/account/phone", "auth.account_phone", EVERY_ROLE),
+    ("GET", "/dispatch/day", "dispatch.day", INTAKE),
+    ("POST", "/dispatch/requests/{n}/unsigned", "dispatch.decide_unsigned", SUPERVISOR),
+    ("POST", "/dispatch/requests/{n}/another-visit", "dispatch.another_visit", SUPERVISOR),
+    ("GET", "/orders/{n}/review", "orders.review_page", SUPERVISOR),
+    ("POST", "/api/v1/requests/{n}/signing-code", "field_api.signing_code", TECHNICIAN),
+    ("POST", "/admin/sms/opt-outs/lift", "alerts.sms_lift_opt_out", ADMIN_ONLY),
     ("POST", "/dispatch/requests/{n}/forward", "dispatch.forward", INTAKE, SEES_ANY_REQUEST),
     ("POST", "/dispatch/requests/{n}/tracking/revoke", "dispatch.revoke_tracking", INTAKE, SEES_ANY_REQUEST),
     ("POST", "/c/bad-token/rating", "customer.rate", PUBLIC),
@@ -205,6 +214,14 @@ ANSWERS = {
     "alerts_api.mark_read": NO_SUCH_OBJECT,
     "alerts_api.subscribe": INVALID_FORM,
     "alerts_api.unsubscribe": INVALID_FORM,
+    "customer.confirm_signature": NO_SUCH_OBJECT,
+    "alerts.sms_reply": NO_SUCH_OBJECT,  # not the callback's token
+    "alerts.sms_lift_opt_out": NO_SUCH_OBJECT,  # no opt-out for that number
+    "orders.review_page": (302, "/dispatch/requests/{n}"),  # {n} is not waiting for review
+    "dispatch.decide_unsigned": (302, "/dispatch/requests/{n}"),  # nothing to decide on {n}: said on its page
+    "dispatch.another_visit": (302, "/dispatch/requests/{n}"),
+    "field_api.signing_code": (403, None),  # {n} is not this technician's
+    "auth.account_phone": (302, "/auth/account"),  # an empty number clears it: back to the account page
 }
 
 

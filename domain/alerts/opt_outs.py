@@ -159,7 +159,9 @@ def opt_out(mobile: str, reply: SmsReply | None, now: datetime) -> int:
 
 def lift(mobile: str, reason: str, actor: User) -> SmsOptOut:
     """An administrator lifts an opt-out, saying why (the customer asked for messages again)."""
-    row = db.session.get(SmsOptOut, mobile) if isinstance(mobile, str) and len(mobile) <= 40 else None
+    # (A number PostgreSQL could not even compare, NUL or a lone surrogate, is no number that opted out.)
+    usable = isinstance(mobile, str) and len(mobile) <= 40 and not validation.text_problem(mobile)
+    row = db.session.get(SmsOptOut, mobile) if usable else None
     if row is None or row.lifted_at is not None:
         raise NotFound("no_opt_out", _l("This number has not opted out."))
     reason = (reason or "").strip()

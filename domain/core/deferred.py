@@ -53,6 +53,16 @@ def start_task(name: str, *args: Any) -> None:
         _runner(name, args)
 
 
+def requeue_lost(find_lost: Callable[[datetime], list[int]], name: str, now: datetime) -> int:
+    """Queue the named task again for each job `find_lost(now)` finds (queued long ago, or running past its lease):
+    the minute tick's recovery of a worker killed mid-job."""
+    with uow.reading():
+        lost = find_lost(now)
+    for job_id in lost:
+        start_task(name, job_id)
+    return len(lost)
+
+
 # --- what each package declares in its tasks.py (worker.py turns them into queued tasks and the minute's steps) --
 
 

@@ -11,7 +11,7 @@ import zipfile
 from datetime import datetime
 
 from ..core import uow
-from ..core.deferred import MinuteStep, QueuedTask, TaskEnv, start_task
+from ..core.deferred import MinuteStep, QueuedTask, requeue_lost, start_task
 from ..core.memory import over_memory_budget, rendered_one, rss_bytes
 from ..core.site import current as current_site
 from ..core.types import utcnow
@@ -104,13 +104,6 @@ def build_export_zip(job_id: int, tz) -> str:
     return "done"
 
 
-def _requeue_lost_exports(env: TaskEnv, now: datetime) -> int:
-    with uow.reading():
-        lost = archive.lost_export_jobs(now)
-    for job_id in lost:
-        start_task("build_export", job_id)
-    return len(lost)
-
 
 QUEUED = (
     QueuedTask("render_orders", lambda env: render_pending_orders(), retries=2, retry_delay=30),
@@ -122,5 +115,5 @@ QUEUED = (
 MINUTE = (
     MinuteStep("rendered", lambda env, now: render_pending_orders(now)),
     MinuteStep("sealed", lambda env, now: seal_pending_orders(now)),
-    MinuteStep("exports", _requeue_lost_exports),
+    MinuteStep("exports", lambda env, now: requeue_lost(archive.lost_export_jobs, "build_export", now)),
 )

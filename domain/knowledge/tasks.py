@@ -6,10 +6,9 @@ out. worker.py runs them (QUEUED by name, MINUTE every minute).
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from ..core import uow
-from ..core.deferred import MinuteStep, QueuedTask, TaskEnv, start_task
+from ..core.deferred import MinuteStep, QueuedTask, TaskEnv, requeue_lost
 from ..core.memory import rendered_one
 from . import kb
 
@@ -38,18 +37,11 @@ def build_manual_pdf(job_id: int, env: TaskEnv) -> str:
     return "done" if pdf is not None else "failed"
 
 
-def _requeue_lost_manuals(env: TaskEnv, now: datetime) -> int:
-    with uow.reading():
-        lost = kb.lost_manual_jobs(now)
-    for job_id in lost:
-        start_task("build_manual", job_id)
-    return len(lost)
-
 
 QUEUED = (
     QueuedTask("build_manual", lambda env, job_id: build_manual_pdf(job_id, env), retries=1, retry_delay=30),
 )
 
 MINUTE = (
-    MinuteStep("manuals", _requeue_lost_manuals),
+    MinuteStep("manuals", lambda env, now: requeue_lost(kb.lost_manual_jobs, "build_manual", now)),
 )

@@ -513,6 +513,20 @@ def step(page, name):
     return page.locator(f'section[data-step="{name}"]')
 
 
+def look_at(locator, path, tries=5):
+    """A screenshot of a part of the screen for a person to open. The job screen is drawn again whenever the queue
+    or the feed changes (a sync, a recorded act), which can replace the element between finding it and shooting
+    it: shoot the newly drawn one then."""
+    from playwright.sync_api import Error
+    for attempt in range(tries):
+        try:
+            return locator.screenshot(path=str(path))
+        except Error as error:
+            if "not attached" not in str(error) or attempt == tries - 1:
+                raise
+            locator.page.wait_for_timeout(200)
+
+
 def open_step(page, name):
     """A step allowed though not next is folded, one tap away: open it (a no-op when it is open already)."""
     details = step(page, name).locator("details")

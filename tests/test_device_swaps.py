@@ -22,7 +22,7 @@ from domain.devices.models import Device, DeviceCheck, DeviceSwap, PartUsed
 from domain.requests import access
 from domain.requests.models import DeviceModel
 
-from .helpers import ON_SITE_PATH, flow_payload, signed_in_app, step
+from .helpers import ON_SITE_PATH, flow_payload, look_at, signed_in_app, step
 from .phones import at, phone
 from .test_orders import poppler, stored_pdf
 
@@ -274,7 +274,7 @@ def test_on_the_phone_offline_the_asset_number_is_checked_and_a_swap_recorded(ap
     expect(recorded).to_contain_text("已连同原因记录：ENC-9999，另一台设备。")
     expect(recorded).to_contain_text("已记录换机：故障机带回维修，备用机 ENC-0100 留给客户。")
     expect(section.get_by_role("button", name="记录换机")).to_have_count(0)
-    section.screenshot(path=str(SHOTS / "device-step-zh.png"))
+    look_at(section, SHOTS / "device-step-zh.png")
     # Every act queued (the two checks, the swap, the parts) before the network returns.
     expect(page.locator("#sync-status")).to_contain_text("4 条")
     with app.app_context():
@@ -300,5 +300,5 @@ def test_on_the_phone_offline_the_asset_number_is_checked_and_a_swap_recorded(ap
     expect(section).to_contain_text("Power adapter")
     expect(section.get_by_label("Power adapter")).to_have_value("2")  # the feed's parts, after the sync
     expect(section.locator("[data-recorded]")).to_contain_text("spare ENC-0100 stays with the customer")
-    section.screenshot(path=str(SHOTS / "device-step-en.png"))
+    look_at(section, SHOTS / "device-step-en.png")
     assert problems == []

@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, live_server  # noqa: E402  (the browser helpers of the tests)
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -36,6 +35,7 @@ from domain.core.enums import ContactMethod, Role  # noqa: E402
 from domain.fieldwork import onsite  # noqa: E402
 from domain.requests import assignment, intake, remote_work, visits  # noqa: E402
 from domain.requests.catalog import ensure_catalog  # noqa: E402
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, PHONE, live_server  # noqa: E402  (the browser helpers of the tests)
 
 PASSWORD = "bench-pass-1"
 REPEAT = int(os.environ.get("BENCH_REPEAT", 10))

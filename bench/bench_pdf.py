@@ -56,7 +56,7 @@ def median_ms(fn, repeat=REPEAT) -> float:
 
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from orderfactory import make_signed_order
+    from tests.orderfactory import make_signed_order
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["INSTANCE_PATH"] = tmp

@@ -292,3 +292,25 @@ def test_the_generated_key_file_is_created_exclusively(tmp_path):
     first = path.read_bytes()
     seal.generate_seal_file(path, "乙公司", None)  # a second process starting at once keeps the first
     assert path.read_bytes() == first and os.stat(path).st_mode & 0o077 == 0
+
+
+def test_seals_after_the_first_reuse_its_space_and_one_that_outgrows_it_is_made_again(make_app, make_user, tsa):
+    """The space for the signature is estimated once per certificate and TSA (pyHanko would build a dummy
+    signature for every seal); a container that no longer fits is sealed again with a new estimate, never lost."""
+    app = make_app(TSA_URL=tsa["url"])
+    first = sealed_order(app, make_user)
+    with app.app_context():
+        site = current_site()
+        identity = seal.seal_identity(site)
+        key = (identity.fingerprint, site.tsa_url)
+        reserved = seal._reserved[key]
+        assert reserved and reserved % 2 == 0
+        again = seal.seal_pdf(first["unsealed"], site)
+        assert seal._reserved[key] == reserved  # the same space: no new estimate
+        seal._reserved[key] = 200  # far too small for a certificate and a timestamp token
+        requests = tsa["counter"]["requests"]
+        outgrown = seal.seal_pdf(first["unsealed"], site)
+        assert tsa["counter"]["requests"] > requests and seal._reserved[key] == reserved
+    for sealed in (again, outgrown):
+        _, status = validate(sealed.pdf)
+        assert status.intact and status.valid and status.timestamp_validity.valid

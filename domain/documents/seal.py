@@ -27,6 +27,7 @@ import functools
 import io
 import logging
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -238,6 +239,30 @@ def _validation_context(identity: SealIdentity, timestamper):
                              revocation_mode="soft-fail", fetcher_backend=RequestsFetcherBackend())
 
 
+# The space a seal's signature container takes in the file, per certificate and TSA, as pyHanko estimated it for the
+# first seal of this process (with its 50% margin). pyHanko otherwise estimates it for every seal by building a
+# whole dummy signature (a third of the seal's own work, TSA's answer aside); the size depends on the certificates
+# and the TSA's token, not on the order. Should a container not fit (a TSA answering with more certificates), the
+# seal is made again with a fresh estimate.
+_reserved: dict[tuple[str, str | None], int | None] = {}
+
+
+def _sign(signer, pdf: bytes, reserved: int | None) -> io.BytesIO:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    out = io.BytesIO()
+    outside_any_event_loop(signer.sign_pdf, IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False), output=out,
+                           bytes_reserved=reserved)
+    return out
+
+
+def _space_reserved(update: memoryview) -> int | None:
+    """The hex digits the seal's /Contents holds, read from its /ByteRange [0 a b c] (the digits lie between a and
+    b, less the angle brackets), in the update the seal appended."""
+    found = re.search(rb"/ByteRange\s*\[\s*0\s+(\d+)\s+(\d+)", bytes(update))
+    return int(found[2]) - int(found[1]) - 2 if found else None
+
+
 @dataclass(frozen=True)
 class Sealed:
     pdf: bytes
@@ -248,8 +273,8 @@ class Sealed:
 def seal_pdf(pdf: bytes, site: Site, *, reason: str = "") -> Sealed:
     """The rendered PDF with the company seal appended (and the TSA's timestamp when TSA_URL is set). Raises
     SealUnavailable when the key or the TSA fails: nothing is half-written, the caller keeps the rendered PDF."""
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
+    from pyhanko.sign.general import SigningError
     from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
     from pyhanko.sign.timestamps import TimestampRequestError
 
@@ -262,11 +287,17 @@ def seal_pdf(pdf: bytes, site: Site, *, reason: str = "") -> Sealed:
             name=site.company, reason=reason or None, embed_validation_info=True, validation_context=context,
             dss_settings=DSSContentSettings(placement=SigDSSPlacementPreference.TOGETHER_WITH_SIGNATURE,
                                             include_vri=False))
-        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-        out = io.BytesIO()
         signer = signers.PdfSigner(metadata, signer=identity.signer, timestamper=timestamper,
                                    new_field_spec=fields.SigFieldSpec(SEAL_FIELD))
-        outside_any_event_loop(signer.sign_pdf, writer, output=out)
+        reserve_key = (identity.fingerprint, site.tsa_url)
+        reserved = _reserved.get(reserve_key)
+        try:
+            out = _sign(signer, pdf, reserved)
+        except SigningError:
+            if reserved is None:
+                raise
+            out = _sign(signer, pdf, None)  # the container outgrew what the last seal needed: estimate again
+        _reserved[reserve_key] = _space_reserved(out.getbuffer()[len(pdf):])
     except TimestampRequestError as error:
         _timestamper.cache_clear()  # the TSA may come back with other certificates
         raise SealUnavailable(f"the time-stamping authority {site.tsa_url} did not answer: {error}") from None

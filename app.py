@@ -139,10 +139,26 @@ def prepare_static(response):
     return response
 
 
-# Static files are the same bytes for every phone: each is compressed once per process at the highest setting
-# (brotli 11, else gzip 9) and kept, rather than at the quick setting a page answered once needs (Flask-Compress:
-# brotli 4, zstd 3). Keyed by the file's ETag: a changed file is compressed again.
-_PACKED: dict[tuple[str, str, str], bytes] = {}
+# Static files are the same bytes for every phone: each is made once per process and kept. Our own scripts and
+# styles are minified (tdewolff/minify: comments and indentation out, local names shortened; the files in the
+# repository keep their comments, which say why), then compressed at the highest setting (brotli 11, else gzip 9)
+# rather than at the quick setting a page answered once needs (Flask-Compress: brotli 4, zstd 3). Keyed by the
+# file's ETag: a changed file is made again. Vendored files are sent as published.
+_PACKED: dict[tuple[str, str, str, bool], bytes] = {}
+MINIFIED_TYPES = {"text/javascript": "application/javascript", "application/javascript": "application/javascript",
+                  "text/css": "text/css"}
+
+
+def _minified(data: bytes, mimetype: str) -> bytes:
+    try:
+        import minify
+    except ImportError:  # no wheel for this platform: the files go as written, only compressed
+        return data
+    try:
+        return minify.string(MINIFIED_TYPES[mimetype], data.decode()).encode()
+    except (ValueError, UnicodeDecodeError) as error:  # a syntax the minifier does not know: the file as written
+        current_app.logger.warning("static file %s sent unminified: %s", request.path, error)
+        return data
 
 
 def _pack_static(response) -> None:
@@ -155,22 +171,30 @@ def _pack_static(response) -> None:
     encoding = "br" if "br" in accepted else "gzip" if "gzip" in accepted else None
     if not current_app.config.get("COMPRESS_REGISTER", True):  # compression turned off (a baseline's measure)
         encoding = None
+    minify = (response.mimetype in MINIFIED_TYPES and current_app.config.get("STATIC_MINIFY", True)
+              and not request.path.startswith("/static/vendor/"))
     etag, weak = response.get_etag()
-    if encoding is None or not etag or response.mimetype not in COMPRESSED_TYPES or "Content-Encoding" in \
-            response.headers or (response.content_length or 0) < 500:
+    if not etag or "Content-Encoding" in response.headers or not (minify or (
+            encoding and response.mimetype in COMPRESSED_TYPES and (response.content_length or 0) >= 500)):
         return
-    key = (request.path, etag, encoding)
+    key = (request.path, etag, encoding or "identity", minify)
     packed = _PACKED.get(key)
     if packed is None:
         data = response.get_data()
-        packed = brotli.compress(data, quality=11) if encoding == "br" else gzip.compress(data, 9, mtime=0)
+        if minify:
+            data = _minified(data, response.mimetype)
+        if encoding == "br":
+            data = brotli.compress(data, quality=11)
+        elif encoding == "gzip":
+            data = gzip.compress(data, 9, mtime=0)
         if len(_PACKED) > 500:  # (a bound: the static files are a few dozen)
             _PACKED.clear()
-        _PACKED[key] = packed
+        packed = _PACKED[key] = data
     response.set_data(packed)
-    response.headers["Content-Encoding"] = encoding
+    if encoding:
+        response.headers["Content-Encoding"] = encoding
+        response.set_etag(f"{etag}:{encoding}", weak=weak)
     response.vary.add("Accept-Encoding")
-    response.set_etag(f"{etag}:{encoding}", weak=weak)
     response.make_conditional(request)
 
 

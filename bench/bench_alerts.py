@@ -49,7 +49,7 @@ from domain.core.db import db  # noqa: E402
 from domain.core.enums import Channel, ClockName, ContactMethod, Role, TicketStatus, Urgency  # noqa: E402
 from domain.core.models import User
 from domain.requests import assignment, intake, remote_work, visits  # noqa: E402
-from domain.requests.catalog import ensure_catalog  # noqa: E402
+from domain.requests.catalog import CATEGORIES, ensure_catalog  # noqa: E402
 from domain.requests.models import Customer, Ticket
 from domain.sla.models import TicketClock
 
@@ -115,11 +115,19 @@ def op(kind, number, data=None, minutes=0):
     return {"op_id": str(uuid.uuid4()), "kind": kind, "ticket": number, "at": at, "data": data or {}}
 
 
+def mixer_tests(number, minutes):
+    """One passed result for each acceptance-test item of the mixer's category (the requests' Behringer X32): the
+    customer may confirm and sign only once every item has one (issue 23)."""
+    [mixer] = [c for c in CATEGORIES if c["code"] == "audio_mixer"]
+    return [op("test.recorded", number, {"item": item["zh"], "passed": True, "note": ""}, minutes=minutes)
+            for item in mixer["acceptance_tests"]]
+
+
 def signing_batch(number, signature):
     return [op("visit.arrived", number, minutes=-30),
             op("problem.confirmed", number, {"text": "主输出无声"}, minutes=-28),
             op("work.recorded", number, {"cause": "输出线缆松动", "work_done": "已更换输出线缆"}, minutes=-20),
-            op("test.recorded", number, {"item": "主输出正常", "passed": True, "note": ""}, minutes=-10),
+            *mixer_tests(number, -10),
             op("customer.confirmed", number, {"note": "设备运行正常"}, minutes=-8),
             op("precautions.told", number, {"items": ["开关机前先将推子归零"]}, minutes=-7),
             op("order.signed", number, {"signer_name": "赵远", "rating": 5, "comment": "很专业",
@@ -130,7 +138,7 @@ def signing_batch(number, signature):
 
 def site_batch(number):
     """The signing batch's on-site steps without the signature (nor the departure it allows), two notes after."""
-    return signing_batch(number, "")[:6] + note_batch(number)[:2]
+    return signing_batch(number, "")[:9] + note_batch(number)[:2]
 
 
 def note_batch(number):

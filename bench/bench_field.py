@@ -153,6 +153,7 @@ def main() -> None:
                 tab.wait_for_selector("section[data-step=sign] a.button", timeout=10000)
                 review.append(tab.evaluate(DRAWN_AFTER_TAP,
                                            ["section[data-step=sign] a.button", "canvas.signature-pad"]))
+                tab.goto("about:blank")  # out of customer mode: it holds the customer's screen against a new hash
                 tab.goto(base + f"/field/#/job/{ready}")
                 tab.wait_for_selector("a.back-link", timeout=10000)
                 to_list.append(tab.evaluate(DRAWN_AFTER_TAP, ["a.back-link", "ul.requests"]))

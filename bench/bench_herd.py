@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import requests  # noqa: E402
-from bench_alerts import png_data_url  # noqa: E402
+from bench_alerts import mixer_tests, png_data_url  # noqa: E402
 from bench_board import database_url  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from werkzeug.security import generate_password_hash  # noqa: E402
@@ -121,9 +121,9 @@ def plain_batch(number: str) -> list[dict]:
 
 def signing_batch(number: str, signature: str) -> list[dict]:
     ops = [op("visit.arrived", number, minutes=-60), op("problem.confirmed", number, {"text": "主输出无声"}, -59)]
-    ops += [note(number, i, -58 + i) for i in range(OPS - 8)]
+    ops += [note(number, i, -58 + i) for i in range(OPS - 11)]
     ops += [op("work.recorded", number, {"cause": "输出线缆松动", "work_done": "更换输出线缆"}, minutes=-12),
-            op("test.recorded", number, {"item": "主输出正常", "passed": True, "note": ""}, minutes=-10),
+            *mixer_tests(number, -10),
             op("customer.confirmed", number, {"note": "设备运行正常"}, minutes=-8),
             op("precautions.told", number, {"items": ["开关机前先将推子归零"]}, minutes=-7),
             op("order.signed", number, {"signer_name": "赵远", "rating": 5, "comment": "很专业",

@@ -202,4 +202,5 @@ def run_consumer(app: Flask, *, workers: int, max_tasks: int | None, max_growth:
                             max_delay=POLL_MAX)
     config.setup_logger()
     consumer = _recycling_consumer_class()(huey, **config.values)
+    documents_tasks.before_workers_start()  # in this process, before it forks the workers: they inherit it
     consumer.run()

@@ -211,3 +211,31 @@ def test_the_worker_yields_the_cpu_to_the_web_servers_even_in_a_session_of_its_o
             assert group.endswith("nice 7"), group
         else:
             assert group == shared_before.strip() and autogroup.read_text() == shared_before
+
+
+def test_the_consumer_loads_the_print_fonts_once_before_it_forks_its_renderers(app, monkeypatch):
+    """A renderer is started afresh whenever one is recycled for its memory (every few orders); warmed up in the
+    consumer's process before the fork, it inherits the loaded fonts and stylesheet instead of loading them for its
+    first order. The warm-up page uses the order's own stylesheet (nothing refused) and makes a real PDF."""
+    import worker
+    from domain.documents import orders
+
+    made, pdfs = [], []
+    make_fetcher, write_pdf = orders.make_fetcher, orders.write_pdf
+    monkeypatch.setattr(orders, "make_fetcher", lambda loader=None: made.append(make_fetcher(loader)) or made[-1])
+    monkeypatch.setattr(orders, "write_pdf", lambda *a, **kw: pdfs.append(write_pdf(*a, **kw)) or pdfs[-1])
+    happened = []
+
+    class Consumer:
+        def __init__(self, huey, **options):
+            pass
+
+        def run(self):
+            happened.append(("consumer runs", len(pdfs)))
+
+    monkeypatch.setattr(worker, "_recycling_consumer_class", lambda: Consumer)
+    worker.run_consumer(app, workers=1, max_tasks=None)
+    assert happened == [("consumer runs", 1)]  # one page rendered, before the workers start
+    [fetcher] = made
+    assert fetcher.refused == [] and pdfs[0].startswith(b"%PDF")
+    assert "order.css" in orders.WARM_UP_PAGE

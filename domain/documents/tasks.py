@@ -25,6 +25,7 @@ from .orders import (
     run_seal,
     store_render,
     store_seal,
+    warm_renderer,
 )
 
 log = logging.getLogger(__name__)
@@ -117,3 +118,8 @@ MINUTE = (
     MinuteStep("sealed", lambda env, now: seal_pending_orders(now)),
     MinuteStep("exports", lambda env, now: requeue_lost(archive.lost_export_jobs, "build_export", now)),
 )
+
+
+def before_workers_start() -> None:
+    """Run by the worker's consumer before it forks its processes (each inherits what this loads)."""
+    warm_renderer()

@@ -87,9 +87,14 @@ async function startApp() {
   sync.onChange(() => { renderStatus(); if (!sync.state.syncing) refreshOnNewData(); });
   window.addEventListener("hashchange", () => route());
   await Promise.all([route(), renderStatus(), store.loadClockOffset()]);
+  // The jobs first: the service worker's install (the whole shell fetched again for its cache) and the signature
+  // pad would otherwise share a basement's slow line with the feed the technician is waiting for. They follow
+  // once the first sync is done, or after a few seconds on a line too poor to finish it.
+  const firstSync = sync.start();  // when it has fetched the jobs, onChange refreshes the list or the job shown
+  await Promise.race([firstSync.catch(() => {}), new Promise((resolve) => { setTimeout(resolve, 5000); })]);
   watchForUpdates();
   setTimeout(loadSignature, 0);
-  await sync.start();  // when it has fetched the jobs, onChange refreshes the list or the job shown
+  await firstSync;
 }
 
 startApp();

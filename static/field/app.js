@@ -6,6 +6,7 @@
 import * as store from "./store.js";
 import * as sync from "./sync.js";
 import { customerHold, customerMode, loadSignature, signScreen } from "./customer.js";
+import { keepScanner } from "./devices.js";
 import { jobScreen } from "./job.js";
 import { jobsScreen, rejectedScreen } from "./lists.js";
 import { announce, beginRender, main, renderStatus, runTeardown, setRouter } from "./ui.js";
@@ -64,6 +65,7 @@ function watchForUpdates() {
     });
     setInterval(() => registration.update().catch(() => {}), 60 * 60 * 1000);
   });
+  navigator.serviceWorker.ready.then((registration) => keepScanner(registration.active)).catch(() => {});
   navigator.serviceWorker.addEventListener("controllerchange", () => {
     // Only when the technician asked for the new version (the first install also changes the controller).
     // Drafts live in IndexedDB, so reloading loses nothing that was typed.

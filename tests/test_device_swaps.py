@@ -151,6 +151,13 @@ def test_each_history_entry_of_the_device_api_and_page_shows_its_swap_out_or_in(
         {"direction": "in", "other_asset_number": "X32-0007", "swapped_at": at_.isoformat()}]
     assert spare["requests_total"] == 1 and set(spare["faults"].values()) == {0}
     assert out["requests_total"] == 1 and out["faults"]["30d"] == 1
+    import jsonschema_rs  # (schemathesis's validator)
+
+    from blueprints.api_contract import DEVICE_WITH_HISTORY
+    for answer in (out, spare):
+        jsonschema_rs.validate(DEVICE_WITH_HISTORY, answer)  # as documented in /api/v1/openapi.json
+    sideways = {**out, "history": [{**entry, "swaps": [{**swapped, "direction": "sideways"}]}]}
+    assert not jsonschema_rs.is_valid(DEVICE_WITH_HISTORY, sideways)
     # A device with no swap: its entries carry an empty list.
     other = desk.get("/api/v1/devices/X32-0200").json
     assert other["history"] == [] and other["requests_total"] == 0

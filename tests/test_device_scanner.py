@@ -143,6 +143,40 @@ def test_offline_the_camera_reads_the_label_with_the_polyfill_and_the_unit_match
     assert problems == []
 
 
+def test_a_reader_that_cannot_be_loaded_is_said_and_typing_goes_on(app, unit_on_site, camera_browser):
+    """No service worker (so nothing kept the polyfill) and no network when "scan" is tapped: the camera stops,
+    the phone says the reader could not be loaded, the code is typed."""
+    from playwright.sync_api import expect
+
+    from .helpers import browser_sign_in, job_url
+
+    with live_server(app) as base:
+        context = camera_browser.new_context(locale="zh-CN", service_workers="block", **PHONE)
+        try:
+            context.grant_permissions(["camera"], origin=base)
+            context.add_init_script("delete globalThis.BarcodeDetector;")
+            problems = []
+            context.on("weberror", lambda e: problems.append(str(e.error)))
+            page = context.new_page()
+            browser_sign_in(page, base, "li", next_path="/field/")
+            page.goto(job_url(base, unit_on_site))
+            section = step(page, "device")
+            expect(section).to_be_visible(timeout=20000)
+            section.locator("summary").click()
+            context.set_offline(True)
+            section.get_by_role("button", name="用相机扫码").first.click()
+            expect(page.locator("#announce")).to_have_text("无法加载扫码功能：请手动输入编码。", timeout=20000)
+            expect(section.locator("video")).to_have_count(0)
+            code = section.get_by_label("设备标签、资产编号或序列号")
+            expect(code).to_have_value("")
+            code.fill("MW-7")
+            section.get_by_role("button", name="核对设备").click()
+            expect(page.locator("#announce")).to_have_text("是本请求的设备。")
+            assert problems == []
+        finally:
+            context.close()
+
+
 def test_with_no_camera_the_technician_is_told_and_types(app, unit_on_site, chromium):
     """The session's Chromium has no camera: the scan button is offered (a camera API and the polyfill), the
     camera cannot be had, the "no camera" message says so, typing goes on."""

@@ -64,7 +64,7 @@ function watchForUpdates() {
       });
     });
     setInterval(() => registration.update().catch(() => {}), 60 * 60 * 1000);
-  });
+  }).catch(() => {});  // a browser that refuses service workers (a private window): the app runs online only
   navigator.serviceWorker.ready.then((registration) => keepScanner(registration.active)).catch(() => {});
   navigator.serviceWorker.addEventListener("controllerchange", () => {
     // Only when the technician asked for the new version (the first install also changes the controller).

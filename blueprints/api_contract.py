@@ -114,13 +114,21 @@ DEVICE = {"type": "object", "required": ["asset_number", "serial_number", "model
                          "report_url": {"type": "string", "description": "the URL its QR label carries"}}}
 DEVICE_WITH_HISTORY = {**DEVICE, "required": [*DEVICE["required"], "history"], "properties": {
     **DEVICE["properties"],
-    "history": {"type": "array", "description": "one entry per request about the device, newest first",
-                "items": {"type": "object", "required": ["number", "status", "reported_at"], "properties": {
+    "history": {"type": "array", "description": "one entry per request about the device, or in which it was left "
+                "as another unit's spare, newest first",
+                "items": {"type": "object", "required": ["number", "status", "reported_at", "swaps"], "properties": {
                     "number": TEXT, "status": TEXT, "urgency": TEXT, "channel": TEXT, "reported_at": TIME,
-                    "problem": TEXT, "visits": {"type": "array"}, "service_order": {"type": "boolean"}}}},
-    "faults": {"type": "object", "description": "requests reported in the last 30, 90 and 365 days",
+                    "problem": TEXT, "visits": {"type": "array"}, "service_order": {"type": "boolean"},
+                    "swaps": {"type": "array", "description": "the request's swap this device was part of (one at "
+                              "most): out, taken away as the faulty unit; in, left as the spare",
+                              "items": {"type": "object", "required": ["direction", "other_asset_number",
+                                                                       "swapped_at"], "properties": {
+                                  "direction": {"enum": ["out", "in"]}, "other_asset_number": TEXT,
+                                  "swapped_at": TIME}}}}}},
+    "faults": {"type": "object", "description": "requests about the device (not those it came in on as a spare) "
+               "reported in the last 30, 90 and 365 days",
                "properties": {"30d": {"type": "integer"}, "90d": {"type": "integer"}, "365d": {"type": "integer"}}},
-    "requests_total": {"type": "integer"}}}
+    "requests_total": {"type": "integer", "description": "the history's entries, all of them (at most 1000 listed)"}}}
 ASSET = {"name": "asset_number", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40},
          "example": "ZC-ENC-0001"}
 VERDICT = {"type": "object", "required": ["genuine", "reason", "message", "number"], "properties": {

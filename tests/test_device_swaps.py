@@ -131,6 +131,46 @@ def test_a_swap_moves_the_register_once_and_both_histories_show_it(app, on_site)
     assert (again["status"], again["code"]) == ("rejected", "already_done")
 
 
+def test_each_history_entry_of_the_device_api_and_page_shows_its_swap_out_or_in(app, on_site):
+    """GET /api/v1/devices/<asset>: the faulty unit's request carries its swap (out, the spare's number, when);
+    the spare's history lists the request it came in on (in, the faulty unit's number), which is no fault of its."""
+    number, client = on_site
+    swap = op("device.swapped", number, {"spare": "X32-0100"})
+    assert sync(client, swap)[0]["status"] == "applied"
+    from .helpers import signed_client
+    desk = signed_client(app, "desk")
+    out, spare = (desk.get(f"/api/v1/devices/{asset}").json for asset in ("X32-0007", "X32-0100"))
+    [entry] = out["history"]
+    [swapped] = entry["swaps"]
+    assert (entry["number"], swapped["direction"], swapped["other_asset_number"]) == (number, "out", "X32-0100")
+    with app.app_context():
+        at_ = db.session.execute(select(DeviceSwap.swapped_at)).scalar_one()
+    assert swapped["swapped_at"] == at_.isoformat()
+    [came] = spare["history"]
+    assert came["number"] == number and came["swaps"] == [
+        {"direction": "in", "other_asset_number": "X32-0007", "swapped_at": at_.isoformat()}]
+    assert spare["requests_total"] == 1 and set(spare["faults"].values()) == {0}
+    assert out["requests_total"] == 1 and out["faults"]["30d"] == 1
+    import jsonschema_rs  # (schemathesis's validator)
+
+    from blueprints.api_contract import DEVICE_WITH_HISTORY
+    for answer in (out, spare):
+        jsonschema_rs.validate(DEVICE_WITH_HISTORY, answer)  # as documented in /api/v1/openapi.json
+    sideways = {**out, "history": [{**entry, "swaps": [{**swapped, "direction": "sideways"}]}]}
+    assert not jsonschema_rs.is_valid(DEVICE_WITH_HISTORY, sideways)
+    # A device with no swap: its entries carry an empty list.
+    other = desk.get("/api/v1/devices/X32-0200").json
+    assert other["history"] == [] and other["requests_total"] == 0
+    # The pages: under the request, the swap with its direction and both units.
+    for asset, direction, badge in (("X32-0007", "out", "作为故障机换出"), ("X32-0100", "in", "作为备用机换入")):
+        page = desk.get(f"/devices/{asset}", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+        request_entry = page.split('class="history-request"', 1)[1].split("</ul>", 1)[0]
+        assert number in request_entry
+        line = request_entry.split('class="history-swap"', 1)[1]
+        assert f'data-direction="{direction}"' in line and badge in line
+        assert "X32-0007" in line and "X32-0100" in line
+
+
 @pytest.mark.parametrize("spare, code", [
     ("X32-0200", "spare_not_in_stock"),   # rented to a customer
     ("X32-0300", "spare_not_in_stock"),   # in repair

@@ -17,7 +17,6 @@ from domain.core.labels import CHANNEL_LABELS, DEVICE_STATE_LABELS, STATUS_LABEL
 from domain.core.locales import name_key
 from domain.core.models import Blob
 from domain.core.validation import parse_int
-from domain.devices import onsite as device_onsite
 from domain.devices import register, transfer
 from domain.requests.models import DeviceCategory
 
@@ -91,7 +90,6 @@ def detail(asset_number: str):
     ctx = domain_context()
     history = register.device_history(device, ctx.now)
     return render_template("devices/detail.html", device=device, history=history,
-                           swaps=device_onsite.device_swaps(device),
                            report_url=register.report_url(device, current_site()),
                            state_labels=DEVICE_STATE_LABELS, status_labels=STATUS_LABELS,
                            channel_labels=CHANNEL_LABELS, can_edit=register.can_edit(current_user),

@@ -33,6 +33,13 @@ SHELL_FILES = ["field/app.js", "field/ui.js", "field/acts.js", "field/lists.js",
 # which on a basement's 400 ms link was most of the first load. The signature pad is imported when a customer signs.
 PRELOADED = [name for name in SHELL_FILES if name.endswith(".js") and name not in (
     "field/app.js", "js/alerts.js", "field/signature.js", "vendor/signature_pad-5.1.4/signature_pad.min.js")]
+# The barcode reader for browsers with no BarcodeDetector of their own (static/field/devices.js): the ZXing
+# polyfill, 1.1 MB with its WebAssembly (about 420 KB compressed), is not in the shell: it would multiply the first
+# load several times over for every phone, and Chromium on Android never needs it. The service worker keeps it in a
+# cache of its own when a page that needs it asks ("keep-scanner", once the app is open), so that scanning works
+# offline later; its URLs are versioned, so it is kept across shell versions.
+SCANNER_FILES = ["vendor/barcode-detector-3.2.2/ponyfill.js", "vendor/barcode-detector-3.2.2/zxing-exported.js",
+                 "vendor/barcode-detector-3.2.2/zxing_reader.wasm"]
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "field"
 
 
@@ -94,7 +101,9 @@ def service_worker():
     """Served from the site root; it registers with the scope /field/ (the offline app, nothing else)."""
     precache = [url_for("static", filename=name) for name in SHELL_FILES] + ["/field/", "/field/offline",
                                                                               "/field/manifest.webmanifest"]
-    response = make_response(render_template("field/sw.js", version=shell_version(), precache=precache))
+    scanner = [url_for("static", filename=name) for name in SCANNER_FILES]
+    response = make_response(render_template("field/sw.js", version=shell_version(), precache=precache,
+                                             scanner=scanner))
     response.headers["Content-Type"] = "application/javascript; charset=utf-8"
     response.headers["Cache-Control"] = "no-cache"
     return response

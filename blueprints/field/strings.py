@@ -232,6 +232,7 @@ STRINGS.update({
     "scan_stop": _l("Stop the camera"),
     "scan_no_camera": _l("The camera is not available: type the code instead."),
     "scan_type_only": _l("This browser cannot read codes with the camera: type the code."),
+    "scan_unavailable": _l("The code reader could not be loaded: type the code instead."),
     "swap_title": _l("Swap the faulty unit"),
     "swap_hint": _l("The faulty unit goes back for repair and the spare stays with the customer. Whether the spare "
                     "is in stock is checked when this is sent."),

@@ -22,7 +22,7 @@ from ..core.site import Site
 from ..core.validation import text_problem
 from ..requests.intake import find_device_model
 from ..requests.models import Customer, DeviceCategory, DeviceModel, Ticket
-from .models import Device, new_label_code
+from .models import Device, DeviceSwap, new_label_code
 
 EDITOR_ROLES = (Role.DISPATCHER, Role.SUPERVISOR)
 # Asset numbers are printed on labels and typed at the desk: letters, digits and a few separators.
@@ -287,10 +287,30 @@ def report_url(device: Device, site: Site) -> str:
 
 
 @dataclass
+class SwapEntry:
+    """A swap the device was part of, seen from it: "out" (taken away as the faulty unit) or "in" (left as the
+    spare), with the other unit."""
+    direction: str
+    other: Device
+    swap: DeviceSwap
+
+
+@dataclass
 class DeviceHistory:
     requests: list[Ticket]
     faults: dict[int, int]  # days -> requests reported in that many days (cancelled ones are not faults)
     total: int
+    device_id: int = 0
+
+    def swaps(self, ticket: Ticket) -> list[SwapEntry]:
+        """The request's swaps this device was part of (a request has one at most)."""
+        entries = []
+        for swap in ticket.device_swaps:
+            if swap.out_device_id == self.device_id:
+                entries.append(SwapEntry("out", swap.in_device, swap))
+            elif swap.in_device_id == self.device_id:
+                entries.append(SwapEntry("in", swap.out_device, swap))
+        return entries
 
 
 def fault_counts(device: Device, now: datetime) -> dict[int, int]:
@@ -303,14 +323,19 @@ def fault_counts(device: Device, now: datetime) -> dict[int, int]:
 
 
 def device_history(device: Device, now: datetime, *, limit: int = 200) -> DeviceHistory:
-    """Every request about the device (newest first, at most `limit`), with its visits and service order loaded,
-    and the fault counts."""
+    """Every request about the device, and every one in which it was left as another unit's spare (newest first,
+    at most `limit`), with its visits, service order and swaps loaded, and the fault counts (of the requests
+    about it only: a spare was not faulty)."""
+    about = or_(Ticket.device_id == device.id,
+                Ticket.id.in_(select(DeviceSwap.ticket_id).where(DeviceSwap.in_device_id == device.id)))
+    swaps = selectinload(Ticket.device_swaps)
     requests = db.session.execute(
-        select(Ticket).where(Ticket.device_id == device.id)
-        .options(selectinload(Ticket.visits), selectinload(Ticket.service_order), selectinload(Ticket.assignee))
+        select(Ticket).where(about)
+        .options(selectinload(Ticket.visits), selectinload(Ticket.service_order), selectinload(Ticket.assignee),
+                 swaps.selectinload(DeviceSwap.out_device), swaps.selectinload(DeviceSwap.in_device))
         .order_by(Ticket.reported_at.desc(), Ticket.id.desc()).limit(limit)).scalars().all()
-    total = db.session.execute(select(func.count()).where(Ticket.device_id == device.id)).scalar_one()
-    return DeviceHistory(list(requests), fault_counts(device, now), total)
+    total = db.session.execute(select(func.count()).select_from(Ticket).where(about)).scalar_one()
+    return DeviceHistory(list(requests), fault_counts(device, now), total, device.id)
 
 
 def device_json(device: Device, site: Site) -> dict[str, Any]:
@@ -331,5 +356,7 @@ def history_json(history: DeviceHistory) -> list[dict[str, Any]]:
              "reported_at": t.reported_at.isoformat(), "problem": t.problem[:500],
              "visits": [{"scheduled_at": v.scheduled_at.isoformat() if v.scheduled_at else None,
                          "arrived_at": v.arrived_at.isoformat() if v.arrived_at else None} for v in t.visits],
-             "service_order": t.service_order is not None}
+             "service_order": t.service_order is not None,
+             "swaps": [{"direction": entry.direction, "other_asset_number": entry.other.asset_number,
+                        "swapped_at": entry.swap.swapped_at.isoformat()} for entry in history.swaps(t)]}
             for t in history.requests]

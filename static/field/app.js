@@ -6,6 +6,7 @@
 import * as store from "./store.js";
 import * as sync from "./sync.js";
 import { customerHold, customerMode, loadSignature, signScreen } from "./customer.js";
+import { keepScanner } from "./devices.js";
 import { jobScreen } from "./job.js";
 import { jobsScreen, rejectedScreen } from "./lists.js";
 import { announce, beginRender, main, renderStatus, runTeardown, setRouter } from "./ui.js";
@@ -63,7 +64,8 @@ function watchForUpdates() {
       });
     });
     setInterval(() => registration.update().catch(() => {}), 60 * 60 * 1000);
-  });
+  }).catch(() => {});  // a browser that refuses service workers (a private window): the app runs online only
+  navigator.serviceWorker.ready.then((registration) => keepScanner(registration.active)).catch(() => {});
   navigator.serviceWorker.addEventListener("controllerchange", () => {
     // Only when the technician asked for the new version (the first install also changes the controller).
     // Drafts live in IndexedDB, so reloading loses nothing that was typed.

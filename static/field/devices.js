@@ -1,8 +1,9 @@
 // The device on site (issue 22 item 6): the unit in front of the technician checked against the request's (its QR
-// label, its asset or serial number: scanned with the camera where the browser has BarcodeDetector, typed
-// always), a swap (the faulty unit out, a spare in, by its code) and the spare parts used from the catalog the
-// server declares (rules.devices). Offline like every act: this phone checks what it can know (the code's form,
-// whether it names the request's unit); only the server knows the register's stock and says so if it refuses.
+// label, its asset or serial number: scanned with the camera, by the browser's BarcodeDetector or the vendored
+// ZXing one where it has none, typed always), a swap (the faulty unit out, a spare in, by its code) and the spare
+// parts used from the catalog the server declares (rules.devices). Offline like every act: this phone checks what
+// it can know (the code's form, whether it names the request's unit); only the server knows the register's stock
+// and says so if it refuses.
 import * as flow from "./flow.js";
 import { act } from "./acts.js";
 import { RULES } from "./rules.js";
@@ -39,36 +40,76 @@ export function codeProblem(code) {
   return null;
 }
 
-// --- the camera: BarcodeDetector where the browser has it (Chromium on Android), else typing only ------------
+// --- the camera: the browser's BarcodeDetector (Chromium on Android), else the vendored ZXing one ------------
+// The codes we read: our QR labels (a URL …/d/<code>) and the makers' serial-number barcodes.
+const FORMATS = ["qr_code", "code_128", "code_39", "code_93", "data_matrix"];
+// The polyfill (ZXing-C++ as WebAssembly, static/vendor/README.md): loaded only when "scan" is tapped on a
+// browser with no BarcodeDetector of its own, never in the app shell. The service worker keeps it for offline
+// use once the app has asked for it (keepScanner, and SCANNER_FILES in blueprints/field/routes.py).
+const POLYFILL = new URL("../vendor/barcode-detector-3.2.2/ponyfill.js", import.meta.url);
+const WASM = new URL("../vendor/barcode-detector-3.2.2/zxing_reader.wasm", import.meta.url);
+const hasNative = () => "BarcodeDetector" in globalThis;
+const needsPolyfill = () => !hasNative() && typeof WebAssembly === "object";
+const canScan = () => !!navigator.mediaDevices?.getUserMedia && (hasNative() || needsPolyfill());
+let detecting = null;  // the detector, made once per page
 
-const canScan = () => "BarcodeDetector" in globalThis && !!navigator.mediaDevices?.getUserMedia;
+async function nativeDetector() {
+  const supported = await globalThis.BarcodeDetector.getSupportedFormats?.().catch(() => null);
+  const formats = supported ? FORMATS.filter((format) => supported.includes(format)) : FORMATS;
+  return formats.length ? new globalThis.BarcodeDetector({ formats }) : null;
+}
+
+async function polyfillDetector() {
+  const { BarcodeDetector, prepareZXingModule } = await import(POLYFILL.href);
+  // The .wasm from this site (the library would fetch it from a CDN), loaded now: a failure is seen here.
+  await prepareZXingModule({ overrides: { locateFile: (path, prefix) => (path.endsWith(".wasm") ? WASM.href
+    : prefix + path) }, fireImmediately: true });
+  return new BarcodeDetector({ formats: FORMATS });
+}
+
+function detector() {
+  detecting ||= (async () => (hasNative() && await nativeDetector().catch(() => null)) || polyfillDetector())();
+  detecting.catch(() => { detecting = null; });  // tried again at the next tap
+  return detecting;
+}
+
+// Asks the service worker to keep the polyfill for offline scanning (a browser that has no BarcodeDetector and
+// can film): once the app is open, so that a technician in a basement with no network can still scan.
+export function keepScanner(worker) {
+  if (worker && needsPolyfill() && navigator.mediaDevices?.getUserMedia) worker.postMessage("keep-scanner");
+}
 
 async function scanInto(input, box) {
   let stream = null;
   const video = h("video", { class: "scan-video", playsinline: true, muted: true });
   const stop = () => { stream?.getTracks().forEach((track) => track.stop()); box.replaceChildren(); };
+  const reader = detector();
   try {
     stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
   } catch {
     announce(t("scan_no_camera"));
     return;
   }
-  const detector = new globalThis.BarcodeDetector();
   box.replaceChildren(video, h("button", { type: "button", class: "button small secondary", onclick: stop },
     t("scan_stop")));
   video.srcObject = stream;
-  await video.play();
-  const started = Date.now();
-  while (stream.active && Date.now() - started < 60000) {
-    const found = await detector.detect(video).catch(() => []);
-    if (found.length) {
-      input.value = found[0].rawValue.slice(0, CODE_MAX);
-      input.dispatchEvent(new Event("input"));
-      break;
+  let found = null;
+  try {
+    const [codes] = await Promise.all([reader, video.play()]);
+    const started = Date.now();
+    while (stream.active && Date.now() - started < 60000) {
+      const seen = await codes.detect(video).catch(() => []);
+      if (seen.length) { found = seen[0].rawValue; break; }
+      await new Promise((resolve) => { setTimeout(resolve, 250); });
     }
-    await new Promise((resolve) => { setTimeout(resolve, 250); });
+  } catch {
+    announce(t("scan_unavailable"));  // the reader could not be loaded (offline before it was kept)
   }
   stop();
+  if (found !== null) {
+    input.value = found.slice(0, CODE_MAX);
+    input.dispatchEvent(new Event("input"));
+  }
 }
 
 function codeInput(key, label) {

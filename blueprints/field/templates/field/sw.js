@@ -2,6 +2,17 @@
 const VERSION = {{ version|tojson }};
 const CACHE = `field-shell-${VERSION}`;
 const PRECACHE = {{ precache|tojson }};
+// The barcode polyfill (blueprints/field/routes.py SCANNER_FILES): not in the shell; kept in its own cache when a
+// page asks for it, for scanning offline. Versioned URLs: a file never changes under its URL.
+const SCANNER = {{ scanner|tojson }};
+const SCANNER_CACHE = "field-scanner";
+
+async function keepScanner() {
+  const cache = await caches.open(SCANNER_CACHE);
+  for (const url of SCANNER) {
+    if (!(await cache.match(url))) await cache.add(new Request(url, { credentials: "same-origin" }));
+  }
+}
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) =>
@@ -11,12 +22,17 @@ self.addEventListener("install", (event) => {
 // A new version waits until the technician chooses to reload (a draft is never reloaded away underneath them).
 self.addEventListener("message", (event) => {
   if (event.data === "skip-waiting") self.skipWaiting();
+  if (event.data === "keep-scanner") event.waitUntil(keepScanner().catch(() => {}));  // tried again next time
 });
 
 self.addEventListener("activate", (event) => {
   event.waitUntil((async () => {
     for (const key of await caches.keys()) {
       if (key.startsWith("field-shell-") && key !== CACHE) await caches.delete(key);
+    }
+    const scanner = await caches.open(SCANNER_CACHE);  // an older version's files go
+    for (const request of await scanner.keys()) {
+      if (!SCANNER.includes(new URL(request.url).pathname)) await scanner.delete(request);
     }
     await self.clients.claim();
   })());
@@ -64,6 +80,17 @@ self.addEventListener("fetch", (event) => {
         return (await cache.match(url.pathname === "/field/" ? "/field/" : url.pathname)) ||
           (await cache.match("/field/")) || (await cache.match("/field/offline"));
       }
+    })());
+    return;
+  }
+  if (SCANNER.includes(url.pathname)) {  // from the cache if kept, else from the network (and kept)
+    event.respondWith((async () => {
+      const cache = await caches.open(SCANNER_CACHE);
+      const hit = await cache.match(url.pathname);
+      if (hit) return hit;
+      const response = await fetch(request);
+      if (response.ok && !response.redirected) await cache.put(url.pathname, response.clone());
+      return response;
     })());
     return;
   }

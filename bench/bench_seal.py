@@ -71,7 +71,7 @@ def noisy_logo(path: Path, megabytes: float) -> None:
 def main() -> None:
     from orderfactory import make_signed_order
 
-    from app import create_app
+    from app import create_app, install_settings
     from domain.core import accounts
     from domain.core.db import db
     from domain.core.models import Blob
@@ -126,6 +126,7 @@ def main() -> None:
             logo = Path(tmp) / "logo.png"
             noisy_logo(logo, 2.0)
             app.config["COMPANY_LOGO"] = str(logo)
+            install_settings(app)  # (the settings are built once: built again with the logo)
             big_site = current_site()
             assert orders.render_order(order, big_site)
             db.session.commit()

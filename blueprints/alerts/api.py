@@ -35,7 +35,7 @@ def mark_read(notification_id: int):
 @signed_in
 def push_key():
     """The VAPID public key the browser subscribes with (applicationServerKey)."""
-    vapid = push.load_vapid(current_settings().push.key_folder)
+    vapid = push.load_vapid(current_settings().push)
     return jsonify(public_key=push.public_key(vapid))
 
 

@@ -127,16 +127,15 @@ def vapid_key_path(instance_path: str) -> Path:
     return Path(instance_path) / "vapid_private.pem"
 
 
-def load_vapid(instance_path: str):
-    """The server's VAPID key (py_vapid), generated once into the instance folder like the secret key.
-    Several app servers must share this file (or VAPID_PRIVATE_KEY), or phones subscribed through one server
-    reject pushes signed by another."""
+def load_vapid(settings: PushSettings):
+    """The server's VAPID key (py_vapid): VAPID_PRIVATE_KEY, else generated once into the instance folder like the
+    secret key. Several app servers must share this file (or VAPID_PRIVATE_KEY), or phones subscribed through one
+    server reject pushes signed by another."""
     from py_vapid import Vapid02
 
-    from_env = os.environ.get("VAPID_PRIVATE_KEY")
-    if from_env:
-        return Vapid02.from_string(private_key=from_env)
-    path = vapid_key_path(instance_path)
+    if settings.private_key:
+        return Vapid02.from_string(private_key=settings.private_key)
+    path = vapid_key_path(settings.key_folder)
     if not path.exists():
         vapid = Vapid02()
         vapid.generate_keys()
@@ -174,7 +173,7 @@ class _NoRedirects(requests.Session):
 
 def pusher_for(settings: PushSettings) -> Pusher:
     """A Pusher signing with this deployment's VAPID key (generated into the key folder at first use)."""
-    return Pusher(load_vapid(settings.key_folder), settings.vapid_subject)
+    return Pusher(load_vapid(settings), settings.vapid_subject)
 
 
 class Pusher:

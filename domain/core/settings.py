@@ -62,6 +62,7 @@ class SmsSettings:
 class PushSettings:
     vapid_subject: str  # VAPID_SUBJECT
     key_folder: str | None  # where the VAPID key is generated and kept (the instance folder)
+    private_key: str | None = None  # VAPID_PRIVATE_KEY (PEM text): replaces the generated key file
     endpoints_allowed: tuple[str, ...] = ()  # PUSH_ENDPOINTS_ALLOWED; empty: the known push services
 
 
@@ -133,7 +134,8 @@ class Settings:
                           callback_token=read.text("SMS_CALLBACK_TOKEN"))
         push = PushSettings(vapid_subject=read.text("VAPID_SUBJECT")
                             or "mailto:" + (mail_from or "fieldservice@localhost"),
-                            key_folder=key_folder, endpoints_allowed=read.listed("PUSH_ENDPOINTS_ALLOWED", lower=True))
+                            key_folder=key_folder, private_key=read.text("VAPID_PRIVATE_KEY"),
+                            endpoints_allowed=read.listed("PUSH_ENDPOINTS_ALLOWED", lower=True))
         channels = ChannelSettings(claim_seconds=read.whole("CHANNEL_CLAIM_SECONDS", 120, zero_is_default=True),
                                    hosts_allowed=read.listed("CHANNEL_HOSTS_ALLOWED", lower=True))
         sync = SyncSettings(max_ops=read.whole("SYNC_MAX_OPS", 200),

@@ -12,6 +12,7 @@ the app installs (`provide`); see site.py.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -160,6 +161,8 @@ class _Reader:
         value = self.config.get(name)
         if value is None or value == "":
             return None
+        if isinstance(value, os.PathLike):  # a folder or file given as a Path (an app built in code)
+            return os.fspath(value)
         if not isinstance(value, str):
             raise SettingsError(f"{name} must be a text, got {value!r}")
         return value

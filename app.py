@@ -58,16 +58,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_template_helpers(app)
     register_commands(app)
     register_worker(app)
-    register_site()
+    install_settings(app)
     return app
 
 
-def register_site() -> None:
-    """The domain is given this deployment's settings, never reads the app: see domain/core/site.py."""
-    from blueprints.core.helpers import current_site
-    from domain.core import site
+def install_settings(app: Flask) -> None:
+    """The deployment's typed settings, built once from the finished config (a bad value stops the start, naming
+    the variable) and kept on the app; the domain is given them, never reads the app (domain/core/settings.py).
+    Called again only by a test that changes a setting of a running app."""
+    from blueprints.core.helpers import current_settings
+    from domain.core import settings
 
-    site.provide(current_site)
+    app.extensions[settings.APP_KEY] = settings.Settings.from_config(app.config, templates=app.jinja_env)
+    settings.provide(current_settings)
 
 
 def select_locale() -> str:

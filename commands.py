@@ -8,7 +8,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from blueprints.core.helpers import company_tz
+from blueprints.core.helpers import company_tz, current_settings, current_site
 from domain.core import accounts, uow
 from domain.core.enums import Role
 from domain.core.errors import DomainError
@@ -158,7 +158,6 @@ def seal_pending_command():
     """Seal now every rendered order still without the company seal (after fixing SEAL_PKCS12, SEAL_PASSWORD or
     TSA_URL), whatever its retry time; reports what is left."""
     from domain.core.enums import RenderState, SealState
-    from domain.core.site import current as current_site
     from domain.core.types import utcnow
     from domain.documents.models import ServiceOrder
     from domain.documents.orders import seal_order_now
@@ -193,7 +192,6 @@ def verify_command(pdf: str, lang: str | None, details: bool):
 
     from flask_babel import force_locale
 
-    from domain.core.site import current as current_site
     from domain.documents.verify import Verdict, check_pdf, sentence
 
     site = current_site()
@@ -202,7 +200,7 @@ def verify_command(pdf: str, lang: str | None, details: bool):
     with uow.reading():  # (a check changes nothing)
         verdict = Verdict(False, "too_large") if path.stat().st_size > limit else \
             check_pdf(path.read_bytes(), site, max_bytes=limit)
-        with force_locale(lang or current_app.config.get("BABEL_DEFAULT_LOCALE") or "zh_CN"):
+        with force_locale(lang or current_settings().locale):
             click.echo(sentence(verdict, site))
     if details:
         click.echo(f"reason: {verdict.reason}")
@@ -239,8 +237,9 @@ def report_weekly_command(week, out, fmt):
     if fmt == "csv":
         data = reports.report_csv(report)
     elif fmt == "pdf":
-        data = reports.report_pdf(report, company=current_app.config["COMPANY_NAME"],
-                                  templates=current_app.jinja_env, locale=current_app.config["BABEL_DEFAULT_LOCALE"])
+        settings = current_settings()
+        data = reports.report_pdf(report, company=settings.site.company, templates=settings.site.templates,
+                                  locale=settings.locale)
     else:
         data = (json.dumps(report.as_dict(), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     Path(out).write_bytes(data)
@@ -276,7 +275,7 @@ def channels_add_command(platform, webhook_url, secret, kinds, name):
     kind_list = [k.strip() for k in _clean_arg(kinds, "--alerts").split(",") if k.strip()] if kinds else None
     try:
         channel = channels.add_channel(platform, webhook_url, secret=secret, kinds=kind_list, name=name,
-                                       hosts_setting=current_app.config["CHANNEL_HOSTS_ALLOWED"], actor=None,
+                                       hosts_setting=current_settings().channels.hosts_allowed, actor=None,
                                        via="cli")
     except DomainError as error:
         fields = getattr(error, "fields", None) or {}
@@ -307,7 +306,7 @@ def channels_test_command(channel_id):
             channel = channels.get_channel(channel_id)
         except DomainError as error:
             raise click.ClickException(str(error.message)) from None
-        answer = channels.send_test(channel, current_app.config, utcnow())
+        answer = channels.send_test(channel, current_settings(), utcnow())
     if answer.outcome != "sent":
         raise click.ClickException(f"refused: {answer.describe()}")
     click.echo(f"sent: {answer.describe()}")

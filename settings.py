@@ -152,6 +152,8 @@ def load_settings(instance_path: str) -> dict:
         "SMS_CALLBACK_TOKEN": os.environ.get("SMS_CALLBACK_TOKEN") or None,
         # "On my way": the arrival the phone proposes when the agreed time has passed (now + these minutes).
         "ON_THE_WAY_MINUTES": _int("ON_THE_WAY_MINUTES", 30),
+        # The Web Push signing key (PEM text); none: generated once into the instance folder.
+        "VAPID_PRIVATE_KEY": os.environ.get("VAPID_PRIVATE_KEY") or None,
         "VAPID_SUBJECT": os.environ.get("VAPID_SUBJECT") or "mailto:" + (os.environ.get("MAIL_FROM")
                                                                           or "fieldservice@localhost"),
         # The company seal on every service order (PAdES): a PKCS#12 file and its password; without one a

@@ -23,6 +23,7 @@ from huey.api import Huey
 from domain.alerts import tasks as alerts_tasks
 from domain.core.deferred import QueuedTask, TaskEnv
 from domain.core.memory import over_memory_budget, rss_bytes, set_growth_limit
+from domain.core.settings import APP_KEY as SETTINGS_KEY
 from domain.documents import tasks as documents_tasks
 from domain.knowledge import tasks as knowledge_tasks
 
@@ -88,7 +89,8 @@ def task_context():
 
 
 def task_env(app: Flask) -> TaskEnv:
-    return TaskEnv(config=app.config, templates=app.jinja_env, schedule=_schedule)
+    """The app's typed settings (built once by the app factory, domain/core/settings.py) for the task."""
+    return TaskEnv(settings=app.extensions[SETTINGS_KEY], schedule=_schedule)
 
 
 def _schedule(name: str, delay: float) -> None:

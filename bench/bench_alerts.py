@@ -48,6 +48,7 @@ from domain.core import accounts, context  # noqa: E402
 from domain.core.db import db  # noqa: E402
 from domain.core.enums import Channel, ClockName, ContactMethod, Role, TicketStatus, Urgency  # noqa: E402
 from domain.core.models import User
+from domain.core.settings import APP_KEY as SETTINGS_KEY  # noqa: E402
 from domain.requests import assignment, intake, remote_work, visits  # noqa: E402
 from domain.requests.catalog import CATEGORIES, ensure_catalog  # noqa: E402
 from domain.requests.models import Customer, Ticket
@@ -391,7 +392,7 @@ def bench_push(url: str) -> None:
              "created_at": now} for t in techs])
         db.session.commit()
         started = time.perf_counter()
-        handled = alerts_tasks.deliver_alerts(app.config)
+        handled = alerts_tasks.deliver_alerts(app.extensions[SETTINGS_KEY])
         elapsed = time.perf_counter() - started
         db.session.remove()
         db.engine.dispose()

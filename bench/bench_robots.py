@@ -44,6 +44,7 @@ from domain.alerts.notifications import Kind, insert_once  # noqa: E402
 from domain.core import accounts, uow  # noqa: E402
 from domain.core.db import db  # noqa: E402
 from domain.core.enums import Role  # noqa: E402
+from domain.core.settings import APP_KEY as SETTINGS_KEY  # noqa: E402
 from domain.core.types import utcnow  # noqa: E402
 from tests.standins import DingTalkStandIn, text_of  # noqa: E402
 
@@ -108,7 +109,7 @@ def main() -> None:
 
             with DingTalkStandIn() as robot:
                 channel_id = channels.add_channel("dingtalk", robot.webhook, secret=robot.secret, kinds=["missed"],
-                                                  name="群", hosts_setting="127.0.0.1", actor=None).id
+                                                  name="群", hosts_setting=("127.0.0.1",), actor=None).id
                 uow.commit()
                 started = time.perf_counter()
                 insert_once(alerts(boss_id, "burst"))
@@ -132,7 +133,7 @@ def main() -> None:
                     first_minute = len(robot.received)
                     time.sleep(61)  # the robot's minute passes; the worker's delayed kick (or the tick) comes
 
-                    alerts_tasks.send_robot_messages(app.config)
+                    alerts_tasks.send_robot_messages(app.extensions[SETTINGS_KEY])
                     spread_seconds = time.perf_counter() - started - 61
                     spread = check(robot, "spread")
                     report("spread", spread, spread_seconds)
@@ -211,7 +212,7 @@ def latency() -> None:
         db.session.execute(sa_update(Notification).values(delivered_at=utcnow()))
         db.session.commit()
         channels.add_channel("dingtalk", robot.webhook, secret=robot.secret, kinds=["assigned"], name="群",
-                             hosts_setting="127.0.0.1", actor=None)
+                             hosts_setting=("127.0.0.1",), actor=None)
         db.session.commit()
         db.session.remove()
     port = free_port()

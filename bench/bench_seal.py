@@ -73,7 +73,7 @@ def noisy_logo(path: Path, megabytes: float) -> None:
 
 
 def main() -> None:
-    from app import create_app
+    from app import create_app, install_settings
     from domain.core import accounts
     from domain.core.db import db
     from domain.core.models import Blob
@@ -125,6 +125,7 @@ def main() -> None:
             logo = Path(tmp) / "logo.png"
             noisy_logo(logo, 2.0)
             app.config["COMPANY_LOGO"] = str(logo)
+            install_settings(app)  # (the settings are built once: built again with the logo)
             big_site = current_site()
             assert orders.render_order(order, big_site)
             db.session.commit()

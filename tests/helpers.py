@@ -46,6 +46,22 @@ def app_settings(database_url: str, **overrides) -> dict:
             "RATELIMIT_ENABLED": False, "SERVER_NAME": None, **overrides}
 
 
+def settings_of(app):
+    """The app's typed settings (domain/core/settings.py), as the worker and the views hand them to the domain."""
+    from domain.core.settings import APP_KEY
+
+    return app.extensions[APP_KEY]
+
+
+def reconfigure(app, **values) -> None:
+    """Change settings of a running app (an operator fixing one and restarting): the config, and the typed
+    settings built from it again."""
+    from app import install_settings
+
+    app.config.update(values)
+    install_settings(app)
+
+
 def hash_passwords_fast(monkeypatch) -> None:
     """Real hashing, fewer rounds: the suite creates hundreds of users."""
     from werkzeug.security import generate_password_hash

@@ -125,7 +125,7 @@ def test_api_errors_are_json(client):
 
 
 def test_the_domain_reads_no_app_and_imports_no_blueprint():
-    """The import rule (blueprints -> domain, never back) and settings passed in (domain/core/site.py): no module
+    """The import rule (blueprints -> domain, never back) and settings passed in (domain/core/settings.py): no module
     of the domain imports a blueprint or reads Flask's current_app."""
     import ast
 

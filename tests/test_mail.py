@@ -21,7 +21,7 @@ from domain.core.db import db
 from domain.core.enums import Role
 from domain.reporting.reports import Week
 
-from .helpers import SHANGHAI, signed_client
+from .helpers import SHANGHAI, settings_of, signed_client
 
 
 def free_port() -> int:
@@ -86,9 +86,9 @@ def test_a_server_that_is_down_is_retried_with_backoff_and_nothing_is_lost(mail_
         row = db.session.execute(select(OutboxMail)).scalar_one()
         assert row.state == "queued" and row.attempts == 1 and "Connection" in row.last_error
         first_retry = row.next_attempt_at
-        assert alerts_tasks.send_due_mail(mail_app.config, now=now) == 0  # not due yet: no attempt
+        assert alerts_tasks.send_due_mail(settings_of(mail_app).mail, now=now) == 0  # not due yet: no attempt
         assert db.session.execute(select(OutboxMail.attempts)).scalar_one() == 1
-        assert alerts_tasks.send_due_mail(mail_app.config, now=first_retry + timedelta(seconds=1)) == 0
+        assert alerts_tasks.send_due_mail(settings_of(mail_app).mail, now=first_retry + timedelta(seconds=1)) == 0
         row = db.session.execute(select(OutboxMail)).scalar_one()
         assert row.attempts == 2 and row.next_attempt_at - first_retry >= timedelta(minutes=2)  # growing pause
         pending_until = row.next_attempt_at
@@ -96,7 +96,7 @@ def test_a_server_that_is_down_is_retried_with_backoff_and_nothing_is_lost(mail_
     page = signed_client(mail_app, admin).get("/admin/outbox").get_data(as_text=True)
     assert "Retry me" in page and "Connection" in page  # visible to an admin
     with SmtpServer(smtp_port) as inbox, mail_app.app_context():
-        assert alerts_tasks.send_due_mail(mail_app.config, now=pending_until + timedelta(seconds=1)) == 1
+        assert alerts_tasks.send_due_mail(settings_of(mail_app).mail, now=pending_until + timedelta(seconds=1)) == 1
         assert [m["Subject"] for _, m in inbox.messages] == ["Retry me"]
 
 
@@ -111,7 +111,8 @@ def test_without_smtp_host_mail_is_logged_and_kept(make_app, caplog):
     port = free_port()
     configured = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_TLS="off")
     with SmtpServer(port) as inbox, configured.app_context():
-        assert alerts_tasks.send_due_mail(configured.config) == 1  # once SMTP is configured, the kept mail goes out
+        # once SMTP is configured, the kept mail goes out
+        assert alerts_tasks.send_due_mail(settings_of(configured).mail) == 1
         assert inbox.messages[0][1]["Subject"] == "Kept"
 
 

@@ -472,6 +472,7 @@ def test_a_document_uses_the_site_it_is_given(app, signed):
     company's address, key and time zone given in are the ones the page uses."""
     from zoneinfo import ZoneInfo
 
+    from domain.core.settings import Settings
     from domain.core.site import Site
 
     with app.app_context():
@@ -483,7 +484,7 @@ def test_a_document_uses_the_site_it_is_given(app, signed):
         assert "https://orders.example.net/verify/" + token in html
         assert token != orders.verify_token(order)  # signed with the given key, not the app's
         assert orders.read_verify_token(token, other) == signed["number"]
-        assert orders.read_verify_token(token, Site.from_config(app.config)) is None
+        assert orders.read_verify_token(token, Settings.from_config(app.config).site) is None
         signed_at = access.get_ticket(signed["number"]).signature.signed_at_client
         from domain.core.types import in_zone
         assert in_zone(signed_at, ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M") in html

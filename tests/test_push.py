@@ -27,7 +27,7 @@ from domain.core.models import User
 from domain.requests import assignment, intake
 from domain.requests.catalog import ensure_catalog
 
-from .helpers import signed_client
+from .helpers import settings_of, signed_client
 
 BODY = {"customer_name": "远山音乐现场", "contact_phone": "13600136004", "device_model": "Behringer X32 Compact",
         "problem": "主输出无声", "urgency": "urgent"}
@@ -253,11 +253,11 @@ def test_a_push_the_service_could_not_take_is_sent_again_after_a_pause(push_app,
         [retry] = retries()
         assert retry.attempts == 1 and retry.last_status in (503, 429)
         due = retry.next_attempt_at
-        assert alerts_tasks.resend_failed_pushes(push_app.config, now=due - timedelta(seconds=1)) == 0  # waits
+        assert alerts_tasks.resend_failed_pushes(settings_of(push_app), now=due - timedelta(seconds=1)) == 0  # waits
         assert len(push_service.received) == 1
-        assert alerts_tasks.resend_failed_pushes(push_app.config, now=due) == 1
+        assert alerts_tasks.resend_failed_pushes(settings_of(push_app), now=due) == 1
         assert retries() == []
-        assert alerts_tasks.resend_failed_pushes(push_app.config, now=due + timedelta(hours=1)) == 0  # once
+        assert alerts_tasks.resend_failed_pushes(settings_of(push_app), now=due + timedelta(hours=1)) == 0  # once
     assert [p["path"] for p in push_service.received] == [path, path]
     first, again = (browser.decrypt(p["body"]) for p in push_service.received)
     assert again == first and number in again["title"]
@@ -271,7 +271,7 @@ def test_a_push_service_that_stays_down_is_tried_a_few_times_then_given_up(push_
         while rows := retries():
             [retry] = rows
             tried_at.append(retry.next_attempt_at)
-            assert alerts_tasks.resend_failed_pushes(push_app.config, now=retry.next_attempt_at) == 0
+            assert alerts_tasks.resend_failed_pushes(settings_of(push_app), now=retry.next_attempt_at) == 0
             assert len(tried_at) <= push.PUSH_RETRIES
     # The first push and PUSH_RETRIES more, the pauses growing (30 s, then 2, 8 and 32 minutes); then given up (the
     # inbox keeps the alert).
@@ -295,7 +295,7 @@ def test_a_push_retried_after_its_alert_went_stale_is_dropped_not_sent(push_app,
     with push_app.app_context():
         [retry] = retries()
         late = retry.created_at + timedelta(seconds=push.PUSH_TTL + 1)
-        assert alerts_tasks.resend_failed_pushes(push_app.config, now=late) == 0
+        assert alerts_tasks.resend_failed_pushes(settings_of(push_app), now=late) == 0
         assert retries() == []
     assert len(push_service.received) == 1
 

@@ -23,7 +23,7 @@ from domain.core.models import User
 from domain.core.types import utcnow
 from domain.requests import assignment
 
-from .helpers import ALERTS_STAFF, ctx, new_request, staff_fixture
+from .helpers import ALERTS_STAFF, ctx, new_request, settings_of, staff_fixture
 from .standins import ROBOTS, mentions_of, text_of
 
 staff = staff_fixture(ALERTS_STAFF)
@@ -39,7 +39,7 @@ def robot_app(make_app):
 def add_robot(standin, kinds=None, secret="same"):
     channel = channels.add_channel(standin.platform, standin.webhook,
                                    secret=standin.secret if secret == "same" else secret, kinds=kinds,
-                                   name="技术支持群", hosts_setting=ALLOWED, actor=None)
+                                   name="技术支持群", hosts_setting=(ALLOWED,), actor=None)
     db.session.commit()
     return channel.id
 
@@ -93,13 +93,13 @@ def test_a_wrong_secret_marks_the_robot_failing_keeps_its_messages_and_tells_the
                                     ).scalars().all()
         assert told.params["answer"].startswith(str(errcode))
         # The test button shows the platform's answer; a second refusal tells nobody again.
-        answer = channels.send_test(channel, robot_app.config, utcnow())
+        answer = channels.send_test(channel, settings_of(robot_app), utcnow())
         uow.commit()
         assert answer.code == errcode and db.session.execute(select(func.count(Notification.id)).where(
             Notification.kind == Kind.CHANNEL_FAILING)).scalar_one() == 1
         # Fixed by an admin: the kept message goes out.
         channels.update_channel(channel, webhook_url=robot.webhook, secret=robot.secret, keep_secret=False,
-                                kinds=channel.kinds, name=channel.name, active=True, hosts_setting=ALLOWED,
+                                kinds=channel.kinds, name=channel.name, active=True, hosts_setting=(ALLOWED,),
                                 actor=None)
         uow.commit()
         assert db.session.get(AlertChannel, channel_id).state == "ok"
@@ -128,7 +128,7 @@ def test_a_hundred_alerts_at_once_stay_within_twenty_posts_folded_into_a_digest(
         assert states == {"sent": len(robot.received), "digested": 100 - len(robot.received)}
         # Queued again (a second delivery of the same alerts, a restart): nothing new.
         notes = db.session.execute(select(Notification).where(Notification.key.like("missed:bench:%"))).scalars()
-        assert channels.queue_alerts(list(notes), robot_app.config) == 0
+        assert channels.queue_alerts(list(notes), settings_of(robot_app)) == 0
 
 
 def test_the_platforms_rate_limit_errcode_is_waited_out_then_what_waits_goes_in_one_digest(robot_app, staff):  # noqa: F811
@@ -147,7 +147,7 @@ def test_the_platforms_rate_limit_errcode_is_waited_out_then_what_waits_goes_in_
         robot.posts.clear()  # the platform's minute has passed
         later = channel.blocked_until + timedelta(seconds=1)
         db.session.rollback()
-        assert alerts_tasks.send_robot_messages(robot_app.config, now=later) == 1
+        assert alerts_tasks.send_robot_messages(settings_of(robot_app), now=later) == 1
         assert len(robot.received) == 4
         digest = text_of("wecom", robot.received[-1])
         assert digest.count("FS-") == 3
@@ -165,15 +165,16 @@ def test_a_platform_that_is_down_is_retried_with_backoff_and_nothing_is_lost(rob
         [row] = db.session.execute(select(ChannelMessage).where(ChannelMessage.transport == "robot")).scalars()
         assert (row.state, row.attempts) == ("queued", 1) and row.last_answer.startswith("HTTP 502")
         first_retry = row.next_attempt_at
-        assert alerts_tasks.send_robot_messages(robot_app.config) == 0  # not due yet: not tried again
+        assert alerts_tasks.send_robot_messages(settings_of(robot_app)) == 0  # not due yet: not tried again
         assert robot.requests == 1
         db.session.rollback()
-        assert alerts_tasks.send_robot_messages(robot_app.config, now=first_retry + timedelta(seconds=1)) == 0
+        assert alerts_tasks.send_robot_messages(settings_of(robot_app), now=first_retry + timedelta(seconds=1)) == 0
         db.session.rollback()
         row = db.session.get(ChannelMessage, row.id)
         assert row.attempts == 2 and row.next_attempt_at - first_retry >= timedelta(minutes=2)  # a growing pause
         robot.down = False
-        assert alerts_tasks.send_robot_messages(robot_app.config, now=row.next_attempt_at + timedelta(seconds=1)) == 1
+        later = row.next_attempt_at + timedelta(seconds=1)
+        assert alerts_tasks.send_robot_messages(settings_of(robot_app), now=later) == 1
         [got] = robot.received
         assert number in text_of("feishu", got)
 
@@ -181,7 +182,7 @@ def test_a_platform_that_is_down_is_retried_with_backoff_and_nothing_is_lost(rob
 def test_an_unreachable_robot_is_recorded_without_its_token(robot_app, staff):  # noqa: F811
     with robot_app.app_context():
         channel_id = channels.add_channel("dingtalk", "http://127.0.0.1:9/robot/send?access_token=SECRETTOKEN",
-                                          secret="SECabc", kinds=None, name="群", hosts_setting=ALLOWED,
+                                          secret="SECabc", kinds=None, name="群", hosts_setting=(ALLOWED,),
                                           actor=None).id
         uow.commit()
         new_request(staff)
@@ -219,17 +220,17 @@ def test_a_message_longer_than_the_platform_allows_is_shortened_with_a_link(robo
 ])
 def test_a_webhook_that_is_not_the_platforms_is_refused_at_save(app, platform, url):
     with app.app_context(), pytest.raises(ValidationError) as refused:
-        robots.check_webhook(platform, url, None, None)
+        robots.check_webhook(platform, url, None, ())
     assert refused.value.fields
 
 
 def test_the_platforms_own_webhooks_are_accepted_and_a_listed_host_may_use_http():
     assert robots.check_webhook("dingtalk", "https://oapi.dingtalk.com/robot/send?access_token=ab&timestamp=1&sign=x",
-                                "SEC1", None)[0] == "https://oapi.dingtalk.com/robot/send?access_token=ab"
-    assert robots.check_webhook("feishu", "https://open.feishu.cn/open-apis/bot/v2/hook/abc-123", "s", None)
-    assert robots.check_webhook("wecom", "http://127.0.0.1:8080/cgi-bin/webhook/send?key=k", None, "127.0.0.1")
+                                "SEC1", ())[0] == "https://oapi.dingtalk.com/robot/send?access_token=ab"
+    assert robots.check_webhook("feishu", "https://open.feishu.cn/open-apis/bot/v2/hook/abc-123", "s", ())
+    assert robots.check_webhook("wecom", "http://127.0.0.1:8080/cgi-bin/webhook/send?key=k", None, ("127.0.0.1",))
     with pytest.raises(ValidationError):  # a listed host replaces the platform's, it does not add to it
-        robots.check_webhook("wecom", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k", None, "127.0.0.1")
+        robots.check_webhook("wecom", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k", None, ("127.0.0.1",))
 
 
 def test_signatures_follow_the_documented_recipes():

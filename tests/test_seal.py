@@ -28,6 +28,7 @@ from domain.documents import tasks as documents_tasks
 from domain.documents.models import ServiceOrder
 from domain.requests import access
 
+from .helpers import reconfigure
 from .orderfactory import make_signed_order
 from .tsa import down_tsa, local_tsa
 
@@ -163,7 +164,7 @@ def test_a_seal_that_cannot_be_made_keeps_the_order_retries_and_alerts_the_admin
         assert [a.user_id for a in alerts] == [admin]  # once, at the third failure
         assert alerts[0].params["number"] == made["number"]
     # The right password: the next due try seals it, and the order is never lost in between.
-    app.config["SEAL_PASSWORD"] = "right"
+    reconfigure(app, SEAL_PASSWORD="right")
     with app.app_context():
         assert documents_tasks.seal_pending_orders(now) == 1
         files = order_files(access.get_ticket(made["number"]).service_order)
@@ -258,7 +259,7 @@ def test_a_tsa_that_is_down_leaves_the_order_rendered_retried_and_the_admin_aler
             assert alert.user_id == admin
     # The TSA is back (another address here: the setting names it): the next due try seals with its time.
     with local_tsa(tmp_path / "tsa-back") as back:
-        app.config["TSA_URL"] = back["url"]
+        reconfigure(app, TSA_URL=back["url"])
         with app.app_context():
             assert worker.tick(now)["sealed"] == 1
             files = order_files(access.get_ticket(made["number"]).service_order)

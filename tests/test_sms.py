@@ -22,7 +22,7 @@ from domain.core.models import User
 from domain.core.types import utcnow
 from domain.requests import assignment
 
-from .helpers import ALERT_BODY, ALERTS_STAFF, ctx, new_request, staff_fixture
+from .helpers import ALERT_BODY, ALERTS_STAFF, ctx, new_request, settings_of, staff_fixture
 from .standins import SMS
 
 staff = staff_fixture(ALERTS_STAFF)
@@ -142,7 +142,7 @@ def test_the_providers_per_number_limit_stops_the_message_that_day_and_records_i
             row = db.session.execute(select(ChannelMessage).where(ChannelMessage.key == limited[0])).scalar_one()
             assert row.last_answer.startswith(code) and row.attempts == 1
             requests_before = standin.requests
-            alerts_tasks.send_due_sms(app.config, now=utcnow() + timedelta(hours=1))  # not retried
+            alerts_tasks.send_due_sms(settings_of(app), now=utcnow() + timedelta(hours=1))  # not retried
             assert standin.requests == requests_before
 
 
@@ -181,7 +181,7 @@ def test_a_wrong_secret_is_refused_recorded_and_not_retried(make_app, staff, pro
             assert standin.sent == [] and len(standin.refused) == 1
             [row] = db.session.execute(select(ChannelMessage)).scalars()
             assert row.state == "refused" and row.last_answer.startswith(code)
-            alerts_tasks.send_due_sms(app.config, now=utcnow() + timedelta(hours=1))
+            alerts_tasks.send_due_sms(settings_of(app), now=utcnow() + timedelta(hours=1))
             assert standin.requests == 1
 
 
@@ -196,8 +196,8 @@ def test_without_a_provider_messages_are_kept_then_sent_once_one_is_set(make_app
     with SMS["tencent"]() as standin:
         configured = make_app(**sms_settings(standin, "tencent"))
         with configured.app_context():
-            assert alerts_tasks.send_due_sms(configured.config) == 1
-            assert alerts_tasks.send_due_sms(configured.config) == 0
+            assert alerts_tasks.send_due_sms(settings_of(configured)) == 1
+            assert alerts_tasks.send_due_sms(settings_of(configured)) == 0
             [sent] = standin.sent
             assert sent["vars"] == {"number": number} and sent["phone"] == CUSTOMER
 

@@ -24,7 +24,7 @@ from domain.requests import access, assignment
 
 from .conftest import signed_client
 from .helpers import ALERT_BODY as BODY
-from .helpers import ALERTS_STAFF, ctx, new_request, staff_fixture
+from .helpers import ALERTS_STAFF, ctx, new_request, settings_of, staff_fixture
 from .standins import ROBOTS, SMS, mentions_of
 from .test_sms import sms_settings
 
@@ -129,7 +129,7 @@ def test_a_stop_arriving_while_a_message_waits_keeps_it_unsent(make_app, staff):
     with SMS["aliyun"]() as standin:
         configured = make_app(**sms_settings(standin, "aliyun", SMS_CALLBACK_TOKEN=TOKEN))
         with configured.app_context():
-            assert alerts_tasks.send_due_sms(configured.config) == 0
+            assert alerts_tasks.send_due_sms(settings_of(configured)) == 0
         assert standin.sent == [] and standin.requests == 0
 
 
@@ -189,8 +189,8 @@ def test_a_request_entered_and_assigned_before_its_received_sms_went_out_sends_o
     with SMS["aliyun"]() as standin:
         configured = make_app(**sms_settings(standin, "aliyun"))
         with configured.app_context():
-            alerts_tasks.send_due_sms(configured.config)
-            alerts_tasks.send_due_sms(configured.config, now=utcnow() + timedelta(hours=2))
+            alerts_tasks.send_due_sms(settings_of(configured))
+            alerts_tasks.send_due_sms(settings_of(configured), now=utcnow() + timedelta(hours=2))
             [sent] = standin.sent
             assert sent["template"] == sms.template_codes("aliyun")[sms.SmsKind.CUSTOMER_TECHNICIAN]
 
@@ -245,7 +245,7 @@ def test_the_delivery_honours_each_users_sms_and_mention_choices(make_app, staff
             "phone": "+8613800138000", "push": ["assigned"], "email_kind": []}).status_code == 302
         with app.app_context():
             channels.add_channel("dingtalk", robot.webhook, secret=robot.secret, kinds=None, name="群",
-                                 hosts_setting="127.0.0.1", actor=None)
+                                 hosts_setting=("127.0.0.1",), actor=None)
             db.session.commit()
             ticket = new_request(staff)
             uow.commit()

@@ -261,3 +261,16 @@ def test_the_domain_packages_import_one_way():
             upward[str(path.relative_to(ROOT / "domain"))] = above
     assert not any(name.startswith("core/") for name in upward), upward
     assert upward == {name: above for name, above in KNOWN_UPWARD.items() if above}
+
+
+def test_the_domain_reads_its_settings_only_from_the_typed_object():
+    """One way to read settings: domain/core/settings.py builds the typed Settings from the app's config, once; every
+    other module of the domain is handed it (or the part it needs) and reads no config mapping, no environment
+    variable and not Flask's current_app."""
+    raw = re.compile(r"\bconfig\[|\bconfig\.get\(|\bcurrent_app\b|\bos\.environ\b|\bgetenv\(")
+    builder = ROOT / "domain" / "core" / "settings.py"
+    assert raw.search(builder.read_text())  # (the one reader; the pattern still finds what it looks for)
+    found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+             for path in sorted((ROOT / "domain").rglob("*.py")) if path != builder
+             for number, line in enumerate(path.read_text().splitlines(), 1) if raw.search(line)]
+    assert found == []

@@ -16,7 +16,7 @@ from domain.documents import tasks as documents_tasks
 from domain.documents.verify import REASONS, Verdict, sentence
 from domain.requests import access
 
-from .helpers import ZH
+from .helpers import ZH, reconfigure
 from .orderfactory import make_signed_order
 from .tsa import local_tsa
 
@@ -269,7 +269,7 @@ def test_flask_orders_seal_pending_seals_what_waits_whatever_its_retry_time(make
     runner = app.test_cli_runner()
     result = runner.invoke(args=["orders", "seal-pending"])
     assert result.exit_code == 1 and "still waiting 1" in result.output and number in result.output
-    app.config["SEAL_PASSWORD"] = "right"
+    reconfigure(app, SEAL_PASSWORD="right")
     result = runner.invoke(args=["orders", "seal-pending"])  # the next retry is minutes away: sealed now
     assert result.exit_code == 0 and "sealed 1; still waiting 0" in result.output
     with app.app_context():

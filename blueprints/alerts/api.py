@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -11,6 +9,7 @@ from domain.core.errors import ValidationError
 
 from ..access import signed_in
 from ..core.errors import json_error
+from ..core.helpers import company_tz, current_settings
 from . import api_bp
 
 
@@ -22,7 +21,7 @@ def _user():
 @signed_in
 def inbox():
     """The signed-in user's newest alerts and the number unread."""
-    return jsonify(notifications.inbox(_user(), tz=ZoneInfo(current_app.config["TIMEZONE"])))
+    return jsonify(notifications.inbox(_user(), tz=company_tz()))
 
 
 @api_bp.post("/notifications/<int:notification_id>/read")
@@ -36,7 +35,7 @@ def mark_read(notification_id: int):
 @signed_in
 def push_key():
     """The VAPID public key the browser subscribes with (applicationServerKey)."""
-    vapid = push.load_vapid(current_app.config["INSTANCE_PATH_FOR_KEYS"])
+    vapid = push.load_vapid(current_settings().push)
     return jsonify(public_key=push.public_key(vapid))
 
 
@@ -46,7 +45,7 @@ def subscribe():
     """The browser's PushSubscription JSON: {endpoint, keys: {p256dh, auth}}."""
     try:
         subscription = push.subscribe(_user(), request.get_json(silent=True),
-                                      current_app.config["PUSH_ENDPOINTS_ALLOWED"])
+                                      current_settings().push.endpoints_allowed)
     except push.EndpointNotAllowed:
         return json_error(400, "push_endpoint_not_allowed",
                           _("This push service is not allowed: the endpoint must be on a known push service."))

@@ -13,6 +13,7 @@ from domain.alerts import opt_outs
 from extensions import csrf, limiter
 
 from ..access import public
+from ..core.helpers import current_settings
 from . import bp
 
 BODY_MAX = 256 * 1024
@@ -28,7 +29,7 @@ def _limit() -> str:
 @public
 @limiter.limit(_limit)
 def sms_reply(provider: str, token: str):
-    expected = current_app.config.get("SMS_CALLBACK_TOKEN") or ""
+    expected = current_settings().sms.callback_token or ""
     if not expected or provider not in opt_outs.PARSERS or \
             not hmac.compare_digest(token.encode("utf-8", "replace"), expected.encode()):
         abort(404)

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
-from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -17,6 +15,7 @@ from domain.core.models import Blob
 
 from ..access import roles_required, signed_in
 from ..core.actions import form_action
+from ..core.helpers import company_tz, current_settings
 from . import bp
 
 
@@ -53,7 +52,7 @@ def from_iso(value: str):
 @bp.get("/notifications/")
 @signed_in
 def inbox():
-    box = notifications.inbox(_user(), tz=ZoneInfo(current_app.config["TIMEZONE"]), limit=100)
+    box = notifications.inbox(_user(), tz=company_tz(), limit=100)
     return render_template("alerts/inbox.html", box=box, form=EmptyForm())
 
 
@@ -103,7 +102,7 @@ def preferences():
                            offered=delivery.offered(user), kinds=notifications.kinds_for(user),
                            email=request.form.get("email", user.email or ""),
                            phone=request.form.get("phone", user.phone or ""), errors=errors,
-                           sms_on=bool(current_app.config.get("SMS_PROVIDER"))), 400 if errors else 200
+                           sms_on=bool(current_settings().sms.provider)), 400 if errors else 200
 
 
 @bp.route("/admin/outbox", methods=["GET", "POST"])
@@ -123,7 +122,7 @@ def outbox():
             flash(_("The message will be tried again now."), "success")
         return redirect(url_for("alerts.outbox"))
     return render_template("alerts/outbox.html", rows=mail.outbox_rows(), form=form,
-                           smtp_host=current_app.config["SMTP_HOST"], messages=channels.outbox_rows(),
+                           smtp_host=current_settings().mail.host, messages=channels.outbox_rows(),
                            channel_names={c.id: c.name for c in channels.list_channels()}, sms_text=sms.text_of)
 
 
@@ -131,7 +130,7 @@ def outbox():
 @roles_required(Role.SUPERVISOR)
 def delivered_reports():
     return render_template("alerts/delivered.html", reports=weekly.stored_reports(),
-                           recipients=weekly.recipients(current_app.config))
+                           recipients=weekly.recipients(current_settings().mail))
 
 
 @bp.get("/reports/delivered/<week>.<fmt>")
@@ -176,7 +175,7 @@ def channel_list():
         values = _channel_fields()
         outcome = form_action(lambda: channels.add_channel(
             values["platform"], values["webhook_url"], secret=values["secret"], kinds=values["kinds"],
-            name=values["name"], hosts_setting=current_app.config["CHANNEL_HOSTS_ALLOWED"], actor=_user()),
+            name=values["name"], hosts_setting=current_settings().channels.hosts_allowed, actor=_user()),
             flash_errors=False)
         if outcome.ok:
             flash(_("Robot added: use \u201cSend a test message\u201d to see the platform's answer."), "success")
@@ -201,7 +200,7 @@ def channel_edit(channel_id: int):
         outcome = form_action(lambda: channels.update_channel(
             channel, webhook_url=values["webhook_url"], secret=values["secret"], keep_secret=keep,
             kinds=values["kinds"], name=values["name"], active=values["active"],
-            hosts_setting=current_app.config["CHANNEL_HOSTS_ALLOWED"], actor=_user()), flash_errors=False)
+            hosts_setting=current_settings().channels.hosts_allowed, actor=_user()), flash_errors=False)
         if outcome.ok:
             flash(_("Changes saved."), "success")
             return redirect(url_for("alerts.channel_list"))
@@ -218,7 +217,7 @@ def channel_test(channel_id: int):
         abort(400)
     from domain.core.types import utcnow
 
-    answer = channels.send_test(channel, current_app.config, utcnow())
+    answer = channels.send_test(channel, current_settings(), utcnow())
     if answer.outcome == "sent":
         flash(_("%(name)s: the platform accepted the test message (%(answer)s).", name=channel.name,
                 answer=answer.describe()), "success")
@@ -245,7 +244,7 @@ def sms_settings():
     """The SMS provider in use (from the settings) and the approved template code for each kind of message."""
     from domain.alerts.sms_providers import Provider
 
-    provider = Provider.from_config(current_app.config)
+    provider = Provider.from_settings(current_settings().sms)
     errors: dict = {}
     if request.method == "POST":
         if not EmptyForm().validate_on_submit():
@@ -269,14 +268,14 @@ def _sms_page(*, rows=None, status: int = 200):
     from domain.alerts.sms_providers import Provider
 
     if rows is None:
-        provider = Provider.from_config(current_app.config)
+        provider = Provider.from_settings(current_settings().sms)
         current = sms.template_codes(provider.name if provider else None)
         stored = {t.kind for t in db.session.execute(select(SmsTemplate)).scalars()}
         rows = [(kind, sms.KIND_LABELS[kind], sms.TEMPLATE_TEXTS[kind], sms.TEMPLATE_VARS[kind],
                  current[kind] if kind.value in stored else "", current[kind], None) for kind in sms.SmsKind]
     return render_template("alerts/sms.html", form=EmptyForm(), rows=rows, provider=sms.describe_provider(
-        current_app.config), cap=current_app.config["SMS_DAILY_CAP"], opt_outs=opt_outs.current_opt_outs(),
-        replies=opt_outs.recent_replies(), callback_on=bool(current_app.config.get("SMS_CALLBACK_TOKEN"))), status
+        current_settings().sms), cap=current_settings().sms.daily_cap, opt_outs=opt_outs.current_opt_outs(),
+        replies=opt_outs.recent_replies(), callback_on=bool(current_settings().sms.callback_token)), status
 
 
 @bp.post("/admin/sms/opt-outs/lift")

@@ -24,6 +24,9 @@ from domain.core.labels import (
     clock_labels,
 )
 from domain.core.locales import app_locale, html_lang, is_english
+from domain.core.settings import APP_KEY as SETTINGS_KEY
+from domain.core.settings import Settings
+from domain.core.site import Site
 from domain.core.types import in_zone
 from domain.requests import workflow
 from domain.sla.clocks import next_running
@@ -96,17 +99,21 @@ def safe_next_url(target: str | None) -> str | None:
     return target
 
 
+def current_settings() -> Settings:
+    """This deployment's typed settings (domain/core/settings.py), built once by the app factory: what the views
+    hand the domain, whole or the part it needs."""
+    return current_app.extensions[SETTINGS_KEY]
+
+
 def company_tz() -> ZoneInfo:
     """The company's configured time zone (TIMEZONE): times are stored in UTC and shown in it."""
-    return ZoneInfo(current_app.config["TIMEZONE"])
+    return current_settings().tz
 
 
-def current_site():
-    """This deployment's Site (company, PUBLIC_URL, signing key, time zone, print templates) from the settings
-    of the app in use: what the domain's documents and customer links are given."""
-    from domain.core.site import Site
-
-    return Site.from_config(current_app.config, current_app.jinja_env)
+def current_site() -> Site:
+    """This deployment's Site (company, PUBLIC_URL, signing key, time zone, print templates): what the domain's
+    documents and customer links are given."""
+    return current_settings().site
 
 
 def current_locale() -> str:
@@ -200,7 +207,7 @@ def register(app: Flask) -> None:
             "nav": nav_items(current_user),
             "current_locale": current,
             "html_lang": html_lang(current),
-            "company_name": current_app.config["COMPANY_NAME"],
+            "company_name": current_settings().site.company,
             "role_labels": ROLE_LABELS,
             "status_labels": STATUS_LABELS,
             "urgency_labels": URGENCY_LABELS,

@@ -14,7 +14,7 @@ from domain.sla.policy import current_policy
 from extensions import csrf, limiter
 
 from ..access import public
-from ..core.helpers import company_tz, current_site
+from ..core.helpers import company_tz, current_settings, current_site
 from . import bp
 
 REPORTED_KEY = "reported"  # this browser's recent report numbers: the website's duplicate guard
@@ -65,8 +65,8 @@ def _handle(device, channel: Channel, template: str, **context):
             photos = _read_photos()
             try:
                 checked = report.check_report(request.form, photos,
-                                              photo_max_bytes=current_app.config["REPORT_PHOTO_MAX_BYTES"],
-                                              photo_max_pixels=current_app.config["REPORT_PHOTO_MAX_PIXELS"],
+                                              photo_max_bytes=current_settings().uploads.report_photo_max_bytes,
+                                              photo_max_pixels=current_settings().uploads.report_photo_max_pixels,
                                               device_text_needed=device is None)
             except ValidationError as error:
                 errors = {k: str(v) for k, v in error.fields.items()}
@@ -82,14 +82,14 @@ def _handle(device, channel: Channel, template: str, **context):
                                        tracking_path=tracking.tracking_path(ticket, site))
     return render_template(template, device=device, values=values, errors=errors, site=site,
                            promises=_promises(), max_photos=report.MAX_PHOTOS,
-                           photo_mb=current_app.config["REPORT_PHOTO_MAX_BYTES"] // 2**20, **context), \
+                           photo_mb=current_settings().uploads.report_photo_max_bytes // 2**20, **context), \
         400 if errors else 200
 
 
 def _read_photos() -> list[bytes]:
     """The chosen photos, each read up to one byte over the limit (the pipeline refuses it); the uploads' spooled
     files are closed here, whatever follows."""
-    limit = current_app.config["REPORT_PHOTO_MAX_BYTES"] + 1
+    limit = current_settings().uploads.report_photo_max_bytes + 1
     photos = []
     for upload in request.files.getlist("photos"):
         try:

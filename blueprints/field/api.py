@@ -21,7 +21,7 @@ from extensions import limiter
 from ..access import public, roles_required
 from ..api_contract import complete_document
 from ..core.errors import json_error
-from ..core.helpers import company_tz, current_locale, domain_context
+from ..core.helpers import company_tz, current_locale, current_settings, domain_context
 from . import api_bp
 from .openapi import openapi_document
 
@@ -36,7 +36,7 @@ def _device_id(value) -> str | None:
 @roles_required(Role.TECHNICIAN)
 def sync():
     """Apply the phone's outbox, op by op, in the order sent."""
-    limit = current_app.config["SYNC_MAX_BYTES"]
+    limit = current_settings().sync.max_bytes
     if request.content_length is not None and request.content_length > limit:
         return json_error(413, "batch_too_large", _("The batch is larger than %(kb)d KB: send fewer ops at a time.",
                                                      kb=limit // 1024))
@@ -56,8 +56,9 @@ def sync():
     device_id = _device_id(body.get("device_id"))
     if device_id is None:
         return json_error(400, "bad_device", _("device_id must be a text of 1 to 64 characters."))
-    if len(body["ops"]) > current_app.config["SYNC_MAX_OPS"]:
-        return json_error(413, "too_many_ops", _("At most %(n)d ops per batch.", n=current_app.config["SYNC_MAX_OPS"]))
+    max_ops = current_settings().sync.max_ops
+    if len(body["ops"]) > max_ops:
+        return json_error(413, "too_many_ops", _("At most %(n)d ops per batch.", n=max_ops))
     tz = company_tz()
     user = current_user._get_current_object()
     # Signed orders' PDFs are rendered by the worker after the request's commit (queued by the domain).
@@ -84,8 +85,8 @@ def sync_photo():
     user = current_user._get_current_object()
     tz = company_tz()
     try:
-        photo = process_photo(data, max_bytes=current_app.config["PHOTO_MAX_BYTES"],
-                              max_pixels=current_app.config["PHOTO_MAX_PIXELS"])
+        uploads = current_settings().uploads
+        photo = process_photo(data, max_bytes=uploads.photo_max_bytes, max_pixels=uploads.photo_max_pixels)
     except ImageRejected as error:
         # Still an op received: kept as rejected with the reason.
         result = reject_op(op, user=user, device_id=device_id, code=error.code, message=error.message)

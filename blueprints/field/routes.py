@@ -6,7 +6,7 @@ import json
 from functools import cache
 from pathlib import Path
 
-from flask import current_app, make_response, render_template, url_for
+from flask import make_response, render_template, url_for
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
@@ -15,6 +15,7 @@ from domain.fieldwork.phone import phone_rules
 from domain.sla.policy import current_policy
 
 from ..access import public, roles_required
+from ..core.helpers import current_settings
 from . import bp
 from .strings import strings_for_page
 
@@ -60,9 +61,10 @@ def shell_version() -> str:
 
 
 def _rules() -> dict:
-    return phone_rules(max_ops=current_app.config["SYNC_MAX_OPS"], max_bytes=current_app.config["SYNC_MAX_BYTES"],
-                       on_the_way_minutes=current_app.config["ON_THE_WAY_MINUTES"],
-                       policy=current_policy(), signing_sms_code=bool(current_app.config.get("SIGNING_SMS_CODE")))
+    settings = current_settings()
+    return phone_rules(max_ops=settings.sync.max_ops, max_bytes=settings.sync.max_bytes,
+                       on_the_way_minutes=settings.sync.on_the_way_minutes,
+                       policy=current_policy(), signing_sms_code=settings.site.signing_sms_code)
 
 
 def _embedded(data: dict) -> Markup:
@@ -90,7 +92,7 @@ def offline():
 @public
 def manifest():
     response = make_response(render_template("field/manifest.webmanifest",
-                                             company=current_app.config["COMPANY_NAME"]))
+                                             company=current_settings().site.company))
     response.headers["Content-Type"] = "application/manifest+json"
     return response
 

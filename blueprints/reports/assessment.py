@@ -4,7 +4,7 @@ and the page sets each technician beside the others (the overview lists every co
 technician gets their sheet from the supervisor (the PDF) rather than opening the team's."""
 from __future__ import annotations
 
-from flask import current_app, render_template, request
+from flask import render_template, request
 from flask_babel import lazy_gettext as _l
 
 from domain.core.enums import Role
@@ -14,7 +14,7 @@ from domain.reporting import assessment as assessing
 from domain.reporting.reports import Technician
 
 from ..access import roles_required
-from ..core.helpers import company_tz, current_locale
+from ..core.helpers import company_tz, current_locale, current_site
 from . import bp
 from .routes import _download
 
@@ -71,7 +71,7 @@ def assessment_csv():
 def assessment_pdf():
     report = requested_assessment()
     technician = requested_technician(report)
-    pdf = assessing.assessment_pdf(report, technician, company=current_app.config["COMPANY_NAME"],
-                                   templates=current_app.jinja_env, locale=current_locale())
+    pdf = assessing.assessment_pdf(report, technician, company=current_site().company,
+                                   templates=current_site().templates, locale=current_locale())
     name = f"assessment-{report.month}{'-' + technician.username if technician else ''}.pdf"
     return _download(pdf, "application/pdf", name)

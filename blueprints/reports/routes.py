@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import current_app, make_response, render_template, request
+from flask import make_response, render_template, request
 
 from domain.core.enums import Role
 from domain.core.errors import DomainError
@@ -8,7 +8,7 @@ from domain.core.types import utcnow
 from domain.reporting import reports
 
 from ..access import roles_required
-from ..core.helpers import company_tz, current_locale
+from ..core.helpers import company_tz, current_locale, current_site
 from . import bp
 
 
@@ -55,6 +55,6 @@ def weekly_csv():
 @roles_required(Role.SUPERVISOR)
 def weekly_pdf():
     report = requested_report()
-    pdf = reports.report_pdf(report, company=current_app.config["COMPANY_NAME"], templates=current_app.jinja_env,
+    pdf = reports.report_pdf(report, company=current_site().company, templates=current_site().templates,
                              locale=current_locale())
     return _download(pdf, "application/pdf", f"weekly-report-{report.week}.pdf")

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import requests
 from flask_babel import force_locale
@@ -40,6 +39,7 @@ from ..core.deferred import after_commit_task
 from ..core.enums import Role
 from ..core.errors import NotFound, ValidationError
 from ..core.models import User
+from ..core.settings import Settings
 from ..core.types import utcnow
 from ..sla.policy import current_policy
 from .models import AlertChannel, ChannelMessage, Notification
@@ -110,7 +110,7 @@ def _check_kinds(kinds: list[str] | None) -> list[str]:
 
 
 def add_channel(platform: str, webhook_url: str, *, secret: str | None, kinds: list[str] | None,
-                name: str | None, hosts_setting: str | None, actor: User | None, via: str = "web") -> AlertChannel:
+                name: str | None, hosts_setting: tuple[str, ...], actor: User | None, via: str = "web") -> AlertChannel:
     url, secret = check_webhook(platform, webhook_url, secret, hosts_setting)
     channel = AlertChannel(platform=platform, name=_check_name(name, platform), webhook_url=url, secret=secret,
                            kinds=_check_kinds(kinds), recent_posts=[])
@@ -121,7 +121,7 @@ def add_channel(platform: str, webhook_url: str, *, secret: str | None, kinds: l
 
 
 def update_channel(channel: AlertChannel, *, webhook_url: str, secret: str | None, keep_secret: bool,
-                   kinds: list[str], name: str | None, active: bool, hosts_setting: str | None,
+                   kinds: list[str], name: str | None, active: bool, hosts_setting: tuple[str, ...],
                    actor: User | None) -> None:
     """A changed robot starts afresh: a failing one is tried again and its kept messages go out."""
     url, new_secret = check_webhook(channel.platform, webhook_url, channel.secret if keep_secret else secret,
@@ -182,7 +182,7 @@ def insert_messages(rows: list[dict[str, Any]]) -> int:
     return created
 
 
-def queue_alerts(notes: list[Notification], config: Mapping[str, Any]) -> int:
+def queue_alerts(notes: list[Notification], settings: Settings) -> int:
     """One message per robot and alert (its key, not its reader: a deadline told to three supervisors is one
     message in their group), in the deployment's language, @mentioning whoever must act. The caller commits."""
     channels = [c for c in list_channels() if c.active]
@@ -202,11 +202,11 @@ def queue_alerts(notes: list[Notification], config: Mapping[str, Any]) -> int:
         readers.setdefault(key, []).append(user)
     from .delivery import channels_of  # (delivery imports this module)
 
-    tz, policy = ZoneInfo(config["TIMEZONE"]), current_policy()
-    public_url = (config.get("PUBLIC_URL") or "").rstrip("/")
+    tz, policy = settings.tz, current_policy()
+    public_url = settings.site.public_url
     now = utcnow()
     rows = []
-    with force_locale(config.get("BABEL_DEFAULT_LOCALE") or "zh_CN"):
+    with force_locale(settings.locale):
         for key, note in wanted.items():
             title, body = title_and_body(note, tz=tz, policy=policy)
             number = (note.params or {}).get("number")
@@ -431,13 +431,13 @@ def mark_failing(channel: AlertChannel, answer: Answer, now: datetime) -> None:
            platform=channel.platform, answer=answer.describe()[:300], channel_id=channel.id)
 
 
-def send_test(channel: AlertChannel, config: Mapping[str, Any], now: datetime,
+def send_test(channel: AlertChannel, settings: Settings, now: datetime,
               poster: Poster | None = None) -> Answer:
     """Post a test message at once and return the platform's answer (counted against the robot's minute). A robot
     that was failing and now answers is restored. The caller commits."""
-    public_url = (config.get("PUBLIC_URL") or "").rstrip("/")
-    with force_locale(config.get("BABEL_DEFAULT_LOCALE") or "zh_CN"):
-        message = Message(_("Test message from %(company)s", company=config.get("COMPANY_NAME", "")),
+    public_url = settings.site.public_url
+    with force_locale(settings.locale):
+        message = Message(_("Test message from %(company)s", company=settings.site.company),
                           _("Alerts will reach this group: %(kinds)s.",
                             kinds=", ".join(str(KIND_LABELS[Kind(k)]) for k in channel.kinds)),
                           f"{public_url}/")

@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
@@ -19,6 +16,7 @@ from ..core.db import db
 from ..core.enums import Role
 from ..core.errors import ValidationError
 from ..core.models import User
+from ..core.settings import Settings
 from ..core.types import utcnow
 from ..sla.policy import current_policy
 from . import channels, mail, push, sms
@@ -122,7 +120,7 @@ def _retry_later(note: Notification, again: list[tuple[int, int | None]]) -> Non
                            for subscription_id, status in again)
 
 
-def deliver(claimed: list[int], config: Mapping[str, Any], *, pusher: push.Pusher | None = None) -> int:
+def deliver(claimed: list[int], settings: Settings, *, pusher: push.Pusher | None = None) -> int:
     """Push the claimed alerts and queue their mail, as each user chose, and their messages to the group robots
     that announce their kind; drop the subscriptions the push service says are gone. The caller commits. Returns
     the number of pushes sent."""
@@ -135,10 +133,10 @@ def deliver(claimed: list[int], config: Mapping[str, Any], *, pusher: push.Pushe
     subscriptions: dict[int, list[PushSubscription]] = defaultdict(list)
     for s in db.session.execute(select(PushSubscription).where(PushSubscription.user_id.in_(user_ids))).scalars():
         subscriptions[s.user_id].append(s)
-    tz = ZoneInfo(config["TIMEZONE"])
+    tz = settings.tz
     policy = current_policy()
     if pusher is None and any(subscriptions.values()):
-        pusher = push.Pusher(push.load_vapid(config["INSTANCE_PATH_FOR_KEYS"]), config["VAPID_SUBJECT"])
+        pusher = push.pusher_for(settings.push)
     gone: set[int] = set()
     sent = 0
     for note in notes:
@@ -148,7 +146,7 @@ def deliver(claimed: list[int], config: Mapping[str, Any], *, pusher: push.Pushe
         wanted = channels_of(user)
         with force_locale(user.locale or "zh_CN"):
             title, body = title_and_body(note, tz=tz, policy=policy)
-        url = link_for(user, note, config["PUBLIC_URL"])
+        url = link_for(user, note, settings.site.public_url)
         live = [s for s in subscriptions[user.id] if s.id not in gone]
         if note.kind in wanted["push"] and live and pusher is not None:
             pushed, dropped, again = push.push_to(pusher, live, _push_payload(note, title, body, url))
@@ -157,8 +155,8 @@ def deliver(claimed: list[int], config: Mapping[str, Any], *, pusher: push.Pushe
             _retry_later(note, again)
         if note.kind in wanted["email"] and user.email:
             mail.queue_mail(f"alert.{note.kind}", [user.email], title, f"{body}\n\n{url}\n")
-    channels.queue_alerts(list(notes), config)
-    sms.queue_alerts(list(notes), config)
+    channels.queue_alerts(list(notes), settings)
+    sms.queue_alerts(list(notes), settings.tz)
     if gone:
         db.session.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone)))
         log.info("dropped %d push subscriptions the push service says are gone", len(gone))
@@ -180,7 +178,7 @@ def claim_push_retry(retry_id: int, now: datetime, hold_for) -> bool:
                                    .values(next_attempt_at=now + hold_for)).rowcount)
 
 
-def push_retry_job(retry_id: int, config: Mapping[str, Any], now: datetime):
+def push_retry_job(retry_id: int, settings: Settings, now: datetime):
     """(the subscription, the payload) to send again, or None when it is no longer worth it: the alert is older than
     the push's time to live, or its user turned push off or left (the row is removed; the inbox keeps the alert)."""
     retry = db.session.get(PushRetry, retry_id)
@@ -194,11 +192,11 @@ def push_retry_job(retry_id: int, config: Mapping[str, Any], now: datetime):
         db.session.delete(retry)
         return None
     with force_locale(user.locale or "zh_CN"):
-        title, body = title_and_body(note, tz=ZoneInfo(config["TIMEZONE"]), policy=current_policy())
+        title, body = title_and_body(note, tz=settings.tz, policy=current_policy())
     # A copy, not the row: the push is sent after this transaction ends.
     target = SimpleNamespace(id=subscription.id, endpoint=subscription.endpoint, p256dh=subscription.p256dh,
                              auth=subscription.auth)
-    return target, _push_payload(note, title, body, link_for(user, note, config["PUBLIC_URL"]))
+    return target, _push_payload(note, title, body, link_for(user, note, settings.site.public_url))
 
 
 def record_push_retry(retry_id: int, status: int | None, now: datetime) -> bool:

@@ -10,11 +10,9 @@ import logging
 import re
 import smtplib
 import ssl
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
-from typing import Any
+from email.utils import make_msgid
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
@@ -25,6 +23,7 @@ from ..core.blobs import store_blob
 from ..core.db import db
 from ..core.deferred import after_commit_task
 from ..core.models import Blob
+from ..core.settings import MailSettings
 from ..core.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -78,9 +77,8 @@ def build_message(mail: OutboxMail, sender: str) -> EmailMessage:
     return message
 
 
-def smtp_send(config: Mapping[str, Any], message: EmailMessage) -> None:
-    host, port = config["SMTP_HOST"], int(config["SMTP_PORT"])
-    mode = (config.get("SMTP_TLS") or "starttls").lower()
+def smtp_send(settings: MailSettings, message: EmailMessage) -> None:
+    host, port, mode = settings.host, settings.port, settings.tls
     if mode == "ssl":
         client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=20, context=ssl.create_default_context())
     else:
@@ -88,8 +86,8 @@ def smtp_send(config: Mapping[str, Any], message: EmailMessage) -> None:
     with client:
         if mode == "starttls":
             client.starttls(context=ssl.create_default_context())
-        if config.get("SMTP_USER"):
-            client.login(config["SMTP_USER"], config.get("SMTP_PASSWORD") or "")
+        if settings.user:
+            client.login(settings.user, settings.password or "")
         client.send_message(message)
 
 
@@ -97,42 +95,42 @@ def pause_after(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_PAUSE)
 
 
-def sendable_states(config: Mapping[str, Any]) -> list[str]:
-    return [QUEUED, HELD] if config.get("SMTP_HOST") else [QUEUED]
+def sendable_states(settings: MailSettings) -> list[str]:
+    return [QUEUED, HELD] if settings.host else [QUEUED]
 
 
-def due_mail(config: Mapping[str, Any], now: datetime) -> list[int]:
+def due_mail(settings: MailSettings, now: datetime) -> list[int]:
     """The mail to try now, oldest first."""
-    return list(db.session.execute(select(OutboxMail.id).where(OutboxMail.state.in_(sendable_states(config)),
+    return list(db.session.execute(select(OutboxMail.id).where(OutboxMail.state.in_(sendable_states(settings)),
                                                                OutboxMail.next_attempt_at <= now)
                                    .order_by(OutboxMail.id).limit(BATCH)).scalars())
 
 
-def claim(mail_id: int, config: Mapping[str, Any], now: datetime) -> bool:
+def claim(mail_id: int, settings: MailSettings, now: datetime) -> bool:
     """Take one mail for sending (the caller commits): another worker skips it, and a worker killed while
     sending leaves it to be tried again after CLAIM_FOR."""
     return bool(db.session.execute(update(OutboxMail).where(OutboxMail.id == mail_id,
-                                                            OutboxMail.state.in_(sendable_states(config)),
+                                                            OutboxMail.state.in_(sendable_states(settings)),
                                                             OutboxMail.next_attempt_at <= now)
                                    .values(next_attempt_at=now + CLAIM_FOR)).rowcount)
 
 
-def message_or_hold(mail_id: int, config: Mapping[str, Any], now: datetime) -> EmailMessage | None:
+def message_or_hold(mail_id: int, settings: MailSettings, now: datetime) -> EmailMessage | None:
     """The message to send; with no SMTP_HOST the mail is written to the log, marked held (kept) and None is
     returned."""
     mail = db.session.get(OutboxMail, mail_id)
-    if not config.get("SMTP_HOST"):
+    if not settings.host:
         log.warning("SMTP_HOST is not set: mail %s kept in the outbox, not sent.\nTo: %s\nSubject: %s\n\n%s",
                     mail.id, ", ".join(mail.recipients), mail.subject, mail.body)
         mail.state, mail.last_error, mail.next_attempt_at = HELD, "SMTP_HOST not set: written to the log, kept", now
         return None
-    return build_message(mail, sender_address(config))
+    return build_message(mail, settings.sender)
 
 
-def try_send(config: Mapping[str, Any], message: EmailMessage, sender=smtp_send) -> str | None:
+def try_send(settings: MailSettings, message: EmailMessage, sender=smtp_send) -> str | None:
     """Hand the message to the SMTP server (no database): None when accepted, else the error."""
     try:
-        sender(config, message)
+        sender(settings, message)
     except (OSError, smtplib.SMTPException) as exc:
         return f"{type(exc).__name__}: {exc}"[:1000]
     return None
@@ -163,6 +161,3 @@ def retry_now(mail_id: int) -> None:
                        .values(next_attempt_at=utcnow()))
     after_commit_task("send_mail")
 
-
-def sender_address(config: Mapping[str, Any]) -> str:
-    return config.get("MAIL_FROM") or formataddr(("fieldservice", "fieldservice@localhost"))

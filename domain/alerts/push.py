@@ -23,6 +23,7 @@ from ..alerts.models import PushSubscription
 from ..core.db import db
 from ..core.errors import ValidationError
 from ..core.models import User
+from ..core.settings import PushSettings
 from ..core.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,9 @@ def worth_retrying(status: int | None) -> bool:
 PUSH_TIMEOUT = 10
 
 
-def allowed_hosts(setting: str | None) -> tuple[str, ...]:
-    if setting and setting.strip():
-        return tuple(h.strip().lower() for h in setting.split(",") if h.strip())
-    return KNOWN_PUSH_HOSTS
+def allowed_hosts(setting: tuple[str, ...]) -> tuple[str, ...]:
+    """PUSH_ENDPOINTS_ALLOWED (listed, lower case) instead of the known push services."""
+    return setting or KNOWN_PUSH_HOSTS
 
 
 def host_allowed(host: str, patterns: Iterable[str]) -> bool:
@@ -81,7 +81,7 @@ class EndpointNotAllowed(ValidationError):
     code = "push_endpoint_not_allowed"
 
 
-def check_subscription(body, allowed_setting: str | None) -> tuple[str, str, str]:
+def check_subscription(body, allowed_setting: tuple[str, ...]) -> tuple[str, str, str]:
     """(endpoint, p256dh, auth) from the browser's PushSubscription JSON, or a ValidationError."""
     if not isinstance(body, dict) or not isinstance(body.get("keys"), dict):
         raise ValidationError({"keys": _l("Send the browser's subscription: endpoint and keys.")})
@@ -101,7 +101,7 @@ def check_subscription(body, allowed_setting: str | None) -> tuple[str, str, str
     return endpoint, p256dh, auth
 
 
-def subscribe(user: User, body, allowed_setting: str | None) -> PushSubscription:
+def subscribe(user: User, body, allowed_setting: tuple[str, ...]) -> PushSubscription:
     endpoint, p256dh, auth = check_subscription(body, allowed_setting)
     subscription = db.session.execute(select(PushSubscription).where(PushSubscription.endpoint == endpoint)
                                       ).scalar_one_or_none()
@@ -127,16 +127,15 @@ def vapid_key_path(instance_path: str) -> Path:
     return Path(instance_path) / "vapid_private.pem"
 
 
-def load_vapid(instance_path: str):
-    """The server's VAPID key (py_vapid), generated once into the instance folder like the secret key.
-    Several app servers must share this file (or VAPID_PRIVATE_KEY), or phones subscribed through one server
-    reject pushes signed by another."""
+def load_vapid(settings: PushSettings):
+    """The server's VAPID key (py_vapid): VAPID_PRIVATE_KEY, else generated once into the instance folder like the
+    secret key. Several app servers must share this file (or VAPID_PRIVATE_KEY), or phones subscribed through one
+    server reject pushes signed by another."""
     from py_vapid import Vapid02
 
-    from_env = os.environ.get("VAPID_PRIVATE_KEY")
-    if from_env:
-        return Vapid02.from_string(private_key=from_env)
-    path = vapid_key_path(instance_path)
+    if settings.private_key:
+        return Vapid02.from_string(private_key=settings.private_key)
+    path = vapid_key_path(settings.key_folder)
     if not path.exists():
         vapid = Vapid02()
         vapid.generate_keys()
@@ -170,6 +169,11 @@ class _NoRedirects(requests.Session):
     def post(self, url, **kwargs):
         kwargs["allow_redirects"] = False
         return super().post(url, **kwargs)
+
+
+def pusher_for(settings: PushSettings) -> Pusher:
+    """A Pusher signing with this deployment's VAPID key (generated into the key folder at first use)."""
+    return Pusher(load_vapid(settings), settings.vapid_subject)
 
 
 class Pusher:

@@ -59,14 +59,13 @@ BAD_SIGNATURE = {Platform.DINGTALK: {310000, 300001}, Platform.WECOM: {93000}, P
 BLOCKED_FOR = {Platform.DINGTALK: 600, Platform.WECOM: 60, Platform.FEISHU: 60}
 
 
-def allowed_hosts(platform: Platform, setting: str | None) -> tuple[str, ...]:
+def allowed_hosts(platform: Platform, setting: tuple[str, ...]) -> tuple[str, ...]:
     """The platform's own hosts, or CHANNEL_HOSTS_ALLOWED instead (tests, private deployments)."""
-    if setting and setting.strip():
-        return tuple(h.strip().lower() for h in setting.split(",") if h.strip())
-    return PLATFORM_HOSTS[platform]
+    return setting or PLATFORM_HOSTS[platform]
 
 
-def check_webhook(platform: str, url: str, secret: str | None, hosts_setting: str | None) -> tuple[str, str | None]:
+def check_webhook(platform: str, url: str, secret: str | None,
+                  hosts_setting: tuple[str, ...]) -> tuple[str, str | None]:
     """(url, secret) as stored, or a ValidationError naming the field: a robot setting can never make the server
     call another host (https only; plain http only for a host CHANNEL_HOSTS_ALLOWED lists), nor carry a text
     that cannot be stored."""

@@ -32,6 +32,7 @@ from ..core.deferred import after_commit_task
 from ..core.enums import ClockName, Role, Urgency
 from ..core.errors import ValidationError
 from ..core.models import User
+from ..core.settings import SmsSettings
 from ..core.types import utcnow
 from ..requests.models import Ticket
 from ..sla.models import TicketClock
@@ -159,12 +160,11 @@ def _local_time(at: datetime | None, tz: ZoneInfo) -> str:
     return at.astimezone(tz).strftime("%H:%M") if at else ""
 
 
-def queue_alerts(notes: list[Notification], config: Mapping[str, Any]) -> int:
+def queue_alerts(notes: list[Notification], tz: ZoneInfo) -> int:
     """The SMS the delivered alerts call for: an urgent assignment to the technician, a missed first contact to
     the supervisor on duty. The caller commits."""
     from .delivery import channels_of  # (delivery imports this module)
 
-    tz = ZoneInfo(config["TIMEZONE"])
     wanted = [n for n in notes if (n.kind == Kind.ASSIGNED) or
               (n.kind == Kind.MISSED and n.clock == ClockName.FIRST_CONTACT.value)]
     if not wanted:
@@ -304,15 +304,15 @@ def sent_today(mobile: str, kind: str, now: datetime, tz: ZoneInfo) -> int:
         ChannelMessage.state == SENT, ChannelMessage.sent_at >= midnight)).scalar_one()
 
 
-def prepare(message_id: int, provider: Provider, config: Mapping[str, Any], now: datetime) -> SmsRequest | None:
+def prepare(message_id: int, provider: Provider, settings: SmsSettings, tz: ZoneInfo,
+            now: datetime) -> SmsRequest | None:
     """The signed request for a claimed message, or None when it is not to go out (recorded): the number opted
     out, or today's cap for the number is reached."""
     row = db.session.get(ChannelMessage, message_id)
     if SmsKind(row.kind) in CUSTOMER_KINDS and opted_out(row.recipient):  # opted out since it was queued
         row.state, row.last_answer = OPTED_OUT, OPTED_OUT_ANSWER
         return None
-    tz = ZoneInfo(config["TIMEZONE"])
-    cap = int(config.get("SMS_DAILY_CAP") or 50)
+    cap = settings.daily_cap
     if sent_today(row.recipient, row.kind, now, tz) >= cap:
         row.state, row.last_answer = LIMITED, f"daily cap reached: {cap} of this template to this number today"
         return None
@@ -349,8 +349,8 @@ def record(message_id: int, answer: SmsAnswer, now: datetime) -> bool:
     return False
 
 
-def describe_provider(config: Mapping[str, Any]) -> str:
-    provider = Provider.from_config(config)
+def describe_provider(settings: SmsSettings) -> str:
+    provider = Provider.from_settings(settings)
     if provider is None:
         return _("No SMS provider (SMS_PROVIDER): messages are kept in the outbox.")
     return _("%(provider)s, sender name %(sign)s", provider={"aliyun": _("Aliyun SMS"),

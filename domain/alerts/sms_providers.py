@@ -26,6 +26,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ..core.settings import SmsSettings
+
 ALIYUN_ENDPOINT = "https://dysmsapi.aliyuncs.com/"
 TENCENT_ENDPOINT = "https://sms.tencentcloudapi.com/"
 TENCENT_REGION = "ap-guangzhou"
@@ -199,13 +201,11 @@ class Provider:
     app_id: str = ""
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Provider | None:
-        name = (config.get("SMS_PROVIDER") or "").strip().lower()
-        if name not in ("aliyun", "tencent"):
+    def from_settings(cls, settings: SmsSettings) -> Provider | None:
+        if settings.provider not in ("aliyun", "tencent"):
             return None
-        return cls(name, config.get("SMS_ACCESS_KEY_ID") or "", config.get("SMS_ACCESS_KEY_SECRET") or "",
-                   config.get("SMS_SIGN_NAME") or "", config.get("SMS_ENDPOINT") or None,
-                   config.get("SMS_SDK_APP_ID") or "")
+        return cls(settings.provider, settings.access_key_id, settings.access_key_secret, settings.sign_name,
+                   settings.endpoint, settings.app_id)
 
     def request(self, phone: str, template: str, variables: dict[str, str], order: tuple[str, ...], out_id: str,
                 now: datetime) -> SmsRequest:

@@ -4,9 +4,7 @@ tick calls this; a week already stored is never delivered twice, and a worker th
 delivers as soon as it runs again."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -15,6 +13,7 @@ from sqlalchemy import select
 from ..alerts.models import StoredReport
 from ..core.blobs import store_blob
 from ..core.db import db
+from ..core.settings import MailSettings
 from ..reporting import reports
 from . import mail
 from .notifications import Kind, active_supervisors, notify
@@ -31,8 +30,8 @@ def week_due(now: datetime, tz: ZoneInfo) -> reports.Week:
     return reports.week_of(datetime.combine(monday - timedelta(days=3), time(12), tzinfo=tz), tz)
 
 
-def recipients(config: Mapping[str, Any]) -> list[str]:
-    return [r.strip() for r in (config.get("WEEKLY_REPORT_TO") or "").split(",") if r.strip()]
+def recipients(settings: MailSettings) -> list[str]:
+    return list(settings.weekly_report_to)
 
 
 def is_stored(week: reports.Week) -> bool:
@@ -45,7 +44,7 @@ def build_report(week: reports.Week, now: datetime, tz: ZoneInfo) -> tuple[repor
     return report, reports.report_csv(report)
 
 
-def store_and_send(week: reports.Week, pdf_data: bytes, csv_data: bytes, config: Mapping[str, Any],
+def store_and_send(week: reports.Week, pdf_data: bytes, csv_data: bytes, settings: MailSettings,
                    now: datetime) -> bool:
     """Store the files, queue the mail to customer service and announce it to the supervisors (the caller
     commits). False when another worker stored the week meanwhile."""
@@ -56,7 +55,7 @@ def store_and_send(week: reports.Week, pdf_data: bytes, csv_data: bytes, config:
     subject = _("Weekly service report %(week)s", week=week.label)
     body = _("The technical support team's figures for %(week)s (%(start)s to %(end)s) are attached as PDF "
              "and CSV.", week=week.label, start=week.monday.isoformat(), end=week.sunday.isoformat())
-    mail.queue_mail("weekly_report", recipients(config), subject, body,
+    mail.queue_mail("weekly_report", recipients(settings), subject, body,
                     [(f"weekly-report-{week.label}.pdf", pdf_data, "application/pdf"),
                      (f"weekly-report-{week.label}.csv", csv_data, "text/csv")])
     notify([u.id for u in active_supervisors()], Kind.WEEKLY_REPORT, week.label, week=week.label)

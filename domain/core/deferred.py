@@ -10,7 +10,7 @@ work (`uow.transaction()`, `uow.reading()`), short ones, none held while it rend
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from jinja2 import Environment
 
 from . import uow
 from .db import db
+from .settings import Settings
 
 _runner: Callable[[str, tuple[Any, ...]], None] | None = None
 
@@ -68,15 +69,19 @@ def requeue_lost(find_lost: Callable[[datetime], list[int]], name: str, now: dat
 
 @dataclass(frozen=True)
 class TaskEnv:
-    """What a task may read of the deployment: the settings (as loaded by the app), the print templates, and how
-    to come back later (the worker schedules the named task after `delay` seconds; in tests, nothing)."""
-    config: Mapping[str, Any]
-    templates: Environment | None = None
+    """What a task may read of the deployment: its typed settings (domain/core/settings.py, with the print
+    templates in `settings.site`), and how to come back later (the worker schedules the named task after `delay`
+    seconds; in tests, nothing)."""
+    settings: Settings
     schedule: Callable[[str, float], None] = lambda name, delay: None
 
     @property
     def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.config["TIMEZONE"])
+        return self.settings.site.tz
+
+    @property
+    def templates(self) -> Environment | None:
+        return self.settings.site.templates
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,15 @@
 """The deployment's own facts that documents and customer links need: who the company is, where customers reach
 the site, the key links are signed with, the time zone, the print templates.
 
-The domain never reads the Flask app for them: the app layer builds a Site from its settings and passes it in
-(the worker and the CLI build theirs the same way). Actions reached through a Context (signing, a remote fix)
-take the Context's Site; the app installs one provider (`provide`) so that a Context built without one (the
-sync applier, demo data) still gets this deployment's settings rather than made-up defaults.
+The domain never reads the Flask app for them: a Site is part of the deployment's typed settings
+(`Settings.site`, domain/core/settings.py), built once by the app factory and passed in (the worker and the CLI
+take the same object). Actions reached through a Context (signing, a remote fix) take the Context's Site; the app
+installs one provider (`settings.provide`) so that a Context built without one (the sync applier, demo data)
+still gets this deployment's settings rather than made-up defaults.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment
@@ -35,33 +34,14 @@ class Site:
     signing_sms_code: bool = False  # SIGNING_SMS_CODE: the customer confirms their signature with an SMS code
     instance_path: str | None = None
 
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any], templates: Environment | None = None) -> Site:
-        return cls(company=config["COMPANY_NAME"], public_url=(config.get("PUBLIC_URL") or "").rstrip("/"),
-                   secret_key=config["SECRET_KEY"], tz=ZoneInfo(config["TIMEZONE"]),
-                   share_link_days=int(config["SHARE_LINK_DAYS"]), logo_path=config.get("COMPANY_LOGO") or None,
-                   templates=templates, service_phone=config.get("SERVICE_PHONE") or "",
-                   seal_pkcs12=config.get("SEAL_PKCS12") or None,
-                   seal_password=config.get("SEAL_PASSWORD") or None, tsa_url=config.get("TSA_URL") or None,
-                   signing_sms_code=bool(config.get("SIGNING_SMS_CODE")),
-                   instance_path=config.get("INSTANCE_PATH_FOR_KEYS"))
-
     def link(self, path: str) -> str:
         """A link for someone outside (a customer, a printed QR code): on PUBLIC_URL, never on the Host header a
         request came with (a forged Host would hand the customer a link to another site)."""
         return self.public_url + path
 
 
-_provider: Callable[[], Site] | None = None
-
-
-def provide(factory: Callable[[], Site]) -> None:
-    """Called once by the app factory: how the domain gets this deployment's Site when none is passed."""
-    global _provider
-    _provider = factory
-
-
 def current() -> Site:
-    if _provider is None:
-        raise RuntimeError("no Site provided: create the app (app.create_app) before acting on documents")
-    return _provider()
+    """This deployment's Site, from the settings the app provided (domain/core/settings.py `provide`)."""
+    from .settings import current as current_settings  # (settings.py imports this module)
+
+    return current_settings().site

@@ -13,6 +13,7 @@ from datetime import datetime
 from ..core import uow
 from ..core.deferred import MinuteStep, QueuedTask, requeue_lost, start_task
 from ..core.memory import over_memory_budget, rendered_one, rss_bytes
+from ..core.site import Site
 from ..core.site import current as current_site
 from ..core.types import utcnow
 from . import archive
@@ -31,14 +32,14 @@ from .orders import (
 log = logging.getLogger(__name__)
 
 
-def render_pending_orders(now: datetime | None = None) -> int:
+def render_pending_orders(now: datetime | None = None, site: Site | None = None) -> int:
     """Render every order still without a PDF (at once after signing, with backoff after a failure)."""
     rendered = 0
     with uow.reading():
         ids = orders_to_render(now or utcnow())
     for order_id in ids:
         with uow.reading():  # the read ends here: no transaction (no SQLite write lock) while WeasyPrint works
-            job = prepare_render(order_id)
+            job = prepare_render(order_id, site=site)
         if job is None:
             continue
         pdf, error = run_render(job)
@@ -53,12 +54,12 @@ def render_pending_orders(now: datetime | None = None) -> int:
     return rendered
 
 
-def seal_pending_orders(now: datetime | None = None) -> int:
+def seal_pending_orders(now: datetime | None = None, site: Site | None = None) -> int:
     """Seal every rendered order still without the company seal whose try is due, holding no transaction while
     pyHanko and the time-stamping authority work. When one fails for the authority or the key, the others due now
     are recorded as failed with the same reason rather than each waiting out the authority's timeout."""
     now = now or utcnow()
-    site = current_site()
+    site = site or current_site()
     sealed = 0
     with uow.reading():
         ids = orders_to_seal(now)
@@ -107,15 +108,15 @@ def build_export_zip(job_id: int, tz) -> str:
 
 
 QUEUED = (
-    QueuedTask("render_orders", lambda env: render_pending_orders(), retries=2, retry_delay=30),
+    QueuedTask("render_orders", lambda env: render_pending_orders(site=env.settings.site), retries=2, retry_delay=30),
     # No Huey retries: a failed seal is recorded on the order and retried by the minute tick with its backoff.
-    QueuedTask("seal_orders", lambda env: seal_pending_orders()),
+    QueuedTask("seal_orders", lambda env: seal_pending_orders(site=env.settings.site)),
     QueuedTask("build_export", lambda env, job_id: build_export_zip(job_id, env.tz), retries=1, retry_delay=30),
 )
 
 MINUTE = (
-    MinuteStep("rendered", lambda env, now: render_pending_orders(now)),
-    MinuteStep("sealed", lambda env, now: seal_pending_orders(now)),
+    MinuteStep("rendered", lambda env, now: render_pending_orders(now, env.settings.site)),
+    MinuteStep("sealed", lambda env, now: seal_pending_orders(now, env.settings.site)),
     MinuteStep("exports", lambda env, now: requeue_lost(archive.lost_export_jobs, "build_export", now)),
 )
 

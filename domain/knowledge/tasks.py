@@ -25,7 +25,7 @@ def build_manual_pdf(job_id: int, env: TaskEnv) -> str:
     articles = 0
     try:
         with uow.reading():  # the read ends here: nothing held while WeasyPrint lays the manual out
-            html, articles = kb.manual_job_html(job_id, company=env.config["COMPANY_NAME"], tz=env.tz,
+            html, articles = kb.manual_job_html(job_id, company=env.settings.site.company, tz=env.tz,
                                                 templates=env.templates)
         pdf, error = kb.manual_pdf(html), None
         rendered_one()

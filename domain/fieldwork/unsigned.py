@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..alerts import notifications as alerts
 from ..core.audit import record_event
-from ..core.context import AFTER_ARRIVAL, MAX_TEXT, Context, checked_time, require_assignee
+from ..core.context import AFTER_ARRIVAL, Context, checked_time, require_assignee
 from ..core.enums import Role, SignatureMissing, TicketStatus, UnsignedDecision
 from ..core.errors import DomainError, Forbidden, ValidationError
 from ..fieldwork.models import Visit
@@ -85,9 +85,11 @@ def decide(ticket: Ticket, ctx: Context, *, decision: str | None, reason: str | 
         visits.end_for_another_visit(ticket, ctx, reason=text or visit.unsigned_reason or "", at=ctx.now,
                                      action="visit.revisit_decided")
         return visit
-    workflow.move(ticket, TicketStatus.CANCELLED, actor=ctx.actor, action="ticket.closed_unsigned", via=ctx.via,
-                  remote_addr=ctx.remote_addr, reason=text[:500])
-    ticket.cancelled_at, ticket.cancel_reason = ctx.now, text[:MAX_TEXT]
+    # Closed, not cancelled: the work was done and stays on record; the status says the customer never signed
+    # (enums.TicketStatus.CLOSED_UNSIGNED), the reason is the visit's `decision_reason`.
+    workflow.move(ticket, TicketStatus.CLOSED_UNSIGNED, actor=ctx.actor, action="ticket.closed_unsigned",
+                  via=ctx.via, remote_addr=ctx.remote_addr, reason=text[:500])
+    ticket.closed_at = ctx.now
     for clock in list(ticket.clocks):
         drop_clock(ticket, clock.name, at=ctx.now)  # a deadline already passed stays missed
     return visit

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 
+from ..alerts import notifications as alerts
 from ..core.audit import record_event
 from ..core.context import (
     AFTER_ARRIVAL,
@@ -159,4 +160,12 @@ def end_for_another_visit(ticket: Ticket, ctx: Context, *, reason: str, at: date
     workflow.move(ticket, TicketStatus.CONTACTED, actor=ctx.actor, action=action, via=ctx.via,
                   remote_addr=ctx.remote_addr, reason=reason[:500])
     visit.ended_at, visit.end_reason = at, reason[:1000]
+    alerts.followup_needed(ticket, visit, ctx.actor)  # the next visit must be planned: whoever plans is told now
     return visit
+
+
+def awaiting_next_visit(ticket: Ticket) -> Visit | None:
+    """The visit that ended for another to follow, while the next one is not scheduled yet (None otherwise)."""
+    if ticket.status != TicketStatus.CONTACTED or ticket.current_visit is not None or not ticket.earlier_visits:
+        return None
+    return ticket.earlier_visits[-1]

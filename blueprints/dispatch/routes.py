@@ -18,7 +18,7 @@ from domain.core.models import AuditEvent, Blob
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
 from domain.customer.tracking import tracking_url
-from domain.fieldwork import evidence, unsigned
+from domain.fieldwork import evidence, followup, unsigned
 from domain.knowledge import kb
 from domain.requests import access, assignment, intake, progress_notes, remote_work, visits, workflow
 from domain.requests.board import BoardFilter, act_label, active_users, board_page, day_view, technician_load
@@ -384,8 +384,8 @@ def another_visit(number: str):
     """The supervisor asks for another visit (parts to order): the visit on site ends, its work kept."""
     def action(ticket, form):
         ctx = domain_context()
-        visits.end_for_another_visit(ticket, ctx, reason=form.reason.data or "", at=ctx.now,
-                                     action="visit.followup_decided")
+        followup.another_visit(ticket, ctx, reason=form.reason.data or "", at=ctx.now,
+                               action="visit.followup_decided")
         return _("%(number)s goes back to scheduling for another visit.", number=number)
 
     return _act(number, "another_visit", action)

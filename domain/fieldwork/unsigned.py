@@ -16,10 +16,10 @@ from ..core.context import AFTER_ARRIVAL, Context, checked_time, require_assigne
 from ..core.enums import Role, SignatureMissing, TicketStatus, UnsignedDecision
 from ..core.errors import DomainError, Forbidden, ValidationError
 from ..fieldwork.models import Visit
-from ..requests import visits, workflow
+from ..requests import workflow
 from ..requests.models import Ticket
 from ..sla.clocks import drop_clock
-from . import flow
+from . import flow, followup
 
 # The technician's reason (and the supervisor's): a few sentences, refused beyond this (the phone's field stops here).
 REASON_MAX = 1000
@@ -82,8 +82,8 @@ def decide(ticket: Ticket, ctx: Context, *, decision: str | None, reason: str | 
     visit.decision, visit.decision_reason, visit.decided_at, visit.decided_by = chosen, text or None, ctx.now, \
         ctx.actor
     if chosen == UnsignedDecision.REVISIT:
-        visits.end_for_another_visit(ticket, ctx, reason=text or visit.unsigned_reason or "", at=ctx.now,
-                                     action="visit.revisit_decided")
+        followup.another_visit(ticket, ctx, reason=text or visit.unsigned_reason or "", at=ctx.now,
+                               action="visit.revisit_decided")
         return visit
     # Closed, not cancelled: the work was done and stays on record; the status says the customer never signed
     # (enums.TicketStatus.CLOSED_UNSIGNED), the reason is the visit's `decision_reason`.

@@ -5,7 +5,6 @@ from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 
-from ..alerts import notifications as alerts
 from ..core.audit import record_event
 from ..core.context import (
     AFTER_ARRIVAL,
@@ -144,7 +143,8 @@ def end_for_another_visit(ticket: Ticket, ctx: Context, *, reason: str, at: date
     """The visit on site ends without finishing the job (parts to order, the customer absent): the request goes
     back to scheduling for another visit, with its own preparation clock; what the visit recorded (notes, photos,
     tests, the cause and work done) stays on the request. Asked by the technician (from the phone, at the op's time)
-    or decided by a supervisor (the request page)."""
+    or decided by a supervisor (the request page). Called through fieldwork.followup.another_visit, which alerts
+    whoever plans the next visit."""
     if not ctx.actor.has_role(Role.SUPERVISOR):
         require_assignee(ctx, ticket)
         flow.enforce(ticket, "visit.followup_needed", data={"reason": reason})
@@ -160,7 +160,6 @@ def end_for_another_visit(ticket: Ticket, ctx: Context, *, reason: str, at: date
     workflow.move(ticket, TicketStatus.CONTACTED, actor=ctx.actor, action=action, via=ctx.via,
                   remote_addr=ctx.remote_addr, reason=reason[:500])
     visit.ended_at, visit.end_reason = at, reason[:1000]
-    alerts.followup_needed(ticket, visit, ctx.actor)  # the next visit must be planned: whoever plans is told now
     return visit
 
 

@@ -504,6 +504,9 @@ def test_closed_unsigned_is_counted_as_received_not_resolved_nor_cancelled_and_t
         assert (mine["resolution_rate"]["numerator"], mine["resolution_rate"]["denominator"]) == (0, 1)
     page = boss.get(f"/reports/weekly?week={year}-W{week:02d}", headers={"Accept-Language": "zh-CN"})
     assert "其中 1 单客户未签字结单（不计为已解决）" in page.get_data(as_text=True)
+    sheet = boss.get(f"/reports/assessment?month={created.year}-{created.month:02d}&technician=t1",
+                     headers={"Accept-Language": "zh-CN"})
+    assert sheet.status_code == 200 and "其中 1 单客户未签字结单（不计为已解决）" in sheet.get_data(as_text=True)
     # The customer's page: closed without the signature, in plain words; nothing internal.
     track = _track(app, prepared)
     assert "已结单（您未签字）：现场维修工作已完成" in _state(track)

@@ -616,3 +616,24 @@ def test_the_customer_reads_that_a_handed_back_job_is_being_passed_to_another_te
         second = t2.display_name
     reassigned = _track(app, assigned)
     assert "转交" not in _state(reassigned) and second in reassigned.split('id="technician">')[1]
+
+
+@pytest.mark.parametrize("reason", HOSTILE_REASONS)
+def test_hostile_follow_up_reasons_never_a_500_and_the_alert_carries_only_what_was_stored(app, prepared, reason):
+    import json as jsonlib
+
+    client = phone(app)
+    _send(client, prepared, "visit.arrived", {}, -5)
+    body = jsonlib.dumps({"device_id": "phone-1", "ops": [
+        op("visit.followup_needed", prepared, {"reason": reason})]}, allow_nan=True)
+    response = client.post("/api/v1/sync", data=body, content_type="application/json")
+    assert response.status_code in (200, 400), response.status_code
+    applied = response.status_code == 200 and response.json["results"][0]["status"] == "applied"
+    alerts = _alerts(app, "followup")
+    if applied:
+        stored = _ticket(app, prepared).visits[0].end_reason
+        assert isinstance(reason, str) and "\x00" not in stored
+        assert {a.params["text"] for a in alerts} == {stored[:200]} and len(alerts) == 2
+    else:
+        assert alerts == []
+    assert _track(app, prepared).count("需要再次上门") == (2 if applied else 0)  # the state and the timeline

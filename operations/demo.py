@@ -22,6 +22,7 @@ from domain.core.enums import (
     RemoteOutcome,
     ReviewDecision,
     Role,
+    SignatureMissing,
     TicketStatus,
     Urgency,
 )
@@ -113,6 +114,8 @@ SCENARIOS = [
      "采集卡画面延迟过高，影响解说同步。", 120),
     (TicketStatus.CANCELLED, Urgency.NORMAL, 2, "Godox", "SL-60W", "GDX-60-772",
      "客户反映灯不亮，后确认为插排未通电，已自行解决。", 48),
+    (TicketStatus.CLOSED_UNSIGNED, Urgency.NORMAL, 5, "Sony", "PXW-Z190", "SNZ-190-669",
+     "摄像机 SDI 输出画面偏色，婚礼直播前需要处理。", 30),
     # Older requests: the weekly report's last complete week and the week before have figures whatever the day.
     (TicketStatus.APPROVED, Urgency.URGENT, 3, "Roland", "V-8HD", "RLV-8HD-23",
      "切换台 HDMI 输出间歇性黑屏，直播中断数秒。", 230),
@@ -321,6 +324,15 @@ def _advance(ticket: Ticket, status: TicketStatus, users: dict[str, User], tech:
     ticket.notes.append(ProgressNote(author=tech, text="排查发现电源适配器接触不良，已更换备件测试。",
                                      shown_to_customer=True, written_at=visit.arrived_at + timedelta(minutes=30)))
     if status == TicketStatus.ON_SITE:
+        return
+    if status == TicketStatus.CLOSED_UNSIGNED:  # the customer refused to sign; a supervisor closed it unsigned
+        from domain.fieldwork.unsigned import decide, record_missing_signature
+
+        refused = visit.arrived_at + timedelta(minutes=40)
+        record_missing_signature(ticket, ctx(tech, refused), situation=SignatureMissing.REFUSED,
+                                 reason="客户认为偏色未完全消除，拒绝签字", photo_id=None, at=refused)
+        decide(ticket, ctx(supervisor, refused + timedelta(hours=2)), decision="close",
+               reason="主管电话回访：客户确认设备可正常使用，但不愿补签，按不签字结案")
         return
     done = visit.arrived_at + timedelta(minutes=50)
     category = ticket.device_category

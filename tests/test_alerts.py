@@ -333,7 +333,7 @@ def test_alert_settings_are_saved_per_user(app, staff):
         assert chosen["push"] & TECHNICIAN_KINDS == {"assigned"} and chosen["email"] & TECHNICIAN_KINDS == {"missed"}
         assert chosen["push"] - TECHNICIAN_KINDS == {"new_request", "escalated", "submitted", "weekly_report",
                                                      "unreachable", "handed_back", "channel_failing",
-                                                     "customer_report", "seal_failing", "unsigned"}
+                                                     "customer_report", "seal_failing", "unsigned", "followup"}
         assert "bogus" not in chosen["email"]
     bad = client.post("/notifications/preferences", data={"email": "not-an-address"})
     assert bad.status_code == 400
@@ -361,9 +361,10 @@ TECHNICIAN_KINDS = {"assigned", "due_soon", "missed", "returned"}
 @pytest.mark.parametrize(("username", "offered"), [
     ("li", TECHNICIAN_KINDS),
     ("boss", {"new_request", "due_soon", "missed", "submitted", "weekly_report", "unreachable", "handed_back",
-              "customer_report", "seal_failing", "unsigned"}),
+              "customer_report", "seal_failing", "unsigned", "followup"}),
     ("chen", {"escalated", "due_soon", "missed"}),
-    ("desk", {"customer_report"}),  # a customer's own report, to forward within the intake clock
+    # a customer's own report, to forward within the intake clock; another visit to get scheduled
+    ("desk", {"customer_report", "followup"}),
 ])
 def test_alert_settings_offer_what_can_reach_the_role(app, staff, username, offered):
     page = signed_client(app, username).get("/notifications/preferences").get_data(as_text=True)

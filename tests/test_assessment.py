@@ -182,7 +182,7 @@ def test_two_technicians_exact_figures(app, november):
     li, wang = data["by_technician"]["li"], data["by_technician"]["wang"]
     assert li["display_name"] == "李明"
     # li: L1, L2, L4 handled (L3 cancelled, L5 October's); L1 remote, L2 signed.
-    assert li["handled"] == {"count": 3, "remote": 1, "on_site": 1}
+    assert li["handled"] == {"count": 3, "remote": 1, "on_site": 1, "closed_unsigned": 0}
     assert figure(li, "resolution_rate") == (2, 3, round(2 / 3, 4))
     assert figure(li, "response_rate") == (2, 4, 0.5)         # L1, L5 met; L2 late, L4 never
     assert figure(li, "remote_fix") == (1, 1, 1.0)
@@ -197,7 +197,7 @@ def test_two_technicians_exact_figures(app, november):
     assert figure(li, "returned") == (1, 2, 0.5) and li["returned"]["returns"] == 1
     assert li["case_analyses"] == {"count": 1, "orders_approved": 2, "first_seen": 1, "complex": 0, "completed": 1}
     # wang: W1, W2, W3 handled (W4 December's); W3's contact is due in December.
-    assert wang["handled"] == {"count": 3, "remote": 1, "on_site": 1}
+    assert wang["handled"] == {"count": 3, "remote": 1, "on_site": 1, "closed_unsigned": 0}
     assert figure(wang, "resolution_rate") == (2, 3, round(2 / 3, 4))
     assert figure(wang, "response_rate") == (2, 2, 1.0)
     assert figure(wang, "order_filed") == (0, 1, 0.0)

@@ -275,12 +275,16 @@ def test_the_supervisor_closes_an_unsigned_visit_with_a_reason(app, prepared, ma
     done = _decide(app, prepared, "close", "客户书面确认设备已正常，拒绝签字，主管电话核实后结案")
     assert done.status_code == 302
     ticket = _ticket(app, prepared)
-    assert ticket.status.value == "cancelled" and ticket.cancel_reason.startswith("客户书面确认")
+    # Closed, not cancelled: a status of its own; the reason is the decision's, no cancellation recorded.
+    assert ticket.status.value == "closed_unsigned" and ticket.closed_at is not None
+    assert ticket.cancelled_at is None and ticket.cancel_reason is None and ticket.next_due_at is None
     assert ticket.visits[-1].decision.value == "close" and ticket.visits[-1].decided_at is not None
+    assert ticket.visits[-1].decision_reason.startswith("客户书面确认")
     assert client.get("/api/v1/me/jobs").json["jobs"] == []  # off the technician's list
     assert _decide(app, prepared, "close", "再来一次").status_code == 302  # nothing left to decide: flashed
     page = phone(app, "boss").get(f"/dispatch/requests/{prepared}").get_data(as_text=True)
     assert 'id="unsigned"' not in page and "在客户未签字的情况下结案" in page
+    assert '<span class="badge status">已结单（客户未签字）</span>' in page and "已取消" not in page
     assert len(_alerts(app)) == 1
 
 
@@ -436,3 +440,200 @@ def test_non_finite_coordinates_never_reach_the_database(app, prepared, body):
     if response.status_code == 200:
         assert response.json["results"][0]["status"] == "rejected"
     assert _ticket(app, prepared).status.value == "visit_scheduled"
+
+
+# --- what each exception path leaves: the status and the figures, the alerts, the customer's page -------------
+
+def _track(app, number, lang="zh-CN") -> str:
+    """The customer's tracking page for the request, as the customer's link opens it."""
+    from domain.core.site import current
+    from domain.customer.tracking import tracking_path
+    from domain.requests import access
+
+    with app.app_context():
+        path = tracking_path(access.get_ticket(number), current())
+    response = app.test_client().get(path, headers={"Accept-Language": lang})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def _state(page: str) -> str:
+    return page.split('id="state">')[1].split("</p>")[0]
+
+
+def _timeline_of(page: str) -> str:
+    return page.split('class="timeline"')[1].split("</ol>")[0]
+
+
+INTERNAL = ("客户对维修结果有异议", "主管电话核实", "boss", "需订购电源模块", "身体不适")
+
+
+def test_closed_unsigned_is_counted_as_received_not_resolved_nor_cancelled_and_told_to_the_customer(app, prepared):
+    from datetime import UTC, datetime
+
+    from domain.core.models import User
+    from domain.reporting import assessment, reports
+
+    from .helpers import SHANGHAI
+
+    client = phone(app)
+    _send(client, prepared, "visit.arrived", {}, -10)
+    _send(client, prepared, "signature.missing", {"situation": "refused", "reason": "客户对维修结果有异议"}, -5)
+    assert _decide(app, prepared, "close", "主管电话核实后结案").status_code == 302
+    boss = phone(app, "boss")
+    # The request list, filtered by the new status, names it; the open list no longer has it.
+    listed = boss.get("/dispatch/board?status=closed_unsigned", headers={"Accept-Language": "zh-CN"})
+    assert prepared in listed.get_data(as_text=True) and "已结单（客户未签字）" in listed.get_data(as_text=True)
+    assert prepared not in boss.get("/dispatch/board?open=1").get_data(as_text=True)
+    assert boss.get(f"/api/v1/requests/{prepared}").get_json()["status"] == "closed_unsigned"
+    # The weekly report: among the requests received (it is not cancelled), not resolved, and shown apart.
+    ticket = _ticket(app, prepared)
+    created = ticket.created_at.astimezone(SHANGHAI)
+    year, week, _ = created.isocalendar()
+    now = datetime.now(UTC)
+    with app.app_context():
+        tech_id = db.session.execute(select(User.id).where(User.username == "t1")).scalar_one()
+        weekly = reports.weekly_report(f"{year}-W{week:02d}", now, SHANGHAI)
+        for figures in (weekly.current.overall, weekly.current.technician(tech_id)):
+            resolution = figures["resolution_rate"].as_dict()
+            assert (resolution["numerator"], resolution["denominator"], resolution["closed_unsigned"]) == (0, 1, 1)
+        # The monthly assessment (考核): handled, not resolved, closed unsigned apart.
+        month = assessment.assessment(f"{created.year}-{created.month:02d}", now, SHANGHAI)
+        mine = month.by_technician[tech_id].as_dict()
+        assert mine["handled"]["count"] == 1 and mine["handled"]["closed_unsigned"] == 1
+        assert (mine["resolution_rate"]["numerator"], mine["resolution_rate"]["denominator"]) == (0, 1)
+    page = boss.get(f"/reports/weekly?week={year}-W{week:02d}", headers={"Accept-Language": "zh-CN"})
+    assert "其中 1 单客户未签字结单（不计为已解决）" in page.get_data(as_text=True)
+    sheet = boss.get(f"/reports/assessment?month={created.year}-{created.month:02d}&technician=t1",
+                     headers={"Accept-Language": "zh-CN"})
+    assert sheet.status_code == 200 and "其中 1 单客户未签字结单（不计为已解决）" in sheet.get_data(as_text=True)
+    # The customer's page: closed without the signature, in plain words; nothing internal.
+    track = _track(app, prepared)
+    assert "已结单（您未签字）：现场维修工作已完成" in _state(track)
+    assert "已结单（您未签字）" in _timeline_of(track) and "服务单未签字" in _timeline_of(track)
+    assert "已关闭" not in track and not any(text in track for text in INTERNAL)
+    assert "Closed without your signature" in _state(_track(app, prepared, "en"))
+
+
+def test_the_customer_is_told_while_the_missing_signature_waits_then_that_another_visit_follows(app, prepared):
+    from .phones import at
+
+    client = phone(app)
+    _send(client, prepared, "visit.arrived", {}, -10)
+    assert "未能签字" not in _state(_track(app, prepared))  # the plain on-site words until then
+    _send(client, prepared, "signature.missing", {"situation": "absent", "reason": "客户对维修结果有异议"}, -5)
+    _send(client, prepared, "visit.departed", {}, -4)
+    waiting = _track(app, prepared)
+    assert "服务单未能签字：我们正在决定下一步，会与您联系。" == _state(waiting)
+    assert "服务单未签字" in _timeline_of(waiting) and not any(text in waiting for text in INTERNAL)
+    assert _state(_track(app, prepared, "en")).startswith("The service order could not be signed")
+    # The supervisor chooses another visit: customer service is told to get it scheduled (not the supervisor who
+    # chose it), and the customer reads that a time will be agreed.
+    assert _decide(app, prepared, "revisit", "").status_code == 302
+    with app.app_context():
+        from domain.core.models import User
+
+        assert [db.session.get(User, a.user_id).username for a in _alerts(app, "followup")] == ["desk"]
+    again = _track(app, prepared)
+    assert _state(again) == "需要再次上门：我们会与您约定时间。"
+    assert "需要再次上门" in _timeline_of(again) and not any(text in again for text in INTERNAL)
+    # Once the next visit is agreed, the page says so.
+    visit = {"scheduled_at": at(120), "address": "上海市静安区万航渡路1188号"}
+    assert _send(client, prepared, "visit.scheduled", visit, -1)["status"] == "applied"
+    assert _state(_track(app, prepared)).startswith("已约定再次上门：")
+
+
+def test_a_follow_up_from_the_phone_alerts_supervisors_and_customer_service_at_once_with_a_link_to_schedule(
+        app, prepared):
+    from domain.alerts import channels, delivery
+    from domain.alerts.notifications import KIND_ROLES, Kind
+    from domain.core.enums import Role
+    from domain.core.models import User
+
+    client = phone(app)
+    _send(client, prepared, "visit.arrived", {}, -15)
+    parts = "需订购电源模块，三天后到货"
+    followup = op("visit.followup_needed", prepared, {"reason": parts}, minutes=-5)
+    for _ in range(2):  # sent again (the answer was lost): a duplicate, nobody alerted twice
+        client.post("/api/v1/sync", json={"device_id": "phone-1", "ops": [followup]})
+    alerts = _alerts(app, "followup")
+    with app.app_context():
+        assert sorted(db.session.get(User, a.user_id).username for a in alerts) == ["boss", "desk"]  # not t1
+        assert {a.params["text"] for a in alerts} == {parts} and {a.params["number"] for a in alerts} == {prepared}
+    # Declared like the others: who it reaches, the robots and e-mail by default.
+    assert KIND_ROLES[Kind.FOLLOWUP] == {Role.SUPERVISOR, Role.DISPATCHER}
+    assert Kind.FOLLOWUP in channels.ROBOT_KINDS and "followup" in delivery.DEFAULT_CHANNELS["email"]
+    for username in ("boss", "desk"):
+        reader = phone(app, username)
+        (item,) = [i for i in reader.get("/api/v1/notifications", headers={"Accept-Language": "zh-CN"}).json["items"]
+                   if i["kind"] == "followup"]
+        assert item["title"] == f"{prepared} 需要再次上门：请安排下次上门" and parts in item["body"]
+        # Opening it leads to the request page's banner: the reason, and who schedules it.
+        opened = reader.post(f"/notifications/{item['id']}/read", data={"open": "1"})
+        assert opened.status_code == 302 and opened.headers["Location"].endswith(f"/dispatch/requests/{prepared}"
+                                                                                 "#next-visit")
+        page = reader.get(f"/dispatch/requests/{prepared}", headers={"Accept-Language": "zh-CN"}).get_data(
+            as_text=True)
+        banner = page.split('id="next-visit"')[1].split("</div>")[0]
+        assert parts in banner and "需要再次上门" in banner
+    assert 'href="#assign"' in phone(app, "boss").get(f"/dispatch/requests/{prepared}").get_data(as_text=True)
+    # The technician's own page offers the form, open.
+    mine = client.get(f"/dispatch/requests/{prepared}").get_data(as_text=True)
+    assert 'href="#schedule-visit"' in mine and 'id="schedule-visit" open' in mine
+    # The customer reads the plain words, never the technician's reason.
+    track = _track(app, prepared)
+    assert _state(track) == "需要再次上门：我们会与您约定时间。" and parts not in track
+    assert _ticket(app, prepared).status.value == "contacted"
+
+
+def test_the_customer_reads_that_a_handed_back_job_is_being_passed_to_another_technician(app, assigned, make_user):
+    from datetime import UTC, datetime
+
+    from domain.core import context
+    from domain.core.enums import Role
+    from domain.core.models import User
+    from domain.requests import access, assignment
+
+    from .helpers import SHANGHAI
+
+    client = phone(app)
+    _send(client, assigned, "contact.made", {"method": "phone", "reached": True}, -10)
+    with app.app_context():
+        first = db.session.execute(select(User).where(User.username == "t1")).scalar_one().display_name
+    assert first in _track(app, assigned)
+    assert _send(client, assigned, "job.handed_back", {"reason": "身体不适，无法上门"}, -4)["status"] == "applied"
+    track = _track(app, assigned)
+    assert _state(track) == "您的需求正在转交给另一位技术人员：我们会尽快与您联系。"
+    assert "正在转交给另一位技术人员" in _timeline_of(track)
+    assert 'id="technician"' not in track and not any(text in track for text in INTERNAL)
+    make_user(Role.TECHNICIAN, "t2")
+    with app.app_context():
+        ticket = access.get_ticket(assigned)
+        boss = db.session.execute(select(User).where(User.username == "boss")).scalar_one()
+        t2 = db.session.execute(select(User).where(User.username == "t2")).scalar_one()
+        assignment.assign(ticket, t2, context.Context(actor=boss, tz=SHANGHAI, now=datetime.now(UTC)))
+        db.session.commit()
+        second = t2.display_name
+    reassigned = _track(app, assigned)
+    assert "转交" not in _state(reassigned) and second in reassigned.split('id="technician">')[1]
+
+
+@pytest.mark.parametrize("reason", HOSTILE_REASONS)
+def test_hostile_follow_up_reasons_never_a_500_and_the_alert_carries_only_what_was_stored(app, prepared, reason):
+    import json as jsonlib
+
+    client = phone(app)
+    _send(client, prepared, "visit.arrived", {}, -5)
+    body = jsonlib.dumps({"device_id": "phone-1", "ops": [
+        op("visit.followup_needed", prepared, {"reason": reason})]}, allow_nan=True)
+    response = client.post("/api/v1/sync", data=body, content_type="application/json")
+    assert response.status_code in (200, 400), response.status_code
+    applied = response.status_code == 200 and response.json["results"][0]["status"] == "applied"
+    alerts = _alerts(app, "followup")
+    if applied:
+        stored = _ticket(app, prepared).visits[0].end_reason
+        assert isinstance(reason, str) and "\x00" not in stored
+        assert {a.params["text"] for a in alerts} == {stored[:200]} and len(alerts) == 2
+    else:
+        assert alerts == []
+    assert _track(app, prepared).count("需要再次上门") == (2 if applied else 0)  # the state and the timeline

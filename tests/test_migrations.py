@@ -183,3 +183,53 @@ def test_an_existing_database_with_requests_upgrades_through_the_table_rebuilds(
             db.engine.dispose()
     finally:
         drop()
+
+
+def test_the_closed_unsigned_migration_moves_requests_closed_by_the_decision_off_cancelled_and_back(
+        database, make_app, tmp_path):
+    """f1a7c3e5d902: a request a supervisor closed after a visit the customer did not sign was stored as cancelled;
+    it becomes `closed_unsigned` (closed_at = when it was closed, no cancellation left), a request cancelled for
+    another reason stays cancelled. Downgrade puts it back as it was."""
+    from flask_migrate import downgrade
+
+    url, drop = _empty_database_url(database, tmp_path)
+    try:
+        app = make_app(SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade(revision="e7c1d3a5b9f2")
+            with db.engine.begin() as conn:
+                # Only the rows under test: the visit's technician is not what this migration is about.
+                if database["kind"] == "sqlite":
+                    conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
+                else:
+                    conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+                conn.execute(sa.text("INSERT INTO customers (id, name, created_at) VALUES (1, '星河传媒', "
+                                     "CURRENT_TIMESTAMP)"))
+                for ticket_id, reason in ((1, "客户拒绝签字，主管核实后结案"), (2, "客户已自行解决")):
+                    conn.execute(sa.text(
+                        "INSERT INTO tickets (id, number, status, urgency, channel, customer_id, contact_phone, "
+                        "device_model_text, problem, reported_at, created_at, is_complex, updated_at, version, "
+                        "cancelled_at, cancel_reason) VALUES (:id, :number, 'cancelled', 'urgent', 'phone', 1, "
+                        "'13800138000', '编码器', '断流', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, false, "
+                        "CURRENT_TIMESTAMP, 1, CURRENT_TIMESTAMP, :reason)"),
+                        {"id": ticket_id, "number": f"FS-2026-00000{ticket_id}", "reason": reason})
+                conn.execute(sa.text(
+                    "INSERT INTO visits (id, ticket_id, technician_id, scheduled_at, address, created_at, decision, "
+                    "decision_reason, unsigned_kind) VALUES (1, 1, 1, CURRENT_TIMESTAMP, '上海', CURRENT_TIMESTAMP, "
+                    "'close', '客户拒绝签字，主管核实后结案', 'refused')"))
+            db.session.remove()
+            upgrade()
+            query = sa.text("SELECT id, status, cancelled_at IS NULL, closed_at IS NULL, cancel_reason FROM tickets "
+                            "ORDER BY id")
+            with db.engine.connect() as conn:
+                assert [tuple(r) for r in conn.execute(query)] == [
+                    (1, "closed_unsigned", True, False, None), (2, "cancelled", False, True, "客户已自行解决")]
+            downgrade(revision="e7c1d3a5b9f2")
+            with db.engine.connect() as conn:
+                assert [tuple(r) for r in conn.execute(query)] == [
+                    (1, "cancelled", False, True, "客户拒绝签字，主管核实后结案"),
+                    (2, "cancelled", False, True, "客户已自行解决")]
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        drop()

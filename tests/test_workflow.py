@@ -18,7 +18,8 @@ LEGAL = {
     (S.CONTACTED, S.REMOTE_RESOLVED), (S.CONTACTED, S.VISIT_SCHEDULED), (S.CONTACTED, S.CANCELLED),
     (S.VISIT_SCHEDULED, S.VISIT_SCHEDULED), (S.VISIT_SCHEDULED, S.ON_SITE), (S.VISIT_SCHEDULED, S.CANCELLED),
     (S.ON_SITE, S.SIGNED),
-    (S.ON_SITE, S.CONTACTED), (S.ON_SITE, S.CANCELLED),  # another visit; closed without the customer's signature
+    # another visit; closed without the customer's signature (its own status: the work was done, nothing cancelled)
+    (S.ON_SITE, S.CONTACTED), (S.ON_SITE, S.CLOSED_UNSIGNED),
     (S.REMOTE_RESOLVED, S.SUBMITTED), (S.SIGNED, S.SUBMITTED),
     (S.SUBMITTED, S.APPROVED), (S.SUBMITTED, S.RETURNED),
     (S.RETURNED, S.SUBMITTED),
@@ -59,3 +60,5 @@ def test_refusal_names_both_states_in_the_users_language(app):
 def test_closed_states_are_final():
     assert workflow.ALLOWED[S.APPROVED] == frozenset()
     assert workflow.ALLOWED[S.CANCELLED] == frozenset()
+    assert workflow.ALLOWED[S.CLOSED_UNSIGNED] == frozenset()
+    assert S.CLOSED_UNSIGNED in workflow.CLOSED and S.CLOSED_UNSIGNED not in workflow.OPEN_STATES

@@ -156,7 +156,7 @@ def _track_page(ticket, token: str, *, order_link=None, errors=None, values=None
     return render_template("customer/track.html", ticket=ticket, site=site, token=token,
                            state=tracking.state_words(ticket, company_tz()),
                            steps=tracking.timeline(ticket, company_tz()),
-                           technician=ticket.assignee.display_name if ticket.assignee else None,
+                           technician=tracking.technician_shown(ticket),
                            order_link=order_link, may_rate=tracking.may_rate(ticket),
                            rated=tracking.follow_up_rating(ticket), errors=errors or {}, values=values or {},
                            message=message, awaiting_code=smscode.awaiting_confirmation(ticket),

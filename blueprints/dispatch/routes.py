@@ -18,7 +18,7 @@ from domain.core.models import AuditEvent, Blob
 from domain.core.types import utcnow
 from domain.core.validation import parse_int
 from domain.customer.tracking import tracking_url
-from domain.fieldwork import evidence, unsigned
+from domain.fieldwork import evidence, followup, unsigned
 from domain.knowledge import kb
 from domain.requests import access, assignment, intake, progress_notes, remote_work, visits, workflow
 from domain.requests.board import BoardFilter, act_label, active_users, board_page, day_view, technician_load
@@ -231,7 +231,8 @@ def _render_detail(ticket: Ticket, forms: dict | None = None, status: int = 200)
         can_download=access.can_download_order(user, ticket), can_open_case_analysis=kb.can_edit(user),
         can_note=user.has_role(Role.TECHNICIAN, Role.EXPERT, Role.SUPERVISOR) and not ticket.is_locked,
         visit=ticket.current_visit, awaiting_forward=intake.awaiting_acceptance(ticket),
-        pending_unsigned=unsigned.pending_decision(ticket), photos_by_id={p.id: p for p in ticket.photos},
+        pending_unsigned=unsigned.pending_decision(ticket), next_visit=visits.awaiting_next_visit(ticket),
+        photos_by_id={p.id: p for p in ticket.photos},
         map_url=visits.map_url, timeline=_timeline(ticket),
         evidence=evidence.page_evidence(ticket),
         can_forward=user.has_role(Role.DISPATCHER, Role.SUPERVISOR),
@@ -383,8 +384,8 @@ def another_visit(number: str):
     """The supervisor asks for another visit (parts to order): the visit on site ends, its work kept."""
     def action(ticket, form):
         ctx = domain_context()
-        visits.end_for_another_visit(ticket, ctx, reason=form.reason.data or "", at=ctx.now,
-                                     action="visit.followup_decided")
+        followup.another_visit(ticket, ctx, reason=form.reason.data or "", at=ctx.now,
+                               action="visit.followup_decided")
         return _("%(number)s goes back to scheduling for another visit.", number=number)
 
     return _act(number, "another_visit", action)

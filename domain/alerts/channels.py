@@ -69,7 +69,7 @@ POSTING, UNCONFIRMED = "posting", "unconfirmed"
 OK, FAILING = "ok", "failing"
 # The kinds a group can be told of, and what a robot added without a choice announces.
 ROBOT_KINDS = [Kind.NEW_REQUEST, Kind.ASSIGNED, Kind.DUE_SOON, Kind.MISSED, Kind.ESCALATED, Kind.SUBMITTED,
-               Kind.RETURNED, Kind.UNSIGNED]
+               Kind.RETURNED, Kind.UNSIGNED, Kind.FOLLOWUP]
 DEFAULT_KINDS = [Kind.NEW_REQUEST.value, Kind.ASSIGNED.value, Kind.DUE_SOON.value, Kind.MISSED.value]
 # Who is @mentioned: whoever must act (the assignee, the expert), not the supervisors the group is for.
 MENTIONED_ROLES = {Role.TECHNICIAN, Role.EXPERT}

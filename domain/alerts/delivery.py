@@ -30,7 +30,7 @@ BATCH = 500
 DEFAULT_CHANNELS: dict[str, list[str]] = {
     "push": [k.value for k in Kind],
     "email": [Kind.MISSED.value, Kind.RETURNED.value, Kind.WEEKLY_REPORT.value, Kind.UNREACHABLE.value,
-              Kind.HANDED_BACK.value, Kind.UNSIGNED.value],
+              Kind.HANDED_BACK.value, Kind.UNSIGNED.value, Kind.FOLLOWUP.value],
     "robot": [k.value for k in Kind],
     "sms": [Kind.ASSIGNED.value, Kind.MISSED.value],
 }
@@ -90,6 +90,8 @@ def path_for(user: User, note: Notification) -> str:
         return "/notifications/"
     if user.role.value == "technician":
         return f"/field/#/job/{number}"
+    if note.kind == Kind.FOLLOWUP:  # the request page's "another visit needed" banner: who schedules, reassign
+        return f"/dispatch/requests/{number}#next-visit"
     return f"/dispatch/requests/{number}"
 
 

@@ -40,6 +40,7 @@ class Kind(StrEnum):
     UNREACHABLE = "unreachable"      # the customer has not been reached after several attempts
     HANDED_BACK = "handed_back"      # a technician handed a job back: reassign it
     UNSIGNED = "unsigned"            # the customer is absent or refuses to sign: decide (another visit, close)
+    FOLLOWUP = "followup"            # a visit ended, another is needed (parts to order): schedule the next one
     CHANNEL_FAILING = "channel_failing"  # a group robot refuses our messages (signature, token)
     CUSTOMER_REPORT = "customer_report"  # a customer reported a fault online: customer service forwards it
     SEAL_FAILING = "seal_failing"    # an order could not be sealed (the key, or the time-stamping authority)
@@ -57,6 +58,7 @@ KIND_LABELS = {
     Kind.UNREACHABLE: _l("Customer not reached"),
     Kind.HANDED_BACK: _l("Job handed back"),
     Kind.UNSIGNED: _l("Customer did not sign"),
+    Kind.FOLLOWUP: _l("Another visit needed"),
     Kind.CHANNEL_FAILING: _l("A group robot refuses messages"),
     Kind.CUSTOMER_REPORT: _l("Fault reported online by a customer"),
     Kind.SEAL_FAILING: _l("Company seal failing"),
@@ -77,6 +79,8 @@ KIND_ROLES: dict[Kind, frozenset[Role]] = {
     Kind.UNREACHABLE: frozenset({Role.SUPERVISOR}),
     Kind.HANDED_BACK: frozenset({Role.SUPERVISOR}),
     Kind.UNSIGNED: frozenset({Role.SUPERVISOR}),
+    # Whoever plans the visits: the supervisors, and customer service, who agrees times with the customer.
+    Kind.FOLLOWUP: frozenset({Role.SUPERVISOR, Role.DISPATCHER}),
     Kind.CHANNEL_FAILING: frozenset({Role.ADMIN}),
     Kind.CUSTOMER_REPORT: frozenset({Role.DISPATCHER, Role.SUPERVISOR}),
     # The admins (the supervisors where there is no admin account): the seal's key or time-stamping authority.
@@ -216,6 +220,17 @@ def signature_missing(ticket: Ticket, visit: Any) -> None:
            technician=ticket.assignee.display_name if ticket.assignee else "")
 
 
+def followup_needed(ticket: Ticket, visit: Any, actor: User | None) -> None:
+    """A visit ended with another one to follow (parts to order, the customer absent): the supervisors and customer
+    service are told at once, with the reason, to get the next visit scheduled. Not the one who asked for it."""
+    with db.session.no_autoflush:
+        desk = list(db.session.execute(select(User.id).where(User.role.in_([Role.SUPERVISOR, Role.DISPATCHER]),
+                                                             User.active.is_(True))).scalars())
+    notify([uid for uid in desk if actor is None or uid != actor.id], Kind.FOLLOWUP,
+           f"{ticket.number}:{visit.ended_at.isoformat()}", ticket=ticket, text=(visit.end_reason or "")[:200],
+           technician=ticket.assignee.display_name if ticket.assignee else "")
+
+
 # --- reading --------------------------------------------------------------------------------------------
 
 
@@ -256,6 +271,9 @@ def title_and_body(note: Notification, *, tz: ZoneInfo, policy: Policy) -> tuple
             else _("%(number)s: the customer is not there to sign", number=number)
         return title, _("%(name)s: %(reason)s. Decide: another visit, or close without a signature.",
                         name=p.get("technician", ""), reason=text)
+    if kind == Kind.FOLLOWUP:
+        return (_("%(number)s needs another visit: get it scheduled", number=number),
+                _("%(name)s: %(reason)s", name=p.get("technician", ""), reason=text))
     if kind == Kind.WEEKLY_REPORT:
         return _("Weekly report %(week)s", week=p.get("week", "")), _("The report is stored and was sent to "
                                                                       "customer service.")

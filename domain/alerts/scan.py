@@ -61,7 +61,7 @@ def _running_clocks(*conditions):
                    Ticket.expert_id)
             .join(Ticket, Ticket.id == TicketClock.ticket_id)
             .where(TicketClock.done_at.is_(None), TicketClock.not_applicable.is_(False),
-                   Ticket.status != TicketStatus.CANCELLED,
+                   Ticket.status.not_in([TicketStatus.CANCELLED, TicketStatus.CLOSED_UNSIGNED]),
                    # An approved request's clocks have all stopped but its case analysis, which starts then.
                    or_(Ticket.status != TicketStatus.APPROVED, TicketClock.name == ClockName.CASE_ANALYSIS),
                    *conditions))

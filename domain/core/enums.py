@@ -45,6 +45,11 @@ class TicketStatus(StrEnum):
     APPROVED = "approved"
     RETURNED = "returned"
     CANCELLED = "cancelled"
+    # Closed by a supervisor after a visit the customer did not sign (absent, or refused): the work was done, the
+    # customer never confirmed it. A status of its own, not CANCELLED (nothing was called off: the visit happened,
+    # its work is on record) and not APPROVED (no signed order was reviewed): every list, badge, filter and count
+    # that reads the status names it for what it is, with no marker to remember beside it (issue 24).
+    CLOSED_UNSIGNED = "closed_unsigned"
 
 
 class Resolution(StrEnum):

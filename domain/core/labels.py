@@ -28,6 +28,7 @@ STATUS_LABELS = {
     TicketStatus.APPROVED: _l("Approved"),
     TicketStatus.RETURNED: _l("Returned for changes"),
     TicketStatus.CANCELLED: _l("Cancelled"),
+    TicketStatus.CLOSED_UNSIGNED: _l("Closed, not signed by the customer"),
 }
 
 DEVICE_STATE_LABELS = {

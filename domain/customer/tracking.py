@@ -14,6 +14,7 @@ from ..core.db import db
 from ..core.enums import Resolution, TicketStatus
 from ..core.site import Site
 from ..requests.models import Ticket
+from ..requests.workflow import CLOSED
 
 
 def _serializer(site: Site) -> URLSafeTimedSerializer:
@@ -76,16 +77,45 @@ def service_over(ticket: Ticket) -> bool:
     return ticket.status in SERVICE_OVER
 
 
+def handed_back(ticket: Ticket) -> bool:
+    """The technician gave the job back (ill, stuck) and it waits to be reassigned."""
+    return ticket.handed_back_at is not None and ticket.status not in CLOSED
+
+
+def technician_shown(ticket: Ticket) -> str | None:
+    """The technician the page names: nobody while the request is being passed to another one."""
+    return ticket.assignee.display_name if ticket.assignee and not handed_back(ticket) else None
+
+
 def state_words(ticket: Ticket, tz=None) -> str:
+    """Where the request stands, in plain words for the customer. The exception paths (the service order not
+    signed, another visit needed, the job being passed to another technician, closed without the signature) say
+    so honestly, never with internal data: no technician's reason, no supervisor, no deadline."""
+    from ..fieldwork.unsigned import pending_decision
+    from ..requests.visits import awaiting_next_visit
+
     name = ticket.assignee.display_name if ticket.assignee else ""
     visit = ticket.current_visit
     status = ticket.status
+    if status == TicketStatus.CLOSED_UNSIGNED:
+        return str(_l("Closed without your signature: the work on site was done, but the service order was not "
+                      "signed. If anything is still wrong, please call customer service."))
     if status == TicketStatus.CANCELLED:
         return str(_l("This request was closed."))
     if service_over(ticket):
         if ticket.resolution == Resolution.REMOTE or status == TicketStatus.REMOTE_RESOLVED:
             return str(_l("Solved remotely. Thank you for your patience."))
         return str(_l("Done: the repair is finished and you signed the service order."))
+    if handed_back(ticket):
+        return str(_l("Your request is being passed to another technician: we will contact you shortly."))
+    if status == TicketStatus.ON_SITE and pending_decision(ticket) is not None:
+        return str(_l("The service order could not be signed: we are deciding the next step and will contact "
+                      "you."))
+    if awaiting_next_visit(ticket) is not None:
+        return str(_l("Another visit is needed: we will agree a time with you."))
+    if status == TicketStatus.VISIT_SCHEDULED and visit is not None and ticket.earlier_visits \
+            and visit.on_the_way_at is None:
+        return str(_l("Another visit is agreed: %(name)s comes at the agreed time.", name=name))
     if status == TicketStatus.ON_SITE:
         return str(_l("%(name)s is on site with you.", name=name))
     if status == TicketStatus.VISIT_SCHEDULED and visit is not None and visit.on_the_way_at is not None \
@@ -127,12 +157,20 @@ def timeline(ticket: Ticket, tz) -> list[Step]:
                                                           .strftime("%H:%M")))))
         if visit.arrived_at:
             steps.append(Step(visit.arrived_at, str(_l("Technician arrived"))))
+        if visit.unsigned_at:
+            steps.append(Step(visit.unsigned_at, str(_l("The service order was not signed"))))
+        if visit.ended_at:
+            steps.append(Step(visit.ended_at, str(_l("Another visit is needed"))))
     if ticket.remote_resolved_at:
         steps.append(Step(ticket.remote_resolved_at, str(_l("Solved remotely"))))
     if ticket.signature is not None:
         steps.append(Step(ticket.signature.signed_at, str(_l("You signed the service order"))))
+    if handed_back(ticket):
+        steps.append(Step(ticket.handed_back_at, str(_l("Being passed to another technician"))))
     if ticket.cancelled_at:
         steps.append(Step(ticket.cancelled_at, str(_l("Closed"))))
+    if ticket.status == TicketStatus.CLOSED_UNSIGNED and ticket.closed_at:
+        steps.append(Step(ticket.closed_at, str(_l("Closed without your signature"))))
     return sorted(steps, key=lambda step: step.at)
 
 

@@ -42,7 +42,7 @@ from ..documents import review
 from ..fieldwork.models import Photo
 from ..requests import assignment, progress_notes, remote_work, visits
 from ..requests.models import Ticket
-from . import onsite, signing, unsigned
+from . import followup, onsite, signing, unsigned
 from .effects import OP_ID, OP_TIME, append, copy_fields, data, each, op_time_plus, set_to, upsert, value
 from .flow import (
     LOCKED,
@@ -390,7 +390,7 @@ def _signature_missing(ticket: Ticket, ctx: Context, data: SignatureMissingPaylo
 
 
 def _another_visit(ticket: Ticket, ctx: Context, data: AnotherVisit, at: datetime, meta: dict) -> None:
-    visits.end_for_another_visit(ticket, ctx, reason=data.reason, at=at)
+    followup.another_visit(ticket, ctx, reason=data.reason, at=at)
 
 
 def _device_checked(ticket: Ticket, ctx: Context, data: DeviceChecked, at: datetime, meta: dict) -> None:

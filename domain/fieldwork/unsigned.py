@@ -12,14 +12,14 @@ from flask_babel import lazy_gettext as _l
 
 from ..alerts import notifications as alerts
 from ..core.audit import record_event
-from ..core.context import AFTER_ARRIVAL, MAX_TEXT, Context, checked_time, require_assignee
+from ..core.context import AFTER_ARRIVAL, Context, checked_time, require_assignee
 from ..core.enums import Role, SignatureMissing, TicketStatus, UnsignedDecision
 from ..core.errors import DomainError, Forbidden, ValidationError
 from ..fieldwork.models import Visit
-from ..requests import visits, workflow
+from ..requests import workflow
 from ..requests.models import Ticket
 from ..sla.clocks import drop_clock
-from . import flow
+from . import flow, followup
 
 # The technician's reason (and the supervisor's): a few sentences, refused beyond this (the phone's field stops here).
 REASON_MAX = 1000
@@ -82,12 +82,14 @@ def decide(ticket: Ticket, ctx: Context, *, decision: str | None, reason: str | 
     visit.decision, visit.decision_reason, visit.decided_at, visit.decided_by = chosen, text or None, ctx.now, \
         ctx.actor
     if chosen == UnsignedDecision.REVISIT:
-        visits.end_for_another_visit(ticket, ctx, reason=text or visit.unsigned_reason or "", at=ctx.now,
-                                     action="visit.revisit_decided")
+        followup.another_visit(ticket, ctx, reason=text or visit.unsigned_reason or "", at=ctx.now,
+                               action="visit.revisit_decided")
         return visit
-    workflow.move(ticket, TicketStatus.CANCELLED, actor=ctx.actor, action="ticket.closed_unsigned", via=ctx.via,
-                  remote_addr=ctx.remote_addr, reason=text[:500])
-    ticket.cancelled_at, ticket.cancel_reason = ctx.now, text[:MAX_TEXT]
+    # Closed, not cancelled: the work was done and stays on record; the status says the customer never signed
+    # (enums.TicketStatus.CLOSED_UNSIGNED), the reason is the visit's `decision_reason`.
+    workflow.move(ticket, TicketStatus.CLOSED_UNSIGNED, actor=ctx.actor, action="ticket.closed_unsigned",
+                  via=ctx.via, remote_addr=ctx.remote_addr, reason=text[:500])
+    ticket.closed_at = ctx.now
     for clock in list(ticket.clocks):
         drop_clock(ticket, clock.name, at=ctx.now)  # a deadline already passed stays missed
     return visit

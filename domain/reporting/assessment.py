@@ -9,9 +9,11 @@ so that a supervisor can check it. The definitions, as the page, the PDF and the
 - A month runs from the 1st 00:00 to the next 1st 00:00 in the configured time zone.
 - Per technician = by the request's assignee (as the weekly report counts).
 - Requests handled: requests entered in the month (created_at) and assigned to the technician, cancelled ones
-  left out.
+  left out; one closed without the customer's signature (a visit the customer did not sign, closed by a
+  supervisor) is handled, not cancelled: the work was done.
 - Resolution rate: of those, the ones resolved (solved remotely, or signed by the customer after an on-site
-  visit, up to now) / requests handled.
+  visit, up to now) / requests handled. A request closed unsigned counts as handled but not resolved: nobody
+  confirmed the fix (the policy's proof is the customer's signature); it is shown apart (`closed_unsigned`).
 - Each deadline: the clocks the technician owns (domain/sla/rules.py; not the intake, which is customer
   service's, nor the case analysis, the supervisors' and experts'), counted in the month their deadline falls
   in: met / (met + missed), running ones apart (the weekly report's rule).
@@ -131,6 +133,8 @@ def definitions(tz_name: str) -> list[str]:
           "out."),
         _("Resolution rate = requests resolved / requests handled. Resolved: solved remotely (remote fixes "
           "included) or signed by the customer after an on-site visit, up to now."),
+        _("A request closed without the customer's signature (the customer absent or refusing, closed by a "
+          "supervisor) is handled, not cancelled, and not resolved: nobody confirmed the fix."),
         _("Deadlines: only those that are the technician's work (the 15-minute intake is customer service's, "
           "the case analysis the supervisors' and experts'). A deadline counts in the month it falls due: met if "
           "done by then, missed if done later or still open after it; rate = met / (met + missed); deadlines "
@@ -239,7 +243,8 @@ class TechnicianFigures:
     figures: dict[str, Figure] = field(default_factory=_empty_figures)
     # What a count is made of: requests handled (remote, on_site, open) and case analyses by trigger.
     details: dict[str, int] = field(default_factory=lambda: {
-        "remote": 0, "on_site": 0, "returns": 0, "first_seen": 0, "complex": 0, "analyses_completed": 0})
+        "remote": 0, "on_site": 0, "closed_unsigned": 0, "returns": 0, "first_seen": 0, "complex": 0,
+        "analyses_completed": 0})
 
     def __getitem__(self, key: str) -> Figure:
         return self.figures[key]
@@ -258,7 +263,8 @@ class TechnicianFigures:
                 data[key] = {"count": figure.numerator}
             else:
                 data[key] = figure.as_dict()
-        data["handled"].update(remote=self.details["remote"], on_site=self.details["on_site"])
+        data["handled"].update(remote=self.details["remote"], on_site=self.details["on_site"],
+                               closed_unsigned=self.details["closed_unsigned"])
         data["case_analyses"].update(orders_approved=self.figures["case_analyses"].denominator,
                                      first_seen=self.details["first_seen"], complex=self.details["complex"],
                                      completed=self.details["analyses_completed"])
@@ -329,18 +335,20 @@ def _scope(result: dict[int, TechnicianFigures], assignee_id: int) -> Technician
 def _count_requests(month: Month, result: dict[int, TechnicianFigures]) -> None:
     remote = Ticket.remote_resolved_at.is_not(None)
     on_site = and_(Ticket.remote_resolved_at.is_(None), Signature.id.is_not(None))
+    unsigned = Ticket.status == TicketStatus.CLOSED_UNSIGNED
     stmt = (
         select(Ticket.assignee_id, func.count(Ticket.id), func.sum(case((remote, 1), else_=0)),
-               func.sum(case((on_site, 1), else_=0)))
+               func.sum(case((on_site, 1), else_=0)), func.sum(case((unsigned, 1), else_=0)))
         .outerjoin(Signature, Signature.ticket_id == Ticket.id)
         .where(_in_month(Ticket.created_at, month), Ticket.status != TicketStatus.CANCELLED,
                Ticket.assignee_id.is_not(None))
         .group_by(Ticket.assignee_id)
     )
-    for assignee_id, handled, n_remote, n_on_site in db.session.execute(stmt):
+    for assignee_id, handled, n_remote, n_on_site, n_unsigned in db.session.execute(stmt):
         scope = _scope(result, assignee_id)
         scope["handled"].numerator = int(handled)
         scope.details["remote"], scope.details["on_site"] = int(n_remote or 0), int(n_on_site or 0)
+        scope.details["closed_unsigned"] = int(n_unsigned or 0)
         scope["resolution_rate"].numerator = int(n_remote or 0) + int(n_on_site or 0)
         scope["resolution_rate"].denominator = int(handled)
 

@@ -13,7 +13,10 @@ How the figures are counted (the page and the PDF say the same: `counting_rules`
   (the process took another path, or the request was cancelled) are not counted.
 - Response rate = the first-contact clock (by default 30 min urgent, 60 min normal) by those rules.
 - Resolution rate: requests entered in the week (created_at), cancelled ones left out; resolved = solved remotely
-  or signed by the customer after an on-site visit, whenever that happened up to the report.
+  or signed by the customer after an on-site visit, whenever that happened up to the report. A request closed
+  without the customer's signature (a supervisor's decision after a visit the customer did not sign) is not
+  cancelled: it is counted among the requests (the work was done) but not as resolved (nobody confirmed the fix);
+  `closed_unsigned` counts them apart.
 - Satisfaction: ratings of orders the customer signed in the week (the signing time on the phone) and ratings
   given afterwards on the tracking page in the week; numerator = ratings of 4 or 5, denominator = all ratings (an
   order signed without a rating is not counted); plus the mean and the count of each rating 1..5; `sources` keeps
@@ -108,6 +111,9 @@ def counting_rules(tz_name: str) -> list[str]:
           normal=span_text(policy.first_contact_normal_minutes)),
         _("Resolution rate: requests entered in the week, cancelled ones left out; resolved = solved remotely "
           "or signed by the customer after an on-site visit, up to now."),
+        _("A request closed without the customer's signature (the customer absent or refusing, closed by a "
+          "supervisor) is counted among the requests, not as cancelled, and not as resolved: nobody confirmed "
+          "the fix."),
         _("Satisfaction: ratings of orders the customer signed in the week; satisfied = 4 or 5 stars."),
         _("Per technician: by the request's assignee, and only the deadlines that are the technician's work: the "
           "intake (customer service's) and the case analysis (the supervisors' and experts') count for the whole "
@@ -208,6 +214,16 @@ class Figure:
         return data
 
 
+@dataclass
+class ResolutionFigure(Figure):
+    """The resolution rate, with the requests closed without the customer's signature apart: in the denominator
+    (received, not cancelled), never in the numerator (nobody confirmed the fix)."""
+    closed_unsigned: int = 0
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "closed_unsigned": self.closed_unsigned}
+
+
 SOURCES = ("on_site", "follow_up")  # rated on the technician's phone at signing; afterwards on the tracking page
 
 
@@ -250,7 +266,8 @@ class Figures:
     """Every figure of one scope (the team, or one technician) for one week."""
 
     figures: dict[str, Figure] = field(default_factory=lambda: {
-        key: _satisfaction() if key == "satisfaction" else Figure(pending=0 if key in CLOCK_FIGURES else None)
+        key: _satisfaction() if key == "satisfaction" else ResolutionFigure() if key == "resolution_rate"
+        else Figure(pending=0 if key in CLOCK_FIGURES else None)
         for key in FIGURE_KEYS})
 
     def __getitem__(self, key: str) -> Figure:
@@ -356,17 +373,20 @@ def _count_clocks(week: Week, previous: Week, now: datetime, weeks: dict[int, We
 def _count_resolution(week: Week, previous: Week, weeks: dict[int, WeekFigures]) -> None:
     current = _in_current(Ticket.created_at, week)
     resolved = or_(Ticket.remote_resolved_at.is_not(None), Signature.id.is_not(None))
+    unsigned = Ticket.status == TicketStatus.CLOSED_UNSIGNED
     stmt = (
-        select(current, Ticket.assignee_id, func.count(Ticket.id), func.sum(case((resolved, 1), else_=0)))
+        select(current, Ticket.assignee_id, func.count(Ticket.id), func.sum(case((resolved, 1), else_=0)),
+               func.sum(case((unsigned, 1), else_=0)))
         .outerjoin(Signature, Signature.ticket_id == Ticket.id)
         .where(Ticket.created_at >= previous.start, Ticket.created_at < week.end,
                Ticket.status != TicketStatus.CANCELLED)
         .group_by(current, Ticket.assignee_id)
     )
-    for in_current, assignee_id, received, n_resolved in db.session.execute(stmt):
+    for in_current, assignee_id, received, n_resolved, n_unsigned in db.session.execute(stmt):
         for figures in weeks[in_current].scope(assignee_id):
             figures["resolution_rate"].numerator += int(n_resolved or 0)
             figures["resolution_rate"].denominator += int(received)
+            figures["resolution_rate"].closed_unsigned += int(n_unsigned or 0)  # type: ignore[attr-defined]
 
 
 def _count_ratings(week: Week, previous: Week, weeks: dict[int, WeekFigures]) -> None:

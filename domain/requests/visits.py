@@ -143,7 +143,8 @@ def end_for_another_visit(ticket: Ticket, ctx: Context, *, reason: str, at: date
     """The visit on site ends without finishing the job (parts to order, the customer absent): the request goes
     back to scheduling for another visit, with its own preparation clock; what the visit recorded (notes, photos,
     tests, the cause and work done) stays on the request. Asked by the technician (from the phone, at the op's time)
-    or decided by a supervisor (the request page)."""
+    or decided by a supervisor (the request page). Called through fieldwork.followup.another_visit, which alerts
+    whoever plans the next visit."""
     if not ctx.actor.has_role(Role.SUPERVISOR):
         require_assignee(ctx, ticket)
         flow.enforce(ticket, "visit.followup_needed", data={"reason": reason})
@@ -160,3 +161,10 @@ def end_for_another_visit(ticket: Ticket, ctx: Context, *, reason: str, at: date
                   remote_addr=ctx.remote_addr, reason=reason[:500])
     visit.ended_at, visit.end_reason = at, reason[:1000]
     return visit
+
+
+def awaiting_next_visit(ticket: Ticket) -> Visit | None:
+    """The visit that ended for another to follow, while the next one is not scheduled yet (None otherwise)."""
+    if ticket.status != TicketStatus.CONTACTED or ticket.current_visit is not None or not ticket.earlier_visits:
+        return None
+    return ticket.earlier_visits[-1]

@@ -18,13 +18,14 @@ ALLOWED: dict[S, frozenset[S]] = {
     S.CONTACTED: frozenset({S.REMOTE_RESOLVED, S.VISIT_SCHEDULED, S.CANCELLED}),
     S.VISIT_SCHEDULED: frozenset({S.VISIT_SCHEDULED, S.ON_SITE, S.CANCELLED}),
     # Unsigned: back to scheduling for another visit, or closed without a signature (the supervisor's decision).
-    S.ON_SITE: frozenset({S.SIGNED, S.CONTACTED, S.CANCELLED}),
+    S.ON_SITE: frozenset({S.SIGNED, S.CONTACTED, S.CLOSED_UNSIGNED}),
     S.REMOTE_RESOLVED: frozenset({S.SUBMITTED}),
     S.SIGNED: frozenset({S.SUBMITTED}),
     S.SUBMITTED: frozenset({S.APPROVED, S.RETURNED}),
     S.RETURNED: frozenset({S.SUBMITTED}),
     S.APPROVED: frozenset(),
     S.CANCELLED: frozenset(),
+    S.CLOSED_UNSIGNED: frozenset(),
 }
 
 # States in which a request is still waiting for the technician's work (it may be (re)assigned).
@@ -35,7 +36,7 @@ CONTACTABLE = frozenset({S.ASSIGNED, S.CONTACTED, S.VISIT_SCHEDULED})
 # A service order exists (signed on site or solved remotely) and waits for the write-up and submission.
 SUBMITTABLE = frozenset({S.REMOTE_RESOLVED, S.SIGNED, S.RETURNED})
 # Closed for good: nothing more happens to the request, not even an escalation.
-CLOSED = frozenset({S.APPROVED, S.CANCELLED})
+CLOSED = frozenset({S.APPROVED, S.CANCELLED, S.CLOSED_UNSIGNED})
 
 
 def can_move(current: S, target: S) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..core.enums import ClockName, ClockState
+from ..core.enums import ClockName, ClockState, TicketStatus
 from ..requests.models import Ticket
 from ..sla.models import TicketClock
 
@@ -54,8 +54,9 @@ def current_clocks(ticket: Ticket) -> list[TicketClock]:
 
 
 def next_running(ticket: Ticket) -> TicketClock | None:
-    """The running clock due first, for lists; a cancelled request has none (its missed clocks stay missed)."""
-    if ticket.cancelled_at is not None:
+    """The running clock due first, for lists; a cancelled request, or one closed unsigned, has none (its missed
+    clocks stay missed)."""
+    if ticket.cancelled_at is not None or ticket.status == TicketStatus.CLOSED_UNSIGNED:
         return None
     running = [c for c in current_clocks(ticket) if c.done_at is None and not c.not_applicable]
     return min(running, key=lambda c: c.due_at) if running else None

@@ -21,7 +21,8 @@ from .strings import strings_for_page
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 # The app shell: precached by the service worker so the app opens with no network.
-SHELL_FILES = ["field/app.js", "field/ui.js", "field/acts.js", "field/lists.js", "field/job.js", "field/steps.js",
+SHELL_FILES = ["field/early.js", "field/app.js", "field/ui.js", "field/acts.js", "field/lists.js", "field/job.js",
+               "field/steps.js",
                "field/photos.js", "field/exceptions.js", "field/devices.js", "field/customer.js", "field/smscode.js",
                "field/store.js", "field/sync.js", "field/flow.js", "field/effects.js", "field/rules.js",
                "field/signature.js",
@@ -33,7 +34,8 @@ SHELL_FILES = ["field/app.js", "field/ui.js", "field/acts.js", "field/lists.js",
 # finds them level by level through the imports (app.js -> job.js -> steps.js -> ...), a round trip per level,
 # which on a basement's 400 ms link was most of the first load. The signature pad is imported when a customer signs.
 PRELOADED = [name for name in SHELL_FILES if name.endswith(".js") and name not in (
-    "field/app.js", "js/alerts.js", "field/signature.js", "vendor/signature_pad-5.1.4/signature_pad.min.js")]
+    "field/early.js", "field/app.js", "js/alerts.js", "field/signature.js",
+    "vendor/signature_pad-5.1.4/signature_pad.min.js")]
 # The barcode reader for browsers with no BarcodeDetector of their own (static/field/devices.js): the ZXing
 # polyfill, 1.1 MB with its WebAssembly (about 420 KB compressed), is not in the shell: it would multiply the first
 # load several times over for every phone, and Chromium on Android never needs it. The service worker keeps it in a

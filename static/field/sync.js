@@ -105,9 +105,15 @@ function textBatch(ops, maxOps) {
   return batch;
 }
 
+// The feed early.js asked for while the page's modules were still coming: used by the first flush when the phone
+// had nothing to send first (else the feed may predate what was just sent), and only once.
+let earlyJobs = globalThis.fieldEarlyJobs || null;
+
 async function flushOnce() {
   const deviceId = await store.deviceId();
   let ops = await store.pendingOps();
+  const early = ops.length ? null : earlyJobs;
+  earlyJobs = null;
   let maxOps = BATCH;
   while (ops.length) {
     const op = ops[0];
@@ -139,7 +145,7 @@ async function flushOnce() {
     }
     ops = await store.pendingOps();
   }
-  const jobs = await timedFetch("/api/v1/me/jobs", { credentials: "same-origin" });
+  const jobs = (early && await early) || await timedFetch("/api/v1/me/jobs", { credentials: "same-origin" });
   if (jobs.status === 401) throw new AuthNeeded();
   if (jobs.ok) {
     const feed = await jobs.json();

@@ -1205,3 +1205,34 @@ def test_the_customer_may_sign_without_rating(app, visit_job, chromium):
     assert op.status == "applied" and "rating" not in json.loads(op.body)["data"]
     with app.app_context():
         assert access.get_ticket(number).signature.rating is None
+
+
+def test_the_first_load_asks_for_the_jobs_once_and_never_before_what_waits_to_be_sent(app, visit_job, phone):
+    """static/field/early.js asks for the feed as the page is read (the modules take seconds on a slow line); the
+    first sync uses that answer instead of asking again, unless the phone had acts waiting: they go first, and the
+    list comes from a feed asked after them (the early one could predate them)."""
+    base, context, problems = phone
+    number = visit_job["number"]
+    page = signed_in_app(base, context)
+    expect(page.get_by_text(number)).to_be_visible(timeout=20000)
+    feeds = []
+    page.on("request", lambda r: feeds.append(r.url) if "/api/v1/me/jobs" in r.url else None)
+    page.reload()
+    expect(page.get_by_text(number)).to_be_visible(timeout=20000)
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    page.wait_for_timeout(500)
+    assert len(feeds) == 1
+    # An act that could not be sent (the network fails under it), waiting when the app is opened again.
+    page.goto(job_url(base, number))
+    page.route("**/api/v1/sync", lambda route: route.abort())
+    step(page, "arrive").get_by_role("button", name="我已到达现场").click()
+    expect(page.locator("#sync-status")).to_contain_text("1 条", timeout=20000)
+    page.unroute("**/api/v1/sync")
+    feeds.clear()
+    page.reload()
+    expect(page.locator("#sync-status")).to_contain_text("已全部发送", timeout=20000)
+    page.wait_for_timeout(500)
+    assert len(feeds) == 2  # the early answer left unused: the list's feed was asked after the act was sent
+    with app.app_context():
+        assert access.get_ticket(number).visits[-1].arrived_at is not None
+    assert problems == []

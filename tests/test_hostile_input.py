@@ -36,7 +36,9 @@ HOSTILE = {
     "nan": "NaN",
     "year_9999": "9999-12-31T23:59:59-14:00",
     "year_0001": "0001-01-01T00:00:00+14:00",
-    "deep_nesting": "[" * 5000,
+    # Deeper than Python's recursion limit (1,000: json and any recursive parser stop there), as a text in every
+    # query string, path segment and form field; 5,000 took the sweep 200 s for the same verdict.
+    "deep_nesting": "[" * 1500,
 }
 # The same as JSON values, where the type matters: non-finite numbers and huge integers as numbers.
 JSON_HOSTILE = {**HOSTILE, "infinity_number": float("inf"), "nan_number": float("nan"), "big_int": 10**20,
@@ -168,8 +170,8 @@ def _check(response, what: str) -> None:
 
 
 def _labels(labels) -> list:
-    """The hostile values as (label, routes) parameters, each through every route for every role. The 5,000
-    brackets as a long text (about 450 KB of query string on every route for every role, two thirds of this file's
+    """The hostile values as (label, routes) parameters, each through every route for every role. The 1,500
+    brackets as a long text (about 135 KB of query string on every route for every role, most of this file's
     time) go through one route of each shape (a page or the API, its arguments' converters) for every role in every
     run; through every route they are the `sweep`, which CI runs once, on SQLite. Deep nesting where it is parsed
     (JSON bodies) runs on both databases below."""

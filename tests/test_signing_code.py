@@ -180,3 +180,44 @@ def test_without_the_setting_no_code_is_asked(make_app, make_user):
     signing = until_signing(client, number)
     assert sign_with(client, signing, None)["status"] == "applied"
     assert code_state(app, number) == "not_asked"
+
+
+def test_an_administrator_turns_the_code_on_and_off_on_the_policy_page(make_app, make_user, standin):
+    """The company's choice, not only the deployment's: on the policy page, audited, the same rule on the phone (its
+    embedded rules) and on the server (a code can be asked for; a signature without one waits for confirmation);
+    set back to the deployment's default, nothing is kept and the default decides again."""
+    from domain.core.enums import Role
+    from domain.core.models import AuditEvent
+    from domain.sla.models import PolicySetting
+
+    app = make_app(**sms_settings(standin, "aliyun"))  # the deployment: no code (SIGNING_SMS_CODE unset)
+    with app.app_context():
+        number = make_prepared_visit(make_user, tech="t1", other_tech="t2")["number"]
+    make_user(Role.ADMIN, "root", is_admin=True)
+    admin = signed_client(app, "root")
+    page = admin.get("/admin/policy", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "部署默认（SIGNING_SMS_CODE）：关闭。" in page and 'name="signing_sms_code" value="on" checked' not in page
+    client = phone(app)
+    signing = until_signing(client, number)  # on site, everything done but the signature
+    assert ask(client, number).json["error"]["code"] == "sms_code_off"
+    answer = admin.post("/admin/policy", data={"signing_code_shown": "1", "signing_sms_code": "on"})
+    assert answer.status_code == 302
+    assert 'value="on" checked' in admin.get("/admin/policy").get_data(as_text=True)
+    rules = re.search(r'id="rules">(.*?)</script>', signed_client(app, "t1").get("/field/").get_data(as_text=True))[1]
+    assert '"sms_code":true' in rules
+    assert ask(client, number).status_code == 202 and len(codes_sent(standin)) == 1
+    assert sign_with(client, signing, None)["status"] == "applied"  # offline: kept, to be confirmed later
+    assert code_state(app, number) == smscode.PENDING
+    # A form without the choice on it (the thresholds alone) leaves it as it is.
+    assert admin.post("/admin/policy", data={"intake_minutes": "15"}).status_code == 302
+    with app.app_context():
+        assert smscode.required(current_site())
+    # Off again: the deployment's own default, so nothing is stored.
+    assert admin.post("/admin/policy", data={"signing_code_shown": "1"}).status_code == 302
+    with app.app_context():
+        assert not smscode.required(current_site())
+        assert db.session.get(PolicySetting, "signing_sms_code") is None
+        changes = [e.data for e in db.session.execute(
+            select(AuditEvent).where(AuditEvent.action == "policy.changed").order_by(AuditEvent.id)).scalars()]
+        assert changes == [{"setting": "signing_sms_code", "old": False, "new": True},
+                           {"setting": "signing_sms_code", "old": True, "new": False}]

@@ -12,12 +12,21 @@ from domain.core import accounts
 from domain.core.enums import Role
 from domain.core.models import User
 from domain.core.validation import parse_int
-from domain.sla.policy import DEFAULT_POLICY, SETTING_NAMES, current_policy, save_policy
+from domain.sla.policy import (
+    DEFAULT_POLICY,
+    SETTING_NAMES,
+    SIGNING_CODE_KEY,
+    current_policy,
+    save_policy,
+    save_signing_code,
+    signing_code_required,
+)
 from domain.sla.workdays import calendar_known, last_known_year, list_overrides, remove_override, set_override
 from extensions import db
 
 from ..access import roles_required
 from ..core.actions import form_action
+from ..core.helpers import current_settings, current_site
 from . import bp
 from .forms import CalendarOverrideForm, EmptyForm, NewUserForm, ResetPasswordForm, UserDetailsForm
 
@@ -132,7 +141,17 @@ def policy():
                 raw = request.form[name].strip()
                 number = parse_int(raw, minimum=0)
                 values[name] = number if number is not None else raw
-        outcome = form_action(lambda: save_policy(values, actor=current_user), flash_errors=False)
+        site = current_site()
+
+        def save():
+            changed = save_policy(values, actor=current_user)
+            if "signing_code_shown" in request.form:  # the checkbox's absence is a choice only on this form
+                on = request.form.get(SIGNING_CODE_KEY) == "on"
+                if save_signing_code(on, deployment_default=site.signing_sms_code, actor=current_user):
+                    changed.append(SIGNING_CODE_KEY)
+            return changed
+
+        outcome = form_action(save, flash_errors=False)
         if outcome.fields:
             errors = {k: str(v) for k, v in outcome.fields.items()}
         elif not outcome.ok:
@@ -142,7 +161,11 @@ def policy():
             return redirect(url_for("admin.policy"))
     rows = [(name, POLICY_HINTS[name], request.form.get(name, getattr(current, name)),
              getattr(DEFAULT_POLICY, name), errors.get(name)) for name in SETTING_NAMES]
-    return render_template("admin/policy.html", rows=rows, form=form), 400 if errors else 200
+    deployment_default = current_site().signing_sms_code
+    signing_code = {"on": signing_code_required(deployment_default), "default": deployment_default,
+                    "sms_ready": bool(current_settings().sms.provider)}
+    return render_template("admin/policy.html", rows=rows, form=form, signing_code=signing_code), \
+        400 if errors else 200
 
 
 @bp.route("/calendar", methods=["GET", "POST"])

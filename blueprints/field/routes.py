@@ -11,6 +11,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from domain.core.enums import Role
+from domain.fieldwork import smscode
 from domain.fieldwork.phone import phone_rules
 from domain.sla.policy import current_policy
 
@@ -66,7 +67,7 @@ def _rules() -> dict:
     settings = current_settings()
     return phone_rules(max_ops=settings.sync.max_ops, max_bytes=settings.sync.max_bytes,
                        on_the_way_minutes=settings.sync.on_the_way_minutes,
-                       policy=current_policy(), signing_sms_code=settings.site.signing_sms_code)
+                       policy=current_policy(), signing_sms_code=smscode.required(settings.site))
 
 
 def _embedded(data: dict) -> Markup:

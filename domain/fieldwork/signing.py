@@ -113,10 +113,10 @@ def check_strokes(strokes) -> list:
 
 
 def _code_state(ticket: Ticket, ctx: Context, sms_code: str | None) -> str:
-    """Where the customer confirms with an SMS code (SIGNING_SMS_CODE): the code sent with the signature is checked
-    before it is accepted (a wrong, expired or used code refuses it); none sent (the phone was offline) leaves the
-    signature to be confirmed later from the tracking page."""
-    if not ctx.settings().signing_sms_code:
+    """Where the customer confirms with an SMS code (the policy page, else SIGNING_SMS_CODE): the code sent with the
+    signature is checked before it is accepted (a wrong, expired or used code refuses it); none sent (the phone was
+    offline) leaves the signature to be confirmed later from the tracking page."""
+    if not smscode.required(ctx.settings()):
         return smscode.NOT_ASKED
     if not sms_code:
         return smscode.PENDING

@@ -23,6 +23,7 @@ from ..core.enums import OpStatus, TicketStatus
 from ..core.errors import DomainError
 from ..core.site import Site
 from ..requests.models import Ticket
+from ..sla.policy import signing_code_required
 from .models import SigningCode, SigningEvidence, SyncOp
 
 CODE_TTL = timedelta(minutes=10)
@@ -45,12 +46,18 @@ def _latest(ticket: Ticket, purpose: str) -> SigningCode | None:
                              .order_by(SigningCode.id.desc()).limit(1))
 
 
+def required(site: Site) -> bool:
+    """Whether the customer confirms a signature with an SMS code: the administrator's choice on the policy page,
+    else the deployment's SIGNING_SMS_CODE."""
+    return signing_code_required(site.signing_sms_code)
+
+
 def may_send_for_signing(ticket: Ticket, ctx) -> None:
     """A code for the customer about to sign: asked by the request's technician, on site, before it is signed."""
     from ..core.context import require_assignee
     from .onsite import ensure_not_locked
 
-    if not ctx.settings().signing_sms_code:
+    if not required(ctx.settings()):
         raise DomainError("sms_code_off", _l("Signing codes are not used here (SIGNING_SMS_CODE)."))
     require_assignee(ctx, ticket)
     ensure_not_locked(ticket)

@@ -99,4 +99,40 @@ def save_policy(values: dict[str, int], *, actor) -> list[str]:
     return changed
 
 
+# The customer confirms their signature with a one-time SMS code (issue 23): the company's choice, made by an
+# administrator on the policy page; never chosen, the deployment's SIGNING_SMS_CODE decides. Kept beside the
+# thresholds (same table, its own key: current_policy() reads only the thresholds' names).
+SIGNING_CODE_KEY = "signing_sms_code"
+
+
+def signing_code_choice() -> bool | None:
+    row = db.session.get(PolicySetting, SIGNING_CODE_KEY)
+    return None if row is None or row.value not in ("on", "off") else row.value == "on"
+
+
+def signing_code_required(deployment_default: bool) -> bool:
+    choice = signing_code_choice()
+    return deployment_default if choice is None else choice
+
+
+def save_signing_code(on: bool, *, deployment_default: bool, actor) -> bool:
+    """Store the administrator's choice (forgotten when it is the deployment's own, as a threshold set back to its
+    default is); True when it changed, and the change is in the audit trail."""
+    from ..core.audit import record_event
+
+    before = signing_code_required(deployment_default)
+    row = db.session.get(PolicySetting, SIGNING_CODE_KEY)
+    if on == deployment_default:
+        if row is not None:
+            db.session.delete(row)
+    elif row is not None:
+        row.value, row.updated_by_id = "on" if on else "off", actor.id
+    else:
+        db.session.add(PolicySetting(key=SIGNING_CODE_KEY, value="on" if on else "off", updated_by_id=actor.id))
+    if on == before:
+        return False
+    record_event("policy.changed", actor=actor, setting=SIGNING_CODE_KEY, old=before, new=on)
+    return True
+
+
 context.provide_policy(current_policy)

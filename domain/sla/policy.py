@@ -106,7 +106,9 @@ SIGNING_CODE_KEY = "signing_sms_code"
 
 
 def signing_code_choice() -> bool | None:
-    row = db.session.get(PolicySetting, SIGNING_CODE_KEY)
+    # Read without flushing: signing asks in the middle of a batch whose writes go out once, together.
+    with db.session.no_autoflush:
+        row = db.session.get(PolicySetting, SIGNING_CODE_KEY)
     return None if row is None or row.value not in ("on", "off") else row.value == "on"
 
 

@@ -189,6 +189,7 @@ export async function flush() {
   };
   if (navigator.locks) return navigator.locks.request("outbox-flush", { ifAvailable: true }, (lock) => {
     if (lock) return run();
+    earlyJobs = null;  // another tab is sending this phone's acts: they may postdate the early feed
     // Another tab is sending. It may have read the outbox before this tab's newest op: send once more after it.
     if (!waitingForLock) {
       waitingForLock = true;

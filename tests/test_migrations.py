@@ -64,6 +64,14 @@ def test_doctor_reports_migration_state(database, make_app, tmp_path):
         drop()
 
 
+def _without_foreign_keys(conn, database) -> None:
+    """Only the rows under test go in: the foreign keys are not what a data migration's test is about."""
+    if database["kind"] == "sqlite":
+        conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
+    else:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+
+
 def test_the_customer_copy_migration_renders_every_stored_order_again_and_keeps_the_old_hash(
         database, make_app, tmp_path):
     """c0f3e2a91d57: an order rendered before (its PDF printed the internal notes) becomes pending, so that the
@@ -74,11 +82,7 @@ def test_the_customer_copy_migration_renders_every_stored_order_again_and_keeps_
         with app.app_context():
             upgrade(revision="8e41b7c2d903")
             with db.engine.begin() as conn:
-                # Only the rows under test: the foreign keys are not what this migration is about.
-                if database["kind"] == "sqlite":
-                    conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
-                else:
-                    conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+                _without_foreign_keys(conn, database)
                 for row_id, state, pdf in ((1, "rendered", "a" * 64), (2, "pending", None)):
                     conn.execute(sa.text(
                         "INSERT INTO service_orders (id, ticket_id, kind, locale, content_json, content_sha256, "
@@ -198,11 +202,7 @@ def test_the_closed_unsigned_migration_moves_requests_closed_by_the_decision_off
         with app.app_context():
             upgrade(revision="e7c1d3a5b9f2")
             with db.engine.begin() as conn:
-                # Only the rows under test: the visit's technician is not what this migration is about.
-                if database["kind"] == "sqlite":
-                    conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
-                else:
-                    conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+                _without_foreign_keys(conn, database)
                 conn.execute(sa.text("INSERT INTO customers (id, name, created_at) VALUES (1, '星河传媒', "
                                      "CURRENT_TIMESTAMP)"))
                 for ticket_id, reason in ((1, "客户拒绝签字，主管核实后结案"), (2, "客户已自行解决")):

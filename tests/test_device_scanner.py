@@ -14,14 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from domain.core.db import db
-from domain.core.enums import DeviceState
-from domain.devices.models import Device, DeviceCheck
-from domain.requests import access
-from domain.requests.models import DeviceModel
+from domain.devices.models import DeviceCheck
 
 from .helpers import CHROMIUM, CHROMIUM_ARGS, PHONE, live_server, look_at, signed_in_app, step
-from .phones import phone
-from .test_device_swaps import op, sync
+from .test_device_swaps import op, sync, unit_on_site  # noqa: F401 (a fixture)
 
 SHOTS = Path(os.environ.get("SHOT_DIR", "/tmp"))
 LABEL_URL = "http://127.0.0.1:5000/d/labelenc0007"  # the label of the request's unit (the site's PUBLIC_URL)
@@ -74,25 +70,11 @@ def camera_browser(chromium_browser, tmp_path_factory):
     browser.close()
 
 
-@pytest.fixture
-def unit_on_site(app, visit_job):
-    """The visit's request names the unit ENC-0007 (label labelenc0007); the technician li has arrived."""
-    number = visit_job["number"]
-    with app.app_context():
-        ticket = access.get_ticket(number)
-        model = db.session.execute(select(DeviceModel)).scalars().first()
-        ticket.device = Device(asset_number="ENC-0007", serial_number="MW-7", device_model=model,
-                               state=DeviceState.RENTED, customer=ticket.customer, label_code="labelenc0007")
-        db.session.commit()
-    assert sync(phone(app, "li"), op("visit.arrived", number, {}))[0]["status"] == "applied"
-    return number
-
-
 def scanner_kept(page) -> int:
     return page.evaluate("caches.open('field-scanner').then((cache) => cache.keys()).then((keys) => keys.length)")
 
 
-def test_offline_the_camera_reads_the_label_with_the_polyfill_and_the_unit_matches(app, unit_on_site,
+def test_offline_the_camera_reads_the_label_with_the_polyfill_and_the_unit_matches(app, unit_on_site,  # noqa: F811
                                                                                     camera_browser):
     from playwright.sync_api import expect
 
@@ -143,7 +125,7 @@ def test_offline_the_camera_reads_the_label_with_the_polyfill_and_the_unit_match
     assert problems == []
 
 
-def test_a_reader_that_cannot_be_loaded_is_said_and_typing_goes_on(app, unit_on_site, camera_browser):
+def test_a_reader_that_cannot_be_loaded_is_said_and_typing_goes_on(app, unit_on_site, camera_browser):  # noqa: F811
     """No service worker (so nothing kept the polyfill) and no network when "scan" is tapped: the camera stops,
     the phone says the reader could not be loaded, the code is typed."""
     from playwright.sync_api import expect
@@ -177,7 +159,7 @@ def test_a_reader_that_cannot_be_loaded_is_said_and_typing_goes_on(app, unit_on_
             context.close()
 
 
-def test_with_no_camera_the_technician_is_told_and_types(app, unit_on_site, chromium):
+def test_with_no_camera_the_technician_is_told_and_types(app, unit_on_site, chromium):  # noqa: F811
     """The session's Chromium has no camera: the scan button is offered (a camera API and the polyfill), the
     camera cannot be had, the "no camera" message says so, typing goes on."""
     from playwright.sync_api import expect

@@ -261,21 +261,31 @@ def test_the_signed_order_prints_the_numbers_the_swap_and_the_parts(app, on_site
     assert "更换设备" in text or "Device swapped" in text
 
 
-def test_on_the_phone_offline_the_asset_number_is_checked_and_a_swap_recorded(app, visit_job, chromium):  # noqa: F811
-    """Chromium at 390x844: offline, the technician types the unit's asset number (it matches), a wrong one (the
-    mismatch shown, kept with a reason), then the spare's; everything arrives once the network is back."""
-    from playwright.sync_api import expect
-
+@pytest.fixture
+def unit_on_site(app, visit_job):
+    """The visit's request names the unit ENC-0007 (label labelenc0007); the technician li has arrived."""
     number = visit_job["number"]
     with app.app_context():
         ticket = access.get_ticket(number)
         model = db.session.execute(select(DeviceModel)).scalars().first()
         ticket.device = Device(asset_number="ENC-0007", serial_number="MW-7", device_model=model,
                                state=DeviceState.RENTED, customer=ticket.customer, label_code="labelenc0007")
+        db.session.commit()
+    assert sync(phone(app, "li"), op("visit.arrived", number, {}))[0]["status"] == "applied"
+    return number
+
+
+def test_on_the_phone_offline_the_asset_number_is_checked_and_a_swap_recorded(app, unit_on_site, chromium):  # noqa: F811
+    """Chromium at 390x844: offline, the technician types the unit's asset number (it matches), a wrong one (the
+    mismatch shown, kept with a reason), then the spare's; everything arrives once the network is back."""
+    from playwright.sync_api import expect
+
+    number = unit_on_site
+    with app.app_context():
+        model = db.session.execute(select(DeviceModel)).scalars().first()
         db.session.add(Device(asset_number="ENC-0100", serial_number="MW-100", device_model=model,
                               state=DeviceState.IN_STOCK, label_code="labelenc0100"))
         db.session.commit()
-    assert sync(phone(app, "li"), op("visit.arrived", number, {}))[0]["status"] == "applied"
     base, new_context = chromium
     context = new_context(timezone_id="Asia/Shanghai")
     problems = []

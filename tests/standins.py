@@ -283,9 +283,10 @@ class AliyunSmsStandIn(SmsStandIn):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("templates", {"SMS_900000001": ("number", "time"), "SMS_900000002": ("number", "time"),
-                                        "SMS_900000003": ("number",), "SMS_900000004": ("number", "name"),
+                                        "SMS_900000003": ("number", "link"),
+                                        "SMS_900000004": ("number", "name", "link"),
                                         "SMS_900000005": ("number", "name", "time"),
-                                        "SMS_900000006": ("number", "code")})
+                                        "SMS_900000006": ("number", "code"), "SMS_900000007": ("number", "link")})
         super().__init__(**kwargs)
 
     def _error(self, status, code, message):
@@ -357,8 +358,9 @@ class TencentSmsStandIn(SmsStandIn):
     def __init__(self, *, app_id="1400006666", **kwargs):
         kwargs.setdefault("key_id", "AKIDtestSecretId0000")
         kwargs.setdefault("templates", {"900001": ("number", "time"), "900002": ("number", "time"),
-                                        "900003": ("number",), "900004": ("number", "name"),
-                                        "900005": ("number", "name", "time"), "900006": ("number", "code")})
+                                        "900003": ("number", "link"), "900004": ("number", "name", "link"),
+                                        "900005": ("number", "name", "time"), "900006": ("number", "code"),
+                                        "900007": ("number", "link")})
         super().__init__(**kwargs)
         self.app_id = app_id
 

@@ -6,6 +6,7 @@ who the technician is; the per-number daily cap (ours, and the provider's isv.BU
 message that day and records it; a wrong key is refused, not retried; with no provider the messages are kept."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -79,13 +80,18 @@ def test_the_customer_the_technician_and_the_supervisor_on_duty_get_their_sms(ma
             assert standin.refused == []
             [received] = standin.sent
             assert received == {"phone": CUSTOMER, "template": codes[sms.SmsKind.CUSTOMER_RECEIVED],
-                                "vars": {"number": ticket.number}, "out_id": received["out_id"]}
+                                "vars": {"number": ticket.number, "link": ticket.link_code},
+                                "out_id": received["out_id"]}
+            # The variable is the short code of the customer's tracking page: PUBLIC_URL/c/<code> opens it.
+            assert re.fullmatch(r"[2-9a-z]{8}", received["vars"]["link"])
+            page = app.test_client().get("/c/" + received["vars"]["link"])
+            assert page.status_code == 200 and ticket.number in page.get_data(as_text=True)
             assignment.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], utcnow()))
             uow.commit()
             by_template = {s["template"]: s for s in standin.sent}
             technician = by_template[codes[sms.SmsKind.CUSTOMER_TECHNICIAN]]
-            assert technician["phone"] == CUSTOMER and technician["vars"] == {"number": ticket.number,
-                                                                              "name": "Test technician"}
+            assert technician["phone"] == CUSTOMER and technician["vars"] == {
+                "number": ticket.number, "name": "Test technician", "link": received["vars"]["link"]}
             urgent = by_template[codes[sms.SmsKind.URGENT_ASSIGNED]]
             first_contact = ticket.created_at + timedelta(minutes=30)
             assert urgent["phone"] == LI and urgent["vars"] == {
@@ -189,8 +195,9 @@ def test_without_a_provider_messages_are_kept_then_sent_once_one_is_set(make_app
 
     app = make_app()
     with app.app_context():
-        number = new_request(staff).number
+        ticket = new_request(staff)
         uow.commit()
+        number, code = ticket.number, ticket.link_code
         [row] = db.session.execute(select(ChannelMessage)).scalars()
         assert row.state == "held" and "SMS_PROVIDER" in row.last_answer
     with SMS["tencent"]() as standin:
@@ -199,7 +206,7 @@ def test_without_a_provider_messages_are_kept_then_sent_once_one_is_set(make_app
             assert alerts_tasks.send_due_sms(settings_of(configured)) == 1
             assert alerts_tasks.send_due_sms(settings_of(configured)) == 0
             [sent] = standin.sent
-            assert sent["vars"] == {"number": number} and sent["phone"] == CUSTOMER
+            assert sent["vars"] == {"number": number, "link": code} and sent["phone"] == CUSTOMER
 
 
 def test_a_landline_contact_gets_no_sms(app, staff):  # noqa: F811
@@ -227,3 +234,51 @@ def test_template_codes_are_set_on_the_admin_page_and_hostile_values_are_400(mak
         assert client.post("/admin/sms", data={"customer_received": value}).status_code == 400
     with app.app_context():
         assert sms.template_codes("aliyun")[sms.SmsKind.CUSTOMER_RECEIVED] == "SMS_123456789"
+
+
+@pytest.mark.parametrize("provider", ["aliyun", "tencent"])
+def test_after_signing_the_customer_gets_their_orders_page_by_sms_a_short_link_that_ends_as_a_tracking_link_does(
+        make_app, make_user, provider):
+    from domain.core.context import Context
+    from domain.core.site import current as current_site
+    from domain.customer.tracking import revoke_tracking_links
+    from domain.documents import orders
+    from domain.requests import access
+
+    from .orderfactory import make_signed_order
+
+    with SMS[provider]() as standin:
+        app = make_app(**sms_settings(standin, provider))
+        with app.app_context():
+            made = make_signed_order(make_user, photos=0)
+            alerts_tasks.send_due_sms(settings_of(app))
+            codes = sms.template_codes(provider)
+            [copy] = [s for s in standin.sent if s["template"] == codes[sms.SmsKind.CUSTOMER_SIGNED_COPY]]
+            assert copy["phone"] == CUSTOMER and copy["vars"]["number"] == made["number"]
+            code = copy["vars"]["link"]
+            # One code per request: the "received" and the technician's message carried the same one.
+            assert {s["vars"]["link"] for s in standin.sent if "link" in s["vars"]} == {code}
+            client = app.test_client()
+            waiting = client.get("/c/" + code).get_data(as_text=True)
+            assert made["number"] in waiting and 'href="/o/' not in waiting  # not rendered yet: no download
+            ticket = access.get_ticket(made["number"])
+            assert orders.render_order(ticket.service_order)
+            db.session.commit()
+            # Read from a message, the code may come back in capitals.
+            page = client.get("/c/" + code.upper()).get_data(as_text=True)
+            download = re.search(r'href="(/o/[^"]+)"', page).group(1)
+            assert client.get(download).mimetype == "application/pdf"
+            # Malformed and unknown codes answer the invalid-link page, never a database error.
+            for bad in ("abc", "iiiiiiii", code[:-1] + ("2" if code[-1] != "2" else "3"), "\x00" * 8):
+                assert client.get("/c/" + bad).status_code == 404
+            # Closed longer ago than SHARE_LINK_DAYS: the short link ends as a signed one would.
+            ticket.closed_at = utcnow() - timedelta(days=current_site().share_link_days + 1)
+            db.session.commit()
+            assert client.get("/c/" + code).status_code == 404
+            ticket.closed_at = None
+            db.session.commit()
+            assert client.get("/c/" + code).status_code == 200
+            # Revoked: the code stops working; the next message carries a new one.
+            revoke_tracking_links(ticket, Context(actor=db.session.get(User, made["ids"]["boss"]), tz=None))
+            db.session.commit()
+            assert client.get("/c/" + code).status_code == 404 and ticket.link_code is None

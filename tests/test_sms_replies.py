@@ -203,7 +203,7 @@ def test_the_technicians_message_does_not_say_received_again(make_app, staff):  
             uow.commit()
             assignment.assign(ticket, db.session.get(User, staff["li"]), ctx(staff["boss"], utcnow()))
             uow.commit()
-            texts = [sms.text_of(r) for r in rows() if r.recipient == CUSTOMER]
+            texts = [sms.text_of(r, "https://fw.example.cn/c/") for r in rows() if r.recipient == CUSTOMER]
         assert len(standin.sent) == 2 and len(texts) == 2
         assert "已受理" in texts[0] and "已受理" not in texts[1] and "Test technician" in texts[1]
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from functools import partial
+
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -15,7 +17,7 @@ from domain.core.models import Blob
 
 from ..access import roles_required, signed_in
 from ..core.actions import form_action
-from ..core.helpers import company_tz, current_settings
+from ..core.helpers import company_tz, current_settings, current_site
 from . import bp
 
 
@@ -123,7 +125,8 @@ def outbox():
         return redirect(url_for("alerts.outbox"))
     return render_template("alerts/outbox.html", rows=mail.outbox_rows(), form=form,
                            smtp_host=current_settings().mail.host, messages=channels.outbox_rows(),
-                           channel_names={c.id: c.name for c in channels.list_channels()}, sms_text=sms.text_of)
+                           channel_names={c.id: c.name for c in channels.list_channels()},
+                           sms_text=partial(sms.text_of, link_base=current_site().link("/c/")))
 
 
 @bp.get("/reports/delivered")
@@ -257,7 +260,7 @@ def sms_settings():
         errors = {k: str(v) for k, v in outcome.fields.items()}
     current = sms.template_codes(provider.name if provider else None)
     stored = {t.kind for t in db.session.execute(select(SmsTemplate)).scalars()}
-    rows = [(kind, sms.KIND_LABELS[kind], sms.TEMPLATE_TEXTS[kind], sms.TEMPLATE_VARS[kind],
+    rows = [(kind, sms.KIND_LABELS[kind], sms.wording(kind, current_site().link("/c/")), sms.TEMPLATE_VARS[kind],
              request.form.get(kind.value, current[kind] if kind.value in stored else ""), current[kind],
              errors.get(kind.value)) for kind in sms.SmsKind]
     return _sms_page(rows=rows, status=400 if errors else 200)
@@ -271,7 +274,7 @@ def _sms_page(*, rows=None, status: int = 200):
         provider = Provider.from_settings(current_settings().sms)
         current = sms.template_codes(provider.name if provider else None)
         stored = {t.kind for t in db.session.execute(select(SmsTemplate)).scalars()}
-        rows = [(kind, sms.KIND_LABELS[kind], sms.TEMPLATE_TEXTS[kind], sms.TEMPLATE_VARS[kind],
+        rows = [(kind, sms.KIND_LABELS[kind], sms.wording(kind, current_site().link("/c/")), sms.TEMPLATE_VARS[kind],
                  current[kind] if kind.value in stored else "", current[kind], None) for kind in sms.SmsKind]
     return render_template("alerts/sms.html", form=EmptyForm(), rows=rows, provider=sms.describe_provider(
         current_settings().sms), cap=current_settings().sms.daily_cap, opt_outs=opt_outs.current_opt_outs(),

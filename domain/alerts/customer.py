@@ -1,6 +1,6 @@
 """The customer's messages: "received" when the request is entered, "your technician is …" at assignment (SMS
 and e-mail), "on my way, arriving about 14:30" when the technician sets out (SMS and e-mail), and after signing
-the link to their signed order by e-mail."""
+their signed order's copy (SMS and e-mail)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -21,8 +21,17 @@ def customer_copy_link(order: ServiceOrder, site: Site) -> str:
     return site.link("/o/" + share_token(order, site))
 
 
-def queue_customer_copy(ticket: Ticket, order: ServiceOrder, site: Site) -> bool:
-    """Queue the mail with the link when the request carries the customer's e-mail. True when queued."""
+def queue_customer_copy(ticket: Ticket, order: ServiceOrder, site: Site) -> dict[str, bool]:
+    """After signing, the customer's copy: by SMS to the contact phone when it is a mobile number (their tracking
+    page, PUBLIC_URL/c/<code>, which offers the signed order's download once it is rendered), and by e-mail with
+    the download link when the request carries an address. In the caller's transaction; sent after its commit."""
+    from . import sms
+
+    return {"sms": sms.queue_customer_sms(ticket, sms.SmsKind.CUSTOMER_SIGNED_COPY),
+            "email": _queue_copy_mail(ticket, order, site)}
+
+
+def _queue_copy_mail(ticket: Ticket, order: ServiceOrder, site: Site) -> bool:
     if not ticket.customer_email:
         return False
     days = site.share_link_days

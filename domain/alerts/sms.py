@@ -34,6 +34,7 @@ from ..core.errors import ValidationError
 from ..core.models import User
 from ..core.settings import SmsSettings
 from ..core.types import utcnow
+from ..requests import links
 from ..requests.models import Ticket
 from ..sla.models import TicketClock
 from .channels import MAX_PAUSE, POSTING, QUEUED, SENT, insert_messages, mobile_of
@@ -59,20 +60,26 @@ class SmsKind(StrEnum):
     CUSTOMER_TECHNICIAN = "customer_technician"
     CUSTOMER_ON_THE_WAY = "customer_on_the_way"
     CUSTOMER_SIGNING_CODE = "customer_signing_code"
+    CUSTOMER_SIGNED_COPY = "customer_signed_copy"
 
 
 # The customer's messages: a number that replied STOP / 退订 gets none of them again (opt_outs.py).
-CUSTOMER_KINDS = frozenset({SmsKind.CUSTOMER_RECEIVED, SmsKind.CUSTOMER_TECHNICIAN, SmsKind.CUSTOMER_ON_THE_WAY})
+CUSTOMER_KINDS = frozenset({SmsKind.CUSTOMER_RECEIVED, SmsKind.CUSTOMER_TECHNICIAN, SmsKind.CUSTOMER_ON_THE_WAY,
+                            SmsKind.CUSTOMER_SIGNED_COPY})
+# The customer's messages that carry their tracking page: the template's fixed PUBLIC_URL/c/ and the request's
+# short code as the variable `link` (a template's link is approved with it, so only the code may vary).
+LINKED_KINDS = frozenset({SmsKind.CUSTOMER_RECEIVED, SmsKind.CUSTOMER_TECHNICIAN, SmsKind.CUSTOMER_SIGNED_COPY})
 
 
 # Each template's variables, in the order Tencent's positional {1}, {2} take them (Aliyun names them).
 TEMPLATE_VARS: dict[SmsKind, tuple[str, ...]] = {
     SmsKind.URGENT_ASSIGNED: ("number", "time"),
     SmsKind.FIRST_CONTACT_MISSED: ("number", "time"),
-    SmsKind.CUSTOMER_RECEIVED: ("number",),
-    SmsKind.CUSTOMER_TECHNICIAN: ("number", "name"),
+    SmsKind.CUSTOMER_RECEIVED: ("number", "link"),
+    SmsKind.CUSTOMER_TECHNICIAN: ("number", "name", "link"),
     SmsKind.CUSTOMER_ON_THE_WAY: ("number", "name", "time"),
     SmsKind.CUSTOMER_SIGNING_CODE: ("number", "code"),
+    SmsKind.CUSTOMER_SIGNED_COPY: ("number", "link"),
 }
 KIND_LABELS = {
     SmsKind.URGENT_ASSIGNED: _l("Urgent request assigned (to the technician)"),
@@ -81,25 +88,33 @@ KIND_LABELS = {
     SmsKind.CUSTOMER_TECHNICIAN: _l("Technician named (to the customer, at assignment)"),
     SmsKind.CUSTOMER_ON_THE_WAY: _l("Technician on the way (to the customer, tapped on the phone)"),
     SmsKind.CUSTOMER_SIGNING_CODE: _l("Signing code (to the customer, who confirms their signature with it)"),
+    SmsKind.CUSTOMER_SIGNED_COPY: _l("Signed order's copy (to the customer, after signing)"),
 }
-# The wording to have approved as the template (shown on the admin page and kept with each message).
+# The wording to have approved as the template (shown on the admin page and kept with each message); "{url}" is
+# the deployment's fixed PUBLIC_URL/c/, written into the template when it is submitted for approval.
 TEMPLATE_TEXTS = {
     SmsKind.URGENT_ASSIGNED: _l("Urgent request ${number} is assigned to you: contact the customer by ${time}."),
     SmsKind.FIRST_CONTACT_MISSED: _l("Request ${number}: the customer was not contacted by ${time}."),
-    SmsKind.CUSTOMER_RECEIVED: _l("Your request ${number} is received; a technician will contact you soon."),
-    SmsKind.CUSTOMER_TECHNICIAN: _l("Request ${number}: your technician is ${name}, who will contact you soon."),
+    SmsKind.CUSTOMER_RECEIVED: _l("Your request ${number} is received; a technician will contact you soon. "
+                                  "Follow it at {url}${link}"),
+    SmsKind.CUSTOMER_TECHNICIAN: _l("Request ${number}: your technician is ${name}, who will contact you soon. "
+                                    "Follow it at {url}${link}"),
     SmsKind.CUSTOMER_ON_THE_WAY: _l("Request ${number}: ${name} is on the way to you, arriving about ${time}."),
     SmsKind.CUSTOMER_SIGNING_CODE: _l("Your code to confirm the service order of request ${number} is ${code}, "
                                       "valid for 10 minutes. Do not share it."),
+    SmsKind.CUSTOMER_SIGNED_COPY: _l("Request ${number}: thank you for signing. Your service order can be downloaded "
+                                     "at {url}${link}"),
 }
 # Defaults that make the messages go out until the approved codes are entered (and in tests).
 DEFAULT_CODES = {"aliyun": {SmsKind.URGENT_ASSIGNED: "SMS_900000001", SmsKind.FIRST_CONTACT_MISSED: "SMS_900000002",
                             SmsKind.CUSTOMER_RECEIVED: "SMS_900000003", SmsKind.CUSTOMER_TECHNICIAN: "SMS_900000004",
                             SmsKind.CUSTOMER_ON_THE_WAY: "SMS_900000005",
-                            SmsKind.CUSTOMER_SIGNING_CODE: "SMS_900000006"},
+                            SmsKind.CUSTOMER_SIGNING_CODE: "SMS_900000006",
+                            SmsKind.CUSTOMER_SIGNED_COPY: "SMS_900000007"},
                  "tencent": {SmsKind.URGENT_ASSIGNED: "900001", SmsKind.FIRST_CONTACT_MISSED: "900002",
                              SmsKind.CUSTOMER_RECEIVED: "900003", SmsKind.CUSTOMER_TECHNICIAN: "900004",
-                             SmsKind.CUSTOMER_ON_THE_WAY: "900005", SmsKind.CUSTOMER_SIGNING_CODE: "900006"}}
+                             SmsKind.CUSTOMER_ON_THE_WAY: "900005", SmsKind.CUSTOMER_SIGNING_CODE: "900006",
+                             SmsKind.CUSTOMER_SIGNED_COPY: "900007"}}
 CODE_MAX = 40
 VALUE_MAX = 20  # a template variable: a short value (Aliyun allows 35 characters; names are cut)
 
@@ -211,15 +226,17 @@ def queue_customer_sms(ticket: Ticket, kind: SmsKind, *, event: str | None = Non
     mobile = mobile_of(ticket.contact_phone)
     if mobile is None:
         return False
+    if kind in LINKED_KINDS:
+        variables = {**(variables or {}), "link": links.link_code(ticket)}
     if kind == SmsKind.CUSTOMER_TECHNICIAN:
         if ticket.assignee is None or ticket.assigned_at is None:
             return False
         key = f"{kind.value}:{ticket.number}:{ticket.assignee.id}:{ticket.assigned_at.isoformat()}"
-        variables = {"number": ticket.number, "name": ticket.assignee.display_name}
+        variables = {**(variables or {}), "number": ticket.number, "name": ticket.assignee.display_name}
     elif event is not None:
         key, variables = f"{kind.value}:{ticket.number}:{event}", {"number": ticket.number, **(variables or {})}
     else:
-        key, variables = f"{kind.value}:{ticket.number}", {"number": ticket.number}
+        key, variables = f"{kind.value}:{ticket.number}", {"number": ticket.number, **(variables or {})}
     row = sms_row(kind, mobile, key, variables, ticket_id=None, now=utcnow())
     pending = [m for m in db.session.new if isinstance(m, ChannelMessage)]
     with db.session.no_autoflush:
@@ -258,9 +275,14 @@ def opted_out(mobile: str) -> bool:
                                                              SmsOptOut.lifted_at.is_(None))).first() is not None
 
 
-def text_of(row: ChannelMessage) -> str:
+def wording(kind: SmsKind, link_base: str) -> str:
+    """The template's wording with this deployment's fixed link (`link_base`: PUBLIC_URL/c/)."""
+    return str(TEMPLATE_TEXTS[kind]).replace("{url}", link_base)
+
+
+def text_of(row: ChannelMessage, link_base: str) -> str:
     """The message as the template words it (the outbox, the log)."""
-    text = str(TEMPLATE_TEXTS.get(SmsKind(row.kind), ""))
+    text = wording(SmsKind(row.kind), link_base)
     for name, value in (row.content or {}).get("vars", {}).items():
         text = text.replace("${" + name + "}", value)
     return text

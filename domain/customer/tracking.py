@@ -13,6 +13,7 @@ from ..core.audit import record_event
 from ..core.db import db
 from ..core.enums import Resolution, TicketStatus
 from ..core.site import Site
+from ..requests import links
 from ..requests.models import Ticket
 from ..requests.workflow import CLOSED
 
@@ -39,6 +40,8 @@ def ticket_for_token(token: str, site: Site, now: datetime) -> Ticket | None:
     same for all three)."""
     if not token or len(token) > 300:
         return None
+    if "." not in token:  # the short form an SMS carries (requests/links.py); a signed token always has dots
+        return _ticket_for_code(token, site, now)
     try:
         data, signed_at = _serializer(site).loads(token, return_timestamp=True)
     except (BadSignature, UnicodeError, ValueError):
@@ -53,9 +56,23 @@ def ticket_for_token(token: str, site: Site, now: datetime) -> Ticket | None:
     return ticket
 
 
+def _ticket_for_code(code: str, site: Site, now: datetime) -> Ticket | None:
+    """A short code has no date of its own: it works while the request is open and SHARE_LINK_DAYS after it
+    closed (a signed token's days run from when it was given)."""
+    ticket = links.ticket_for_code(code)
+    if ticket is None:
+        return None
+    ended = ticket.closed_at or ticket.cancelled_at
+    if ended is not None and (now - ended).total_seconds() > site.share_link_days * 86400:
+        return None
+    return ticket
+
+
 def revoke_tracking_links(ticket: Ticket, ctx) -> None:
-    """Every tracking link given so far stops working; the request's next link is a new one."""
+    """Every tracking link given so far stops working (the signed tokens and the short code); the request's next
+    link is a new one."""
     ticket.tracking_generation = (ticket.tracking_generation or 0) + 1
+    links.forget_code(ticket)
     record_event("ticket.tracking_links_revoked", actor=ctx.actor, ticket=ticket, entity=ticket, via=ctx.via,
                  remote_addr=ctx.remote_addr, generation=ticket.tracking_generation)
 

@@ -150,6 +150,9 @@ class Ticket(Base):
     problem: Mapped[str] = mapped_column(Text)
     # The customer's tracking link (/c/<token>) carries this generation: raising it revokes every link given.
     tracking_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The short form of that link (/c/<code>) for SMS, whose approved templates take the code as a variable, never
+    # a link: given when a message first needs it (requests/links.py), cleared when the links are revoked.
+    link_code: Mapped[str | None] = mapped_column(String(12), unique=True, index=True)
 
     reported_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

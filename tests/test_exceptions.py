@@ -5,6 +5,8 @@ refuses to sign (recorded with a photo, the supervisors alerted once, a supervis
 unsigned); a visit that needs another one; where arrival was tapped (issue 24)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -174,6 +176,17 @@ def _ticket(app, number):
         _ = [ticket.visits, ticket.signature]  # read while attached: the test reads them after
         db.session.expunge_all()
         return ticket
+
+
+def _day_chip(app, number) -> tuple[str, str]:
+    """The state of the request's visit on the supervisor's day view: (its class, its words)."""
+    from .helpers import SHANGHAI
+
+    visit_day = _ticket(app, number).visits[-1].scheduled_at.astimezone(SHANGHAI).date()
+    page = phone(app, "boss").get(f"/dispatch/day?day={visit_day.isoformat()}", headers={"Accept-Language": "zh-CN"})
+    chip = re.search(r'<li class="visit-chip state-(\w+)"><a href="[^"]*' + number + r'.*?'
+                     r'<span class="chip-state">([^<]*)</span>', page.get_data(as_text=True), re.S)
+    return chip.group(1), chip.group(2)
 
 
 def _photo(client, number, minutes=-3):
@@ -513,6 +526,23 @@ def test_closed_unsigned_is_counted_as_received_not_resolved_nor_cancelled_and_t
     assert "已结单（您未签字）" in _timeline_of(track) and "服务单未签字" in _timeline_of(track)
     assert "已关闭" not in track and not any(text in track for text in INTERNAL)
     assert "Closed without your signature" in _state(_track(app, prepared, "en"))
+    # The supervisor's day view names the visit for what it was, not "left the site".
+    assert _day_chip(app, prepared) == ("unsigned", "未签字")
+    # The weekly CSV has the count too, for the team and the technician.
+    csv_text = boss.get(f"/reports/weekly.csv?week={year}-W{week:02d}").data.decode("utf-8-sig")
+    unsigned_rows = [line.split(",") for line in csv_text.splitlines() if ",resolution_rate.closed_unsigned," in line]
+    assert len(unsigned_rows) == 2 and all(row[6] == "1" for row in unsigned_rows)
+    # Absent or refusing, the customer may still rate the service afterwards on their page, once.
+    assert 'name="rating"' in track
+    with app.app_context():
+        from domain.core.site import current
+        from domain.customer.tracking import tracking_path
+        from domain.requests import access
+
+        path = tracking_path(access.get_ticket(prepared), current())
+    customer = app.test_client()
+    rated = customer.post(path + "/rating", data={"rating": "2", "comment": "维修结果有异议"})
+    assert rated.status_code == 200 and customer.post(path + "/rating", data={"rating": "5"}).status_code == 409
 
 
 def test_the_customer_is_told_while_the_missing_signature_waits_then_that_another_visit_follows(app, prepared):
@@ -537,6 +567,7 @@ def test_the_customer_is_told_while_the_missing_signature_waits_then_that_anothe
     again = _track(app, prepared)
     assert _state(again) == "需要再次上门：我们会与您约定时间。"
     assert "需要再次上门" in _timeline_of(again) and not any(text in again for text in INTERNAL)
+    assert _day_chip(app, prepared) == ("another_visit", "需要再次上门")
     # Once the next visit is agreed, the page says so.
     visit = {"scheduled_at": at(120), "address": "上海市静安区万航渡路1188号"}
     assert _send(client, prepared, "visit.scheduled", visit, -1)["status"] == "applied"

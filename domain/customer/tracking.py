@@ -89,6 +89,11 @@ class Step:
     text: str
 
 
+# A customer rates the service once it is over for them, and also when it was closed without their signature:
+# absent or refusing, theirs is the voice the review most needs.
+RATEABLE = SERVICE_OVER | {TicketStatus.CLOSED_UNSIGNED}
+
+
 def service_over(ticket: Ticket) -> bool:
     """The service is over for the customer: signed on site, or solved remotely (a review after it is internal)."""
     return ticket.status in SERVICE_OVER
@@ -204,7 +209,7 @@ def follow_up_rating(ticket: Ticket):
 
 
 def may_rate(ticket: Ticket) -> bool:
-    return service_over(ticket) and follow_up_rating(ticket) is None
+    return ticket.status in RATEABLE and follow_up_rating(ticket) is None
 
 
 def rate(ticket: Ticket, rating_text: str, comment: str, *, now: datetime, remote_addr: str | None):
@@ -214,7 +219,7 @@ def rate(ticket: Ticket, rating_text: str, comment: str, *, now: datetime, remot
     from ..core.validation import parse_int, text_problem
     from .models import FollowUpRating
 
-    if not service_over(ticket):
+    if ticket.status not in RATEABLE:
         raise DomainError("not_yet", _l("You can rate the service once it is over."))
     if follow_up_rating(ticket) is not None:
         raise Conflict("already_rated", _l("You already rated this service. Thank you!"))

@@ -514,6 +514,13 @@ def report_csv(report: WeeklyReport) -> bytes:
             last_week.numerator, last_week.denominator, number(last_week.value),
             number(last_week.mean) if is_rating else "", number(row["change"]),
         ])
+        if isinstance(this_week, ResolutionFigure):  # in the rate's denominator, apart as the page shows them
+            writer.writerow([report.week.label, f"{row['key']}.closed_unsigned",
+                             _("Closed without the customer's signature (not resolved)"),
+                             _("Technician") if technician else _("Whole team"),
+                             technician.username if technician else "", technician.display_name if technician else "",
+                             this_week.closed_unsigned, "", "", "", "", report.previous.week.label,
+                             getattr(last_week, "closed_unsigned", 0), "", "", "", ""])
         if is_rating and this_week.sources is not None:
             scope = [_("Technician") if technician else _("Whole team"),
                      technician.username if technician else "", technician.display_name if technician else ""]

@@ -198,6 +198,8 @@ class VisitState:
     ON_THE_WAY = "on_the_way"  # "on my way" tapped on the phone (the customer was told)
     ARRIVED = "arrived"
     SIGNED = "signed"        # the customer signed on the technician's phone
+    UNSIGNED = "unsigned"    # the customer absent or refusing: recorded, the supervisor decides (or closed so)
+    ANOTHER_VISIT = "another_visit"  # the visit ended without the fix: another one follows, its work kept
     LEFT = "left"
 
 
@@ -232,6 +234,11 @@ class DayView:
 
 
 def visit_state(visit, now: datetime) -> str:
+    # The exceptions first: a visit the customer did not sign, or that ended for another, is not simply "left".
+    if visit.ended_at is not None:
+        return VisitState.ANOTHER_VISIT
+    if visit.unsigned_at is not None and visit.ticket.signature is None:
+        return VisitState.UNSIGNED
     if visit.departed_at is not None:
         return VisitState.LEFT
     if visit.ticket.signature is not None and visit.arrived_at is not None:

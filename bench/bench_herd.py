@@ -1,9 +1,11 @@
 """The herd: 100 phones come back online at once, each sending its outbox of 30 ops in one sync batch, through
-gunicorn (2 workers, the README's production flags) with a real Huey worker process rendering the PDFs.
+gunicorn (2 workers, the README's production flags) with a real Huey worker (2 task processes, as production's)
+rendering the PDFs.
 
     .venv/bin/python bench/bench_herd.py           # SQLite (temporary file)
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python bench/bench_herd.py
     BENCH_HUEY_REDIS=redis://127.0.0.1:6379/0 ...  # the worker's queue on Redis instead of instance/huey.db
+    BENCH_WORKER_PROCESSES=1 ...                     # one task process instead of production's two
 
 Two herds, each 100 batches sent at the same moment from 100 threads (one signed-in session per phone):
   1. no batch signs: arrival, the problem confirmed, 28 notes;
@@ -229,7 +231,9 @@ def main() -> None:
                                    "--max-requests-jitter", "100", "--bind", f"127.0.0.1:{port}",
                                    "--log-level", "warning", "app:create_app()"], cwd=ROOT, env=env,
                                   start_new_session=True)
-        worker = subprocess.Popen([str(ROOT / ".venv/bin/flask"), "--app", "app", "worker", "--workers", "1"],
+        # The worker as docs/production.md runs it (2 task processes; BENCH_WORKER_PROCESSES=1 for one).
+        worker = subprocess.Popen([str(ROOT / ".venv/bin/flask"), "--app", "app", "worker", "--workers",
+                                   os.environ.get("BENCH_WORKER_PROCESSES", "2")],
                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                   stderr=open(Path(tmp) / "worker.log", "w"), start_new_session=True)
         try:

@@ -227,6 +227,12 @@ def test_template_codes_are_set_on_the_admin_page_and_hostile_values_are_400(mak
     client = signed_client(app, "admin1")
     page = client.get("/admin/sms").get_data(as_text=True)
     assert "SMS_900000003" in page and "SMS_PROVIDER" in page
+    # The wording to submit for approval carries this deployment's fixed link, the code as its variable.
+    with app.app_context():
+        from domain.core.site import current
+
+        base = current().link("/c/")
+    assert page.count(base + "${link}") == 3 and "{url}" not in page
     assert client.post("/admin/sms", data={"customer_received": "SMS_123456789"}).status_code == 302
     with app.app_context():
         assert sms.template_codes("aliyun")[sms.SmsKind.CUSTOMER_RECEIVED] == "SMS_123456789"
@@ -260,7 +266,8 @@ def test_after_signing_the_customer_gets_their_orders_page_by_sms_a_short_link_t
             assert {s["vars"]["link"] for s in standin.sent if "link" in s["vars"]} == {code}
             client = app.test_client()
             waiting = client.get("/c/" + code).get_data(as_text=True)
-            assert made["number"] in waiting and 'href="/o/' not in waiting  # not rendered yet: no download
+            # Not rendered yet: no download, the page says it is coming.
+            assert made["number"] in waiting and 'href="/o/' not in waiting and 'id="order-preparing"' in waiting
             ticket = access.get_ticket(made["number"])
             assert orders.render_order(ticket.service_order)
             db.session.commit()

@@ -155,7 +155,7 @@ async function swap(job, input, key) {
   await act("device.swapped", job, { spare: code.trim() }, null, [key]);
 }
 
-async function saveParts(job, inputs) {
+async function saveParts(job, inputs, draftKeys) {
   const items = [];
   for (const [part, input] of inputs) {
     const count = input.value === "" ? 0 : Number(input.value);
@@ -166,7 +166,7 @@ async function saveParts(job, inputs) {
     }
     if (count) items.push({ part, count });
   }
-  await act("parts.used", job, { items });
+  await act("parts.used", job, { items }, null, draftKeys);
 }
 
 // --- the section --------------------------------------------------------------------------------------------
@@ -205,16 +205,18 @@ function mismatchBlock(job, key) {
       "secondary"));
 }
 
-function partsBlock(job) {
+// The counts typed are drafts until saved: a sync or another act drawing the step again keeps them.
+function partsBlock(job, key) {
   const counts = new Map((job.device_acts?.parts || []).map((item) => [item.part, item.count]));
-  const inputs = (DEVICES.parts || []).map((part) => [part.code, h("input", {
+  const draftKeys = (DEVICES.parts || []).map((part) => key(`part:${part.code}`));
+  const inputs = (DEVICES.parts || []).map((part, i) => [part.code, draftInput(draftKeys[i], {
     type: "number", min: 0, max: COUNT_MAX, step: 1, inputmode: "numeric", class: "count",
-    "data-part": part.code, value: counts.get(part.code) ?? "" })]);
+    "data-part": part.code }, "input", String(counts.get(part.code) ?? ""))]);
   return h("div", { class: "parts" }, h("h3", {}, t("parts_used")),
     h("ul", { class: "parts-list" }, inputs.map(([code, input], i) => h("li", {},
       h("label", { for: `part-${code}` }, lang === "en" ? DEVICES.parts[i].en : DEVICES.parts[i].zh),
       Object.assign(input, { id: `part-${code}` })))),
-    bigButton(t("parts_save"), () => saveParts(job, inputs), "secondary"));
+    bigButton(t("parts_save"), () => saveParts(job, inputs, draftKeys), "secondary"));
 }
 
 // On site and until the customer signs.
@@ -226,5 +228,5 @@ export function deviceSection(ctx) {
     foldable(openSteps, key("device"), {}, h("summary", {}, h("h2", {}, t("device_step"))),
       h("div", { class: "step-body" }, unitLines(job.device), recorded(job.device_acts || {}),
         checked.node, bigButton(t("device_check"), () => check(job, checked.input, key("device_code"))),
-        mismatchBlock(job, key), swapBlock(job, key), partsBlock(job))));
+        mismatchBlock(job, key), swapBlock(job, key), partsBlock(job, key))));
 }

@@ -6,7 +6,7 @@ import json
 from functools import cache
 from pathlib import Path
 
-from flask import make_response, render_template, url_for
+from flask import abort, current_app, make_response, render_template, url_for
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
@@ -18,6 +18,8 @@ from domain.sla.policy import current_policy
 from ..access import public, roles_required
 from ..core.helpers import current_settings
 from . import bp
+from .bundle import NAME as BUNDLE
+from .bundle import Bundle, bundled, esbuild_binary
 from .strings import strings_for_page
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
@@ -29,7 +31,7 @@ SHELL_FILES = ["field/early.js", "field/app.js", "field/ui.js", "field/acts.js",
                "field/signature.js",
                "field/field.css",
                "css/app.css", "vendor/idb-8.0.4/index.js", "vendor/signature_pad-5.1.4/signature_pad.min.js",
-               "img/icon.svg", "img/icon-192.png", "img/icon-512.png",
+               "img/icon.svg",  # the header's (the manifest's PNG icons are fetched when the app is installed)
                "js/alerts.js"]  # the bell and Web Push (blueprints/alerts)
 # The modules the first screen imports, named in the page for the browser to fetch at once (modulepreload): else it
 # finds them level by level through the imports (app.js -> job.js -> steps.js -> ...), a round trip per level,
@@ -47,12 +49,31 @@ SCANNER_FILES = ["vendor/barcode-detector-3.2.2/ponyfill.js", "vendor/barcode-de
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "field"
 
 
+def current_bundle() -> Bundle | None:
+    """The phone's modules as one file (blueprints/field/bundle.py), unless turned off (STATIC_BUNDLE, or
+    STATIC_MINIFY for reading the code as written) or esbuild is not there."""
+    config = current_app.config
+    if not (config.get("STATIC_BUNDLE", True) and config.get("STATIC_MINIFY", True)):
+        return None
+    return bundled(esbuild_binary())
+
+
+def shell_files() -> list[str]:
+    """What the service worker precaches from static/: the bundle in place of the files inside it."""
+    made = current_bundle()
+    if made is None:
+        return SHELL_FILES
+    return [BUNDLE if name == "field/app.js" else name for name in SHELL_FILES if name not in made.inputs
+            or name == "field/app.js"]
+
+
 @cache
 def shell_version() -> str:
     """Changes whenever a shell file or template changes: a new service worker, then "update available"."""
     digest = hashlib.sha256()
     for name in SHELL_FILES:
         digest.update((STATIC / name).read_bytes())
+    digest.update(json.dumps(shell_files()).encode())  # bundled or not: the worker precaches other files
     for path in sorted(TEMPLATES.glob("*")):
         digest.update(path.read_bytes())
     digest.update((Path(__file__).parent / "strings.py").read_bytes())
@@ -81,8 +102,24 @@ def _embedded(data: dict) -> Markup:
 @roles_required(Role.TECHNICIAN)
 def app():
     strings = strings_for_page()
+    bundled_in = current_bundle() is not None
     return render_template("field/app.html", strings=strings, strings_json=_embedded(strings),
-                           rules_json=_embedded(_rules()), preloaded=PRELOADED, version=shell_version())
+                           rules_json=_embedded(_rules()), main_script=BUNDLE if bundled_in else "field/app.js",
+                           preloaded=[] if bundled_in else PRELOADED, version=shell_version())
+
+
+@bp.get("/static/" + BUNDLE)
+@public
+def bundle():
+    """The bundle, as a static file (app.py prepare_static compresses it once and answers If-None-Match)."""
+    made = current_bundle()
+    if made is None:
+        abort(404)
+    response = make_response(made.code)
+    response.mimetype = "text/javascript"
+    response.set_etag(made.etag)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/field/offline")
@@ -104,7 +141,7 @@ def manifest():
 @public
 def service_worker():
     """Served from the site root; it registers with the scope /field/ (the offline app, nothing else)."""
-    precache = [url_for("static", filename=name) for name in SHELL_FILES] + ["/field/", "/field/offline",
+    precache = [url_for("static", filename=name) for name in shell_files()] + ["/field/", "/field/offline",
                                                                               "/field/manifest.webmanifest"]
     scanner = [url_for("static", filename=name) for name in SCANNER_FILES]
     response = make_response(render_template("field/sw.js", version=shell_version(), precache=precache,

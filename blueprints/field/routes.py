@@ -6,7 +6,7 @@ import json
 from functools import cache
 from pathlib import Path
 
-from flask import abort, current_app, make_response, render_template, url_for
+from flask import abort, current_app, make_response, render_template, request, url_for
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
@@ -103,9 +103,50 @@ def _embedded(data: dict) -> Markup:
 def app():
     strings = strings_for_page()
     bundled_in = current_bundle() is not None
-    return render_template("field/app.html", strings=strings, strings_json=_embedded(strings),
+    return _packed(render_template("field/app.html", strings=strings, strings_json=_embedded(strings),
                            rules_json=_embedded(_rules()), main_script=BUNDLE if bundled_in else "field/app.js",
-                           preloaded=[] if bundled_in else PRELOADED, version=shell_version())
+                           preloaded=[] if bundled_in else PRELOADED, version=shell_version()), "text/html")
+
+
+# The page and the service worker are the same for every technician with the same language, settings and shell
+# (nothing personal in them: the bell's count and the jobs come later, by script), so each text is packed once at
+# brotli's highest setting and kept, as the static files are (app.py _pack_static), keyed by its digest: the page
+# 9.3 -> 7.3 KB for 25 ms once, where Flask-Compress's quick setting (brotli 4) is paid at every load; the service
+# worker also minified. A browser without brotli gets Flask-Compress's answer.
+_PACKED_TEXTS: dict[tuple[str, bool], bytes] = {}
+
+
+def _packed(text: str, mimetype: str, *, minify: bool = False):
+    response = make_response(text)
+    response.mimetype = mimetype
+    if not current_app.config.get("COMPRESS_REGISTER", True) or request.accept_encodings["br"] <= 0:
+        return response
+    key = (hashlib.sha256(text.encode()).hexdigest(), minify)
+    packed = _PACKED_TEXTS.get(key)
+    if packed is None:
+        import brotli
+
+        data = text.encode()
+        if minify:
+            data = _minified(data)
+        packed = brotli.compress(data, quality=11)
+        if len(_PACKED_TEXTS) > 64:  # (a bound: one page per language and shell version)
+            _PACKED_TEXTS.clear()
+        _PACKED_TEXTS[key] = packed
+    response.set_data(packed)
+    response.headers["Content-Encoding"] = "br"
+    response.vary.add("Accept-Encoding")
+    return response
+
+
+def _minified(data: bytes) -> bytes:
+    try:
+        import minify
+
+        return minify.string("application/javascript", data.decode()).encode()
+    except (ImportError, ValueError) as error:  # no wheel for this platform, or a syntax it does not know
+        current_app.logger.warning("service worker sent unminified: %s", error)
+        return data
 
 
 @bp.get("/static/" + BUNDLE)
@@ -144,8 +185,7 @@ def service_worker():
     precache = [url_for("static", filename=name) for name in shell_files()] + ["/field/", "/field/offline",
                                                                               "/field/manifest.webmanifest"]
     scanner = [url_for("static", filename=name) for name in SCANNER_FILES]
-    response = make_response(render_template("field/sw.js", version=shell_version(), precache=precache,
-                                             scanner=scanner))
-    response.headers["Content-Type"] = "application/javascript; charset=utf-8"
+    response = _packed(render_template("field/sw.js", version=shell_version(), precache=precache, scanner=scanner),
+                       "application/javascript", minify=current_app.config.get("STATIC_MINIFY", True))
     response.headers["Cache-Control"] = "no-cache"
     return response

@@ -16,11 +16,13 @@ from domain.core.enums import Role
 from .helpers import signed_in_app, step
 
 BUNDLE_URL = "/static/field/app.bundle.js"
+CSS_URL = "/static/field/app.bundle.css"
 # The shell's modules that stay files of their own: early.js runs before the rest has arrived, the signature
 # screen (with its pad) is imported when a customer signs, the bell's script is the office pages' too.
 OWN_FILES = {"field/early.js", "field/signature.js", "vendor/signature_pad-5.1.4/signature_pad.min.js",
              "js/alerts.js"}
 BUNDLED = {name for name in routes.SHELL_FILES if name.endswith(".js")} - OWN_FILES
+STYLESHEETS = {"css/app.css", "field/field.css"}
 
 
 def precached(client) -> list[str]:
@@ -32,6 +34,10 @@ def module_scripts(page: str) -> list[str]:
     return re.findall(r'<script type="module" src="([^"]+)"', page)
 
 
+def stylesheets(page: str) -> list[str]:
+    return re.findall(r'<link rel="stylesheet" href="([^"]+)"', page)
+
+
 def test_esbuild_is_installed():
     assert bundle.esbuild_binary(), "esbuild is missing: `make install` installs it (package.json)"
 
@@ -40,10 +46,11 @@ def test_the_page_names_one_bundle_and_the_worker_precaches_it_instead_of_the_mo
     signed_in(Role.TECHNICIAN)
     page = client.get("/field/").get_data(as_text=True)
     assert module_scripts(page) == ["/static/field/early.js", BUNDLE_URL, "/static/js/alerts.js"]
-    assert "modulepreload" not in page
+    assert "modulepreload" not in page and stylesheets(page) == [CSS_URL]
+    assert stylesheets(client.get("/field/offline").get_data(as_text=True)) == [CSS_URL]  # precached: the same
     shell = precached(client)
-    assert BUNDLE_URL in shell and "/static/field/signature.js" in shell and "/field/" in shell
-    assert not {f"/static/{name}" for name in BUNDLED} & set(shell)
+    assert {BUNDLE_URL, CSS_URL, "/static/field/signature.js", "/field/", "/field/offline"} <= set(shell)
+    assert not {f"/static/{name}" for name in BUNDLED | STYLESHEETS} & set(shell)
 
 
 def test_the_bundle_holds_the_shells_modules_and_imports_only_what_stays_a_file(client):
@@ -52,7 +59,7 @@ def test_the_bundle_holds_the_shells_modules_and_imports_only_what_stays_a_file(
         assert response.headers["Content-Encoding"] == "br" and response.headers["Cache-Control"] == "no-cache"
         etag, code = response.headers["ETag"], brotli.decompress(response.get_data()).decode()
     made = bundle.bundled(bundle.esbuild_binary())
-    assert BUNDLED <= made.inputs and not OWN_FILES & made.inputs
+    assert BUNDLED | STYLESHEETS <= made.inputs and not OWN_FILES & made.inputs
     imported = set(re.findall(r'(?:from|import)\s*\(?"([^"]+)"', code))
     assert imported == {"./signature.js"}  # idb bundled in; the signature screen when a customer signs
     assert "../vendor/barcode-detector-3.2.2/ponyfill.js" in code  # the barcode reader: fetched when needed
@@ -60,6 +67,9 @@ def test_the_bundle_holds_the_shells_modules_and_imports_only_what_stays_a_file(
     assert len(code) < sum(len((routes.STATIC / name).read_bytes()) for name in BUNDLED) / 2
     with client.get(BUNDLE_URL, headers={"Accept-Encoding": "br", "If-None-Match": etag}) as again:
         assert again.status_code == 304
+    with client.get(CSS_URL) as styles:  # both stylesheets, in their order (the phone's rules last)
+        css = styles.get_data(as_text=True)
+        assert styles.mimetype == "text/css" and 0 < css.index("--brand:") < css.index(".sync-status")
 
 
 def test_without_esbuild_the_modules_go_one_by_one_as_before(client, signed_in, monkeypatch):
@@ -68,8 +78,9 @@ def test_without_esbuild_the_modules_go_one_by_one_as_before(client, signed_in, 
     page = client.get("/field/").get_data(as_text=True)
     assert module_scripts(page) == ["/static/field/early.js", "/static/field/app.js", "/static/js/alerts.js"]
     assert page.count('rel="modulepreload"') == len(routes.PRELOADED)
+    assert stylesheets(page) == ["/static/css/app.css", "/static/field/field.css"]
     assert {f"/static/{name}" for name in routes.SHELL_FILES} <= set(precached(client))
-    assert client.get(BUNDLE_URL).status_code == 404
+    assert client.get(BUNDLE_URL).status_code == 404 and client.get(CSS_URL).status_code == 404
 
 
 def test_a_bundle_that_fails_to_build_leaves_the_modules_as_they_are(tmp_path):
@@ -86,7 +97,10 @@ def test_a_phone_runs_the_bundle_and_opens_a_job_offline_from_its_cache(app, vis
     number = visit_job["number"]
     expect(page.get_by_text(number)).to_be_visible(timeout=10000)
     fetched = page.evaluate("performance.getEntriesByType('resource').map((entry) => new URL(entry.name).pathname)")
-    assert BUNDLE_URL in fetched and "/static/field/ui.js" not in fetched and "/static/field/app.js" not in fetched
+    assert {BUNDLE_URL, CSS_URL} <= set(fetched)
+    assert not {"/static/field/ui.js", "/static/field/app.js", "/static/field/field.css"} & set(fetched)
+    # The bundled stylesheet applied: the phone's rules (a round dot of the sync state) as the files gave them.
+    assert page.locator("#sync-status .dot").evaluate("(dot) => getComputedStyle(dot).borderRadius") == "50%"
 
     context.set_offline(True)
     page.close()

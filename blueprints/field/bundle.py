@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
@@ -22,7 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 STATIC = ROOT / "static"
 ENTRY = "field/app.js"
-NAME = "field/app.bundle.js"  # beside the modules: their relative imports and import.meta.url stay right
+# Beside the modules: their relative imports and import.meta.url stay right.
+NAME = "field/app.bundle.js"
+# The page's two stylesheets as one too (a request less, compressed together: 6.4 -> 5.9 KB), in this order.
+STYLESHEETS = ["css/app.css", "field/field.css"]
+CSS_NAME = "field/app.bundle.css"
 # Left out of the bundle, as files of their own: the signature screen (imported when a customer signs, with the
 # signature pad), and the barcode reader (not in the shell: a page that needs it fetches it). idb is bundled in
 # (9 KB as published, 3 KB minified with the rest).
@@ -34,9 +39,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Bundle:
-    code: bytes
-    inputs: frozenset[str]  # the static files inside it, as "field/ui.js", "vendor/idb-8.0.4/index.js"
-    etag: str
+    files: dict[str, bytes]  # NAME and CSS_NAME -> their content
+    inputs: frozenset[str]  # the static files inside them, as "field/ui.js", "vendor/idb-8.0.4/index.js"
+
+    def etag(self, name: str) -> str:
+        return hashlib.sha256(self.files[name]).hexdigest()[:32]
 
 
 def esbuild_binary() -> str | None:
@@ -50,19 +57,23 @@ def bundled(binary: str | None) -> Bundle | None:
     """The bundle, or None (no esbuild, or it failed: logged) to send the modules as they are."""
     if not binary:
         return None
+    field = STATIC / "field"
+    common = [binary, "--bundle", "--minify", "--charset=utf8", "--legal-comments=none", "--log-level=error"]
     with tempfile.TemporaryDirectory() as tmp:
         out, meta = Path(tmp) / "app.js", Path(tmp) / "meta.json"
-        command = [binary, str(STATIC / ENTRY), "--bundle", "--format=esm", "--minify", "--charset=utf8",
-                   f"--target={TARGET}", "--legal-comments=none", "--log-level=error", f"--outfile={out}",
-                   f"--metafile={meta}", *(f"--external:{name}" for name in EXTERNAL)]
         try:
-            subprocess.run(command, cwd=STATIC / "field", check=True, capture_output=True, timeout=60)
+            subprocess.run([*common, str(STATIC / ENTRY), "--format=esm", f"--target={TARGET}", f"--outfile={out}",
+                            f"--metafile={meta}", *(f"--external:{name}" for name in EXTERNAL)],
+                           cwd=field, check=True, capture_output=True, timeout=60)
             code, inputs = out.read_bytes(), json.loads(meta.read_text())["inputs"]
+            imports = "".join(f'@import "{os.path.relpath(STATIC / name, field)}";\n' for name in STYLESHEETS)
+            css = subprocess.run([*common, "--loader=css"], input=imports.encode(), cwd=field, check=True,
+                                 capture_output=True, timeout=60).stdout
         except (OSError, subprocess.SubprocessError, ValueError, KeyError) as error:
             detail = getattr(error, "stderr", b"") or b""
             log.warning("the phone's modules sent unbundled: esbuild failed: %s %s", error,
                         detail.decode(errors="replace")[:2000])
             return None
     # metafile paths are relative to the working directory (static/field/)
-    names = frozenset((STATIC / "field" / path).resolve().relative_to(STATIC).as_posix() for path in inputs)
-    return Bundle(code=code, inputs=names, etag=hashlib.sha256(code).hexdigest()[:32])
+    names = frozenset((field / path).resolve().relative_to(STATIC).as_posix() for path in inputs)
+    return Bundle(files={NAME: code, CSS_NAME: css}, inputs=names | set(STYLESHEETS))

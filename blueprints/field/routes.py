@@ -18,8 +18,7 @@ from domain.sla.policy import current_policy
 from ..access import public, roles_required
 from ..core.helpers import current_settings
 from . import bp
-from .bundle import NAME as BUNDLE
-from .bundle import Bundle, bundled, esbuild_binary
+from .bundle import CSS_NAME, NAME, STYLESHEETS, Bundle, bundled, esbuild_binary
 from .strings import strings_for_page
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
@@ -63,8 +62,14 @@ def shell_files() -> list[str]:
     made = current_bundle()
     if made is None:
         return SHELL_FILES
-    return [BUNDLE if name == "field/app.js" else name for name in SHELL_FILES if name not in made.inputs
-            or name == "field/app.js"]
+    return [name for name in SHELL_FILES if name not in made.inputs] + [NAME, CSS_NAME]
+
+
+def page_files() -> dict:
+    """The script and the stylesheets the app's pages name: the bundles, else the files as written."""
+    if current_bundle() is None:
+        return {"main_script": "field/app.js", "stylesheets": STYLESHEETS, "preloaded": PRELOADED}
+    return {"main_script": NAME, "stylesheets": [CSS_NAME], "preloaded": []}
 
 
 @cache
@@ -102,17 +107,16 @@ def _embedded(data: dict) -> Markup:
 @roles_required(Role.TECHNICIAN)
 def app():
     strings = strings_for_page()
-    bundled_in = current_bundle() is not None
     return _packed(render_template("field/app.html", strings=strings, strings_json=_embedded(strings),
-                           rules_json=_embedded(_rules()), main_script=BUNDLE if bundled_in else "field/app.js",
-                           preloaded=[] if bundled_in else PRELOADED, version=shell_version()), "text/html")
+                                   rules_json=_embedded(_rules()), version=shell_version(), **page_files()),
+                   "text/html")
 
 
-# The page and the service worker are the same for every technician with the same language, settings and shell
-# (nothing personal in them: the bell's count and the jobs come later, by script), so each text is packed once at
-# brotli's highest setting and kept, as the static files are (app.py _pack_static), keyed by its digest: the page
-# 9.3 -> 7.3 KB for 25 ms once, where Flask-Compress's quick setting (brotli 4) is paid at every load; the service
-# worker also minified. A browser without brotli gets Flask-Compress's answer.
+# The shell's pages and the service worker are the same for every technician with the same language, settings
+# and shell (nothing personal in them: the bell's count and the jobs come later, by script), so each text is packed
+# once at brotli's highest setting and kept, as the static files are (app.py _pack_static), keyed by its digest:
+# the jobs page 9.3 -> 7.3 KB for 25 ms once, where Flask-Compress's quick setting (brotli 4) is paid at every
+# load; the service worker also minified (2.2 -> 1.2 KB). A browser without brotli gets Flask-Compress's answer.
 _PACKED_TEXTS: dict[tuple[str, bool], bytes] = {}
 
 
@@ -149,16 +153,17 @@ def _minified(data: bytes) -> bytes:
         return data
 
 
-@bp.get("/static/" + BUNDLE)
+@bp.get("/static/field/app.bundle.<any(js, css):kind>")
 @public
-def bundle():
-    """The bundle, as a static file (app.py prepare_static compresses it once and answers If-None-Match)."""
+def bundle(kind: str):
+    """A bundle, as a static file (app.py prepare_static compresses it once and answers If-None-Match)."""
     made = current_bundle()
     if made is None:
         abort(404)
-    response = make_response(made.code)
-    response.mimetype = "text/javascript"
-    response.set_etag(made.etag)
+    name = NAME if kind == "js" else CSS_NAME
+    response = make_response(made.files[name])
+    response.mimetype = "text/javascript" if kind == "js" else "text/css"
+    response.set_etag(made.etag(name))
     response.headers["Cache-Control"] = "no-cache"
     return response
 
@@ -166,16 +171,14 @@ def bundle():
 @bp.get("/field/offline")
 @public
 def offline():
-    return render_template("field/offline.html", strings=strings_for_page())
+    return _packed(render_template("field/offline.html", strings=strings_for_page(), **page_files()), "text/html")
 
 
 @bp.get("/field/manifest.webmanifest")
 @public
 def manifest():
-    response = make_response(render_template("field/manifest.webmanifest",
-                                             company=current_settings().site.company))
-    response.headers["Content-Type"] = "application/manifest+json"
-    return response
+    return _packed(render_template("field/manifest.webmanifest", company=current_settings().site.company),
+                   "application/manifest+json")
 
 
 @bp.get("/sw.js")

@@ -58,7 +58,7 @@ def test_the_bundle_holds_the_shells_modules_and_imports_only_what_stays_a_file(
         assert response.status_code == 200 and response.mimetype == "text/javascript"
         assert response.headers["Content-Encoding"] == "br" and response.headers["Cache-Control"] == "no-cache"
         etag, code = response.headers["ETag"], brotli.decompress(response.get_data()).decode()
-    made = bundle.bundled(bundle.esbuild_binary())
+    made = bundle.bundled(bundle.esbuild_binary(), bundle.sources_stamp())
     assert BUNDLED | STYLESHEETS <= made.inputs and not OWN_FILES & made.inputs
     imported = set(re.findall(r'(?:from|import)\s*\(?"([^"]+)"', code))
     assert imported == {"./signature.js"}  # idb bundled in; the signature screen when a customer signs

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -32,6 +32,8 @@ CSS_NAME = "field/app.bundle.css"
 # signature pad), and the barcode reader (not in the shell: a page that needs it fetches it). idb is bundled in
 # (9 KB as published, 3 KB minified with the rest).
 EXTERNAL = ["./signature.js", "../vendor/signature_pad-*", "../vendor/barcode-detector-*"]
+# The licence of what is bundled in, named at the top (the minified code keeps no comment of its own).
+BANNER = "/* idb 8.0.4, ISC licence, (c) 2016 Jake Archibald: /static/vendor/idb-8.0.4/LICENSE */"
 TARGET = "es2020"
 
 log = logging.getLogger(__name__)
@@ -46,15 +48,24 @@ class Bundle:
         return hashlib.sha256(self.files[name]).hexdigest()[:32]
 
 
+def sources_stamp() -> int:
+    """The newest change among the files a bundle can be made from: a module edited while the app runs (make run)
+    is bundled again on the next request, as a static file is sent again."""
+    paths = [*(STATIC / "field").glob("*.js"), *(STATIC / name for name in STYLESHEETS),
+             *(STATIC / "vendor").glob("idb-*/*.js")]
+    return max((path.stat().st_mtime_ns for path in paths), default=0)
+
+
 def esbuild_binary() -> str | None:
     """The one `make install` put in node_modules, else one on the PATH."""
     local = ROOT / "node_modules" / ".bin" / "esbuild"
     return str(local) if local.exists() else shutil.which("esbuild")
 
 
-@cache
-def bundled(binary: str | None) -> Bundle | None:
-    """The bundle, or None (no esbuild, or it failed: logged) to send the modules as they are."""
+@lru_cache(maxsize=2)
+def bundled(binary: str | None, stamp: int = 0) -> Bundle | None:
+    """The bundle, or None (no esbuild, or it failed: logged) to send the modules as they are; `stamp`
+    (sources_stamp) makes it again when a source changed."""
     if not binary:
         return None
     field = STATIC / "field"
@@ -63,7 +74,8 @@ def bundled(binary: str | None) -> Bundle | None:
         out, meta = Path(tmp) / "app.js", Path(tmp) / "meta.json"
         try:
             subprocess.run([*common, str(STATIC / ENTRY), "--format=esm", f"--target={TARGET}", f"--outfile={out}",
-                            f"--metafile={meta}", *(f"--external:{name}" for name in EXTERNAL)],
+                            f"--metafile={meta}", f"--banner:js={BANNER}",
+                            *(f"--external:{name}" for name in EXTERNAL)],
                            cwd=field, check=True, capture_output=True, timeout=60)
             code, inputs = out.read_bytes(), json.loads(meta.read_text())["inputs"]
             imports = "".join(f'@import "{os.path.relpath(STATIC / name, field)}";\n' for name in STYLESHEETS)

@@ -18,7 +18,7 @@ from domain.sla.policy import current_policy
 from ..access import public, roles_required
 from ..core.helpers import current_settings
 from . import bp
-from .bundle import CSS_NAME, NAME, STYLESHEETS, Bundle, bundled, esbuild_binary
+from .bundle import CSS_NAME, NAME, STYLESHEETS, Bundle, bundled, esbuild_binary, sources_stamp
 from .strings import strings_for_page
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
@@ -54,7 +54,7 @@ def current_bundle() -> Bundle | None:
     config = current_app.config
     if not (config.get("STATIC_BUNDLE", True) and config.get("STATIC_MINIFY", True)):
         return None
-    return bundled(esbuild_binary())
+    return bundled(esbuild_binary(), sources_stamp())
 
 
 def shell_files() -> list[str]:

@@ -3,6 +3,7 @@ service worker precaches it in place of the modules inside it, a phone runs it a
 cache; without esbuild the modules go one by one, as before. esbuild is installed by `make install`."""
 from __future__ import annotations
 
+import gzip
 import json
 import re
 
@@ -13,7 +14,7 @@ from playwright.sync_api import expect
 from blueprints.field import bundle, routes
 from domain.core.enums import Role
 
-from .helpers import signed_in_app, step
+from .helpers import AuthActions, signed_in_app, step
 
 BUNDLE_URL = "/static/field/app.bundle.js"
 CSS_URL = "/static/field/app.bundle.css"
@@ -70,6 +71,27 @@ def test_the_bundle_holds_the_shells_modules_and_imports_only_what_stays_a_file(
     with client.get(CSS_URL) as styles:  # both stylesheets, in their order (the phone's rules last)
         css = styles.get_data(as_text=True)
         assert styles.mimetype == "text/css" and 0 < css.index("--brand:") < css.index(".sync-status")
+
+
+def test_the_shells_pages_are_packed_once_the_same_for_every_technician(app, make_user):
+    """/field/ and /sw.js hold nothing personal: packed at brotli 11 once and kept (blueprints/field/routes.py
+    _packed); a browser without brotli gets Flask-Compress's gzip."""
+    sent = []
+    for name in ("li", "wang"):
+        make_user(Role.TECHNICIAN, name)
+        client = app.test_client()
+        assert AuthActions(client).login(name).status_code == 302
+        page = client.get("/field/", headers={"Accept-Encoding": "gzip, deflate, br, zstd"})
+        worker = client.get("/sw.js", headers={"Accept-Encoding": "br"})
+        assert page.headers["Content-Encoding"] == worker.headers["Content-Encoding"] == "br"
+        sent.append((page.get_data(), worker.get_data()))
+        older = client.get("/field/", headers={"Accept-Encoding": "gzip"})
+        assert older.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(older.get_data()) == brotli.decompress(page.get_data())
+    assert sent[0] == sent[1]
+    worker = brotli.decompress(sent[0][1]).decode()
+    assert BUNDLE_URL in worker and "// " not in worker  # minified: the comments are out
+    assert len(sent[0][0]) < len(brotli.compress(brotli.decompress(sent[0][0]), quality=4))
 
 
 def test_without_esbuild_the_modules_go_one_by_one_as_before(client, signed_in, monkeypatch):

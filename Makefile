@@ -20,7 +20,7 @@ run: system-deps install
 test: system-deps-test install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-install: $(VENV)/.installed translations
+install: $(VENV)/.installed node_modules/.installed translations
 
 system-deps:
 	sh scripts/system-deps.sh
@@ -33,6 +33,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
+
+# esbuild, which bundles the phone's modules into one file when the app first sends them (blueprints/field/bundle.py):
+# the version and checksum pinned in package-lock.json (npm ci checks it). Without npm the app sends the modules one
+# by one, as before.
+node_modules/.installed: package.json package-lock.json
+	if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the phone's modules will be sent unbundled (scripts/system-deps.sh installs it)" >&2; fi
 
 translations: $(VENV)/.installed
 	$(BIN)/pybabel compile -d translations --statistics 2>&1 | grep -v '^compiling' || true

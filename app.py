@@ -126,15 +126,17 @@ COMPRESSED_TYPES = ["text/html", "text/css", "text/plain", "text/javascript", "a
 # A vendored library's directory names its version (static/vendor/NAME-VERSION/): its files never change under
 # their URL, so browsers keep them for a year without asking again. Other static files are revalidated (ETag).
 VERSIONED_STATIC = re.compile(r"^/static/vendor/[a-z0-9_.-]+-\d+(\.\d+)*/")
+# Answers packed as static files: the static folder's, and the phone's modules bundled (blueprints/field/bundle.py).
+PACKED_ENDPOINTS = frozenset({"static", "field.bundle"})
 
 
 def prepare_static(response):
     """Runs before the compressor: a static file is read into memory (they are small), so that it is compressed
     whole with any algorithm the browser accepts and the file is closed with the response; a versioned one is
     cached for a year."""
-    if request.endpoint != "static":
+    if request.endpoint not in PACKED_ENDPOINTS:
         return response
-    if response.status_code == 200 and response.direct_passthrough:
+    if response.status_code == 200 and (response.direct_passthrough or request.endpoint != "static"):
         response.direct_passthrough = False
         response.make_sequence()
         _pack_static(response)
@@ -176,7 +178,7 @@ def _pack_static(response) -> None:
     if not current_app.config.get("COMPRESS_REGISTER", True):  # compression turned off (a baseline's measure)
         encoding = None
     minify = (response.mimetype in MINIFIED_TYPES and current_app.config.get("STATIC_MINIFY", True)
-              and not request.path.startswith("/static/vendor/"))
+              and request.endpoint == "static" and not request.path.startswith("/static/vendor/"))
     etag, weak = response.get_etag()
     if not etag or "Content-Encoding" in response.headers or not (minify or (
             encoding and response.mimetype in COMPRESSED_TYPES and (response.content_length or 0) >= 500)):

@@ -88,6 +88,7 @@ ROUTES = [
     ("GET", "/field/offline", "field.offline", PUBLIC),
     ("GET", "/field/manifest.webmanifest", "field.manifest", PUBLIC),
     ("GET", "/sw.js", "field.service_worker", PUBLIC),
+    ("GET", "/static/field/app.bundle.js", "field.bundle", PUBLIC),
     ("POST", "/api/v1/sync", "field_api.sync", TECHNICIAN),
     ("POST", "/api/v1/sync/photo", "field_api.sync_photo", TECHNICIAN),
     ("GET", "/api/v1/me/jobs", "field_api.my_jobs", TECHNICIAN),

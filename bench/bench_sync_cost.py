@@ -74,17 +74,22 @@ def main() -> None:
         }
         figures: dict[str, list[tuple[float, float, int]]] = {kind: [] for kind in kinds}
         profiler = cProfile.Profile(time.process_time)  # CPU time: the database and the load wait apart
-        gc_time = [0.0, 0]
+        gc_time = [0.0, 0, 0]  # seconds, collections, of which full
 
         def gc_clock(phase, info, started=[0.0]):  # noqa: B006 - the start of the collection under way
             if phase == "start":
                 started[0] = time.perf_counter()
             else:
                 gc_time[0] += time.perf_counter() - started[0]
-                gc_time[1] += info["generation"] == 2
+                gc_time[1] += 1
+                gc_time[2] += info["generation"] == 2
 
         gc.callbacks.append(gc_clock)
         for i in range(per_phone):
+            if i == WARMUP:  # the collections during the measured batches only
+                gc_time[:] = [0.0, 0, 0]
+                if os.environ.get("BENCH_GC_FREEZE"):  # as gunicorn.conf.py does in a worker, once loaded
+                    gc.freeze()
             for kind, (name, make) in kinds.items():
                 client, csrf = clients[name]
                 number = numbers[name][i]
@@ -103,13 +108,14 @@ def main() -> None:
                     figures[kind].append((cpu, wall, len(statements)))
         print(f"database: {'postgresql' if url.startswith('postgresql') else 'sqlite'}; {ROUNDS} batches of each "
               f"kind (after {WARMUP} warm-up), load average {os.getloadavg()[0]:.1f}")
-        print(f"   garbage collection: {gc_time[0] * 1000:.0f} ms in all ({gc_time[1]} full collections)")
+        print(f"   garbage collection during them: {gc_time[0] * 1000:.0f} ms, {gc_time[1]} collections "
+              f"({gc_time[2]} full)")
         for kind, rows in figures.items():
             cpu = statistics.median(r[0] for r in rows) * 1000
             wall = statistics.median(r[1] for r in rows) * 1000
             print(f"   {kind:5}: CPU {cpu:6.1f} ms, wall {wall:6.1f} ms, statements {rows[-1][2]}")
         if profile_kind:
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(110)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
         with app.app_context():
             event.remove(db.engine, "before_cursor_execute", count)

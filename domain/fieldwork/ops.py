@@ -586,7 +586,7 @@ _KINDS = (
                                                                             "the device works normally yet."))}),
            effects=(set_to("status", value(TicketStatus.SIGNED)), set_to("signed", value(True)),
                     set_to("signed_at", OP_TIME), SUBMISSION_STARTS),
-           screen="sign", done_fact="signed", reads=("clocks", "policy", "tests", "device_category")),
+           screen="sign", done_fact="signed", reads=("clocks", "policy", "tests", "device_category", "customer")),
     # Leaving: once the customer signed, or once it is recorded why they could not (signature.missing).
     OpKind("visit.departed", Empty, _departed, "left the site", _l("Leaving"),
            Step(requires=("may_leave",), refused_if=("departed",), sets=("departed",),

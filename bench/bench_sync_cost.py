@@ -1,6 +1,6 @@
 """What one sync batch costs in process: CPU time and SQL statements of `POST /api/v1/sync`, through Flask's test
 client (no HTTP server, no other process), for the herd's two batches (bench_herd.py: 30 ops, one that signs and
-one that does not) and a batch of 50 notes (bench_sync.py's).
+one that does not), a batch of 50 notes (bench_sync.py's) and an empty batch (what a request costs before any op).
 
     .venv/bin/python bench/bench_sync_cost.py                 # SQLite (temporary file)
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python bench/bench_sync_cost.py
@@ -71,6 +71,7 @@ def main() -> None:
             "sign": (names[0], lambda n: signing_batch(n, signature)),
             "plain": (names[1], plain_batch),
             "notes": (names[1], lambda n: [note(n, i, -50 + i / 2) for i in range(50)]),  # after its arrival
+            "empty": (names[1], lambda n: []),  # what a request costs before its first op
         }
         figures: dict[str, list[tuple[float, float, int]]] = {kind: [] for kind in kinds}
         profiler = cProfile.Profile(time.process_time)  # CPU time: the database and the load wait apart
@@ -117,6 +118,8 @@ def main() -> None:
         if profile_kind:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(110)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+            if os.environ.get("BENCH_CALLEES"):  # e.g. "_apply|_handle|add_note"
+                pstats.Stats(profiler).sort_stats("cumulative").print_callees(os.environ["BENCH_CALLEES"])
         with app.app_context():
             event.remove(db.engine, "before_cursor_execute", count)
             db.session.remove()

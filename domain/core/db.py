@@ -8,7 +8,7 @@ from typing import Any
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON, MetaData, event, exc
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached, registry
 
 from .types import UTCDateTime
 
@@ -71,6 +71,32 @@ def can_write_at_once() -> bool:
     if connection.dialect.name != "sqlite":
         return True
     return connection.connection.dbapi_connection.in_transaction
+
+
+JOINED_KEY = "joined_as_stored"
+
+
+def join_as_stored(obj: Any) -> None:
+    """Make an object whose row a Core INSERT has just written a stored object of the session (no more SQL).
+    Recorded, so that a savepoint rolled back can drop it again (`drop_joined`): SQLAlchemy undoes only the
+    objects it inserted itself, and one left behind would refuse its own row written again."""
+    make_transient_to_detached(obj)
+    db.session.add(obj)
+    db.session.info.setdefault(JOINED_KEY, []).append(obj)
+
+
+def joined_count() -> int:
+    return len(db.session.info.get(JOINED_KEY, ()))
+
+
+def drop_joined(since: int) -> None:
+    """Forget the objects joined since `joined_count()` was `since` (their rows were rolled back)."""
+    session = db.session()
+    joined = session.info.get(JOINED_KEY, [])
+    for obj in joined[since:]:
+        if obj in session:
+            session.expunge(obj)
+    del joined[since:]
 
 
 # --- rows held for one multi-row INSERT ----------------------------------------------------------------------

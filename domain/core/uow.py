@@ -18,7 +18,7 @@ from typing import TypeVar
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.exc import StaleDataError
 
-from .db import db, take_write_lock
+from .db import JOINED_KEY, db, drop_joined, joined_count, take_write_lock
 from .errors import Conflict
 
 log = logging.getLogger(__name__)
@@ -74,12 +74,14 @@ def commit() -> None:
     except BaseException:
         rollback()
         raise
+    db.session.info.pop(JOINED_KEY, None)
     _run_after_commit()
 
 
 def rollback() -> None:
     """Undo the transaction and drop the work queued for after it."""
     db.session.info.pop(QUEUE_KEY, None)
+    db.session.info.pop(JOINED_KEY, None)
     db.session.rollback()
 
 
@@ -123,9 +125,9 @@ def reading() -> Iterator[None]:
 @contextmanager
 def savepoint() -> Iterator[None]:
     """The block's writes kept only if it ends normally: if it raises, everything it wrote is undone (a savepoint),
-    with the jobs it queued for after the commit, and the error is raised on;
+    with the jobs it queued for after the commit and the rows it joined to the session, and the error is raised on;
     the rest of the transaction is untouched. (On SQLite the transaction must have begun: `take_write_lock()`.)"""
-    queued = len(db.session.info.get(QUEUE_KEY, []))
+    queued, joined = len(db.session.info.get(QUEUE_KEY, [])), joined_count()
     nested = db.session.begin_nested()
     try:
         yield
@@ -133,6 +135,7 @@ def savepoint() -> Iterator[None]:
         if nested.is_active:  # (a stale flush already rolled it back)
             nested.rollback()
         del db.session.info.get(QUEUE_KEY, [])[queued:]
+        drop_joined(joined)
         raise
     nested.commit()
 

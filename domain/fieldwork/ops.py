@@ -330,7 +330,7 @@ def _note_added(ticket: Ticket, ctx: Context, data: NoteAdded, at: datetime, met
     if data.note_id in taken:
         raise OpRejected("note_exists", _l("A note with this id already exists."))
     progress_notes.add_note(ticket, data.text, ctx, shown_to_customer=data.shown_to_customer, note_id=data.note_id,
-                      written_at=at)
+                            written_at=at, as_object=False)
     taken.add(data.note_id)
 
 

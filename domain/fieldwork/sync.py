@@ -273,8 +273,8 @@ class _Outcome:
                 set(self.batch.recorded))
 
     def reset(self, mark: tuple) -> None:
-        """Forget what the undone run did: its results and what it added to the batch's lookups (its rows and queued
-        jobs went with its savepoint)."""
+        """Forget what the undone run did: its results and what it added to the batch's lookups (its rows, queued
+        jobs and joined objects went with its savepoint)."""
         results, signed, known, notes_taken, recorded = mark
         del self.results[results:], self.signed[signed:]
         self.batch.known, self.batch.notes_taken, self.batch.recorded = known, notes_taken, recorded

@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm.util import identity_key
 
 from ..core import context
 from ..core.db import db
@@ -117,8 +118,10 @@ _ABSENT_KEY = "policy_settings_absent"
 def signing_code_choice() -> bool | None:
     session = db.session()
     absent = session.info.get(_ABSENT_KEY)
-    if absent is not None and absent[0] is session.get_transaction() and SIGNING_CODE_KEY in absent[1]:
-        return None
+    if (absent is not None and absent[0] is session.get_transaction() and SIGNING_CODE_KEY in absent[1]
+            and identity_key(PolicySetting, SIGNING_CODE_KEY) not in session.identity_map
+            and not any(isinstance(obj, PolicySetting) for obj in session.new)):
+        return None  # no row when the policy was read in this transaction, and none added since
     # Read without flushing: signing asks in the middle of a batch whose writes go out once, together.
     with db.session.no_autoflush:
         row = db.session.get(PolicySetting, SIGNING_CODE_KEY)  # no query when current_policy() loaded it

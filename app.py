@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask, current_app, has_request_context, request
 from flask_login import current_user
+from sqlalchemy.orm import configure_mappers
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from domain.core.locales import SUPPORTED_LOCALES, app_locale
@@ -59,6 +60,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_commands(app)
     register_worker(app)
     install_settings(app)
+    # The models' mappers configured now, once per process, rather than by the first query of the first request
+    # a (gunicorn) worker serves: that request took 0.1 s longer on 2 cores.
+    configure_mappers()
     return app
 
 

@@ -272,6 +272,9 @@ def test_ops_refused_by_their_handler_undo_only_themselves_and_the_rest_applies_
     # The all-good batch: one savepoint for its six ops (not one each); their records, notes and audit events
     # written by multi-row INSERTs, as many for twelve ops as for six (not three per op).
     assert six.count("SAVEPOINT") == 1, six
+    # Its reads, once each: the signed-in user, the tickets with their visits and signature (one query), the op
+    # records already received, the note ids already taken.
+    assert six.count("SELECT") == 4 and twelve.count("SELECT") == 4, (six, twelve)
     assert 3 <= six.count("INSERT") <= 4 and twelve.count("INSERT") == six.count("INSERT"), (six, twelve)
     with app.app_context():
         texts = db.session.execute(select(ProgressNote.text).join(SyncOp, SyncOp.ticket_id == ProgressNote.ticket_id)
@@ -392,6 +395,9 @@ def test_a_whole_visit_in_one_batch_writes_each_row_once_and_the_order_freezes_a
     rounds = 2 if call_in_run else 1
     assert statements.count("UPDATE VISITS SET") == rounds, statements
     assert statements.count("UPDATE TICKETS SET") == rounds, statements
+    # The signing code's choice comes with the batch's policy, the customer with its request: no read of their own.
+    own_reads = ("SELECT POLICY_SETTINGS.KEY AS", "SELECT CUSTOMERS.ID AS")
+    assert not any(s.replace('"', "") in own_reads for s in statements), statements
     with app.app_context():
         content = json.loads(access.get_ticket(number).service_order.content_json)
     assert [t["item"] for t in content["tests"]] == ["各通道输入有信号", "耳返与主输出正常", "无底噪与爆音",

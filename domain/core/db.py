@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, MetaData, event
+from sqlalchemy import JSON, MetaData, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached, registry
 
@@ -125,8 +125,30 @@ class HeldRows:
         if not self.rows:
             return
         pending, self.rows = self.rows, {}
-        for statement, rows in pending.items():
-            self.connection.execute(statement, rows)  # executemany: pipelined by psycopg, one call in sqlite3
+        if len(pending) == 1 or self.connection.dialect.driver != "psycopg":
+            for statement, rows in pending.items():
+                self.connection.execute(statement, rows)  # executemany: pipelined by psycopg, one call in sqlite3
+            return
+        # The tables' INSERTs in one pipeline: one round trip for all of them rather than one each (psycopg's
+        # executemany rides a pipeline already open). An error is raised by the statement that reports it, or on
+        # leaving the pipeline (its sync): both as SQLAlchemy's error (an IntegrityError for a key taken).
+        raw = self.connection.connection.dbapi_connection
+        try:
+            with raw.pipeline():
+                for statement, rows in pending.items():
+                    # A single row without RETURNING (SQLAlchemy would fetch its id, which waits for the sync).
+                    self.connection.execute(statement if len(rows) > 1 else _inline(statement), rows)
+        except self.connection.dialect.loaded_dbapi.Error as error:
+            raise exc.DBAPIError.instance(None, None, error, self.connection.dialect.loaded_dbapi.Error) from error
+
+
+_INLINE: dict[Any, Any] = {}
+
+
+def _inline(statement):
+    if statement not in _INLINE:
+        _INLINE[statement] = statement.inline()
+    return _INLINE[statement]
 
 
 @contextmanager

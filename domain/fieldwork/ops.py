@@ -330,7 +330,7 @@ def _note_added(ticket: Ticket, ctx: Context, data: NoteAdded, at: datetime, met
     if data.note_id in taken:
         raise OpRejected("note_exists", _l("A note with this id already exists."))
     progress_notes.add_note(ticket, data.text, ctx, shown_to_customer=data.shown_to_customer, note_id=data.note_id,
-                      written_at=at)
+                            written_at=at, as_object=False)
     taken.add(data.note_id)
 
 
@@ -586,7 +586,7 @@ _KINDS = (
                                                                             "the device works normally yet."))}),
            effects=(set_to("status", value(TicketStatus.SIGNED)), set_to("signed", value(True)),
                     set_to("signed_at", OP_TIME), SUBMISSION_STARTS),
-           screen="sign", done_fact="signed", reads=("clocks", "policy", "tests", "device_category")),
+           screen="sign", done_fact="signed", reads=("clocks", "policy", "tests", "device_category", "customer")),
     # Leaving: once the customer signed, or once it is recorded why they could not (signature.missing).
     OpKind("visit.departed", Empty, _departed, "left the site", _l("Leaving"),
            Step(requires=("may_leave",), refused_if=("departed",), sets=("departed",),

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from ..core import context, uow, validation
 from ..core.db import db, held_rows, take_write_lock, write_row
@@ -92,13 +92,19 @@ def _parse_at(value) -> datetime | None:
 # is read once per batch.
 
 
+# Read with the tickets, in their query (a JOIN, not a query each): the visits and the signature (every op's flow
+# check reads them), and the many-to-one relationships an op kind may read. The other collections an op kind reads
+# (clocks, tests...) come by a query each (selectin): joined, two lists would multiply each other's rows.
+_JOINED = frozenset({"visits", "signature", "customer", "assignee", "device_category"})
+
+
 def _ticket_loads(reads: set[str]) -> list:
-    """Loader options for the batch's tickets: the visits and the signature (every op's flow check reads them),
-    and the relationships the batch's op kinds read (OpKind.reads, "visits.prep_items" through the visits)."""
-    options = [selectinload(Ticket.visits), selectinload(Ticket.signature)]
+    """Loader options for the batch's tickets: the visits and the signature, and the relationships the batch's op
+    kinds read (OpKind.reads, "visits.prep_items" through the visits)."""
+    options = [joinedload(Ticket.visits), joinedload(Ticket.signature)]
     for path in sorted(reads - {"policy"}):
         first, _, then = path.partition(".")
-        loader = selectinload(getattr(Ticket, first))
+        loader = (joinedload if first in _JOINED else selectinload)(getattr(Ticket, first))
         if then:
             loader = loader.selectinload(getattr(Visit, then))
         options.append(loader)
@@ -135,9 +141,12 @@ class _Batch:
         if numbers:
             # Locked in a fixed order (no deadlock between two batches): a second process with the same
             # tickets waits here, then reads what the first committed (fresh versions, its op records).
-            query = (select(Ticket).where(Ticket.number.in_(numbers)).order_by(Ticket.id).with_for_update()
-                     .options(*_ticket_loads(reads)).execution_options(populate_existing=True))
-            tickets = {t.number: t for t in db.session.execute(query).scalars()}
+            # FOR UPDATE OF tickets: the rows joined to them are read, not locked (PostgreSQL refuses to lock the
+            # nullable side of an outer join), as when they came by queries of their own.
+            query = (select(Ticket).where(Ticket.number.in_(numbers)).order_by(Ticket.id)
+                     .with_for_update(of=Ticket.__table__).options(*_ticket_loads(reads))
+                     .execution_options(populate_existing=True))
+            tickets = {t.number: t for t in db.session.execute(query).unique().scalars()}
         known = {}
         if op_ids:
             known = {r.op_id: r for r in db.session.execute(select(SyncOp).where(SyncOp.op_id.in_(op_ids))).scalars()}

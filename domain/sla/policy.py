@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm.util import identity_key
 
 from ..core import context
 from ..core.db import db
@@ -50,7 +51,11 @@ SETTING_NAMES = tuple(f.name for f in fields(Policy))
 def current_policy() -> Policy:
     """The defaults with any stored overrides applied (a malformed stored value keeps the default)."""
     overrides = {}
-    for setting in db.session.execute(select(PolicySetting)).scalars():
+    settings = db.session.execute(select(PolicySetting)).scalars().all()
+    # Every row is now in the session; what is not there is remembered as absent, for this transaction.
+    session = db.session()
+    session.info[_ABSENT_KEY] = (session.get_transaction(), {SIGNING_CODE_KEY} - {s.key for s in settings})
+    for setting in settings:
         if setting.key in SETTING_NAMES:
             try:
                 value = int(setting.value)
@@ -105,10 +110,21 @@ def save_policy(values: dict[str, int], *, actor) -> list[str]:
 SIGNING_CODE_KEY = "signing_sms_code"
 
 
+# Set by current_policy(): (the transaction it read in, the keys it found no row for). A sync batch that signs
+# reads the policy first; its signature then asks for the code's row without another query.
+_ABSENT_KEY = "policy_settings_absent"
+
+
 def signing_code_choice() -> bool | None:
+    session = db.session()
+    absent = session.info.get(_ABSENT_KEY)
+    if (absent is not None and absent[0] is session.get_transaction() and SIGNING_CODE_KEY in absent[1]
+            and identity_key(PolicySetting, SIGNING_CODE_KEY) not in session.identity_map
+            and not any(isinstance(obj, PolicySetting) for obj in session.new)):
+        return None  # no row when the policy was read in this transaction, and none added since
     # Read without flushing: signing asks in the middle of a batch whose writes go out once, together.
     with db.session.no_autoflush:
-        row = db.session.get(PolicySetting, SIGNING_CODE_KEY)
+        row = db.session.get(PolicySetting, SIGNING_CODE_KEY)  # no query when current_policy() loaded it
     return None if row is None or row.value not in ("on", "off") else row.value == "on"
 
 
@@ -123,6 +139,7 @@ def save_signing_code(on: bool, *, deployment_default: bool, actor) -> bool:
     from ..core.audit import record_event
 
     before = signing_code_required(deployment_default)
+    db.session().info.pop(_ABSENT_KEY, None)  # the row is about to change
     row = db.session.get(PolicySetting, SIGNING_CODE_KEY)
     if on == deployment_default:
         if row is not None:

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from jinja2 import BytecodeCache
+from sqlalchemy.engine import Engine
 
 from app import create_app
 from domain.core import context
@@ -73,6 +75,87 @@ def url_builders_compiled_once():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Rule, "_compile_builder", compiled_once)
         yield
+
+
+class _TemplatesCompiledOnce(BytecodeCache):
+    """Jinja's bytecode cache in memory, for every app of the run. Each app has its own Jinja environment, which
+    compiled every template it rendered again in every test (14% of the access matrix's write cases); a template's
+    code is kept under its name and the checksum of its source, so an edited template is compiled again."""
+
+    def __init__(self):
+        self.code = {}
+
+    def load_bytecode(self, bucket):
+        found = self.code.get(bucket.key)
+        if found is not None and found[0] == bucket.checksum:
+            bucket.code = found[1]
+
+    def dump_bytecode(self, bucket):
+        self.code[bucket.key] = (bucket.checksum, bucket.code)
+
+
+class _StatementsCompiledOnce:
+    """SQLAlchemy's compiled-statement cache shared by every engine of the run. Each test's app has its own engine, and
+    an engine's cache is its own and keyed by its dialect object: every statement was compiled again in every test
+    (15% of the access matrix's write cases). Engines of the same dialect class, server version and settings compile
+    a statement to the same SQL, so their entries are shared; a dialect of another kind (PostgreSQL beside SQLite in
+    the migration tests) keeps its own."""
+
+    def __init__(self):
+        self.entries = {}
+
+    @staticmethod
+    def _key(key):
+        dialect = key[0]
+        return (type(dialect), dialect.server_version_info, dialect.paramstyle, dialect.label_length,
+                dialect.max_identifier_length, *key[1:])
+
+    def get(self, key, default=None):
+        return self.entries.get(self._key(key), default)
+
+    def __setitem__(self, key, value):
+        self.entries[self._key(key)] = value
+
+    def __len__(self):
+        return len(self.entries)
+
+    def clear(self):
+        self.entries.clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def templates_and_statements_compiled_once():
+    """Jinja templates and SQL statements compiled once per run (see the two classes above), not once per app."""
+    from flask import Flask
+
+    templates, statements = _TemplatesCompiledOnce(), _StatementsCompiledOnce()
+
+    def share_the_cache(connection):
+        if connection.engine._compiled_cache is not None:
+            connection.engine._compiled_cache = statements
+
+    sa.event.listen(Engine, "engine_connect", share_the_cache)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Flask, "jinja_options", {**Flask.jinja_options, "bytecode_cache": templates})
+        yield
+    sa.event.remove(Engine, "engine_connect", share_the_cache)
+
+
+def _sqlite_without_fsync(dbapi_connection, connection_record):
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sqlite_commits_without_fsync():
+    """The tests' SQLite files are thrown away after each test: a commit need not wait for the disk (fsync; 13% of
+    the access matrix's write cases on this machine's disk). Locking and WAL are unchanged (the app's own pragmas
+    still run first); a commit still reaches the operating system, so a killed worker process loses nothing."""
+    sa.event.listen(Engine, "connect", _sqlite_without_fsync)
+    yield
+    sa.event.remove(Engine, "connect", _sqlite_without_fsync)
 
 
 @pytest.fixture

@@ -292,6 +292,13 @@ def main() -> None:
         log = (Path(tmp) / "worker.log").read_text(errors="replace")
         problems = [line for line in log.splitlines() if "ERROR" in line or "Traceback" in line]
         print(f"   worker log: {len(problems)} error lines" + (f" (first: {problems[0][:160]})" if problems else ""))
+        recycled = [line for line in log.splitlines() if "recycling" in line.lower()]
+        print(f"   task processes recycled for their memory: {len(recycled)}"
+              + (f" (last: {recycled[-1][-80:]})" if recycled else ""))
+        if problems:  # the first one whole: a traceback says where
+            lines = log.splitlines()
+            first = lines.index(problems[0])
+            print("\n".join("     " + line for line in lines[first:first + 30]))
 
 
 if __name__ == "__main__":

@@ -253,8 +253,11 @@ def test_csv_has_bom_chinese_header_and_a_row_per_figure_and_scope(client, week,
     table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert table[0][:3] == ["周", "指标代码", "指标"] and "分子" in table[0] and "分母" in table[0]
     # Nine figures for the team, seven for each of li, wang, zhao (not the intake, customer service's, nor the case
-    # analysis, the supervisors'); under each satisfaction row its two sources and the unrated count.
-    assert len(table) == 1 + (9 + 3) + (7 + 3) * 3
+    # analysis, the supervisors'); under each satisfaction row its two sources and the unrated count, under each
+    # resolution rate the requests closed without the customer's signature.
+    assert len(table) == 1 + (9 + 3 + 1) + (7 + 3 + 1) * 3
+    unsigned = [r for r in table if r[1] == "resolution_rate.closed_unsigned"]
+    assert len(unsigned) == 4 and unsigned[0][2] == "客户未签字结单（不计为已解决）" and unsigned[0][6] == "0"
     head = table[0]
     team_response = dict(zip(head, table[1], strict=True))
     assert team_response["指标代码"] == "response_rate" and team_response["范围"] == "全组"

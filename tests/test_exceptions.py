@@ -83,12 +83,7 @@ def _send(client, number, kind, data, minutes=0):
 
 
 def test_a_job_handed_back_waits_for_the_supervisor_who_reassigns_it_with_the_work_kept(app, assigned, make_user):  # noqa: F811
-    from domain.core import context
-    from domain.core.enums import Role
     from domain.core.models import User
-    from domain.requests import access, assignment
-
-    from .orderfactory import SHANGHAI
 
     client = phone(app)
     assert _send(client, assigned, "contact.made", {"method": "phone", "reached": True}, -10)["status"] == "applied"
@@ -108,14 +103,7 @@ def test_a_job_handed_back_waits_for_the_supervisor_who_reassigns_it_with_the_wo
     page = boss.get(f"/dispatch/requests/{assigned}").get_data(as_text=True)
     assert 'id="handed-back"' in page and "身体不适，无法上门" in page
     # The supervisor reassigns it: the new technician has it, with the first contact already made.
-    make_user(Role.TECHNICIAN, "t2")
-    with app.app_context():
-        ticket = access.get_ticket(assigned)
-        boss_user = db.session.execute(select(User).where(User.username == "boss")).scalar_one()
-        t2 = db.session.execute(select(User).where(User.username == "t2")).scalar_one()
-        from datetime import UTC, datetime
-        assignment.assign(ticket, t2, context.Context(actor=boss_user, tz=SHANGHAI, now=datetime.now(UTC)))
-        db.session.commit()
+    _reassign_to_t2(app, make_user, assigned)
     assert [j["number"] for j in client.get("/api/v1/me/jobs").json["jobs"]] == []
     (job,) = phone(app, "t2").get("/api/v1/me/jobs").json["jobs"]
     assert job["handed_back_at"] is None and job["facts"]["contact_made"] and not job["facts"]["handed_back"]
@@ -166,6 +154,27 @@ def _alerts(app, kind="unsigned") -> list[Notification]:
     with app.app_context():
         return db.session.execute(select(Notification).where(Notification.kind == kind)
                                   .order_by(Notification.id)).scalars().all()
+
+
+def _reassign_to_t2(app, make_user, number) -> str:
+    """The supervisor reassigns the request to a new technician, t2; returns t2's name."""
+    from datetime import UTC, datetime
+
+    from domain.core import context
+    from domain.core.enums import Role
+    from domain.core.models import User
+    from domain.requests import access, assignment
+
+    from .helpers import SHANGHAI
+
+    make_user(Role.TECHNICIAN, "t2")
+    with app.app_context():
+        ticket = access.get_ticket(number)
+        boss = db.session.execute(select(User).where(User.username == "boss")).scalar_one()
+        t2 = db.session.execute(select(User).where(User.username == "t2")).scalar_one()
+        assignment.assign(ticket, t2, context.Context(actor=boss, tz=SHANGHAI, now=datetime.now(UTC)))
+        db.session.commit()
+        return t2.display_name
 
 
 def _ticket(app, number):
@@ -618,14 +627,7 @@ def test_a_follow_up_from_the_phone_alerts_supervisors_and_customer_service_at_o
 
 
 def test_the_customer_reads_that_a_handed_back_job_is_being_passed_to_another_technician(app, assigned, make_user):
-    from datetime import UTC, datetime
-
-    from domain.core import context
-    from domain.core.enums import Role
     from domain.core.models import User
-    from domain.requests import access, assignment
-
-    from .helpers import SHANGHAI
 
     client = phone(app)
     _send(client, assigned, "contact.made", {"method": "phone", "reached": True}, -10)
@@ -637,14 +639,7 @@ def test_the_customer_reads_that_a_handed_back_job_is_being_passed_to_another_te
     assert _state(track) == "您的需求正在转交给另一位技术人员：我们会尽快与您联系。"
     assert "正在转交给另一位技术人员" in _timeline_of(track)
     assert 'id="technician"' not in track and not any(text in track for text in INTERNAL)
-    make_user(Role.TECHNICIAN, "t2")
-    with app.app_context():
-        ticket = access.get_ticket(assigned)
-        boss = db.session.execute(select(User).where(User.username == "boss")).scalar_one()
-        t2 = db.session.execute(select(User).where(User.username == "t2")).scalar_one()
-        assignment.assign(ticket, t2, context.Context(actor=boss, tz=SHANGHAI, now=datetime.now(UTC)))
-        db.session.commit()
-        second = t2.display_name
+    second = _reassign_to_t2(app, make_user, assigned)
     reassigned = _track(app, assigned)
     assert "转交" not in _state(reassigned) and second in reassigned.split('id="technician">')[1]
 

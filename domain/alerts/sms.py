@@ -226,17 +226,17 @@ def queue_customer_sms(ticket: Ticket, kind: SmsKind, *, event: str | None = Non
     mobile = mobile_of(ticket.contact_phone)
     if mobile is None:
         return False
-    if kind in LINKED_KINDS:
-        variables = {**(variables or {}), "link": links.link_code(ticket)}
     if kind == SmsKind.CUSTOMER_TECHNICIAN:
         if ticket.assignee is None or ticket.assigned_at is None:
             return False
         key = f"{kind.value}:{ticket.number}:{ticket.assignee.id}:{ticket.assigned_at.isoformat()}"
-        variables = {**(variables or {}), "number": ticket.number, "name": ticket.assignee.display_name}
+        variables = {"number": ticket.number, "name": ticket.assignee.display_name}
     elif event is not None:
         key, variables = f"{kind.value}:{ticket.number}:{event}", {"number": ticket.number, **(variables or {})}
     else:
-        key, variables = f"{kind.value}:{ticket.number}", {"number": ticket.number, **(variables or {})}
+        key, variables = f"{kind.value}:{ticket.number}", {"number": ticket.number}
+    if kind in LINKED_KINDS:
+        variables["link"] = links.link_code(ticket)
     row = sms_row(kind, mobile, key, variables, ticket_id=None, now=utcnow())
     pending = [m for m in db.session.new if isinstance(m, ChannelMessage)]
     with db.session.no_autoflush:

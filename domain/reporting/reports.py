@@ -520,7 +520,7 @@ def report_csv(report: WeeklyReport) -> bytes:
                              _("Technician") if technician else _("Whole team"),
                              technician.username if technician else "", technician.display_name if technician else "",
                              this_week.closed_unsigned, "", "", "", "", report.previous.week.label,
-                             getattr(last_week, "closed_unsigned", 0), "", "", "", ""])
+                             last_week.closed_unsigned, "", "", "", ""])
         if is_rating and this_week.sources is not None:
             scope = [_("Technician") if technician else _("Whole team"),
                      technician.username if technician else "", technician.display_name if technician else ""]

@@ -4,15 +4,20 @@
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python bench/bench_sync.py
     (TEST_DATABASE_URL is used when BENCH_DATABASE_URL is not set; the first line printed names the database)
 
-Targets: under 5 s on SQLite and on PostgreSQL (issue 5); at most 3x the same statements sent raw (issue 12).
+Targets: under 5 s on SQLite and on PostgreSQL (issue 5); at most 3x the same statements sent raw (issue 12);
+within 2x the applier's own statements replayed raw (issue 25). Timed after 10 untimed batches on every path
+(BENCH_WARMUP_BATCHES), as a running server's workers are.
 Baselines, same run, each compiled and its parameters converted before the clock starts, sent through the
-driver's own cursor (psycopg or sqlite3), one commit per batch of 50, in this process (no HTTP), batch by batch
-in turns with the applier's batches:
+driver's own cursor (psycopg or sqlite3), one commit per batch of 50, in this process (no HTTP), in turns with the
+applier's batches (5 batches each, BENCH_TURN):
 - raw, a statement per row (the issue's baseline: the statements the applier sent when it was filed, less its
   savepoint per op): per op the op record's INSERT ... ON CONFLICT DO NOTHING RETURNING id, the note's INSERT,
   the audit event's INSERT; per batch one SAVEPOINT and its RELEASE;
-- raw, the applier's own statements today (for reference): per batch a SAVEPOINT, the op records, the notes and
-  the audit events each by one executemany (one INSERT per table), and the RELEASE;
+- raw, the applier's own statements (issue 25's baseline: within 2x): every statement the applier sent for the
+  same batches, reads included (the session's user, the batch's tickets locked, the records and note ids already
+  taken, the savepoint, one INSERT per table, its release), captured at the cursor from the same batches applied
+  in process (their rows then deleted), replayed through the driver's cursor as sent (executemany as
+  executemany), a commit per batch;
 - the same rows inserted with plain SQLAlchemy ORM objects, one commit per batch of 50; for reference also one
   commit per op.
 Also printed: the SQL statements the applier runs per op (counted in process, on one more batch).
@@ -54,6 +59,10 @@ from domain.requests.models import ProgressNote  # noqa: E402
 
 N_OPS = int(os.environ.get("BENCH_OPS", 1000))
 BATCH = 50
+# Batches sent first, untimed, by the applier and the raw baselines alike: a running server's workers have their
+# connections open, their statements compiled and prepared; a cold worker's first batch takes 2-3x longer.
+WARMUP = int(os.environ.get("BENCH_WARMUP_BATCHES", 10)) * BATCH
+TURN = int(os.environ.get("BENCH_TURN", 5))  # batches each path sends in its turn
 PASSWORD = "bench-pass-1"
 
 
@@ -116,8 +125,8 @@ def baseline(app, number: str, ops: list[dict], per_commit: int) -> float:
 
 def raw_statements(app, number: str, ops: list[dict]) -> RawBatches:
     """The statements writing these ops' rows, to be sent raw: compiled SQL and converted parameters prepared
-    here, then sent through the DB-API cursor, a savepoint around each batch's ops and a commit every batch:
-    `send` a statement per row, `send_held` the applier's own (an executemany per table)."""
+    here, then sent through the DB-API cursor, a statement per row, a savepoint around each batch's ops and a
+    commit every batch."""
     from domain.fieldwork import sync
 
     with app.app_context():
@@ -140,10 +149,6 @@ def raw_statements(app, number: str, ops: list[dict]) -> RawBatches:
                 params = tuple(params[key] for key in sql.positiontup)
             return sql.string, params
 
-        def compiled_many(statement, rows):  # one statement, the parameters of each row
-            pairs = [compiled(statement, row) for row in rows]
-            return pairs[0][0], [params for _, params in pairs]
-
         prepared = []
         for op in ops:
             record = sync._record(op, uuid.UUID(op["op_id"]), user=tech, device_id="bench-phone",
@@ -156,22 +161,79 @@ def raw_statements(app, number: str, ops: list[dict]) -> RawBatches:
                          data={}, at=now)
             prepared.append((compiled(sync._INSERT_IF_NEW, record),
                              compiled(ProgressNote.__table__.insert(), note),
-                             compiled(AuditEvent.__table__.insert(), audit),
-                             (record, note, audit)))
-        held = []
-        for first in range(0, len(prepared), BATCH):
-            records, notes, audits = zip(*(rows for *_, rows in prepared[first:first + BATCH]), strict=True)
-            held.append((compiled_many(sync._HELD_INSERT, records),
-                         compiled_many(ProgressNote.__table__.insert(), notes),
-                         compiled_many(AuditEvent.__table__.insert(), audits)))
-    return RawBatches(engine, prepared, held)
+                             compiled(AuditEvent.__table__.insert(), audit)))
+    return RawBatches(engine, prepared)
+
+
+def captured_statements(app, number: str, ops: list[dict]) -> list[list[tuple]]:
+    """The applier's own statements for these ops' batches, as its cursor received them (SQL, parameters,
+    executemany or not): the batches applied in process through Flask's test client, the statements captured, the
+    rows they wrote deleted, so that sending the statements again writes them once more."""
+    test_app = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                           "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
+    client = test_app.test_client()
+    client.post("/auth/login", data={"username": "tech", "password": PASSWORD})
+    batches: list[list[tuple]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        batches[-1].append((statement, parameters, executemany))
+
+    with test_app.app_context():
+        engine = db.engine
+        last_event = db.session.execute(sa.select(sa.func.max(AuditEvent.id))).scalar() or 0
+        db.session.remove()
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        for first in range(0, len(ops), BATCH):
+            batches.append([])
+            answer = client.post("/api/v1/sync", json={"device_id": "bench-phone", "ops": ops[first:first + BATCH]})
+            assert all(r["status"] == "applied" for r in answer.json["results"]), answer.json
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    with test_app.app_context():
+        writes = [s for batch in batches for s, *_ in batch if not s.lstrip().upper().startswith(("SELECT", "SAVEPOINT",
+                                                                                                   "RELEASE"))]
+        assert all(w.startswith("INSERT INTO") for w in writes), writes  # only inserts to undo
+        db.session.execute(sa.delete(SyncOp).where(SyncOp.op_id.in_([uuid.UUID(op["op_id"]) for op in ops])))
+        db.session.execute(sa.delete(ProgressNote).where(
+            ProgressNote.id.in_([uuid.UUID(op["data"]["note_id"]) for op in ops])))
+        db.session.execute(sa.delete(AuditEvent).where(AuditEvent.id > last_event))
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return batches
+
+
+class CapturedBatches:
+    """The captured statements of each batch, sent through the driver's own cursor, a commit each (`send(i)`)."""
+
+    def __init__(self, engine, batches: list[list[tuple]]) -> None:
+        self.engine, self.batches = engine, batches
+        self.raw = engine.raw_connection()
+        self.cursor = self.raw.cursor()
+
+    def send(self, first: int) -> float:
+        start = time.perf_counter()
+        for statement, parameters, many in self.batches[first // BATCH]:
+            if many:
+                self.cursor.executemany(statement, parameters)
+            elif statement.lstrip().upper().startswith("SELECT"):
+                self.cursor.execute(statement, parameters)
+                self.cursor.fetchall()
+            else:
+                self.cursor.execute(statement, parameters)
+        self.raw.commit()
+        return time.perf_counter() - start
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 class RawBatches:
     """The prepared statements, sent one batch of 50 at a time (`send(i)`: the time it took), a commit each."""
 
-    def __init__(self, engine, prepared: list, held: list) -> None:
-        self.engine, self.prepared, self.held, self.savepoints = engine, prepared, held, 0
+    def __init__(self, engine, prepared: list) -> None:
+        self.engine, self.prepared, self.savepoints = engine, prepared, 0
         self.raw = engine.raw_connection()
         self.cursor = self.raw.cursor()
 
@@ -181,25 +243,11 @@ class RawBatches:
             self.cursor.execute("BEGIN IMMEDIATE")
         self.savepoints += 1  # named as SQLAlchemy names them: a new name each time
         self.cursor.execute(f"SAVEPOINT sa_savepoint_{self.savepoints}")  # the batch's ops are one run
-        for record, note, audit, _ in self.prepared[first:first + BATCH]:
+        for record, note, audit in self.prepared[first:first + BATCH]:
             self.cursor.execute(*record)
             self.cursor.fetchone()
             self.cursor.execute(*note)
             self.cursor.execute(*audit)
-        self.cursor.execute(f"RELEASE SAVEPOINT sa_savepoint_{self.savepoints}")
-        self.raw.commit()
-        return time.perf_counter() - start
-
-    def send_held(self, first: int) -> float:
-        start = time.perf_counter()
-        if self.engine.dialect.name == "sqlite":
-            self.cursor.execute("BEGIN IMMEDIATE")
-        self.savepoints += 1
-        self.cursor.execute(f"SAVEPOINT sa_savepoint_{self.savepoints}")
-        records, notes, audits = self.held[first // BATCH]
-        self.cursor.executemany(*records)
-        self.cursor.executemany(*notes)
-        self.cursor.executemany(*audits)
         self.cursor.execute(f"RELEASE SAVEPOINT sa_savepoint_{self.savepoints}")
         self.raw.commit()
         return time.perf_counter() - start
@@ -263,31 +311,40 @@ def main() -> None:
             form = urllib.parse.urlencode({"username": "tech", "password": PASSWORD, "csrf_token": token}).encode()
             opener.open(base + "/auth/login", form)
             csrf = json.loads(opener.open(base + "/api/v1/session").read())["csrf_token"]
-            ops = note_ops(number, N_OPS)
+            ops = note_ops(number, WARMUP + N_OPS)
             # The raw baseline takes turns with the applier, batch by batch: the machine's changing load (it is
             # shared) weighs on both alike.
-            raw_batches = raw_statements(app, number, note_ops(number, N_OPS))
-            held_batches = raw_statements(app, number, note_ops(number, N_OPS))
-            elapsed = raw = raw_held = 0.0
+            raw_batches = raw_statements(app, number, note_ops(number, WARMUP + N_OPS))
+            with app.app_context():
+                engine = db.engine
+            own_batches = CapturedBatches(engine, captured_statements(app, number, note_ops(number, WARMUP + N_OPS)))
+            elapsed = raw = raw_own = 0.0
             applied = 0
             try:
-                for i in range(0, len(ops), BATCH):
-                    body = json.dumps({"device_id": "bench-phone", "ops": ops[i:i + BATCH]}).encode()
-                    request = urllib.request.Request(base + "/api/v1/sync", data=body, method="POST", headers={
-                        "Content-Type": "application/json", "X-CSRFToken": csrf})
-                    start = time.perf_counter()
-                    results = json.loads(opener.open(request).read())["results"]
-                    elapsed += time.perf_counter() - start
-                    applied += sum(r["status"] == "applied" for r in results)
-                    raw += raw_batches.send(i)
-                    raw_held += held_batches.send_held(i)
+                # In turns of TURN batches: each path runs warm, as a busy server does, and the machine's changing
+                # load still weighs on all of them alike (turns of one batch cost the HTTP path ~35%: the
+                # workers wake to caches the baselines have just used).
+                for block in range(0, len(ops), BATCH * TURN):
+                    starts = range(block, min(block + BATCH * TURN, len(ops)), BATCH)
+                    for i in starts:
+                        body = json.dumps({"device_id": "bench-phone", "ops": ops[i:i + BATCH]}).encode()
+                        request = urllib.request.Request(base + "/api/v1/sync", data=body, method="POST", headers={
+                            "Content-Type": "application/json", "X-CSRFToken": csrf})
+                        start = time.perf_counter()
+                        results = json.loads(opener.open(request).read())["results"]
+                        elapsed += (time.perf_counter() - start) * (i >= WARMUP)
+                        applied += sum(r["status"] == "applied" for r in results)
+                    for i in starts:
+                        raw += raw_batches.send(i) * (i >= WARMUP)
+                    for i in starts:
+                        raw_own += own_batches.send(i) * (i >= WARMUP)
             finally:
                 raw_batches.close()
-                held_batches.close()
-            assert applied == N_OPS, applied
+                own_batches.close()
+            assert applied == WARMUP + N_OPS, applied
             # Sent again: all duplicates, nothing doubled.
             start_replay = time.perf_counter()
-            for i in range(0, len(ops), BATCH):
+            for i in range(WARMUP, len(ops), BATCH):
                 body = json.dumps({"device_id": "bench-phone", "ops": ops[i:i + BATCH]}).encode()
                 request = urllib.request.Request(base + "/api/v1/sync", data=body, method="POST", headers={
                     "Content-Type": "application/json", "X-CSRFToken": csrf})
@@ -298,7 +355,7 @@ def main() -> None:
             server.wait(10)
         with app.app_context():
             notes = db.session.execute(db.select(db.func.count(ProgressNote.id))).scalar_one()
-        assert notes == 3 * N_OPS, notes  # the applier's and the two raw baselines', once each
+        assert notes == 3 * (WARMUP + N_OPS), notes  # the applier's and the two raw baselines', once each
         plain = baseline(app, number, note_ops(number, N_OPS), per_commit=BATCH)
         plain_each = baseline(app, number, note_ops(number, N_OPS), per_commit=1)
         test_app = create_app({"SQLALCHEMY_DATABASE_URI": url, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
@@ -311,21 +368,23 @@ def main() -> None:
             db.engine.dispose()
         drop()
         kind = "postgresql" if url.startswith("postgresql") else "sqlite"
-        print(f"database: {kind}; {N_OPS} note.added ops in batches of {BATCH}, gunicorn with 2 workers")
+        print(f"database: {kind}; {N_OPS} note.added ops in batches of {BATCH}, gunicorn with 2 workers "
+              f"(after {WARMUP // BATCH} batches untimed, on every path; paths in turns of {TURN} batches)")
         print(f"sync through HTTP       {elapsed:6.2f} s   {N_OPS / elapsed:7.0f} ops/s "
               f"({'meets' if elapsed < 5 else 'MISSES'} < 5 s)")
         print(f"replay (all duplicate)  {replay:6.2f} s   {N_OPS / replay:7.0f} ops/s")
         print(f"raw, a statement a row  {raw:6.2f} s   {N_OPS / raw:7.0f} ops/s (baseline: per op its record's, "
               f"note's and audit event's INSERT, a savepoint per batch, through the driver, a commit per {BATCH}, "
               f"in process, taking turns with the applier's batches)")
-        print(f"raw, applier's own SQL  {raw_held:6.2f} s   {N_OPS / raw_held:7.0f} ops/s (reference: per batch an "
-              f"executemany each for the records, notes and events, a savepoint)")
+        print(f"raw, applier's own SQL  {raw_own:6.2f} s   {N_OPS / raw_own:7.0f} ops/s (baseline: every statement the "
+              f"applier sent for the same batches, reads included, captured and replayed through the driver)")
         print(f"plain SQLAlchemy rows   {plain:6.2f} s   {N_OPS / plain:7.0f} ops/s (baseline: same rows, "
               f"a commit per {BATCH})")
         print(f"  ... a commit per op   {plain_each:6.2f} s   {N_OPS / plain_each:7.0f} ops/s (for reference)")
         print(f"ratio sync / raw        {elapsed / raw:6.2f}x ({'meets' if elapsed / raw <= 3 else 'MISSES'} <= 3x, "
               f"against a statement a row)")
-        print(f"ratio sync / own SQL    {elapsed / raw_held:6.2f}x (reference: against its own statements, raw)")
+        print(f"ratio sync / own SQL    {elapsed / raw_own:6.2f}x ({'meets' if elapsed / raw_own <= 2 else 'MISSES'} "
+              f"<= 2x, against its own statements replayed raw)")
         print(f"ratio sync / ORM rows   {elapsed / plain:6.2f}x")
         print(f"load average            {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"SQL statements per op   {applied_stmts:6.2f} applied, {replay_stmts:.2f} replayed "

@@ -5,6 +5,7 @@ one that does not), a batch of 50 notes (bench_sync.py's) and an empty batch (wh
     .venv/bin/python bench/bench_sync_cost.py                 # SQLite (temporary file)
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python bench/bench_sync_cost.py
     BENCH_PROFILE=sign .venv/bin/python bench/bench_sync_cost.py   # also cProfile that kind (sign, plain, notes)
+    BENCH_KINDS=notes,empty .venv/bin/python bench/bench_sync_cost.py  # only those kinds
 
 Printed per kind: the median CPU seconds of this process per batch (time.process_time: the database server's own
 time is not in it, only the driver's), the median wall time, and the statements sent. The machine is shared: read
@@ -73,6 +74,8 @@ def main() -> None:
             "notes": (names[1], lambda n: [note(n, i, -50 + i / 2) for i in range(50)]),  # after its arrival
             "empty": (names[1], lambda n: []),  # what a request costs before its first op
         }
+        if os.environ.get("BENCH_KINDS"):  # e.g. "notes,empty": only those
+            kinds = {kind: kinds[kind] for kind in os.environ["BENCH_KINDS"].split(",")}
         figures: dict[str, list[tuple[float, float, int]]] = {kind: [] for kind in kinds}
         profiler = cProfile.Profile(time.process_time)  # CPU time: the database and the load wait apart
         gc_time = [0.0, 0, 0]  # seconds, collections, of which full
@@ -115,6 +118,8 @@ def main() -> None:
             cpu = statistics.median(r[0] for r in rows) * 1000
             wall = statistics.median(r[1] for r in rows) * 1000
             print(f"   {kind:5}: CPU {cpu:6.1f} ms, wall {wall:6.1f} ms, statements {rows[-1][2]}")
+        if profile_kind and os.environ.get("BENCH_PROFILE_OUT"):  # the raw profile, for pstats
+            profiler.dump_stats(os.environ["BENCH_PROFILE_OUT"])
         if profile_kind:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(110)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(30)

@@ -5,7 +5,7 @@ import re
 import secrets
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from . import models
 from .audit import record_event
@@ -188,15 +188,17 @@ def start_session(user: User, remote_addr: str | None = None) -> LoginSession:
     return login
 
 
+# The user alone, its sign-in checked by the query; built once (every request asks, and building it cost a third
+# of an empty request's time).
+_SESSION_USER = (select(User).join(LoginSession, LoginSession.user_id == User.id)
+                 .where(User.id == bindparam("user_id"), LoginSession.token == bindparam("token"),
+                        LoginSession.revoked_at.is_(None)))
+
+
 def session_user(user_id: int, login_token: str, session_token: str) -> User | None:
     """The user of a cookie, while its sign-in is not revoked and its login token not rotated."""
-    row = db.session.execute(
-        select(User, LoginSession).join(LoginSession, LoginSession.user_id == User.id)
-        .where(User.id == user_id, LoginSession.token == session_token)).first()
-    if row is None:
-        return None
-    user, login = row
-    if user.login_token != login_token or not user.active or login.revoked_at is not None:
+    user = db.session.execute(_SESSION_USER, {"user_id": user_id, "token": session_token}).scalar_one_or_none()
+    if user is None or user.login_token != login_token or not user.active:
         return None
     user.session_token = session_token
     return user

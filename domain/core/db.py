@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, MetaData, event, exc
+from sqlalchemy import JSON, MetaData, any_, bindparam, event, exc
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached, registry
 
@@ -67,10 +69,22 @@ def can_write_at_once() -> bool:
     """Whether a row may be written now, with a Core statement, rather than queued for the session's flush at the
     end: always on PostgreSQL (a row lock at most); on SQLite only once the transaction is already a writer (its
     first write locks the whole database until the commit, which must not start earlier than it used to)."""
+    held = _HELD.get()
+    if held is not None and held.at_once:  # asked once per block of held rows (a writer stays a writer)
+        return True
     connection = db.session.connection()
     if connection.dialect.name != "sqlite":
         return True
     return connection.connection.dbapi_connection.in_transaction
+
+
+def among(column, name: str, dialect_name: str):
+    """`column IN :name` (a list given when executed); on PostgreSQL `column = ANY(:name)`, one array parameter: the
+    statement's text stays the same whatever the count (IN with 50 values is 50 parameters and a new text per
+    count, which the driver parses again each time rather than keeping it converted and prepared)."""
+    if dialect_name == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 JOINED_KEY = "joined_as_stored"
@@ -108,12 +122,14 @@ def drop_joined(since: int) -> None:
 # written before it, in the order written. Held rows must not refer to one another (they go table by table).
 
 HELD_KEY = "held_rows"
+_HELD: ContextVar[HeldRows | None] = ContextVar("held_rows", default=None)
 
 
 class HeldRows:
     def __init__(self, connection) -> None:
         self.connection = connection
         self.rows: dict[Any, list[dict]] = {}  # statement -> rows, in the order first used
+        self.at_once = False  # can_write_at_once(), once it has been true in this block
 
     def add(self, statement, values: dict) -> None:
         self.rows.setdefault(statement, []).append(values)
@@ -125,30 +141,73 @@ class HeldRows:
         if not self.rows:
             return
         pending, self.rows = self.rows, {}
-        if len(pending) == 1 or self.connection.dialect.driver != "psycopg":
-            for statement, rows in pending.items():
-                self.connection.execute(statement, rows)  # executemany: pipelined by psycopg, one call in sqlite3
+        connection = self.connection
+        inserts = [(_RowsInsert.of(statement, keys, connection.dialect), rows)
+                   for statement, all_rows in pending.items() for keys, rows in _alike(all_rows)]
+        if len(inserts) == 1 or connection.dialect.driver != "psycopg":
+            for insert, rows in inserts:
+                insert.send(connection, rows)  # executemany: pipelined by psycopg, one call in sqlite3
             return
         # The tables' INSERTs in one pipeline: one round trip for all of them rather than one each (psycopg's
         # executemany rides a pipeline already open). An error is raised by the statement that reports it, or on
         # leaving the pipeline (its sync): both as SQLAlchemy's error (an IntegrityError for a key taken).
-        raw = self.connection.connection.dbapi_connection
+        raw = connection.connection.dbapi_connection
         try:
             with raw.pipeline():
-                for statement, rows in pending.items():
-                    # A single row without RETURNING (SQLAlchemy would fetch its id, which waits for the sync).
-                    self.connection.execute(statement if len(rows) > 1 else _inline(statement), rows)
-        except self.connection.dialect.loaded_dbapi.Error as error:
-            raise exc.DBAPIError.instance(None, None, error, self.connection.dialect.loaded_dbapi.Error) from error
+                for insert, rows in inserts:
+                    insert.send(connection, rows)
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise exc.DBAPIError.instance(None, None, error, connection.dialect.loaded_dbapi.Error) from error
 
 
-_INLINE: dict[Any, Any] = {}
+def _alike(rows: list[dict]):
+    """The rows in runs of the same columns, in order (one INSERT each; a table's rows nearly always alike)."""
+    run: list[dict] = []
+    for row in rows:
+        if run and row.keys() != run[0].keys():
+            yield tuple(run[0]), run
+            run = []
+        run.append(row)
+    if run:
+        yield tuple(run[0]), run
 
 
-def _inline(statement):
-    if statement not in _INLINE:
-        _INLINE[statement] = statement.inline()
-    return _INLINE[statement]
+class _RowsInsert:
+    """A held table's INSERT, compiled once for its dialect and its rows' columns. Its rows' parameters are made
+    as SQLAlchemy makes them (the columns' Python defaults, the types' bind processors) and sent by one
+    `exec_driver_sql` (an executemany, seen by the engine's events like any statement): SQLAlchemy's own
+    executemany works them out again for every row and statement (half the time of writing a batch's rows)."""
+
+    _compiled: dict[tuple, _RowsInsert] = {}
+
+    def __init__(self, statement, keys: tuple, dialect) -> None:
+        compiled = statement.inline().compile(dialect=dialect, column_keys=list(keys))
+        self.sql = compiled.string
+        processors = compiled._bind_processors  # noqa: SLF001 - the types' conversions, as SQLAlchemy applies them
+        self.given = [(key, processors.get(key)) for key in keys]
+        self.defaults = []  # columns not given, with a default made in Python (a scalar or a callable)
+        for column in compiled.insert_prefetch:
+            default = column.default
+            self.defaults.append((column.key, processors.get(column.key), default.arg, default.is_callable))
+        self.order = compiled.positiontup  # the parameters' order, for a driver that takes them by position
+
+    @classmethod
+    def of(cls, statement, keys: tuple, dialect) -> _RowsInsert:
+        key = (statement, keys, dialect.name, dialect.driver, dialect.paramstyle)
+        insert = cls._compiled.get(key)
+        if insert is None:
+            insert = cls._compiled[key] = cls(statement, keys, dialect)
+        return insert
+
+    def parameters(self, row: dict) -> dict | tuple:
+        params = {key: row[key] if process is None else process(row[key]) for key, process in self.given}
+        for key, process, default, is_callable in self.defaults:
+            value = default(None) if is_callable else default
+            params[key] = value if process is None else process(value)
+        return params if self.order is None else tuple(params[name] for name in self.order)
+
+    def send(self, connection, rows: list[dict]) -> None:
+        connection.exec_driver_sql(self.sql, [self.parameters(row) for row in rows])
 
 
 @contextmanager
@@ -157,21 +216,26 @@ def held_rows():
     raises. A failed write (IntegrityError) does not say which row: the caller redoes them one at a time."""
     connection = db.session.connection()
     held = HeldRows(connection)
+    held.at_once = can_write_at_once()
+    # On the connection for the engine's event (a statement sent meanwhile writes them first); in a context
+    # variable for `write_row`, the block's own (finding the session's connection is a dozen calls: rows come by
+    # the hundred). Only the block's session writes in it (the request's: one per web request or worker task).
     connection.info[HELD_KEY] = held
+    token = _HELD.set(held)
     try:
         yield held
         held.write()
     finally:
         held.discard()
         connection.info.pop(HELD_KEY, None)
+        _HELD.reset(token)
 
 
 def write_row(statement, values: dict) -> None:
     """One row by a Core INSERT: at once, or held for the block's one INSERT per table (`held_rows`)."""
-    connection = db.session.connection()
-    held = connection.info.get(HELD_KEY)
+    held = _HELD.get()
     if held is None:
-        connection.execute(statement, values)
+        db.session.connection().execute(statement, values)
     else:
         held.add(statement, values)
 

@@ -95,6 +95,8 @@ def parse_aware_time(value: Any) -> datetime | None:
 def json_problem(value: Any, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, Any] | None:
     """Why a parsed JSON value cannot be accepted: too deep, a non-finite number, a text (or key) that cannot be
     stored. Walked without recursion, so a deep value cannot exhaust the stack here."""
+    if _plainly_fine(value, max_depth):
+        return None
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -114,6 +116,21 @@ def json_problem(value: Any, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, Any]
             else:
                 stack.extend((v, depth + 1) for v in item)
     return None
+
+
+def _plainly_fine(value: Any, max_depth: int) -> bool:
+    """The common case, decided by one C-speed serialisation rather than a walk in Python (a phone's outbox is
+    checked op by op): every number finite (allow_nan), no NUL (serialised as the escape \\u0000), no lone
+    surrogate (kept raw without ensure_ascii), and fewer brackets in all than the depth allowed. False is not a
+    refusal: the walk decides (a text may hold the six characters \\u0000 or many brackets)."""
+    if not isinstance(value, dict | list):
+        return False
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, check_circular=False)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    return ("\\u0000" not in text and text.count("{") + text.count("[") <= max_depth
+            and not _LONE_SURROGATE.search(text))
 
 
 class _NonFinite(Exception):

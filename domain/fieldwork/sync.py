@@ -14,15 +14,16 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, literal, select, text, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..core import context, uow, validation
-from ..core.db import db, held_rows, take_write_lock, write_row
+from ..core.db import among, db, held_rows, take_write_lock, write_row
 from ..core.enums import OpStatus
 from ..core.errors import DomainError
 from ..core.models import User
@@ -68,8 +69,12 @@ def body_hash(raw) -> str:
 
 
 def _parse_op_id(value) -> uuid.UUID | None:
-    if not isinstance(value, str):
-        return None
+    """A UUID in its canonical text (36 characters, any case); else None."""
+    return _parse_uuid_text(value) if isinstance(value, str) and len(value) == 36 else None
+
+
+@lru_cache(maxsize=512)  # a batch's ids are read by its lookups, then by its ops (50 ops: 150 parses otherwise)
+def _parse_uuid_text(value: str) -> uuid.UUID | None:
     try:
         parsed = uuid.UUID(value)
     except ValueError:
@@ -111,6 +116,13 @@ def _ticket_loads(reads: set[str]) -> list:
     return options
 
 
+@lru_cache(maxsize=64)  # built once per dialect and what the op kinds read (a handful of shapes)
+def _tickets_query(dialect: str, reads: frozenset[str]):
+    return (select(Ticket).where(among(Ticket.number, "numbers", dialect)).order_by(Ticket.id)
+            .with_for_update(of=Ticket.__table__).options(*_ticket_loads(set(reads)))
+            .execution_options(populate_existing=True))
+
+
 @dataclass
 class _Batch:
     """What one batch reads once, before any op writes: its tickets (locked: ops on a request are applied one
@@ -143,19 +155,40 @@ class _Batch:
             # tickets waits here, then reads what the first committed (fresh versions, its op records).
             # FOR UPDATE OF tickets: the rows joined to them are read, not locked (PostgreSQL refuses to lock the
             # nullable side of an outer join), as when they came by queries of their own.
-            query = (select(Ticket).where(Ticket.number.in_(numbers)).order_by(Ticket.id)
-                     .with_for_update(of=Ticket.__table__).options(*_ticket_loads(reads))
-                     .execution_options(populate_existing=True))
-            tickets = {t.number: t for t in db.session.execute(query).unique().scalars()}
+            query = _tickets_query(db.session.connection().dialect.name, frozenset(reads))
+            tickets = {t.number: t for t in db.session.execute(query, {"numbers": list(numbers)}).unique().scalars()}
+        known_ids, notes_taken = _taken(op_ids, note_ids)
         known = {}
-        if op_ids:
-            known = {r.op_id: r for r in db.session.execute(select(SyncOp).where(SyncOp.op_id.in_(op_ids))).scalars()}
-        notes_taken = set()
-        if note_ids:
-            query = select(ProgressNote.id).where(ProgressNote.id.in_(note_ids))
-            notes_taken = set(db.session.execute(query).scalars())
+        if known_ids:  # a batch sent again: its records, to answer each op as a replay
+            query = select(SyncOp).where(SyncOp.op_id.in_(known_ids))
+            known = {r.op_id: r for r in db.session.execute(query).scalars()}
         policy = current_policy() if "policy" in reads else None
         return cls(tickets, policy, known, notes_taken, set())
+
+
+def _taken(op_ids: set[uuid.UUID], note_ids: set[uuid.UUID]) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """Which of these op ids have a record already, and which note ids are taken: one statement for both (a
+    Core query, no ORM objects: nearly always nothing is found)."""
+    if not op_ids and not note_ids:
+        return set(), set()
+    connection = db.session.connection()
+    found: dict[str, set[uuid.UUID]] = {"op": set(), "note": set()}
+    query = _taken_query(connection.dialect.name, bool(op_ids), bool(note_ids))
+    for row in connection.execute(query, {"op_ids": list(op_ids), "note_ids": list(note_ids)}):
+        found[row.what].add(row.id)
+    return found["op"], found["note"]
+
+
+@lru_cache(maxsize=8)  # built once per dialect and shape: building a statement costs as much as sending it
+def _taken_query(dialect: str, ops: bool, notes: bool):
+    parts = []
+    if ops:
+        parts.append(select(SyncOp.op_id.label("id"), literal("op").label("what"))
+                     .where(among(SyncOp.op_id, "op_ids", dialect)))
+    if notes:
+        parts.append(select(ProgressNote.id.label("id"), literal("note").label("what"))
+                     .where(among(ProgressNote.id, "note_ids", dialect)))
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 def _record(raw, op_uuid, *, user, device_id, status, code=None, message=None, ticket=None, at=None,
@@ -164,7 +197,11 @@ def _record(raw, op_uuid, *, user, device_id, status, code=None, message=None, t
 
     def field(name: str, limit: int) -> str | None:  # what the op says, as a text that can be stored
         value = raw.get(name) if isinstance(raw, dict) else None
-        return None if value in (None, "") else validation.storable_text(value, limit)
+        if value is None or value == "":
+            return None
+        if storable and isinstance(value, str):  # already found storable (no NUL, no lone surrogate)
+            return value[:limit]
+        return validation.storable_text(value, limit)
 
     return dict(op_id=op_uuid, kind=field("kind", 40) or "?", ticket_number=field("ticket", 40),
                 ticket_id=ticket.id if ticket is not None else None, user_id=user.id, device_id=device_id[:64],

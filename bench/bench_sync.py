@@ -51,7 +51,7 @@ from domain.core import accounts, context  # noqa: E402
 from domain.core.db import db  # noqa: E402
 from domain.core.enums import ContactMethod, OpStatus, Role  # noqa: E402
 from domain.core.models import AuditEvent, User  # noqa: E402
-from domain.documents.orders import canonical_json  # noqa: E402
+from domain.core.validation import canonical_json  # noqa: E402
 from domain.fieldwork.models import SyncOp  # noqa: E402
 from domain.requests import access, assignment, intake, remote_work  # noqa: E402
 from domain.requests.catalog import ensure_catalog  # noqa: E402

@@ -95,7 +95,7 @@ def parse_aware_time(value: Any) -> datetime | None:
 def json_problem(value: Any, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, Any] | None:
     """Why a parsed JSON value cannot be accepted: too deep, a non-finite number, a text (or key) that cannot be
     stored. Walked without recursion, so a deep value cannot exhaust the stack here."""
-    if _plainly_fine(value, max_depth):
+    if plain_canonical_json(value, max_depth) is not None:  # the common case, without a walk in Python
         return None
     stack = [(value, 1)]
     while stack:
@@ -118,19 +118,27 @@ def json_problem(value: Any, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, Any]
     return None
 
 
-def _plainly_fine(value: Any, max_depth: int) -> bool:
-    """The common case, decided by one C-speed serialisation rather than a walk in Python (a phone's outbox is
-    checked op by op): every number finite (allow_nan), no NUL (serialised as the escape \\u0000), no lone
-    surrogate (kept raw without ensure_ascii), and fewer brackets in all than the depth allowed. False is not a
-    refusal: the walk decides (a text may hold the six characters \\u0000 or many brackets)."""
+def canonical_json(value: Any) -> str:
+    """Stable serialisation: sorted keys, no insignificant whitespace, UTF-8 text as is (what is hashed and
+    signed: a frozen order's content, a sync op's stored body)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def plain_canonical_json(value: Any, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+    """`canonical_json(value)` when the value is plainly acceptable (`json_problem` would say None), from the one
+    C-speed serialisation that checks it: every number finite (allow_nan), no NUL (serialised as the escape
+    \\u0000), no lone surrogate (kept raw without ensure_ascii), fewer brackets in all than the depth allowed.
+    None is not a refusal: `json_problem` decides (a text may hold the six characters \\u0000, or brackets)."""
     if not isinstance(value, dict | list):
-        return False
+        return None
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, check_circular=False)
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+                          check_circular=False)
     except (ValueError, TypeError, RecursionError):
-        return False
-    return ("\\u0000" not in text and text.count("{") + text.count("[") <= max_depth
-            and not _LONE_SURROGATE.search(text))
+        return None
+    if "\\u0000" in text or text.count("{") + text.count("[") > max_depth or _LONE_SURROGATE.search(text):
+        return None
+    return text
 
 
 class _NonFinite(Exception):

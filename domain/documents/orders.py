@@ -33,6 +33,7 @@ from ..core.models import Blob, User
 from ..core.site import Site
 from ..core.site import current as current_site
 from ..core.types import in_zone, utcnow
+from ..core.validation import canonical_json
 from ..documents.models import ServiceOrder
 from ..fieldwork.evidence import evidence_of, evidence_summary, record_fields
 from ..fieldwork.models import Photo, PrepItem, SigningEvidence
@@ -195,11 +196,6 @@ def _evidence_content(evidence: SigningEvidence) -> dict:
     fields = record_fields(evidence)
     del fields["strokes"]  # hashed with the signature above and in the record's hash
     return {"record_sha256": evidence.record_sha256, **fields}
-
-
-def canonical_json(content) -> str:
-    """Stable serialisation: sorted keys, no insignificant whitespace, UTF-8 text as is."""
-    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def content_hash(content: dict) -> str:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from ..core.db import db
+from ..core.validation import canonical_json
 from ..requests.models import Ticket
 from .models import Signature, SigningEvidence, Visit
 
@@ -48,8 +49,6 @@ def evidence_summary(fields: dict) -> dict:
 
 
 def record_hash(evidence: SigningEvidence) -> str:
-    from ..documents.orders import canonical_json
-
     return hashlib.sha256(canonical_json(record_fields(evidence)).encode("utf-8")).hexdigest()
 
 

@@ -28,7 +28,6 @@ from ..core.enums import OpStatus
 from ..core.errors import DomainError
 from ..core.models import User
 from ..core.types import utcnow
-from ..documents.orders import canonical_json
 from ..fieldwork.models import SyncOp, Visit
 from ..requests.models import ProgressNote, Ticket
 from ..sla.policy import Policy, current_policy
@@ -61,7 +60,7 @@ def stored_body(raw, storable: bool | None = None) -> str:
     surrogate, nesting too deep), the same escaped to ASCII. `storable`: that check, when already made."""
     if storable is None:
         storable = validation.json_problem(raw) is None
-    return canonical_json(raw) if storable else validation.storable_json(raw)
+    return validation.canonical_json(raw) if storable else validation.storable_json(raw)
 
 
 def body_hash(raw) -> str:
@@ -192,8 +191,10 @@ def _taken_query(dialect: str, ops: bool, notes: bool):
 
 
 def _record(raw, op_uuid, *, user, device_id, status, code=None, message=None, ticket=None, at=None,
-            storable: bool | None = None) -> dict:
-    body = stored_body(raw, storable)
+            storable: bool | None = None, body: str | None = None) -> dict:
+    """The op's record. `body`: its stored body, when already made (`validation.plain_canonical_json`)."""
+    if body is None:
+        body = stored_body(raw, storable)
 
     def field(name: str, limit: int) -> str | None:  # what the op says, as a text that can be stored
         value = raw.get(name) if isinstance(raw, dict) else None
@@ -363,8 +364,10 @@ def _apply(raw, batch: _Batch, *, own_savepoint: bool, user, device_id, tz, remo
     if existing is not None:
         return _replay(existing, raw, given, user, device_id), None
     kind, number, data, at = raw.get("kind"), raw.get("ticket"), raw.get("data", {}), _parse_at(raw.get("at"))
-    # NUL, lone surrogates, NaN, nesting: refused alone, stored escaped.
-    problem = validation.json_problem(raw)
+    # NUL, lone surrogates, NaN, nesting: refused alone, stored escaped. Nearly always plainly fine: then the
+    # check's one serialisation is the stored body too.
+    body = validation.plain_canonical_json(raw)
+    problem = None if body is not None else validation.json_problem(raw)
     storable = problem is None
     if problem is not None:
         pass
@@ -382,7 +385,7 @@ def _apply(raw, batch: _Batch, *, own_savepoint: bool, user, device_id, tz, remo
         if ticket is None:
             problem = ("unknown_ticket", _l("There is no request %(number)s.", number=number[:40]))
     values = _record(raw, op_uuid, user=user, device_id=device_id, status=OpStatus.APPLIED, ticket=ticket, at=at,
-                     storable=storable)
+                     storable=storable, body=body)
     if problem is not None:
         values.update(status=OpStatus.REJECTED, code=problem[0], message=str(problem[1]))
     # A new op's record is held for its run's one INSERT; one refused before its handler is written at once.

@@ -454,3 +454,41 @@ def test_what_each_op_kind_reads_names_a_relationship_of_its_request_or_the_poli
         first, _, then = name.partition(".")
         assert first in relationships[""], name
         assert not then or (first == "visits" and then in relationships["visits"]), name
+
+
+def test_a_failure_caught_and_not_raised_never_answers_a_batch_as_stored(app, job, monkeypatch):
+    """Were a failed statement's error ever swallowed (here: a read of a table that does not exist, after the
+    batch's writes, caught and ignored), PostgreSQL has aborted the transaction and its COMMIT would roll it back
+    without a word: the batch must not be answered "applied". The request fails instead (the phone keeps its
+    outbox and sends it again). SQLite goes on after a failed statement: there the batch is stored and answered."""
+    from sqlalchemy.exc import DBAPIError
+
+    from blueprints.field import api
+
+    number = job["number"]
+    client = phone(app)
+    apply_batch = api.apply_batch
+
+    def careless(*args, **kwargs):
+        answer = apply_batch(*args, **kwargs)
+        try:
+            db.session.connection().exec_driver_sql("SELECT * FROM no_such_table")
+        except DBAPIError:
+            pass  # the mistake this guards against
+        return answer
+
+    monkeypatch.setattr(api, "apply_batch", careless)
+    ops = [note(number, "一"), note(number, "二")]
+    answer = post(client, ops)
+    with app.app_context():
+        stored = db.session.execute(select(func.count(ProgressNote.id))).scalar_one()
+        postgres = db.engine.dialect.name == "postgresql"
+    if postgres:
+        assert answer.status_code == 500 and stored == 0, (answer.status_code, stored)
+    else:
+        assert [r["status"] for r in answer.json["results"]] == ["applied", "applied"] and stored == 2
+    monkeypatch.setattr(api, "apply_batch", apply_batch)
+    again = post(client, ops)  # sent again as the phone does: stored once, whatever happened the first time
+    assert [r["status"] for r in again.json["results"]] == (["applied"] * 2 if postgres else ["duplicate"] * 2)
+    with app.app_context():
+        assert db.session.execute(select(func.count(ProgressNote.id))).scalar_one() == 2

@@ -158,6 +158,8 @@ class HeldRows:
                     insert.send(connection, rows)
         except connection.dialect.loaded_dbapi.Error as error:
             raise exc.DBAPIError.instance(None, None, error, connection.dialect.loaded_dbapi.Error) from error
+        if raw.info.transaction_status.name == "INERROR":  # a failure the pipeline did not raise: never pass it
+            raise exc.OperationalError("held rows", None, RuntimeError("the transaction was aborted"))
 
 
 def _alike(rows: list[dict]):

@@ -62,11 +62,16 @@ def flush() -> None:
         raise _stale(numbers) from None
 
 
+class TransactionAborted(RuntimeError):
+    """A statement failed and its error went unseen: the database has aborted the transaction."""
+
+
 def commit() -> None:
     """Commit the transaction, then run the jobs queued for after it. Raises Conflict (after rolling back)
-    when a request was changed concurrently."""
+    when a request was changed concurrently, TransactionAborted when the database already gave it up."""
     numbers = _dirty_request_numbers()
     try:
+        _refuse_aborted()
         db.session.commit()
     except StaleDataError:
         rollback()
@@ -76,6 +81,20 @@ def commit() -> None:
         raise
     db.session.info.pop(JOINED_KEY, None)
     _run_after_commit()
+
+
+def _refuse_aborted() -> None:
+    """PostgreSQL aborts a transaction at its first failed statement, and the COMMIT of an aborted transaction
+    rolls it back without an error (psycopg does not raise either). Were a failure ever caught and not raised on,
+    the request would answer as if stored what was lost: it fails instead (a phone sends its batch again)."""
+    session = db.session()
+    if not session.in_transaction():
+        return
+    raw = session.connection().connection.dbapi_connection
+    status = getattr(getattr(raw, "info", None), "transaction_status", None)  # psycopg; sqlite3 has none
+    if status is not None and status.name == "INERROR":
+        log.error("the transaction was aborted by a failed statement whose error was not raised: rolled back")
+        raise TransactionAborted("the database aborted this transaction; nothing was stored")
 
 
 def rollback() -> None:

@@ -89,3 +89,22 @@ def test_what_only_looks_hostile_is_left_to_the_walk_which_accepts_it():
     for value in ({"text": "\\u0000 is how JSON writes NUL"}, {"text": "[" * 40 + "{" * 40}):
         assert plain_canonical_json(value) is None
         assert json_problem(value) is None
+
+
+def test_a_connection_lost_inside_the_block_leaves_no_holder_behind(app):
+    """The database connection dies while rows are held (a server restart, a killed backend): the block fails,
+    and nothing of it stays in this process. A holder left behind would take every later row and never write it
+    (the PostgreSQL run once answered a note "applied" that was never stored, after such a test)."""
+    from domain.core import db as core_db
+
+    with app.app_context():
+        with pytest.raises(RuntimeError), uow.savepoint(), held_rows():
+            write_row(_AUDIT, {"action": "lost.with.its.connection"})
+            db.session.connection().invalidate()  # as a dropped connection leaves it: its info unreachable
+            raise RuntimeError("the connection is gone")
+        assert core_db._HELD.get() is None
+        db.session.rollback()
+        write_row(_AUDIT, {"action": "written.at.once"})  # outside a block: sent now, not held
+        db.session.commit()
+        actions = db.session.execute(select(AuditEvent.action)).scalars().all()
+    assert "written.at.once" in actions and "lost.with.its.connection" not in actions

@@ -1,7 +1,7 @@
 """The SQLAlchemy base and the Flask-SQLAlchemy handle."""
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
@@ -228,9 +228,12 @@ def held_rows():
         yield held
         held.write()
     finally:
-        held.discard()
-        connection.info.pop(HELD_KEY, None)
+        # First of all: a holder left behind would swallow every later row of this process (they would be held,
+        # never written). The connection may be gone by now (a dropped server): its info is then unreachable.
         _HELD.reset(token)
+        held.discard()
+        with suppress(exc.SQLAlchemyError):
+            connection.info.pop(HELD_KEY, None)
 
 
 def write_row(statement, values: dict) -> None:

@@ -95,7 +95,7 @@ async function startApp() {
   const firstSync = sync.start();  // when it has fetched the jobs, onChange refreshes the list or the job shown
   await Promise.race([firstSync.catch(() => {}), new Promise((resolve) => { setTimeout(resolve, 5000); })]);
   watchForUpdates();
-  setTimeout(loadSignature, 0);
+  setTimeout(() => loadSignature().catch(() => {}), 0);  // only ahead of time: the customer's screen loads it
   await firstSync;
 }
 

@@ -12,9 +12,13 @@ import {
 } from "./ui.js";
 
 // The signature pad is needed on the customer's screen only: loaded after the first screen is drawn, so the app
-// opens without parsing it (and it is in memory well before the customer's screen is asked for).
+// opens without parsing it (and it is in memory well before the customer's screen is asked for). A load that
+// failed (offline before the service worker kept it) is forgotten: the customer's screen asks again.
 let signatureModule = null;
-export const loadSignature = () => (signatureModule ||= import("./signature.js"));
+export const loadSignature = () => (signatureModule ||= import("./signature.js").catch((error) => {
+  signatureModule = null;
+  throw error;
+}));
 
 // While the customer holds the phone, the app stays on their screen: a Back gesture or an old link brings them back
 // to it (app.js); only the two-tap hand-back lets the technician's screens show again.

@@ -78,6 +78,13 @@ def can_write_at_once() -> bool:
     return connection.connection.dbapi_connection.in_transaction
 
 
+def transaction_aborted(dbapi_connection) -> bool:
+    """PostgreSQL has aborted the connection's transaction (a statement failed): its COMMIT would roll back without
+    an error. psycopg says so without a round trip; sqlite3 goes on after a failed statement (never aborted)."""
+    status = getattr(getattr(dbapi_connection, "info", None), "transaction_status", None)
+    return status is not None and status.name == "INERROR"
+
+
 def among(column, name: str, dialect_name: str):
     """`column IN :name` (a list given when executed); on PostgreSQL `column = ANY(:name)`, one array parameter: the
     statement's text stays the same whatever the count (IN with 50 values is 50 parameters and a new text per
@@ -158,7 +165,7 @@ class HeldRows:
                     insert.send(connection, rows)
         except connection.dialect.loaded_dbapi.Error as error:
             raise exc.DBAPIError.instance(None, None, error, connection.dialect.loaded_dbapi.Error) from error
-        if raw.info.transaction_status.name == "INERROR":  # a failure the pipeline did not raise: never pass it
+        if transaction_aborted(raw):  # a failure the pipeline did not raise: never pass it
             raise exc.OperationalError("held rows", None, RuntimeError("the transaction was aborted"))
 
 

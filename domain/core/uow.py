@@ -18,7 +18,7 @@ from typing import TypeVar
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.exc import StaleDataError
 
-from .db import JOINED_KEY, db, drop_joined, joined_count, take_write_lock
+from .db import JOINED_KEY, db, drop_joined, joined_count, take_write_lock, transaction_aborted
 from .errors import Conflict
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,7 @@ def _refuse_aborted() -> None:
     session = db.session()
     if not session.in_transaction():
         return
-    raw = session.connection().connection.dbapi_connection
-    status = getattr(getattr(raw, "info", None), "transaction_status", None)  # psycopg; sqlite3 has none
-    if status is not None and status.name == "INERROR":
+    if transaction_aborted(session.connection().connection.dbapi_connection):
         log.error("the transaction was aborted by a failed statement whose error was not raised: rolled back")
         raise TransactionAborted("the database aborted this transaction; nothing was stored")
 

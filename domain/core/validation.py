@@ -118,10 +118,13 @@ def json_problem(value: Any, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, Any]
     return None
 
 
+# Stable serialisation: sorted keys, no insignificant whitespace, UTF-8 text as is (what is hashed and signed: a
+# frozen order's content, a sync op's stored body).
+_CANONICAL = {"sort_keys": True, "ensure_ascii": False, "separators": (",", ":")}
+
+
 def canonical_json(value: Any) -> str:
-    """Stable serialisation: sorted keys, no insignificant whitespace, UTF-8 text as is (what is hashed and
-    signed: a frozen order's content, a sync op's stored body)."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(value, **_CANONICAL)
 
 
 def plain_canonical_json(value: Any, max_depth: int = MAX_JSON_DEPTH) -> str | None:
@@ -132,8 +135,7 @@ def plain_canonical_json(value: Any, max_depth: int = MAX_JSON_DEPTH) -> str | N
     if not isinstance(value, dict | list):
         return None
     try:
-        text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
-                          check_circular=False)
+        text = json.dumps(value, **_CANONICAL, allow_nan=False, check_circular=False)
     except (ValueError, TypeError, RecursionError):
         return None
     if "\\u0000" in text or text.count("{") + text.count("[") > max_depth or _LONE_SURROGATE.search(text):

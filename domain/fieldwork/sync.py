@@ -59,6 +59,9 @@ def stored_body(raw, storable: bool | None = None) -> str:
     """The op as stored and hashed: canonical JSON, or, for a body the database could not store (NUL, a lone
     surrogate, nesting too deep), the same escaped to ASCII. `storable`: that check, when already made."""
     if storable is None:
+        plain = validation.plain_canonical_json(raw)  # nearly always: the check and the body in one serialisation
+        if plain is not None:
+            return plain
         storable = validation.json_problem(raw) is None
     return validation.canonical_json(raw) if storable else validation.storable_json(raw)
 

@@ -120,6 +120,23 @@ def test_results_op_id_echoes_what_was_sent(app, job):
     assert [r["code"] for r in response.json["results"]] == ["bad_op_id", "bad_op_id"]
 
 
+def test_hostile_op_ids_are_refused_alone_and_answered_the_same_when_sent_again(app, job):
+    """A lone surrogate, a NUL, foreign digits, 20 digits, Infinity in an op_id: refused as bad_op_id, stored once
+    (never a 500: a lone surrogate cannot be encoded to hash its storage key as is), a good op beside them applied."""
+    number = job["number"]
+    client = phone(app)
+    good = str(uuid.uuid4())
+    hostile = [good[:-1] + "\ud800", good[:-1] + "\x00", "²" * 36, "12345678901234567890", "Infinity"]
+    ops = [note(number, op_id=value) for value in hostile] + [note(number, op_id=good)]
+    first = post(client, ops)
+    assert first.status_code == 200
+    assert [r.get("code") for r in first.json["results"]] == ["bad_op_id"] * len(hostile) + [None]
+    again = post(client, ops)
+    assert [r["status"] for r in again.json["results"]] == ["rejected"] * len(hostile) + ["duplicate"]
+    with app.app_context():
+        assert db.session.execute(select(func.count(SyncOp.id))).scalar_one() == len(ops)
+
+
 @pytest.mark.parametrize("body", [
     "[" * 10000 + "]" * 10000,
     '{"device_id": "p", "ops": ' + "[" * 10000 + "]" * 10000 + "}",

@@ -262,7 +262,11 @@ def _find(op_uuid: uuid.UUID) -> SyncOp | None:
 
 def _store_rejection(raw, given_op_id, user, device_id, code, message, ticket=None, at=None) -> Result:
     """A rejected op is kept too; an unusable or reused op_id gets a derived storage key (stored once)."""
-    key = uuid.uuid5(STORAGE_NAMESPACE, f"{given_op_id}:{body_hash(raw)}:{code}")
+    digest = body_hash(raw)
+    try:
+        key = uuid.uuid5(STORAGE_NAMESPACE, f"{given_op_id}:{digest}:{code}")
+    except UnicodeEncodeError:  # a lone surrogate in the op_id: UTF-8 cannot encode it, its escaped JSON can
+        key = uuid.uuid5(STORAGE_NAMESPACE, f"{validation.storable_json(given_op_id)}:{digest}:{code}")
     _insert(_record(raw, key, user=user, device_id=device_id, status=OpStatus.REJECTED, code=code,
                     message=message, ticket=ticket, at=at))
     return Result(given_op_id if isinstance(given_op_id, str) else None, "rejected", code, str(message))

@@ -136,13 +136,17 @@ PACKED_ENDPOINTS = frozenset({"static", "field.bundle"})
 
 def prepare_static(response):
     """Runs before the compressor: a static file is read into memory (they are small), so that it is compressed
-    whole with any algorithm the browser accepts and the file is closed with the response; a versioned one is
-    cached for a year."""
+    whole with any algorithm the browser accepts, and closed as soon as it is read (not when the server closes the
+    response: a client gone meanwhile left it open until the garbage collector came); a versioned one is cached
+    for a year."""
     if request.endpoint not in PACKED_ENDPOINTS:
         return response
     if response.status_code == 200 and (response.direct_passthrough or request.endpoint != "static"):
         response.direct_passthrough = False
+        close_file = getattr(response.response, "close", None)
         response.make_sequence()
+        if close_file is not None:
+            close_file()
         _pack_static(response)
     if response.status_code in (200, 304) and VERSIONED_STATIC.match(request.path):
         response.headers["Cache-Control"] = "public, max-age=31536000, immutable"

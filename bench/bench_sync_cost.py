@@ -6,6 +6,9 @@ one that does not), a batch of 50 notes (bench_sync.py's) and an empty batch (wh
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python bench/bench_sync_cost.py
     BENCH_PROFILE=sign .venv/bin/python bench/bench_sync_cost.py   # also cProfile that kind (sign, plain, notes)
     BENCH_KINDS=notes,empty .venv/bin/python bench/bench_sync_cost.py  # only those kinds
+    BENCH_PROFILE_WALL=1 BENCH_GC_FREEZE=1 BENCH_PROFILE=sign ...  # the profile in wall time (waits included),
+        # with the collector's startup objects frozen as in a gunicorn worker: CPU-time profiles pay a system call
+        # per function call, which swells the functions called most, and a full collection lands on whatever runs
 
 Printed per kind: the median CPU seconds of this process per batch (time.process_time: the database server's own
 time is not in it, only the driver's), the median wall time, and the statements sent. The machine is shared: read
@@ -77,7 +80,8 @@ def main() -> None:
         if os.environ.get("BENCH_KINDS"):  # e.g. "notes,empty": only those
             kinds = {kind: kinds[kind] for kind in os.environ["BENCH_KINDS"].split(",")}
         figures: dict[str, list[tuple[float, float, int]]] = {kind: [] for kind in kinds}
-        profiler = cProfile.Profile(time.process_time)  # CPU time: the database and the load wait apart
+        # CPU time by default (the database and the load wait apart); BENCH_PROFILE_WALL: wall time
+        profiler = cProfile.Profile() if os.environ.get("BENCH_PROFILE_WALL") else cProfile.Profile(time.process_time)
         gc_time = [0.0, 0, 0]  # seconds, collections, of which full
 
         def gc_clock(phase, info, started=[0.0]):  # noqa: B006 - the start of the collection under way

@@ -7,7 +7,7 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from domain.alerts.models import OutboxMail
 from domain.core.db import db
@@ -251,7 +251,6 @@ def test_ops_refused_by_their_handler_undo_only_themselves_and_the_rest_applies_
     """The applier runs ops in runs, one savepoint per run; an op its handler refuses undoes its run and is then
     applied alone. The outcome must be that of one savepoint per op: each good op's note, op record and audit
     event exactly once, each refused op stored rejected with nothing of it written."""
-    from sqlalchemy import event
 
     from domain.core.models import AuditEvent
 
@@ -382,7 +381,6 @@ def test_a_whole_visit_in_one_batch_writes_each_row_once_and_the_order_freezes_a
     did before it; a call made earlier in the same run (a row the order's lists read) is written before they are
     read, which costs that run one more round of writes. The customer's e-mail given at signing queues their copy
     without a round of its own."""
-    from sqlalchemy import event
 
     from domain.requests import access
 
@@ -509,3 +507,60 @@ def test_a_failure_caught_and_not_raised_never_answers_a_batch_as_stored(app, jo
     assert [r["status"] for r in again.json["results"]] == (["applied"] * 2 if postgres else ["duplicate"] * 2)
     with app.app_context():
         assert db.session.execute(select(func.count(ProgressNote.id))).scalar_one() == 2
+
+
+def test_the_lists_a_batch_reads_are_read_once_and_each_request_gets_its_own(app, job):
+    """The lists the batch's op kinds read (tests, precautions, clocks) come by one query each for all the batch's
+    requests, and each request gets its own rows: two visits tested in one batch, then signed in the next, freeze
+    their own tests and precautions, and each gets its own submission deadline."""
+    from domain.core.models import User
+    from domain.requests import access
+
+    from .orderfactory import make_prepared_visit
+    from .phones import visit_ops
+
+    with app.app_context():
+        known = {user.username: user.id for user in db.session.execute(select(User)).scalars()}
+        second = make_prepared_visit(lambda role, name: (known[name], name), tech="t1")["number"]
+    first = job["number"]
+    ops = visit_ops(first)
+    split = next(i for i, raw in enumerate(ops) if raw["kind"] == "customer.confirmed")
+    tested, signed = ops[:split], ops[split:]
+    for index, raw in enumerate(visit_ops(second)):
+        if raw["kind"] == "test.recorded":
+            raw["data"]["note"] = "第二单"
+        if raw["kind"] == "precautions.told":
+            raw["data"]["items"] = ["第二单：关机前先静音"]
+        (tested if index < split else signed).append(raw)
+    client = phone(app)
+    answer = post(client, tested).json["results"]
+    assert [r["status"] for r in answer] == ["applied"] * len(tested), [r for r in answer if r["status"] != "applied"]
+    with app.app_context():
+        engine = db.engine
+    lists_read: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        words = statement.replace('"', "").upper().split()
+        if words[0] == "SELECT" and "FROM" in words:
+            table = words[words.index("FROM") + 1]
+            if table in ("ACCEPTANCE_TESTS", "PRECAUTIONS", "TICKET_CLOCKS"):
+                lists_read.append(table)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        answer = post(client, signed).json["results"]
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert [r["status"] for r in answer] == ["applied"] * len(signed), [r for r in answer if r["status"] != "applied"]
+    assert sorted(lists_read) == ["ACCEPTANCE_TESTS", "PRECAUTIONS", "TICKET_CLOCKS"], lists_read
+    with app.app_context():
+        for number, second_one, told in ((first, False, "开关机前先将推子归零"),
+                                         (second, True, "第二单：关机前先静音")):
+            ticket = access.get_ticket(number)
+            content = json.loads(ticket.service_order.content_json)
+            assert [t["item"] for t in content["tests"]] == [
+                "各通道输入有信号", "耳返与主输出正常", "无底噪与爆音", "USB 声卡被电脑识别"], number
+            assert all((t["note"] == "第二单") is second_one for t in content["tests"]), content["tests"]
+            assert content["precautions"] == [told], number
+            submission = [c for c in ticket.clocks if c.name.value == "submission"]
+            assert len(submission) == 1 and submission[0].ticket_id == ticket.id, number

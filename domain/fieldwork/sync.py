@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, literal, select, text, union_all, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core import context, uow, validation
 from ..core.db import among, db, held_rows, take_write_lock, write_row
@@ -101,21 +102,26 @@ def _parse_at(value) -> datetime | None:
 
 # Read with the tickets, in their query (a JOIN, not a query each): the visits and the signature (every op's flow
 # check reads them), and the many-to-one relationships an op kind may read. The other collections an op kind reads
-# (clocks, tests...) come by a query each (selectin): joined, two lists would multiply each other's rows.
+# (clocks, tests...) come by a query each: joined, two lists would multiply each other's rows.
 _JOINED = frozenset({"visits", "signature", "customer", "assignee", "device_category"})
 
 
 def _ticket_loads(reads: set[str]) -> list:
-    """Loader options for the batch's tickets: the visits and the signature, and the relationships the batch's op
-    kinds read (OpKind.reads, "visits.prep_items" through the visits)."""
+    """Loader options for the batch's tickets: the visits and the signature, the many-to-one relationships the
+    batch's op kinds read (OpKind.reads), and what they read through the visits ("visits.prep_items")."""
     options = [joinedload(Ticket.visits), joinedload(Ticket.signature)]
     for path in sorted(reads - {"policy"}):
         first, _, then = path.partition(".")
-        loader = (joinedload if first in _JOINED else selectinload)(getattr(Ticket, first))
         if then:
-            loader = loader.selectinload(getattr(Visit, then))
-        options.append(loader)
+            options.append(joinedload(getattr(Ticket, first)).selectinload(getattr(Visit, then)))
+        elif first in _JOINED:
+            options.append(joinedload(getattr(Ticket, first)))
     return options
+
+
+def _collections(reads) -> list[str]:
+    """The ticket's own lists the op kinds read (clocks, tests...): loaded by `_load_collections`."""
+    return sorted(path for path in reads if path != "policy" and "." not in path and path not in _JOINED)
 
 
 @lru_cache(maxsize=64)  # built once per dialect and what the op kinds read (a handful of shapes)
@@ -123,6 +129,29 @@ def _tickets_query(dialect: str, reads: frozenset[str]):
     return (select(Ticket).where(among(Ticket.number, "numbers", dialect)).order_by(Ticket.id)
             .with_for_update(of=Ticket.__table__).options(*_ticket_loads(set(reads)))
             .execution_options(populate_existing=True))
+
+
+@lru_cache(maxsize=16)
+def _collection_query(name: str, dialect: str):
+    """The rows of the tickets' list `name`, in the relationship's own order."""
+    relationship = getattr(Ticket, name).property
+    (ticket_id,) = relationship.remote_side
+    return (select(relationship.mapper.class_).where(among(ticket_id, "ticket_ids", dialect))
+            .order_by(*relationship.order_by).execution_options(populate_existing=True))
+
+
+def _load_collections(tickets: list[Ticket], names: list[str]) -> None:
+    """Each list the op kinds read, for all the batch's tickets: one query each, set as the loaded list. The same
+    SQL as selectinload, at less than half its CPU (its setup for each execution cost ~1.4 ms a list)."""
+    dialect = db.session.connection().dialect.name
+    ids = [ticket.id for ticket in tickets]
+    for name in names:
+        (ticket_id,) = getattr(Ticket, name).property.remote_side
+        rows: dict[int, list] = {ticket.id: [] for ticket in tickets}
+        for row in db.session.execute(_collection_query(name, dialect), {"ticket_ids": ids}).scalars():
+            rows[getattr(row, ticket_id.key)].append(row)
+        for ticket in tickets:
+            set_committed_value(ticket, name, rows[ticket.id])
 
 
 @dataclass
@@ -159,6 +188,8 @@ class _Batch:
             # nullable side of an outer join), as when they came by queries of their own.
             query = _tickets_query(db.session.connection().dialect.name, frozenset(reads))
             tickets = {t.number: t for t in db.session.execute(query, {"numbers": list(numbers)}).unique().scalars()}
+            if tickets and (names := _collections(reads)):
+                _load_collections(list(tickets.values()), names)
         known_ids, notes_taken = _taken(op_ids, note_ids)
         known = {}
         if known_ids:  # a batch sent again: its records, to answer each op as a replay

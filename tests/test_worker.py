@@ -239,3 +239,19 @@ def test_the_consumer_loads_the_print_fonts_once_before_it_forks_its_renderers(a
     [fetcher] = made
     assert fetcher.refused == [] and pdfs[0].startswith(b"%PDF")
     assert "order.css" in orders.WARM_UP_PAGE
+
+
+def test_the_queue_file_commits_without_waiting_for_the_disk_and_keeps_what_it_was_given(tmp_path, monkeypatch):
+    """A queued task is a kick (the database says what is due; the minute tick finds a lost kick again): the
+    embedded queue commits in SQLite's WAL without waiting for the disk (synchronous=NORMAL), and what it was given
+    is there for the next connection that opens the file."""
+    import worker
+
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    monkeypatch.delenv("HUEY_REDIS_URL", raising=False)
+    queue = worker.make_huey()
+    connection = queue.storage.conn
+    assert connection.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert connection.execute("pragma synchronous").fetchone()[0] == 1  # NORMAL; FULL (2) waits for the disk
+    queue.storage.enqueue(b"kick", 0)
+    assert worker.make_huey().storage.queue_size() == 1

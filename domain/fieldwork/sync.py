@@ -142,7 +142,7 @@ def _collection_query(name: str, dialect: str):
 
 def _load_collections(tickets: list[Ticket], names: list[str]) -> None:
     """Each list the op kinds read, for all the batch's tickets: one query each, set as the loaded list. The same
-    SQL as selectinload, at less than half its CPU (its setup for each execution cost ~1.4 ms a list)."""
+    SQL as selectinload, without its setup for each execution (a signing batch's three lists: 2.3 ms CPU, not 4.2)."""
     dialect = db.session.connection().dialect.name
     ids = [ticket.id for ticket in tickets]
     for name in names:

@@ -133,11 +133,11 @@ def _tickets_query(dialect: str, reads: frozenset[str]):
 
 @lru_cache(maxsize=16)
 def _collection_query(name: str, dialect: str):
-    """The rows of the tickets' list `name`, in the relationship's own order."""
+    """The rows of the tickets' list `name`, in the relationship's own order, and the key of their ticket's id."""
     relationship = getattr(Ticket, name).property
     (ticket_id,) = relationship.remote_side
     return (select(relationship.mapper.class_).where(among(ticket_id, "ticket_ids", dialect))
-            .order_by(*relationship.order_by).execution_options(populate_existing=True))
+            .order_by(*relationship.order_by).execution_options(populate_existing=True)), ticket_id.key
 
 
 def _load_collections(tickets: list[Ticket], names: list[str]) -> None:
@@ -146,10 +146,10 @@ def _load_collections(tickets: list[Ticket], names: list[str]) -> None:
     dialect = db.session.connection().dialect.name
     ids = [ticket.id for ticket in tickets]
     for name in names:
-        (ticket_id,) = getattr(Ticket, name).property.remote_side
+        query, ticket_id = _collection_query(name, dialect)
         rows: dict[int, list] = {ticket.id: [] for ticket in tickets}
-        for row in db.session.execute(_collection_query(name, dialect), {"ticket_ids": ids}).scalars():
-            rows[getattr(row, ticket_id.key)].append(row)
+        for row in db.session.execute(query, {"ticket_ids": ids}).scalars():
+            rows[getattr(row, ticket_id)].append(row)
         for ticket in tickets:
             set_committed_value(ticket, name, rows[ticket.id])
 

@@ -30,6 +30,7 @@ import json
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,6 +65,11 @@ BATCH = 50
 # connections open, their statements compiled and prepared; a cold worker's first batch takes 2-3x longer.
 WARMUP = int(os.environ.get("BENCH_WARMUP_BATCHES", 10)) * BATCH
 TURN = int(os.environ.get("BENCH_TURN", 5))  # batches each path sends in its turn
+# The server's past: earlier requests' ops, notes and audit events, then ANALYZE, as a database in service has them
+# and as its autovacuum keeps its statistics. On tables a few rows long the planner reads them whole, and a
+# prepared statement keeps that plan as they grow (the taken-ids read: 0.8 ms by index, 10 ms reading 30,000 rows
+# whole); which connection kept which plan decided the ratio more than the code did (1.1-2.4x in one sitting).
+HISTORY = int(os.environ.get("BENCH_HISTORY", 20_000))
 PASSWORD = "bench-pass-1"
 
 
@@ -92,7 +98,34 @@ def seed(app) -> str:
         remote_work.record_contact(ticket, context.Context(actor=tech, tz=tz, now=now + timedelta(minutes=5)),
                                 method=ContactMethod.PHONE)
         db.session.commit()
+        history(desk, tech, tz, now)
         return ticket.number
+
+
+def history(desk, tech, tz, now) -> None:
+    """HISTORY note ops of an earlier request, each with its note and audit event, then ANALYZE."""
+    earlier = intake.create_request({"customer_name": "东方直播", "contact_phone": "13800138002",
+                                     "device_model": "Blackmagic Web Presenter", "problem": "画面卡顿",
+                                     "urgency": "normal"}, context.Context(actor=desk, tz=tz, now=now))
+    db.session.flush()
+    at = now - timedelta(days=90)
+    for start in range(0, HISTORY, 5000):
+        ops, notes, events = [], [], []
+        for i in range(start, min(start + 5000, HISTORY)):
+            note_id, body = uuid.uuid4(), f"历史记录 {i}"
+            ops.append(dict(op_id=uuid.uuid4(), kind="note.added", ticket_number=earlier.number,
+                            ticket_id=earlier.id, user_id=tech.id, device_id="old-phone", client_at=at,
+                            received_at=at, body=body, body_sha256="0" * 64, status=OpStatus.APPLIED, replays=0))
+            notes.append(dict(id=note_id, ticket_id=earlier.id, author_id=tech.id, text=body, written_at=at,
+                              received_at=at))
+            events.append(dict(at=at, actor_id=tech.id, ticket_id=earlier.id, action="note.added", via="sync",
+                               data={}))
+        db.session.execute(sa.insert(SyncOp), ops)
+        db.session.execute(sa.insert(ProgressNote), notes)
+        db.session.execute(sa.insert(AuditEvent), events)
+    db.session.commit()
+    db.session.execute(sa.text("ANALYZE"))
+    db.session.commit()
 
 
 def note_ops(number: str, count: int) -> list[dict]:
@@ -328,6 +361,8 @@ def main() -> None:
                 engine = db.engine
             own_batches = CapturedBatches(engine, captured_statements(app, number, note_ops(number, WARMUP + N_OPS)))
             elapsed = raw = raw_own = 0.0
+            http_batches: list[float] = []  # each timed batch, for the medians (a stall of the disk weighs on one)
+            own_batches_times: list[float] = []
             applied = 0
             try:
                 # In turns of TURN batches: each path runs warm, as a busy server does, and the machine's changing
@@ -341,12 +376,16 @@ def main() -> None:
                             "Content-Type": "application/json", "X-CSRFToken": csrf})
                         start = time.perf_counter()
                         results = json.loads(opener.open(request).read())["results"]
-                        elapsed += (time.perf_counter() - start) * (i >= WARMUP)
+                        took = time.perf_counter() - start
+                        elapsed += took * (i >= WARMUP)
+                        http_batches += [took] * (i >= WARMUP)
                         applied += sum(r["status"] == "applied" for r in results)
                     for i in starts:
                         raw += raw_batches.send(i) * (i >= WARMUP)
                     for i in starts:
-                        raw_own += own_batches.send(i) * (i >= WARMUP)
+                        took = own_batches.send(i)
+                        raw_own += took * (i >= WARMUP)
+                        own_batches_times += [took] * (i >= WARMUP)
             finally:
                 raw_batches.close()
                 own_batches.close()
@@ -364,7 +403,7 @@ def main() -> None:
             server.wait(10)
         with app.app_context():
             notes = db.session.execute(db.select(db.func.count(ProgressNote.id))).scalar_one()
-        assert notes == 3 * (WARMUP + N_OPS), notes  # the applier's and the two raw baselines', once each
+        assert notes == 3 * (WARMUP + N_OPS) + HISTORY, notes  # the applier's and the raw baselines', once each
         plain = baseline(app, number, note_ops(number, N_OPS), per_commit=BATCH)
         plain_each = baseline(app, number, note_ops(number, N_OPS), per_commit=1)
         test_app = create_app({"SQLALCHEMY_DATABASE_URI": url, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
@@ -377,7 +416,8 @@ def main() -> None:
             db.engine.dispose()
         drop()
         kind = "postgresql" if url.startswith("postgresql") else "sqlite"
-        print(f"database: {kind}; {N_OPS} note.added ops in batches of {BATCH}, gunicorn with 2 workers "
+        print(f"database: {kind}, {HISTORY} earlier ops in it; {N_OPS} note.added ops in batches of {BATCH}, "
+              f"gunicorn with 2 workers "
               f"(after {WARMUP // BATCH} batches untimed, on every path; paths in turns of {TURN} batches)")
         print(f"sync through HTTP       {elapsed:6.2f} s   {N_OPS / elapsed:7.0f} ops/s "
               f"({'meets' if elapsed < 5 else 'MISSES'} < 5 s)")
@@ -394,6 +434,9 @@ def main() -> None:
               f"against a statement a row)")
         print(f"ratio sync / own SQL    {elapsed / raw_own:6.2f}x ({'meets' if elapsed / raw_own <= 2 else 'MISSES'} "
               f"<= 2x, against its own statements replayed raw)")
+        median_http, median_own = statistics.median(http_batches), statistics.median(own_batches_times)
+        print(f"  ... a batch, median   {median_http * 1000:.1f} ms against {median_own * 1000:.1f} ms: "
+              f"{median_http / median_own:.2f}x")
         print(f"ratio sync / ORM rows   {elapsed / plain:6.2f}x")
         print(f"load average            {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"SQL statements per op   {applied_stmts:6.2f} applied, {replay_stmts:.2f} replayed "

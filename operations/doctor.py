@@ -43,6 +43,23 @@ def check_migrations(script_directory) -> Check:
                  f"{', '.join(sorted(heads))}", "flask --app app db upgrade")
 
 
+def check_statistics() -> Check | None:
+    """PostgreSQL only: autovacuum keeps the planner's statistics. Without it a table is never analyzed, and a
+    statement a connection prepared while the table was small keeps reading it whole as it grows: a sync batch's
+    check of the ops and notes it already has took 10 ms instead of 0.8 ms after 30,000 notes (docs/benchmarks.md)."""
+    if db.engine.dialect.name != "postgresql":
+        return None
+    settings = {name: db.session.execute(text(f"SHOW {name}")).scalar_one() for name in ("autovacuum", "track_counts")}
+    off = [name for name, value in settings.items() if value != "on"]
+    if not off:
+        return Check("statistics", True, "autovacuum on: the tables' statistics are kept")
+    return Check("statistics", False,
+                 f"{' and '.join(off)} off: tables are never analyzed, and the plans prepared while they were small "
+                 "read them whole as they grow (each sync batch slows down with the history)",
+                 "ALTER SYSTEM SET autovacuum = on; ALTER SYSTEM SET track_counts = on; SELECT pg_reload_conf(); "
+                 "(or run ANALYZE every night)", warning=True)
+
+
 def check_weasyprint() -> Check:
     try:
         import weasyprint
@@ -101,5 +118,7 @@ def run_checks(script_directory, today: date | None = None) -> list[Check]:
         checks.append(migrations)
         if migrations.ok:  # the administrator's calendar entries are in a table of the schema
             checks.append(check_holiday_calendar(today or date.today()))
+        if (statistics := check_statistics()) is not None:
+            checks.append(statistics)
     checks += [check_weasyprint(), check_harfbuzz_subset(), check_chinese_font()]
     return checks

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from domain.core.db import db
 from domain.core.enums import Role, TicketStatus
@@ -91,6 +91,23 @@ def test_doctor_reports_every_check(runner):
     for name in ("database", "migrations", "weasyprint", "font subsetting", "Chinese font"):
         assert f"] {name}:" in result.output, result.output
     assert "Pango" in result.output
+
+
+def test_doctor_warns_when_postgresql_keeps_no_statistics(app, runner):
+    """On PostgreSQL the doctor says whether autovacuum keeps the statistics, as the server says; a warning, not a
+    failure (the app works, its sync slows down as the history grows). SQLite has no such setting."""
+    result = runner.invoke(args=["doctor"])
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            assert "] statistics:" not in result.output, result.output
+            return
+        settings = {name: db.session.execute(text(f"SHOW {name}")).scalar_one()
+                    for name in ("autovacuum", "track_counts")}
+    if all(value == "on" for value in settings.values()):
+        assert "[ok  ] statistics: autovacuum on" in result.output, result.output
+    else:
+        assert "[WARN] statistics:" in result.output and "ALTER SYSTEM SET autovacuum = on" in result.output
+        assert "off: tables are never analyzed" in result.output, result.output  # WARN: the exit status stays 0
 
 
 def test_tokens_create_prints_a_working_token(app, runner):

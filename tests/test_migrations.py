@@ -1,6 +1,7 @@
 """One migration builds the whole schema on an empty database, and `db check` finds no drift."""
 from __future__ import annotations
 
+import threading
 import uuid
 
 import sqlalchemy as sa
@@ -8,6 +9,8 @@ from alembic import command
 from flask_migrate import upgrade
 
 from domain.core.db import db
+
+from .helpers import with_search_path
 
 
 def _empty_database_url(database, tmp_path):
@@ -42,6 +45,52 @@ def test_upgrade_on_empty_database_then_check_finds_no_drift(database, make_app,
             db.session.remove()
             db.engine.dispose()
     finally:
+        drop()
+
+
+def test_four_schemas_built_at_once_in_a_new_database_all_succeed(database, tmp_path):
+    """The suite's xdist workers each build their schema when they start. On a new PostgreSQL server the first
+    builds also create the trigram extension, and two doing so at once failed on the catalog's unique name (every
+    test of the losing worker then erred)."""
+    url, drop = _empty_database_url(database, tmp_path)
+    names = [f"s{i}" for i in range(4)]
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        if database["kind"] == "postgresql":
+            with admin.connect() as conn:
+                for name in names:
+                    conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+            urls = [with_search_path(url, name) for name in names]
+        else:
+            urls = [f"sqlite:///{tmp_path / name}.db" for name in names]
+        errors, start = [], threading.Barrier(len(urls))
+
+        def build(schema_url):
+            engine = sa.create_engine(schema_url)
+            try:
+                start.wait()
+                db.metadata.create_all(engine)
+            except Exception as error:  # noqa: BLE001 - collected, asserted below
+                errors.append(repr(error))
+            finally:
+                engine.dispose()
+
+        builders = [threading.Thread(target=build, args=(u,)) for u in urls]
+        for builder in builders:
+            builder.start()
+        for builder in builders:
+            builder.join()
+        assert errors == []
+        for schema_url in urls:
+            engine = sa.create_engine(schema_url)
+            with engine.connect() as conn:
+                assert set(db.metadata.tables) <= set(sa.inspect(conn).get_table_names())
+            engine.dispose()
+        if database["kind"] == "postgresql":
+            with admin.connect() as conn:
+                assert conn.execute(sa.text("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'")).scalar() == 1
+    finally:
+        admin.dispose()
         drop()
 
 

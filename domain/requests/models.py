@@ -293,7 +293,11 @@ _trigram_index("ix_tickets_device_model_text_trgm", Ticket.device_model_text)
 _trigram_index("ix_tickets_contact_phone_trgm", Ticket.contact_phone)
 _trigram_index("ix_tickets_serial_number_trgm", Ticket.serial_number)
 _trigram_index("ix_customers_name_trgm", Customer.name)
-# The trigram operator classes come with the extension (the migration creates it too).
+# The trigram operator classes come with the extension (the migration creates it too). Two schemas built at once in a
+# database without it (the tests' workers on a new server) would both create it and one fail on the catalog's unique
+# name: a lock held to the end of the transaction makes the second wait, then find it there.
+event.listen(Base.metadata, "before_create",
+             DDL("SELECT pg_advisory_xact_lock(hashtext('create extension pg_trgm'))").execute_if(dialect="postgresql"))
 event.listen(Base.metadata, "before_create",
              DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public").execute_if(dialect="postgresql"))
 

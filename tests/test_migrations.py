@@ -88,7 +88,8 @@ def test_four_schemas_built_at_once_in_a_new_database_all_succeed(database, tmp_
             engine.dispose()
         if database["kind"] == "postgresql":
             with admin.connect() as conn:
-                assert conn.execute(sa.text("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'")).scalar() == 1
+                found = conn.execute(sa.text("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'")).scalar()
+                assert found == 1
     finally:
         admin.dispose()
         drop()

@@ -363,9 +363,10 @@ def main() -> None:
             with app.app_context():
                 engine = db.engine
             own_batches = CapturedBatches(engine, captured_statements(app, number, note_ops(number, WARMUP + N_OPS)))
-            elapsed = raw = raw_own = 0.0
-            http_batches: list[float] = []  # each timed batch, for the medians (a stall of the disk weighs on one)
-            own_batches_times: list[float] = []
+            raw = 0.0
+            # Each timed batch of both paths: their sums, and their medians (a stall of the disk weighs on one).
+            http_times: list[float] = []
+            own_times: list[float] = []
             applied = 0
             try:
                 # In turns of TURN batches: each path runs warm, as a busy server does, and the machine's changing
@@ -379,21 +380,19 @@ def main() -> None:
                             "Content-Type": "application/json", "X-CSRFToken": csrf})
                         start = time.perf_counter()
                         results = json.loads(opener.open(request).read())["results"]
-                        took = time.perf_counter() - start
                         if i >= WARMUP:
-                            elapsed += took
-                            http_batches.append(took)
+                            http_times.append(time.perf_counter() - start)
                         applied += sum(r["status"] == "applied" for r in results)
                     for i in starts:
                         raw += raw_batches.send(i) * (i >= WARMUP)
                     for i in starts:
                         took = own_batches.send(i)
                         if i >= WARMUP:
-                            raw_own += took
-                            own_batches_times.append(took)
+                            own_times.append(took)
             finally:
                 raw_batches.close()
                 own_batches.close()
+            elapsed, raw_own = sum(http_times), sum(own_times)
             assert applied == WARMUP + N_OPS, applied
             # Sent again: all duplicates, nothing doubled.
             start_replay = time.perf_counter()
@@ -439,7 +438,7 @@ def main() -> None:
               f"against a statement a row)")
         print(f"ratio sync / own SQL    {elapsed / raw_own:6.2f}x ({'meets' if elapsed / raw_own <= 2 else 'MISSES'} "
               f"<= 2x, against its own statements replayed raw)")
-        median_http, median_own = statistics.median(http_batches), statistics.median(own_batches_times)
+        median_http, median_own = statistics.median(http_times), statistics.median(own_times)
         print(f"  ... a batch, median   {median_http * 1000:.1f} ms against {median_own * 1000:.1f} ms: "
               f"{median_http / median_own:.2f}x")
         print(f"ratio sync / ORM rows   {elapsed / plain:6.2f}x")
